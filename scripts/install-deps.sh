@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs what berth needs on a Debian 12 machine (run as root): the Debian packages that provide
+# the real daemons (dockerd 20.10, etcd, Keystone, nfs-ganesha, a registry, HAProxy), the docker
+# CLIs and docker-compose, the npm dependencies, and Debian's Node 18 (unpacked, not installed) so
+# the suite can prove the proxy bundle runs on the manager's Node. Idempotent: it installs only
+# what is missing and says what it did.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  docker.io docker-compose docker-registry
+  etcd-server etcd-client
+  keystone uwsgi uwsgi-plugin-python3
+  nfs-ganesha nfs-ganesha-vfs libnfs-utils
+  haproxy busybox-static
+  iproute2 iptables openssl procps util-linux curl ca-certificates
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "==> installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "==> Debian packages: all present"
+fi
+
+if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
+  echo "==> installing npm dependencies"
+  npm ci --no-audit --no-fund --loglevel=error
+else
+  echo "==> npm dependencies: up to date"
+fi
+
+node18=.cache/node18
+if [[ ! -x $node18/usr/bin/node ]]; then
+  echo "==> unpacking Debian's Node 18 into $node18 (for the bundle compatibility test)"
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  version=$(apt-cache madison nodejs | awk '$3 ~ /^18\./ {print $3; exit}')
+  (cd "$tmp" && apt-get download -qq "nodejs=$version" "libnode108=$version" 2>/dev/null)
+  mkdir -p "$node18"
+  for deb in "$tmp"/*.deb; do dpkg -x "$deb" "$node18"; done
+fi
+echo "==> dependencies ready"
