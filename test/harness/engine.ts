@@ -1,0 +1,155 @@
+/**
+ * A real dockerd 20.10 per test "host", as the docker nodes of a deployment would be: its own
+ * network namespace and address on the run's bridge, its own hostname (so `docker info` shows a
+ * distinct Name), its own key file (a distinct engine ID), data root, exec root and socket, and the
+ * run's registry as an insecure registry. It is started through `nsenter --net` (`ip netns exec`
+ * would remount /sys and hide the cgroups) and `unshare --uts --mount --propagation slave`: the
+ * private mount namespace keeps the engine's overlay and namespace mounts out of the root
+ * namespace, so they vanish with the engine even if it is killed, and nothing is left mounted
+ * under a directory the harness wants to remove. The machine's own /var/lib/docker and
+ * /var/run/docker.sock are never touched.
+ */
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { runDocker, succeeded, type CommandResult, type DockerCli } from "./commands.ts";
+import { jsonRequest, type JsonResponse } from "./http.ts";
+import { testImageTar } from "./images.ts";
+import { record, type LedgerEntry } from "./ledger.ts";
+import { createHost, type HostNamespace } from "./network.ts";
+import { isRunning, spawnDaemon, waitFor } from "./processes.ts";
+import { sharedRegistryAddress } from "./registry.ts";
+import { release } from "./release.ts";
+import { currentRun, type Run } from "./run.ts";
+
+const DOCKERD = "/usr/sbin/dockerd";
+const READY_TIMEOUT_MS = 60_000;
+const DEFAULT_CLI: DockerCli = "docker28";
+
+export interface Engine {
+  /** The engine's hostname, which is its Name in `docker info`, e.g. "engine-12". */
+  name: string;
+  /** The network namespace it runs in. */
+  netns: string;
+  /** Its IPv4 address on the run's bridge. */
+  address: string;
+  /** Its unix socket; a file, so reachable from the root namespace. */
+  socketPath: string;
+  /** "unix://<socketPath>", for DOCKER_HOST. */
+  host: string;
+  /** "tcp://<address>:2375" when started with `tcp: true` (no TLS). */
+  tcpHost?: string;
+  /** A direct engine API call over the unix socket, not through any proxy. */
+  api(method: string, path: string, body?: unknown): Promise<JsonResponse>;
+  /** The docker CLI pointed straight at this engine (docker28 unless `cli` says otherwise). */
+  docker(args: string[], opts?: { cli?: DockerCli; input?: string | Buffer; timeoutMs?: number }): Promise<CommandResult>;
+  /** Stops dockerd and its containers, removes the namespace and the engine's directories. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface StartEngineOptions {
+  /** Hostname and `docker info` Name; defaults to "engine-<n>", n unique within the run. */
+  name?: string;
+  /** Also listen on tcp://<address>:2375. */
+  tcp?: boolean;
+  /** Load TEST_IMAGE (default true). */
+  images?: boolean;
+  /** More dockerd flags, e.g. ["--icc=false"]. */
+  extraArgs?: string[];
+  /** Engine labels (`--label`), e.g. ["node=one"]. */
+  labels?: string[];
+}
+
+export async function startEngine(opts: StartEngineOptions = {}): Promise<Engine> {
+  const run = currentRun();
+  const host = await createHost(run);
+  const dir = join(run.dir, "engines", String(host.hostIndex));
+  const name = opts.name ?? `engine-${host.hostIndex}`;
+  const socketPath = join(dir, "docker.sock");
+  const tcpHost = opts.tcp ? `tcp://${host.address}:2375` : undefined;
+  let dockerd: Extract<LedgerEntry, { kind: "dockerd" }> | undefined;
+  let stopping: Promise<void> | undefined;
+
+  const engine: Engine = {
+    name,
+    netns: host.netns,
+    address: host.address,
+    socketPath,
+    host: `unix://${socketPath}`,
+    ...(tcpHost ? { tcpHost } : {}),
+    api: (method, path, body) => jsonRequest({ socketPath }, method, path, { body }),
+    docker: (args, dockerOpts = {}) => runDocker(dockerOpts.cli ?? DEFAULT_CLI, args, { host: engine.host, input: dockerOpts.input, timeoutMs: dockerOpts.timeoutMs }),
+    stop: () => {
+      stopping ??= (async () => {
+        if (dockerd) await release(run.dir, dockerd);
+        await release(run.dir, host.entry);
+        rmSync(dir, { recursive: true, force: true });
+      })();
+      return stopping;
+    },
+  };
+
+  try {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "daemon.json"), JSON.stringify({ "deprecated-key-path": join(dir, "key.json") }));
+    const logFile = join(dir, "dockerd.log");
+    const argv = [
+      "nsenter", `--net=/var/run/netns/${host.netns}`,
+      "unshare", "--uts", "--mount", "--propagation", "slave",
+      "sh", "-c", 'hostname "$0" && exec "$@"', name,
+      DOCKERD, ...dockerdFlags(run, host, dir, socketPath, tcpHost, opts),
+    ];
+    const daemon = await spawnDaemon(argv, { logFile });
+    dockerd = { kind: "dockerd", id: `host-${host.hostIndex}.dockerd`, process: daemon, socketPath, netns: host.netns };
+    record(run.dir, dockerd);
+    await waitUntilAnswering(engine, dockerd, logFile);
+    if (opts.images ?? true) succeeded(await engine.docker(["load", "-i", await testImageTar()]), `docker load on ${name}`);
+    return engine;
+  } catch (error) {
+    await engine.stop();
+    throw error;
+  }
+}
+
+/** Starts several engines in parallel, each with a default name; if one fails, none is left running. */
+export async function startEngines(count: number, opts: Omit<StartEngineOptions, "name"> = {}): Promise<Engine[]> {
+  const outcomes = await Promise.allSettled(Array.from({ length: count }, () => startEngine(opts)));
+  const failure = outcomes.find((outcome) => outcome.status === "rejected");
+  const started = outcomes.flatMap((outcome) => (outcome.status === "fulfilled" ? [outcome.value] : []));
+  if (!failure) return started;
+  await Promise.all(started.map((engine) => engine.stop()));
+  throw failure.reason;
+}
+
+function dockerdFlags(run: Run, host: HostNamespace, dir: string, socketPath: string, tcpHost: string | undefined, opts: StartEngineOptions): string[] {
+  const registry = sharedRegistryAddress(run.dir);
+  return [
+    "--data-root", join(dir, "data"),
+    "--exec-root", join(dir, "exec"),
+    "--pidfile", join(dir, "dockerd.pid"),
+    "--config-file", join(dir, "daemon.json"),
+    "-H", `unix://${socketPath}`,
+    ...(tcpHost ? ["-H", tcpHost, "--tls=false"] : []),
+    // Distinct container subnets make container addresses unique across the run's first engines.
+    "--bip", `172.17.${host.hostIndex % 256}.1/24`,
+    ...(registry ? ["--insecure-registry", registry] : []),
+    ...(opts.labels ?? []).flatMap((label) => ["--label", label]),
+    ...(opts.extraArgs ?? []),
+  ];
+}
+
+async function waitUntilAnswering(engine: Engine, dockerd: Extract<LedgerEntry, { kind: "dockerd" }>, logFile: string): Promise<void> {
+  let exited = false;
+  const answering = await waitFor(async () => {
+    exited = !isRunning(dockerd.process);
+    if (exited) return true;
+    try {
+      return (await jsonRequest({ socketPath: engine.socketPath }, "GET", "/_ping", { timeoutMs: 1_000 })).status === 200;
+    } catch {
+      return false;
+    }
+  }, READY_TIMEOUT_MS, 100);
+  if (!answering || exited) {
+    const log = readFileSync(logFile, "utf8").split("\n").slice(-15).join("\n");
+    throw new Error(`dockerd for ${engine.name} ${exited ? "exited" : `did not answer within ${READY_TIMEOUT_MS} ms`}; end of its log:\n${log}`);
+  }
+}
