@@ -1,6 +1,39 @@
 /**
- * Runs once per test run, before any test file. The daemon harness hooks in here.
+ * Runs once per test run, in the vitest main process, before any test file: it creates the run
+ * (directory, bridge, FORWARD rule), starts the shared registry and Keystone, and builds the test
+ * image, then hands the run to the workers through BERTH_TEST_RUN_DIR. Keystone's start-up is the
+ * slow part, so the registry and the image are done while it boots. Teardown releases everything
+ * the run's ledger still lists, including what a crashed worker left behind.
  */
+import { startEngine } from "./harness/engine.ts";
+import { buildTestImages } from "./harness/images.ts";
+import { startSharedKeystone } from "./harness/keystone.ts";
+import { beginRun, endRun, reapOnSignal } from "./harness/lifecycle.ts";
+import { startRegistry } from "./harness/registry.ts";
+import type { Run } from "./harness/run.ts";
+
 export default async function setup(): Promise<() => Promise<void>> {
-  return async () => {};
+  const run = await beginRun();
+  const stopReaping = reapOnSignal(run);
+  const teardown = async () => {
+    await endRun(run.dir);
+    stopReaping();
+  };
+  try {
+    await Promise.all([startSharedKeystone(run), startRegistryWithTestImages(run)]);
+  } catch (error) {
+    await teardown();
+    throw error;
+  }
+  return teardown;
+}
+
+async function startRegistryWithTestImages(run: Run): Promise<void> {
+  const registry = await startRegistry(run);
+  const builder = await startEngine({ name: "image-builder", images: false });
+  try {
+    await buildTestImages(builder, registry.address);
+  } finally {
+    await builder.stop();
+  }
 }
