@@ -2,8 +2,9 @@
 # Installs what berth needs on a Debian 12 machine (run as root): the Debian packages that provide
 # the real daemons (dockerd 20.10, etcd, Keystone, nfs-ganesha, a registry, HAProxy), the docker
 # CLIs and docker-compose, the npm dependencies, and Debian's Node 18 (unpacked, not installed) so
-# the suite can prove the proxy bundle runs on the manager's Node. Idempotent: it installs only
-# what is missing and says what it did.
+# the suite can prove the proxy bundle runs on the manager's Node (Debian's Node 18 loads acorn,
+# cjs-module-lexer and undici from /usr/share/nodejs, hence those three packages). Idempotent: it
+# installs only what is missing and says what it did.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,7 @@ packages=(
   keystone uwsgi uwsgi-plugin-python3
   nfs-ganesha nfs-ganesha-vfs libnfs-utils
   haproxy busybox-static
+  node-acorn node-cjs-module-lexer node-undici
   iproute2 iptables openssl procps util-linux curl ca-certificates
 )
 

@@ -1,0 +1,30 @@
+/**
+ * Bundles the tenant proxy into one file, tenant-proxy/dist/berth-proxy.cjs, that runs on the
+ * manager's distribution Node.js (Debian 12: Node 18) with no node_modules beside it.
+ */
+import { build } from "esbuild";
+import { statSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+export const BUNDLE_PATH = fileURLToPath(new URL("../tenant-proxy/dist/berth-proxy.cjs", import.meta.url));
+
+export async function buildProxyBundle(outfile = BUNDLE_PATH): Promise<string> {
+  await build({
+    entryPoints: [fileURLToPath(new URL("../tenant-proxy/src/main.ts", import.meta.url))],
+    outfile,
+    bundle: true,
+    platform: "node",
+    target: "node18",
+    format: "cjs",
+    sourcemap: "inline",
+    legalComments: "none",
+    logLevel: "warning",
+    banner: { js: "#!/usr/bin/env node" },
+  });
+  return outfile;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const outfile = await buildProxyBundle();
+  console.log(`built ${outfile} (${Math.round(statSync(outfile).size / 1024)} KiB)`);
+}

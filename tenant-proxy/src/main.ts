@@ -1,0 +1,83 @@
+/**
+ * Start-up: read and validate the settings (a bad one stops the proxy with a message naming it),
+ * build the identity backend, the engine and the pipeline, listen, and stop cleanly on SIGTERM or
+ * SIGINT. Exported `startProxy` is what tests and the local cluster use to run it in-process.
+ */
+import { jsonLinesAudit, type AuditLog } from "./audit.ts";
+import type { Authenticator } from "./identity/identity.ts";
+import { KeystoneAuthenticator } from "./identity/keystone.ts";
+import { StaticTokenAuthenticator } from "./identity/static-tokens.ts";
+import { Resolver } from "./ownership.ts";
+import { createPipeline } from "./pipeline.ts";
+import { createServer } from "./server.ts";
+import { type Settings, SettingsError, readSettings } from "./settings.ts";
+import { Engine } from "./upstream/engine.ts";
+
+export interface RunningProxy {
+  /** host:port the proxy listens on (the real port when 0 was asked for). */
+  address: { host: string; port: number };
+  stop(): Promise<void>;
+}
+
+function authenticatorFor(settings: Settings): Authenticator | undefined {
+  const { auth } = settings;
+  switch (auth.backend) {
+    case "keystone":
+      return new KeystoneAuthenticator({ ...auth, adminTenantId: settings.adminTenantId, membersTenantId: settings.membersTenantId });
+    case "static":
+      return new StaticTokenAuthenticator(auth.tokens, settings.adminTenantId);
+    case "none":
+      return undefined;
+  }
+}
+
+export async function startProxy(settings: Settings, audit: AuditLog = jsonLinesAudit()): Promise<RunningProxy> {
+  const engine = new Engine(settings.upstream);
+  const pipeline = createPipeline({ settings, authenticator: authenticatorFor(settings), engine, resolver: new Resolver(engine), audit });
+  const { server, close } = createServer(pipeline, settings.tls);
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(settings.listen.port, settings.listen.host, () => resolve());
+  });
+  const bound = server.address() as { address: string; port: number };
+  return {
+    address: { host: bound.address, port: bound.port },
+    stop: async () => {
+      await close();
+      engine.close();
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const audit = jsonLinesAudit();
+  let settings: Settings;
+  try {
+    settings = readSettings(process.env);
+  } catch (error) {
+    if (error instanceof SettingsError) {
+      process.stderr.write(`berth-proxy: bad setting ${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  process.on("uncaughtException", (error) => audit.error("uncaught exception", { error: String(error?.stack ?? error) }));
+  process.on("unhandledRejection", (error) => audit.error("unhandled rejection", { error: String((error as Error)?.stack ?? error) }));
+  const proxy = await startProxy(settings, audit);
+  const scheme = settings.tls ? "https" : "http";
+  audit.info("berth tenant proxy listening", {
+    listen: `${scheme}://${proxy.address.host}:${proxy.address.port}`,
+    upstream: settings.upstream.kind === "unix" ? `unix://${settings.upstream.path}` : `tcp://${settings.upstream.host}:${settings.upstream.port}`,
+    auth: settings.auth.backend,
+    multiTenant: settings.multiTenant,
+  });
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    process.once(signal, () => {
+      audit.info("stopping", { signal });
+      void proxy.stop().then(() => process.exit(0));
+    });
+  }
+}
+
+const invokedDirectly = process.argv[1] !== undefined && /(^|\/)(main\.ts|berth-proxy\.c?js)$/.test(process.argv[1]);
+if (invokedDirectly) void main();

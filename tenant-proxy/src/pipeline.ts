@@ -1,0 +1,245 @@
+/**
+ * One request, top to bottom: read the target strictly, look up the operation, authenticate,
+ * authorise, rewrite (the operation's handler, for tenants), forward, rewrite back, and audit any
+ * refusal. Plain requests and hijacked streams (attach, exec start) share every step up to the
+ * forward; a stream is authorised completely before the engine is asked to upgrade. Nothing a
+ * client sends can crash the process: every failure ends as a Docker-style error answer.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import type { AuditLog } from "./audit.ts";
+import { Refusal, badRequest } from "./http/errors.ts";
+import { checkContentType, parseJsonObject, parseTarget, readBody, type RequestTarget } from "./http/request.ts";
+import type { Authenticator, Identity } from "./identity/identity.ts";
+import { matchOperation, type Operation } from "./operations.ts";
+import { type Resolver, SharedScope, TenantScope } from "./ownership.ts";
+import type { EngineCall, Reply, TenantRequest } from "./rewrite/types.ts";
+import type { Settings } from "./settings.ts";
+import { authenticate } from "./steps/authenticate.ts";
+import { authorise } from "./steps/authorise.ts";
+import { enginePath, forward, passThroughHeaders, tenantHeaders } from "./steps/forward.ts";
+import { respond, sendJson, sendRefusal, type Unscope, unscopedError } from "./steps/respond.ts";
+import { tunnel } from "./streams.ts";
+import type { Upstream } from "./upstream/engine.ts";
+
+export interface ProxyContext {
+  settings: Settings;
+  /** Undefined when authentication is off (pass-through debugging mode). */
+  authenticator?: Authenticator;
+  engine: Upstream;
+  resolver: Resolver;
+  audit: AuditLog;
+}
+
+/** Where a request came in: a plain HTTP exchange, or a connection asking to become a stream. */
+type Arrival =
+  | { kind: "http"; res: ServerResponse }
+  | { kind: "stream"; socket: Duplex; head: Buffer; legacy: boolean };
+
+/** What the steps up to the forward decided. */
+interface Decision {
+  identity?: Identity;
+  operation: Operation;
+  target: RequestTarget;
+  /** The engine call, or a complete answer a handler produced itself. */
+  call: EngineCall | Reply | "pass-through";
+  unscope: Unscope;
+}
+
+const asIs: Unscope = (text) => text;
+
+export function createPipeline(context: ProxyContext) {
+  return {
+    onRequest: (req: IncomingMessage, res: ServerResponse) => run(context, req, { kind: "http", res }),
+    onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer, legacy: boolean) =>
+      run(context, req, { kind: "stream", socket, head, legacy }),
+  };
+}
+
+async function run(context: ProxyContext, req: IncomingMessage, arrival: Arrival): Promise<void> {
+  let identity: Identity | undefined;
+  let operation: Operation | undefined;
+  const body = bodyReader(req, arrival, context.settings.maxBodyBytes);
+  try {
+    const decision = await decide(context, req, arrival, body);
+    identity = decision.identity;
+    operation = decision.operation;
+    if (arrival.kind === "stream") await stream(context, req, arrival, decision, body);
+    else await answer(context, req, arrival.res, decision);
+  } catch (error) {
+    const refusal = error instanceof Refusal ? error : internalError(context, error, req);
+    context.audit.refusal({ tenant: identity?.tenant, user: identity?.user, operation: operation?.id, method: req.method ?? "", path: req.url ?? "", refusal });
+    if (arrival.kind === "http") sendRefusal(arrival.res, refusal);
+    else writeRawAnswer(arrival.socket, refusal.status, { message: refusal.message });
+  }
+}
+
+function internalError(context: ProxyContext, error: unknown, req: IncomingMessage): Refusal {
+  context.audit.error("request failed", { method: req.method, path: req.url?.split("?")[0], error: String((error as Error)?.stack ?? error) });
+  return new Refusal(500, "internal error in the tenant proxy", "engine-error");
+}
+
+async function decide(context: ProxyContext, req: IncomingMessage, arrival: Arrival, body: BodyReader): Promise<Decision> {
+  checkContentType(req.headers);
+  const target = parseTarget(req.url ?? "");
+  const match = matchOperation(req.method ?? "", target.segments);
+  if ("unknown" in match) {
+    throw new Refusal(match.unknown === "method" ? 405 : 404, `${req.method} /${target.segments.join("/")} is not an API this service offers`, "unknown-operation");
+  }
+  const { operation, params } = match;
+  if (arrival.kind === "stream" && !operation.hijack && !(operation.access === "admin")) {
+    throw badRequest(`${operation.id} cannot be upgraded to a stream`);
+  }
+  if (operation.access === "public") return { operation, target, call: "pass-through", unscope: asIs };
+
+  const identity = await authenticate(context.authenticator, req.headers);
+  authorise(operation, identity);
+  if (identity.admin || !context.settings.multiTenant) return { identity, operation, target, call: "pass-through", unscope: asIs };
+
+  checkQuery(operation, target.query);
+  if (operation.body === "none") await body.requireEmpty();
+  const scope = new TenantScope(identity.tenant);
+  const request: TenantRequest = {
+    identity,
+    scope,
+    networkScope: context.settings.networkAuthorization ? scope : new SharedScope(),
+    operation,
+    params,
+    query: target.query,
+    headers: req.headers,
+    readJson: body.json,
+    bodyStream: () => req,
+    engine: context.engine,
+    resolver: context.resolver,
+    settings: context.settings,
+  };
+  const call = await operation.handler!(request);
+  if (arrival.kind === "http" && "response" in call && call.response.kind === "hijack") {
+    throw badRequest(`${operation.id} streams need a fresh connection with the Upgrade: tcp header`);
+  }
+  return { identity, operation, target, call, unscope: (text) => scope.unscopeText(text) };
+}
+
+function checkQuery(operation: Operation, query: URLSearchParams): void {
+  for (const key of query.keys()) {
+    if (!operation.query?.includes(key)) throw badRequest(`unknown query parameter "${key}" for ${operation.id}`, key);
+  }
+}
+
+/** A plain exchange: forward the call and write the engine's answer back. */
+async function answer(context: ProxyContext, req: IncomingMessage, res: ServerResponse, decision: Decision): Promise<void> {
+  const { call, target, unscope } = decision;
+  if (call !== "pass-through" && "reply" in call) {
+    const { status, body } = call.reply;
+    sendJson(res, status, status >= 400 ? unscopedError(JSON.stringify(body), unscope) : body);
+    return;
+  }
+  const engineCall: EngineCall =
+    call === "pass-through"
+      ? { method: req.method!, segments: target.segments, query: target.query, streamBody: true, response: { kind: "pipe" } }
+      : call;
+  const headers = call === "pass-through" ? passThroughHeaders(req.headers) : tenantHeaders(req.headers, engineCall);
+  const upstream = await forward(context.engine, target.version, engineCall, headers, req);
+  await respond(res, upstream, engineCall.response, unscope);
+}
+
+/** A hijacked exchange: fully authorised above, now tunnelled to the engine. */
+async function stream(
+  context: ProxyContext,
+  req: IncomingMessage,
+  arrival: Extract<Arrival, { kind: "stream" }>,
+  decision: Decision,
+  body: BodyReader,
+): Promise<void> {
+  const { call, target, unscope } = decision;
+  if (call !== "pass-through" && "reply" in call) throw new Error("a stream operation answered without the engine");
+  const segments = call === "pass-through" ? target.segments : call.segments;
+  const query = call === "pass-through" ? target.query : call.query;
+  const payload =
+    call === "pass-through" ? await body.raw() : call.body === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(call.body));
+  const headers: Record<string, string> = {};
+  const userAgent = req.headers["user-agent"];
+  if (typeof userAgent === "string") headers["User-Agent"] = userAgent;
+  if (payload.length > 0) headers["Content-Type"] = "application/json";
+  await tunnel(
+    context.engine,
+    arrival.socket,
+    body.rest(),
+    { method: req.method!, path: enginePath(target.version, segments, query), headers, body: payload, upgrade: !arrival.legacy },
+    (head, answerBody) => {
+      const text = answerBody.toString("utf8");
+      if (head.status >= 400) writeRawAnswer(arrival.socket, head.status, unscopedError(text, unscope));
+      else writeRawAnswer(arrival.socket, head.status, text === "" ? undefined : text, head.headers["content-type"]);
+    },
+  );
+}
+
+function writeRawAnswer(socket: Duplex, status: number, body: unknown, contentType = "application/json"): void {
+  const payload = body === undefined ? Buffer.alloc(0) : Buffer.from(typeof body === "string" ? body : `${JSON.stringify(body)}\n`);
+  socket.end(
+    Buffer.concat([
+      Buffer.from(`HTTP/1.1 ${status} ${status < 400 ? "OK" : "Error"}\r\nContent-Type: ${contentType}\r\nContent-Length: ${payload.length}\r\nConnection: close\r\n\r\n`),
+      payload,
+    ]),
+  );
+}
+
+interface BodyReader {
+  raw(): Promise<Buffer>;
+  json(): Promise<Record<string, unknown> | undefined>;
+  requireEmpty(): Promise<void>;
+  /** Stream arrivals only: bytes the client sent after its request body. */
+  rest(): Buffer;
+}
+
+/** Reads a body once, from the request stream or, for an upgrade, from the bytes after the head. */
+function bodyReader(req: IncomingMessage, arrival: Arrival, limit: number): BodyReader {
+  let cached: Promise<Buffer> | undefined;
+  let rest: Buffer = Buffer.alloc(0);
+  const raw = () => {
+    cached ??= arrival.kind === "http" ? readBody(req, limit) : readUpgradeBody(req, arrival.socket, arrival.head, limit).then(({ body, after }) => {
+      rest = after;
+      return body;
+    });
+    return cached;
+  };
+  return {
+    raw,
+    json: async () => parseJsonObject(await raw(), req.headers),
+    requireEmpty: async () => {
+      const body = await raw().catch((error: unknown) => {
+        throw error instanceof Refusal && error.status === 413 ? badRequest("this operation takes no request body") : error;
+      });
+      if (body.length > 0) throw badRequest("this operation takes no request body");
+    },
+    rest: () => rest,
+  };
+}
+
+/** The body of an upgrade request: Content-Length bytes, part of them perhaps already in `head`. */
+function readUpgradeBody(req: IncomingMessage, socket: Duplex, head: Buffer, limit: number): Promise<{ body: Buffer; after: Buffer }> {
+  if (req.headers["transfer-encoding"] !== undefined) return Promise.reject(badRequest("a stream request cannot have a chunked body"));
+  const length = Number(req.headers["content-length"] ?? 0);
+  if (!Number.isInteger(length) || length < 0) return Promise.reject(badRequest("malformed Content-Length"));
+  if (length > limit) return Promise.reject(new Refusal(413, `request body is over the limit of ${limit} bytes`, "body-too-large"));
+  return new Promise((resolve, reject) => {
+    let buffered: Buffer = head;
+    const settle = () => {
+      if (buffered.length < length) return false;
+      socket.off("data", onData);
+      socket.off("end", onEnd);
+      socket.pause();
+      resolve({ body: buffered.subarray(0, length), after: buffered.subarray(length) });
+      return true;
+    };
+    const onData = (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk]);
+      settle();
+    };
+    const onEnd = () => reject(badRequest("the connection ended inside the request body"));
+    if (settle()) return;
+    socket.on("data", onData);
+    socket.once("end", onEnd);
+    socket.resume();
+  });
+}

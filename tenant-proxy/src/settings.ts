@@ -1,0 +1,235 @@
+/**
+ * The proxy's settings, read once at start-up from environment variables and the files they name.
+ * FDCS's SWARM_* names keep working (the admin guide's step 13); new settings use BERTH_*. Anything
+ * missing, malformed or contradictory stops start-up with a SettingsError that names the variable
+ * and says what was expected, because a security boundary must never guess its own configuration.
+ */
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+
+export class SettingsError extends Error {
+  constructor(
+    readonly setting: string,
+    message: string,
+  ) {
+    super(`${setting}: ${message}`);
+    this.name = "SettingsError";
+  }
+}
+
+export type UpstreamAddress = { kind: "unix"; path: string } | { kind: "tcp"; host: string; port: number };
+
+export interface StaticToken {
+  token: string;
+  user: string;
+  tenant: string;
+  admin?: boolean;
+}
+
+export type AuthSettings =
+  | { backend: "keystone"; keystoneUrl: string; cacheTtlMs: number; cacheSize: number; timeoutMs: number }
+  | { backend: "static"; tokensFile: string; tokens: StaticToken[] }
+  | { backend: "none" };
+
+export interface Settings {
+  listen: { host: string; port: number };
+  upstream: UpstreamAddress;
+  auth: AuthSettings;
+  /** Tenant whose members act as administrators: they see and manage everything. */
+  adminTenantId?: string;
+  /** When set, only members of this project may use the service at all. */
+  membersTenantId?: string;
+  /** false: plain pass-through, no scoping (FDCS's debugging mode). */
+  multiTenant: boolean;
+  /** false: networks are shared by all tenants instead of owned (FDCS SWARM_NETWORK_AUTHORIZATION). */
+  networkAuthorization: boolean;
+  tls?: { cert: Buffer; key: Buffer };
+  /** Largest JSON request body a tenant may send; streams (archives, attach) are not bodies. */
+  maxBodyBytes: number;
+  /** How long an engine call may take before the tenant gets a 502 (streams are exempt). */
+  engineTimeoutMs: number;
+}
+
+/** Tenant ids become name prefixes (`<tenant>_<name>`), so they must never contain `_`. */
+export const TENANT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/;
+
+type Env = Record<string, string | undefined>;
+
+function value(env: Env, name: string): string | undefined {
+  const raw = env[name];
+  return raw === undefined || raw.trim() === "" ? undefined : raw.trim();
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = value(env, name);
+  if (raw === undefined) return fallback;
+  if (/^true$/i.test(raw)) return true;
+  if (/^false$/i.test(raw)) return false;
+  throw new SettingsError(name, `expected true or false, got "${raw}"`);
+}
+
+function positiveInt(env: Env, name: string, fallback: number): number {
+  const raw = value(env, name);
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) <= 0) throw new SettingsError(name, `expected a positive whole number, got "${raw}"`);
+  return Number(raw);
+}
+
+export function parseListen(raw: string, name = "BERTH_LISTEN"): { host: string; port: number } {
+  const match = /^(\[[0-9a-fA-F:]+\]|[^:\s]+):(\d{1,5})$/.exec(raw);
+  const port = match ? Number(match[2]) : NaN;
+  if (!match || port < 1 || port > 65535) {
+    throw new SettingsError(name, `expected host:port (e.g. 0.0.0.0:2376), got "${raw}"`);
+  }
+  return { host: match[1]!.replace(/^\[|\]$/g, ""), port };
+}
+
+export function parseUpstream(raw: string, name = "BERTH_UPSTREAM"): UpstreamAddress {
+  if (raw.startsWith("unix://")) {
+    const path = raw.slice("unix://".length);
+    if (!path.startsWith("/")) throw new SettingsError(name, `expected unix:///absolute/path, got "${raw}"`);
+    return { kind: "unix", path };
+  }
+  if (raw.startsWith("tcp://")) {
+    const { host, port } = parseListen(raw.slice("tcp://".length).replace(/\/$/, ""), name);
+    return { kind: "tcp", host, port };
+  }
+  throw new SettingsError(name, `expected unix:///path or tcp://host:port, got "${raw}"`);
+}
+
+function keystoneUrl(env: Env): string {
+  const name = value(env, "SWARM_KEYSTONE_URL") !== undefined ? "SWARM_KEYSTONE_URL" : "BERTH_KEYSTONE_URL";
+  const raw = value(env, name);
+  if (raw === undefined) throw new SettingsError("SWARM_KEYSTONE_URL", "required with the keystone auth backend (e.g. https://keystone.example:5000/v3)");
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new SettingsError(name, `not a URL: "${raw}"`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw new SettingsError(name, `expected an http(s) URL, got "${raw}"`);
+  const path = url.pathname.replace(/\/+$/, "");
+  if (/\/v2\.0$/.test(path)) throw new SettingsError(name, "Keystone v2.0 no longer exists: give the v3 URL (…/v3)");
+  // Accept the service root or its /v3: the identity module always speaks v3.
+  return `${url.origin}${path.replace(/\/v3$/, "")}`;
+}
+
+const staticTokensSchema = z
+  .array(
+    z.strictObject({
+      token: z.string().min(8, "a token must have at least 8 characters"),
+      user: z.string().min(1),
+      tenant: z.string().regex(TENANT_ID_PATTERN, "a tenant id is letters, digits and '-' (no '_'), at most 64"),
+      admin: z.boolean().optional(),
+    }),
+  )
+  .min(1, "the file lists no tokens");
+
+export function readTokensFile(path: string, name = "BERTH_TOKENS_FILE"): StaticToken[] {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    throw new SettingsError(name, `cannot read ${path}: ${(error as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new SettingsError(name, `${path} is not JSON: ${(error as Error).message}`);
+  }
+  const parsed = staticTokensSchema.safeParse(json);
+  if (!parsed.success) throw new SettingsError(name, `${path}: ${z.prettifyError(parsed.error).replace(/\n/g, "; ")}`);
+  const seen = new Set<string>();
+  for (const entry of parsed.data) {
+    if (seen.has(entry.token)) throw new SettingsError(name, `${path}: a token is listed twice (user ${entry.user})`);
+    seen.add(entry.token);
+  }
+  return parsed.data;
+}
+
+function authBackend(env: Env): "keystone" | "static" | "none" {
+  const berth = value(env, "BERTH_AUTH_BACKEND")?.toLowerCase();
+  const swarm = value(env, "SWARM_AUTH_BACKEND")?.toLowerCase();
+  for (const [name, raw] of [["BERTH_AUTH_BACKEND", berth], ["SWARM_AUTH_BACKEND", swarm]] as const) {
+    if (raw !== undefined && raw !== "keystone" && raw !== "static" && raw !== "none") {
+      throw new SettingsError(name, `expected keystone, static or none, got "${env[name]}"`);
+    }
+  }
+  if (berth && swarm && berth !== swarm) {
+    throw new SettingsError("BERTH_AUTH_BACKEND", `says ${berth} but SWARM_AUTH_BACKEND says ${swarm}: set one`);
+  }
+  const chosen = berth ?? swarm;
+  if (chosen === undefined) throw new SettingsError("BERTH_AUTH_BACKEND", "required: keystone, static or none");
+  return chosen as "keystone" | "static" | "none";
+}
+
+function readPem(env: Env, name: string): Buffer {
+  const path = value(env, name)!;
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw new SettingsError(name, `cannot read ${path}: ${(error as Error).message}`);
+  }
+}
+
+function optionalTenantId(env: Env, name: string): string | undefined {
+  const raw = value(env, name);
+  if (raw !== undefined && !TENANT_ID_PATTERN.test(raw)) {
+    throw new SettingsError(name, `expected a project id (letters, digits, '-'), got "${raw}"`);
+  }
+  return raw;
+}
+
+export function readSettings(env: Env): Settings {
+  const listen = parseListen(value(env, "BERTH_LISTEN") ?? "0.0.0.0:2376");
+  const upstreamRaw = value(env, "BERTH_UPSTREAM");
+  if (upstreamRaw === undefined) throw new SettingsError("BERTH_UPSTREAM", "required: unix:///path/to/docker.sock or tcp://host:port");
+  const upstream = parseUpstream(upstreamRaw);
+  const multiTenant = bool(env, "SWARM_MULTI_TENANT", true);
+
+  const backend = authBackend(env);
+  let auth: AuthSettings;
+  if (backend === "keystone") {
+    auth = {
+      backend,
+      keystoneUrl: keystoneUrl(env),
+      cacheTtlMs: positiveInt(env, "BERTH_TOKEN_CACHE_SECONDS", 30) * 1000,
+      cacheSize: positiveInt(env, "BERTH_TOKEN_CACHE_SIZE", 10_000),
+      timeoutMs: positiveInt(env, "BERTH_KEYSTONE_TIMEOUT_MS", 5_000),
+    };
+  } else if (backend === "static") {
+    const tokensFile = value(env, "BERTH_TOKENS_FILE");
+    if (tokensFile === undefined) throw new SettingsError("BERTH_TOKENS_FILE", "required with the static auth backend");
+    auth = { backend, tokensFile, tokens: readTokensFile(tokensFile) };
+  } else {
+    if (multiTenant) {
+      throw new SettingsError("BERTH_AUTH_BACKEND", "none means no authentication, which is only allowed with SWARM_MULTI_TENANT=false");
+    }
+    auth = { backend };
+  }
+
+  const adminTenantId = optionalTenantId(env, "SWARM_ADMIN_TENANT_ID");
+  const membersTenantId = optionalTenantId(env, "SWARM_MEMBERS_TENANT_ID");
+  if (membersTenantId !== undefined && auth.backend !== "keystone") {
+    throw new SettingsError("SWARM_MEMBERS_TENANT_ID", "only works with the keystone auth backend");
+  }
+
+  const certSet = value(env, "BERTH_TLS_CERT") !== undefined;
+  const keySet = value(env, "BERTH_TLS_KEY") !== undefined;
+  if (certSet !== keySet) throw new SettingsError(certSet ? "BERTH_TLS_KEY" : "BERTH_TLS_CERT", "BERTH_TLS_CERT and BERTH_TLS_KEY go together");
+  const tls = certSet ? { cert: readPem(env, "BERTH_TLS_CERT"), key: readPem(env, "BERTH_TLS_KEY") } : undefined;
+
+  return {
+    listen,
+    upstream,
+    auth,
+    adminTenantId,
+    membersTenantId,
+    multiTenant,
+    networkAuthorization: bool(env, "SWARM_NETWORK_AUTHORIZATION", true),
+    tls,
+    maxBodyBytes: positiveInt(env, "BERTH_MAX_BODY_BYTES", 1024 * 1024),
+    engineTimeoutMs: positiveInt(env, "BERTH_ENGINE_TIMEOUT_MS", 60_000),
+  };
+}

@@ -1,0 +1,83 @@
+/**
+ * Step 5, rewrite back: the engine's answer goes to the client as the plan says — piped untouched
+ * with its headers flushed at once (the docker CLI waits for the head of `wait` before it starts the
+ * container), buffered and rewritten for lists and inspects, or rewritten object by object for
+ * event and stats streams. Error answers are always buffered so their messages can name the
+ * tenant's objects the way the tenant does.
+ */
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
+import { pipeline } from "node:stream/promises";
+import type { Refusal } from "../http/errors.ts";
+import type { ResponsePlan } from "../rewrite/types.ts";
+import { jsonStreamRewriter } from "../streams.ts";
+import { readAll } from "../upstream/engine.ts";
+
+const HOP_RESPONSE_HEADERS = new Set(["connection", "keep-alive", "transfer-encoding", "content-length"]);
+
+/** Replaces engine names in an error message; identity for administrators. */
+export type Unscope = (text: string) => string;
+
+function answerHeaders(upstream: IncomingMessage, keepLength: boolean): OutgoingHttpHeaders {
+  return Object.fromEntries(
+    Object.entries(upstream.headers).filter(([name]) => !HOP_RESPONSE_HEADERS.has(name) || (keepLength && name === "content-length")),
+  );
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: OutgoingHttpHeaders = {}): void {
+  const payload = Buffer.from(`${JSON.stringify(body)}\n`);
+  res.writeHead(status, { ...headers, "content-type": "application/json", "content-length": payload.length });
+  res.end(payload);
+}
+
+export function sendRefusal(res: ServerResponse, refusal: Refusal): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  sendJson(res, refusal.status, { message: refusal.message });
+}
+
+/** An engine error body with its message said in the tenant's names. */
+export function unscopedError(text: string, unscope: Unscope): unknown {
+  try {
+    const parsed = JSON.parse(text);
+    if (typeof parsed?.message === "string") return { ...parsed, message: unscope(parsed.message) };
+  } catch {
+    // not JSON: fall through to a plain message
+  }
+  return { message: unscope(text.trim()) };
+}
+
+export async function respond(res: ServerResponse, upstream: IncomingMessage, plan: ResponsePlan, unscope: Unscope): Promise<void> {
+  const status = upstream.statusCode ?? 502;
+  res.once("close", () => {
+    if (!res.writableFinished) upstream.destroy();
+  });
+  if (status >= 400) {
+    sendJson(res, status, unscopedError(await readAll(upstream, 1024 * 1024), unscope), answerHeaders(upstream, false));
+    return;
+  }
+  switch (plan.kind) {
+    case "pipe":
+    case "hijack":
+      res.writeHead(status, answerHeaders(upstream, true));
+      res.flushHeaders();
+      await pipeline(upstream, res).catch(() => res.destroy());
+      return;
+    case "json": {
+      const text = await readAll(upstream);
+      if (status === 204 || text === "") {
+        res.writeHead(status, answerHeaders(upstream, false));
+        res.end();
+        return;
+      }
+      sendJson(res, status, await plan.rewrite(JSON.parse(text)), answerHeaders(upstream, false));
+      return;
+    }
+    case "json-stream":
+      res.writeHead(status, answerHeaders(upstream, false));
+      res.flushHeaders();
+      await pipeline(upstream, jsonStreamRewriter(plan.rewrite), res).catch(() => res.destroy());
+      return;
+  }
+}
