@@ -1,0 +1,91 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { SettingsError, readSettings } from "../../tenant-proxy/src/settings.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "berth-settings-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function file(name: string, content: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, content);
+  return path;
+}
+
+const tokens = file("tokens.json", JSON.stringify([{ token: "token-one-1", user: "u1", tenant: "tenant-1" }]));
+const base = { BERTH_UPSTREAM: "unix:///run/docker.sock", BERTH_AUTH_BACKEND: "static", BERTH_TOKENS_FILE: tokens };
+
+function errorOf(env: Record<string, string>): SettingsError {
+  try {
+    readSettings(env);
+  } catch (error) {
+    if (error instanceof SettingsError) return error;
+    throw error;
+  }
+  throw new Error("expected a SettingsError");
+}
+
+describe("readSettings", () => {
+  it("reads a complete static configuration with the documented defaults", () => {
+    const settings = readSettings(base);
+    expect(settings.listen).toEqual({ host: "0.0.0.0", port: 2376 });
+    expect(settings.upstream).toEqual({ kind: "unix", path: "/run/docker.sock" });
+    expect(settings.auth).toMatchObject({ backend: "static", tokens: [{ user: "u1", tenant: "tenant-1" }] });
+    expect(settings.multiTenant).toBe(true);
+    expect(settings.networkAuthorization).toBe(true);
+    expect(settings.tls).toBeUndefined();
+  });
+
+  it("keeps FDCS's names working: SWARM_AUTH_BACKEND=Keystone with a v3 URL", () => {
+    const settings = readSettings({
+      BERTH_UPSTREAM: "tcp://10.0.0.5:2375",
+      SWARM_AUTH_BACKEND: "Keystone",
+      SWARM_KEYSTONE_URL: "https://keystone.example:5000/v3/",
+      SWARM_ADMIN_TENANT_ID: "0123abcd",
+      SWARM_MEMBERS_TENANT_ID: "4567ef",
+      SWARM_MULTI_TENANT: "true",
+      SWARM_NETWORK_AUTHORIZATION: "false",
+    });
+    expect(settings.auth).toMatchObject({ backend: "keystone", keystoneUrl: "https://keystone.example:5000" });
+    expect(settings.upstream).toEqual({ kind: "tcp", host: "10.0.0.5", port: 2375 });
+    expect(settings.adminTenantId).toBe("0123abcd");
+    expect(settings.networkAuthorization).toBe(false);
+  });
+
+  it.each([
+    [{ BERTH_UPSTREAM: "" }, "BERTH_UPSTREAM", "required"],
+    [{ BERTH_UPSTREAM: "docker.sock" }, "BERTH_UPSTREAM", "unix:///path or tcp://host:port"],
+    [{ BERTH_LISTEN: "2376" }, "BERTH_LISTEN", "host:port"],
+    [{ BERTH_LISTEN: "0.0.0.0:99999" }, "BERTH_LISTEN", "host:port"],
+    [{ BERTH_AUTH_BACKEND: "ldap" }, "BERTH_AUTH_BACKEND", "keystone, static or none"],
+    [{ BERTH_AUTH_BACKEND: "static", SWARM_AUTH_BACKEND: "keystone" }, "BERTH_AUTH_BACKEND", "set one"],
+    [{ BERTH_AUTH_BACKEND: "none" }, "BERTH_AUTH_BACKEND", "SWARM_MULTI_TENANT=false"],
+    [{ BERTH_AUTH_BACKEND: "keystone" }, "SWARM_KEYSTONE_URL", "required"],
+    [{ BERTH_AUTH_BACKEND: "keystone", SWARM_KEYSTONE_URL: "http://k:4730/v2.0/" }, "SWARM_KEYSTONE_URL", "v2.0 no longer exists"],
+    [{ SWARM_MULTI_TENANT: "yes" }, "SWARM_MULTI_TENANT", "true or false"],
+    [{ SWARM_ADMIN_TENANT_ID: "has_underscore" }, "SWARM_ADMIN_TENANT_ID", "project id"],
+    [{ SWARM_MEMBERS_TENANT_ID: "abc" }, "SWARM_MEMBERS_TENANT_ID", "keystone"],
+    [{ BERTH_TLS_CERT: "/nonexistent.pem" }, "BERTH_TLS_KEY", "go together"],
+    [{ BERTH_TLS_CERT: "/nonexistent.pem", BERTH_TLS_KEY: "/nonexistent.key" }, "BERTH_TLS_CERT", "cannot read"],
+    [{ BERTH_MAX_BODY_BYTES: "-1" }, "BERTH_MAX_BODY_BYTES", "positive whole number"],
+    [{ BERTH_TOKENS_FILE: "/nonexistent/tokens.json" }, "BERTH_TOKENS_FILE", "cannot read"],
+  ])("refuses %o, naming %s", (overrides, setting, message) => {
+    const error = errorOf({ ...base, ...overrides });
+    expect(error.setting).toBe(setting);
+    expect(error.message).toContain(message);
+  });
+
+  it.each([
+    ["not json", "is not JSON"],
+    ["[]", "lists no tokens"],
+    [JSON.stringify([{ token: "short", user: "u", tenant: "t" }]), "at least 8 characters"],
+    [JSON.stringify([{ token: "long-enough", user: "u", tenant: "a_b" }]), "no '_'"],
+    [JSON.stringify([{ token: "long-enough", user: "u", tenant: "t", role: "x" }]), "role"],
+    [JSON.stringify([{ token: "long-enough", user: "u", tenant: "t" }, { token: "long-enough", user: "v", tenant: "t" }]), "listed twice"],
+  ])("refuses a tokens file with %s", (content, message) => {
+    const error = errorOf({ ...base, BERTH_TOKENS_FILE: file(`tokens-${Math.random()}.json`, content) });
+    expect(error.setting).toBe("BERTH_TOKENS_FILE");
+    expect(error.message).toContain(message);
+  });
+});
