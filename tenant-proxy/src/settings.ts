@@ -75,10 +75,11 @@ function positiveInt(env: Env, name: string, fallback: number): number {
   return Number(raw);
 }
 
-export function parseListen(raw: string, name = "BERTH_LISTEN"): { host: string; port: number } {
+/** host:port; port 0 (listen only) asks the system for a free port. */
+export function parseListen(raw: string, name = "BERTH_LISTEN", lowestPort = 0): { host: string; port: number } {
   const match = /^(\[[0-9a-fA-F:]+\]|[^:\s]+):(\d{1,5})$/.exec(raw);
   const port = match ? Number(match[2]) : NaN;
-  if (!match || port < 1 || port > 65535) {
+  if (!match || port < lowestPort || port > 65535) {
     throw new SettingsError(name, `expected host:port (e.g. 0.0.0.0:2376), got "${raw}"`);
   }
   return { host: match[1]!.replace(/^\[|\]$/g, ""), port };
@@ -91,7 +92,7 @@ export function parseUpstream(raw: string, name = "BERTH_UPSTREAM"): UpstreamAdd
     return { kind: "unix", path };
   }
   if (raw.startsWith("tcp://")) {
-    const { host, port } = parseListen(raw.slice("tcp://".length).replace(/\/$/, ""), name);
+    const { host, port } = parseListen(raw.slice("tcp://".length).replace(/\/$/, ""), name, 1);
     return { kind: "tcp", host, port };
   }
   throw new SettingsError(name, `expected unix:///path or tcp://host:port, got "${raw}"`);
