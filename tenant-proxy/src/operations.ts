@@ -10,6 +10,7 @@ import * as containers from "./rewrite/containers.ts";
 import * as exec from "./rewrite/exec.ts";
 import * as images from "./rewrite/images.ts";
 import * as networks from "./rewrite/networks.ts";
+import * as plugins from "./rewrite/plugins.ts";
 import * as system from "./rewrite/system.ts";
 import type { Handler } from "./rewrite/types.ts";
 import * as volumes from "./rewrite/volumes.ts";
@@ -131,11 +132,11 @@ export const OPERATIONS: readonly Operation[] = [
   tenant({ id: "NetworkDisconnect", method: "POST", path: "/networks/{id}/disconnect", fdcs: "networkdisconnect" }, networks.disconnect, [], "json"),
   tenant({ id: "NetworkPrune", method: "POST", path: "/networks/prune", fdcs: "networksprune" }, networks.prune, ["filters"]),
 
-  // Plugins
-  admin({ id: "PluginList", method: "GET", path: "/plugins", fdcs: "pluginslist" }, PLUGINS),
+  // Plugins: tenants see none; everything else about them is for administrators
+  tenant({ id: "PluginList", method: "GET", path: "/plugins", fdcs: "pluginslist" }, plugins.list, ["filters"]),
   admin({ id: "GetPluginPrivileges", method: "GET", path: "/plugins/privileges", fdcs: "pluginprivileges" }, PLUGINS),
   admin({ id: "PluginPull", method: "POST", path: "/plugins/pull", fdcs: "pluginpull" }, PLUGINS),
-  admin({ id: "PluginInspect", method: "GET", path: "/plugins/{name}/json", fdcs: "plugininspect" }, PLUGINS),
+  tenant({ id: "PluginInspect", method: "GET", path: "/plugins/{name}/json", fdcs: "plugininspect" }, plugins.inspect),
   admin({ id: "PluginDelete", method: "DELETE", path: "/plugins/{name}", fdcs: "plugindelete" }, PLUGINS),
   admin({ id: "PluginEnable", method: "POST", path: "/plugins/{name}/enable", fdcs: "pluginenable" }, PLUGINS),
   admin({ id: "PluginDisable", method: "POST", path: "/plugins/{name}/disable", fdcs: "plugindisable" }, PLUGINS),

@@ -225,6 +225,17 @@ export class Resolver {
   }
 }
 
+/**
+ * Values of a `network`/`container`/`volume` filter as the engine must see them: the tenant's own
+ * names scoped, predefined networks as they are, and hex values also kept raw since they may be ids.
+ */
+export function scopedFilterValues(scope: Scope, values: readonly string[]): string[] {
+  return values.flatMap((value) => {
+    if (SHARED_NETWORKS.has(value)) return [value];
+    return ID_PREFIX.test(value) || FULL_ID.test(value) ? [value, scope.engineName(value)] : [scope.engineName(value)];
+  });
+}
+
 interface NetworkSummary {
   Id: string;
   Name: string;

@@ -7,7 +7,7 @@
  * generated name into the tenant's scope so no unscoped name is ever left behind.
  */
 import { Refusal, badRequest } from "../http/errors.ts";
-import { ENGINE_API, checkName, passEngineError } from "../ownership.ts";
+import { ENGINE_API, checkName, passEngineError, scopedFilterValues } from "../ownership.ts";
 import { UPDATE_RULES, checkFields } from "../policy/fields.ts";
 import { checkCreateBody, createReferences, scopeCreateBody, type ResolvedReferences } from "./container-create.ts";
 import { nameMatcher, parseFilters, serializeFilters, withOwner } from "./filters.ts";
@@ -17,7 +17,6 @@ import { ensureVolumes } from "./volumes.ts";
 
 const LIST_FILTERS = ["ancestor", "before", "expose", "exited", "health", "id", "isolation", "is-task", "label", "name", "network", "publish", "since", "status", "volume"];
 const PRUNE_FILTERS = ["until", "label", "label!"];
-const HEX = /^[0-9a-f]{1,64}$/;
 
 async function ownContainerId(request: TenantRequest): Promise<string> {
   return (await request.resolver.container(request.scope, request.params.id!)).id;
@@ -42,7 +41,7 @@ export const list: Handler = async (request) => {
     if (refs) filters.set(key, await Promise.all(refs.map(async (ref) => (await request.resolver.container(request.scope, ref)).id)));
   }
   const networks = filters.get("network");
-  if (networks) filters.set("network", networks.flatMap((n) => (HEX.test(n) ? [n, request.networkScope.engineName(n)] : [request.networkScope.engineName(n)])));
+  if (networks) filters.set("network", scopedFilterValues(request.networkScope, networks));
   const volumes = filters.get("volume");
   if (volumes) filters.set("volume", volumes.map((v) => (v.startsWith("/") ? v : request.scope.engineName(v))));
 

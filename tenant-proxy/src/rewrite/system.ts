@@ -5,14 +5,13 @@
  * volumes, with names it knows. Events of deleted objects are matched by their scoped names, since
  * the objects (and their labels) are gone by then.
  */
-import { ENGINE_API, OWNER_LABEL, type Scope, type TenantScope, withoutReservedLabels } from "../ownership.ts";
+import { ENGINE_API, OWNER_LABEL, type Scope, type TenantScope, scopedFilterValues, withoutReservedLabels } from "../ownership.ts";
 import { badRequest } from "../http/errors.ts";
 import { checkFields } from "../policy/fields.ts";
 import { parseFilters, serializeFilters } from "./filters.ts";
 import { type Handler, type Reply, type TenantRequest, pipe } from "./types.ts";
 import { volumeView } from "./views.ts";
 
-const HEX = /^[0-9a-f]{1,64}$/;
 const EVENT_FILTERS = ["container", "event", "image", "label", "network", "type", "volume"];
 const EVENT_TYPES = new Set(["container", "network", "volume"]);
 
@@ -95,10 +94,9 @@ export function eventView(scope: TenantScope, networkScope: Scope, event: any): 
 
 export const events: Handler = async (request) => {
   const filters = parseFilters(request.query.get("filters"), EVENT_FILTERS);
-  const scoped = (values: string[], scope: Scope) => values.flatMap((v) => (HEX.test(v) ? [v, scope.engineName(v)] : [scope.engineName(v)]));
   for (const [key, scope] of [["container", request.scope], ["network", request.networkScope], ["volume", request.scope]] as const) {
     const values = filters.get(key);
-    if (values) filters.set(key, scoped(values, scope));
+    if (values) filters.set(key, scopedFilterValues(scope, values));
   }
   // Only events about containers, networks and volumes can be the tenant's; asking for other
   // types alone gets a quiet stream rather than an error, as an engine with no such events would.
