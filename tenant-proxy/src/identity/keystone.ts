@@ -120,7 +120,11 @@ export class KeystoneAuthenticator implements Authenticator {
     return new Set(projects.filter((p) => p.enabled !== false && typeof p.id === "string").map((p) => p.id!));
   }
 
-  private get(path: string, headers: Record<string, string>): Promise<{ status: number; body: unknown }> {
+  /**
+   * One GET to Keystone over a kept-alive connection. A server may close an idle connection just as
+   * it is reused (uwsgi does); Node's documented remedy is to retry such a request once.
+   */
+  private get(path: string, headers: Record<string, string>, retried = false): Promise<{ status: number; body: unknown }> {
     const url = new URL(this.options.keystoneUrl + path);
     const transport = url.protocol === "https:" ? https : http;
     return new Promise((resolve, reject) => {
@@ -141,7 +145,10 @@ export class KeystoneAuthenticator implements Authenticator {
         });
       });
       request.on("timeout", () => request.destroy(new Error(`no answer within ${this.options.timeoutMs} ms`)));
-      request.on("error", (error) => reject(unavailable(error.message)));
+      request.on("error", (error: NodeJS.ErrnoException) => {
+        if (request.reusedSocket && error.code === "ECONNRESET" && !retried) resolve(this.get(path, headers, true));
+        else reject(unavailable(error.message));
+      });
     });
   }
 }
