@@ -56,18 +56,22 @@ export function createPipeline(context: ProxyContext) {
   };
 }
 
+/** Who asked for what, filled in as the steps learn it, for the audit line of a refusal. */
+interface Trace {
+  identity?: Identity;
+  operation?: Operation;
+}
+
 async function run(context: ProxyContext, req: IncomingMessage, arrival: Arrival): Promise<void> {
-  let identity: Identity | undefined;
-  let operation: Operation | undefined;
+  const trace: Trace = {};
   const body = bodyReader(req, arrival, context.settings.maxBodyBytes);
   try {
-    const decision = await decide(context, req, arrival, body);
-    identity = decision.identity;
-    operation = decision.operation;
+    const decision = await decide(context, req, arrival, body, trace);
     if (arrival.kind === "stream") await stream(context, req, arrival, decision, body);
     else await answer(context, req, arrival.res, decision);
   } catch (error) {
     const refusal = error instanceof Refusal ? error : internalError(context, error, req);
+    const { identity, operation } = trace;
     context.audit.refusal({ tenant: identity?.tenant, user: identity?.user, operation: operation?.id, method: req.method ?? "", path: req.url ?? "", refusal });
     if (arrival.kind === "http") sendRefusal(arrival.res, refusal);
     else writeRawAnswer(arrival.socket, refusal.status, { message: refusal.message });
@@ -79,7 +83,7 @@ function internalError(context: ProxyContext, error: unknown, req: IncomingMessa
   return new Refusal(500, "internal error in the tenant proxy", "engine-error");
 }
 
-async function decide(context: ProxyContext, req: IncomingMessage, arrival: Arrival, body: BodyReader): Promise<Decision> {
+async function decide(context: ProxyContext, req: IncomingMessage, arrival: Arrival, body: BodyReader, trace: Trace): Promise<Decision> {
   checkContentType(req.headers);
   const target = parseTarget(req.url ?? "");
   const match = matchOperation(req.method ?? "", target.segments);
@@ -87,12 +91,14 @@ async function decide(context: ProxyContext, req: IncomingMessage, arrival: Arri
     throw new Refusal(match.unknown === "method" ? 405 : 404, `${req.method} /${target.segments.join("/")} is not an API this service offers`, "unknown-operation");
   }
   const { operation, params } = match;
+  trace.operation = operation;
   if (arrival.kind === "stream" && !operation.hijack && !(operation.access === "admin")) {
     throw badRequest(`${operation.id} cannot be upgraded to a stream`);
   }
   if (operation.access === "public") return { operation, target, call: "pass-through", unscope: asIs };
 
   const identity = await authenticate(context.authenticator, req.headers);
+  trace.identity = identity;
   authorise(operation, identity);
   if (identity.admin || !context.settings.multiTenant) return { identity, operation, target, call: "pass-through", unscope: asIs };
 

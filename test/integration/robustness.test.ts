@@ -1,0 +1,155 @@
+/**
+ * Hostile and broken input, and restarts. Malformed JSON, wrong content types, oversized bodies,
+ * unknown paths and fields, request smuggling shapes and raw garbage each get a clear error; the
+ * proxy stays up and the engine is unchanged. A proxy restart in the middle loses nothing and
+ * re-owns nothing, because ownership lives on the engine's objects.
+ */
+import net from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Engine, TEST_IMAGE, startEngine } from "../harness/index.ts";
+import { type TestProxy, asUser, startTestProxy, tenantUser } from "../support/proxy.ts";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+let engine: Engine;
+let proxy: TestProxy;
+const dir = mkdtempSync(join(tmpdir(), "berth-robust-"));
+const tokensFile = join(dir, "tokens.json");
+writeFileSync(
+  tokensFile,
+  JSON.stringify([
+    { token: "token-tenant-a", user: "alice", tenant: "tenant-a" },
+    { token: "token-tenant-b", user: "bob", tenant: "tenant-b" },
+  ]),
+);
+const alice = tenantUser("alice", "tenant-a", "token-tenant-a");
+const bob = tenantUser("bob", "tenant-b", "token-tenant-b");
+const AUTH = "X-Auth-Token: token-tenant-a\r\nX-Auth-TenantId: tenant-a\r\n";
+
+/** Sends raw bytes and returns everything the proxy answers until it closes (or a short wait). */
+function raw(bytes: string | Buffer, waitMs = 1_500): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = net.connect(proxy.port, "127.0.0.1");
+    let answer = "";
+    const done = () => {
+      socket.destroy();
+      resolve(answer);
+    };
+    socket.on("data", (chunk) => (answer += chunk.toString("latin1")));
+    socket.on("close", done);
+    socket.on("error", done);
+    socket.write(bytes);
+    setTimeout(done, waitMs);
+  });
+}
+
+async function engineState(): Promise<string> {
+  const [containers, networks, volumes] = await Promise.all([engine.api("GET", "/containers/json?all=1"), engine.api("GET", "/networks"), engine.api("GET", "/volumes")]);
+  return JSON.stringify([
+    (containers.body as any[]).map((c) => c.Names[0] + c.State).sort(),
+    (networks.body as any[]).map((n) => n.Name).sort(),
+    ((volumes.body as any).Volumes ?? []).map((v: any) => v.Name).sort(),
+  ]);
+}
+
+async function post(path: string, body: string | Buffer, headers: Record<string, string> = { "content-type": "application/json" }) {
+  const response = await fetch(`http://127.0.0.1:${proxy.port}${path}`, {
+    method: "POST",
+    headers: { "x-auth-token": "token-tenant-a", "x-auth-tenantid": "tenant-a", ...headers },
+    body,
+  });
+  return { status: response.status, message: ((await response.json()) as { message: string }).message };
+}
+
+beforeAll(async () => {
+  engine = await startEngine();
+  proxy = await startTestProxy(engine, { BERTH_AUTH_BACKEND: "static", BERTH_TOKENS_FILE: tokensFile, BERTH_MAX_BODY_BYTES: "65536" });
+});
+
+afterAll(async () => {
+  await proxy?.stop();
+  await engine?.stop();
+});
+
+describe("malformed requests", () => {
+  it.each([
+    ["malformed JSON", "{\"Image\": ", { "content-type": "application/json" }, 400, "malformed JSON body"],
+    ["a JSON body sent as text", JSON.stringify({ Image: TEST_IMAGE }), { "content-type": "text/plain" }, 400, "must be sent as application/json"],
+    ["a form body (Go would merge it into the query)", "name=x", { "content-type": "application/x-www-form-urlencoded" }, 400, "not accepted"],
+    ["an array body", "[1,2]", { "content-type": "application/json" }, 400, "must be an object"],
+    ["an unknown field", JSON.stringify({ Image: TEST_IMAGE, Surprise: 1 }), { "content-type": "application/json" }, 400, "unknown field Surprise"],
+    ["a privileged container", JSON.stringify({ Image: TEST_IMAGE, HostConfig: { Privileged: true } }), { "content-type": "application/json" }, 403, "HostConfig.Privileged"],
+    ["an oversized body", JSON.stringify({ Image: TEST_IMAGE, Env: ["X=" + "x".repeat(70_000)] }), { "content-type": "application/json" }, 413, "over the limit of 65536 bytes"],
+  ])("refuses %s with a clear error and creates nothing", async (_what, body, headers, status, message) => {
+    const before = await engineState();
+    const answer = await post("/v1.41/containers/create?name=bad", body, headers);
+    expect(answer.status).toBe(status);
+    expect(answer.message).toContain(message);
+    expect(await engineState()).toBe(before);
+  });
+
+  it("refuses unknown paths, methods and query parameters", async () => {
+    expect(await post("/v1.41/containers/json/extra", "")).toMatchObject({ status: 404 });
+    const patch = await fetch(`http://127.0.0.1:${proxy.port}/v1.41/containers/json`, { method: "PATCH", headers: { "x-auth-token": "token-tenant-a", "x-auth-tenantid": "tenant-a" } });
+    expect(patch.status).toBe(405);
+    const query = await fetch(`http://127.0.0.1:${proxy.port}/v1.41/containers/json?all=1&sneaky=1`, { headers: { "x-auth-token": "token-tenant-a", "x-auth-tenantid": "tenant-a" } });
+    expect(query.status).toBe(400);
+    expect(((await query.json()) as { message: string }).message).toBe('unknown query parameter "sneaky" for ContainerList');
+  });
+
+  it("refuses a body on an operation that takes none", async () => {
+    await asUser(proxy, alice)(["create", "--name", "bodyless", TEST_IMAGE, "sleep", "100"]);
+    const answer = await post("/v1.41/containers/bodyless/start", JSON.stringify({ Privileged: true }));
+    expect(answer).toEqual({ status: 400, message: "this operation takes no request body" });
+    expect((await engine.api("GET", "/containers/tenant-a_bodyless/json")).body.State.Running).toBe(false);
+  });
+
+  it("answers smuggling shapes and garbage with 400 and stays up", async () => {
+    const before = await engineState();
+    const both = await raw(`POST /v1.41/containers/create HTTP/1.1\r\nHost: x\r\n${AUTH}Content-Type: application/json\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`);
+    expect(both).toMatch(/^HTTP\/1\.1 400/);
+    const twoLengths = await raw(`POST /v1.41/containers/create HTTP/1.1\r\nHost: x\r\n${AUTH}Content-Length: 2\r\nContent-Length: 4\r\n\r\n{}{}`);
+    expect(twoLengths).toMatch(/^HTTP\/1\.1 400/);
+    expect(await raw("\x16\x03\x01 definitely not http\r\n\r\n")).toMatch(/^HTTP\/1\.1 400/);
+    const pipelined = await raw(
+      `GET /v1.41/containers/json HTTP/1.1\r\nHost: x\r\n${AUTH}\r\nGET /v1.41/containers/json HTTP/1.1\r\nHost: x\r\nX-Auth-Token: token-tenant-b\r\nX-Auth-TenantId: tenant-a\r\n\r\n`,
+    );
+    expect(pipelined).toMatch(/^HTTP\/1\.1 200/);
+    expect(pipelined).toContain("HTTP/1.1 401");
+    expect(await engineState()).toBe(before);
+    expect((await asUser(proxy, alice)(["ps", "-a", "-q"])).code).toBe(0);
+  });
+
+  it("refuses a stream request without a fresh connection and an upgrade", async () => {
+    const answer = await raw(
+      `GET /_ping HTTP/1.1\r\nHost: x\r\n\r\nPOST /v1.41/containers/bodyless/attach?stream=1&stdout=1 HTTP/1.1\r\nHost: x\r\n${AUTH}Content-Length: 0\r\n\r\n`,
+    );
+    expect(answer).toContain("Upgrade: tcp header");
+  });
+
+  it("logs every refusal as one structured audit line", () => {
+    const privileged = proxy.refusals.find((r) => r.refusal.object === "HostConfig.Privileged");
+    expect(privileged).toMatchObject({ tenant: "tenant-a", user: "alice", operation: "ContainerCreate", refusal: { status: 403, reason: "host-restriction" } });
+    expect(proxy.errors).toEqual([]);
+  });
+});
+
+describe("a proxy restart in the middle", () => {
+  it("loses nothing and re-owns nothing", async () => {
+    const a = asUser(proxy, alice);
+    const b = asUser(proxy, bob, "docker20");
+    expect((await a(["run", "-d", "--name", "survivor", TEST_IMAGE, "sleep", "1000"])).code).toBe(0);
+    expect((await b(["network", "create", "b-net"])).code).toBe(0);
+    expect((await b(["volume", "create", "b-vol"])).code).toBe(0);
+    const before = await engineState();
+    await proxy.restart();
+    expect(await engineState()).toBe(before);
+    expect((await a(["ps", "--format", "{{.Names}}"])).stdout.trim()).toBe("survivor");
+    expect((await b(["ps", "-a", "-q"])).stdout).toBe("");
+    expect((await b(["network", "ls", "--format", "{{.Name}}", "--filter", "name=b-net"])).stdout.trim()).toBe("b-net");
+    expect((await a(["volume", "ls", "-q"])).stdout).toBe("");
+    expect((await b(["rm", "survivor"])).stderr).toContain("No such container: survivor");
+    expect((await a(["rm", "-f", "survivor"])).code).toBe(0);
+  });
+});
