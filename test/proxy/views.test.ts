@@ -1,0 +1,111 @@
+import { describe, expect, it } from "vitest";
+import { SharedScope, TenantScope, checkName } from "../../tenant-proxy/src/ownership.ts";
+import { nameMatcher, parseFilters, serializeFilters, withOwner } from "../../tenant-proxy/src/rewrite/filters.ts";
+import { eventView } from "../../tenant-proxy/src/rewrite/system.ts";
+import { containerInspectView, containerSummaryView, networkView, volumeView } from "../../tenant-proxy/src/rewrite/views.ts";
+
+const t1 = new TenantScope("t1");
+
+describe("TenantScope", () => {
+  it("maps names both ways and never unscopes another tenant's name", () => {
+    expect(t1.engineName("web")).toBe("t1_web");
+    expect(t1.visibleName("/t1_web")).toBe("/web");
+    expect(t1.visibleName("t2_web")).toBe("t2_web");
+    expect(new TenantScope("t1-a").isOwnEngineName("t1_x")).toBe(false);
+    expect(t1.unscopeText('Conflict. The container name "/t1_web" is already in use')).toBe('Conflict. The container name "/web" is already in use');
+  });
+
+  it("checks names with docker's own rule", () => {
+    expect(checkName("container", "/web.1")).toBe("web.1");
+    expect(() => checkName("container", "x")).toThrow(/Invalid container name/);
+    expect(() => checkName("volume", "a/b")).toThrow(/only \[a-zA-Z0-9\]/);
+  });
+});
+
+describe("filters", () => {
+  it("reads both filter forms and adds the owner label", () => {
+    const filters = parseFilters('{"label":{"app=web":true},"status":["running"]}', ["label", "status"]);
+    expect(JSON.parse(serializeFilters(withOwner(filters, "berth.tenant=t1")))).toEqual({
+      label: { "app=web": true, "berth.tenant=t1": true },
+      status: { running: true },
+    });
+  });
+
+  it("refuses filters the operation does not know", () => {
+    expect(() => parseFilters('{"node":["x"]}', ["label"])).toThrow("invalid filter 'node'");
+    expect(() => parseFilters("{bad", ["label"])).toThrow("malformed filters");
+  });
+
+  it("matches names only with patterns that cannot backtrack", () => {
+    const match = nameMatcher(["^/web$"]);
+    expect(match("/web")).toBe(true);
+    expect(match("/web2")).toBe(false);
+    expect(() => nameMatcher(["(a+)+$"])).toThrow("only name characters");
+  });
+});
+
+describe("views", () => {
+  it("shows a container as its tenant named it, without berth labels", () => {
+    const view = containerSummaryView(t1, t1, {
+      Names: ["/t1_web", "/t1_app/t1_db"],
+      Labels: { "berth.tenant": "t1", app: "x" },
+      HostConfig: { NetworkMode: "t1_front" },
+      NetworkSettings: { Networks: { t1_front: {} } },
+      Mounts: [{ Type: "volume", Name: "t1_data", Source: "/var/lib/docker/volumes/t1_data/_data" }],
+    });
+    expect(view).toMatchObject({
+      Names: ["/web", "/app/db"],
+      Labels: { app: "x" },
+      HostConfig: { NetworkMode: "front" },
+      NetworkSettings: { Networks: { front: {} } },
+      Mounts: [{ Name: "data", Source: "/var/lib/docker/volumes/data/_data" }],
+    });
+  });
+
+  it("rewrites inspect's links, binds and endpoints", () => {
+    const view = containerInspectView(t1, t1, {
+      Name: "/t1_web",
+      Config: { Labels: { "berth.tenant": "t1" } },
+      HostConfig: { Links: ["/t1_db:/t1_web/database"], Binds: ["t1_store:/srv"], VolumesFrom: ["t1_data:ro"], NetworkMode: "default" },
+      NetworkSettings: { Networks: { t1_front: { Aliases: ["web", "abc"] } } },
+    });
+    expect(view.Name).toBe("/web");
+    expect(view.Config.Labels).toEqual({});
+    expect(view.HostConfig).toMatchObject({ Links: ["/db:/web/database"], Binds: ["store:/srv"], VolumesFrom: ["data:ro"] });
+    expect(Object.keys(view.NetworkSettings.Networks)).toEqual(["front"]);
+  });
+
+  it("keeps only the tenant's own containers inside a network", () => {
+    const view = networkView(t1, t1, {
+      Name: "bridge",
+      Labels: {},
+      Containers: { a: { Name: "t1_web" }, b: { Name: "t2_web" }, c: { Name: "admin-thing" } },
+    });
+    expect(view.Containers).toEqual({ a: { Name: "web" } });
+  });
+
+  it("shows volumes by their tenant names, and shared networks as they are", () => {
+    expect(volumeView(t1, { Name: "t1_v", Labels: { "berth.tenant": "t1" }, Mountpoint: "/d/t1_v/_data" })).toEqual({ Name: "v", Labels: {}, Mountpoint: "/d/v/_data" });
+    expect(networkView(t1, new SharedScope(), { Name: "shared", Labels: null, Containers: {} }).Name).toBe("shared");
+  });
+});
+
+describe("eventView", () => {
+  const container = (tenant: string) => ({ Type: "container", Action: "start", Actor: { ID: "abc", Attributes: { "berth.tenant": tenant, name: `${tenant}_web`, image: "busybox" } } });
+
+  it("passes the tenant's container events with its names and without berth labels", () => {
+    expect(eventView(t1, t1, container("t1"))).toEqual({ Type: "container", Action: "start", Actor: { ID: "abc", Attributes: { name: "web", image: "busybox" } } });
+  });
+
+  it("drops others' events, image and daemon events, and events of unlabelled objects", () => {
+    expect(eventView(t1, t1, container("t2"))).toBeUndefined();
+    expect(eventView(t1, t1, { Type: "image", Action: "pull", Actor: { ID: "busybox", Attributes: {} } })).toBeUndefined();
+    expect(eventView(t1, t1, { Type: "network", Action: "connect", Actor: { ID: "n", Attributes: { name: "bridge", container: "x" } } })).toBeUndefined();
+    expect(eventView(t1, t1, { Type: "volume", Action: "create", Actor: { ID: "t2_v", Attributes: {} } })).toBeUndefined();
+  });
+
+  it("passes own network and volume events by their scoped names", () => {
+    expect(eventView(t1, t1, { Type: "network", Action: "destroy", Actor: { ID: "n", Attributes: { name: "t1_front", type: "bridge" } } })).toMatchObject({ Actor: { Attributes: { name: "front" } } });
+    expect(eventView(t1, t1, { Type: "volume", Action: "create", Actor: { ID: "t1_v", Attributes: { driver: "local" } } })).toMatchObject({ Actor: { ID: "v" } });
+  });
+});
