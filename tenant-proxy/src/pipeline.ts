@@ -38,8 +38,6 @@ type Arrival =
 
 /** What the steps up to the forward decided. */
 interface Decision {
-  identity?: Identity;
-  operation: Operation;
   target: RequestTarget;
   /** The engine call, or a complete answer a handler produced itself. */
   call: EngineCall | Reply | "pass-through";
@@ -95,12 +93,12 @@ async function decide(context: ProxyContext, req: IncomingMessage, arrival: Arri
   if (arrival.kind === "stream" && !operation.hijack && !(operation.access === "admin")) {
     throw badRequest(`${operation.id} cannot be upgraded to a stream`);
   }
-  if (operation.access === "public") return { operation, target, call: "pass-through", unscope: asIs };
+  if (operation.access === "public") return { target, call: "pass-through", unscope: asIs };
 
   const identity = await authenticate(context.authenticator, req.headers);
   trace.identity = identity;
   authorise(operation, identity);
-  if (identity.admin || !context.settings.multiTenant) return { identity, operation, target, call: "pass-through", unscope: asIs };
+  if (identity.admin || !context.settings.multiTenant) return { target, call: "pass-through", unscope: asIs };
 
   checkQuery(operation, target.query);
   if (operation.body === "none") await body.requireEmpty();
@@ -123,7 +121,7 @@ async function decide(context: ProxyContext, req: IncomingMessage, arrival: Arri
   if (arrival.kind === "http" && "response" in call && call.response.kind === "hijack") {
     throw badRequest(`${operation.id} streams need a fresh connection with the Upgrade: tcp header`);
   }
-  return { identity, operation, target, call, unscope: (text) => scope.unscopeText(text) };
+  return { target, call, unscope: (text) => scope.unscopeText(text) };
 }
 
 function checkQuery(operation: Operation, query: URLSearchParams): void {

@@ -10,7 +10,7 @@ import { Refusal, badRequest } from "../http/errors.ts";
 import { ENGINE_API, checkName, passEngineError, scopedFilterValues } from "../ownership.ts";
 import { UPDATE_RULES, checkFields } from "../policy/fields.ts";
 import { checkCreateBody, createReferences, scopeCreateBody, type ResolvedReferences } from "./container-create.ts";
-import { nameMatcher, parseFilters, serializeFilters, withOwner } from "./filters.ts";
+import { listFilters, parseFilters, serializeFilters, withOwner } from "./filters.ts";
 import { type Handler, type Reply, type TenantRequest, json, pipe } from "./types.ts";
 import { containerInspectView, containerSummaryView, visibleContainerName } from "./views.ts";
 import { ensureVolumes } from "./volumes.ts";
@@ -33,9 +33,7 @@ export const onContainer =
   });
 
 export const list: Handler = async (request) => {
-  const filters = parseFilters(request.query.get("filters"), LIST_FILTERS);
-  const matchesName = nameMatcher(filters.get("name"));
-  filters.delete("name");
+  const { filters, matchesName } = listFilters(request.query.get("filters"), LIST_FILTERS);
   for (const key of ["since", "before"] as const) {
     const refs = filters.get(key);
     if (refs) filters.set(key, await Promise.all(refs.map(async (ref) => (await request.resolver.container(request.scope, ref)).id)));

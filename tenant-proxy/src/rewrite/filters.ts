@@ -70,3 +70,14 @@ export function nameMatcher(patterns: readonly string[] | undefined): (visibleNa
   });
   return (name) => regexes.some((regex) => regex.test(name));
 }
+
+/**
+ * A list's filters with `name` taken out: the proxy matches names itself (see nameMatcher), the
+ * rest goes to the engine.
+ */
+export function listFilters(raw: string | null, allowedKeys: readonly string[]): { filters: Filters; matchesName: (visibleName: string) => boolean } {
+  const filters = parseFilters(raw, allowedKeys);
+  const matchesName = nameMatcher(filters.get("name"));
+  filters.delete("name");
+  return { filters, matchesName };
+}

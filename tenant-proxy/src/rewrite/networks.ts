@@ -9,7 +9,7 @@
 import { badRequest } from "../http/errors.ts";
 import { checkLabels, checkName, isVisibleNetwork } from "../ownership.ts";
 import { ENDPOINT_RULES, NETWORK_CONNECT_RULES, NETWORK_CREATE_RULES, NETWORK_DISCONNECT_RULES, checkFields } from "../policy/fields.ts";
-import { nameMatcher, parseFilters, serializeFilters, withOwner } from "./filters.ts";
+import { listFilters, parseFilters, serializeFilters, withOwner } from "./filters.ts";
 import { type Handler, type TenantRequest, json, pipe } from "./types.ts";
 import { networkView } from "./views.ts";
 
@@ -21,9 +21,7 @@ async function ownNetwork(request: TenantRequest) {
 }
 
 export const list: Handler = async (request) => {
-  const filters = parseFilters(request.query.get("filters"), LIST_FILTERS);
-  const matchesName = nameMatcher(filters.get("name"));
-  filters.delete("name");
+  const { filters, matchesName } = listFilters(request.query.get("filters"), LIST_FILTERS);
   return {
     method: "GET",
     segments: ["networks"],

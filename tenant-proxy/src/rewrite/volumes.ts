@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { Refusal } from "../http/errors.ts";
 import { ENGINE_API, checkLabels, checkName, passEngineError } from "../ownership.ts";
 import { VOLUME_CREATE_RULES, checkFields } from "../policy/fields.ts";
-import { nameMatcher, parseFilters, serializeFilters, withOwner } from "./filters.ts";
+import { listFilters, parseFilters, serializeFilters, withOwner } from "./filters.ts";
 import { type Handler, type TenantRequest, json } from "./types.ts";
 import { volumeView } from "./views.ts";
 
@@ -41,9 +41,7 @@ export async function ensureVolumes(request: TenantRequest, names: Iterable<stri
 }
 
 export const list: Handler = async (request) => {
-  const filters = parseFilters(request.query.get("filters"), LIST_FILTERS);
-  const matchesName = nameMatcher(filters.get("name"));
-  filters.delete("name");
+  const { filters, matchesName } = listFilters(request.query.get("filters"), LIST_FILTERS);
   return {
     method: "GET",
     segments: ["volumes"],
