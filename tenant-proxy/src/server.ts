@@ -83,8 +83,10 @@ export function createServer(handlers: StreamHandlers, tlsOptions?: { cert: Buff
     socket.on("data", onData);
   };
 
+  // Half-open on both: the docker CLI half-closes a hijacked connection when stdin ends (under TLS
+  // too, with a TCP FIN beneath the session) and still reads the container's output after that.
   const server = tlsOptions
-    ? tls.createServer({ cert: tlsOptions.cert, key: tlsOptions.key, minVersion: "TLSv1.2" }).on("secureConnection", accept)
+    ? tls.createServer({ cert: tlsOptions.cert, key: tlsOptions.key, minVersion: "TLSv1.2", allowHalfOpen: true }).on("secureConnection", accept)
     : net.createServer({ allowHalfOpen: true }, accept);
   if (tlsOptions) server.on("tlsClientError", () => undefined);
 
