@@ -1,0 +1,473 @@
+/**
+ * The one rendering path for every file berth puts on a machine: the OpenStack program calls these
+ * for the VMs, and the local cluster calls the very same functions for its daemons, so a file that
+ * a real daemon has accepted locally is the file a VM gets. Plain inputs in, text out: no Pulumi
+ * types, no I/O beyond reading the templates.
+ *
+ * Templates are handlebars files in templates/, compiled with noEscape (these are config files, not
+ * HTML) and strict (a misspelt or missing variable is an error, never an empty string). Values that
+ * land unquoted in a shell script, an environment file or a unit file are checked here, so no
+ * caller can smuggle a space, quote or newline into them.
+ */
+import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
+import Handlebars from "handlebars";
+
+const TEMPLATES = new URL("../templates/", import.meta.url);
+
+const handlebars = Handlebars.create();
+// JSON strings are valid YAML scalars: any file content fits on one line of cloud-config.
+handlebars.registerHelper("json", (value: unknown) => JSON.stringify(value));
+handlebars.registerHelper("quote", (value: string) => `'${value.replaceAll("'", `'\\''`)}'`);
+
+const compiled = new Map<string, Handlebars.TemplateDelegate>();
+
+function render(template: string, data: object): string {
+  let delegate = compiled.get(template);
+  if (!delegate) {
+    delegate = handlebars.compile(readFileSync(new URL(template, TEMPLATES), "utf8"), { noEscape: true, strict: true });
+    compiled.set(template, delegate);
+  }
+  return delegate(data);
+}
+
+/** Characters safe unquoted in sh, systemd unit and environment files, URLs and paths included. */
+const PLAIN = /^[A-Za-z0-9_./:@%+=,~*-]+$/;
+
+function plain(what: string, value: string): string {
+  if (!PLAIN.test(value)) throw new Error(`${what}: ${JSON.stringify(value)} has characters that are not safe in a config file`);
+  return value;
+}
+
+/** Prose inside a double-quoted shell string (an iptables comment). */
+function label(what: string, value: string): string {
+  if (!/^[A-Za-z0-9 .,()-]+$/.test(value)) throw new Error(`${what}: ${JSON.stringify(value)} may hold only letters, digits, spaces and .,()-`);
+  return value;
+}
+
+function address(what: string, value: string): string {
+  if (isIP(value) === 0) throw new Error(`${what}: ${JSON.stringify(value)} is not an IP address`);
+  return value;
+}
+
+function portNumber(what: string, value: number): number {
+  if (!Number.isInteger(value) || value < 1 || value > 65535) throw new Error(`${what}: ${value} is not a port`);
+  return value;
+}
+
+function absolutePath(what: string, value: string): string {
+  if (!value.startsWith("/")) throw new Error(`${what}: ${JSON.stringify(value)} is not an absolute path`);
+  return plain(what, value);
+}
+
+export type Role = "manager" | "node" | "nfs" | "etcd";
+
+// ---------------------------------------------------------------------------------------------
+// The docker nodes
+
+export interface DockerDefaultsInput {
+  hostname: string;
+  /** The node's private address: the engine listens on it and advertises it to the cluster store. */
+  nodeAddress: string;
+  enginePort: number;
+  etcdAddress: string;
+  etcdPort: number;
+}
+
+/** /etc/default/docker with DOCKER_OPTS, as Debian's docker.service reads it. */
+export function renderDockerDefaults(input: DockerDefaultsInput): string {
+  return render("docker-defaults.hbs", {
+    hostname: plain("hostname", input.hostname),
+    nodeAddress: address("nodeAddress", input.nodeAddress),
+    enginePort: portNumber("enginePort", input.enginePort),
+    etcdAddress: address("etcdAddress", input.etcdAddress),
+    etcdPort: portNumber("etcdPort", input.etcdPort),
+  });
+}
+
+/** The apt preferences that keep docker.io on a version that still has --cluster-store. */
+export function renderDockerAptPin(input: { version: string }): string {
+  return render("docker-apt-pin.hbs", { version: plain("version", input.version) });
+}
+
+export interface OsdConfigInput {
+  clusterId: string;
+  nodeId: string;
+  nfsServer: string;
+  nfsPath: string;
+}
+
+/** The OpenStorage NFS driver's configuration (admin guide step 12.3.1). */
+export function renderOsdConfig(input: OsdConfigInput): string {
+  return render("osd-config.yaml.hbs", {
+    clusterId: plain("clusterId", input.clusterId),
+    nodeId: plain("nodeId", input.nodeId),
+    nfsServer: address("nfsServer", input.nfsServer),
+    nfsPath: absolutePath("nfsPath", input.nfsPath),
+  });
+}
+
+export interface NfsMountInput {
+  server: string;
+  remotePath: string;
+  where: string;
+  /** mount(8) options, e.g. "nfsvers=4.2,proto=tcp,port=2049,hard". */
+  options: string;
+}
+
+/** The systemd unit name for a mount point, as `systemd-escape --path --suffix=mount` spells it. */
+export function mountUnitName(where: string): string {
+  const trimmed = absolutePath("where", where).replace(/^\/+|\/+$/g, "");
+  if (trimmed === "") return "-.mount";
+  const escaped = [...trimmed.replace(/\/+/g, "/")]
+    .map((char, index) =>
+      char === "/" ? "-" : /[A-Za-z0-9:_]/.test(char) || (char === "." && index > 0) ? char : `\\x${char.charCodeAt(0).toString(16).padStart(2, "0")}`,
+    )
+    .join("");
+  return `${escaped}.mount`;
+}
+
+/** A mount unit for one NFS share on a docker node. */
+export function renderNfsMountUnit(input: NfsMountInput): string {
+  return render("nfs.mount.hbs", {
+    server: address("server", input.server),
+    remotePath: absolutePath("remotePath", input.remotePath),
+    where: absolutePath("where", input.where),
+    options: plain("options", input.options),
+  });
+}
+
+export interface NodeFirewallInput {
+  enginePort: number;
+  /** The private network: no container may reach any node's engine in it. */
+  clusterCidr: string;
+  /** Cluster services that trust every node and must not be reachable from containers. */
+  protectedAddresses: Array<{ address: string; service: string }>;
+}
+
+/** The iptables rules that keep containers away from the engine API and the cluster services. */
+export function renderNodeFirewall(input: NodeFirewallInput): string {
+  return render("node-firewall.sh.hbs", {
+    enginePort: portNumber("enginePort", input.enginePort),
+    clusterCidr: plain("clusterCidr", input.clusterCidr),
+    protectedAddresses: input.protectedAddresses.map((entry) => ({
+      address: address("protectedAddresses.address", entry.address),
+      service: label("protectedAddresses.service", entry.service),
+    })),
+  });
+}
+
+/** The oneshot unit that applies the node firewall after every docker start. */
+export function renderNodeFirewallUnit(input: { scriptPath: string }): string {
+  return render("berth-node-firewall.service.hbs", { scriptPath: absolutePath("scriptPath", input.scriptPath) });
+}
+
+export interface OsdUnitInput {
+  image: string;
+  container: string;
+  configDir: string;
+  configName: string;
+  etcdAddress: string;
+  etcdPort: number;
+  /** The NFS mount points the driver serves volumes from. */
+  mounts: string[];
+}
+
+/** The unit that runs the OpenStorage driver container (opt-in: berth:osdPlugin). */
+export function renderOsdUnit(input: OsdUnitInput): string {
+  return render("berth-osd.service.hbs", {
+    image: plain("image", input.image),
+    container: plain("container", input.container),
+    configDir: absolutePath("configDir", input.configDir),
+    configName: plain("configName", input.configName),
+    etcdAddress: address("etcdAddress", input.etcdAddress),
+    etcdPort: portNumber("etcdPort", input.etcdPort),
+    mounts: input.mounts.map((mount) => absolutePath("mounts", mount)),
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The NFS server and etcd
+
+export interface ExportsInput {
+  /** The only clients: the cluster's private network. */
+  clientCidr: string;
+  shares: string[];
+  /** exports(5) options of every share. */
+  options: string[];
+}
+
+/** /etc/exports for nfs-kernel-server. */
+export function renderExports(input: ExportsInput): string {
+  const options = input.options.map((option) => plain("options", option)).join(",");
+  return render("exports.hbs", {
+    clientCidr: plain("clientCidr", input.clientCidr),
+    shares: input.shares.map((path) => ({ path: absolutePath("shares", path), options })),
+  });
+}
+
+export interface NfsDiskInput {
+  /** How the volume shows up under /dev/disk/by-id: the first 20 characters of its id. */
+  volumeSerial: string;
+  label: string;
+  mountPoint: string;
+  /** Each exported path is a bind mount of `directory` on the data volume. */
+  shares: Array<{ path: string; directory: string }>;
+}
+
+/** The script that formats (once) and mounts the NFS data volume and the exported directories. */
+export function renderNfsDisk(input: NfsDiskInput): string {
+  return render("nfs-disk.sh.hbs", {
+    volumeSerial: plain("volumeSerial", input.volumeSerial),
+    label: plain("label", input.label),
+    mountPoint: absolutePath("mountPoint", input.mountPoint),
+    shares: input.shares.map((share) => ({ path: absolutePath("shares.path", share.path), directory: plain("shares.directory", share.directory) })),
+  });
+}
+
+export interface EtcdDefaultsInput {
+  name: string;
+  address: string;
+  clientPort: number;
+  legacyClientPort: number;
+  peerPort: number;
+  clusterToken: string;
+  dataDir: string;
+}
+
+/** /etc/default/etcd: ETCD_* settings for Debian's etcd.service, v2 API on. */
+export function renderEtcdDefaults(input: EtcdDefaultsInput): string {
+  return render("etcd-defaults.hbs", {
+    name: plain("name", input.name),
+    address: address("address", input.address),
+    clientPort: portNumber("clientPort", input.clientPort),
+    legacyClientPort: portNumber("legacyClientPort", input.legacyClientPort),
+    peerPort: portNumber("peerPort", input.peerPort),
+    clusterToken: plain("clusterToken", input.clusterToken),
+    dataDir: absolutePath("dataDir", input.dataDir),
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The tenant proxy
+
+/** FDCS's /tmp/cluster.ips format: one host:port a line. */
+export function renderNodesFile(input: { nodes: Array<{ address: string; port: number }> }): string {
+  return render("nodes.hbs", {
+    nodes: input.nodes.map((node) => ({ address: address("nodes.address", node.address), port: portNumber("nodes.port", node.port) })),
+  });
+}
+
+export interface ProxyEnvInput {
+  /** host:port to listen on. */
+  listen: string;
+  nodesFile: string;
+  authBackend: "keystone" | "static" | "none";
+  keystoneUrl?: string;
+  adminTenantId?: string;
+  membersTenantId?: string;
+  multiTenant: boolean;
+  networkAuthorization: boolean;
+  /** Set when flavors are enforced. */
+  flavorsFile?: string;
+  /** Set when quota is enforced. */
+  quotaFile?: string;
+  apiFilterFile?: string;
+  tls?: { certFile: string; keyFile: string };
+}
+
+/** /etc/berth/proxy.env: the proxy's BERTH_* and SWARM_* settings. */
+export function renderProxyEnv(input: ProxyEnvInput): string {
+  const optional = (what: string, value: string | undefined) => (value === undefined ? null : plain(what, value));
+  return render("proxy.env.hbs", {
+    listen: plain("listen", input.listen),
+    nodesFile: absolutePath("nodesFile", input.nodesFile),
+    authBackend: input.authBackend,
+    keystoneUrl: optional("keystoneUrl", input.keystoneUrl),
+    adminTenantId: optional("adminTenantId", input.adminTenantId),
+    membersTenantId: optional("membersTenantId", input.membersTenantId),
+    multiTenant: input.multiTenant,
+    networkAuthorization: input.networkAuthorization,
+    flavorsEnforced: input.flavorsFile !== undefined,
+    flavorsFile: optional("flavorsFile", input.flavorsFile),
+    quotaEnforced: input.quotaFile !== undefined,
+    quotaFile: optional("quotaFile", input.quotaFile),
+    apiFilterFile: optional("apiFilterFile", input.apiFilterFile),
+    tls: input.tls ? { certFile: absolutePath("tls.certFile", input.tls.certFile), keyFile: absolutePath("tls.keyFile", input.tls.keyFile) } : null,
+  });
+}
+
+/** The proxy's JSON files (flavors, quota, apifilter): FDCS's formats, pretty-printed. */
+export function renderProxyJson(value: unknown): string {
+  return `${JSON.stringify(value, null, 2)}\n`;
+}
+
+export interface ProxyUnitInput {
+  user: string;
+  environmentFile: string;
+  nodeBinary: string;
+  bundlePath: string;
+}
+
+/** The systemd unit that runs the bundled proxy under Debian's Node. */
+export function renderProxyUnit(input: ProxyUnitInput): string {
+  return render("berth-proxy.service.hbs", {
+    user: plain("user", input.user),
+    environmentFile: absolutePath("environmentFile", input.environmentFile),
+    nodeBinary: absolutePath("nodeBinary", input.nodeBinary),
+    bundlePath: absolutePath("bundlePath", input.bundlePath),
+  });
+}
+
+export interface ProxyHealthInput {
+  /** The address tenants use, which the certificate must name. */
+  address: string;
+  port: number;
+  /** Where the check connects to instead (the proxy's own host, over loopback). */
+  connectTo: string;
+  caFile: string;
+  timeoutSeconds: number;
+  unit: string;
+}
+
+/** The post-deploy check: `_ping` through TLS must answer OK. */
+export function renderProxyHealthCheck(input: ProxyHealthInput): string {
+  return render("proxy-health.sh.hbs", {
+    address: address("address", input.address),
+    port: portNumber("port", input.port),
+    connectTo: address("connectTo", input.connectTo),
+    caFile: absolutePath("caFile", input.caFile),
+    timeoutSeconds: input.timeoutSeconds,
+    unit: plain("unit", input.unit),
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// First boot and provisioning
+
+/** A file a VM gets, owned and moded as given. */
+export interface FileSpec {
+  path: string;
+  content: string;
+  /** Octal, e.g. "0644". */
+  mode: string;
+  /** user:group */
+  owner: string;
+}
+
+function checkedFile<T extends Omit<FileSpec, "content">>(file: T): T {
+  absolutePath("file path", file.path);
+  if (!/^0[0-7]{3}$/.test(file.mode)) throw new Error(`${file.path}: mode ${JSON.stringify(file.mode)} is not octal like 0644`);
+  if (!/^[a-z_][a-z0-9_-]*:[a-z_][a-z0-9_-]*$/.test(file.owner)) throw new Error(`${file.path}: owner ${JSON.stringify(file.owner)} is not user:group`);
+  return file;
+}
+
+export interface CloudInitInput {
+  hostname: string;
+  packages: string[];
+  /** Run early on every boot (before the network stage is done). */
+  bootcmd: string[];
+  files: FileSpec[];
+  /** Run once, at the end of the first boot, after the packages are installed. */
+  runcmd: string[];
+}
+
+/** The cloud-config user data of one VM. */
+export function renderCloudInit(role: Role, input: CloudInitInput): string {
+  return render("cloud-init.yaml.hbs", {
+    role,
+    hostname: plain("hostname", input.hostname),
+    packages: input.packages.map((pkg) => plain("packages", pkg)),
+    bootcmd: input.bootcmd,
+    files: input.files.map(checkedFile),
+    runcmd: input.runcmd,
+  });
+}
+
+export interface WaitCloudInitInput {
+  timeoutSeconds: number;
+  logLines: number;
+  outputLog: string;
+  resultFile: string;
+}
+
+/** The strict wait for cloud-init that starts every provisioning script. */
+export function renderWaitCloudInit(input: WaitCloudInitInput): string {
+  return render("wait-cloud-init.sh.hbs", {
+    timeoutSeconds: input.timeoutSeconds,
+    logLines: input.logLines,
+    outputLog: absolutePath("outputLog", input.outputLog),
+    resultFile: absolutePath("resultFile", input.resultFile),
+  });
+}
+
+/** A step of a provisioning script: a description (for the log) and a shell command. */
+export interface ScriptStep {
+  description: string;
+  command: string;
+}
+
+export interface ScriptCheck extends ScriptStep {
+  /** Retried until it succeeds or this many seconds pass. */
+  timeoutSeconds: number;
+}
+
+/** A managed file and the units to restart when it changes. */
+export interface ProvisionedFile extends FileSpec {
+  restarts: string[];
+}
+
+/** A file copied to the host beforehand (e.g. the proxy bundle), installed only with this hash. */
+export interface StagedFile extends Omit<FileSpec, "content"> {
+  source: string;
+  sha256: string;
+  restarts: string[];
+}
+
+export interface ProvisionScriptInput {
+  hostname: string;
+  /** The rendered wait for cloud-init (renderWaitCloudInit). */
+  waitCloudInit: string;
+  /** Before the files (e.g. the user that owns some of them). */
+  before: ScriptStep[];
+  files: ProvisionedFile[];
+  staged: StagedFile[];
+  /** After the files, before the restarts (e.g. mounting the data volume). */
+  after: ScriptStep[];
+  /** Units enabled and started every run. */
+  services: string[];
+  checks: ScriptCheck[];
+}
+
+function sha256Hex(path: string, value: string): string {
+  if (!/^[0-9a-f]{64}$/.test(value)) throw new Error(`${path}: ${JSON.stringify(value)} is not a SHA-256 in hex`);
+  return value;
+}
+
+/** The idempotent provisioning script `pulumi up` runs as root on a VM. */
+export function renderProvisionScript(role: Role, input: ProvisionScriptInput): string {
+  const unit = (value: string) => plain("unit", value);
+  const step = (entry: ScriptStep) => ({ description: entry.description.replace(/\n/g, " "), command: entry.command });
+  return render("provision.sh.hbs", {
+    role,
+    hostname: plain("hostname", input.hostname),
+    waitCloudInit: input.waitCloudInit.trimEnd(),
+    before: input.before.map(step),
+    files: [
+      ...input.files.map((file) => ({
+        ...checkedFile(file),
+        content: Buffer.from(file.content).toString("base64").replace(/.{76}/g, "$&\n"),
+        restarts: file.restarts.map(unit),
+        staged: null,
+      })),
+      ...input.staged.map((file) => ({
+        ...checkedFile(file),
+        restarts: file.restarts.map(unit),
+        staged: { source: absolutePath("staged source", file.source), sha256: sha256Hex(file.path, file.sha256) },
+      })),
+    ],
+    after: input.after.map(step),
+    services: input.services.map(unit),
+    checks: input.checks.map((check) => ({ ...step(check), timeoutSeconds: check.timeoutSeconds })),
+  });
+}

@@ -1,0 +1,390 @@
+/**
+ * What each kind of VM gets: packages, files, first-boot commands, the services that must run and
+ * the checks that prove it. Pure: addresses and settings in, a RolePlan out. The same plan feeds the
+ * VM's cloud-init user data (first boot) and its provisioning script (every `pulumi up`), so the two
+ * can never drift apart.
+ */
+import { ENGINE_PORT, ETCD_CLIENT_PORT, ETCD_LEGACY_CLIENT_PORT, ETCD_PEER_PORT, NFS_PORT } from "./ports.ts";
+import {
+  mountUnitName,
+  renderCloudInit,
+  renderDockerAptPin,
+  renderDockerDefaults,
+  renderEtcdDefaults,
+  renderExports,
+  renderNfsDisk,
+  renderNfsMountUnit,
+  renderNodeFirewall,
+  renderNodeFirewallUnit,
+  renderNodesFile,
+  renderOsdConfig,
+  renderOsdUnit,
+  renderProvisionScript,
+  renderProxyEnv,
+  renderProxyJson,
+  renderProxyUnit,
+  renderWaitCloudInit,
+  type ProvisionedFile,
+  type Role,
+  type ScriptCheck,
+  type ScriptStep,
+  type StagedFile,
+} from "./render.ts";
+
+export const PATHS = {
+  dockerDefaults: "/etc/default/docker",
+  dockerAptPin: "/etc/apt/preferences.d/berth-docker",
+  nodeFirewall: "/usr/local/sbin/berth-node-firewall",
+  nodeFirewallUnit: "/etc/systemd/system/berth-node-firewall.service",
+  osdDir: "/etc/berth/osd",
+  osdConfigName: "config_nfs.yaml",
+  osdUnit: "/etc/systemd/system/berth-osd.service",
+  etcdDefaults: "/etc/default/etcd",
+  etcdDataDir: "/var/lib/etcd/default",
+  exports: "/etc/exports",
+  nfsDisk: "/usr/local/sbin/berth-nfs-disk",
+  nfsData: "/srv/berth-nfs",
+  proxyEnv: "/etc/berth/proxy.env",
+  nodesFile: "/etc/berth/nodes",
+  flavors: "/etc/berth/flavors.json",
+  quota: "/etc/berth/quota.json",
+  apiFilter: "/etc/berth/apifilter.json",
+  caCert: "/etc/berth/tls/ca.pem",
+  serverCert: "/etc/berth/tls/server.pem",
+  serverKey: "/etc/berth/tls/server-key.pem",
+  proxyBundle: "/usr/local/lib/berth/berth-proxy.cjs",
+  /** Where `pulumi up` copies the bundle before the provisioning script installs it. */
+  proxyStaging: "/tmp/berth-proxy.cjs",
+  proxyUnit: "/etc/systemd/system/berth-proxy.service",
+} as const;
+
+/** The volume directories of the admin guide's step 8, and where they live on the data volume. */
+export const NFS_SHARES = [
+  { path: "/var/lib/openstorage/nfs", directory: "openstorage-nfs" },
+  { path: "/var/lib/osd/mounts", directory: "osd-mounts" },
+] as const;
+export const EXPORT_OPTIONS = ["rw", "sync", "no_subtree_check", "no_root_squash"];
+const NFS_MOUNT_OPTIONS = `nfsvers=4.2,proto=tcp,port=${NFS_PORT},hard`;
+const NFS_DATA_LABEL = "berth-nfs";
+
+export const PROXY_UNIT = "berth-proxy.service";
+export const PROXY_USER = "berth";
+/** Debian 12's Node 18, from the nodejs package. */
+const NODE_BINARY = "/usr/bin/node";
+const DOCKER_UNIT = "docker.service";
+const FIREWALL_UNIT = "berth-node-firewall.service";
+const OSD_UNIT = "berth-osd.service";
+const OSD_CONTAINER = "berth-osd";
+const FIREWALL_COMMENT = "berth: no engine API for containers";
+
+/**
+ * Memory and swap limits for containers need the kernel's memory cgroup with swap accounting (the
+ * admin guide's step 5). Changing the kernel command line takes a reboot, done once, early on the
+ * first boot before anything else runs; the marker stops a reboot loop on an image whose boot
+ * loader ignores the setting, and the provisioning check then says what is missing.
+ */
+const KERNEL_CGROUP_BOOTCMD =
+  "grep -qw swapaccount=1 /proc/cmdline || [ -e /var/lib/berth/cgroup-reboot ] || " +
+  "{ mkdir -p /etc/default/grub.d /var/lib/berth && " +
+  `echo 'GRUB_CMDLINE_LINUX="$GRUB_CMDLINE_LINUX cgroup_enable=memory swapaccount=1"' >/etc/default/grub.d/90-berth-cgroup.cfg && ` +
+  "update-grub && touch /var/lib/berth/cgroup-reboot && systemctl --no-block reboot && sleep 300; }";
+
+const WAIT_FOR_CLOUD_INIT = renderWaitCloudInit({
+  timeoutSeconds: 1200,
+  logLines: 40,
+  outputLog: "/var/log/cloud-init-output.log",
+  resultFile: "/run/cloud-init/result.json",
+});
+
+export interface RolePlan {
+  role: Role;
+  hostname: string;
+  packages: string[];
+  bootcmd: string[];
+  runcmd: string[];
+  /** Written by cloud-init on the first boot and by every provisioning run. */
+  files: ProvisionedFile[];
+  before: ScriptStep[];
+  after: ScriptStep[];
+  services: string[];
+  checks: ScriptCheck[];
+}
+
+const file = (path: string, content: string, restarts: string[], mode = "0644", owner = "root:root"): ProvisionedFile => ({ path, content, mode, owner, restarts });
+
+const check = (description: string, command: string, timeoutSeconds = 60): ScriptCheck => ({ description, command, timeoutSeconds });
+
+export interface NodePlanInput {
+  /** The node's name in berth:nodes. */
+  hostname: string;
+  address: string;
+  etcdAddress: string;
+  nfsAddress: string;
+  clusterCidr: string;
+  dockerVersion: string;
+  clusterId: string;
+  osd: { enabled: boolean; image: string };
+}
+
+export function nodePlan(input: NodePlanInput): RolePlan {
+  const mounts = NFS_SHARES.map((share) => ({ where: share.path, unit: mountUnitName(share.path) }));
+  const osdFiles = input.osd.enabled
+    ? [
+        file(
+          PATHS.osdUnit,
+          renderOsdUnit({
+            image: input.osd.image,
+            container: OSD_CONTAINER,
+            configDir: PATHS.osdDir,
+            configName: PATHS.osdConfigName,
+            etcdAddress: input.etcdAddress,
+            etcdPort: ETCD_CLIENT_PORT,
+            mounts: mounts.map((mount) => mount.where),
+          }),
+          [OSD_UNIT],
+        ),
+      ]
+    : [];
+  const osdUnits = input.osd.enabled ? [OSD_UNIT] : [];
+  return {
+    role: "node",
+    hostname: input.hostname,
+    packages: ["docker.io", "nfs-common", "curl"],
+    bootcmd: [KERNEL_CGROUP_BOOTCMD],
+    files: [
+      file(PATHS.dockerAptPin, renderDockerAptPin({ version: input.dockerVersion }), []),
+      file(
+        PATHS.dockerDefaults,
+        renderDockerDefaults({ hostname: input.hostname, nodeAddress: input.address, enginePort: ENGINE_PORT, etcdAddress: input.etcdAddress, etcdPort: ETCD_CLIENT_PORT }),
+        [DOCKER_UNIT],
+      ),
+      file(
+        PATHS.nodeFirewall,
+        renderNodeFirewall({
+          enginePort: ENGINE_PORT,
+          clusterCidr: input.clusterCidr,
+          protectedAddresses: [
+            { address: input.etcdAddress, service: "etcd" },
+            { address: input.nfsAddress, service: "NFS" },
+            { address: "169.254.169.254", service: "the metadata service" },
+          ],
+        }),
+        [FIREWALL_UNIT],
+        "0755",
+      ),
+      file(PATHS.nodeFirewallUnit, renderNodeFirewallUnit({ scriptPath: PATHS.nodeFirewall }), [FIREWALL_UNIT]),
+      ...NFS_SHARES.map((share, index) =>
+        file(`/etc/systemd/system/${mounts[index]!.unit}`, renderNfsMountUnit({ server: input.nfsAddress, remotePath: share.path, where: share.path, options: NFS_MOUNT_OPTIONS }), [mounts[index]!.unit]),
+      ),
+      file(
+        `${PATHS.osdDir}/${PATHS.osdConfigName}`,
+        renderOsdConfig({ clusterId: input.clusterId, nodeId: input.hostname, nfsServer: input.nfsAddress, nfsPath: NFS_SHARES[0].path }),
+        osdUnits,
+      ),
+      ...osdFiles,
+    ],
+    // The NFS server may not be up yet on the first boot: the mounts are enabled, and started by
+    // the provisioning run, which comes after the NFS server's.
+    runcmd: ["systemctl daemon-reload", `systemctl enable --now ${FIREWALL_UNIT}`, `systemctl enable ${mounts.map((mount) => mount.unit).join(" ")}`],
+    before: [],
+    after: [],
+    services: [DOCKER_UNIT, FIREWALL_UNIT, ...mounts.map((mount) => mount.unit), ...osdUnits],
+    checks: [
+      check("the kernel runs with memory cgroup swap accounting (cgroup_enable=memory swapaccount=1)", "grep -qw swapaccount=1 /proc/cmdline", 5),
+      check("docker.io is 20.10, which still has --cluster-store", "dpkg-query --show --showformat='${Version}' docker.io | grep -q '^20\\.10'", 5),
+      check(`the engine answers on ${input.address}:${ENGINE_PORT}`, `test "$(curl --silent --max-time 5 http://${input.address}:${ENGINE_PORT}/_ping)" = OK`),
+      check(
+        "the engine registered in etcd (overlay networks span the nodes)",
+        `curl --silent --fail --max-time 5 http://${input.etcdAddress}:${ETCD_CLIENT_PORT}/v2/keys/docker/nodes/${input.address}:${ENGINE_PORT} >/dev/null`,
+        120,
+      ),
+      check("containers are kept away from the engine API", `iptables -S DOCKER-USER | grep -q '${FIREWALL_COMMENT}'`, 30),
+      ...mounts.map((mount) => check(`the NFS share is mounted at ${mount.where}`, `mountpoint -q ${mount.where}`)),
+      ...(input.osd.enabled ? [check("the OpenStorage driver runs", `test "$(docker inspect --format '{{.State.Running}}' ${OSD_CONTAINER})" = true`, 120)] : []),
+    ],
+  };
+}
+
+export interface NfsPlanInput {
+  hostname: string;
+  /** The private network the docker nodes live on. */
+  clientCidr: string;
+  dataVolumeId: string;
+}
+
+export function nfsPlan(input: NfsPlanInput): RolePlan {
+  const prepareDisk = { description: "format (once) and mount the data volume and the shared directories", command: PATHS.nfsDisk };
+  return {
+    role: "nfs",
+    hostname: input.hostname,
+    packages: ["nfs-kernel-server"],
+    bootcmd: [],
+    files: [
+      file(
+        PATHS.nfsDisk,
+        renderNfsDisk({ volumeSerial: input.dataVolumeId.slice(0, 20), label: NFS_DATA_LABEL, mountPoint: PATHS.nfsData, shares: [...NFS_SHARES] }),
+        [],
+        "0755",
+      ),
+      file(PATHS.exports, renderExports({ clientCidr: input.clientCidr, shares: NFS_SHARES.map((share) => share.path), options: EXPORT_OPTIONS }), ["nfs-server.service"]),
+    ],
+    runcmd: [PATHS.nfsDisk, "systemctl restart nfs-server.service"],
+    before: [],
+    after: [prepareDisk],
+    services: ["nfs-server.service"],
+    checks: [
+      check(`the data volume is mounted at ${PATHS.nfsData}`, `mountpoint -q ${PATHS.nfsData}`, 5),
+      ...NFS_SHARES.map((share) => check(`${share.path} is exported to ${input.clientCidr}`, `exportfs -s | grep -q '^${share.path}[[:space:]]*${input.clientCidr}('`, 30)),
+    ],
+  };
+}
+
+export interface EtcdPlanInput {
+  hostname: string;
+  address: string;
+  clusterToken: string;
+}
+
+export function etcdPlan(input: EtcdPlanInput): RolePlan {
+  const url = (port: number) => `http://${input.address}:${port}`;
+  return {
+    role: "etcd",
+    hostname: input.hostname,
+    packages: ["etcd-server", "curl"],
+    bootcmd: [],
+    files: [
+      file(
+        PATHS.etcdDefaults,
+        renderEtcdDefaults({
+          name: input.hostname,
+          address: input.address,
+          clientPort: ETCD_CLIENT_PORT,
+          legacyClientPort: ETCD_LEGACY_CLIENT_PORT,
+          peerPort: ETCD_PEER_PORT,
+          clusterToken: input.clusterToken,
+          dataDir: PATHS.etcdDataDir,
+        }),
+        ["etcd.service"],
+      ),
+    ],
+    runcmd: [],
+    before: [],
+    after: [],
+    services: ["etcd.service"],
+    checks: [
+      check("etcd is healthy", `curl --silent --fail --max-time 5 ${url(ETCD_CLIENT_PORT)}/health | grep -q '"health":"true"'`),
+      check("etcd serves the v2 API that docker's --cluster-store speaks", `curl --silent --fail --max-time 5 ${url(ETCD_CLIENT_PORT)}/v2/keys/ >/dev/null`),
+      check(`etcd answers on the legacy client port ${ETCD_LEGACY_CLIENT_PORT}`, `curl --silent --fail --max-time 5 ${url(ETCD_LEGACY_CLIENT_PORT)}/health >/dev/null`),
+    ],
+  };
+}
+
+/** The tenant proxy's settings (FDCS's SWARM_*), as the stack configures them. */
+export interface ProxySettings {
+  port: number;
+  authBackend: "keystone" | "none";
+  keystoneUrl?: string;
+  adminTenantId?: string;
+  membersTenantId?: string;
+  multiTenant: boolean;
+  networkAuthorization: boolean;
+  /** Memory sizes (MB) by name, with a "default". */
+  flavors?: Record<string, { Memory: number }>;
+  /** Memory (MB) per tenant, and whatever else the proxy's quota file knows. */
+  quota?: Record<string, unknown> & { Memory: number };
+  /** FDCS operation names to refuse. */
+  apiFilter?: { disableapi: string[] };
+}
+
+export interface ManagerPlanInput {
+  hostname: string;
+  proxy: ProxySettings;
+  /** The engines the proxy spreads over: the nodes' private addresses, in berth:nodes order. */
+  engines: Array<{ address: string; port: number }>;
+}
+
+export function managerPlan(input: ManagerPlanInput): RolePlan {
+  const { proxy } = input;
+  const restartsProxy = [PROXY_UNIT];
+  const jsonFile = (path: string, value: unknown) => (value === undefined ? [] : [file(path, renderProxyJson(value), restartsProxy)]);
+  return {
+    role: "manager",
+    hostname: input.hostname,
+    packages: ["nodejs", "curl", "ca-certificates"],
+    bootcmd: [],
+    files: [
+      file(
+        PATHS.proxyEnv,
+        renderProxyEnv({
+          listen: `0.0.0.0:${proxy.port}`,
+          nodesFile: PATHS.nodesFile,
+          authBackend: proxy.authBackend,
+          multiTenant: proxy.multiTenant,
+          networkAuthorization: proxy.networkAuthorization,
+          tls: { certFile: PATHS.serverCert, keyFile: PATHS.serverKey },
+          ...(proxy.keystoneUrl ? { keystoneUrl: proxy.keystoneUrl } : {}),
+          ...(proxy.adminTenantId ? { adminTenantId: proxy.adminTenantId } : {}),
+          ...(proxy.membersTenantId ? { membersTenantId: proxy.membersTenantId } : {}),
+          ...(proxy.flavors !== undefined ? { flavorsFile: PATHS.flavors } : {}),
+          ...(proxy.quota !== undefined ? { quotaFile: PATHS.quota } : {}),
+          ...(proxy.apiFilter !== undefined ? { apiFilterFile: PATHS.apiFilter } : {}),
+        }),
+        restartsProxy,
+      ),
+      file(PATHS.nodesFile, renderNodesFile({ nodes: input.engines }), restartsProxy),
+      ...jsonFile(PATHS.flavors, proxy.flavors),
+      ...jsonFile(PATHS.quota, proxy.quota),
+      ...jsonFile(PATHS.apiFilter, proxy.apiFilter),
+      file(PATHS.proxyUnit, renderProxyUnit({ user: PROXY_USER, environmentFile: PATHS.proxyEnv, nodeBinary: NODE_BINARY, bundlePath: PATHS.proxyBundle }), restartsProxy),
+    ],
+    // The bundle and the TLS key arrive with the provisioning run, which starts the proxy.
+    runcmd: [addProxyUser(), "systemctl daemon-reload"],
+    before: [{ description: `the system user the proxy runs as`, command: addProxyUser() }],
+    after: [],
+    services: [PROXY_UNIT],
+    checks: [check("the tenant proxy runs", `systemctl is-active --quiet ${PROXY_UNIT}`, 30)],
+  };
+}
+
+function addProxyUser(): string {
+  return `id -u ${PROXY_USER} >/dev/null 2>&1 || useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin ${PROXY_USER}`;
+}
+
+/** The proxy's TLS material: provisioning only, never user data (the key is a secret). */
+export function proxyTlsFiles(tls: { caCert: string; serverCert: string; serverKey: string }): ProvisionedFile[] {
+  return [
+    file(PATHS.caCert, tls.caCert, [PROXY_UNIT]),
+    file(PATHS.serverCert, tls.serverCert, [PROXY_UNIT]),
+    file(PATHS.serverKey, tls.serverKey, [PROXY_UNIT], "0640", `root:${PROXY_USER}`),
+  ];
+}
+
+/** The staged proxy bundle, checked against the hash of the file `pulumi up` copied. */
+export function proxyBundleFile(sha256: string): StagedFile {
+  return { path: PATHS.proxyBundle, source: PATHS.proxyStaging, sha256, mode: "0644", owner: "root:root", restarts: [PROXY_UNIT] };
+}
+
+/** The plan's first-boot user data. */
+export function cloudInitFor(plan: RolePlan): string {
+  return renderCloudInit(plan.role, {
+    hostname: plan.hostname,
+    packages: plan.packages,
+    bootcmd: plan.bootcmd,
+    files: plan.files.map(({ path, content, mode, owner }) => ({ path, content, mode, owner })),
+    runcmd: plan.runcmd,
+  });
+}
+
+/** The plan's provisioning script, with files only provisioning may carry (secrets, staged copies). */
+export function provisionScriptFor(plan: RolePlan, extra: { files?: ProvisionedFile[]; staged?: StagedFile[] } = {}): string {
+  return renderProvisionScript(plan.role, {
+    hostname: plan.hostname,
+    waitCloudInit: WAIT_FOR_CLOUD_INIT,
+    before: plan.before,
+    files: [...plan.files, ...(extra.files ?? [])],
+    staged: extra.staged ?? [],
+    after: plan.after,
+    services: plan.services,
+    checks: plan.checks,
+  });
+}

@@ -1,0 +1,191 @@
+/**
+ * Every template, rendered from the role plans of a realistic cluster and compared with a reviewed
+ * snapshot; then checked by the tools that will read it where this machine has them: the shells
+ * (bash -n, dash -n), systemd-analyze verify, systemd-escape, a YAML parser for cloud-config, and a
+ * strict exports(5) reader. The engines' and etcd's own files are proven by the real daemons in
+ * daemons.test.ts.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync, chmodSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { afterAll, describe, expect, it } from "vitest";
+import {
+  mountUnitName,
+  renderDockerDefaults,
+  renderExports,
+  renderNodeFirewallUnit,
+  renderProxyEnv,
+  renderProxyHealthCheck,
+  renderProxyUnit,
+  renderWaitCloudInit,
+} from "../../infra/render.ts";
+import { cloudInitFor, EXPORT_OPTIONS, NFS_SHARES, PATHS, provisionScriptFor, proxyBundleFile, proxyTlsFiles, type RolePlan } from "../../infra/roles.ts";
+import { parseExports } from "./exports-syntax.ts";
+import { CLUSTER, examplePlans } from "./plans.ts";
+
+const plans = examplePlans();
+const scratch = mkdtempSync(join(tmpdir(), "berth-templates-"));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+const snapshotName = (path: string) => path.replace(/^\//, "").replace(/\//g, "__");
+
+function run(argv: string[], input?: string): { status: number; stdout: string; stderr: string } {
+  const result = spawnSync(argv[0]!, argv.slice(1), { input, encoding: "utf8" });
+  if (result.error) throw result.error;
+  return { status: result.status ?? 128, stdout: result.stdout, stderr: result.stderr };
+}
+
+function fileOf(plan: RolePlan, path: string): string {
+  const file = plan.files.find((candidate) => candidate.path === path);
+  if (!file) throw new Error(`${plan.role} has no ${path}`);
+  return file.content;
+}
+
+describe("rendered files match their reviewed snapshots", () => {
+  for (const [role, plan] of Object.entries(plans)) {
+    for (const file of plan.files) {
+      it(`${role}: ${file.path}`, async () => {
+        await expect(file.content).toMatchFileSnapshot(`__snapshots__/${role}/${snapshotName(file.path)}`);
+      });
+    }
+    it(`${role}: cloud-init user data`, async () => {
+      await expect(cloudInitFor(plan)).toMatchFileSnapshot(`__snapshots__/${role}/cloud-init.yaml`);
+    });
+  }
+  it("etcd: provisioning script", async () => {
+    await expect(provisionScriptFor(plans.etcd!)).toMatchFileSnapshot("__snapshots__/etcd/provision.sh");
+  });
+  it("manager: proxy health check", async () => {
+    const script = renderProxyHealthCheck({ address: CLUSTER.managerPublic, port: 2376, connectTo: "127.0.0.1", caFile: PATHS.caCert, timeoutSeconds: 90, unit: "berth-proxy.service" });
+    await expect(script).toMatchFileSnapshot("__snapshots__/manager/proxy-health.sh");
+  });
+  it("proxy.env without the optional settings", async () => {
+    const env = renderProxyEnv({ listen: "0.0.0.0:2376", nodesFile: PATHS.nodesFile, authBackend: "none", multiTenant: false, networkAuthorization: true });
+    await expect(env).toMatchFileSnapshot("__snapshots__/manager/proxy.env-minimal");
+  });
+});
+
+describe("values that would break a config file are refused", () => {
+  const docker = { hostname: "docker-host-1", nodeAddress: "10.42.0.21", enginePort: 2375, etcdAddress: "10.42.0.11", etcdPort: 2379 };
+  it.each([
+    ["an address that is not one", () => renderDockerDefaults({ ...docker, etcdAddress: "10.42.0.11 --debug" }), /etcdAddress: .* is not an IP address/],
+    ["a port out of range", () => renderDockerDefaults({ ...docker, enginePort: 70000 }), /enginePort: 70000 is not a port/],
+    ["a newline in a setting", () => renderProxyEnv({ listen: "0.0.0.0:2376\nBERTH_AUTH_BACKEND=none", nodesFile: "/etc/berth/nodes", authBackend: "keystone", multiTenant: true, networkAuthorization: true }), /listen: .* not safe/],
+    ["a relative path", () => renderProxyUnit({ user: "berth", environmentFile: "proxy.env", nodeBinary: "/usr/bin/node", bundlePath: "/usr/local/lib/berth/berth-proxy.cjs" }), /environmentFile: .* not an absolute path/],
+    ["a quote in an export option", () => renderExports({ clientCidr: "10.42.0.0/24", shares: ["/srv"], options: ["rw'"] }), /options: .* not safe/],
+  ])("%s", (_what, renderBad, message) => {
+    expect(renderBad).toThrow(message);
+  });
+});
+
+describe("mount unit names", () => {
+  it.each(["/var/lib/openstorage/nfs", "/var/lib/osd/mounts", "/srv/with-dash/x.y", "/a//b/"])("%s is named as systemd-escape names it", (path) => {
+    const expected = run(["systemd-escape", "--path", "--suffix=mount", path]).stdout.trim();
+    expect(mountUnitName(path)).toBe(expected);
+  });
+});
+
+describe("/etc/exports", () => {
+  it("parses strictly and exports each share to the cluster's network only", () => {
+    const entries = parseExports(fileOf(plans.nfs!, PATHS.exports));
+    expect(entries).toEqual(NFS_SHARES.map((share) => ({ path: share.path, clients: [{ host: CLUSTER.cidr, options: EXPORT_OPTIONS }] })));
+  });
+  it.each([
+    ["/srv 10.0.0.0/24 (rw)", /space before the options/],
+    ["/srv (rw,sync)", /no client/],
+    ["/srv 10.0.0.0/24(rw,ro)", /rw and ro contradict/],
+    ["/srv 10.0.0.0/24(rw,no_such_option)", /unknown option "no_such_option"/],
+    ["srv 10.0.0.0/24(rw)", /not an absolute path/],
+    ["/srv 10.0.0.0/33(rw)", /bad prefix length/],
+  ])("the checker refuses %s", (line, message) => {
+    expect(() => parseExports(`${line}\n`)).toThrow(message);
+  });
+});
+
+describe("cloud-init user data", () => {
+  for (const [role, plan] of Object.entries(plans)) {
+    it(`${role}: is cloud-config whose files are the plan's, and whose commands are valid sh`, () => {
+      const text = cloudInitFor(plan);
+      expect(text.startsWith("#cloud-config\n")).toBe(true);
+      const document = parseYaml(text) as Record<string, any>;
+      expect(document.hostname).toBe(plan.hostname);
+      expect(document.packages).toEqual(plan.packages);
+      expect(document.write_files).toEqual(plan.files.map((file) => ({ path: file.path, owner: file.owner, permissions: file.mode, content: file.content })));
+      for (const command of [...(document.bootcmd ?? []), ...(document.runcmd ?? [])]) {
+        const syntax = run(["dash", "-n"], command);
+        expect(syntax.stderr, command).toBe("");
+        expect(syntax.status).toBe(0);
+      }
+    });
+  }
+  it("the user data never carries the proxy's TLS key", () => {
+    const script = provisionScriptFor(plans.manager!, { files: proxyTlsFiles({ caCert: "CA", serverCert: "CERT", serverKey: "-----BEGIN PRIVATE KEY-----" }) });
+    expect(script).toContain(Buffer.from("-----BEGIN PRIVATE KEY-----").toString("base64"));
+    expect(cloudInitFor(plans.manager!)).not.toContain("PRIVATE KEY");
+  });
+});
+
+describe("shell scripts parse", () => {
+  for (const [role, plan] of Object.entries(plans)) {
+    it(`${role}: the provisioning script (bash -n)`, () => {
+      const extra = role === "manager" ? { files: proxyTlsFiles({ caCert: "c", serverCert: "s", serverKey: "k" }), staged: [proxyBundleFile("0".repeat(64))] } : {};
+      const syntax = run(["bash", "-n"], provisionScriptFor(plan, extra));
+      expect(syntax.stderr).toBe("");
+      expect(syntax.status).toBe(0);
+    });
+  }
+  it.each([
+    ["node", PATHS.nodeFirewall],
+    ["nfs", PATHS.nfsDisk],
+  ])("%s: %s (dash -n, as Debian's /bin/sh)", (role, path) => {
+    const syntax = run(["dash", "-n"], fileOf(plans[role]!, path));
+    expect(syntax.stderr).toBe("");
+    expect(syntax.status).toBe(0);
+  });
+  it("the proxy health check (bash -n)", () => {
+    const script = renderProxyHealthCheck({ address: "203.0.113.10", port: 2376, connectTo: "127.0.0.1", caFile: PATHS.caCert, timeoutSeconds: 5, unit: "berth-proxy.service" });
+    expect(run(["bash", "-n"], script).status).toBe(0);
+  });
+  it("a script with a syntax error is caught", () => {
+    expect(run(["bash", "-n"], renderWaitCloudInit({ timeoutSeconds: 1, logLines: 1, outputLog: "/x", resultFile: "/y" }).replace("esac", "")).status).not.toBe(0);
+  });
+});
+
+describe("systemd units pass systemd-analyze verify", () => {
+  function verify(name: string, content: string): string {
+    const dir = mkdtempSync(join(scratch, "units-"));
+    const path = join(dir, name);
+    writeFileSync(path, content);
+    const result = run(["systemd-analyze", "verify", "--man=no", path]);
+    // The machine's own units may warn about themselves; only lines about this unit count.
+    const ours = result.stderr.split("\n").filter((line) => line.includes(name));
+    return [result.status === 0 ? "" : `exit ${result.status}`, ...ours].filter(Boolean).join("\n");
+  }
+  it("the proxy unit (with this machine's node and a bundle that exists)", () => {
+    const bundle = join(scratch, "berth-proxy.cjs");
+    writeFileSync(bundle, "");
+    const env = join(scratch, "proxy.env");
+    writeFileSync(env, fileOf(plans.manager!, PATHS.proxyEnv));
+    expect(verify("berth-proxy.service", renderProxyUnit({ user: "berth", environmentFile: env, nodeBinary: "/usr/bin/node", bundlePath: bundle }))).toBe("");
+  });
+  it("the node firewall unit", () => {
+    const script = join(scratch, "berth-node-firewall");
+    writeFileSync(script, "#!/bin/sh\n");
+    chmodSync(script, 0o755);
+    expect(verify("berth-node-firewall.service", renderNodeFirewallUnit({ scriptPath: script }))).toBe("");
+  });
+  for (const share of NFS_SHARES) {
+    it(`the mount unit for ${share.path}`, () => {
+      const unit = mountUnitName(share.path);
+      expect(verify(unit, fileOf(plans.node!, `/etc/systemd/system/${unit}`))).toBe("");
+    });
+  }
+  it("the OpenStorage driver unit", () => {
+    expect(verify("berth-osd.service", fileOf(plans.node!, PATHS.osdUnit))).toBe("");
+  });
+  it("a broken unit is caught", () => {
+    expect(verify("broken.service", "[Service]\nExecStart=relative/path\n")).not.toBe("");
+  });
+});
