@@ -9,6 +9,7 @@ import { KeystoneAuthenticator } from "./identity/keystone.ts";
 import { StaticTokenAuthenticator } from "./identity/static-tokens.ts";
 import { Resolver } from "./ownership.ts";
 import { createPipeline } from "./pipeline.ts";
+import { QuotaGuard } from "./rewrite/quota-guard.ts";
 import { createServer } from "./server.ts";
 import { type Settings, SettingsError, readSettings } from "./settings.ts";
 import { Engine } from "./upstream/engine.ts";
@@ -32,8 +33,15 @@ function authenticatorFor(settings: Settings): Authenticator | undefined {
 }
 
 export async function startProxy(settings: Settings, audit: AuditLog = jsonLinesAudit()): Promise<RunningProxy> {
-  const engine = new Engine(settings.upstream);
-  const pipeline = createPipeline({ settings, authenticator: authenticatorFor(settings), engine, resolver: new Resolver(engine), audit });
+  const engine = new Engine(settings.upstream, settings.engineTimeoutMs);
+  const pipeline = createPipeline({
+    settings,
+    authenticator: authenticatorFor(settings),
+    engine,
+    resolver: new Resolver(engine),
+    quota: new QuotaGuard(engine, settings.policy.quota),
+    audit,
+  });
   const { server, close } = createServer(pipeline, settings.tls);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

@@ -33,10 +33,16 @@ export interface Operation {
   body?: "none" | "json" | "stream";
   /** Attach and exec start: the connection becomes a raw stream. */
   hijack?: boolean;
+  /** An admin-only image change that BERTH_TENANT_IMAGE_CHANGES opens to tenants (via `handler`). */
+  imageChange?: boolean;
   /** Why an operation is admin-only or refused, said to whoever is refused. */
   reason?: string;
 }
 
+const BUILD_QUERY = [
+  "dockerfile", "t", "extrahosts", "remote", "q", "nocache", "cachefrom", "pull", "rm", "forcerm", "memory", "memswap", "cpushares",
+  "cpusetcpus", "cpuperiod", "cpuquota", "buildargs", "shmsize", "squash", "labels", "networkmode", "platform", "target", "outputs", "version",
+];
 const IMAGE_CHANGE = "changing images is for administrators (images are shared by all tenants)";
 const SWARM_MODE = "swarm mode is not available: the engines run classic overlay networking (--cluster-store)";
 const PLUGINS = "plugins are managed by the service's administrators";
@@ -52,6 +58,15 @@ const tenant = (row: Row, handler: Handler, query: readonly string[] = [], body:
   ...(hijack ? { hijack } : {}),
 });
 const admin = (row: Omit<Row, "reason">, reason: string): Operation => ({ ...row, access: "admin", reason });
+const imageChange = (row: Omit<Row, "reason">, handler: Handler, query: readonly string[] = [], body: Operation["body"] = "none"): Operation => ({
+  ...row,
+  access: "admin",
+  reason: IMAGE_CHANGE,
+  imageChange: true,
+  handler,
+  query,
+  body,
+});
 const refused = (row: Omit<Row, "reason">, reason: string): Operation => ({ ...row, access: "refused", reason });
 
 export const OPERATIONS: readonly Operation[] = [
@@ -65,9 +80,9 @@ export const OPERATIONS: readonly Operation[] = [
   tenant({ id: "ContainerExport", method: "GET", path: "/containers/{id}/export", fdcs: "containerexport" }, containers.onContainer(["export"])),
   tenant({ id: "ContainerStats", method: "GET", path: "/containers/{id}/stats", fdcs: "containerstats" }, containers.stats, ["stream", "one-shot"]),
   tenant({ id: "ContainerResize", method: "POST", path: "/containers/{id}/resize", fdcs: "containerresize" }, containers.onContainer(["resize"]), ["h", "w"]),
-  tenant({ id: "ContainerStart", method: "POST", path: "/containers/{id}/start", fdcs: "containerstart" }, containers.onContainer(["start"]), ["detachKeys"]),
+  tenant({ id: "ContainerStart", method: "POST", path: "/containers/{id}/start", fdcs: "containerstart" }, containers.startLike("start"), ["detachKeys"]),
   tenant({ id: "ContainerStop", method: "POST", path: "/containers/{id}/stop", fdcs: "containerstop" }, containers.onContainer(["stop"]), ["t"]),
-  tenant({ id: "ContainerRestart", method: "POST", path: "/containers/{id}/restart", fdcs: "containerrestart" }, containers.onContainer(["restart"]), ["t"]),
+  tenant({ id: "ContainerRestart", method: "POST", path: "/containers/{id}/restart", fdcs: "containerrestart" }, containers.startLike("restart"), ["t"]),
   tenant({ id: "ContainerKill", method: "POST", path: "/containers/{id}/kill", fdcs: "containerkill" }, containers.onContainer(["kill"]), ["signal"]),
   tenant({ id: "ContainerUpdate", method: "POST", path: "/containers/{id}/update", fdcs: "containerupdate" }, containers.update, [], "json"),
   tenant({ id: "ContainerRename", method: "POST", path: "/containers/{id}/rename", fdcs: "containerrename" }, containers.rename, ["name"]),
@@ -84,20 +99,20 @@ export const OPERATIONS: readonly Operation[] = [
 
   // Images: shared, read and pulled by tenants, changed by administrators
   tenant({ id: "ImageList", method: "GET", path: "/images/json", fdcs: "imageslist" }, images.asIs, ["all", "filters", "digests"]),
-  admin({ id: "ImageBuild", method: "POST", path: "/build", fdcs: "build" }, IMAGE_CHANGE),
-  admin({ id: "BuildPrune", method: "POST", path: "/build/prune", fdcs: "buildprune" }, IMAGE_CHANGE),
-  tenant({ id: "ImageCreate", method: "POST", path: "/images/create", fdcs: "imagescreate" }, images.pull, ["fromImage", "fromSrc", "repo", "tag", "platform"]),
+  imageChange({ id: "ImageBuild", method: "POST", path: "/build", fdcs: "build" }, images.build, BUILD_QUERY, "stream"),
+  imageChange({ id: "BuildPrune", method: "POST", path: "/build/prune", fdcs: "buildprune" }, images.asIs, ["keep-storage", "all", "filters"]),
+  tenant({ id: "ImageCreate", method: "POST", path: "/images/create", fdcs: "imagescreate" }, images.pull, ["fromImage", "fromSrc", "repo", "tag", "platform", "message", "changes"], "stream"),
   tenant({ id: "ImageInspect", method: "GET", path: "/images/{name}/json", fdcs: "imageinspect" }, images.onImage(["json"])),
   tenant({ id: "ImageHistory", method: "GET", path: "/images/{name}/history", fdcs: "imagehistory" }, images.onImage(["history"])),
-  admin({ id: "ImagePush", method: "POST", path: "/images/{name}/push", fdcs: "imagepush" }, IMAGE_CHANGE),
-  admin({ id: "ImageTag", method: "POST", path: "/images/{name}/tag", fdcs: "imagetag" }, IMAGE_CHANGE),
-  admin({ id: "ImageDelete", method: "DELETE", path: "/images/{name}", fdcs: "imagedelete" }, IMAGE_CHANGE),
+  imageChange({ id: "ImagePush", method: "POST", path: "/images/{name}/push", fdcs: "imagepush" }, images.onImage(["push"]), ["tag"]),
+  imageChange({ id: "ImageTag", method: "POST", path: "/images/{name}/tag", fdcs: "imagetag" }, images.onImage(["tag"]), ["repo", "tag"]),
+  imageChange({ id: "ImageDelete", method: "DELETE", path: "/images/{name}", fdcs: "imagedelete" }, images.onImage([]), ["force", "noprune"]),
   tenant({ id: "ImageSearch", method: "GET", path: "/images/search", fdcs: "imagessearch" }, images.asIs, ["term", "limit", "filters"]),
-  admin({ id: "ImagePrune", method: "POST", path: "/images/prune", fdcs: "imagesprune" }, IMAGE_CHANGE),
-  admin({ id: "ImageCommit", method: "POST", path: "/commit", fdcs: "commit" }, IMAGE_CHANGE),
-  admin({ id: "ImageGet", method: "GET", path: "/images/{name}/get", fdcs: "imageget" }, "exporting images is for administrators"),
-  admin({ id: "ImageGetAll", method: "GET", path: "/images/get", fdcs: "imagesget" }, "exporting images is for administrators"),
-  admin({ id: "ImageLoad", method: "POST", path: "/images/load", fdcs: "imagesload" }, IMAGE_CHANGE),
+  imageChange({ id: "ImagePrune", method: "POST", path: "/images/prune", fdcs: "imagesprune" }, images.asIs, ["filters"]),
+  imageChange({ id: "ImageCommit", method: "POST", path: "/commit", fdcs: "commit" }, images.commit, ["container", "repo", "tag", "comment", "author", "pause", "changes"], "json"),
+  imageChange({ id: "ImageGet", method: "GET", path: "/images/{name}/get", fdcs: "imageget" }, images.onImage(["get"])),
+  imageChange({ id: "ImageGetAll", method: "GET", path: "/images/get", fdcs: "imagesget" }, images.asIs, ["names"]),
+  imageChange({ id: "ImageLoad", method: "POST", path: "/images/load", fdcs: "imagesload" }, images.asIs, ["quiet"], "stream"),
   tenant({ id: "DistributionInspect", method: "GET", path: "/distribution/{name}/json", fdcs: "distributioninspect" }, images.distributionInspect),
 
   // System

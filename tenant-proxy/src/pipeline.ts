@@ -13,6 +13,7 @@ import { checkContentType, parseJsonObject, parseTarget, readBody, type RequestT
 import type { Authenticator, Identity } from "./identity/identity.ts";
 import { matchOperation, type Operation } from "./operations.ts";
 import { type Resolver, SharedScope, TenantScope } from "./ownership.ts";
+import type { QuotaGuard } from "./rewrite/quota-guard.ts";
 import type { EngineCall, Reply, TenantRequest } from "./rewrite/types.ts";
 import type { Settings } from "./settings.ts";
 import { authenticate } from "./steps/authenticate.ts";
@@ -28,6 +29,7 @@ export interface ProxyContext {
   authenticator?: Authenticator;
   engine: Upstream;
   resolver: Resolver;
+  quota: QuotaGuard;
   audit: AuditLog;
 }
 
@@ -97,7 +99,7 @@ async function decide(context: ProxyContext, req: IncomingMessage, arrival: Arri
 
   const identity = await authenticate(context.authenticator, req.headers);
   trace.identity = identity;
-  authorise(operation, identity);
+  authorise(operation, identity, context.settings.policy);
   if (identity.admin || !context.settings.multiTenant) return { target, call: "pass-through", unscope: asIs };
 
   checkQuery(operation, target.query);
@@ -115,6 +117,7 @@ async function decide(context: ProxyContext, req: IncomingMessage, arrival: Arri
     bodyStream: () => req,
     engine: context.engine,
     resolver: context.resolver,
+    quota: context.quota,
     settings: context.settings,
   };
   const call = await operation.handler!(request);
@@ -135,7 +138,8 @@ async function answer(context: ProxyContext, req: IncomingMessage, res: ServerRe
   const { call, target, unscope } = decision;
   if (call !== "pass-through" && "reply" in call) {
     const { status, body } = call.reply;
-    sendJson(res, status, status >= 400 ? unscopedError(JSON.stringify(body), unscope) : body);
+    if (status === 204 || status === 304) res.writeHead(status).end();
+    else sendJson(res, status, status >= 400 ? unscopedError(JSON.stringify(body), unscope) : body);
     return;
   }
   const engineCall: EngineCall =

@@ -4,8 +4,12 @@
  * missing, malformed or contradictory stops start-up with a SettingsError that names the variable
  * and says what was expected, because a security boundary must never guess its own configuration.
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { z } from "zod";
+import { OPERATIONS } from "./operations.ts";
+import { disabledOperations } from "./policy/api-filter.ts";
+import { type Flavors, flavorsSchema, MIB } from "./policy/flavors.ts";
+import { type QuotaFile, quotaSchema } from "./policy/quota.ts";
 
 export class SettingsError extends Error {
   constructor(
@@ -31,6 +35,22 @@ export type AuthSettings =
   | { backend: "static"; tokensFile: string; tokens: StaticToken[] }
   | { backend: "none" };
 
+/** What tenants may ask of the engines beyond the built-in host restrictions. */
+export interface Policy {
+  /** SWARM_FLAVORS_ENFORCED: the allowed memory sizes, `default` applied otherwise. */
+  flavors?: Flavors;
+  /** SWARM_ENFORCE_QUOTA: per-tenant limits on memory, containers and CPUs. */
+  quota?: QuotaFile;
+  /** SWARM_APIFILTER_FILE: operation ids tenants may not call. */
+  disabledOperations: ReadonlySet<string>;
+  /** BERTH_ALLOW_CAPABILITIES: capabilities tenants may add (none by default). */
+  allowedCapabilities: ReadonlySet<string>;
+  /** BERTH_TMPFS_MAX_MB: the largest tmpfs a container may mount; also the size of one with none given. */
+  tmpfsMaxBytes: number;
+  /** BERTH_TENANT_IMAGE_CHANGES: let tenants build, tag, push, remove, commit, load and save images. */
+  tenantImageChanges: boolean;
+}
+
 export interface Settings {
   listen: { host: string; port: number };
   upstream: UpstreamAddress;
@@ -46,8 +66,9 @@ export interface Settings {
   tls?: { cert: Buffer; key: Buffer };
   /** Largest JSON request body a tenant may send; streams (archives, attach) are not bodies. */
   maxBodyBytes: number;
-  /** How long an engine call may take before the tenant gets a 502 (streams are exempt). */
+  /** How long the proxy's own engine calls (lookups, creates) may take; tenants' streams are unbounded. */
   engineTimeoutMs: number;
+  policy: Policy;
 }
 
 /** Tenant ids become name prefixes (`<tenant>_<name>`), so they must never contain `_`. */
@@ -126,19 +147,28 @@ const staticTokensSchema = z
   )
   .min(1, "the file lists no tokens");
 
-export function readTokensFile(path: string, name = "BERTH_TOKENS_FILE"): StaticToken[] {
+function readJsonFile(path: string, name: string): unknown {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
   } catch (error) {
     throw new SettingsError(name, `cannot read ${path}: ${(error as Error).message}`);
   }
-  let json: unknown;
   try {
-    json = JSON.parse(text);
+    return JSON.parse(text);
   } catch (error) {
     throw new SettingsError(name, `${path} is not JSON: ${(error as Error).message}`);
   }
+}
+
+function parseJsonFile<T>(path: string, name: string, schema: z.ZodType<T>): T {
+  const parsed = schema.safeParse(readJsonFile(path, name));
+  if (!parsed.success) throw new SettingsError(name, `${path}: ${z.prettifyError(parsed.error).replace(/\n/g, "; ")}`);
+  return parsed.data;
+}
+
+export function readTokensFile(path: string, name = "BERTH_TOKENS_FILE"): StaticToken[] {
+  const json = readJsonFile(path, name);
   const parsed = staticTokensSchema.safeParse(json);
   if (!parsed.success) throw new SettingsError(name, `${path}: ${z.prettifyError(parsed.error).replace(/\n/g, "; ")}`);
   const seen = new Set<string>();
@@ -180,6 +210,39 @@ function optionalTenantId(env: Env, name: string): string | undefined {
     throw new SettingsError(name, `expected a project id (letters, digits, '-'), got "${raw}"`);
   }
   return raw;
+}
+
+/** FDCS's rule: a file not named defaults to `<name>.json` in the directory the service starts in. */
+function policyFile(env: Env, name: string, fallback: string): string {
+  return value(env, name) ?? fallback;
+}
+
+function readPolicy(env: Env): Policy {
+  const flavors = bool(env, "SWARM_FLAVORS_ENFORCED", false)
+    ? parseJsonFile(policyFile(env, "SWARM_FLAVORS_FILE", "flavors.json"), "SWARM_FLAVORS_FILE", flavorsSchema)
+    : undefined;
+  const quota = bool(env, "SWARM_ENFORCE_QUOTA", false)
+    ? parseJsonFile(policyFile(env, "SWARM_QUOTA_FILE", "quota.json"), "SWARM_QUOTA_FILE", quotaSchema)
+    : undefined;
+  let disabled: ReadonlySet<string> = new Set();
+  const filterFile = value(env, "SWARM_APIFILTER_FILE") ?? (existsSync("apifilter.json") ? "apifilter.json" : undefined);
+  if (filterFile !== undefined) {
+    const result = disabledOperations(readJsonFile(filterFile, "SWARM_APIFILTER_FILE"), OPERATIONS);
+    if ("error" in result) throw new SettingsError("SWARM_APIFILTER_FILE", `${filterFile}: ${result.error}`);
+    disabled = result.disabled;
+  }
+  const capabilities = (value(env, "BERTH_ALLOW_CAPABILITIES") ?? "").split(",").map((c) => c.trim().toUpperCase().replace(/^CAP_/, "")).filter(Boolean);
+  for (const capability of capabilities) {
+    if (!/^[A-Z_]+$/.test(capability) || capability === "ALL") throw new SettingsError("BERTH_ALLOW_CAPABILITIES", `"${capability}" is not a capability name`);
+  }
+  return {
+    flavors,
+    quota,
+    disabledOperations: disabled,
+    allowedCapabilities: new Set(capabilities),
+    tmpfsMaxBytes: positiveInt(env, "BERTH_TMPFS_MAX_MB", 64) * MIB,
+    tenantImageChanges: bool(env, "BERTH_TENANT_IMAGE_CHANGES", false),
+  };
 }
 
 export function readSettings(env: Env): Settings {
@@ -232,5 +295,6 @@ export function readSettings(env: Env): Settings {
     tls,
     maxBodyBytes: positiveInt(env, "BERTH_MAX_BODY_BYTES", 1024 * 1024),
     engineTimeoutMs: positiveInt(env, "BERTH_ENGINE_TIMEOUT_MS", 60_000),
+    policy: readPolicy(env),
   };
 }

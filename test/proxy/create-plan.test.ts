@@ -2,12 +2,14 @@ import { describe, expect, it } from "vitest";
 import { Refusal } from "../../tenant-proxy/src/http/errors.ts";
 import { TenantScope } from "../../tenant-proxy/src/ownership.ts";
 import { checkCreateBody, createReferences, scopeCreateBody } from "../../tenant-proxy/src/rewrite/container-create.ts";
+import type { Policy } from "../../tenant-proxy/src/settings.ts";
 
 const scope = new TenantScope("t1");
+const policy: Policy = { disabledOperations: new Set(), allowedCapabilities: new Set(), tmpfsMaxBytes: 64 * 1024 * 1024, tenantImageChanges: false };
 
 function refusal(body: Record<string, unknown>): Refusal {
   try {
-    checkCreateBody(body);
+    checkCreateBody(body, policy);
   } catch (error) {
     if (error instanceof Refusal) return error;
     throw error;
@@ -54,7 +56,7 @@ describe("checkCreateBody: host restrictions", () => {
       HostConfig: { Privileged: false, CapAdd: null, PidsLimit: 0, LogConfig: { Type: "", Config: {} }, PortBindings: { "80/tcp": [{ HostIp: "", HostPort: "32768" }] }, MaskedPaths: null, SecurityOpt: ["no-new-privileges"] },
       NetworkingConfig: { EndpointsConfig: { default: { GwPriority: 0, DNSNames: null } } },
     };
-    const checked = checkCreateBody(body);
+    const checked = checkCreateBody(body, policy);
     expect(checked.NetworkingConfig.EndpointsConfig.default).toEqual({}); // newer-than-1.41 fields dropped
     expect(checked.HostConfig.PortBindings).toEqual(body.HostConfig.PortBindings);
   });
@@ -85,7 +87,7 @@ describe("createReferences and scopeCreateBody", () => {
       Mounts: [{ Type: "volume", Source: "logs", Target: "/logs" }, { Type: "tmpfs", Target: "/tmp" }],
     },
     NetworkingConfig: { EndpointsConfig: { front: { Aliases: ["w"], Links: ["db"] } } },
-  });
+  }, policy);
 
   it("lists every object the body names", () => {
     const refs = createReferences(body);
@@ -108,7 +110,7 @@ describe("createReferences and scopeCreateBody", () => {
     expect(scoped.HostConfig.NetworkMode).toBe("t1_front");
     expect(scoped.HostConfig.Binds).toEqual(["t1_store:/srv:rw"]);
     expect(scoped.HostConfig.Mounts[0]).toMatchObject({ Source: "t1_logs" });
-    expect(scoped.HostConfig.Mounts[1]).toEqual({ Type: "tmpfs", Target: "/tmp" });
+    expect(scoped.HostConfig.Mounts[1]).toEqual({ Type: "tmpfs", Target: "/tmp", TmpfsOptions: { SizeBytes: policy.tmpfsMaxBytes } });
     expect(scoped.NetworkingConfig.EndpointsConfig).toEqual({ t1_front: { Aliases: ["w", "web"], Links: ["t1_db:db"] } });
   });
 });

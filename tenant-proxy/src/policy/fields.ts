@@ -132,7 +132,22 @@ function checkPortBindings(value: unknown): string | undefined {
 
 const NO_NEW_PRIVILEGES = new Set(["no-new-privileges", "no-new-privileges:true", "no-new-privileges=true"]);
 
-export const HOST_CONFIG_RULES: Rules = {
+/** The HostConfig rules, with the operator's capability allow-list (BERTH_ALLOW_CAPABILITIES). */
+export function hostConfigRules(allowedCapabilities: ReadonlySet<string>): Rules {
+  return {
+    ...HOST_CONFIG_RULES,
+    CapAdd: (value) => {
+      if (value === null || value === undefined) return undefined;
+      if (!Array.isArray(value)) return "must be a list";
+      const refused = value.map((c) => String(c).toUpperCase().replace(/^CAP_/, "")).filter((c) => !allowedCapabilities.has(c));
+      if (refused.length === 0) return undefined;
+      const allowed = allowedCapabilities.size > 0 ? ` (allowed here: ${[...allowedCapabilities].join(", ")})` : "";
+      return `adding capabilities is not allowed: ${refused.join(", ")}${allowed}`;
+    },
+  };
+}
+
+const HOST_CONFIG_RULES: Rules = {
   ...RESOURCE_RULES,
   Binds: "any", // checked and scoped with the volume references
   ContainerIDFile: "any", // a client-side file name the engine ignores
@@ -149,7 +164,7 @@ export const HOST_CONFIG_RULES: Rules = {
   VolumeDriver: unset("volume drivers are chosen by the service"),
   VolumesFrom: "any", // scoped with the container references
   Mounts: "any", // checked per mount with the volume references
-  CapAdd: unset("adding capabilities is not allowed"),
+  CapAdd: unset("adding capabilities is not allowed"), // relaxed by hostConfigRules' allow-list
   CapDrop: "any",
   CgroupnsMode: oneOf(["", "private"], HOST_MODE),
   Dns: "any",

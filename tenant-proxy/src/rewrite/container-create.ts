@@ -19,11 +19,14 @@ import {
   CONTAINER_CONFIG_RULES,
   ENDPOINT_RULES,
   FieldRefusal,
-  HOST_CONFIG_RULES,
   MOUNT_RULES,
+  hostConfigRules,
   VOLUME_OPTIONS_RULES,
   checkFields,
 } from "../policy/fields.ts";
+import { flavorForCreate } from "../policy/flavors.ts";
+import { limitTmpfs } from "../policy/tmpfs.ts";
+import type { Policy } from "../settings.ts";
 
 type Json = Record<string, any>;
 
@@ -57,12 +60,15 @@ function containerRefOf(mode: unknown): string | undefined {
   return typeof mode === "string" && mode.startsWith("container:") ? mode.slice("container:".length) : undefined;
 }
 
-/** Field rules, reserved labels and shapes; returns the body the rest of the plan works on. */
-export function checkCreateBody(body: Json | undefined): Json {
+/**
+ * Field rules, reserved labels and shapes, then the operator's resource policy (flavors, tmpfs
+ * sizes); returns the body the rest of the plan works on.
+ */
+export function checkCreateBody(body: Json | undefined, policy: Policy): Json {
   if (body === undefined) throw badRequest("a container create needs a JSON body");
   const config = checkFields(body, CONTAINER_CONFIG_RULES, "");
   checkLabels(config.Labels, "Labels");
-  const host = checkFields(config.HostConfig, HOST_CONFIG_RULES, "HostConfig");
+  let host = checkFields(config.HostConfig, hostConfigRules(policy.allowedCapabilities), "HostConfig");
   if (host.Binds !== undefined && host.Binds !== null) {
     if (!Array.isArray(host.Binds)) throw badRequest("HostConfig.Binds must be a list");
     host.Binds.forEach(parseBind);
@@ -79,6 +85,8 @@ export function checkCreateBody(body: Json | undefined): Json {
       return checked;
     });
   }
+  host = limitTmpfs(host, policy.tmpfsMaxBytes);
+  if (policy.flavors) host = flavorForCreate(policy.flavors, host);
   const networking = checkFields(config.NetworkingConfig, { EndpointsConfig: "any" }, "NetworkingConfig");
   const endpoints = networking.EndpointsConfig as Json | null | undefined;
   if (endpoints !== undefined && endpoints !== null) {

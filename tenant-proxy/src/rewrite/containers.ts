@@ -7,8 +7,10 @@
  * generated name into the tenant's scope so no unscoped name is ever left behind.
  */
 import { Refusal, badRequest } from "../http/errors.ts";
-import { ENGINE_API, checkName, passEngineError, scopedFilterValues } from "../ownership.ts";
+import { encodeSegments } from "../http/request.ts";
+import { ENGINE_API, checkLabels, checkName, passEngineError, scopedFilterValues } from "../ownership.ts";
 import { UPDATE_RULES, checkFields } from "../policy/fields.ts";
+import { flavorForUpdate } from "../policy/flavors.ts";
 import { checkCreateBody, createReferences, scopeCreateBody, type ResolvedReferences } from "./container-create.ts";
 import { listFilters, parseFilters, serializeFilters, withOwner } from "./filters.ts";
 import { type Handler, type Reply, type TenantRequest, json, pipe } from "./types.ts";
@@ -92,16 +94,26 @@ export const rename: Handler = async (request) => {
   return { method: "POST", segments: ["containers", await ownContainerId(request), "rename"], query, response: pipe };
 };
 
-export const update: Handler = async (request) => {
-  const body = checkFields(await request.readJson(), UPDATE_RULES, "");
-  return {
-    method: "POST",
-    segments: ["containers", await ownContainerId(request), "update"],
-    query: request.query,
-    body,
-    response: pipe,
-  };
+export const update: Handler = async (request): Promise<Reply> => {
+  const { flavors } = request.settings.policy;
+  const checked = checkFields(await request.readJson(), UPDATE_RULES, "");
+  const body = flavors ? flavorForUpdate(flavors, checked) : checked;
+  const id = await ownContainerId(request);
+  const answer = await request.quota.update(request.scope, id, body, () => request.engine.json("POST", `${ENGINE_API}/containers/${id}/update`, body));
+  return { reply: answer };
 };
+
+/** Start and restart run a container, which its quota must still allow. */
+export const startLike =
+  (action: "start" | "restart"): Handler =>
+  async (request): Promise<Reply> => {
+    const id = await ownContainerId(request);
+    const query = request.query.toString();
+    const answer = await request.quota.start(request.scope, id, () =>
+      request.engine.json("POST", `${ENGINE_API}/containers/${id}/${action}${query ? `?${query}` : ""}`),
+    );
+    return { reply: answer };
+  };
 
 export const prune: Handler = async (request) => {
   const filters = parseFilters(request.query.get("filters"), PRUNE_FILTERS);
@@ -130,7 +142,9 @@ export async function resolveReferences(request: TenantRequest, body: Record<str
 export const create: Handler = async (request): Promise<Reply> => {
   const requestedName = request.query.get("name");
   const visibleName = requestedName ? checkName("container", requestedName) : undefined;
-  const checked = checkCreateBody(await request.readJson());
+  const checked = checkCreateBody(await request.readJson(), request.settings.policy);
+  const missingImage = await checkImageLabels(request, checked.Image);
+  if (missingImage) return { reply: missingImage };
   const resolved = await resolveReferences(request, checked);
   const body = scopeCreateBody(checked, request.scope, resolved, visibleName);
 
@@ -138,12 +152,27 @@ export const create: Handler = async (request): Promise<Reply> => {
   if (visibleName !== undefined) query.set("name", request.scope.engineName(visibleName));
   const platform = request.query.get("platform");
   if (platform) query.set("platform", platform);
-  const created = await request.engine.json("POST", `${ENGINE_API}/containers/create?${query}`, body);
-  if (created.status !== 201) return { reply: created };
-
-  if (visibleName === undefined) await scopeGeneratedName(request, created.body.Id);
-  return { reply: created };
+  return request.quota.create(request.scope, body.HostConfig, async () => {
+    const created = await request.engine.json("POST", `${ENGINE_API}/containers/create?${query}`, body);
+    if (created.status !== 201) return { reply: created };
+    if (visibleName === undefined) await scopeGeneratedName(request, created.body.Id);
+    const warnings = (created.body.Warnings as string[] | null)?.map((warning) => request.scope.unscopeText(warning)) ?? null;
+    return { reply: { status: 201, body: { ...created.body, Warnings: warnings } } };
+  });
 };
+
+/**
+ * Labels an image carries are inherited by its containers, so an image with the reserved prefix
+ * cannot be run by tenants. A missing image answers as the engine would (the CLI then pulls it).
+ */
+async function checkImageLabels(request: TenantRequest, image: unknown): Promise<{ status: number; body: unknown } | undefined> {
+  if (typeof image !== "string" || image === "") throw badRequest("Image is required");
+  const inspected = await request.engine.json("GET", `${ENGINE_API}/images/${encodeSegments(image.split("/"))}/json`);
+  if (inspected.status === 404) return inspected;
+  if (inspected.status !== 200) throw passEngineError(inspected);
+  checkLabels(inspected.body.Config?.Labels, `image ${image} labels`);
+  return undefined;
+}
 
 /** The engine named the container (`eager_turing`); move that name into the tenant's scope. */
 async function scopeGeneratedName(request: TenantRequest, id: string): Promise<void> {

@@ -1,9 +1,13 @@
 /**
  * Images are shared by everyone on an engine, as on FDCS: tenants may list, inspect and pull them.
  * Changing them (build, tag, push, remove, commit, load, import) is for administrators, because a
- * tenant retagging `busybox:latest` would change what every other tenant runs.
+ * tenant retagging `busybox:latest` would change what every other tenant runs — unless the operator
+ * opens image changes to tenants (BERTH_TENANT_IMAGE_CHANGES), and then these handlers still keep
+ * builds off the host network and commits to the tenant's own containers.
  */
 import { Refusal, badRequest } from "../http/errors.ts";
+import { checkLabels } from "../ownership.ts";
+import { CONTAINER_CONFIG_RULES, FieldRefusal, checkFields } from "../policy/fields.ts";
 import { type Handler, pipe } from "./types.ts";
 
 const imageSegments = (name: string): string[] => name.split("/");
@@ -17,12 +21,33 @@ export const onImage =
     response: pipe,
   });
 
+/** Pulls for everyone; imports (`fromSrc`, with a tar body) only where image changes are open. */
 export const pull: Handler = async (request) => {
   if (request.query.has("fromSrc")) {
-    throw new Refusal(403, "importing images is for administrators", "admin-only", "fromSrc");
+    if (!request.settings.policy.tenantImageChanges) throw new Refusal(403, "importing images is for administrators", "admin-only", "fromSrc");
+    return { method: "POST", segments: ["images", "create"], query: request.query, streamBody: true, response: pipe };
   }
   if (!request.query.get("fromImage")) throw badRequest("fromImage is required");
   return { method: "POST", segments: ["images", "create"], query: request.query, response: pipe };
+};
+
+export const build: Handler = async (request) => {
+  const mode = request.query.get("networkmode");
+  if (mode !== null && !["", "default", "bridge", "none"].includes(mode)) {
+    throw new FieldRefusal("networkmode", "builds run on the default bridge or without network");
+  }
+  return { method: "POST", segments: ["build"], query: request.query, streamBody: true, response: pipe };
+};
+
+/** A commit names the container by query: only the tenant's own. */
+export const commit: Handler = async (request) => {
+  const container = request.query.get("container");
+  if (!container) throw badRequest("container is required");
+  const body = checkFields((await request.readJson()) ?? {}, CONTAINER_CONFIG_RULES, "");
+  checkLabels(body.Labels, "Labels");
+  const query = new URLSearchParams(request.query);
+  query.set("container", (await request.resolver.container(request.scope, container)).id);
+  return { method: "POST", segments: ["commit"], query, body, response: pipe };
 };
 
 export const distributionInspect: Handler = async (request) => ({

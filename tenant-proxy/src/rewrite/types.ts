@@ -12,6 +12,7 @@ import type { Resolver, Scope, TenantScope } from "../ownership.ts";
 import type { Settings } from "../settings.ts";
 import type { Upstream } from "../upstream/engine.ts";
 import type { Operation } from "../operations.ts";
+import type { QuotaGuard } from "./quota-guard.ts";
 
 export interface TenantRequest {
   identity: Identity;
@@ -30,6 +31,8 @@ export interface TenantRequest {
   bodyStream(): Readable;
   engine: Upstream;
   resolver: Resolver;
+  /** Creates, updates and starts go through it: one at a time per tenant, within its quota. */
+  quota: QuotaGuard;
   settings: Settings;
 }
 

@@ -40,11 +40,15 @@ export const engineUnavailable = (name: string, why: string): Refusal =>
 export class Engine implements Upstream {
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 32 });
 
+  readonly name: string;
+
+  /** `timeoutMs` bounds the proxy's own calls (lookups, creates); tenants' streams are unbounded. */
   constructor(
     private readonly address: UpstreamAddress,
-    readonly name: string = address.kind === "unix" ? address.path : `${address.host}:${address.port}`,
-    private readonly lookupTimeoutMs = 15_000,
-  ) {}
+    private readonly timeoutMs: number,
+  ) {
+    this.name = address.kind === "unix" ? address.path : `${address.host}:${address.port}`;
+  }
 
   request(request: EngineRequest): Promise<IncomingMessage> {
     const target =
@@ -98,7 +102,7 @@ export class Engine implements Upstream {
       path,
       headers: payload ? { "Content-Type": "application/json", "Content-Length": payload.length } : {},
       body: payload,
-      timeoutMs: this.lookupTimeoutMs,
+      timeoutMs: this.timeoutMs,
     });
     const text = await readAll(response);
     let parsed: unknown = text;
