@@ -1,0 +1,200 @@
+/**
+ * The engines' and etcd's rendered settings, accepted by the real daemons (Debian 12's dockerd
+ * 20.10 and etcd 3.4), started the way Debian's units start them:
+ *
+ *   etcd.service:   /usr/bin/etcd, with /etc/default/etcd as its environment
+ *   docker.service: dockerd -H fd:// $DOCKER_OPTS, with /etc/default/docker as its environment and
+ *                   /var/run/docker.sock handed over by docker.socket (systemd-socket-activate here)
+ *
+ * Both run in a throwaway network namespace whose only address is the "VM's" private address, so
+ * the rendered addresses are used unchanged and no traffic leaves the namespace. dockerd gets its
+ * own data root, exec root, pidfile and socket; --containerd is left out because the machine's own
+ * containerd is not ours to use (dockerd then starts its own). Everything started here is stopped
+ * by PID in afterAll, pass or fail.
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, openSync, closeSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ENGINE_PORT, ETCD_CLIENT_PORT, ETCD_LEGACY_CLIENT_PORT } from "../../infra/ports.ts";
+import { etcdPlan, nodePlan, PATHS, type RolePlan } from "../../infra/roles.ts";
+import { execStartWords, parseEnvironmentFile } from "./environment-file.ts";
+
+const NETNS = `berthinfra-${process.pid}`;
+/** The "VM's" private address; it exists only inside the namespace. */
+const ADDRESS = "198.18.0.10";
+const CIDR = "198.18.0.0/24";
+const scratch = mkdtempSync(join(tmpdir(), "berth-daemons-"));
+const started: ChildProcess[] = [];
+
+function run(argv: string[], input?: string): { status: number; stdout: string; stderr: string } {
+  const result = spawnSync(argv[0]!, argv.slice(1), { input, encoding: "utf8", timeout: 30_000 });
+  if (result.error) throw result.error;
+  return { status: result.status ?? 128, stdout: result.stdout, stderr: result.stderr };
+}
+
+function runChecked(argv: string[], input?: string): string {
+  const result = run(argv, input);
+  if (result.status !== 0) throw new Error(`${argv.join(" ")} exited with ${result.status}: ${result.stderr}`);
+  return result.stdout;
+}
+
+/** A command inside the namespace (nsenter, not `ip netns exec`, which remounts /sys). */
+const inNamespace = (argv: string[]) => ["nsenter", `--net=/var/run/netns/${NETNS}`, ...argv];
+
+/** Starts a daemon in the namespace, in its own process group so that it and its children stop together. */
+function startDaemon(argv: string[], env: NodeJS.ProcessEnv, log: string): ChildProcess {
+  const out = openSync(log, "a");
+  try {
+    const child = spawn(argv[0]!, argv.slice(1), { env, detached: true, stdio: ["ignore", out, out] });
+    started.push(child);
+    return child;
+  } finally {
+    closeSync(out);
+  }
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  process.kill(-child.pid, "SIGTERM");
+  const timer = setTimeout(() => child.pid && process.kill(-child.pid, "SIGKILL"), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function until<T>(what: string, timeoutMs: number, attempt: () => T | undefined): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = attempt();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** An HTTP GET from inside the namespace; undefined while nothing answers. */
+function curl(url: string, socket?: string): string | undefined {
+  const result = run(inNamespace(["curl", "--silent", "--fail", "--max-time", "2", ...(socket ? ["--unix-socket", socket] : []), url]));
+  return result.status === 0 ? result.stdout : undefined;
+}
+
+function fileOf(plan: RolePlan, path: string): string {
+  const file = plan.files.find((candidate) => candidate.path === path);
+  if (!file) throw new Error(`${plan.role} has no ${path}`);
+  return file.content;
+}
+
+const etcd = etcdPlan({ hostname: "berth-test-etcd", address: ADDRESS, clusterToken: "berth-test" });
+const node = nodePlan({
+  hostname: "docker-host-1",
+  address: ADDRESS,
+  etcdAddress: ADDRESS,
+  nfsAddress: "198.18.0.12",
+  clusterCidr: CIDR,
+  dockerVersion: "20.10.*",
+  clusterId: "berth-test",
+  osd: { enabled: false, image: "openstorage/osd" },
+});
+const dockerDir = join(scratch, "docker");
+const socket = join(dockerDir, "docker.sock");
+let dockerStartMs = 0;
+/** The machine's own docker socket is never touched: a listener on it would get the test's socket. */
+const throwawaySocket = (word: string) => (word === "unix:///var/run/docker.sock" || word === "unix:///run/docker.sock" ? `unix://${socket}` : word);
+
+beforeAll(async () => {
+  runChecked(["ip", "netns", "add", NETNS]);
+  // A veth pair with both ends inside: an interface to hold the address, and no way out.
+  runChecked(["ip", "-n", NETNS, "-batch", "-"], [
+    "link set lo up",
+    "link add eth0 type veth peer name eth0-peer",
+    `addr add ${ADDRESS}/24 dev eth0`,
+    "link set eth0 up",
+    "link set eth0-peer up",
+  ].join("\n"));
+
+  const etcdEnv = parseEnvironmentFile(fileOf(etcd, PATHS.etcdDefaults));
+  startDaemon(inNamespace(["/usr/bin/etcd"]), { PATH: process.env.PATH, ...etcdEnv, ETCD_DATA_DIR: join(scratch, "etcd") }, join(scratch, "etcd.log"));
+  await until("etcd", 30_000, () => curl(`http://${ADDRESS}:${ETCD_CLIENT_PORT}/health`));
+
+  const dockerOpts = parseEnvironmentFile(fileOf(node, PATHS.dockerDefaults)).DOCKER_OPTS;
+  if (!dockerOpts) throw new Error("/etc/default/docker sets no DOCKER_OPTS");
+  const started = Date.now();
+  startDaemon(
+    inNamespace([
+      "unshare", "--mount", "--propagation", "slave",
+      "systemd-socket-activate", "--listen", socket,
+      "/usr/sbin/dockerd", "-H", "fd://", ...execStartWords(dockerOpts).map(throwawaySocket),
+      "--data-root", join(dockerDir, "data"), "--exec-root", join(dockerDir, "exec"), "--pidfile", join(dockerDir, "dockerd.pid"),
+    ]),
+    { PATH: process.env.PATH },
+    join(scratch, "dockerd.log"),
+  );
+  // docker.socket starts dockerd on the first connection, as it does on the VM.
+  await until("dockerd on the activated socket", 60_000, () => curl("http://docker/_ping", socket));
+  dockerStartMs = Date.now() - started;
+}, 120_000);
+
+afterAll(async () => {
+  for (const child of started.reverse()) await stop(child);
+  run(["ip", "netns", "delete", NETNS]);
+  rmSync(scratch, { recursive: true, force: true });
+}, 60_000);
+
+describe("etcd with the rendered /etc/default/etcd", () => {
+  it("serves the v2 API that docker's --cluster-store needs", () => {
+    expect(curl(`http://${ADDRESS}:${ETCD_CLIENT_PORT}/v2/keys/`)).toContain('"action":"get"');
+  });
+  it("answers on the legacy client port the admin guide opens", () => {
+    expect(curl(`http://${ADDRESS}:${ETCD_LEGACY_CLIENT_PORT}/health`)).toContain('"health":"true"');
+  });
+});
+
+describe("dockerd 20.10 with the rendered DOCKER_OPTS", () => {
+  it("starts without the 15 s plain-TCP delay (--tls=false is in effect)", () => {
+    expect(dockerStartMs).toBeLessThan(10_000);
+  });
+  it("serves its API on the node's address, for the tenant proxy", () => {
+    expect(curl(`http://${ADDRESS}:${ENGINE_PORT}/_ping`)).toBe("OK");
+  });
+  it("listens once on the unix socket: the one docker.socket hands over", () => {
+    const log = readFileSync(join(scratch, "dockerd.log"), "utf8");
+    expect(log.split("\n").filter((line) => line.includes(`API listen on ${socket}`))).toHaveLength(1);
+  });
+  it("uses etcd as its cluster store and advertises the node's address", () => {
+    const info = JSON.parse(curl("http://docker/info", socket) ?? "{}");
+    expect(info.ClusterStore).toBe(`etcd://${ADDRESS}:${ETCD_CLIENT_PORT}`);
+    expect(info.ClusterAdvertise).toBe(`${ADDRESS}:${ENGINE_PORT}`);
+  });
+  it("registers itself in etcd, which is what makes overlay networks span the nodes", async () => {
+    const key = await until("the node's key in etcd", 30_000, () => curl(`http://${ADDRESS}:${ETCD_CLIENT_PORT}/v2/keys/docker/nodes/${ADDRESS}:${ENGINE_PORT}`));
+    expect(JSON.parse(key).node.value).toBe(`${ADDRESS}:${ENGINE_PORT}`);
+  });
+  it("refuses inter-container traffic on the default bridge (--icc=false)", () => {
+    const rules = runChecked(inNamespace(["iptables", "-S", "FORWARD"]));
+    expect(rules).toMatch(/-A FORWARD -i docker0 -o docker0 -j DROP/);
+  });
+});
+
+describe("the node firewall script", () => {
+  const firewall = fileOf(node, PATHS.nodeFirewall);
+  const rules = () => runChecked(inNamespace(["iptables", "-S"])).split("\n").filter((line) => line.includes("berth:"));
+
+  it("keeps containers away from the engine API and the cluster services, and is idempotent", () => {
+    runChecked(inNamespace(["sh", "-s"]), firewall);
+    const first = rules();
+    expect(first).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/-A INPUT -i docker0 -p tcp .*--dport 2375 .*-j DROP/),
+        expect.stringMatching(/-A INPUT -i br-\+ -p tcp .*--dport 2375 .*-j DROP/),
+        expect.stringMatching(new RegExp(`-A DOCKER-USER -d ${CIDR.replace(".", "\\.")} -p tcp .*--dport 2375 .*-j DROP`)),
+        expect.stringMatching(/-A DOCKER-USER -d 198\.18\.0\.10\/32 .*etcd.*-j DROP/),
+        expect.stringMatching(/-A DOCKER-USER -d 198\.18\.0\.12\/32 .*NFS.*-j DROP/),
+        expect.stringMatching(/-A DOCKER-USER -d 169\.254\.169\.254\/32 .*-j DROP/),
+      ]),
+    );
+    runChecked(inNamespace(["sh", "-s"]), firewall);
+    expect(rules()).toEqual(first);
+  });
+});
