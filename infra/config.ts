@@ -1,0 +1,448 @@
+/**
+ * The stack's configuration: every `berth:*` key, typed and validated before any resource exists.
+ * A bad stack file is answered with every problem at once, each naming its key and what it expects,
+ * because a half-created cluster is far more expensive than reading a list of errors.
+ *
+ * `parseConfig` is pure (values in, BerthConfig or ConfigError out); `readStackConfig` is the only
+ * part that touches Pulumi's runtime configuration and the environment.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
+import { checkFixedAddresses, isWholeInternet, parseCidr, type Cidr } from "./net.ts";
+import { DEFAULT_PROXY_PORT, ENGINE_PORT, SSH_PORT } from "./ports.ts";
+import type { ProxySettings } from "./roles.ts";
+
+export const DEFAULT_BUNDLE = "tenant-proxy/dist/berth-proxy.cjs";
+export const DEFAULT_IMAGE = "debian-12";
+export const DEFAULT_SSH_USER = "debian";
+/** Docker 23 removed --cluster-store; Debian 12's docker.io is 20.10. */
+export const DEFAULT_DOCKER_VERSION = "20.10.*";
+export const DEFAULT_NETWORK_CIDR = "10.42.0.0/24";
+export const DEFAULT_DNS_SERVERS = ["1.1.1.1", "9.9.9.9"];
+export const DEFAULT_NFS_DATA_VOLUME_SIZE = 20;
+export const DEFAULT_OSD_IMAGE = "openstorage/osd";
+
+/** One VM's shape. */
+export interface HostConfig {
+  flavor: string;
+  image: string;
+  /** Boot volume size in GB; 0 boots from the flavor's ephemeral disk. */
+  volumeSize: number;
+  /** A floating IP of its own (only the manager needs one: it is the bastion). */
+  floatingIp: boolean;
+}
+
+export interface NodeConfig extends HostConfig {
+  /** The key in `berth:nodes`: hostname, engine Name in `docker info`, and part of every resource name. */
+  name: string;
+  /** A fixed private address, when the operator wants one. */
+  fixedIp?: string;
+}
+
+export type NetworkConfig =
+  | { kind: "new"; cidr: Cidr; dnsServers: string[] }
+  | { kind: "existing"; networkId: string; subnetId: string };
+
+export type SshKeyConfig =
+  | { kind: "generate" }
+  /** `privateKey` is the secret value of berth:sshPrivateKey; without it the SSH agent signs. */
+  | { kind: "import"; publicKey: string; privateKey?: string; agentSocket?: string };
+
+export interface ProxyConfig extends ProxySettings {
+  /** The bundled proxy on this machine, and its SHA-256 (the provisioning insists on it). */
+  bundle: { path: string; sha256: string };
+  /** Extra names the proxy's certificate is valid for, besides the manager's addresses. */
+  dnsNames: string[];
+}
+
+export interface BerthConfig {
+  project: string;
+  stack: string;
+  /** Prefix of every OpenStack name, so several stacks share a project without clashing. */
+  namePrefix: string;
+  sshUser: string;
+  manager: HostConfig;
+  etcd: HostConfig;
+  nfs: HostConfig & { dataVolumeSize: number; dataVolumeType?: string };
+  /** Sorted by name: the order never depends on how the stack file lists them. */
+  nodes: NodeConfig[];
+  externalNetwork: string;
+  network: NetworkConfig;
+  access: { ssh: Cidr[]; proxy: Cidr[]; containers: Cidr[] };
+  sshKey: SshKeyConfig;
+  dockerVersion: string;
+  osd: { enabled: boolean; image: string };
+  proxy: ProxyConfig;
+}
+
+export interface ConfigIssue {
+  key: string;
+  message: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly issues: ConfigIssue[]) {
+    super(`the stack configuration is not valid:\n${issues.map((issue) => `  ${issue.key}: ${issue.message}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** What `parseConfig` reads: the stack's values, which of them are secrets, and the environment. */
+export interface RawConfig {
+  project: string;
+  stack: string;
+  /** `berth:*` values without the namespace, as Pulumi holds them (objects parsed from JSON). */
+  values: Record<string, unknown>;
+  /** Keys (without the namespace) that the stack stores as secrets. */
+  secretKeys: ReadonlySet<string>;
+  /** The value of `openstack:cloud`, if set. */
+  openstackCloud?: string;
+  env: Record<string, string | undefined>;
+}
+
+export interface ParseOptions {
+  /** Reads the proxy bundle (to hash it); the default reads the file system, relative to the cwd. */
+  readBundle?: (path: string) => Buffer | undefined;
+}
+
+const DNS_LABEL = /^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$/;
+const TENANT_ID = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/;
+const DNS_NAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+const PUBLIC_KEY = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+=*( [^\n]*)?$/;
+const ROLE_NAMES = new Set(["manager", "etcd", "nfs"]);
+
+const name = (what: string) => z.string({ error: `expected ${what}` }).trim().min(1, `expected ${what}`);
+const flavor = name("a flavor name");
+const image = name("an image name");
+const volumeSize = z.int({ error: "expected a whole number of GB (0 = the flavor's ephemeral disk)" }).min(0).max(16384);
+const cidrList = z
+  .array(z.string({ error: "expected CIDRs such as 203.0.113.0/24" }), { error: "expected a list of CIDRs such as [203.0.113.0/24]" })
+  .min(1, "required: list at least one CIDR (there is no open default)");
+
+const NEW_NETWORK = z.strictObject(
+  { cidr: z.string().default(DEFAULT_NETWORK_CIDR), dnsServers: z.array(z.ipv4({ error: "expected DNS server addresses" })).min(1).default(DEFAULT_DNS_SERVERS) },
+  { error: "expected {cidr, dnsServers} for a new network, or {networkId, subnetId} for an existing one" },
+);
+const EXISTING_NETWORK = z.strictObject({ networkId: name("the existing network's id"), subnetId: name("the existing subnet's id") });
+
+const roleHost = { flavor: flavor.optional(), image: image.optional(), volumeSize: volumeSize.optional() };
+
+/** One schema per top-level key, so every error path starts at the key the operator wrote. */
+const SCHEMAS = {
+  namePrefix: z.string().regex(DNS_LABEL, "expected lowercase letters, digits and '-', starting with a letter, at most 32").optional(),
+  flavor: flavor.optional(),
+  image: image.default(DEFAULT_IMAGE),
+  volumeSize: volumeSize.default(0),
+  sshUser: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, "expected a Unix user name").default(DEFAULT_SSH_USER),
+  manager: z.strictObject(roleHost).default({}),
+  etcd: z.strictObject({ ...roleHost, floatingIp: z.boolean().default(false) }).default({ floatingIp: false }),
+  nfs: z
+    .strictObject({
+      ...roleHost,
+      floatingIp: z.boolean().default(false),
+      dataVolumeSize: z.int({ error: "expected a whole number of GB" }).min(1).default(DEFAULT_NFS_DATA_VOLUME_SIZE),
+      dataVolumeType: name("a volume type").optional(),
+    })
+    .default({ floatingIp: false, dataVolumeSize: DEFAULT_NFS_DATA_VOLUME_SIZE }),
+  nodes: z
+    .record(
+      z.string().regex(DNS_LABEL, "a node name is a lowercase DNS label (letters, digits, '-'; at most 32; e.g. docker-host-1)"),
+      z.strictObject({ ...roleHost, floatingIp: z.boolean().default(false), fixedIp: z.ipv4({ error: "expected an IPv4 address" }).optional() }),
+      { error: (issue) => (issue.input === undefined ? "required: a map of docker nodes by name, e.g. {docker-host-1: {}}" : undefined) },
+    )
+    .refine((nodes) => Object.keys(nodes).length > 0, "required: at least one docker node"),
+  externalNetwork: name("the name of the external (floating IP) network"),
+  // A new network or an existing one, told apart by the keys given, so that an error speaks of
+  // the shape the operator meant.
+  network: z
+    .unknown()
+    .transform((value, context) => {
+      const existing = typeof value === "object" && value !== null && ("networkId" in value || "subnetId" in value);
+      const result = (existing ? EXISTING_NETWORK : NEW_NETWORK).safeParse(value ?? {});
+      if (result.success) return result.data;
+      for (const issue of result.error.issues) context.addIssue({ code: "custom", message: issue.message, path: issue.path });
+      return z.NEVER;
+    }),
+  sshAllowedCidrs: cidrList,
+  proxyAllowedCidrs: cidrList,
+  containerPortCidrs: z.array(z.string()).min(1).default(["0.0.0.0/0"]),
+  allowWholeInternet: z.boolean().default(false),
+  publicKey: z.string().trim().regex(PUBLIC_KEY, "expected an OpenSSH public key line (ssh-ed25519 AAAA... comment)").optional(),
+  sshPrivateKey: z.string().includes("PRIVATE KEY", { error: "expected a PEM or OpenSSH private key" }).optional(),
+  dockerVersion: z
+    .string()
+    .regex(/^[0-9A-Za-z.+~:*-]+$/, "expected a Debian version pattern such as 20.10.*")
+    .refine((version) => /^20\.10([.+~*-]|$)/.test(version), "Docker 23 removed --cluster-store, which the overlay networks need: pin a 20.10 version (e.g. 20.10.*)")
+    .default(DEFAULT_DOCKER_VERSION),
+  osdPlugin: z.boolean().default(false),
+  osdImage: z.string().regex(/^[a-z0-9][a-z0-9._/:@-]*$/, "expected a docker image reference").default(DEFAULT_OSD_IMAGE),
+  proxy: z.strictObject(
+    {
+      port: z.int().min(1).max(65535).default(DEFAULT_PROXY_PORT),
+      bundle: z.string().min(1).default(DEFAULT_BUNDLE),
+      authBackend: z
+        .string()
+        .transform((backend) => (backend === "Keystone" ? "keystone" : backend))
+        .pipe(z.enum(["keystone", "none"], { error: "expected keystone or none (the static tokens backend is for the local cluster)" }))
+        .default("keystone"),
+      keystoneUrl: z.url({ protocol: /^https?$/, error: "expected the Keystone v3 URL, e.g. https://keystone.example:5000/v3" }).optional(),
+      adminTenantId: z.string().regex(TENANT_ID, "expected an OpenStack project id").optional(),
+      membersTenantId: z.string().regex(TENANT_ID, "expected an OpenStack project id").optional(),
+      multiTenant: z.boolean().default(true),
+      networkAuthorization: z.boolean().default(true),
+      flavors: z
+        .record(z.string().regex(/^[A-Za-z0-9_-]+$/, "a flavor name is letters, digits, '_' and '-'"), z.strictObject({ Memory: z.int().positive("expected megabytes") }))
+        .refine((flavors) => "default" in flavors, "the flavors need a \"default\" entry (applied when a create names no size)")
+        .optional(),
+      quota: z.looseObject({ Memory: z.int({ error: "expected megabytes per tenant" }).positive() }).optional(),
+      apiFilter: z.strictObject({ disableapi: z.array(z.string().regex(/^[a-z]+$/, "expected FDCS operation names such as networkcreate")) }).optional(),
+      dnsNames: z.array(z.string().regex(DNS_NAME, "expected a DNS name")).default([]),
+    },
+    { error: "required: the tenant proxy's settings, at least {keystoneUrl: https://keystone.example:5000/v3}" },
+  ),
+} as const;
+
+type Parsed = { [K in keyof typeof SCHEMAS]: z.output<(typeof SCHEMAS)[K]> };
+
+function issuePath(key: string, path: ReadonlyArray<PropertyKey>): string {
+  return [`berth:${key}`, ...path.map(String)].join(".");
+}
+
+/** zod's own words, except for a bad record key, where it says "Invalid key in record" and hides why. */
+function messageOf(issue: z.core.$ZodIssue): string {
+  return issue.code === "invalid_key" ? issue.issues.map((inner) => inner.message).join("; ") : issue.message;
+}
+
+type Shape = { flavor?: string; image?: string; volumeSize?: number };
+
+function defaultNamePrefix(project: string, stack: string): string {
+  const prefix = `${project}-${stack}`.toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/^[^a-z]+/, "").slice(0, 32).replace(/-+$/, "");
+  return prefix || "berth";
+}
+
+function readBundleFromDisk(path: string): Buffer | undefined {
+  return existsSync(path) ? readFileSync(path) : undefined;
+}
+
+/**
+ * The checks that span keys. Each runs on whatever parsed, so one run reports every problem; the
+ * caller throws if any was found, and only then are the pieces known to be complete.
+ */
+class Checks {
+  readonly issues: ConfigIssue[] = [];
+  constructor(
+    private readonly raw: RawConfig,
+    private readonly values: Partial<Parsed>,
+  ) {}
+
+  problem(key: string, message: string): void {
+    this.issues.push({ key, message });
+  }
+
+  credentials(): void {
+    const { openstackCloud, env } = this.raw;
+    if (!openstackCloud && !env.OS_CLOUD && !env.OS_AUTH_URL) {
+      this.problem("openstack:cloud", "no OpenStack credentials: set openstack:cloud to an entry of clouds.yaml, or export OS_CLOUD or the OS_* variables (OS_AUTH_URL, ...)");
+    }
+  }
+
+  cidrs(key: "sshAllowedCidrs" | "proxyAllowedCidrs" | "containerPortCidrs", what?: string): Cidr[] | undefined {
+    const texts = this.values[key];
+    if (!texts) return undefined;
+    const cidrs = texts.flatMap((text, index) => {
+      const cidr = parseCidr(text);
+      if (!cidr) this.problem(`berth:${key}.${index}`, `"${text}" is not a CIDR (e.g. 203.0.113.0/24)`);
+      return cidr ? [cidr] : [];
+    });
+    const open = what && this.values.allowWholeInternet === false ? cidrs.find(isWholeInternet) : undefined;
+    if (open) this.problem(`berth:${key}`, `${open.text} opens ${what} to the whole internet: list your own ranges, or set berth:allowWholeInternet to true to accept that`);
+    return cidrs;
+  }
+
+  network(): NetworkConfig | undefined {
+    const network = this.values.network;
+    if (!network) return undefined;
+    if ("networkId" in network) return { kind: "existing", ...network };
+    const cidr = parseCidr(network.cidr);
+    if (!cidr || cidr.version !== 4 || cidr.prefix > 29) {
+      this.problem("berth:network.cidr", `expected an IPv4 CIDR of at least 8 addresses for the new private network, got "${network.cidr}"`);
+      return undefined;
+    }
+    return { kind: "new", cidr, dnsServers: network.dnsServers };
+  }
+
+  host(shape: Shape | undefined, key: string): Omit<HostConfig, "floatingIp"> | undefined {
+    const { flavor, image, volumeSize } = this.values;
+    if (!shape || image === undefined || volumeSize === undefined) return undefined;
+    const flavorName = shape.flavor ?? flavor;
+    if (!flavorName) {
+      this.problem(`berth:${key}.flavor`, "required: a flavor for this VM (or set berth:flavor for all of them)");
+      return undefined;
+    }
+    return { flavor: flavorName, image: shape.image ?? image, volumeSize: shape.volumeSize ?? volumeSize };
+  }
+
+  nodes(network: NetworkConfig | undefined): NodeConfig[] | undefined {
+    if (!this.values.nodes) return undefined;
+    const nodes = Object.entries(this.values.nodes)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .flatMap(([nodeName, node]) => {
+        if (ROLE_NAMES.has(nodeName)) this.problem(`berth:nodes.${nodeName}`, `"${nodeName}" is the name of the ${nodeName} VM; choose another node name`);
+        const shape = this.host(node, `nodes.${nodeName}`);
+        return shape ? [{ name: nodeName, ...shape, floatingIp: node.floatingIp, ...(node.fixedIp ? { fixedIp: node.fixedIp } : {}) }] : [];
+      });
+    if (network?.kind === "new") {
+      const requests = nodes.flatMap((node) => (node.fixedIp ? [{ name: node.name, address: node.fixedIp }] : []));
+      for (const [nodeName, message] of checkFixedAddresses(network.cidr, requests)) this.problem(`berth:nodes.${nodeName}.fixedIp`, message);
+    }
+    return nodes;
+  }
+
+  sshKey(): SshKeyConfig {
+    const { publicKey, sshPrivateKey } = this.values;
+    if (sshPrivateKey !== undefined && !this.raw.secretKeys.has("sshPrivateKey")) {
+      this.problem("berth:sshPrivateKey", "stored in plain text: set it with `pulumi config set --secret berth:sshPrivateKey < key`");
+    }
+    if (publicKey === undefined) {
+      if (sshPrivateKey !== undefined) {
+        this.problem("berth:sshPrivateKey", "given without berth:publicKey: set the matching public key, or remove both to let the stack generate a key pair");
+      }
+      return { kind: "generate" };
+    }
+    const agentSocket = this.raw.env.SSH_AUTH_SOCK;
+    if (sshPrivateKey === undefined && !agentSocket) {
+      this.problem(
+        "berth:sshPrivateKey",
+        "berth:publicKey is imported, so `pulumi up` needs its private key to provision the VMs: set berth:sshPrivateKey (--secret) or run an SSH agent (SSH_AUTH_SOCK)",
+      );
+    }
+    return { kind: "import", publicKey, ...(sshPrivateKey !== undefined ? { privateKey: sshPrivateKey } : agentSocket ? { agentSocket } : {}) };
+  }
+
+  proxy(proxyCidrs: Cidr[] | undefined, readBundle: (path: string) => Buffer | undefined): ProxyConfig | undefined {
+    const proxy = this.values.proxy;
+    if (!proxy) return undefined;
+    if (proxy.port === SSH_PORT || proxy.port === ENGINE_PORT) {
+      this.problem("berth:proxy.port", `${proxy.port} is taken by ${proxy.port === SSH_PORT ? "SSH" : "the engines"}; the FDCS port is ${DEFAULT_PROXY_PORT}`);
+    }
+    if (proxy.authBackend === "keystone") {
+      if (!proxy.keystoneUrl) this.problem("berth:proxy.keystoneUrl", "required with the keystone backend (e.g. https://keystone.example:5000/v3)");
+      else if (/\/v2\.0\/?$/.test(proxy.keystoneUrl)) this.problem("berth:proxy.keystoneUrl", "Keystone v2.0 no longer exists: give the v3 URL (.../v3)");
+    } else {
+      if (proxy.membersTenantId) this.problem("berth:proxy.membersTenantId", "needs the keystone backend (members are Keystone project members)");
+      if (proxyCidrs?.some(isWholeInternet)) {
+        this.problem("berth:proxy.authBackend", "none lets anyone who reaches the proxy use every engine: refused while berth:proxyAllowedCidrs admits the whole internet");
+      }
+    }
+    const bundle = readBundle(proxy.bundle);
+    if (!bundle) {
+      this.problem("berth:proxy.bundle", `${proxy.bundle} does not exist: run \`npm run build\` first, or point the key at the bundled proxy`);
+      return undefined;
+    }
+    return {
+      port: proxy.port,
+      bundle: { path: proxy.bundle, sha256: createHash("sha256").update(bundle).digest("hex") },
+      authBackend: proxy.authBackend,
+      multiTenant: proxy.multiTenant,
+      networkAuthorization: proxy.networkAuthorization,
+      dnsNames: proxy.dnsNames,
+      ...(proxy.keystoneUrl ? { keystoneUrl: proxy.keystoneUrl } : {}),
+      ...(proxy.adminTenantId ? { adminTenantId: proxy.adminTenantId } : {}),
+      ...(proxy.membersTenantId ? { membersTenantId: proxy.membersTenantId } : {}),
+      ...(proxy.flavors ? { flavors: proxy.flavors } : {}),
+      ...(proxy.quota ? { quota: proxy.quota } : {}),
+      ...(proxy.apiFilter ? { apiFilter: proxy.apiFilter } : {}),
+    };
+  }
+}
+
+/** Validates the stack's values; throws ConfigError listing every problem. */
+export function parseConfig(raw: RawConfig, options: ParseOptions = {}): BerthConfig {
+  const known = new Set(Object.keys(SCHEMAS));
+  const parsed: Record<string, unknown> = {};
+  const schemaIssues: ConfigIssue[] = [];
+  for (const key of Object.keys(raw.values)) {
+    if (!known.has(key)) schemaIssues.push({ key: `berth:${key}`, message: `unknown key (known keys: ${[...known].join(", ")})` });
+  }
+  for (const [key, schema] of Object.entries(SCHEMAS)) {
+    const result = (schema as z.ZodType).safeParse(raw.values[key]);
+    if (result.success) parsed[key] = result.data;
+    else for (const issue of result.error.issues) schemaIssues.push({ key: issuePath(key, issue.path), message: messageOf(issue) });
+  }
+  const values = parsed as Partial<Parsed>;
+  const checks = new Checks(raw, values);
+  checks.issues.push(...schemaIssues);
+  checks.credentials();
+  const ssh = checks.cidrs("sshAllowedCidrs", "SSH");
+  const proxyCidrs = checks.cidrs("proxyAllowedCidrs", "the tenant proxy");
+  const containers = checks.cidrs("containerPortCidrs");
+  const network = checks.network();
+  const nodes = checks.nodes(network);
+  const manager = checks.host(values.manager, "manager");
+  const etcd = checks.host(values.etcd, "etcd");
+  const nfs = checks.host(values.nfs, "nfs");
+  const sshKey = checks.sshKey();
+  const proxy = checks.proxy(proxyCidrs, options.readBundle ?? readBundleFromDisk);
+  if (checks.issues.length > 0) throw new ConfigError(checks.issues);
+
+  // No issue means every key parsed and every piece above was built.
+  const v = values as Parsed;
+  return {
+    project: raw.project,
+    stack: raw.stack,
+    namePrefix: v.namePrefix ?? defaultNamePrefix(raw.project, raw.stack),
+    sshUser: v.sshUser,
+    manager: { ...manager!, floatingIp: true },
+    etcd: { ...etcd!, floatingIp: v.etcd.floatingIp },
+    nfs: { ...nfs!, floatingIp: v.nfs.floatingIp, dataVolumeSize: v.nfs.dataVolumeSize, ...(v.nfs.dataVolumeType ? { dataVolumeType: v.nfs.dataVolumeType } : {}) },
+    nodes: nodes!,
+    externalNetwork: v.externalNetwork,
+    network: network!,
+    access: { ssh: ssh!, proxy: proxyCidrs!, containers: containers! },
+    sshKey,
+    dockerVersion: v.dockerVersion,
+    osd: { enabled: v.osdPlugin, image: v.osdImage },
+    proxy: proxy!,
+  };
+}
+
+/** Pulumi keeps objects as JSON text; plain strings stay strings. */
+function decode(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+const STRING_KEYS = new Set(["namePrefix", "flavor", "image", "sshUser", "externalNetwork", "publicKey", "sshPrivateKey", "dockerVersion", "osdImage"]);
+
+/**
+ * Whether the stack stores a key as a secret. The SDK exports this at run time but marks it
+ * internal; the public alternative (Config.getSecret) wraps any value as secret and so could never
+ * tell the operator that a private key sits in the stack file in plain text.
+ */
+const isConfigSecret = (pulumi.runtime as unknown as { isConfigSecret(key: string): boolean }).isConfigSecret;
+
+/** Reads the running stack's `berth:*` configuration, secrets and environment. */
+export function readStackConfig(): RawConfig {
+  const values: Record<string, unknown> = {};
+  const secretKeys = new Set<string>();
+  for (const [fullKey, text] of Object.entries(pulumi.runtime.allConfig())) {
+    if (!fullKey.startsWith("berth:")) continue;
+    const key = fullKey.slice("berth:".length);
+    values[key] = STRING_KEYS.has(key) ? text : decode(text);
+    if (isConfigSecret(fullKey)) secretKeys.add(key);
+  }
+  const openstackCloud = new pulumi.Config("openstack").get("cloud");
+  return {
+    project: pulumi.getProject(),
+    stack: pulumi.getStack(),
+    values,
+    secretKeys,
+    env: process.env,
+    ...(openstackCloud ? { openstackCloud } : {}),
+  };
+}
