@@ -1,0 +1,209 @@
+/**
+ * The whole FDCS cluster on OpenStack (admin guide steps 1-16): network, security groups, key pair,
+ * etcd, the NFS server, the docker nodes and the manager with the tenant proxy, provisioned in
+ * dependency order through the manager as bastion. `deployBerth` takes a validated configuration,
+ * so tests can build several clusters in one process.
+ */
+import * as openstack from "@pulumi/openstack";
+import * as pulumi from "@pulumi/pulumi";
+import * as tls from "@pulumi/tls";
+import type { BerthConfig, HostConfig } from "./config.ts";
+import { buildInventory, type Inventory } from "./inventory.ts";
+import { ENGINE_PORT, ETCD_CLIENT_PORT } from "./ports.ts";
+import { cloudInitFor, etcdPlan, managerPlan, nfsPlan, nodePlan, NFS_SHARES, PATHS, provisionScriptFor, type RolePlan } from "./roles.ts";
+import { securityGroupRules, type GroupRole } from "./rules.ts";
+import { Host, type HostArgs } from "./components/host.ts";
+import { Network } from "./components/network.ts";
+import { Provisioner, sshConnection, type SshAccess } from "./components/provisioner.ts";
+import { ProxyTls } from "./components/proxy-tls.ts";
+import { SecurityGroups } from "./components/security-groups.ts";
+import { TenantProxy } from "./components/tenant-proxy.ts";
+
+export class BerthCluster extends pulumi.ComponentResource {
+  readonly managerPublicAddress: pulumi.Output<string>;
+  readonly managerPrivateAddress: pulumi.Output<string>;
+  /** tcp://<manager>:<port>, for DOCKER_HOST. */
+  readonly proxyEndpoint: pulumi.Output<string>;
+  /** Node name -> private address. */
+  readonly nodeAddresses: pulumi.Output<Record<string, string>>;
+  readonly nfsAddress: pulumi.Output<string>;
+  readonly etcdAddress: pulumi.Output<string>;
+  /** The CA tenants verify the proxy with. */
+  readonly caCertificate: pulumi.Output<string>;
+  readonly inventory: pulumi.Output<Inventory>;
+  readonly onboardingHint: pulumi.Output<string>;
+  /** The generated SSH private key (secret); absent when the operator imported a key. */
+  readonly sshPrivateKey?: pulumi.Output<string>;
+  /** What the post-deploy health check saw. */
+  readonly proxyHealth: pulumi.Output<string>;
+
+  constructor(name: string, config: BerthConfig, opts?: pulumi.ComponentResourceOptions) {
+    super("berth:infra:Cluster", name, {}, opts);
+    const parent = { parent: this };
+    const prefix = config.namePrefix;
+
+    const network = new Network(`${name}-network`, { namePrefix: prefix, externalNetwork: config.externalNetwork, network: config.network }, parent);
+    const groups = new SecurityGroups(
+      `${name}-security`,
+      {
+        namePrefix: prefix,
+        rules: securityGroupRules({ sshCidrs: config.access.ssh, proxyCidrs: config.access.proxy, containerCidrs: config.access.containers, proxyPort: config.proxy.port }),
+      },
+      parent,
+    );
+
+    const ssh = (() => {
+      const key = config.sshKey;
+      if (key.kind === "import") {
+        const access: SshAccess = {
+          user: config.sshUser,
+          ...(key.privateKey ? { privateKey: pulumi.secret(key.privateKey) } : {}),
+          ...(key.agentSocket ? { agentSocketPath: key.agentSocket } : {}),
+        };
+        return { publicKey: pulumi.output(key.publicKey), access, generated: undefined };
+      }
+      // RSA rather than Ed25519: every Nova release accepts it.
+      const generatedKey = new tls.PrivateKey(`${name}-ssh-key`, { algorithm: "RSA", rsaBits: 4096 }, parent);
+      const privateKey = pulumi.secret(generatedKey.privateKeyOpenssh);
+      return { publicKey: generatedKey.publicKeyOpenssh, access: { user: config.sshUser, privateKey }, generated: privateKey };
+    })();
+    const access = ssh.access;
+    const keyPair = new openstack.compute.Keypair(`${name}-keypair`, { name: prefix, publicKey: ssh.publicKey }, parent);
+
+    const images = new Map<string, pulumi.Output<string>>();
+    const imageId = (image: string) => {
+      if (!images.has(image)) images.set(image, openstack.images.getImageOutput({ name: image, mostRecent: true }, parent).id);
+      return images.get(image)!;
+    };
+    const host = (resourceName: string, role: GroupRole, serverName: string, shape: HostConfig, extra: Pick<HostArgs, "userData" | "dataVolume" | "fixedIp">) =>
+      new Host(
+        resourceName,
+        {
+          role,
+          serverName,
+          flavor: shape.flavor,
+          imageId: imageId(shape.image),
+          volumeSize: shape.volumeSize,
+          networkId: network.networkId,
+          subnetId: network.subnetId,
+          securityGroupIds: [groups.ids[role]],
+          keyPairName: keyPair.name,
+          ...(shape.floatingIp ? { floatingIpPool: config.externalNetwork, routed: network.routed } : {}),
+          ...extra,
+        },
+        parent,
+      );
+
+    const etcdName = `${prefix}-etcd`;
+    const planEtcd = (address: pulumi.Input<string>) => pulumi.output(address).apply((a) => etcdPlan({ hostname: etcdName, address: a, clusterToken: prefix }));
+    const etcd = host(`${name}-etcd`, "etcd", etcdName, config.etcd, { userData: ({ privateAddress }) => planEtcd(privateAddress).apply(cloudInitFor) });
+
+    const nfsName = `${prefix}-nfs`;
+    const planNfs = (volumeId: pulumi.Input<string>) =>
+      pulumi.all([network.cidr, volumeId]).apply(([clientCidr, dataVolumeId]) => nfsPlan({ hostname: nfsName, clientCidr, dataVolumeId }));
+    const nfs = host(`${name}-nfs`, "nfs", nfsName, config.nfs, {
+      dataVolume: { size: config.nfs.dataVolumeSize, ...(config.nfs.dataVolumeType ? { type: config.nfs.dataVolumeType } : {}) },
+      userData: ({ dataVolumeId }) => planNfs(dataVolumeId!).apply(cloudInitFor),
+    });
+
+    const planNode = (nodeName: string, address: pulumi.Input<string>) =>
+      pulumi.all([address, etcd.privateAddress, nfs.privateAddress, network.cidr]).apply(([a, etcdAddress, nfsAddress, clusterCidr]) =>
+        nodePlan({ hostname: nodeName, address: a, etcdAddress, nfsAddress, clusterCidr, dockerVersion: config.dockerVersion, clusterId: prefix, osd: config.osd }),
+      );
+    const nodes = config.nodes.map((node) => ({
+      config: node,
+      host: host(`${name}-node-${node.name}`, "node", `${prefix}-${node.name}`, node, {
+        ...(node.fixedIp ? { fixedIp: node.fixedIp } : {}),
+        userData: ({ privateAddress }) => planNode(node.name, privateAddress).apply(cloudInitFor),
+      }),
+    }));
+
+    const managerName = `${prefix}-manager`;
+    const engines = pulumi.all(nodes.map((node) => node.host.privateAddress)).apply((addresses) => addresses.map((address) => ({ address, port: ENGINE_PORT })));
+    const planManager = engines.apply((list) => managerPlan({ hostname: managerName, proxy: config.proxy, engines: list }));
+    const manager = host(`${name}-manager`, "manager", managerName, config.manager, { userData: () => planManager.apply(cloudInitFor) });
+    const bastion = manager.publicAddress!;
+
+    // Through the bastion, once its floating IP routes: etcd and NFS, then the engines, then the proxy.
+    const provision = (resourceName: string, target: Host, plan: pulumi.Output<RolePlan>, after: pulumi.Resource[]) =>
+      new Provisioner(
+        resourceName,
+        { connection: sshConnection(access, target.privateAddress, bastion), instanceId: target.instanceId, script: plan.apply((p) => provisionScriptFor(p)), after },
+        parent,
+      );
+    const etcdReady = provision(`${name}-etcd-provision`, etcd, planEtcd(etcd.privateAddress), manager.reachable);
+    const nfsReady = provision(`${name}-nfs-provision`, nfs, planNfs(nfs.dataVolumeId!), manager.reachable);
+    const nodesReady = nodes.map((node) =>
+      provision(`${name}-node-${node.config.name}-provision`, node.host, planNode(node.config.name, node.host.privateAddress), [etcdReady, nfsReady]),
+    );
+
+    const proxyTls = new ProxyTls(
+      `${name}-proxy-tls`,
+      { commonName: managerName, ipAddresses: [bastion, manager.privateAddress], dnsNames: config.proxy.dnsNames, clusterName: prefix },
+      parent,
+    );
+    const proxy = new TenantProxy(
+      `${name}-proxy`,
+      {
+        connection: sshConnection(access, bastion),
+        instanceId: manager.instanceId,
+        plan: planManager,
+        publicAddress: bastion,
+        port: config.proxy.port,
+        tls: proxyTls,
+        bundle: config.proxy.bundle,
+        after: [...manager.reachable, ...nodesReady],
+      },
+      parent,
+    );
+
+    this.managerPublicAddress = bastion;
+    this.managerPrivateAddress = manager.privateAddress;
+    this.nfsAddress = nfs.privateAddress;
+    this.etcdAddress = etcd.privateAddress;
+    this.caCertificate = proxyTls.caCertPem;
+    this.proxyHealth = proxy.health;
+    this.nodeAddresses = pulumi
+      .all(nodes.map((node) => node.host.privateAddress))
+      .apply((addresses) => Object.fromEntries(nodes.map((node, index) => [node.config.name, addresses[index]!])));
+    const nodeHosts = pulumi.all(
+      nodes.map((node) =>
+        pulumi.all([node.host.privateAddress, node.host.publicAddress]).apply(([privateAddress, publicAddress]) => ({
+          name: node.config.name,
+          privateAddress,
+          enginePort: ENGINE_PORT,
+          ...(publicAddress ? { publicAddress } : {}),
+        })),
+      ),
+    );
+    this.inventory = pulumi
+      .all([bastion, manager.privateAddress, nodeHosts, nfs.privateAddress, nfs.publicAddress, etcd.privateAddress, etcd.publicAddress, proxyTls.caCertPem])
+      .apply(([managerPublic, managerPrivate, nodeList, nfsAddress, nfsPublic, etcdAddress, etcdPublic, caPem]) =>
+        buildInventory({
+          cluster: prefix,
+          sshUser: config.sshUser,
+          manager: { name: managerName, privateAddress: managerPrivate, publicAddress: managerPublic },
+          nodes: nodeList,
+          nfs: { name: nfsName, privateAddress: nfsAddress, ...(nfsPublic ? { publicAddress: nfsPublic } : {}), shares: NFS_SHARES.map((share) => share.path) },
+          etcd: { name: etcdName, privateAddress: etcdAddress, ...(etcdPublic ? { publicAddress: etcdPublic } : {}), clientPort: ETCD_CLIENT_PORT },
+          proxy: { port: config.proxy.port, authBackend: config.proxy.authBackend, ...(config.proxy.keystoneUrl ? { keystoneUrl: config.proxy.keystoneUrl } : {}) },
+          ca: { pem: caPem, managerPath: PATHS.caCert, hint: "pulumi stack output caCertificate > ca.pem" },
+        }),
+      );
+    this.proxyEndpoint = this.inventory.proxy.endpoint;
+    this.onboardingHint = this.inventory.tenants.onboarding;
+    if (ssh.generated) this.sshPrivateKey = ssh.generated;
+    this.registerOutputs({
+      managerPublicAddress: this.managerPublicAddress,
+      proxyEndpoint: this.proxyEndpoint,
+      nodeAddresses: this.nodeAddresses,
+      inventory: this.inventory,
+      proxyHealth: this.proxyHealth,
+    });
+  }
+}
+
+/** Builds the cluster for a validated configuration. */
+export function deployBerth(name: string, config: BerthConfig, opts?: pulumi.ComponentResourceOptions): BerthCluster {
+  return new BerthCluster(name, config, opts);
+}

@@ -1,0 +1,129 @@
+import * as openstack from "@pulumi/openstack";
+import * as pulumi from "@pulumi/pulumi";
+import type { Role } from "../render.ts";
+
+export interface HostArgs {
+  /** What the VM is for; tags the server and its port. */
+  role: Role;
+  /** The OpenStack server name. */
+  serverName: string;
+  flavor: string;
+  imageId: pulumi.Input<string>;
+  /** Boot volume size in GB; 0 boots from the flavor's ephemeral disk. */
+  volumeSize: number;
+  networkId: pulumi.Input<string>;
+  subnetId: pulumi.Input<string>;
+  /** A fixed private address; Neutron picks one otherwise. */
+  fixedIp?: string;
+  /** The groups on the VM's port: its role's group. */
+  securityGroupIds: pulumi.Input<string>[];
+  keyPairName: pulumi.Input<string>;
+  /**
+   * The first-boot user data, given what exists before the server: its port (so a VM's own
+   * configuration can name the address it will have) and its data volume.
+   */
+  userData: (before: { privateAddress: pulumi.Output<string>; dataVolumeId?: pulumi.Output<string> }) => pulumi.Input<string>;
+  /** The external network to take a floating IP from; none when absent. */
+  floatingIpPool?: string;
+  /** What the floating IP's association waits for (the router's leg on the subnet). */
+  routed?: pulumi.Resource[];
+  /** A data volume attached at boot (so cloud-init finds it), kept apart from the boot disk. */
+  dataVolume?: { size: number; type?: string };
+}
+
+/**
+ * One VM: its port (with the role's security group and the private address), the server, an
+ * optional data volume and an optional floating IP.
+ *
+ * The server ignores later changes to its user data: OpenStack can only apply new user data by
+ * rebuilding the server, which would take a node's containers or the NFS server's clients with it.
+ * The provisioning command rewrites the same files on every run instead, so a server keeps the
+ * user data of its first boot and still ends up with the current files.
+ */
+export class Host extends pulumi.ComponentResource {
+  readonly privateAddress: pulumi.Output<string>;
+  readonly publicAddress?: pulumi.Output<string>;
+  readonly instanceId: pulumi.Output<string>;
+  readonly portId: pulumi.Output<string>;
+  /** The floating IP's association, once the address routes to the VM. */
+  readonly reachable: pulumi.Resource[];
+  readonly dataVolumeId?: pulumi.Output<string>;
+
+  constructor(name: string, args: HostArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("berth:infra:Host", name, {}, opts);
+    const tags = ["berth", `berth-role-${args.role}`];
+    const port = new openstack.networking.Port(
+      `${name}-port`,
+      {
+        name: args.serverName,
+        description: `berth ${args.role} ${args.serverName}`,
+        networkId: args.networkId,
+        fixedIps: [{ subnetId: args.subnetId, ...(args.fixedIp ? { ipAddress: args.fixedIp } : {}) }],
+        securityGroupIds: args.securityGroupIds,
+        adminStateUp: true,
+        tags,
+      },
+      { parent: this },
+    );
+    this.portId = port.id;
+    this.privateAddress = port.allFixedIps.apply((addresses) => {
+      const address = addresses[0];
+      if (!address) throw new Error(`${args.serverName}: its port has no fixed address`);
+      return address;
+    });
+
+    const dataVolume = args.dataVolume
+      ? new openstack.blockstorage.Volume(
+          `${name}-data`,
+          {
+            name: `${args.serverName}-data`,
+            description: `berth ${args.role} data (${args.serverName})`,
+            size: args.dataVolume.size,
+            ...(args.dataVolume.type ? { volumeType: args.dataVolume.type } : {}),
+          },
+          { parent: this },
+        )
+      : undefined;
+    const bootDevice = args.volumeSize > 0
+      ? { uuid: args.imageId, sourceType: "image", destinationType: "volume", volumeSize: args.volumeSize, bootIndex: 0, deleteOnTermination: true }
+      : { uuid: args.imageId, sourceType: "image", destinationType: "local", bootIndex: 0, deleteOnTermination: true };
+    const dataDevice = dataVolume
+      ? [{ uuid: dataVolume.id, sourceType: "volume", destinationType: "volume", bootIndex: -1, deleteOnTermination: false }]
+      : [];
+    const instance = new openstack.compute.Instance(
+      `${name}-server`,
+      {
+        name: args.serverName,
+        flavorName: args.flavor,
+        ...(args.volumeSize > 0 || dataVolume ? { blockDevices: [bootDevice, ...dataDevice] } : { imageId: args.imageId }),
+        keyPair: args.keyPairName,
+        networks: [{ port: port.id }],
+        userData: args.userData({ privateAddress: this.privateAddress, ...(dataVolume ? { dataVolumeId: dataVolume.id } : {}) }),
+        metadata: { "berth-role": args.role },
+        tags,
+      },
+      // A volume attaches to one server at a time: the old server must let go of it first.
+      { parent: this, ignoreChanges: ["userData"], deleteBeforeReplace: dataVolume !== undefined },
+    );
+    this.instanceId = instance.id;
+    this.dataVolumeId = dataVolume?.id;
+
+    const reachable: pulumi.Resource[] = [];
+    if (args.floatingIpPool) {
+      const floatingIp = new openstack.networking.FloatingIp(
+        `${name}-fip`,
+        { pool: args.floatingIpPool, description: `berth ${args.role} ${args.serverName}`, tags },
+        { parent: this },
+      );
+      const association = new openstack.networking.FloatingIpAssociate(
+        `${name}-fip-assoc`,
+        { floatingIp: floatingIp.address, portId: port.id },
+        { parent: this, dependsOn: args.routed ?? [] },
+      );
+      this.publicAddress = floatingIp.address;
+      reachable.push(association);
+    }
+    this.reachable = reachable;
+    this.registerOutputs({ privateAddress: this.privateAddress, publicAddress: this.publicAddress, instanceId: this.instanceId });
+  }
+}

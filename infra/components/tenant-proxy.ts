@@ -1,0 +1,76 @@
+import { remote, types } from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { renderProxyHealthCheck } from "../render.ts";
+import { PATHS, PROXY_UNIT, provisionScriptFor, proxyBundleFile, proxyTlsFiles, type RolePlan } from "../roles.ts";
+import { Provisioner, sha256 } from "./provisioner.ts";
+
+export interface TenantProxyArgs {
+  /** SSH to the manager (directly: it is the bastion). */
+  connection: pulumi.Input<types.input.remote.ConnectionArgs>;
+  /** The manager VM; a rebuilt manager gets the proxy again. */
+  instanceId: pulumi.Input<string>;
+  /** The manager's plan (roles.ts managerPlan): proxy settings, nodes file, unit. */
+  plan: pulumi.Input<RolePlan>;
+  /** The address tenants use, which the health check verifies the certificate for. */
+  publicAddress: pulumi.Input<string>;
+  port: number;
+  tls: { caCertPem: pulumi.Input<string>; serverCertPem: pulumi.Input<string>; serverKeyPem: pulumi.Input<string> };
+  /** The bundled proxy on this machine and its SHA-256. */
+  bundle: { path: string; sha256: string };
+  /** What must be ready first: the engines the proxy forwards to. */
+  after: pulumi.Input<pulumi.Resource>[];
+}
+
+const HEALTH_TIMEOUT_SECONDS = 90;
+
+/**
+ * The tenant proxy on the manager: the bundle copied over, the manager provisioned with the proxy's
+ * configuration and TLS material, and a health check that fails `pulumi up` unless `_ping`
+ * answers OK through TLS.
+ */
+export class TenantProxy extends pulumi.ComponentResource {
+  /** The provisioning log. */
+  readonly log: pulumi.Output<string>;
+  /** The health check's answer. */
+  readonly health: pulumi.Output<string>;
+
+  constructor(name: string, args: TenantProxyArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("berth:infra:TenantProxy", name, {}, opts);
+    const bundle = new remote.CopyToRemote(
+      `${name}-bundle`,
+      {
+        connection: args.connection,
+        source: new pulumi.asset.FileAsset(args.bundle.path),
+        remotePath: PATHS.proxyStaging,
+        triggers: [args.instanceId, args.bundle.sha256],
+      },
+      { parent: this },
+    );
+    const script = pulumi.all([args.plan, args.tls.caCertPem, args.tls.serverCertPem, args.tls.serverKeyPem]).apply(([plan, caCert, serverCert, serverKey]) =>
+      provisionScriptFor(plan, { files: proxyTlsFiles({ caCert, serverCert, serverKey }), staged: [proxyBundleFile(args.bundle.sha256)] }),
+    );
+    const provisioner = new Provisioner(
+      `${name}-provision`,
+      { connection: args.connection, instanceId: args.instanceId, script: pulumi.secret(script), after: [...args.after, bundle] },
+      { parent: this },
+    );
+    const healthCheck = pulumi.output(args.publicAddress).apply((address) =>
+      renderProxyHealthCheck({ address, port: args.port, connectTo: "127.0.0.1", caFile: PATHS.caCert, timeoutSeconds: HEALTH_TIMEOUT_SECONDS, unit: PROXY_UNIT }),
+    );
+    const health = new remote.Command(
+      `${name}-health`,
+      {
+        connection: args.connection,
+        create: "sudo bash -s",
+        stdin: healthCheck,
+        // Checked again whenever the proxy was provisioned again.
+        triggers: [script.apply(sha256)],
+        addPreviousOutputInEnv: false,
+      },
+      { parent: this, dependsOn: [provisioner] },
+    );
+    this.log = provisioner.log;
+    this.health = health.stdout;
+    this.registerOutputs({ log: this.log, health: this.health });
+  }
+}

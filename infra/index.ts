@@ -1,0 +1,21 @@
+/**
+ * The Pulumi program (Pulumi.yaml main): read and validate the stack's configuration, build the
+ * cluster, export what the operator and the smoke scripts need. All the work is in cluster.ts.
+ */
+import { deployBerth } from "./cluster.ts";
+import { parseConfig, readStackConfig } from "./config.ts";
+
+const berth = deployBerth("berth", parseConfig(readStackConfig()));
+
+export const managerAddress = berth.managerPublicAddress;
+export const managerPrivateAddress = berth.managerPrivateAddress;
+export const proxyEndpoint = berth.proxyEndpoint;
+export const nodeAddresses = berth.nodeAddresses;
+export const nfsAddress = berth.nfsAddress;
+export const etcdAddress = berth.etcdAddress;
+export const caCertificate = berth.caCertificate;
+export const inventory = berth.inventory;
+export const onboardingHint = berth.onboardingHint;
+export const proxyHealth = berth.proxyHealth;
+/** Only when the stack generated the key pair: `pulumi stack output --show-secrets sshPrivateKey`. */
+export const sshPrivateKey = berth.sshPrivateKey;

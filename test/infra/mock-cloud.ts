@@ -1,0 +1,166 @@
+/**
+ * A pretend OpenStack for the Pulumi program: `pulumi.runtime.setMocks` plus a recorder that keeps,
+ * for every registered resource, its inputs, its parent and the URNs it depends on (explicit
+ * dependsOn and those implied by its inputs), and the raw serialized inputs, where secrets still
+ * carry Pulumi's secret marker.
+ *
+ * The mock answers the way the cloud would, as far as the program can tell: ports get a private
+ * address (their fixed one, or one derived from the resource name, so the same resource gets the
+ * same address in every run), floating IPs a public one, key and certificate resources PEM-shaped
+ * text, lookups the ids of what they look up.
+ *
+ * setMocks must run before the program's modules are imported (they capture the runtime at import),
+ * so the program is loaded with a dynamic import after `startMockCloud` resolves.
+ */
+import { createHash } from "node:crypto";
+import * as pulumi from "@pulumi/pulumi";
+
+export const SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d";
+
+export interface RecordedResource {
+  urn: string;
+  type: string;
+  name: string;
+  /** Inputs as the mock saw them (secrets unwrapped). */
+  inputs: Record<string, any>;
+  /** Inputs as serialized for the engine: secret values are {SECRET_SIGNATURE: ..., value}. */
+  serialized: Record<string, unknown>;
+  /** What the pretend cloud answered (e.g. a port's allFixedIps). */
+  outputs: Record<string, any>;
+  parent: string;
+  dependencies: string[];
+}
+
+export interface MockCloud {
+  /** Runs `build` and returns what it registered (only this run's resources). */
+  record(build: () => unknown): Promise<RecordedResource[]>;
+  /** Awaits an output's value. */
+  value<T>(output: pulumi.Output<T>): Promise<T>;
+}
+
+function digest(text: string): Buffer {
+  return createHash("sha256").update(text).digest();
+}
+
+/** 10.42.x.y from the name: stable across runs, and collisions are 1 in 65,000. */
+function privateAddressFor(name: string): string {
+  const hash = digest(name);
+  return `10.42.${hash[0]}.${(hash[1]! % 250) + 2}`;
+}
+
+function publicAddressFor(name: string): string {
+  const hash = digest(name);
+  return `203.0.113.${(hash[0]! % 250) + 2}`;
+}
+
+const pem = (kind: string, name: string) => `-----BEGIN ${kind}-----\n${digest(name).toString("base64")}\n-----END ${kind}-----\n`;
+
+function outputsFor(type: string, name: string, inputs: Record<string, any>): Record<string, unknown> {
+  switch (type) {
+    case "openstack:networking/port:Port":
+      return { ...inputs, allFixedIps: [inputs.fixedIps?.[0]?.ipAddress ?? privateAddressFor(name)] };
+    case "openstack:networking/floatingIp:FloatingIp":
+      return { ...inputs, address: publicAddressFor(name) };
+    case "tls:index/privateKey:PrivateKey":
+      return {
+        ...inputs,
+        privateKeyPem: pem("PRIVATE KEY", name),
+        privateKeyOpenssh: pem("OPENSSH PRIVATE KEY", name),
+        publicKeyOpenssh: `ssh-rsa ${digest(name).toString("base64")} ${name}\n`,
+      };
+    case "tls:index/certRequest:CertRequest":
+      return { ...inputs, certRequestPem: pem("CERTIFICATE REQUEST", name) };
+    case "tls:index/selfSignedCert:SelfSignedCert":
+    case "tls:index/locallySignedCert:LocallySignedCert":
+      return { ...inputs, certPem: pem("CERTIFICATE", name) };
+    case "command:remote:Command":
+      return { ...inputs, stdout: `${name} done\n`, stderr: "" };
+    default:
+      return inputs;
+  }
+}
+
+function answer(token: string, inputs: Record<string, any>): Record<string, unknown> {
+  switch (token) {
+    case "openstack:images/getImage:getImage":
+      return { ...inputs, id: `image-${inputs.name}` };
+    case "openstack:networking/getNetwork:getNetwork":
+      return { ...inputs, id: `network-${inputs.name ?? inputs.networkId}` };
+    case "openstack:networking/getSubnet:getSubnet":
+      return { ...inputs, id: inputs.subnetId, cidr: "10.42.0.0/16" };
+    default:
+      throw new Error(`the mock cloud does not answer ${token}`);
+  }
+}
+
+/** The pretend cloud's answers, for setMocks here and for the pretend engine in pulumi-engine.ts. */
+export const cloudMocks: pulumi.runtime.Mocks = {
+  newResource: ({ type, name, inputs }) => ({ id: `${name}-id`, state: outputsFor(type, name, inputs) }),
+  call: ({ token, inputs }) => answer(token, inputs),
+};
+
+export async function startMockCloud(project = "berth", stack = "test"): Promise<MockCloud> {
+  const byUrn = new Map<string, RecordedResource>();
+  let inFlight = 0;
+  await pulumi.runtime.setMocks(cloudMocks, project, stack, false);
+  const monitor = pulumi.runtime.getMonitor() as unknown as { registerResource(request: any, callback: (error: unknown, response: any) => void): void };
+  const register = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (request, callback) => {
+    inFlight++;
+    register(request, (error, response) => {
+      inFlight--;
+      if (response) {
+        const urn: string = response.getUrn();
+        const serialized = request.getObject().toJavaScript() as Record<string, unknown>;
+        byUrn.set(urn, {
+          urn,
+          type: request.getType(),
+          name: request.getName(),
+          inputs: unwrapSecrets(serialized) as Record<string, any>,
+          serialized,
+          outputs: unwrapSecrets(response.getObject()?.toJavaScript() ?? {}) as Record<string, any>,
+          parent: request.getParent(),
+          dependencies: request.getDependenciesList(),
+        });
+      }
+      callback(error, response);
+    });
+  };
+
+  async function settled(): Promise<void> {
+    for (let quiet = 0; quiet < 5; ) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      quiet = inFlight === 0 ? quiet + 1 : 0;
+    }
+  }
+
+  return {
+    async record(build) {
+      byUrn.clear();
+      build();
+      await settled();
+      return [...byUrn.values()];
+    },
+    value: (output) => new Promise((resolve) => output.apply((value) => resolve(value))),
+  };
+}
+
+function unwrapSecrets(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(unwrapSecrets);
+  if (value && typeof value === "object") {
+    const record = value as Record<string, unknown>;
+    if (SECRET_SIGNATURE in record && "value" in record) return unwrapSecrets(record.value);
+    return Object.fromEntries(Object.entries(record).map(([key, inner]) => [key, unwrapSecrets(inner)]));
+  }
+  return value;
+}
+
+/** True when the serialized value (or any part of it) is marked secret. */
+export function containsSecret(value: unknown): boolean {
+  if (Array.isArray(value)) return value.some(containsSecret);
+  if (value && typeof value === "object") {
+    const record = value as Record<string, unknown>;
+    return record[SECRET_SIGNATURE] !== undefined || Object.values(record).some(containsSecret);
+  }
+  return false;
+}

@@ -1,0 +1,345 @@
+/**
+ * The Pulumi program against a mocked OpenStack: the resource graph it would ask the cloud for,
+ * read from what the program registered (inputs, parents, dependencies, secrecy).
+ */
+import { parse as parseYaml } from "yaml";
+import * as pulumi from "@pulumi/pulumi";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { BerthCluster } from "../../infra/cluster.ts";
+import type { RawConfig } from "../../infra/config.ts";
+import { BUNDLE_CONTENT, BUNDLE_PATH, exampleValues, parseOptions, rawConfig } from "./fixtures.ts";
+import { containsSecret, startMockCloud, type MockCloud, type RecordedResource } from "./mock-cloud.ts";
+import { createHash } from "node:crypto";
+
+let cloud: MockCloud;
+let deploy: (raw: RawConfig) => Promise<{ cluster: BerthCluster; resources: RecordedResource[] }>;
+
+beforeAll(async () => {
+  cloud = await startMockCloud();
+  // Only now: the program's modules must see the mocked runtime.
+  const { deployBerth } = await import("../../infra/cluster.ts");
+  const { parseConfig } = await import("../../infra/config.ts");
+  deploy = async (raw) => {
+    let cluster: BerthCluster | undefined;
+    const resources = await cloud.record(() => {
+      cluster = deployBerth("berth", parseConfig(raw, parseOptions));
+    });
+    return { cluster: cluster!, resources };
+  };
+});
+
+const T = {
+  instance: "openstack:compute/instance:Instance",
+  port: "openstack:networking/port:Port",
+  group: "openstack:networking/secGroup:SecGroup",
+  rule: "openstack:networking/secGroupRule:SecGroupRule",
+  floatingIp: "openstack:networking/floatingIp:FloatingIp",
+  association: "openstack:networking/floatingIpAssociate:FloatingIpAssociate",
+  command: "command:remote:Command",
+  copy: "command:remote:CopyToRemote",
+} as const;
+
+const ofType = (resources: RecordedResource[], type: string) => resources.filter((resource) => resource.type === type);
+
+function named(resources: RecordedResource[], name: string): RecordedResource {
+  const found = resources.find((resource) => resource.name === name);
+  if (!found) throw new Error(`no resource named ${name}; have ${resources.map((resource) => resource.name).join(", ")}`);
+  return found;
+}
+
+/** Whether `from` depends on `to`, directly or through other resources. */
+function dependsOn(resources: RecordedResource[], from: RecordedResource, to: RecordedResource): boolean {
+  const byUrn = new Map(resources.map((resource) => [resource.urn, resource]));
+  const seen = new Set<string>();
+  const stack = [...from.dependencies];
+  while (stack.length > 0) {
+    const urn = stack.pop()!;
+    if (urn === to.urn) return true;
+    if (seen.has(urn)) continue;
+    seen.add(urn);
+    stack.push(...(byUrn.get(urn)?.dependencies ?? []));
+  }
+  return false;
+}
+
+function userData(resources: RecordedResource[], host: string): { text: string; files: Record<string, string> } {
+  const text = named(resources, `${host}-server`).inputs.userData as string;
+  const document = parseYaml(text) as { write_files: Array<{ path: string; content: string }> };
+  return { text, files: Object.fromEntries(document.write_files.map((file) => [file.path, file.content])) };
+}
+
+describe("the example cluster: a manager and three docker nodes", () => {
+  let cluster: BerthCluster;
+  let resources: RecordedResource[];
+  beforeAll(async () => {
+    ({ cluster, resources } = await deploy(rawConfig()));
+  });
+
+  it("asks for the expected resources", () => {
+    const counts: Record<string, number> = {};
+    for (const resource of resources) counts[resource.type] = (counts[resource.type] ?? 0) + 1;
+    expect(counts).toMatchObject({
+      "openstack:networking/network:Network": 1,
+      "openstack:networking/subnet:Subnet": 1,
+      "openstack:networking/router:Router": 1,
+      "openstack:networking/routerInterface:RouterInterface": 1,
+      [T.group]: 4,
+      [T.port]: 6,
+      [T.instance]: 6,
+      "openstack:blockstorage/volume:Volume": 1,
+      "openstack:compute/keypair:Keypair": 1,
+      [T.floatingIp]: 1,
+      [T.association]: 1,
+      "tls:index/privateKey:PrivateKey": 3,
+      [T.copy]: 1,
+      [T.command]: 7,
+    });
+    expect(ofType(resources, T.instance).map((server) => server.inputs.name).sort()).toEqual(
+      ["berth-test-docker-host-1", "berth-test-docker-host-2", "berth-test-docker-host-3", "berth-test-etcd", "berth-test-manager", "berth-test-nfs"],
+    );
+  });
+
+  it("opens exactly the expected security-group rules, each with a description", () => {
+    const groupName = new Map(ofType(resources, T.group).map((group) => [`${group.name}-id`, group.inputs.name as string]));
+    const table = ofType(resources, T.rule)
+      .map((rule) => {
+        const { inputs } = rule;
+        expect(inputs.description?.length ?? 0, `${rule.name} has a description`).toBeGreaterThan(10);
+        expect(inputs.direction).toBe("ingress");
+        const ports = inputs.portRangeMin === undefined ? "any" : inputs.portRangeMin === inputs.portRangeMax ? `${inputs.portRangeMin}` : `${inputs.portRangeMin}-${inputs.portRangeMax}`;
+        const source = inputs.remoteIpPrefix ?? groupName.get(inputs.remoteGroupId);
+        return `${groupName.get(inputs.securityGroupId)} ${inputs.protocol} ${ports} from ${source} (${inputs.ethertype})`;
+      })
+      .sort();
+    expect(table).toEqual(
+      [
+        "berth-test-manager tcp 22 from 198.51.100.0/24 (IPv4)",
+        "berth-test-manager tcp 2376 from 198.51.100.0/24 (IPv4)",
+        "berth-test-manager tcp 2376 from 192.0.2.0/24 (IPv4)",
+        "berth-test-manager icmp any from 198.51.100.0/24 (IPv4)",
+        "berth-test-manager icmp any from 192.0.2.0/24 (IPv4)",
+        "berth-test-node tcp 22 from berth-test-manager (IPv4)",
+        "berth-test-node icmp any from berth-test-manager (IPv4)",
+        "berth-test-node icmp any from berth-test-node (IPv4)",
+        "berth-test-node tcp 2375 from berth-test-manager (IPv4)",
+        "berth-test-node tcp 32768-61000 from 0.0.0.0/0 (IPv4)",
+        "berth-test-node udp 32768-61000 from 0.0.0.0/0 (IPv4)",
+        "berth-test-node tcp 7946 from berth-test-node (IPv4)",
+        "berth-test-node udp 7946 from berth-test-node (IPv4)",
+        "berth-test-node udp 4789 from berth-test-node (IPv4)",
+        "berth-test-nfs tcp 22 from berth-test-manager (IPv4)",
+        "berth-test-nfs icmp any from berth-test-manager (IPv4)",
+        "berth-test-nfs icmp any from berth-test-node (IPv4)",
+        "berth-test-nfs tcp 2049 from berth-test-node (IPv4)",
+        "berth-test-nfs udp 2049 from berth-test-node (IPv4)",
+        "berth-test-etcd tcp 22 from berth-test-manager (IPv4)",
+        "berth-test-etcd icmp any from berth-test-manager (IPv4)",
+        "berth-test-etcd icmp any from berth-test-node (IPv4)",
+        "berth-test-etcd tcp 2379 from berth-test-node (IPv4)",
+        "berth-test-etcd tcp 4001 from berth-test-node (IPv4)",
+        "berth-test-etcd tcp 2380 from berth-test-etcd (IPv4)",
+      ].sort(),
+    );
+  });
+
+  it("puts every VM behind its role's security group, on a port", () => {
+    const groupIds = new Map(ofType(resources, T.group).map((group) => [group.inputs.name as string, `${group.name}-id`]));
+    for (const server of ofType(resources, T.instance)) {
+      const role = server.inputs.metadata["berth-role"] as string;
+      const host = server.name.replace(/-server$/, "");
+      const port = named(resources, `${host}-port`);
+      expect(server.inputs.networks).toEqual([{ port: `${port.name}-id` }]);
+      expect(port.inputs.securityGroupIds).toEqual([groupIds.get(`berth-test-${role}`)]);
+    }
+  });
+
+  it("gives only the manager a floating IP", () => {
+    const [association] = ofType(resources, T.association);
+    expect(association!.inputs.portId).toBe("berth-manager-port-id");
+    expect(named(resources, "berth-manager-fip").inputs.pool).toBe("public");
+  });
+
+  it("boots the NFS server with its data volume attached, kept when the server goes", () => {
+    const devices = named(resources, "berth-nfs-server").inputs.blockDevices;
+    expect(devices).toEqual([
+      expect.objectContaining({ sourceType: "image", destinationType: "local", bootIndex: 0 }),
+      expect.objectContaining({ uuid: "berth-nfs-data-id", sourceType: "volume", destinationType: "volume", deleteOnTermination: false }),
+    ]);
+    expect(named(resources, "berth-nfs-data").inputs.size).toBe(100);
+  });
+
+  it("configures each engine with its own address and the cluster store's", () => {
+    const etcdAddress = portAddressOf(resources, "berth-etcd");
+    for (const name of ["docker-host-1", "docker-host-2", "docker-host-3"]) {
+      const address = portAddressOf(resources, `berth-node-${name}`);
+      const dockerOpts = userData(resources, `berth-node-${name}`).files["/etc/default/docker"];
+      expect(dockerOpts).toContain(`-H tcp://${address}:2375 `);
+      expect(dockerOpts).toContain(`--cluster-store=etcd://${etcdAddress}:2379 `);
+      expect(dockerOpts).toContain(`--cluster-advertise=${address}:2375 `);
+    }
+  });
+
+  it("tells the proxy about every engine", async () => {
+    const nodes = userData(resources, "berth-manager").files["/etc/berth/nodes"];
+    const addresses = await cloud.value(cluster.nodeAddresses);
+    expect(nodes).toBe(Object.values(addresses).map((address) => `${address}:2375\n`).join(""));
+    expect(Object.keys(addresses)).toEqual(["docker-host-1", "docker-host-2", "docker-host-3"]);
+  });
+
+  it("provisions through the manager as bastion, etcd and NFS before the engines, the engines before the proxy", () => {
+    const provision = (host: string) => named(resources, `berth-${host}-provision-run`);
+    const bastion = named(resources, "berth-manager-fip-assoc");
+    const nodes = ["node-docker-host-1", "node-docker-host-2", "node-docker-host-3"].map(provision);
+    for (const [command, host] of [[provision("etcd"), "berth-etcd"], [provision("nfs"), "berth-nfs"], ...nodes.map((node, i) => [node, `berth-node-docker-host-${i + 1}`] as const)] as const) {
+      expect(dependsOn(resources, command, named(resources, `${host}-server`)), `${command.name} after its server`).toBe(true);
+      expect(dependsOn(resources, command, bastion), `${command.name} after the bastion's floating IP`).toBe(true);
+      expect(command.inputs.connection.proxy.host).toBe(publicAddressOf(resources));
+      expect(command.inputs.create).toBe("sudo bash -s");
+    }
+    for (const node of nodes) {
+      expect(dependsOn(resources, node, provision("etcd"))).toBe(true);
+      expect(dependsOn(resources, node, provision("nfs"))).toBe(true);
+    }
+    const proxy = provision("proxy");
+    for (const node of nodes) expect(dependsOn(resources, proxy, node), `the proxy after ${node.name}`).toBe(true);
+    expect(dependsOn(resources, proxy, named(resources, "berth-proxy-bundle"))).toBe(true);
+    expect(dependsOn(resources, named(resources, "berth-proxy-health"), proxy)).toBe(true);
+    expect(dependsOn(resources, provision("etcd"), proxy)).toBe(false);
+  });
+
+  it("re-runs a provisioning command when its script changes: the script's hash and the server are its triggers", () => {
+    for (const command of ofType(resources, T.command).filter((command) => command.name.endsWith("-provision-run"))) {
+      const [serverId, hash] = command.inputs.triggers;
+      expect(serverId).toMatch(/-server-id$/);
+      expect(hash).toBe(createHash("sha256").update(command.inputs.stdin).digest("hex"));
+    }
+  });
+
+  it("copies the bundle and installs exactly that file", () => {
+    const copy = named(resources, "berth-proxy-bundle");
+    expect(copy.inputs.remotePath).toBe("/tmp/berth-proxy.cjs");
+    expect(JSON.stringify(copy.inputs.source)).toContain(BUNDLE_PATH);
+    const sha = createHash("sha256").update(BUNDLE_CONTENT).digest("hex");
+    expect(named(resources, "berth-proxy-provision-run").inputs.stdin).toContain(`stage /tmp/berth-proxy.cjs ${sha} /usr/local/lib/berth/berth-proxy.cjs`);
+  });
+
+  it("checks the proxy's _ping through TLS for the public address after deploying it", () => {
+    const health = named(resources, "berth-proxy-health").inputs.stdin as string;
+    expect(health).toContain(`--cacert /etc/berth/tls/ca.pem --resolve ${publicAddressOf(resources)}:2376:127.0.0.1 https://${publicAddressOf(resources)}:2376/_ping`);
+  });
+
+  it("issues the proxy's certificate for the manager's public and private addresses", () => {
+    expect(named(resources, "berth-proxy-tls-server-csr").inputs.ipAddresses).toEqual([publicAddressOf(resources), portAddressOf(resources, "berth-manager")]);
+    expect(named(resources, "berth-proxy-tls-ca").inputs.isCaCertificate).toBe(true);
+  });
+
+  it("keeps secrets secret: private keys, the provisioning that carries them, the generated SSH key output", async () => {
+    const proxy = named(resources, "berth-proxy-provision-run");
+    expect(containsSecret(proxy.serialized.stdin)).toBe(true);
+    for (const command of ofType(resources, T.command)) expect(containsSecret(command.serialized.connection), command.name).toBe(true);
+    expect(containsSecret(named(resources, "berth-proxy-tls-server-csr").serialized.privateKeyPem)).toBe(true);
+    expect(containsSecret(named(resources, "berth-proxy-tls-server").serialized.caPrivateKeyPem)).toBe(true);
+    for (const server of ofType(resources, T.instance)) {
+      expect(server.inputs.userData, server.name).not.toContain("PRIVATE KEY");
+      expect(containsSecret(server.serialized.userData), server.name).toBe(false);
+    }
+    expect(await pulumi.isSecret(cluster.sshPrivateKey!)).toBe(true);
+    expect(await pulumi.isSecret(cluster.inventory)).toBe(false);
+  });
+
+  it("exports the inventory the smoke scripts read", async () => {
+    const inventory = await cloud.value(cluster.inventory);
+    const manager = publicAddressOf(resources);
+    expect(inventory).toMatchObject({
+      version: 1,
+      cluster: "berth-test",
+      manager: { name: "berth-test-manager", publicAddress: manager, privateAddress: portAddressOf(resources, "berth-manager"), sshUser: "debian" },
+      nfs: { name: "berth-test-nfs", privateAddress: portAddressOf(resources, "berth-nfs"), shares: ["/var/lib/openstorage/nfs", "/var/lib/osd/mounts"] },
+      etcd: { name: "berth-test-etcd", clientUrl: `http://${portAddressOf(resources, "berth-etcd")}:2379` },
+      proxy: { endpoint: `tcp://${manager}:2376`, url: `https://${manager}:2376`, port: 2376, authBackend: "keystone", keystoneUrl: "https://keystone.example:5000/v3" },
+      ca: { pem: await cloud.value(cluster.caCertificate), managerPath: "/etc/berth/tls/ca.pem" },
+    });
+    expect(inventory.nodes).toEqual(
+      ["docker-host-1", "docker-host-2", "docker-host-3"].map((name) => ({ name, privateAddress: portAddressOf(resources, `berth-node-${name}`), enginePort: 2375 })),
+    );
+    expect(inventory.tenants.onboarding).toContain(`docker -H tcp://${manager}:2376 --tlsverify --tlscacert ca.pem`);
+    expect(await cloud.value(cluster.onboardingHint)).toBe(inventory.tenants.onboarding);
+  });
+});
+
+/** The private address the pretend cloud gave a host's port. */
+function portAddressOf(resources: RecordedResource[], host: string): string {
+  return named(resources, `${host}-port`).outputs.allFixedIps[0];
+}
+
+/** The manager's floating IP. */
+function publicAddressOf(resources: RecordedResource[]): string {
+  return named(resources, "berth-manager-fip").outputs.address;
+}
+
+describe("adding a node", () => {
+  it("leaves every other resource exactly as it was", async () => {
+    const before = (await deploy(rawConfig())).resources;
+    const values = exampleValues();
+    (values.nodes as Record<string, object>)["docker-host-4"] = {};
+    const after = (await deploy(rawConfig(values))).resources;
+    const afterByUrn = new Map(after.map((resource) => [resource.urn, resource]));
+    // The proxy must learn of the new engine; the manager's user data changes too, but the server
+    // ignores user-data changes (its provisioning rewrites the nodes file instead).
+    const expectedToChange = new Set(["berth-manager-server", "berth-proxy-provision-run", "berth-proxy-health"]);
+    for (const resource of before) {
+      const counterpart = afterByUrn.get(resource.urn);
+      expect(counterpart, resource.name).toBeDefined();
+      if (expectedToChange.has(resource.name)) expect(counterpart!.inputs).not.toEqual(resource.inputs);
+      else expect(counterpart!.inputs, resource.name).toEqual(resource.inputs);
+    }
+    const added = after.filter((resource) => !before.some((old) => old.urn === resource.urn)).map((resource) => resource.name);
+    expect(added.sort()).toEqual(
+      ["berth-node-docker-host-4", "berth-node-docker-host-4-port", "berth-node-docker-host-4-server", "berth-node-docker-host-4-provision", "berth-node-docker-host-4-provision-run"].sort(),
+    );
+  });
+});
+
+describe("other shapes", () => {
+  it("an existing network: no network resources, the ports on the given network and subnet, exports for its range", async () => {
+    const values = { ...exampleValues(), network: { networkId: "net-123", subnetId: "subnet-456" } };
+    const { resources } = await deploy(rawConfig(values));
+    for (const type of ["openstack:networking/network:Network", "openstack:networking/subnet:Subnet", "openstack:networking/router:Router"]) {
+      expect(ofType(resources, type)).toEqual([]);
+    }
+    for (const port of ofType(resources, T.port)) {
+      expect(port.inputs.networkId).toBe("net-123");
+      expect(port.inputs.fixedIps).toEqual([{ subnetId: "subnet-456" }]);
+    }
+    expect(userData(resources, "berth-nfs").files["/etc/exports"]).toContain(" 10.42.0.0/16(rw,");
+  });
+
+  it("an imported key: no key is generated, the operator's private key is used (secret), none is exported", async () => {
+    const values = { ...exampleValues(), publicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOperatorKey operator@laptop", sshPrivateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----\n" };
+    const { cluster, resources } = await deploy(rawConfig(values, { secretKeys: new Set(["sshPrivateKey"]) }));
+    expect(ofType(resources, "tls:index/privateKey:PrivateKey").map((key) => key.name).sort()).toEqual(["berth-proxy-tls-ca-key", "berth-proxy-tls-server-key"]);
+    expect(named(resources, "berth-keypair").inputs.publicKey).toBe(values.publicKey);
+    const command = named(resources, "berth-etcd-provision-run");
+    expect(command.inputs.connection.privateKey).toBe(values.sshPrivateKey);
+    expect(containsSecret(command.serialized.connection)).toBe(true);
+    expect(cluster.sshPrivateKey).toBeUndefined();
+  });
+
+  it("a node with its own floating IP: reachable from outside, still provisioned through the bastion", async () => {
+    const values = exampleValues();
+    (values.nodes as Record<string, object>)["docker-host-2"] = { floatingIp: true, fixedIp: "10.42.0.22" };
+    const { cluster, resources } = await deploy(rawConfig(values));
+    expect(ofType(resources, T.association).map((association) => association.inputs.portId).sort()).toEqual(["berth-manager-port-id", "berth-node-docker-host-2-port-id"]);
+    expect(named(resources, "berth-node-docker-host-2-port").inputs.fixedIps).toEqual([{ subnetId: "berth-network-subnet-id", ipAddress: "10.42.0.22" }]);
+    expect(named(resources, "berth-node-docker-host-2-provision-run").inputs.connection.proxy).toBeDefined();
+    const inventory = await cloud.value(cluster.inventory);
+    expect(inventory.nodes.find((node) => node.name === "docker-host-2")).toEqual({ name: "docker-host-2", privateAddress: "10.42.0.22", publicAddress: expect.stringMatching(/^203\.0\.113\./), enginePort: 2375 });
+  });
+
+  it("boot volumes when asked for: the image copied to a volume of the given size", async () => {
+    const { resources } = await deploy(rawConfig({ ...exampleValues(), volumeSize: 30 }));
+    expect(named(resources, "berth-manager-server").inputs.blockDevices).toEqual([
+      { uuid: "image-debian-12-genericcloud-amd64", sourceType: "image", destinationType: "volume", volumeSize: 30, bootIndex: 0, deleteOnTermination: true },
+    ]);
+  });
+});

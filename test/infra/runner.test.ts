@@ -1,0 +1,113 @@
+/**
+ * The program as `pulumi up` starts it: Pulumi.yaml's main and runtime options, the stack files in
+ * stacks/, Pulumi's own nodejs runner in a child process (as pulumi-language-nodejs launches it:
+ * node <nodeargs> @pulumi/pulumi/cmd/run --monitor --engine --project --stack --pwd <main>, the
+ * configuration in PULUMI_CONFIG), against the pretend engine. This is what proves that
+ * `nodeargs: --import tsx` with `typescript: false` runs the TypeScript program, and that the
+ * example stacks are valid. (Bad configurations are config.test.ts's: under this runner a program
+ * that throws takes about 30 s to be reported, whatever the program.)
+ */
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parse as parseYaml } from "yaml";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startPretendEngine, type PretendEngine } from "./pulumi-engine.ts";
+import { SECRET_SIGNATURE } from "./mock-cloud.ts";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const RUNNER = createRequire(import.meta.url).resolve("@pulumi/pulumi/cmd/run");
+const project = parseYaml(readFileSync(join(ROOT, "Pulumi.yaml"), "utf8")) as {
+  name: string;
+  main: string;
+  stackConfigDir: string;
+  runtime: { name: string; options: { typescript?: boolean; nodeargs?: string } };
+};
+const scratch = mkdtempSync(join(tmpdir(), "berth-runner-"));
+const bundle = join(scratch, "berth-proxy.cjs");
+writeFileSync(bundle, "console.log('the bundled proxy');\n");
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+/** A stack file's config as the CLI hands it to the language host: objects as JSON, scalars as text. */
+function stackConfig(stack: string, changes: (config: Record<string, unknown>) => void = () => {}): Record<string, string> {
+  const file = parseYaml(readFileSync(join(ROOT, project.stackConfigDir, `Pulumi.${stack}.yaml`), "utf8")) as { config: Record<string, unknown> };
+  const config = structuredClone(file.config);
+  const proxy = (config["berth:proxy"] ?? {}) as Record<string, unknown>;
+  config["berth:proxy"] = { ...proxy, bundle };
+  changes(config);
+  return Object.fromEntries(
+    Object.entries(config).map(([key, value]) => {
+      const [namespace, name] = key.split(":");
+      return [`${namespace}:config:${name}`, typeof value === "object" ? JSON.stringify(value) : String(value)];
+    }),
+  );
+}
+
+interface Run {
+  code: number;
+  stderr: string;
+}
+
+function runProgram(engine: PretendEngine, config: Record<string, string>, stack: string): Promise<Run> {
+  const { options } = project.runtime;
+  const nodeargs = (options.nodeargs ?? "").split(/\s+/).filter(Boolean);
+  const argv = [...nodeargs, RUNNER, "--monitor", engine.address, "--engine", engine.address, "--project", project.name, "--stack", stack, "--pwd", ROOT, "--parallel", "16", project.main];
+  const env = {
+    ...process.env,
+    PULUMI_CONFIG: JSON.stringify(config),
+    PULUMI_CONFIG_SECRET_KEYS: "[]",
+    ...(options.typescript ? { PULUMI_NODEJS_TYPESCRIPT: "true" } : {}),
+  };
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, argv, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stdout.on("data", () => {});
+    child.stderr.on("data", (chunk) => (stderr += chunk));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code: code ?? 128, stderr }));
+  });
+}
+
+describe("Pulumi.yaml", () => {
+  it("runs the TypeScript program through tsx, not through Pulumi's ts-node", () => {
+    expect(project.runtime.name).toBe("nodejs");
+    expect(project.runtime.options.typescript).toBe(false);
+    expect(project.runtime.options.nodeargs).toBe("--import tsx");
+    expect(project.main).toBe("infra/index.ts");
+    expect(project.stackConfigDir).toBe("stacks");
+  });
+});
+
+describe.each(["example", "minimal"])("the %s stack, run by Pulumi's nodejs runner", (stack) => {
+  let engine: PretendEngine;
+  let run: Run;
+  beforeAll(async () => {
+    engine = await startPretendEngine();
+    run = await runProgram(engine, stackConfig(stack), stack);
+  }, 120_000);
+  afterAll(() => engine.stop());
+
+  it("completes", () => {
+    expect(run.stderr).toBe("");
+    expect(engine.record.log).toEqual([]);
+    expect(run.code).toBe(0);
+  });
+  it("registers the cluster: a manager, the nodes of the stack file, etcd and NFS", () => {
+    const servers = engine.record.resources.filter((resource) => resource.type === "openstack:compute/instance:Instance").map((resource) => resource.name);
+    const nodes = Object.keys((parseYaml(readFileSync(join(ROOT, "stacks", `Pulumi.${stack}.yaml`), "utf8")) as any).config["berth:nodes"]);
+    expect(servers.sort()).toEqual(["berth-etcd-server", "berth-manager-server", "berth-nfs-server", ...nodes.map((node) => `berth-node-${node}-server`)].sort());
+  });
+  it("exports the outputs, the generated SSH key as a secret", () => {
+    const stackUrn = engine.record.resources.find((resource) => resource.type === "pulumi:pulumi:Stack")!.urn;
+    const outputs = engine.record.outputs.get(stackUrn)!;
+    expect(Object.keys(outputs).sort()).toEqual(
+      ["caCertificate", "etcdAddress", "inventory", "managerAddress", "managerPrivateAddress", "nfsAddress", "nodeAddresses", "onboardingHint", "proxyEndpoint", "proxyHealth", "sshPrivateKey"].sort(),
+    );
+    expect(outputs.proxyEndpoint).toMatch(/^tcp:\/\/203\.0\.113\.\d+:2376$/);
+    expect((outputs.sshPrivateKey as Record<string, unknown>)[SECRET_SIGNATURE]).toBeDefined();
+    expect((outputs.inventory as Record<string, unknown>)[SECRET_SIGNATURE]).toBeUndefined();
+  });
+});
