@@ -51,8 +51,7 @@ interface Run {
   stderr: string;
 }
 
-function runProgram(engine: PretendEngine, config: Record<string, string>, stack: string): Promise<Run> {
-  const { options } = project.runtime;
+function runProgram(engine: PretendEngine, config: Record<string, string>, stack: string, options = project.runtime.options): Promise<Run> {
   const nodeargs = (options.nodeargs ?? "").split(/\s+/).filter(Boolean);
   const argv = [...nodeargs, RUNNER, "--monitor", engine.address, "--engine", engine.address, "--project", project.name, "--stack", stack, "--pwd", ROOT, "--parallel", "16", project.main];
   const env = {
@@ -79,6 +78,19 @@ describe("Pulumi.yaml", () => {
     expect(project.main).toBe("infra/index.ts");
     expect(project.stackConfigDir).toBe("stacks");
   });
+});
+
+describe("Pulumi's own TypeScript support, without tsx", () => {
+  it("cannot load the program (ESM with .ts imports): tsx is what runs it", async () => {
+    const engine = await startPretendEngine();
+    try {
+      const run = await runProgram(engine, stackConfig("minimal"), "minimal", { typescript: true, nodeargs: "" });
+      expect(run.code).not.toBe(0);
+      expect(engine.record.resources.filter((resource) => resource.type.startsWith("openstack:"))).toEqual([]);
+    } finally {
+      await engine.stop();
+    }
+  }, 60_000);
 });
 
 describe.each(["example", "minimal"])("the %s stack, run by Pulumi's nodejs runner", (stack) => {
