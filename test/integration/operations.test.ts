@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type CommandResult, type Engine, TEST_IMAGE, runCommand, sharedKeystone, sharedRegistry, startEngine } from "../harness/index.ts";
+import { engineState } from "../support/engine-state.ts";
 import { type Cast, type TestProxy, asUser, keystoneCast, startTestProxy } from "../support/proxy.ts";
 
 let engine: Engine;
@@ -17,20 +18,6 @@ let admin: ReturnType<typeof asUser>;
 /** The owner's `app`; the intruder has an `app` of its own, so it aims at this id. */
 let ownerApp: string;
 
-/** What the engine holds, read directly: containers (name, state, labels), networks, volumes. */
-async function engineState(): Promise<string> {
-  const [containers, networks, volumes] = await Promise.all([
-    engine.api("GET", "/containers/json?all=1"),
-    engine.api("GET", "/networks"),
-    engine.api("GET", "/volumes"),
-  ]);
-  return JSON.stringify({
-    containers: (containers.body as any[]).map((c) => `${c.Names[0]} ${c.State} ${JSON.stringify(c.Labels)} ${JSON.stringify(Object.keys(c.NetworkSettings.Networks))}`).sort(),
-    networks: (networks.body as any[]).map((n) => n.Name).sort(),
-    volumes: ((volumes.body as any).Volumes ?? []).map((v: any) => v.Name).sort(),
-  });
-}
-
 function ok(result: CommandResult): string {
   expect(result.code, `${result.stderr}\n${result.stdout}`).toBe(0);
   return result.stdout;
@@ -38,11 +25,11 @@ function ok(result: CommandResult): string {
 
 /** The intruder's attempt fails like a missing object, and the engine did not change. */
 async function refusedToIntruder(args: string[], message: string | RegExp, input?: string): Promise<void> {
-  const before = await engineState();
+  const before = await engineState(engine);
   const attempt = await intruder(args, input === undefined ? {} : { input });
   expect(attempt.code, `${args.join(" ")} should fail: ${attempt.stdout}`).not.toBe(0);
   expect(attempt.stderr).toMatch(message);
-  expect(await engineState()).toBe(before);
+  expect(await engineState(engine)).toBe(before);
 }
 
 const lines = (text: string) => text.split("\n").filter(Boolean).sort();

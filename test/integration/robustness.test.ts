@@ -7,6 +7,7 @@
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Engine, TEST_IMAGE, startEngine } from "../harness/index.ts";
+import { engineState } from "../support/engine-state.ts";
 import { type TestProxy, asUser, startTestProxy, tenantUser } from "../support/proxy.ts";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -44,15 +45,6 @@ function raw(bytes: string | Buffer, waitMs = 1_500): Promise<string> {
   });
 }
 
-async function engineState(): Promise<string> {
-  const [containers, networks, volumes] = await Promise.all([engine.api("GET", "/containers/json?all=1"), engine.api("GET", "/networks"), engine.api("GET", "/volumes")]);
-  return JSON.stringify([
-    (containers.body as any[]).map((c) => c.Names[0] + c.State).sort(),
-    (networks.body as any[]).map((n) => n.Name).sort(),
-    ((volumes.body as any).Volumes ?? []).map((v: any) => v.Name).sort(),
-  ]);
-}
-
 async function post(path: string, body: string | Buffer, headers: Record<string, string> = { "content-type": "application/json" }) {
   const response = await fetch(`http://127.0.0.1:${proxy.port}${path}`, {
     method: "POST",
@@ -82,11 +74,11 @@ describe("malformed requests", () => {
     ["a privileged container", JSON.stringify({ Image: TEST_IMAGE, HostConfig: { Privileged: true } }), { "content-type": "application/json" }, 403, "HostConfig.Privileged"],
     ["an oversized body", JSON.stringify({ Image: TEST_IMAGE, Env: ["X=" + "x".repeat(70_000)] }), { "content-type": "application/json" }, 413, "over the limit of 65536 bytes"],
   ])("refuses %s with a clear error and creates nothing", async (_what, body, headers, status, message) => {
-    const before = await engineState();
+    const before = await engineState(engine);
     const answer = await post("/v1.41/containers/create?name=bad", body, headers);
     expect(answer.status).toBe(status);
     expect(answer.message).toContain(message);
-    expect(await engineState()).toBe(before);
+    expect(await engineState(engine)).toBe(before);
   });
 
   it("refuses unknown paths, methods and query parameters", async () => {
@@ -106,7 +98,7 @@ describe("malformed requests", () => {
   });
 
   it("answers smuggling shapes and garbage with 400 and stays up", async () => {
-    const before = await engineState();
+    const before = await engineState(engine);
     const both = await raw(`POST /v1.41/containers/create HTTP/1.1\r\nHost: x\r\n${AUTH}Content-Type: application/json\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`);
     expect(both).toMatch(/^HTTP\/1\.1 400/);
     const twoLengths = await raw(`POST /v1.41/containers/create HTTP/1.1\r\nHost: x\r\n${AUTH}Content-Length: 2\r\nContent-Length: 4\r\n\r\n{}{}`);
@@ -117,7 +109,7 @@ describe("malformed requests", () => {
     );
     expect(pipelined).toMatch(/^HTTP\/1\.1 200/);
     expect(pipelined).toContain("HTTP/1.1 401");
-    expect(await engineState()).toBe(before);
+    expect(await engineState(engine)).toBe(before);
     expect((await asUser(proxy, alice)(["ps", "-a", "-q"])).code).toBe(0);
   });
 
@@ -142,9 +134,9 @@ describe("a proxy restart in the middle", () => {
     expect((await a(["run", "-d", "--name", "survivor", TEST_IMAGE, "sleep", "1000"])).code).toBe(0);
     expect((await b(["network", "create", "b-net"])).code).toBe(0);
     expect((await b(["volume", "create", "b-vol"])).code).toBe(0);
-    const before = await engineState();
+    const before = await engineState(engine);
     await proxy.restart();
-    expect(await engineState()).toBe(before);
+    expect(await engineState(engine)).toBe(before);
     expect((await a(["ps", "--format", "{{.Names}}"])).stdout.trim()).toBe("survivor");
     expect((await b(["ps", "-a", "-q"])).stdout).toBe("");
     expect((await b(["network", "ls", "--format", "{{.Name}}", "--filter", "name=b-net"])).stdout.trim()).toBe("b-net");
