@@ -20,11 +20,15 @@ import { SECRET_SIGNATURE } from "./mock-cloud.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const RUNNER = createRequire(import.meta.url).resolve("@pulumi/pulumi/cmd/run");
+interface RuntimeOptions {
+  typescript?: boolean;
+  nodeargs?: string;
+}
 const project = parseYaml(readFileSync(join(ROOT, "Pulumi.yaml"), "utf8")) as {
   name: string;
   main: string;
   stackConfigDir: string;
-  runtime: { name: string; options: { typescript?: boolean; nodeargs?: string } };
+  runtime: { name: string; options: RuntimeOptions };
 };
 const scratch = mkdtempSync(join(tmpdir(), "berth-runner-"));
 const bundle = join(scratch, "berth-proxy.cjs");
@@ -51,7 +55,7 @@ interface Run {
   stderr: string;
 }
 
-function runProgram(engine: PretendEngine, config: Record<string, string>, stack: string, options = project.runtime.options): Promise<Run> {
+function runProgram(engine: PretendEngine, config: Record<string, string>, stack: string, options: RuntimeOptions = project.runtime.options): Promise<Run> {
   const nodeargs = (options.nodeargs ?? "").split(/\s+/).filter(Boolean);
   const argv = [...nodeargs, RUNNER, "--monitor", engine.address, "--engine", engine.address, "--project", project.name, "--stack", stack, "--pwd", ROOT, "--parallel", "16", project.main];
   const env = {
@@ -80,39 +84,53 @@ describe("Pulumi.yaml", () => {
   });
 });
 
+interface Outcome {
+  engine: PretendEngine;
+  run: Run;
+}
+
+/** Each run gets its own pretend engine; all of them run at once (each takes a few seconds). */
+const outcomes = new Map<string, Outcome>();
+beforeAll(async () => {
+  const runs: Array<[string, string, RuntimeOptions | undefined]> = [
+    ["example", "example", undefined],
+    ["minimal", "minimal", undefined],
+    ["without tsx", "minimal", { typescript: true, nodeargs: "" }],
+  ];
+  await Promise.all(
+    runs.map(async ([label, stack, options]) => {
+      const engine = await startPretendEngine();
+      outcomes.set(label, { engine, run: await runProgram(engine, stackConfig(stack), stack, options) });
+    }),
+  );
+}, 120_000);
+afterAll(() => Promise.all([...outcomes.values()].map(({ engine }) => engine.stop())));
+
 describe("Pulumi's own TypeScript support, without tsx", () => {
-  it("cannot load the program (ESM with .ts imports): tsx is what runs it", async () => {
-    const engine = await startPretendEngine();
-    try {
-      const run = await runProgram(engine, stackConfig("minimal"), "minimal", { typescript: true, nodeargs: "" });
-      expect(run.code).not.toBe(0);
-      expect(engine.record.resources.filter((resource) => resource.type.startsWith("openstack:"))).toEqual([]);
-    } finally {
-      await engine.stop();
-    }
-  }, 60_000);
+  it("cannot load the program (ES modules with .ts imports): tsx is what runs it", () => {
+    const { engine, run } = outcomes.get("without tsx")!;
+    expect(run.code).not.toBe(0);
+    expect(engine.record.resources.filter((resource) => resource.type.startsWith("openstack:"))).toEqual([]);
+  });
 });
 
 describe.each(["example", "minimal"])("the %s stack, run by Pulumi's nodejs runner", (stack) => {
-  let engine: PretendEngine;
-  let run: Run;
-  beforeAll(async () => {
-    engine = await startPretendEngine();
-    run = await runProgram(engine, stackConfig(stack), stack);
-  }, 120_000);
-  afterAll(() => engine.stop());
+  const outcome = () => outcomes.get(stack)!;
 
   it("completes", () => {
+    const { engine, run } = outcome();
     expect(run.stderr).toBe("");
     expect(engine.record.log).toEqual([]);
     expect(run.code).toBe(0);
   });
   it("registers the cluster: a manager, the nodes of the stack file, etcd and NFS", () => {
+    const { engine } = outcome();
     const servers = engine.record.resources.filter((resource) => resource.type === "openstack:compute/instance:Instance").map((resource) => resource.name);
     const nodes = Object.keys((parseYaml(readFileSync(join(ROOT, "stacks", `Pulumi.${stack}.yaml`), "utf8")) as any).config["berth:nodes"]);
     expect(servers.sort()).toEqual(["berth-etcd-server", "berth-manager-server", "berth-nfs-server", ...nodes.map((node) => `berth-node-${node}-server`)].sort());
   });
   it("exports the outputs, the generated SSH key as a secret", () => {
+    const { engine } = outcome();
     const stackUrn = engine.record.resources.find((resource) => resource.type === "pulumi:pulumi:Stack")!.urn;
     const outputs = engine.record.outputs.get(stackUrn)!;
     expect(Object.keys(outputs).sort()).toEqual(
