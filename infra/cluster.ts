@@ -152,7 +152,8 @@ export class BerthCluster extends pulumi.ComponentResource {
         port: config.proxy.port,
         tls: proxyTls,
         bundle: config.proxy.bundle,
-        after: [...manager.reachable, ...nodesReady],
+        reachable: manager.reachable,
+        after: nodesReady,
       },
       parent,
     );

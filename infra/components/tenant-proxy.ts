@@ -17,7 +17,9 @@ export interface TenantProxyArgs {
   tls: { caCertPem: pulumi.Input<string>; serverCertPem: pulumi.Input<string>; serverKeyPem: pulumi.Input<string> };
   /** The bundled proxy on this machine and its SHA-256. */
   bundle: { path: string; sha256: string };
-  /** What must be ready first: the engines the proxy forwards to. */
+  /** The manager's floating IP association: nothing can reach the manager before it. */
+  reachable: pulumi.Resource[];
+  /** What must be provisioned first: the engines the proxy forwards to. */
   after: pulumi.Input<pulumi.Resource>[];
 }
 
@@ -44,14 +46,14 @@ export class TenantProxy extends pulumi.ComponentResource {
         remotePath: PATHS.proxyStaging,
         triggers: [args.instanceId, args.bundle.sha256],
       },
-      { parent: this },
+      { parent: this, dependsOn: args.reachable },
     );
     const script = pulumi.all([args.plan, args.tls.caCertPem, args.tls.serverCertPem, args.tls.serverKeyPem]).apply(([plan, caCert, serverCert, serverKey]) =>
       provisionScriptFor(plan, { files: proxyTlsFiles({ caCert, serverCert, serverKey }), staged: [proxyBundleFile(args.bundle.sha256)] }),
     );
     const provisioner = new Provisioner(
       `${name}-provision`,
-      { connection: args.connection, instanceId: args.instanceId, script: pulumi.secret(script), after: [...args.after, bundle] },
+      { connection: args.connection, instanceId: args.instanceId, script: pulumi.secret(script), after: [...args.reachable, ...args.after, bundle] },
       { parent: this },
     );
     const healthCheck = pulumi.output(args.publicAddress).apply((address) =>

@@ -203,6 +203,7 @@ describe("the example cluster: a manager and three docker nodes", () => {
     const proxy = provision("proxy");
     for (const node of nodes) expect(dependsOn(resources, proxy, node), `the proxy after ${node.name}`).toBe(true);
     expect(dependsOn(resources, proxy, named(resources, "berth-proxy-bundle"))).toBe(true);
+    expect(dependsOn(resources, named(resources, "berth-proxy-bundle"), bastion), "the bundle is copied once the manager is reachable").toBe(true);
     expect(dependsOn(resources, named(resources, "berth-proxy-health"), proxy)).toBe(true);
     expect(dependsOn(resources, provision("etcd"), proxy)).toBe(false);
   });
