@@ -98,7 +98,7 @@ export const OPERATIONS: readonly Operation[] = [
   tenant({ id: "ContainerPrune", method: "POST", path: "/containers/prune", fdcs: "containersprune" }, containers.prune, ["filters"]),
 
   // Images: shared, read and pulled by tenants, changed by administrators
-  tenant({ id: "ImageList", method: "GET", path: "/images/json", fdcs: "imageslist" }, images.asIs, ["all", "filters", "digests"]),
+  tenant({ id: "ImageList", method: "GET", path: "/images/json", fdcs: "imageslist" }, images.list, ["all", "filters", "digests"]),
   imageChange({ id: "ImageBuild", method: "POST", path: "/build", fdcs: "build" }, images.build, BUILD_QUERY, "stream"),
   imageChange({ id: "BuildPrune", method: "POST", path: "/build/prune", fdcs: "buildprune" }, images.asIs, ["keep-storage", "all", "filters"]),
   tenant({ id: "ImageCreate", method: "POST", path: "/images/create", fdcs: "imagescreate" }, images.pull, ["fromImage", "fromSrc", "repo", "tag", "platform", "message", "changes"], "stream"),

@@ -5,6 +5,7 @@
  * fail closed — refused, or answered as if nothing were there — and the engine, inspected directly,
  * must be unchanged afterwards.
  */
+import { spawn } from "node:child_process";
 import net from "node:net";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -188,6 +189,28 @@ describe("streams", () => {
 });
 
 describe("events and info", () => {
+  it("a live event stream carries the attacker's own events and none of the victim's", async () => {
+    const stream = spawn("/usr/local/bin/docker", ["events", "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}"], {
+      env: { ...process.env, DOCKER_HOST: `tcp://127.0.0.1:${proxy.port}`, DOCKER_CONFIG: attacker.configDir },
+    });
+    let seen = "";
+    stream.stdout.on("data", (chunk) => (seen += chunk));
+    // Markers from the attacker bracket the victim's activity, so no sleep guesses when the stream is up.
+    const until = async (marker: string) => {
+      for (let tries = 0; tries < 100 && !seen.includes(marker); tries++) {
+        if (!seen.includes("attacker-first")) await attack(["run", "--rm", "--name", `attacker-first`, TEST_IMAGE, "true"]);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    };
+    await until("container start attacker-first");
+    expect((await asUser(proxy, victim)(["run", "--rm", "--name", "victim-live", TEST_IMAGE, "true"])).code).toBe(0);
+    expect((await attack(["run", "--rm", "--name", "attacker-last", TEST_IMAGE, "true"])).code).toBe(0);
+    await until("container destroy attacker-last");
+    stream.kill("SIGKILL");
+    expect(seen).toContain("container destroy attacker-last");
+    expect(seen).not.toContain("victim");
+  });
+
   it("events, info and system df tell nothing about the victim", async () => {
     const since = Math.floor(Date.now() / 1000) - 120;
     const events = await attack(["events", "--since", String(since), "--until", String(Math.floor(Date.now() / 1000)), "--format", "{{json .}}"]);

@@ -8,7 +8,7 @@
 import { Refusal, badRequest } from "../http/errors.ts";
 import { checkLabels } from "../ownership.ts";
 import { CONTAINER_CONFIG_RULES, FieldRefusal, checkFields } from "../policy/fields.ts";
-import { type Handler, pipe } from "./types.ts";
+import { type Handler, json, pipe } from "./types.ts";
 
 const imageSegments = (name: string): string[] => name.split("/");
 
@@ -55,6 +55,21 @@ export const distributionInspect: Handler = async (request) => ({
   segments: ["distribution", ...imageSegments(request.params.name!), "json"],
   query: request.query,
   response: pipe,
+});
+
+/**
+ * An image's `Containers` count would tell a tenant how many containers others run from it; the
+ * engine leaves it uncomputed (-1) in lists today, and tenants always get it that way.
+ */
+export function imageSummaryView(image: Record<string, unknown>): Record<string, unknown> {
+  return { ...image, Containers: -1 };
+}
+
+export const list: Handler = async (request) => ({
+  method: "GET",
+  segments: ["images", "json"],
+  query: request.query,
+  response: json((images: Record<string, unknown>[]) => images.map(imageSummaryView)),
 });
 
 /** Calls that name no object: forwarded as they are. */
