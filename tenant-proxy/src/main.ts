@@ -12,7 +12,8 @@ import { createPipeline } from "./pipeline.ts";
 import { QuotaGuard } from "./rewrite/quota-guard.ts";
 import { createServer } from "./server.ts";
 import { type Settings, SettingsError, readSettings } from "./settings.ts";
-import { Engine } from "./upstream/engine.ts";
+import { Cluster } from "./upstream/cluster.ts";
+import { Sizes } from "./upstream/node-state.ts";
 
 export interface RunningProxy {
   /** host:port the proxy listens on (the real port when 0 was asked for). */
@@ -33,13 +34,17 @@ function authenticatorFor(settings: Settings): Authenticator | undefined {
 }
 
 export async function startProxy(settings: Settings, audit: AuditLog = jsonLinesAudit()): Promise<RunningProxy> {
-  const engine = new Engine(settings.upstream, settings.engineTimeoutMs);
+  const { nodes, named, healthIntervalMs, fanOutTimeoutMs } = settings.engines;
+  const cluster = new Cluster(nodes, named, { timeoutMs: settings.engineTimeoutMs, healthIntervalMs, fanOutTimeoutMs });
+  await cluster.start();
+  const sizes = new Sizes();
   const pipeline = createPipeline({
     settings,
     authenticator: authenticatorFor(settings),
-    engine,
-    resolver: new Resolver(engine),
-    quota: new QuotaGuard(engine, settings.policy.quota),
+    cluster,
+    resolver: new Resolver(cluster),
+    sizes,
+    quota: new QuotaGuard(cluster, sizes, settings.policy.quota),
     audit,
   });
   const { server, close } = createServer(pipeline, settings.tls);
@@ -52,7 +57,7 @@ export async function startProxy(settings: Settings, audit: AuditLog = jsonLines
     address: { host: bound.address, port: bound.port },
     stop: async () => {
       await close();
-      engine.close();
+      cluster.stop();
     },
   };
 }
@@ -75,7 +80,8 @@ async function main(): Promise<void> {
   const scheme = settings.tls ? "https" : "http";
   audit.info("berth tenant proxy listening", {
     listen: `${scheme}://${proxy.address.host}:${proxy.address.port}`,
-    upstream: settings.upstream.kind === "unix" ? `unix://${settings.upstream.path}` : `tcp://${settings.upstream.host}:${settings.upstream.port}`,
+    engines: settings.engines.nodes.map((node) => `${node.name}=${node.address.kind === "unix" ? `unix://${node.address.path}` : `tcp://${node.address.host}:${node.address.port}`}`),
+    scheduler: settings.engines.named ? settings.scheduler : undefined,
     auth: settings.auth.backend,
     multiTenant: settings.multiTenant,
   });

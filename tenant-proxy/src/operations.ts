@@ -25,7 +25,10 @@ export interface Operation {
   path: string;
   fdcs: string;
   access: Access;
-  /** How tenants' requests are scoped and rewritten (tenant operations only). */
+  /**
+   * How requests are scoped, routed to a node and rewritten. Operations without one (admin-only
+   * plugin management, build sessions) go as they are to one node.
+   */
   handler?: Handler;
   /** The query parameters a tenant may send (the spec's, plus the few real clients add). */
   query?: readonly string[];
@@ -89,7 +92,11 @@ export const OPERATIONS: readonly Operation[] = [
   tenant({ id: "ContainerPause", method: "POST", path: "/containers/{id}/pause", fdcs: "containerpause" }, containers.onContainer(["pause"])),
   tenant({ id: "ContainerUnpause", method: "POST", path: "/containers/{id}/unpause", fdcs: "containerunpause" }, containers.onContainer(["unpause"])),
   tenant({ id: "ContainerAttach", method: "POST", path: "/containers/{id}/attach", fdcs: "containerattach" }, containers.onContainer(["attach"], { kind: "hijack" }), ["detachKeys", "logs", "stream", "stdin", "stdout", "stderr"], "none", true),
-  admin({ id: "ContainerAttachWebsocket", method: "GET", path: "/containers/{id}/attach/ws", fdcs: "containerattachws" }, "the websocket attach is for administrators; docker attach uses the stream attach"),
+  {
+    ...admin({ id: "ContainerAttachWebsocket", method: "GET", path: "/containers/{id}/attach/ws", fdcs: "containerattachws" }, "the websocket attach is for administrators; docker attach uses the stream attach"),
+    handler: containers.onContainer(["attach", "ws"], { kind: "hijack" }),
+    hijack: true,
+  },
   tenant({ id: "ContainerWait", method: "POST", path: "/containers/{id}/wait", fdcs: "containerwait" }, containers.onContainer(["wait"]), ["condition"]),
   tenant({ id: "ContainerDelete", method: "DELETE", path: "/containers/{id}", fdcs: "containerdelete" }, containers.remove, ["v", "force", "link"]),
   tenant({ id: "ContainerArchiveInfo", method: "HEAD", path: "/containers/{id}/archive", fdcs: "containerarchiveinfo" }, containers.onContainer(["archive"]), ["path"]),
@@ -100,19 +107,19 @@ export const OPERATIONS: readonly Operation[] = [
   // Images: shared, read and pulled by tenants, changed by administrators
   tenant({ id: "ImageList", method: "GET", path: "/images/json", fdcs: "imageslist" }, images.list, ["all", "filters", "digests"]),
   imageChange({ id: "ImageBuild", method: "POST", path: "/build", fdcs: "build" }, images.build, BUILD_QUERY, "stream"),
-  imageChange({ id: "BuildPrune", method: "POST", path: "/build/prune", fdcs: "buildprune" }, images.asIs, ["keep-storage", "all", "filters"]),
+  imageChange({ id: "BuildPrune", method: "POST", path: "/build/prune", fdcs: "buildprune" }, images.prune, ["keep-storage", "all", "filters"]),
   tenant({ id: "ImageCreate", method: "POST", path: "/images/create", fdcs: "imagescreate" }, images.pull, ["fromImage", "fromSrc", "repo", "tag", "platform", "message", "changes"], "stream"),
   tenant({ id: "ImageInspect", method: "GET", path: "/images/{name}/json", fdcs: "imageinspect" }, images.onImage(["json"])),
   tenant({ id: "ImageHistory", method: "GET", path: "/images/{name}/history", fdcs: "imagehistory" }, images.onImage(["history"])),
   imageChange({ id: "ImagePush", method: "POST", path: "/images/{name}/push", fdcs: "imagepush" }, images.onImage(["push"]), ["tag"]),
-  imageChange({ id: "ImageTag", method: "POST", path: "/images/{name}/tag", fdcs: "imagetag" }, images.onImage(["tag"]), ["repo", "tag"]),
-  imageChange({ id: "ImageDelete", method: "DELETE", path: "/images/{name}", fdcs: "imagedelete" }, images.onImage([]), ["force", "noprune"]),
+  imageChange({ id: "ImageTag", method: "POST", path: "/images/{name}/tag", fdcs: "imagetag" }, images.onImageEverywhere(["tag"]), ["repo", "tag"]),
+  imageChange({ id: "ImageDelete", method: "DELETE", path: "/images/{name}", fdcs: "imagedelete" }, images.onImageEverywhere([]), ["force", "noprune"]),
   tenant({ id: "ImageSearch", method: "GET", path: "/images/search", fdcs: "imagessearch" }, images.asIs, ["term", "limit", "filters"]),
-  imageChange({ id: "ImagePrune", method: "POST", path: "/images/prune", fdcs: "imagesprune" }, images.asIs, ["filters"]),
+  imageChange({ id: "ImagePrune", method: "POST", path: "/images/prune", fdcs: "imagesprune" }, images.prune, ["filters"]),
   imageChange({ id: "ImageCommit", method: "POST", path: "/commit", fdcs: "commit" }, images.commit, ["container", "repo", "tag", "comment", "author", "pause", "changes"], "json"),
   imageChange({ id: "ImageGet", method: "GET", path: "/images/{name}/get", fdcs: "imageget" }, images.onImage(["get"])),
   imageChange({ id: "ImageGetAll", method: "GET", path: "/images/get", fdcs: "imagesget" }, images.asIs, ["names"]),
-  imageChange({ id: "ImageLoad", method: "POST", path: "/images/load", fdcs: "imagesload" }, images.asIs, ["quiet"], "stream"),
+  imageChange({ id: "ImageLoad", method: "POST", path: "/images/load", fdcs: "imagesload" }, images.load, ["quiet"], "stream"),
   tenant({ id: "DistributionInspect", method: "GET", path: "/distribution/{name}/json", fdcs: "distributioninspect" }, images.distributionInspect),
 
   // System

@@ -2,15 +2,17 @@
  * Who owns what, kept on the objects themselves so the proxy stays stateless: every container,
  * network and volume a tenant creates carries the label `berth.tenant=<tenant>`, and its engine-side
  * name is `<tenant>_<name>` so two tenants can both own `web` (tenant ids never contain `_`, so the
- * prefix is unambiguous). A `Scope` turns a tenant's names into engine names and back; the
- * `Resolver` turns a tenant's reference (full id, id prefix or name) into one of its own objects,
- * or answers exactly as the engine does for something that does not exist. It looks only inside
- * the tenant (names under its prefix, ids through a label-filtered list), so nothing another
- * tenant owns changes the path, the answer or its timing.
+ * prefix is unambiguous). A `Scope` turns a caller's names into engine names and back: a tenant's
+ * scope prefixes and filters, an administrator's is the identity and sees everything. The
+ * `Resolver` turns a reference (full id, id prefix, name, or `node/name` in a cluster) into one of
+ * the caller's own objects and the node it lives on, or answers exactly as the engine does for
+ * something that does not exist. It looks only inside the tenant (names under its prefix, ids
+ * through a label-filtered list), so nothing another tenant owns changes the path, the answer or
+ * its timing.
  */
 import { LRUCache } from "lru-cache";
-import { Refusal, badRequest, noSuch } from "./http/errors.ts";
-import type { Upstream } from "./upstream/engine.ts";
+import { Refusal, badRequest, noSuch, noSuchMessage } from "./http/errors.ts";
+import type { Cluster, ClusterNode } from "./upstream/cluster.ts";
 
 export const LABEL_PREFIX = "berth.";
 export const OWNER_LABEL = "berth.tenant";
@@ -25,18 +27,25 @@ const ID_PREFIX = /^[0-9a-f]{1,63}$/;
 export type Labels = Record<string, string> | null | undefined;
 
 export interface Scope {
-  /** The tenant this scope belongs to; undefined for a shared scope. */
+  /** The tenant this scope belongs to; undefined for administrators and shared networks. */
   readonly tenant?: string;
+  /** Administrators: no policy, every object, engine names as they are. */
+  readonly unrestricted: boolean;
   engineName(visible: string): string;
   visibleName(engineName: string): string;
   owns(labels: Labels): boolean;
-  /** Labels to stamp on what the tenant creates. */
+  /** Whether an engine name is in this scope (events of deleted objects carry only names). */
+  isOwnEngineName(engineName: string): boolean;
+  /** Labels to stamp on what the caller creates. */
   ownerLabels(): Record<string, string>;
-  /** The `label` filter value that restricts a list to the tenant's objects, if any. */
+  /** The `label` filter value that restricts a list to the caller's objects, if any. */
   ownerFilter(): string | undefined;
+  /** Replaces the caller's engine names by its own names inside an engine message. */
+  unscopeText(text: string): string;
 }
 
 export class TenantScope implements Scope {
+  readonly unrestricted = false;
   private readonly prefix: string;
 
   constructor(readonly tenant: string) {
@@ -53,7 +62,6 @@ export class TenantScope implements Scope {
     return bare.startsWith(this.prefix) ? slash + bare.slice(this.prefix.length) : engineName;
   }
 
-  /** Whether a (scoped) text mentions this tenant's prefix: used for events of deleted objects. */
   isOwnEngineName(engineName: string): boolean {
     return engineName.replace(/^\//, "").startsWith(this.prefix);
   }
@@ -70,14 +78,15 @@ export class TenantScope implements Scope {
     return `${OWNER_LABEL}=${this.tenant}`;
   }
 
-  /** Replaces this tenant's engine names by its own names inside an engine message. */
   unscopeText(text: string): string {
     return text.split(this.prefix).join("");
   }
 }
 
-/** Networks when SWARM_NETWORK_AUTHORIZATION=false: one namespace, everyone's. */
-export class SharedScope implements Scope {
+/** One namespace where everything is everyone's: administrators, and shared networks. */
+class OpenScope implements Scope {
+  readonly tenant = undefined;
+  constructor(readonly unrestricted: boolean) {}
   engineName(visible: string): string {
     return visible.replace(/^\//, "");
   }
@@ -87,13 +96,24 @@ export class SharedScope implements Scope {
   owns(): boolean {
     return true;
   }
+  isOwnEngineName(): boolean {
+    return true;
+  }
   ownerLabels(): Record<string, string> {
     return {};
   }
   ownerFilter(): undefined {
     return undefined;
   }
+  unscopeText(text: string): string {
+    return text;
+  }
 }
+
+/** Administrators (and everyone when multi-tenancy is off). */
+export const ADMIN_SCOPE: Scope = new OpenScope(true);
+/** Networks when SWARM_NETWORK_AUTHORIZATION=false: shared by all tenants. */
+export const SHARED_NETWORKS_SCOPE: Scope = new OpenScope(false);
 
 export function checkName(kind: "container" | "volume" | "network", name: string): string {
   const bare = name.replace(/^\//, "");
@@ -128,6 +148,7 @@ export interface ResolvedContainer {
   id: string;
   /** The engine-side name, without the leading slash. */
   engineName: string;
+  node: ClusterNode;
 }
 
 export interface ResolvedNetwork {
@@ -135,6 +156,7 @@ export interface ResolvedNetwork {
   engineName: string;
   /** `bridge` and `none`, which every tenant may use but nobody owns. */
   predefined: boolean;
+  node: ClusterNode;
 }
 
 /** Predefined networks a tenant may attach to; `host` is a host escape and stays out. */
@@ -142,114 +164,186 @@ export const SHARED_NETWORKS = new Set(["bridge", "none"]);
 
 const filtersQuery = (filters: Record<string, string[]>): string => encodeURIComponent(JSON.stringify(filters));
 
-/**
- * Resolves tenants' references against one engine. Positive answers for full ids are cached per
- * tenant (ids never change owner and are never reused), so repeated calls by id skip a lookup
- * without letting one tenant's cache tell it anything about another's.
- */
-export class Resolver {
-  private readonly ownedIds = new LRUCache<string, true>({ max: 50_000 });
-
-  constructor(private readonly engine: Upstream) {}
-
-  async container(scope: TenantScope, ref: string): Promise<ResolvedContainer> {
-    const bare = ref.replace(/^\//, "");
-    if (bare === "" || bare.includes("/")) throw noSuch("container", ref);
-    if (!FULL_ID.test(bare)) {
-      const byName = await this.engine.json("GET", `${ENGINE_API}/containers/${encodeURIComponent(scope.engineName(bare))}/json`);
-      if (byName.status === 200 && scope.owns(byName.body?.Config?.Labels)) {
-        return { id: byName.body.Id, engineName: String(byName.body.Name).replace(/^\//, "") };
-      }
-      if (byName.status !== 404 && byName.status !== 200) throw passEngineError(byName);
-      if (!ID_PREFIX.test(bare)) throw noSuch("container", ref);
-    } else if (this.ownedIds.has(`${scope.tenant}:c:${bare}`)) {
-      const cached = await this.engine.json("GET", `${ENGINE_API}/containers/${bare}/json`);
-      if (cached.status === 200) return { id: bare, engineName: String(cached.body.Name).replace(/^\//, "") };
-      throw noSuch("container", ref);
-    }
-    const listed = await this.engine.json(
-      "GET",
-      `${ENGINE_API}/containers/json?all=1&filters=${filtersQuery({ id: [bare], label: [scope.ownerFilter()] })}`,
-    );
-    if (listed.status !== 200) throw passEngineError(listed);
-    const matches = (listed.body as { Id: string; Names: string[] }[]).filter((c) => c.Id.startsWith(bare));
-    if (matches.length === 0) throw noSuch("container", ref);
-    if (matches.length > 1) throw badRequest(`multiple IDs found with provided prefix: ${bare}`, ref);
-    const [match] = matches;
-    this.ownedIds.set(`${scope.tenant}:c:${match!.Id}`, true);
-    return { id: match!.Id, engineName: (match!.Names[0] ?? "").replace(/^\//, "") };
-  }
-
-  async network(scope: Scope, ref: string): Promise<ResolvedNetwork> {
-    if (ref === "" || ref.includes("/") || ref === "host") throw noSuch("network", ref);
-    if (!FULL_ID.test(ref)) {
-      const engineName = SHARED_NETWORKS.has(ref) ? ref : scope.engineName(ref);
-      const byName = await this.engine.json("GET", `${ENGINE_API}/networks/${encodeURIComponent(engineName)}`);
-      if (byName.status === 200 && byName.body.Name === engineName && isVisibleNetwork(scope, byName.body)) {
-        return { id: byName.body.Id, engineName, predefined: SHARED_NETWORKS.has(engineName) };
-      }
-      if (byName.status !== 404 && byName.status !== 200) throw passEngineError(byName);
-      if (!ID_PREFIX.test(ref)) throw noSuch("network", ref);
-    }
-    const listed = await this.engine.json("GET", `${ENGINE_API}/networks?filters=${filtersQuery({ id: [ref] })}`);
-    if (listed.status !== 200) throw passEngineError(listed);
-    const matches = (listed.body as NetworkSummary[]).filter(
-      (n) => n.Id.startsWith(ref) && isVisibleNetwork(scope, n),
-    );
-    if (matches.length === 0) throw noSuch("network", ref);
-    if (matches.length > 1) throw badRequest(`network ${ref} is ambiguous (${matches.length} matches found based on ID prefix)`, ref);
-    const [match] = matches;
-    return { id: match!.Id, engineName: match!.Name, predefined: SHARED_NETWORKS.has(match!.Name) };
-  }
-
-  async volume(scope: TenantScope, name: string): Promise<{ engineName: string }> {
-    if (name === "" || name.includes("/")) throw noSuch("volume", name);
-    const engineName = scope.engineName(name);
-    const found = await this.engine.json("GET", `${ENGINE_API}/volumes/${encodeURIComponent(engineName)}`);
-    if (found.status === 200 && scope.owns(found.body.Labels)) return { engineName };
-    if (found.status !== 404 && found.status !== 200) throw passEngineError(found);
-    throw noSuch("volume", name);
-  }
-
-  async exec(scope: TenantScope, execId: string): Promise<{ id: string; containerId: string }> {
-    if (!FULL_ID.test(execId)) throw noSuch("exec instance", execId);
-    const found = await this.engine.json("GET", `${ENGINE_API}/exec/${execId}/json`);
-    if (found.status === 404) throw noSuch("exec instance", execId);
-    if (found.status !== 200) throw passEngineError(found);
-    try {
-      await this.container(scope, found.body.ContainerID);
-    } catch {
-      throw noSuch("exec instance", execId);
-    }
-    return { id: execId, containerId: found.body.ContainerID };
-  }
-}
-
-/**
- * Values of a `network`/`container`/`volume` filter as the engine must see them: the tenant's own
- * names scoped, predefined networks as they are, and hex values also kept raw since they may be ids.
- */
-export function scopedFilterValues(scope: Scope, values: readonly string[]): string[] {
-  return values.flatMap((value) => {
-    if (SHARED_NETWORKS.has(value)) return [value];
-    return ID_PREFIX.test(value) || FULL_ID.test(value) ? [value, scope.engineName(value)] : [scope.engineName(value)];
-  });
-}
-
 interface NetworkSummary {
   Id: string;
   Name: string;
   Labels: Labels;
 }
 
-/** A network a tenant may see: its own, or a predefined one it may use; never `host`. */
+/** A network the caller may see: its own, or a predefined one it may use; `host` for administrators only. */
 export function isVisibleNetwork(scope: Scope, network: { Name: string; Labels: Labels }): boolean {
+  if (scope.unrestricted) return true;
   if (network.Name === "host") return false;
   return SHARED_NETWORKS.has(network.Name) || scope.owns(network.Labels);
+}
+
+/**
+ * Values of a `network`/`container`/`volume` filter as the engine must see them: the caller's own
+ * names scoped, predefined networks as they are, and hex values also kept raw since they may be ids.
+ */
+export function scopedFilterValues(scope: Scope, values: readonly string[]): string[] {
+  return values.flatMap((value) => {
+    if (SHARED_NETWORKS.has(value) || scope.unrestricted) return [value];
+    return ID_PREFIX.test(value) || FULL_ID.test(value) ? [value, scope.engineName(value)] : [scope.engineName(value)];
+  });
 }
 
 /** An engine error met during a lookup, passed on with the engine's own status and message. */
 export function passEngineError(answer: { status: number; body: any }): Refusal {
   const message = typeof answer.body?.message === "string" ? answer.body.message : `engine answered ${answer.status}`;
   return new Refusal(answer.status >= 400 ? answer.status : 502, message, "engine-error");
+}
+
+/** Not found, saying which nodes could not be asked, since the object may be there. */
+function notFound(kind: "container" | "network" | "volume" | "exec instance", ref: string, missing: readonly string[]): Refusal {
+  if (missing.length === 0) return noSuch(kind, ref);
+  return new Refusal(404, `${noSuchMessage(kind, ref)} (unavailable: ${missing.join(", ")})`, "not-found", ref);
+}
+
+function unavailableNode(node: ClusterNode, what: string): Refusal {
+  return new Refusal(503, `${what} is on ${node.name}, which is unavailable`, "engine-unavailable", what);
+}
+
+/**
+ * Resolves references against the cluster. Where a full id or a name was last found is cached per
+ * scope, checked with one call to that node, and forgotten when the object is gone; otherwise every
+ * healthy node is asked at once.
+ */
+export class Resolver {
+  private readonly found = new LRUCache<string, string>({ max: 100_000 });
+
+  constructor(private readonly cluster: Cluster) {}
+
+  private key(scope: Scope, kind: string, ref: string): string {
+    return `${scope.tenant ?? "*"}:${kind}:${ref}`;
+  }
+
+  /** Splits `docker-host-1/web` into a node and a name, when the prefix names a node. */
+  private nodeQualified(ref: string): { node?: ClusterNode; bare: string } {
+    const bare = ref.replace(/^\//, "");
+    const slash = bare.indexOf("/");
+    if (slash === -1) return { bare };
+    const node = this.cluster.byName(bare.slice(0, slash));
+    return node ? { node, bare: bare.slice(slash + 1) } : { bare };
+  }
+
+  async container(scope: Scope, ref: string): Promise<ResolvedContainer> {
+    const { node: pinned, bare } = this.nodeQualified(ref);
+    if (bare === "" || bare.includes("/")) throw noSuch("container", ref);
+    const cached = this.cluster.where(this.found.get(this.key(scope, "c", bare)) ?? "");
+    const candidates = pinned ? [pinned] : cached ? [cached] : undefined;
+    if (candidates?.some((node) => !node.healthy)) throw unavailableNode(candidates[0]!, `container ${ref}`);
+
+    const byName = async (node: ClusterNode) => {
+      const answer = await node.engine.json("GET", `${ENGINE_API}/containers/${encodeURIComponent(scope.engineName(bare))}/json`);
+      if (answer.status === 404) return undefined;
+      if (answer.status !== 200) throw passEngineError(answer);
+      return scope.owns(answer.body?.Config?.Labels) ? { id: answer.body.Id as string, engineName: String(answer.body.Name).replace(/^\//, ""), node } : undefined;
+    };
+    const byId = async (node: ClusterNode) => {
+      const owner = scope.ownerFilter();
+      const filters: Record<string, string[]> = owner === undefined ? { id: [bare] } : { id: [bare], label: [owner] };
+      const answer = await node.engine.json("GET", `${ENGINE_API}/containers/json?all=1&filters=${filtersQuery(filters)}`);
+      if (answer.status !== 200) throw passEngineError(answer);
+      return (answer.body as { Id: string; Names: string[] }[])
+        .filter((c) => c.Id.startsWith(bare))
+        .map((c) => ({ id: c.Id, engineName: (c.Names[0] ?? "").replace(/^\//, ""), node }));
+    };
+    const ask = async <T>(work: (node: ClusterNode) => Promise<T>) => {
+      if (candidates) return { answers: await Promise.all(candidates.map(async (node) => ({ node, value: await work(node) }))), missing: [] as string[] };
+      const asked = await this.cluster.everywhere(work);
+      if (asked.errors.length > 0) throw asked.errors[0]!.error;
+      return asked;
+    };
+
+    // Docker's own order: a name first (a full id never is one), then an id or an id prefix.
+    let missing: string[] = [];
+    if (!FULL_ID.test(bare)) {
+      const named = await ask(byName);
+      missing = named.missing;
+      const hits = named.answers.flatMap((a) => (a.value ? [a.value] : []));
+      if (hits.length > 1) throw badRequest(`the name ${bare} is used on ${hits.map((h) => h.node.name).join(" and ")}: use node/${bare}`, ref);
+      if (hits.length === 1) return this.remember(scope, bare, hits[0]!);
+    }
+    if (ID_PREFIX.test(bare) || FULL_ID.test(bare)) {
+      const listed = await ask(byId);
+      missing = [...new Set([...missing, ...listed.missing])];
+      const hits = listed.answers.flatMap((a) => a.value);
+      if (hits.length > 1) throw badRequest(`multiple IDs found with provided prefix: ${bare}`, ref);
+      if (hits.length === 1) return this.remember(scope, bare, hits[0]!);
+    }
+    if (cached && !pinned) {
+      this.found.delete(this.key(scope, "c", bare));
+      return this.container(scope, ref);
+    }
+    throw notFound("container", ref, missing);
+  }
+
+  private remember(scope: Scope, ref: string, found: ResolvedContainer): ResolvedContainer {
+    this.found.set(this.key(scope, "c", ref), found.id);
+    this.cluster.remember(found.id, found.node);
+    return found;
+  }
+
+  /** Networks are global (overlay) or predefined on every node: one healthy node answers. */
+  async network(scope: Scope, ref: string): Promise<ResolvedNetwork> {
+    if (ref === "" || ref.includes("/") || (ref === "host" && !scope.unrestricted)) throw noSuch("network", ref);
+    const node = this.cluster.any();
+    if (!node) throw new Refusal(503, "no engine is available", "engine-unavailable");
+    if (!FULL_ID.test(ref)) {
+      const engineName = SHARED_NETWORKS.has(ref) ? ref : scope.engineName(ref);
+      const byName = await node.engine.json("GET", `${ENGINE_API}/networks/${encodeURIComponent(engineName)}`);
+      if (byName.status === 200 && (byName.body.Name === engineName || scope.unrestricted) && isVisibleNetwork(scope, byName.body)) {
+        return { id: byName.body.Id, engineName: byName.body.Name, predefined: SHARED_NETWORKS.has(byName.body.Name), node };
+      }
+      if (byName.status !== 404 && byName.status !== 200) throw passEngineError(byName);
+      if (!ID_PREFIX.test(ref)) throw noSuch("network", ref);
+    }
+    const listed = await node.engine.json("GET", `${ENGINE_API}/networks?filters=${filtersQuery({ id: [ref] })}`);
+    if (listed.status !== 200) throw passEngineError(listed);
+    const matches = (listed.body as NetworkSummary[]).filter((n) => n.Id.startsWith(ref) && isVisibleNetwork(scope, n));
+    if (matches.length === 0) throw noSuch("network", ref);
+    if (matches.length > 1) throw badRequest(`network ${ref} is ambiguous (${matches.length} matches found based on ID prefix)`, ref);
+    const [match] = matches;
+    return { id: match!.Id, engineName: match!.Name, predefined: SHARED_NETWORKS.has(match!.Name), node };
+  }
+
+  /** A named volume of the caller, and the nodes that define it (each node keeps its own definition). */
+  async volume(scope: Scope, name: string): Promise<{ engineName: string; nodes: ClusterNode[] }> {
+    if (name === "" || name.includes("/")) throw noSuch("volume", name);
+    const engineName = scope.engineName(name);
+    const asked = await this.cluster.everywhere(async (node) => {
+      const found = await node.engine.json("GET", `${ENGINE_API}/volumes/${encodeURIComponent(engineName)}`);
+      if (found.status !== 404 && found.status !== 200) throw passEngineError(found);
+      return found.status === 200 && scope.owns(found.body.Labels);
+    });
+    if (asked.errors.length > 0) throw asked.errors[0]!.error;
+    const nodes = asked.answers.filter((a) => a.value).map((a) => a.node);
+    if (nodes.length === 0) throw notFound("volume", name, asked.missing);
+    return { engineName, nodes };
+  }
+
+  async exec(scope: Scope, execId: string): Promise<{ id: string; containerId: string; node: ClusterNode }> {
+    if (!FULL_ID.test(execId)) throw noSuch("exec instance", execId);
+    const inspect = async (node: ClusterNode) => {
+      const found = await node.engine.json("GET", `${ENGINE_API}/exec/${execId}/json`);
+      if (found.status === 404) return undefined;
+      if (found.status !== 200) throw passEngineError(found);
+      return found.body.ContainerID as string;
+    };
+    const known = this.cluster.where(this.found.get(this.key(scope, "e", execId)) ?? "");
+    const asked = known?.healthy ? { answers: [{ node: known, value: await inspect(known) }], missing: [], errors: [] } : await this.cluster.everywhere(inspect);
+    if (asked.errors.length > 0) throw asked.errors[0]!.error;
+    const hit = asked.answers.find((a) => a.value !== undefined);
+    if (!hit) throw notFound("exec instance", execId, asked.missing);
+    try {
+      await this.container(scope, hit.value!);
+    } catch (error) {
+      if (error instanceof Refusal && error.status === 404) throw noSuch("exec instance", execId);
+      throw error;
+    }
+    this.found.set(this.key(scope, "e", execId), execId);
+    this.cluster.remember(execId, hit.node);
+    return { id: execId, containerId: hit.value!, node: hit.node };
+  }
 }

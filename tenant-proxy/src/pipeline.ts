@@ -1,9 +1,11 @@
 /**
  * One request, top to bottom: read the target strictly, look up the operation, authenticate,
- * authorise, rewrite (the operation's handler, for tenants), forward, rewrite back, and audit any
- * refusal. Plain requests and hijacked streams (attach, exec start) share every step up to the
- * forward; a stream is authorised completely before the engine is asked to upgrade. Nothing a
- * client sends can crash the process: every failure ends as a Docker-style error answer.
+ * authorise, rewrite (the operation's handler, which also picks the node), forward, rewrite back,
+ * and audit any refusal. Tenants get their own scope; administrators (and everyone when
+ * multi-tenancy is off) get the unrestricted one and go through the same handlers, which then only
+ * route. Plain requests and hijacked streams (attach, exec start) share every step up to the
+ * forward; a stream is authorised completely before the engine is asked to upgrade. Nothing a client
+ * sends can crash the process: every failure ends as a Docker-style error answer.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
@@ -12,23 +14,26 @@ import { Refusal, badRequest } from "./http/errors.ts";
 import { checkContentType, parseJsonObject, parseTarget, readBody, type RequestTarget } from "./http/request.ts";
 import type { Authenticator, Identity } from "./identity/identity.ts";
 import { matchOperation, type Operation } from "./operations.ts";
-import { type Resolver, SharedScope, TenantScope } from "./ownership.ts";
+import { ADMIN_SCOPE, type Resolver, SHARED_NETWORKS_SCOPE, TenantScope } from "./ownership.ts";
+import { anyNode } from "./rewrite/fan-out.ts";
 import type { QuotaGuard } from "./rewrite/quota-guard.ts";
-import type { EngineCall, Reply, TenantRequest } from "./rewrite/types.ts";
+import type { EngineCall, MergedStream, Reply, TenantRequest } from "./rewrite/types.ts";
 import type { Settings } from "./settings.ts";
 import { authenticate } from "./steps/authenticate.ts";
 import { authorise } from "./steps/authorise.ts";
 import { enginePath, forward, passThroughHeaders, tenantHeaders } from "./steps/forward.ts";
-import { respond, sendJson, sendRefusal, type Unscope, unscopedError } from "./steps/respond.ts";
+import { respond, respondMerged, sendJson, sendRefusal, type Unscope, unscopedError } from "./steps/respond.ts";
 import { tunnel } from "./streams.ts";
-import type { Upstream } from "./upstream/engine.ts";
+import type { Cluster } from "./upstream/cluster.ts";
+import type { Sizes } from "./upstream/node-state.ts";
 
 export interface ProxyContext {
   settings: Settings;
   /** Undefined when authentication is off (pass-through debugging mode). */
   authenticator?: Authenticator;
-  engine: Upstream;
+  cluster: Cluster;
   resolver: Resolver;
+  sizes: Sizes;
   quota: QuotaGuard;
   audit: AuditLog;
 }
@@ -38,12 +43,19 @@ type Arrival =
   | { kind: "http"; res: ServerResponse }
   | { kind: "stream"; socket: Duplex; head: Buffer; legacy: boolean };
 
-/** What the steps up to the forward decided. */
+/** What the steps up to the forward decided: the call (or answer), and how to word errors. */
 interface Decision {
   target: RequestTarget;
-  /** The engine call, or a complete answer a handler produced itself. */
-  call: EngineCall | Reply | "pass-through";
+  call: EngineCall | MergedStream | Reply;
+  /** Whether the caller is an administrator, whose requests keep their own headers. */
+  unrestricted: boolean;
   unscope: Unscope;
+}
+
+/** Who asked for what, filled in as the steps learn it, for the audit line of a refusal. */
+interface Trace {
+  identity?: Identity;
+  operation?: Operation;
 }
 
 const asIs: Unscope = (text) => text;
@@ -56,18 +68,12 @@ export function createPipeline(context: ProxyContext) {
   };
 }
 
-/** Who asked for what, filled in as the steps learn it, for the audit line of a refusal. */
-interface Trace {
-  identity?: Identity;
-  operation?: Operation;
-}
-
 async function run(context: ProxyContext, req: IncomingMessage, arrival: Arrival): Promise<void> {
   const trace: Trace = {};
   const body = bodyReader(req, arrival, context.settings.maxBodyBytes);
   try {
     const decision = await decide(context, req, arrival, body, trace);
-    if (arrival.kind === "stream") await stream(context, req, arrival, decision, body);
+    if (arrival.kind === "stream") await stream(req, arrival, decision, body);
     else await answer(context, req, arrival.res, decision);
   } catch (error) {
     const refusal = error instanceof Refusal ? error : internalError(context, error, req);
@@ -92,39 +98,39 @@ async function decide(context: ProxyContext, req: IncomingMessage, arrival: Arri
   }
   const { operation, params } = match;
   trace.operation = operation;
-  if (arrival.kind === "stream" && !operation.hijack && !(operation.access === "admin")) {
-    throw badRequest(`${operation.id} cannot be upgraded to a stream`);
-  }
-  if (operation.access === "public") return { target, call: "pass-through", unscope: asIs };
+  if (arrival.kind === "stream" && !operation.hijack) throw badRequest(`${operation.id} cannot be upgraded to a stream`);
 
-  const identity = await authenticate(context.authenticator, req.headers);
+  const identity = operation.access === "public" ? undefined : await authenticate(context.authenticator, req.headers);
   trace.identity = identity;
-  authorise(operation, identity, context.settings.policy);
-  if (identity.admin || !context.settings.multiTenant) return { target, call: "pass-through", unscope: asIs };
+  if (identity) authorise(operation, identity, context.settings.policy);
+  const unrestricted = identity === undefined || identity.admin || !context.settings.multiTenant;
+  const scope = unrestricted ? ADMIN_SCOPE : new TenantScope(identity.tenant);
+  if (!unrestricted) checkQuery(operation, target.query);
+  if (operation.body === "none" && !unrestricted) await body.requireEmpty();
 
-  checkQuery(operation, target.query);
-  if (operation.body === "none") await body.requireEmpty();
-  const scope = new TenantScope(identity.tenant);
   const request: TenantRequest = {
-    identity,
+    identity: identity ?? { user: "anonymous", tenant: "none", admin: true },
     scope,
-    networkScope: context.settings.networkAuthorization ? scope : new SharedScope(),
+    networkScope: unrestricted ? ADMIN_SCOPE : context.settings.networkAuthorization ? scope : SHARED_NETWORKS_SCOPE,
     operation,
     params,
     query: target.query,
     headers: req.headers,
     readJson: body.json,
     bodyStream: () => req,
-    engine: context.engine,
+    cluster: context.cluster,
     resolver: context.resolver,
+    sizes: context.sizes,
     quota: context.quota,
     settings: context.settings,
   };
-  const call = await operation.handler!(request);
+  const call: EngineCall | MergedStream | Reply = operation.handler
+    ? await operation.handler(request)
+    : { node: anyNode(request), method: req.method!, segments: target.segments, query: target.query, streamBody: true, response: { kind: "pipe" } };
   if (arrival.kind === "http" && "response" in call && call.response.kind === "hijack") {
     throw badRequest(`${operation.id} streams need a fresh connection with the Upgrade: tcp header`);
   }
-  return { target, call, unscope: (text) => scope.unscopeText(text) };
+  return { target, call, unrestricted, unscope: unrestricted ? asIs : (text) => scope.unscopeText(text) };
 }
 
 function checkQuery(operation: Operation, query: URLSearchParams): void {
@@ -135,45 +141,45 @@ function checkQuery(operation: Operation, query: URLSearchParams): void {
 
 /** A plain exchange: forward the call and write the engine's answer back. */
 async function answer(context: ProxyContext, req: IncomingMessage, res: ServerResponse, decision: Decision): Promise<void> {
-  const { call, target, unscope } = decision;
-  if (call !== "pass-through" && "reply" in call) {
-    const { status, body } = call.reply;
-    if (status === 204 || status === 304) res.writeHead(status).end();
-    else sendJson(res, status, status >= 400 ? unscopedError(JSON.stringify(body), unscope) : body);
+  const { call, target, unscope, unrestricted } = decision;
+  if ("reply" in call) {
+    const { status, body, headers } = call.reply;
+    if (status === 204 || status === 304) res.writeHead(status, headers).end();
+    else sendJson(res, status, status >= 400 ? unscopedError(typeof body === "string" ? body : JSON.stringify(body), unscope) : body, headers);
     return;
   }
-  const engineCall: EngineCall =
-    call === "pass-through"
-      ? { method: req.method!, segments: target.segments, query: target.query, streamBody: true, response: { kind: "pipe" } }
-      : call;
-  const headers = call === "pass-through" ? passThroughHeaders(req.headers) : tenantHeaders(req.headers, engineCall);
-  const upstream = await forward(context.engine, target.version, engineCall, headers, req);
-  await respond(res, upstream, engineCall.response, unscope);
+  if ("merged" in call) {
+    await respondMerged(res, context.cluster.healthy(), call.merged, target.version, unscope);
+    return;
+  }
+  const headers = unrestricted && call.streamBody ? passThroughHeaders(req.headers) : tenantHeaders(req.headers, call);
+  const upstream = await forward(call.node.engine, target.version, call, headers, req);
+  await respond(res, upstream, call.response, unscope);
 }
 
-/** A hijacked exchange: fully authorised above, now tunnelled to the engine. */
+/** A hijacked exchange: fully authorised above, now tunnelled to the container's node. */
 async function stream(
-  context: ProxyContext,
   req: IncomingMessage,
   arrival: Extract<Arrival, { kind: "stream" }>,
   decision: Decision,
   body: BodyReader,
 ): Promise<void> {
   const { call, target, unscope } = decision;
-  if (call !== "pass-through" && "reply" in call) throw new Error("a stream operation answered without the engine");
-  const segments = call === "pass-through" ? target.segments : call.segments;
-  const query = call === "pass-through" ? target.query : call.query;
-  const payload =
-    call === "pass-through" ? await body.raw() : call.body === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(call.body));
+  if (!("response" in call)) throw new Error("a stream operation answered without an engine call");
+  const payload = call.body === undefined ? await body.raw() : Buffer.from(JSON.stringify(call.body));
   const headers: Record<string, string> = {};
   const userAgent = req.headers["user-agent"];
   if (typeof userAgent === "string") headers["User-Agent"] = userAgent;
   if (payload.length > 0) headers["Content-Type"] = "application/json";
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (name.startsWith("sec-websocket-") && typeof value === "string") headers[name] = value;
+  }
+  const upgrade = arrival.legacy ? undefined : typeof req.headers.upgrade === "string" ? req.headers.upgrade : "tcp";
   await tunnel(
-    context.engine,
+    call.node.engine,
     arrival.socket,
     body.rest(),
-    { method: req.method!, path: enginePath(target.version, segments, query), headers, body: payload, upgrade: !arrival.legacy },
+    { method: req.method!, path: enginePath(target.version, call.segments, call.query), headers, body: payload, upgrade },
     (head, answerBody) => {
       const text = answerBody.toString("utf8");
       if (head.status >= 400) writeRawAnswer(arrival.socket, head.status, unscopedError(text, unscope));

@@ -10,6 +10,8 @@ import { OPERATIONS } from "./operations.ts";
 import { disabledOperations } from "./policy/api-filter.ts";
 import { type Flavors, flavorsSchema, MIB } from "./policy/flavors.ts";
 import { type QuotaFile, quotaSchema } from "./policy/quota.ts";
+import { type NodeSpec, parseNodesFile } from "./upstream/cluster.ts";
+import type { Strategy } from "./upstream/scheduler.ts";
 
 export class SettingsError extends Error {
   constructor(
@@ -22,6 +24,26 @@ export class SettingsError extends Error {
 }
 
 export type UpstreamAddress = { kind: "unix"; path: string } | { kind: "tcp"; host: string; port: number };
+
+export interface Engines {
+  nodes: NodeSpec[];
+  /** Whether tenants see node names (`docker-host-1/web`): a nodes file makes a cluster. */
+  named: boolean;
+  healthIntervalMs: number;
+  fanOutTimeoutMs: number;
+}
+
+/**
+ * Named volumes: `local` keeps them on the node (one engine); in a cluster their data lives in the
+ * tenant's directory under a shared root, reached by the nodes over NFS (the local driver with NFS
+ * options), as a directory they all see (`shared-dir`, the local cluster on one machine), or through
+ * the osd plugin. `root` is where the proxy itself sees that root, to make and remove directories.
+ */
+export type VolumeBackend =
+  | { kind: "local" }
+  | { kind: "nfs"; server: string; export: string; root: string }
+  | { kind: "shared-dir"; root: string }
+  | { kind: "osd"; driver: string };
 
 export interface StaticToken {
   token: string;
@@ -53,7 +75,12 @@ export interface Policy {
 
 export interface Settings {
   listen: { host: string; port: number };
-  upstream: UpstreamAddress;
+  /** The engines: one (BERTH_UPSTREAM) or a cluster (BERTH_NODES_FILE). */
+  engines: Engines;
+  /** How the cluster picks a node for a new container (classic Swarm's strategies). */
+  scheduler: Strategy;
+  /** Where named volumes keep their data. */
+  volumes: VolumeBackend;
   auth: AuthSettings;
   /** Tenant whose members act as administrators: they see and manage everything. */
   adminTenantId?: string;
@@ -117,6 +144,60 @@ export function parseUpstream(raw: string, name = "BERTH_UPSTREAM"): UpstreamAdd
     return { kind: "tcp", host, port };
   }
   throw new SettingsError(name, `expected unix:///path or tcp://host:port, got "${raw}"`);
+}
+
+function readEngines(env: Env): Engines {
+  const upstream = value(env, "BERTH_UPSTREAM");
+  const nodesFile = value(env, "BERTH_NODES_FILE");
+  if ((upstream === undefined) === (nodesFile === undefined)) {
+    throw new SettingsError("BERTH_UPSTREAM", "give one engine (BERTH_UPSTREAM=unix:///path or tcp://host:port) or a cluster (BERTH_NODES_FILE), not both or neither");
+  }
+  const timing = {
+    healthIntervalMs: positiveInt(env, "BERTH_HEALTH_INTERVAL_MS", 5_000),
+    fanOutTimeoutMs: positiveInt(env, "BERTH_FANOUT_TIMEOUT_MS", 5_000),
+  };
+  if (upstream !== undefined) return { nodes: [{ name: "engine", address: parseUpstream(upstream) }], named: false, ...timing };
+  let lines: ReturnType<typeof parseNodesFile>;
+  try {
+    lines = parseNodesFile(readFileSync(nodesFile!, "utf8"));
+  } catch (error) {
+    throw new SettingsError("BERTH_NODES_FILE", `${nodesFile}: ${(error as Error).message}`);
+  }
+  if (lines.length === 0) throw new SettingsError("BERTH_NODES_FILE", `${nodesFile} lists no nodes`);
+  const nodes = lines.map((line, index) => ({
+    name: line.name ?? `docker-host-${index + 1}`,
+    address: /^(unix|tcp):\/\//.test(line.hostPort) ? parseUpstream(line.hostPort, "BERTH_NODES_FILE") : parseUpstream(`tcp://${line.hostPort}`, "BERTH_NODES_FILE"),
+  }));
+  const duplicate = nodes.find((node, index) => nodes.findIndex((other) => other.name === node.name) !== index);
+  if (duplicate) throw new SettingsError("BERTH_NODES_FILE", `the node name ${duplicate.name} is given twice`);
+  return { nodes, named: true, ...timing };
+}
+
+function readVolumeBackend(env: Env, cluster: boolean): VolumeBackend {
+  const kind = value(env, "BERTH_VOLUME_BACKEND") ?? "local";
+  const required = (name: string) => {
+    const found = value(env, name);
+    if (found === undefined) throw new SettingsError(name, `required with BERTH_VOLUME_BACKEND=${kind}`);
+    return found;
+  };
+  const absolute = (name: string) => {
+    const path = required(name);
+    if (!path.startsWith("/")) throw new SettingsError(name, `expected an absolute path, got "${path}"`);
+    return path.replace(/\/+$/, "");
+  };
+  switch (kind) {
+    case "local":
+      if (cluster) throw new SettingsError("BERTH_VOLUME_BACKEND", "a cluster needs volumes every node reaches: nfs, shared-dir or osd");
+      return { kind };
+    case "nfs":
+      return { kind, server: required("BERTH_NFS_SERVER"), export: absolute("BERTH_NFS_EXPORT"), root: absolute("BERTH_VOLUME_ROOT") };
+    case "shared-dir":
+      return { kind, root: absolute("BERTH_VOLUME_ROOT") };
+    case "osd":
+      return { kind, driver: value(env, "BERTH_OSD_DRIVER") ?? "nfs" };
+    default:
+      throw new SettingsError("BERTH_VOLUME_BACKEND", `expected local, nfs, shared-dir or osd, got "${kind}"`);
+  }
 }
 
 function keystoneUrl(env: Env): string {
@@ -247,9 +328,11 @@ function readPolicy(env: Env): Policy {
 
 export function readSettings(env: Env): Settings {
   const listen = parseListen(value(env, "BERTH_LISTEN") ?? "0.0.0.0:2376");
-  const upstreamRaw = value(env, "BERTH_UPSTREAM");
-  if (upstreamRaw === undefined) throw new SettingsError("BERTH_UPSTREAM", "required: unix:///path/to/docker.sock or tcp://host:port");
-  const upstream = parseUpstream(upstreamRaw);
+  const engines = readEngines(env);
+  const scheduler = value(env, "BERTH_SCHEDULER_STRATEGY") ?? "spread";
+  if (scheduler !== "spread" && scheduler !== "binpack" && scheduler !== "random") {
+    throw new SettingsError("BERTH_SCHEDULER_STRATEGY", `expected spread, binpack or random, got "${scheduler}"`);
+  }
   const multiTenant = bool(env, "SWARM_MULTI_TENANT", true);
 
   const backend = authBackend(env);
@@ -286,7 +369,9 @@ export function readSettings(env: Env): Settings {
 
   return {
     listen,
-    upstream,
+    engines,
+    scheduler,
+    volumes: readVolumeBackend(env, engines.named),
     auth,
     adminTenantId,
     membersTenantId,

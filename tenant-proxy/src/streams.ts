@@ -44,8 +44,8 @@ export interface TunnelRequest {
   path: string;
   headers: Record<string, string>;
   body: Buffer;
-  /** Ask the engine to upgrade (modern clients), or let it hijack a plain request (legacy ones). */
-  upgrade: boolean;
+  /** The protocol to ask the engine to upgrade to (`tcp`, `websocket`), or none: a legacy client's plain request the engine hijacks. */
+  upgrade: string | undefined;
 }
 
 export type PlainAnswer = (head: EngineHead, body: Buffer) => void;
@@ -66,7 +66,7 @@ export async function tunnel(
     Host: "docker",
     ...request.headers,
     "Content-Length": String(request.body.length),
-    ...(request.upgrade ? { Connection: "Upgrade", Upgrade: "tcp" } : { Connection: "close" }),
+    ...(request.upgrade ? { Connection: "Upgrade", Upgrade: request.upgrade } : { Connection: "close" }),
   }).map(([name, value]) => `${name}: ${value}\r\n`);
   connection.write(`${request.method} ${request.path} HTTP/1.1\r\n${headerLines.join("")}\r\n`);
   if (request.body.length > 0) connection.write(request.body);

@@ -15,7 +15,8 @@ import { type Engine, TEST_IMAGE, startEngine } from "../harness/index.ts";
 import { type TestProxy, startTestProxy } from "../support/proxy.ts";
 
 const TENANTS = ["red", "green", "blue"] as const;
-const NAMES = ["web", "db", "cache"] as const;
+// None of these is hex, so none can also be read as an id prefix (docker's own rule would match it).
+const NAMES = ["web", "data", "cache"] as const;
 const QUOTA_MB = 192;
 const MIB = 1024 * 1024;
 const dir = mkdtempSync(join(tmpdir(), "berth-random-"));

@@ -3,6 +3,7 @@ import { Refusal } from "../../tenant-proxy/src/http/errors.ts";
 import { TenantScope } from "../../tenant-proxy/src/ownership.ts";
 import { checkCreateBody, createReferences, scopeCreateBody } from "../../tenant-proxy/src/rewrite/container-create.ts";
 import type { Policy } from "../../tenant-proxy/src/settings.ts";
+import type { ClusterNode } from "../../tenant-proxy/src/upstream/cluster.ts";
 
 const scope = new TenantScope("t1");
 const policy: Policy = { disabledOperations: new Set(), allowedCapabilities: new Set(), tmpfsMaxBytes: 64 * 1024 * 1024, tenantImageChanges: false };
@@ -97,10 +98,11 @@ describe("createReferences and scopeCreateBody", () => {
   });
 
   it("writes the engine's version: scoped names, ids, owner label, the tenant's name as alias", () => {
-    const container = (name: string) => ({ id: `${name}-id`, engineName: `t1_${name}` });
+    const node = {} as ClusterNode;
+    const container = (name: string) => ({ id: `${name}-id`, engineName: `t1_${name}`, node });
     const resolved = {
       containers: new Map(["db", "cache", "data"].map((n) => [n, container(n)])),
-      networks: new Map([["front", { id: "net-id", engineName: "t1_front", predefined: false }]]),
+      networks: new Map([["front", { id: "net-id", engineName: "t1_front", predefined: false, node }]]),
     };
     const scoped = scopeCreateBody(body, scope, resolved, "web");
     expect(scoped.Labels).toEqual({ app: "web", "berth.tenant": "t1" });

@@ -30,7 +30,9 @@ describe("readSettings", () => {
   it("reads a complete static configuration with the documented defaults", () => {
     const settings = readSettings(base);
     expect(settings.listen).toEqual({ host: "0.0.0.0", port: 2376 });
-    expect(settings.upstream).toEqual({ kind: "unix", path: "/run/docker.sock" });
+    expect(settings.engines).toMatchObject({ named: false, nodes: [{ address: { kind: "unix", path: "/run/docker.sock" } }] });
+    expect(settings.volumes).toEqual({ kind: "local" });
+    expect(settings.scheduler).toBe("spread");
     expect(settings.auth).toMatchObject({ backend: "static", tokens: [{ user: "u1", tenant: "tenant-1" }] });
     expect(settings.multiTenant).toBe(true);
     expect(settings.networkAuthorization).toBe(true);
@@ -48,13 +50,13 @@ describe("readSettings", () => {
       SWARM_NETWORK_AUTHORIZATION: "false",
     });
     expect(settings.auth).toMatchObject({ backend: "keystone", keystoneUrl: "https://keystone.example:5000" });
-    expect(settings.upstream).toEqual({ kind: "tcp", host: "10.0.0.5", port: 2375 });
+    expect(settings.engines.nodes[0]!.address).toEqual({ kind: "tcp", host: "10.0.0.5", port: 2375 });
     expect(settings.adminTenantId).toBe("0123abcd");
     expect(settings.networkAuthorization).toBe(false);
   });
 
   it.each([
-    [{ BERTH_UPSTREAM: "" }, "BERTH_UPSTREAM", "required"],
+    [{ BERTH_UPSTREAM: "" }, "BERTH_UPSTREAM", "not both or neither"],
     [{ BERTH_UPSTREAM: "docker.sock" }, "BERTH_UPSTREAM", "unix:///path or tcp://host:port"],
     [{ BERTH_LISTEN: "2376" }, "BERTH_LISTEN", "host:port"],
     [{ BERTH_LISTEN: "0.0.0.0:99999" }, "BERTH_LISTEN", "host:port"],

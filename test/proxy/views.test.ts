@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { SharedScope, TenantScope, checkName } from "../../tenant-proxy/src/ownership.ts";
+import { SHARED_NETWORKS_SCOPE, TenantScope, checkName } from "../../tenant-proxy/src/ownership.ts";
 import { nameMatcher, parseFilters, serializeFilters, withOwner } from "../../tenant-proxy/src/rewrite/filters.ts";
 import { imageSummaryView } from "../../tenant-proxy/src/rewrite/images.ts";
 import { eventView } from "../../tenant-proxy/src/rewrite/system.ts";
@@ -87,7 +87,7 @@ describe("views", () => {
 
   it("shows volumes by their tenant names, and shared networks as they are", () => {
     expect(volumeView(t1, { Name: "t1_v", Labels: { "berth.tenant": "t1" }, Mountpoint: "/d/t1_v/_data" })).toEqual({ Name: "v", Labels: {}, Mountpoint: "/d/v/_data" });
-    expect(networkView(t1, new SharedScope(), { Name: "shared", Labels: null, Containers: {} }).Name).toBe("shared");
+    expect(networkView(t1, SHARED_NETWORKS_SCOPE, { Name: "shared", Labels: null, Containers: {} }).Name).toBe("shared");
   });
 });
 

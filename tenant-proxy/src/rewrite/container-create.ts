@@ -10,7 +10,7 @@ import { badRequest } from "../http/errors.ts";
 import {
   type ResolvedContainer,
   type ResolvedNetwork,
-  type TenantScope,
+  type Scope,
   SHARED_NETWORKS,
   checkLabels,
   checkName,
@@ -150,7 +150,7 @@ function resolvedNetwork(resolved: ResolvedReferences, ref: string): ResolvedNet
   return found;
 }
 
-function scopeLink(resolved: ResolvedReferences, scope: TenantScope, link: string): string {
+function scopeLink(resolved: ResolvedReferences, scope: Scope, link: string): string {
   const [target, alias] = link.split(":");
   return `${resolvedContainer(resolved, target!).engineName}:${alias ?? scope.visibleName(target!.replace(/^\//, ""))}`;
 }
@@ -166,7 +166,7 @@ function scopeMode(resolved: ResolvedReferences, mode: unknown): unknown {
  */
 export function scopeCreateBody(
   body: Json,
-  scope: TenantScope,
+  scope: Scope,
   resolved: ResolvedReferences,
   visibleName: string | undefined,
 ): Json {

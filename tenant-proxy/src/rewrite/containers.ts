@@ -1,18 +1,24 @@
 /**
- * Container operations for tenants. Every path reference is resolved inside the tenant first and
- * replaced by the full id, so the engine only ever acts on the tenant's own container; names are
- * scoped on the way in and unscoped on the way out; lists and prunes carry the owner label. The
- * create is the one multi-step operation: check, resolve what the body names, create missing named
- * volumes with the tenant's label, create, and — when the tenant gave no name — rename the engine's
- * generated name into the tenant's scope so no unscoped name is ever left behind.
+ * Container operations. Every path reference is resolved inside the caller's scope first — which
+ * also says which node the container lives on — and replaced by the full id, so an engine only ever
+ * acts on the caller's own container; names are scoped on the way in and unscoped on the way out.
+ * Lists ask every node and merge, showing `node/name` in a cluster. The create is the one
+ * multi-step operation: check, resolve what the body names, choose a node (the nodes of linked
+ * containers, else the scheduler), get the image and the named volumes there, create, and — when
+ * no name was given — rename the engine's generated name into the tenant's scope.
  */
 import { Refusal, badRequest } from "../http/errors.ts";
 import { encodeSegments } from "../http/request.ts";
-import { ENGINE_API, checkLabels, checkName, passEngineError, scopedFilterValues } from "../ownership.ts";
+import { ENGINE_API, type ResolvedContainer, checkLabels, checkName, passEngineError, scopedFilterValues } from "../ownership.ts";
 import { UPDATE_RULES, checkFields } from "../policy/fields.ts";
 import { flavorForUpdate } from "../policy/flavors.ts";
+import type { ClusterNode } from "../upstream/cluster.ts";
+import { readAll } from "../upstream/engine.ts";
+import { nodeStates } from "../upstream/node-state.ts";
+import { type Placement, placementRules, schedule } from "../upstream/scheduler.ts";
 import { checkCreateBody, createReferences, scopeCreateBody, type ResolvedReferences } from "./container-create.ts";
 import { listFilters, parseFilters, serializeFilters, withOwner } from "./filters.ts";
+import { everywhereJson, noEngine } from "./fan-out.ts";
 import { type Handler, type Reply, type TenantRequest, json, pipe } from "./types.ts";
 import { containerInspectView, containerSummaryView, visibleContainerName } from "./views.ts";
 import { ensureVolumes } from "./volumes.ts";
@@ -20,65 +26,94 @@ import { ensureVolumes } from "./volumes.ts";
 const LIST_FILTERS = ["ancestor", "before", "expose", "exited", "health", "id", "isolation", "is-task", "label", "name", "network", "publish", "since", "status", "volume"];
 const PRUNE_FILTERS = ["until", "label", "label!"];
 
-async function ownContainerId(request: TenantRequest): Promise<string> {
-  return (await request.resolver.container(request.scope, request.params.id!)).id;
-}
+const ownContainer = (request: TenantRequest): Promise<ResolvedContainer> => request.resolver.container(request.scope, request.params.id!);
 
-/** An operation on one container that needs nothing but the resolved id. */
+/** An operation on one container that needs nothing but its id and node. */
 export const onContainer =
   (suffix: string[], response = pipe): Handler =>
-  async (request) => ({
-    method: request.operation.method,
-    segments: ["containers", await ownContainerId(request), ...suffix],
-    query: request.query,
-    response,
-  });
+  async (request) => {
+    const { id, node } = await ownContainer(request);
+    return { node, method: request.operation.method, segments: ["containers", id, ...suffix], query: request.query, response };
+  };
 
-export const list: Handler = async (request) => {
+/**
+ * A `since`/`before` filter names a container, which only its own node can apply (the engine knows
+ * the exact creation order); every other node's containers are compared by creation time.
+ */
+interface OrderFilter {
+  key: "since" | "before";
+  id: string;
+  node: ClusterNode;
+  created: number;
+}
+
+async function orderFilter(request: TenantRequest, key: "since" | "before", refs: string[] | undefined): Promise<OrderFilter | undefined> {
+  if (!refs || refs.length === 0) return undefined;
+  if (refs.length > 1) throw badRequest(`give one container to the ${key} filter`);
+  const { id, node } = await request.resolver.container(request.scope, refs[0]!);
+  const inspected = await node.engine.json("GET", `${ENGINE_API}/containers/${id}/json`);
+  if (inspected.status !== 200) throw passEngineError(inspected);
+  return { key, id, node, created: Math.floor(Date.parse(inspected.body.Created) / 1000) };
+}
+
+const passesOrder = (filter: OrderFilter | undefined, node: ClusterNode, created: number): boolean =>
+  filter === undefined || filter.node === node || (filter.key === "since" ? created > filter.created : created < filter.created);
+
+export const list: Handler = async (request): Promise<Reply> => {
   const { filters, matchesName } = listFilters(request.query.get("filters"), LIST_FILTERS);
-  for (const key of ["since", "before"] as const) {
-    const refs = filters.get(key);
-    if (refs) filters.set(key, await Promise.all(refs.map(async (ref) => (await request.resolver.container(request.scope, ref)).id)));
-  }
+  const order = await Promise.all((["since", "before"] as const).map((key) => orderFilter(request, key, filters.get(key))));
+  filters.delete("since");
+  filters.delete("before");
   const networks = filters.get("network");
   if (networks) filters.set("network", scopedFilterValues(request.networkScope, networks));
   const volumes = filters.get("volume");
   if (volumes) filters.set("volume", volumes.map((v) => (v.startsWith("/") ? v : request.scope.engineName(v))));
 
+  // The limit applies to the merged, name-filtered list, so the proxy applies it.
   const query = new URLSearchParams(request.query);
-  query.set("filters", serializeFilters(withOwner(filters, request.scope.ownerFilter())));
-  // A limit must apply after the proxy's own name filtering, so it is applied here.
   const limit = Number(query.get("limit") ?? -1);
   query.delete("limit");
+  if (limit > 0 || order.some(Boolean)) query.set("all", "1");
+  const pathOn = (node: ClusterNode) => {
+    const onNode = new Map(withOwner(filters, request.scope.ownerFilter()));
+    for (const filter of order) if (filter?.node === node) onNode.set(filter.key, [filter.id]);
+    const nodeQuery = new URLSearchParams(query);
+    nodeQuery.set("filters", serializeFilters(onNode));
+    return `${ENGINE_API}/containers/json?${nodeQuery}`;
+  };
+  const { items, headers } = await everywhereJson(request, pathOn);
+  const visible = items
+    .filter(({ node, item }) => order.every((filter) => passesOrder(filter, node, item.Created)))
+    .map(({ node, item }) => containerSummaryView(request.scope, request.networkScope, item, request.cluster.named ? node : undefined))
+    .filter((c) => (c.Names as string[] | undefined)?.some((name) => matchesName(`/${name.split("/").pop()}`)) ?? false)
+    .sort((a, b) => b.Created - a.Created);
+  return { reply: { status: 200, body: limit > 0 ? visible.slice(0, limit) : visible, headers } };
+};
+
+export const inspect: Handler = async (request) => {
+  const { id, node } = await ownContainer(request);
   return {
+    node,
     method: "GET",
-    segments: ["containers", "json"],
-    query,
-    response: json((containers: any[]) => {
-      const visible = containers
-        .map((container) => containerSummaryView(request.scope, request.networkScope, container))
-        .filter((container) => (container.Names as string[] | undefined)?.some((name) => matchesName(name)) ?? false);
-      return limit > 0 ? visible.slice(0, limit) : visible;
-    }),
+    segments: ["containers", id, "json"],
+    query: request.query,
+    response: json((container) => containerInspectView(request.scope, request.networkScope, container, request.cluster.named ? node : undefined)),
   };
 };
 
-export const inspect: Handler = async (request) => ({
-  method: "GET",
-  segments: ["containers", await ownContainerId(request), "json"],
-  query: request.query,
-  response: json((container) => containerInspectView(request.scope, request.networkScope, container)),
-});
-
-export const stats: Handler = async (request) => ({
-  method: "GET",
-  segments: ["containers", await ownContainerId(request), "stats"],
-  query: request.query,
-  response: {
-    kind: "json-stream",
-    rewrite: (sample) => (typeof sample?.name === "string" ? { ...sample, name: visibleContainerName(request.scope, sample.name) } : sample),
-  },
-});
+export const stats: Handler = async (request) => {
+  const { id, node } = await ownContainer(request);
+  return {
+    node,
+    method: "GET",
+    segments: ["containers", id, "stats"],
+    query: request.query,
+    response: {
+      kind: "json-stream",
+      rewrite: (sample) => (typeof sample?.name === "string" ? { ...sample, name: visibleContainerName(request.scope, sample.name) } : sample),
+    },
+  };
+};
 
 export const remove: Handler = async (request) => {
   const link = request.query.get("link");
@@ -86,20 +121,38 @@ export const remove: Handler = async (request) => {
   return onContainer([])(request);
 };
 
-export const rename: Handler = async (request) => {
+export const rename: Handler = async (request): Promise<Reply> => {
   const name = request.query.get("name");
   if (name === null || name === "") throw badRequest("rename needs a new name");
-  const query = new URLSearchParams(request.query);
-  query.set("name", request.scope.engineName(checkName("container", name)));
-  return { method: "POST", segments: ["containers", await ownContainerId(request), "rename"], query, response: pipe };
+  const engineName = request.scope.engineName(checkName("container", name));
+  const { id, node } = await ownContainer(request);
+  return request.quota.exclusive(request.scope, async () => {
+    await nameIsFree(request, engineName, node);
+    return { reply: await node.engine.json("POST", `${ENGINE_API}/containers/${id}/rename?name=${encodeURIComponent(engineName)}`) };
+  });
 };
+
+/** Names are unique per engine; in a cluster the proxy keeps them unique across the nodes. */
+async function nameIsFree(request: TenantRequest, engineName: string, except?: ClusterNode): Promise<void> {
+  if (request.cluster.nodes.length === 1) return;
+  const { answers, missing } = await request.cluster.everywhere(async (node) =>
+    node === except ? 404 : (await node.engine.json("GET", `${ENGINE_API}/containers/${encodeURIComponent(engineName)}/json`)).status,
+  );
+  const holder = answers.find((answer) => answer.value === 200);
+  if (holder) {
+    throw new Refusal(409, `Conflict. The container name "/${request.scope.visibleName(engineName)}" is already in use on ${holder.node.name}`, "conflict");
+  }
+  if (missing.length > 0) {
+    throw new Refusal(503, `the name cannot be checked while ${missing.join(", ")} is unavailable: create without a name, or retry`, "engine-unavailable");
+  }
+}
 
 export const update: Handler = async (request): Promise<Reply> => {
   const { flavors } = request.settings.policy;
-  const checked = checkFields(await request.readJson(), UPDATE_RULES, "");
-  const body = flavors ? flavorForUpdate(flavors, checked) : checked;
-  const id = await ownContainerId(request);
-  const answer = await request.quota.update(request.scope, id, body, () => request.engine.json("POST", `${ENGINE_API}/containers/${id}/update`, body));
+  const checked = request.scope.unrestricted ? ((await request.readJson()) ?? {}) : checkFields(await request.readJson(), UPDATE_RULES, "");
+  const body = flavors && !request.scope.unrestricted ? flavorForUpdate(flavors, checked) : checked;
+  const { id, node } = await ownContainer(request);
+  const answer = await request.quota.update(request.scope, node, id, body, () => node.engine.json("POST", `${ENGINE_API}/containers/${id}/update`, body));
   return { reply: answer };
 };
 
@@ -107,83 +160,141 @@ export const update: Handler = async (request): Promise<Reply> => {
 export const startLike =
   (action: "start" | "restart"): Handler =>
   async (request): Promise<Reply> => {
-    const id = await ownContainerId(request);
+    const { id, node } = await ownContainer(request);
     const query = request.query.toString();
-    const answer = await request.quota.start(request.scope, id, () =>
-      request.engine.json("POST", `${ENGINE_API}/containers/${id}/${action}${query ? `?${query}` : ""}`),
+    const answer = await request.quota.start(request.scope, node, id, () =>
+      node.engine.json("POST", `${ENGINE_API}/containers/${id}/${action}${query ? `?${query}` : ""}`),
     );
     return { reply: answer };
   };
 
-export const prune: Handler = async (request) => {
+export const prune: Handler = async (request): Promise<Reply> => {
   const filters = parseFilters(request.query.get("filters"), PRUNE_FILTERS);
   const query = new URLSearchParams({ filters: serializeFilters(withOwner(filters, request.scope.ownerFilter())) });
-  return { method: "POST", segments: ["containers", "prune"], query, response: pipe };
+  const { items, headers } = await everywhereJson(request, `${ENGINE_API}/containers/prune?${query}`, "POST");
+  return {
+    reply: {
+      status: 200,
+      headers,
+      body: {
+        ContainersDeleted: items.flatMap(({ item }) => item.ContainersDeleted ?? []),
+        SpaceReclaimed: items.reduce((sum, { item }) => sum + Number(item.SpaceReclaimed ?? 0), 0),
+      },
+    },
+  };
 };
 
-export const putArchive: Handler = async (request) => ({
-  method: "PUT",
-  segments: ["containers", await ownContainerId(request), "archive"],
-  query: request.query,
-  streamBody: true,
-  response: pipe,
-});
+export const putArchive: Handler = async (request) => {
+  const { id, node } = await ownContainer(request);
+  return { node, method: "PUT", segments: ["containers", id, "archive"], query: request.query, streamBody: true, response: pipe };
+};
 
 export async function resolveReferences(request: TenantRequest, body: Record<string, any>): Promise<ResolvedReferences> {
   const refs = createReferences(body);
   const [containers, networks] = await Promise.all([
     Promise.all([...refs.containers].map(async (ref) => [ref, await request.resolver.container(request.scope, ref)] as const)),
     Promise.all([...refs.networks].map(async (ref) => [ref, await request.resolver.network(request.networkScope, ref)] as const)),
-    ensureVolumes(request, refs.volumes),
   ]);
   return { containers: new Map(containers), networks: new Map(networks) };
+}
+
+/** Host ports a create fixes (`-p 40000:80`), as "port/proto". */
+function fixedHostPorts(hostConfig: Record<string, any>): string[] {
+  return Object.entries((hostConfig.PortBindings as Record<string, { HostPort?: string }[] | null> | null) ?? {}).flatMap(([port, bindings]) =>
+    (bindings ?? []).filter((b) => b?.HostPort && b.HostPort !== "0").map((b) => `${b.HostPort}/${port.split("/")[1] ?? "tcp"}`),
+  );
+}
+
+/**
+ * The node for a new container: the node of the containers it links to or shares namespaces and
+ * volumes with (they must be together), else the scheduler's choice among the healthy nodes.
+ */
+async function place(request: TenantRequest, body: Record<string, any>, resolved: ResolvedReferences): Promise<ClusterNode> {
+  const linked = [...new Set([...resolved.containers.values()].map((c) => c.node))];
+  if (linked.length > 1) throw badRequest(`the containers this one refers to are on different nodes (${linked.map((n) => n.name).join(", ")})`);
+  if (linked.length === 1) return linked[0]!;
+  const healthy = request.cluster.healthy();
+  if (healthy.length === 0) throw noEngine();
+  if (request.cluster.nodes.length === 1) return healthy[0]!;
+  let rules;
+  try {
+    rules = placementRules(body.Env as string[] | null, body.Labels as Record<string, string> | null);
+  } catch (error) {
+    throw badRequest((error as Error).message);
+  }
+  const placement: Placement = { memory: Number(body.HostConfig.Memory ?? 0), hostPorts: fixedHostPorts(body.HostConfig), rules };
+  const decision = schedule(placement, await nodeStates(request.cluster, request.sizes, request.scope), request.settings.scheduler);
+  if (!decision.node) throw new Refusal(409, `no node can take this container: ${decision.reason}`, "conflict");
+  return request.cluster.byName(decision.node)!;
+}
+
+/** The image on the chosen node: pulled there if missing; a 404 (the CLI then pulls) if nowhere. */
+async function ensureImage(node: ClusterNode, image: string): Promise<{ status: number; body: unknown } | undefined> {
+  const path = `${ENGINE_API}/images/${encodeSegments(image.split("/"))}/json`;
+  const present = await node.engine.json("GET", path);
+  if (present.status === 200) return undefined;
+  if (present.status !== 404) throw passEngineError(present);
+  const pull = await node.engine.request({ method: "POST", path: `${ENGINE_API}/images/create?fromImage=${encodeURIComponent(image)}` });
+  const progress = await readAll(pull);
+  const failed = pull.statusCode !== 200 || progress.split("\n").some((line) => line.includes('"error"'));
+  return failed ? present : undefined;
 }
 
 export const create: Handler = async (request): Promise<Reply> => {
   const requestedName = request.query.get("name");
   const visibleName = requestedName ? checkName("container", requestedName) : undefined;
-  const checked = checkCreateBody(await request.readJson(), request.settings.policy);
-  const missingImage = await checkImageLabels(request, checked.Image);
-  if (missingImage) return { reply: missingImage };
+  const raw = await request.readJson();
+  const checked = request.scope.unrestricted ? checkCreateShape(raw) : checkCreateBody(raw, request.settings.policy);
+  if (!request.scope.unrestricted) await checkImageLabels(request, checked.Image);
   const resolved = await resolveReferences(request, checked);
   const body = scopeCreateBody(checked, request.scope, resolved, visibleName);
+  const engineName = visibleName === undefined ? undefined : request.scope.engineName(visibleName);
 
-  const query = new URLSearchParams();
-  if (visibleName !== undefined) query.set("name", request.scope.engineName(visibleName));
-  const platform = request.query.get("platform");
-  if (platform) query.set("platform", platform);
   return request.quota.create(request.scope, body.HostConfig, async () => {
-    const created = await request.engine.json("POST", `${ENGINE_API}/containers/create?${query}`, body);
+    if (engineName !== undefined) await nameIsFree(request, engineName);
+    const node = await place(request, body, resolved);
+    const missingImage = await ensureImage(node, checked.Image);
+    if (missingImage) return { reply: missingImage };
+    await ensureVolumes(request, createReferences(checked).volumes, [node]);
+    const query = new URLSearchParams();
+    if (engineName !== undefined) query.set("name", engineName);
+    const platform = request.query.get("platform");
+    if (platform) query.set("platform", platform);
+    const created = await node.engine.json("POST", `${ENGINE_API}/containers/create?${query}`, body);
     if (created.status !== 201) return { reply: created };
-    if (visibleName === undefined) await scopeGeneratedName(request, created.body.Id);
+    request.cluster.remember(created.body.Id, node);
+    if (visibleName === undefined && !request.scope.unrestricted) await scopeGeneratedName(request, node, created.body.Id);
     const warnings = (created.body.Warnings as string[] | null)?.map((warning) => request.scope.unscopeText(warning)) ?? null;
     return { reply: { status: 201, body: { ...created.body, Warnings: warnings } } };
   });
 };
 
+/** Administrators' bodies are not policed, but they still have to be the shape the plan reads. */
+function checkCreateShape(body: Record<string, unknown> | undefined): Record<string, any> {
+  if (body === undefined) throw badRequest("a container create needs a JSON body");
+  return { ...body, HostConfig: (body.HostConfig as object | undefined) ?? {}, NetworkingConfig: (body.NetworkingConfig as object | undefined) ?? {} };
+}
+
 /**
  * Labels an image carries are inherited by its containers, so an image with the reserved prefix
- * cannot be run by tenants. A missing image answers as the engine would (the CLI then pulls it).
+ * cannot be run by tenants.
  */
-async function checkImageLabels(request: TenantRequest, image: unknown): Promise<{ status: number; body: unknown } | undefined> {
+async function checkImageLabels(request: TenantRequest, image: unknown): Promise<void> {
   if (typeof image !== "string" || image === "") throw badRequest("Image is required");
-  const inspected = await request.engine.json("GET", `${ENGINE_API}/images/${encodeSegments(image.split("/"))}/json`);
-  if (inspected.status === 404) return inspected;
-  if (inspected.status !== 200) throw passEngineError(inspected);
-  checkLabels(inspected.body.Config?.Labels, `image ${image} labels`);
-  return undefined;
+  const { answers } = await request.cluster.everywhere((node) => node.engine.json("GET", `${ENGINE_API}/images/${encodeSegments(image.split("/"))}/json`));
+  for (const { value } of answers) if (value.status === 200) checkLabels(value.body.Config?.Labels, `image ${image} labels`);
 }
 
 /** The engine named the container (`eager_turing`); move that name into the tenant's scope. */
-async function scopeGeneratedName(request: TenantRequest, id: string): Promise<void> {
-  const inspected = await request.engine.json("GET", `${ENGINE_API}/containers/${id}/json`);
+async function scopeGeneratedName(request: TenantRequest, node: ClusterNode, id: string): Promise<void> {
+  const inspected = await node.engine.json("GET", `${ENGINE_API}/containers/${id}/json`);
   const generated = inspected.status === 200 ? String(inspected.body.Name).replace(/^\//, "") : undefined;
   const renamed =
     generated === undefined
       ? undefined
-      : await request.engine.json("POST", `${ENGINE_API}/containers/${id}/rename?name=${encodeURIComponent(request.scope.engineName(generated))}`);
+      : await node.engine.json("POST", `${ENGINE_API}/containers/${id}/rename?name=${encodeURIComponent(request.scope.engineName(generated))}`);
   if (renamed?.status !== 204) {
-    await request.engine.json("DELETE", `${ENGINE_API}/containers/${id}?force=1`);
+    await node.engine.json("DELETE", `${ENGINE_API}/containers/${id}?force=1`);
     throw renamed ? passEngineError(renamed) : new Refusal(500, "the new container could not be named; it was removed", "engine-error");
   }
 }

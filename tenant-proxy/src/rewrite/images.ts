@@ -3,54 +3,98 @@
  * Changing them (build, tag, push, remove, commit, load, import) is for administrators, because a
  * tenant retagging `busybox:latest` would change what every other tenant runs — unless the operator
  * opens image changes to tenants (BERTH_TENANT_IMAGE_CHANGES), and then these handlers still keep
- * builds off the host network and commits to the tenant's own containers.
+ * builds off the host network and commits to the tenant's own containers. In a cluster a pull goes
+ * to every node (their progress merged, each line saying its node, as classic Swarm showed it),
+ * lists merge every node's images, and an image is inspected, tagged or removed where it is.
  */
 import { Refusal, badRequest } from "../http/errors.ts";
-import { checkLabels } from "../ownership.ts";
+import { encodeSegments } from "../http/request.ts";
+import { ENGINE_API, checkLabels } from "../ownership.ts";
 import { CONTAINER_CONFIG_RULES, FieldRefusal, checkFields } from "../policy/fields.ts";
-import { type Handler, json, pipe } from "./types.ts";
+import type { ClusterNode } from "../upstream/cluster.ts";
+import { anyNode, everywhereJson } from "./fan-out.ts";
+import { type EngineCall, type Handler, type MergedStream, type Reply, type TenantRequest, pipe } from "./types.ts";
 
 const imageSegments = (name: string): string[] => name.split("/");
 
+/** The nodes that hold an image, first the ones that answered; a 404 when none does. */
+async function nodesWithImage(request: TenantRequest, name: string): Promise<ClusterNode[]> {
+  const path = `${ENGINE_API}/images/${encodeSegments(imageSegments(name))}/json`;
+  const { answers, missing } = await request.cluster.everywhere(async (node) => (await node.engine.json("GET", path)).status);
+  const holders = answers.filter((a) => a.value === 200).map((a) => a.node);
+  if (holders.length === 0) {
+    throw new Refusal(404, `No such image: ${name}${missing.length > 0 ? ` (unavailable: ${missing.join(", ")})` : ""}`, "not-found", name);
+  }
+  return holders;
+}
+
+/** An operation on one image, on the first node that holds it. */
 export const onImage =
   (suffix: string[]): Handler =>
-  async (request) => ({
-    method: request.operation.method,
-    segments: ["images", ...imageSegments(request.params.name!), ...suffix],
-    query: request.query,
-    response: pipe,
-  });
+  async (request) => {
+    const [node] = await nodesWithImage(request, request.params.name!);
+    return { node: node!, method: request.operation.method, segments: ["images", ...imageSegments(request.params.name!), ...suffix], query: request.query, response: pipe };
+  };
 
-/** Pulls for everyone; imports (`fromSrc`, with a tar body) only where image changes are open. */
-export const pull: Handler = async (request) => {
+/** Tags and removals apply to every node that holds the image; the first answer speaks for all. */
+export const onImageEverywhere =
+  (suffix: string[]): Handler =>
+  async (request): Promise<Reply> => {
+    const nodes = await nodesWithImage(request, request.params.name!);
+    const query = request.query.toString();
+    const path = `${ENGINE_API}/${encodeSegments(["images", ...imageSegments(request.params.name!), ...suffix])}${query ? `?${query}` : ""}`;
+    const answers = await Promise.all(nodes.map((node) => node.engine.json(request.operation.method, path)));
+    return { reply: answers.find((answer) => answer.status >= 400) ?? answers[0]! };
+  };
+
+/** Pulls on every node, for everyone; imports (`fromSrc`, with a tar body) only where image changes are open. */
+export const pull: Handler = async (request): Promise<MergedStream | EngineCall> => {
   if (request.query.has("fromSrc")) {
-    if (!request.settings.policy.tenantImageChanges) throw new Refusal(403, "importing images is for administrators", "admin-only", "fromSrc");
-    return { method: "POST", segments: ["images", "create"], query: request.query, streamBody: true, response: pipe };
+    if (!request.settings.policy.tenantImageChanges && !request.scope.unrestricted) {
+      throw new Refusal(403, "importing images is for administrators", "admin-only", "fromSrc");
+    }
+    return streamToAnyNode(request, ["images", "create"]);
   }
   if (!request.query.get("fromImage")) throw badRequest("fromImage is required");
-  return { method: "POST", segments: ["images", "create"], query: request.query, response: pipe };
+  const named = request.cluster.named;
+  return {
+    merged: {
+      method: "POST",
+      segments: ["images", "create"],
+      query: request.query,
+      rewrite: (progress, node) => (named ? { ...progress, id: progress.id ? `${node.name}: ${progress.id}` : node.name } : progress),
+    },
+  };
 };
+
+function streamToAnyNode(request: TenantRequest, segments: string[]): EngineCall {
+  return { node: anyNode(request), method: "POST", segments, query: request.query, streamBody: true, response: pipe };
+}
 
 export const build: Handler = async (request) => {
   const mode = request.query.get("networkmode");
-  if (mode !== null && !["", "default", "bridge", "none"].includes(mode)) {
+  if (!request.scope.unrestricted && mode !== null && !["", "default", "bridge", "none"].includes(mode)) {
     throw new FieldRefusal("networkmode", "builds run on the default bridge or without network");
   }
-  return { method: "POST", segments: ["build"], query: request.query, streamBody: true, response: pipe };
+  return streamToAnyNode(request, ["build"]);
 };
 
-/** A commit names the container by query: only the tenant's own. */
+export const load: Handler = async (request) => streamToAnyNode(request, ["images", "load"]);
+
+/** A commit names the container by query: only the caller's own, on its node. */
 export const commit: Handler = async (request) => {
-  const container = request.query.get("container");
-  if (!container) throw badRequest("container is required");
-  const body = checkFields((await request.readJson()) ?? {}, CONTAINER_CONFIG_RULES, "");
+  const ref = request.query.get("container");
+  if (!ref) throw badRequest("container is required");
+  const body = request.scope.unrestricted ? ((await request.readJson()) ?? {}) : checkFields((await request.readJson()) ?? {}, CONTAINER_CONFIG_RULES, "");
   checkLabels(body.Labels, "Labels");
+  const container = await request.resolver.container(request.scope, ref);
   const query = new URLSearchParams(request.query);
-  query.set("container", (await request.resolver.container(request.scope, container)).id);
-  return { method: "POST", segments: ["commit"], query, body, response: pipe };
+  query.set("container", container.id);
+  return { node: container.node, method: "POST", segments: ["commit"], query, body, response: pipe };
 };
 
 export const distributionInspect: Handler = async (request) => ({
+  node: anyNode(request),
   method: "GET",
   segments: ["distribution", ...imageSegments(request.params.name!), "json"],
   query: request.query,
@@ -65,15 +109,31 @@ export function imageSummaryView(image: Record<string, unknown>): Record<string,
   return { ...image, Containers: -1 };
 }
 
-export const list: Handler = async (request) => ({
-  method: "GET",
-  segments: ["images", "json"],
-  query: request.query,
-  response: json((images: Record<string, unknown>[]) => images.map(imageSummaryView)),
-});
+export const list: Handler = async (request): Promise<Reply> => {
+  const query = request.query.toString();
+  const { items, headers } = await everywhereJson(request, `${ENGINE_API}/images/json${query ? `?${query}` : ""}`);
+  const byId = new Map<string, Record<string, unknown>>();
+  for (const { item } of items) if (!byId.has(item.Id)) byId.set(item.Id, request.scope.unrestricted ? item : imageSummaryView(item));
+  return { reply: { status: 200, body: [...byId.values()], headers } };
+};
 
-/** Calls that name no object: forwarded as they are. */
+/** Prunes every node; the answers merged. */
+export const prune: Handler = async (request): Promise<Reply> => {
+  const query = request.query.toString();
+  const { items, headers } = await everywhereJson(request, `${ENGINE_API}/${encodeSegments(request.operation.path.split("/").slice(1))}${query ? `?${query}` : ""}`, "POST");
+  const deletedKey = request.operation.id === "BuildPrune" ? "CachesDeleted" : "ImagesDeleted";
+  return {
+    reply: {
+      status: 200,
+      headers,
+      body: { [deletedKey]: items.flatMap(({ item }) => item[deletedKey] ?? []), SpaceReclaimed: items.reduce((sum, { item }) => sum + Number(item.SpaceReclaimed ?? 0), 0) },
+    },
+  };
+};
+
+/** Calls that name no object: forwarded as they are to one node. */
 export const asIs: Handler = async (request) => ({
+  node: anyNode(request),
   method: request.operation.method,
   segments: request.operation.path.split("/").slice(1),
   query: request.query,

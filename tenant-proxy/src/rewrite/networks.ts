@@ -1,28 +1,30 @@
 /**
- * Network operations for tenants. A tenant sees its own networks plus the predefined `bridge` and
- * `none` it may attach to (never `host`), and inside any network only its own containers. Network
- * names are scoped like container names unless network authorization is off (FDCS's
- * SWARM_NETWORK_AUTHORIZATION=false), in which case networks form one shared namespace. Custom
- * subnets and driver options are refused: they could clash with, or reach into, the hosts' own
- * networks.
+ * Network operations. A tenant sees its own networks plus the predefined `bridge` and `none` it may
+ * attach to (never `host`), and inside any network only its own containers. Network names are
+ * scoped like container names unless network authorization is off (FDCS's
+ * SWARM_NETWORK_AUTHORIZATION=false), when networks form one shared namespace. In a cluster, a
+ * tenant's networks are overlay networks, which every engine sees through the shared key-value
+ * store: one node answers for them, a connect happens on the container's node, and an inspect
+ * gathers the attached containers from every node. Custom subnets and driver options are refused:
+ * they could clash with, or reach into, the hosts' own networks.
  */
 import { badRequest } from "../http/errors.ts";
-import { checkLabels, checkName, isVisibleNetwork } from "../ownership.ts";
+import { ENGINE_API, checkLabels, checkName, isVisibleNetwork, passEngineError } from "../ownership.ts";
 import { ENDPOINT_RULES, NETWORK_CONNECT_RULES, NETWORK_CREATE_RULES, NETWORK_DISCONNECT_RULES, checkFields } from "../policy/fields.ts";
+import { anyNode, everywhereJson } from "./fan-out.ts";
 import { listFilters, parseFilters, serializeFilters, withOwner } from "./filters.ts";
-import { type Handler, type TenantRequest, json, pipe } from "./types.ts";
+import { type Handler, type Reply, type TenantRequest, json, pipe } from "./types.ts";
 import { networkView } from "./views.ts";
 
 const LIST_FILTERS = ["dangling", "driver", "id", "label", "name", "scope", "type"];
 const PRUNE_FILTERS = ["until", "label", "label!"];
 
-async function ownNetwork(request: TenantRequest) {
-  return request.resolver.network(request.networkScope, request.params.id!);
-}
+const ownNetwork = (request: TenantRequest) => request.resolver.network(request.networkScope, request.params.id!);
 
 export const list: Handler = async (request) => {
   const { filters, matchesName } = listFilters(request.query.get("filters"), LIST_FILTERS);
   return {
+    node: anyNode(request),
     method: "GET",
     segments: ["networks"],
     query: new URLSearchParams({ filters: serializeFilters(filters) }),
@@ -35,26 +37,39 @@ export const list: Handler = async (request) => {
   };
 };
 
-export const inspect: Handler = async (request) => {
+/** Each node lists the containers attached on it; the caller sees its own from all of them. */
+export const inspect: Handler = async (request): Promise<Reply> => {
   const network = await ownNetwork(request);
-  return {
-    method: "GET",
-    segments: ["networks", network.id],
-    query: request.query,
-    response: json((answer) => networkView(request.scope, request.networkScope, answer)),
-  };
+  const query = request.query.toString();
+  const path = `${ENGINE_API}/networks/${network.id}${query ? `?${query}` : ""}`;
+  const answer = await network.node.engine.json("GET", path);
+  if (answer.status !== 200) return { reply: answer };
+  const merged = { ...answer.body, Containers: { ...(answer.body.Containers ?? {}) } };
+  if (request.cluster.nodes.length > 1 && answer.body.Scope === "global") {
+    const { items, headers } = await everywhereJson(request, path);
+    for (const { item } of items) Object.assign(merged.Containers, item.Containers ?? {});
+    return { reply: { status: 200, body: networkView(request.scope, request.networkScope, merged), headers } };
+  }
+  return { reply: { status: 200, body: networkView(request.scope, request.networkScope, merged) } };
 };
 
 export const create: Handler = async (request) => {
-  const body = checkFields(await request.readJson(), NETWORK_CREATE_RULES, "");
+  const raw = await request.readJson();
+  const body = request.scope.unrestricted ? (raw ?? {}) : checkFields(raw, NETWORK_CREATE_RULES, "");
   if (typeof body.Name !== "string") throw badRequest("a network needs a Name");
   const labels = checkLabels(body.Labels, "Labels");
+  const cluster = request.cluster.nodes.length > 1;
+  if (cluster && !request.scope.unrestricted && body.Driver !== undefined && body.Driver !== "" && body.Driver !== "overlay") {
+    throw badRequest("in a cluster, networks span the nodes: use the overlay driver");
+  }
   return {
+    node: anyNode(request),
     method: "POST",
     segments: ["networks", "create"],
     query: request.query,
     body: {
       ...body,
+      ...(cluster && !body.Driver ? { Driver: "overlay" } : {}),
       Name: request.networkScope.engineName(checkName("network", body.Name)),
       CheckDuplicate: true,
       Labels: { ...labels, ...request.networkScope.ownerLabels() },
@@ -63,15 +78,14 @@ export const create: Handler = async (request) => {
   };
 };
 
-export const remove: Handler = async (request) => ({
-  method: "DELETE",
-  segments: ["networks", (await ownNetwork(request)).id],
-  query: request.query,
-  response: pipe,
-});
+export const remove: Handler = async (request) => {
+  const network = await ownNetwork(request);
+  return { node: network.node, method: "DELETE", segments: ["networks", network.id], query: request.query, response: pipe };
+};
 
 async function connection(request: TenantRequest, rules: typeof NETWORK_CONNECT_RULES) {
-  const body = checkFields(await request.readJson(), rules, "");
+  const raw = await request.readJson();
+  const body = request.scope.unrestricted ? (raw ?? {}) : checkFields(raw, rules, "");
   if (typeof body.Container !== "string") throw badRequest("Container is required");
   const [network, container] = await Promise.all([ownNetwork(request), request.resolver.container(request.scope, body.Container)]);
   return { body, network, container };
@@ -79,7 +93,7 @@ async function connection(request: TenantRequest, rules: typeof NETWORK_CONNECT_
 
 export const connect: Handler = async (request) => {
   const { body, network, container } = await connection(request, NETWORK_CONNECT_RULES);
-  const endpoint = checkFields(body.EndpointConfig, ENDPOINT_RULES, "EndpointConfig");
+  const endpoint = request.scope.unrestricted ? ((body.EndpointConfig as Record<string, unknown> | undefined) ?? {}) : checkFields(body.EndpointConfig, ENDPOINT_RULES, "EndpointConfig");
   if (endpoint.Links) {
     endpoint.Links = await Promise.all(
       (endpoint.Links as string[]).map(async (link) => {
@@ -89,12 +103,13 @@ export const connect: Handler = async (request) => {
       }),
     );
   }
-  if (!network.predefined) {
+  if (!network.predefined && !request.scope.unrestricted) {
     const visible = request.scope.visibleName(container.engineName);
     const aliases = (endpoint.Aliases as string[] | null | undefined) ?? [];
     endpoint.Aliases = aliases.includes(visible) ? aliases : [...aliases, visible];
   }
   return {
+    node: container.node,
     method: "POST",
     segments: ["networks", network.id, "connect"],
     query: request.query,
@@ -106,6 +121,7 @@ export const connect: Handler = async (request) => {
 export const disconnect: Handler = async (request) => {
   const { body, network, container } = await connection(request, NETWORK_DISCONNECT_RULES);
   return {
+    node: container.node,
     method: "POST",
     segments: ["networks", network.id, "disconnect"],
     query: request.query,
@@ -114,17 +130,17 @@ export const disconnect: Handler = async (request) => {
   };
 };
 
-export const prune: Handler = async (request) => {
+export const prune: Handler = async (request): Promise<Reply> => {
   const filters = parseFilters(request.query.get("filters"), PRUNE_FILTERS);
   const owner = request.networkScope.ownerFilter();
-  if (owner === undefined) throw badRequest("network prune is not available while networks are shared");
+  if (owner === undefined && !request.scope.unrestricted) throw badRequest("network prune is not available while networks are shared");
+  const query = new URLSearchParams({ filters: serializeFilters(withOwner(filters, owner)) });
+  const answer = await anyNode(request).engine.json("POST", `${ENGINE_API}/networks/prune?${query}`);
+  if (answer.status !== 200) throw passEngineError(answer);
   return {
-    method: "POST",
-    segments: ["networks", "prune"],
-    query: new URLSearchParams({ filters: serializeFilters(withOwner(filters, owner)) }),
-    response: json((answer: { NetworksDeleted: string[] | null }) => ({
-      ...answer,
-      NetworksDeleted: answer.NetworksDeleted?.map((name) => request.networkScope.visibleName(name)) ?? null,
-    })),
+    reply: {
+      status: 200,
+      body: { ...answer.body, NetworksDeleted: (answer.body.NetworksDeleted as string[] | null)?.map((name) => request.networkScope.visibleName(name)) ?? null },
+    },
   };
 };

@@ -1,73 +1,76 @@
 /**
- * Carries out creates, updates and starts under the tenant's quota. The limits and the arithmetic
- * are pure (policy/quota.ts); this is the effectful edge: it reads what the tenant's containers hold
- * from the engine (their sizes cached by id, since only an update changes them and updates come
- * through here), and runs each check together with its engine call in the tenant's queue, so no two
- * changes of one tenant can both pass a check that only one of them fits.
+ * Carries out creates, renames, updates and starts one at a time per tenant, within its quota.
+ * The limits and the arithmetic are pure (policy/quota.ts); this is the effectful edge: it reads
+ * what the tenant's containers hold from every node (sizes cached by id), and runs each check
+ * together with its engine calls in the tenant's queue, so no two changes of one tenant can both
+ * pass a check that only one of them fits — and no two creates on different nodes can both take
+ * the same name.
  */
-import { LRUCache } from "lru-cache";
-import { ENGINE_API, type TenantScope, passEngineError } from "../ownership.ts";
+import { ENGINE_API, type Scope, passEngineError } from "../ownership.ts";
 import { NO_USAGE, type QuotaFile, type QuotaLimits, TenantQueue, type Usage, checkSized, limitsFor, overQuota, quotaExcess } from "../policy/quota.ts";
-import type { Upstream } from "../upstream/engine.ts";
-
-interface Size {
-  memory: number;
-  nanoCpus: number;
-}
+import type { Cluster, ClusterNode } from "../upstream/cluster.ts";
+import type { Size, Sizes } from "../upstream/node-state.ts";
 
 export class QuotaGuard {
   private readonly queue = new TenantQueue();
-  private readonly sizes = new LRUCache<string, Size>({ max: 50_000 });
 
   constructor(
-    private readonly engine: Upstream,
+    private readonly cluster: Cluster,
+    private readonly sizes: Sizes,
     private readonly quota: QuotaFile | undefined,
   ) {}
 
-  private limits(scope: TenantScope): QuotaLimits | undefined {
-    return this.quota && limitsFor(this.quota, scope.tenant);
+  private limits(scope: Scope): QuotaLimits | undefined {
+    return this.quota && scope.tenant !== undefined ? limitsFor(this.quota, scope.tenant) : undefined;
   }
 
-  async create<T>(scope: TenantScope, hostConfig: Record<string, unknown>, work: () => Promise<T>): Promise<T> {
+  /** Runs `work` alone among the caller's changes (names must be unique across nodes). */
+  exclusive<T>(scope: Scope, work: () => Promise<T>): Promise<T> {
+    return this.queue.run(scope.tenant ?? "*", work);
+  }
+
+  async create<T>(scope: Scope, hostConfig: Record<string, unknown>, work: () => Promise<T>): Promise<T> {
     const limits = this.limits(scope);
-    if (!limits) return work();
-    checkSized(limits, hostConfig.Memory, hostConfig.NanoCpus, hostConfig.CpuQuota);
+    if (limits) checkSized(limits, hostConfig.Memory, hostConfig.NanoCpus, hostConfig.CpuQuota);
     const request: Usage = { memory: Number(hostConfig.Memory ?? 0), nanoCpus: Number(hostConfig.NanoCpus ?? 0), containers: 1 };
-    return this.queue.run(scope.tenant, async () => {
-      const excess = quotaExcess(limits, await this.usage(scope), request);
-      if (excess) throw overQuota(excess);
+    return this.exclusive(scope, async () => {
+      if (limits) {
+        const excess = quotaExcess(limits, await this.usage(scope), request);
+        if (excess) throw overQuota(excess);
+      }
       return work();
     });
   }
 
-  async update<T>(scope: TenantScope, id: string, update: Record<string, unknown>, work: () => Promise<T>): Promise<T> {
+  async update<T>(scope: Scope, node: ClusterNode, id: string, update: Record<string, unknown>, work: () => Promise<T>): Promise<T> {
     const limits = this.limits(scope);
-    if (!limits) return work().finally(() => this.sizes.delete(id));
-    return this.queue.run(scope.tenant, async () => {
-      const current = await this.size(id);
-      const next: Size = {
-        memory: update.Memory ? Number(update.Memory) : current.memory,
-        nanoCpus: update.NanoCpus ? Number(update.NanoCpus) : current.nanoCpus,
-      };
-      checkSized(limits, next.memory, next.nanoCpus, update.CpuQuota);
-      const usage = await this.usage(scope);
-      const others: Usage = { memory: usage.memory - current.memory, nanoCpus: usage.nanoCpus - current.nanoCpus, containers: usage.containers };
-      const excess = quotaExcess(limits, others, { ...next, containers: 0 });
-      if (excess) throw overQuota(excess);
+    return this.exclusive(scope, async () => {
+      if (limits) {
+        const current = await this.sizes.of(node, id);
+        const next = {
+          memory: update.Memory ? Number(update.Memory) : current.memory,
+          nanoCpus: update.NanoCpus ? Number(update.NanoCpus) : current.nanoCpus,
+        };
+        checkSized(limits, next.memory, next.nanoCpus, update.CpuQuota);
+        const usage = await this.usage(scope);
+        const others: Usage = { memory: usage.memory - current.memory, nanoCpus: usage.nanoCpus - current.nanoCpus, containers: usage.containers };
+        const excess = quotaExcess(limits, others, { ...next, containers: 0 });
+        if (excess) throw overQuota(excess);
+      }
       try {
         return await work();
       } finally {
-        this.sizes.delete(id);
+        this.sizes.forget(id);
       }
     });
   }
 
   /** A start counts against the quota too: the operator may have lowered it since the create. */
-  async start<T>(scope: TenantScope, id: string, work: () => Promise<T>): Promise<T> {
+  async start<T>(scope: Scope, node: ClusterNode, id: string, work: () => Promise<T>): Promise<T> {
     const limits = this.limits(scope);
     if (!limits) return work();
-    return this.queue.run(scope.tenant, async () => {
-      const [usage, own] = await Promise.all([this.usage(scope), this.size(id)]);
+    return this.exclusive(scope, async () => {
+      const [usage, own] = await Promise.all([this.usage(scope), this.sizes.of(node, id)]);
       const others: Usage = { memory: usage.memory - own.memory, nanoCpus: usage.nanoCpus - own.nanoCpus, containers: usage.containers - 1 };
       const excess = quotaExcess(limits, others, { ...own, containers: 1 });
       if (excess) throw overQuota(excess);
@@ -75,27 +78,31 @@ export class QuotaGuard {
     });
   }
 
-  /** Everything the tenant's containers hold, read from the engine. */
-  private async usage(scope: TenantScope): Promise<Usage> {
+  /**
+   * Everything the tenant's containers hold on every node, read from the engines. A node that is
+   * down counts with what it held when last read, so creates can go on elsewhere without the
+   * tenant getting more than its quota when the node comes back (after a proxy restart, a node
+   * down since then counts as empty: the one thing that is not read back from the engines).
+   */
+  private async usage(scope: Scope): Promise<Usage> {
     const filters = encodeURIComponent(JSON.stringify({ label: [scope.ownerFilter()] }));
-    const listed = await this.engine.json("GET", `${ENGINE_API}/containers/json?all=1&filters=${filters}`);
-    if (listed.status !== 200) throw passEngineError(listed);
-    const sizes = await Promise.all((listed.body as { Id: string }[]).map((container) => this.size(container.Id)));
-    return sizes.reduce<Usage>(
-      (total, size) => ({ memory: total.memory + size.memory, nanoCpus: total.nanoCpus + size.nanoCpus, containers: total.containers + 1 }),
-      NO_USAGE,
-    );
+    const { answers, missing, errors } = await this.cluster.everywhere(async (node) => {
+      const listed = await node.engine.json("GET", `${ENGINE_API}/containers/json?all=1&filters=${filters}`);
+      if (listed.status !== 200) throw passEngineError(listed);
+      return Promise.all((listed.body as { Id: string }[]).map((container) => this.sizes.of(node, container.Id)));
+    });
+    if (errors.length > 0) throw errors[0]!.error;
+    const held = [
+      ...answers.map(({ node, value }) => {
+        this.lastRead.set(`${node.name}:${scope.tenant}`, value);
+        return value;
+      }),
+      ...missing.map((name) => this.lastRead.get(`${name}:${scope.tenant}`) ?? []),
+    ];
+    return held
+      .flat()
+      .reduce<Usage>((total, size) => ({ memory: total.memory + size.memory, nanoCpus: total.nanoCpus + size.nanoCpus, containers: total.containers + 1 }), NO_USAGE);
   }
 
-  private async size(id: string): Promise<Size> {
-    const cached = this.sizes.get(id);
-    if (cached) return cached;
-    const inspected = await this.engine.json("GET", `${ENGINE_API}/containers/${id}/json`);
-    // A container removed meanwhile holds nothing.
-    if (inspected.status === 404) return { memory: 0, nanoCpus: 0 };
-    if (inspected.status !== 200) throw passEngineError(inspected);
-    const size = { memory: Number(inspected.body.HostConfig?.Memory ?? 0), nanoCpus: Number(inspected.body.HostConfig?.NanoCpus ?? 0) };
-    this.sizes.set(id, size);
-    return size;
-  }
+  private readonly lastRead = new Map<string, Size[]>();
 }

@@ -1,71 +1,104 @@
 /**
- * System-wide answers, recomputed per tenant so nothing in them tells a tenant about others:
- * `info` counts only its containers, `system/df` lists only its containers and volumes (and counts
- * image use by them alone), and `events` passes only events about its own containers, networks and
- * volumes, with names it knows. Events of deleted objects are matched by their scoped names, since
- * the objects (and their labels) are gone by then.
+ * System-wide answers, recomputed per caller so nothing in them tells a tenant about others: `info`
+ * counts only its containers (and, in a cluster, reports the nodes as classic Swarm did),
+ * `system/df` lists only its containers and volumes (and counts image use by them alone), and
+ * `events` merges every node's stream and passes only events about the tenant's own containers,
+ * networks and volumes, with names it knows. Events of deleted objects are matched by their scoped
+ * names, since the objects (and their labels) are gone by then.
  */
-import { ENGINE_API, OWNER_LABEL, type Scope, type TenantScope, scopedFilterValues, withoutReservedLabels } from "../ownership.ts";
-import { badRequest } from "../http/errors.ts";
+import { ENGINE_API, OWNER_LABEL, type Scope, scopedFilterValues } from "../ownership.ts";
 import { checkFields } from "../policy/fields.ts";
+import type { ClusterNode } from "../upstream/cluster.ts";
+import { anyNode, everywhereJson } from "./fan-out.ts";
 import { parseFilters, serializeFilters } from "./filters.ts";
-import { type Handler, type Reply, type TenantRequest, pipe } from "./types.ts";
-import { volumeView } from "./views.ts";
+import { type Handler, type MergedStream, type Reply, pipe } from "./types.ts";
+import { nodeSection, visibleLabels, volumeView } from "./views.ts";
 
 const EVENT_FILTERS = ["container", "event", "image", "label", "network", "type", "volume"];
 const EVENT_TYPES = new Set(["container", "network", "volume"]);
 
-async function ownContainers(request: TenantRequest): Promise<any[]> {
-  const filters = encodeURIComponent(JSON.stringify({ label: [request.scope.ownerFilter()] }));
-  const listed = await request.engine.json("GET", `${ENGINE_API}/containers/json?all=1&filters=${filters}`);
-  if (listed.status !== 200) throw badRequest(`engine answered ${listed.status} to a container list`);
-  return listed.body;
+/** Classic Swarm's node report in `docker info`'s SystemStatus. */
+export function nodeStatus(nodes: readonly ClusterNode[], strategy: string, containersOn: (node: string) => number): string[][] {
+  return [
+    ["Strategy", strategy],
+    ["Nodes", String(nodes.length)],
+    ...nodes.flatMap((node) => [
+      [` ${node.name}`, node.host ?? ""],
+      ["  └ Status", node.healthy ? "Healthy" : `Unhealthy (${node.lastError ?? "no answer"})`],
+      ["  └ Containers", String(containersOn(node.name))],
+      ["  └ Reserved CPUs / Memory", `${node.cpus} / ${Math.round(node.memoryTotal / 2 ** 20)} MiB`],
+      ["  └ Labels", Object.entries(node.labels).map(([k, v]) => `${k}=${v}`).join(", ")],
+    ]),
+  ];
 }
 
 export const info: Handler = async (request): Promise<Reply> => {
-  const [answer, containers] = await Promise.all([request.engine.json("GET", `${ENGINE_API}/info`), ownContainers(request)]);
+  const owner = request.scope.ownerFilter();
+  const filters = owner ? `&filters=${encodeURIComponent(JSON.stringify({ label: [owner] }))}` : "";
+  const [answer, containers] = await Promise.all([
+    anyNode(request).engine.json("GET", `${ENGINE_API}/info`),
+    everywhereJson(request, `${ENGINE_API}/containers/json?all=1${filters}`),
+  ]);
   if (answer.status !== 200) return { reply: answer };
-  const count = (state: string) => containers.filter((c) => c.State === state).length;
+  const states = containers.items.map(({ item }) => item.State as string);
+  const count = (state: string) => states.filter((s) => s === state).length;
+  const cluster = request.cluster.nodes.length > 1 || request.cluster.named;
+  const onNode = (name: string) => containers.items.filter(({ node }) => node.name === name).length;
   return {
     reply: {
       status: 200,
+      headers: containers.headers,
       body: {
         ...answer.body,
-        Containers: containers.length,
+        Containers: states.length,
         ContainersRunning: count("running"),
         ContainersPaused: count("paused"),
-        ContainersStopped: containers.length - count("running") - count("paused"),
+        ContainersStopped: states.length - count("running") - count("paused"),
+        ...(cluster
+          ? {
+              Name: "berth",
+              NCPU: request.cluster.healthy().reduce((sum, node) => sum + node.cpus, 0),
+              MemTotal: request.cluster.healthy().reduce((sum, node) => sum + node.memoryTotal, 0),
+              SystemStatus: nodeStatus(request.cluster.nodes, request.settings.scheduler, onNode),
+            }
+          : {}),
       },
     },
   };
 };
 
 export const diskUsage: Handler = async (request): Promise<Reply> => {
-  const answer = await request.engine.json("GET", `${ENGINE_API}/system/df`);
-  if (answer.status !== 200) return { reply: answer };
-  const containers = ((answer.body.Containers as any[] | null) ?? []).filter((c) => request.scope.owns(c.Labels));
+  const { items, headers } = await everywhereJson(request, `${ENGINE_API}/system/df`);
+  const containers = items.flatMap(({ item }) => (item.Containers as any[] | null) ?? []).filter((c) => request.scope.owns(c.Labels));
   const uses = new Map<string, number>();
   for (const c of containers) uses.set(c.ImageID, (uses.get(c.ImageID) ?? 0) + 1);
+  const images = new Map<string, any>();
+  for (const { item } of items) for (const image of (item.Images as any[] | null) ?? []) images.set(image.Id, image);
+  const volumes = new Map<string, any>();
+  for (const { item } of items) for (const volume of (item.Volumes as any[] | null) ?? []) if (request.scope.owns(volume.Labels)) volumes.set(volume.Name, volume);
   return {
     reply: {
       status: 200,
+      headers,
       body: {
-        ...answer.body,
-        Images: ((answer.body.Images as any[] | null) ?? []).map((image) => ({ ...image, Containers: uses.get(image.Id) ?? 0 })),
+        ...items[0]!.item,
+        LayersSize: items.reduce((sum, { item }) => sum + Number(item.LayersSize ?? 0), 0),
+        Images: [...images.values()].map((image) => (request.scope.unrestricted ? image : { ...image, Containers: uses.get(image.Id) ?? 0 })),
         Containers: containers.map((c) => ({
           ...c,
           Names: (c.Names as string[]).map((name) => request.scope.visibleName(name)),
-          Labels: withoutReservedLabels(c.Labels),
+          Labels: visibleLabels(request.scope, c.Labels),
         })),
-        Volumes: ((answer.body.Volumes as any[] | null) ?? []).filter((v) => request.scope.owns(v.Labels)).map((v) => volumeView(request.scope, v)),
-        BuildCache: [],
+        Volumes: [...volumes.values()].map((v) => volumeView(request.scope, v)),
+        BuildCache: request.scope.unrestricted ? items.flatMap(({ item }) => item.BuildCache ?? []) : [],
       },
     },
   };
 };
 
-/** One engine event as the tenant may see it, or undefined when it is not about the tenant's objects. */
-export function eventView(scope: TenantScope, networkScope: Scope, event: any): unknown {
+/** One engine event as the caller may see it, or undefined when it is not about its objects. */
+export function eventView(scope: Scope, networkScope: Scope, event: any): unknown {
+  if (scope.unrestricted) return event;
   const attributes: Record<string, string> = event?.Actor?.Attributes ?? {};
   const withAttributes = (visible: Record<string, string>, actorId: string = event.Actor.ID) => ({
     ...event,
@@ -74,7 +107,7 @@ export function eventView(scope: TenantScope, networkScope: Scope, event: any): 
   switch (event?.Type) {
     case "container": {
       if (attributes[OWNER_LABEL] !== scope.tenant) return undefined;
-      const visible = withoutReservedLabels(attributes) as Record<string, string>;
+      const visible = visibleLabels(scope, attributes) as Record<string, string>;
       if (visible.name) visible.name = scope.visibleName(visible.name);
       return withAttributes(visible);
     }
@@ -92,30 +125,35 @@ export function eventView(scope: TenantScope, networkScope: Scope, event: any): 
   }
 }
 
-export const events: Handler = async (request) => {
-  const filters = parseFilters(request.query.get("filters"), EVENT_FILTERS);
+export const events: Handler = async (request): Promise<MergedStream> => {
+  const filters = parseFilters(request.query.get("filters"), request.scope.unrestricted ? [...EVENT_FILTERS, "daemon", "plugin", "node", "scope"] : EVENT_FILTERS);
   for (const [key, scope] of [["container", request.scope], ["network", request.networkScope], ["volume", request.scope]] as const) {
     const values = filters.get(key);
     if (values) filters.set(key, scopedFilterValues(scope, values));
   }
-  // Only events about containers, networks and volumes can be the tenant's; asking for other
-  // types alone gets a quiet stream rather than an error, as an engine with no such events would.
-  const types = (filters.get("type") ?? [...EVENT_TYPES]).filter((type) => EVENT_TYPES.has(type));
-  filters.set("type", types.length > 0 ? types : ["container"]);
+  // Only events about containers, networks and volumes can be a tenant's; asking for other types
+  // alone gets a quiet stream rather than an error, as an engine with no such events would.
+  const types = (filters.get("type") ?? [...EVENT_TYPES]).filter((type) => request.scope.unrestricted || EVENT_TYPES.has(type));
+  if (!request.scope.unrestricted) filters.set("type", types.length > 0 ? types : ["container"]);
   const query = new URLSearchParams(request.query);
   query.set("filters", serializeFilters(filters));
+  const named = request.cluster.named;
   return {
-    method: "GET",
-    segments: ["events"],
-    query,
-    response: {
-      kind: "json-stream",
-      rewrite: (event) => (types.length > 0 ? eventView(request.scope, request.networkScope, event) : undefined),
+    merged: {
+      method: "GET",
+      segments: ["events"],
+      query,
+      rewrite: (event, node) => {
+        if (types.length === 0) return undefined;
+        const visible = eventView(request.scope, request.networkScope, event);
+        return visible && named ? { ...(visible as object), node: nodeSection(node) } : visible;
+      },
     },
   };
 };
 
 export const auth: Handler = async (request) => ({
+  node: anyNode(request),
   method: "POST",
   segments: ["auth"],
   query: request.query,

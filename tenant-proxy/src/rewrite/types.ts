@@ -1,23 +1,25 @@
 /**
- * The contract between the pipeline and the per-operation rewrites. A handler receives a tenant's
- * request (identity, its scopes, the parsed target, a body reader and the resolver) and returns the
- * engine call to make and how to rewrite the answer back; it may also answer by itself (`Reply`)
- * when the operation needs several engine calls. Handlers never write to the client: the pipeline
- * does, so every answer passes the same error rewriting and audit.
+ * The contract between the pipeline and the per-operation rewrites. A handler receives a request
+ * (identity, the caller's scopes, the parsed target, a body reader, the cluster and the resolver)
+ * and returns the engine call to make — on which node, and how to rewrite the answer back — or a
+ * stream merged from every node (events, pulls), or an answer of its own (`Reply`) when the
+ * operation needs several engine calls. Handlers never write to the client: the pipeline does, so
+ * every answer passes the same error rewriting and audit.
  */
 import type { IncomingHttpHeaders } from "node:http";
 import type { Readable } from "node:stream";
 import type { Identity } from "../identity/identity.ts";
-import type { Resolver, Scope, TenantScope } from "../ownership.ts";
-import type { Settings } from "../settings.ts";
-import type { Upstream } from "../upstream/engine.ts";
 import type { Operation } from "../operations.ts";
+import type { Resolver, Scope } from "../ownership.ts";
+import type { Settings } from "../settings.ts";
+import type { Cluster, ClusterNode } from "../upstream/cluster.ts";
+import type { Sizes } from "../upstream/node-state.ts";
 import type { QuotaGuard } from "./quota-guard.ts";
 
 export interface TenantRequest {
   identity: Identity;
-  /** Containers and volumes: always the tenant's own. */
-  scope: TenantScope;
+  /** Containers and volumes: the tenant's own (or everything, for administrators). */
+  scope: Scope;
   /** Networks: the tenant's own, or shared when network authorization is off. */
   networkScope: Scope;
   operation: Operation;
@@ -27,44 +29,55 @@ export interface TenantRequest {
   headers: IncomingHttpHeaders;
   /** The request body parsed as a JSON object (undefined when empty); read at most once. */
   readJson(): Promise<Record<string, unknown> | undefined>;
-  /** The request body as a stream (archives), for operations that carry one. */
+  /** The request body as a stream (archives, image tars), for operations that carry one. */
   bodyStream(): Readable;
-  engine: Upstream;
+  cluster: Cluster;
   resolver: Resolver;
+  /** Containers' memory and CPU reservations, read from the engines and cached by id. */
+  sizes: Sizes;
   /** Creates, updates and starts go through it: one at a time per tenant, within its quota. */
   quota: QuotaGuard;
   settings: Settings;
 }
 
-/** How the engine's answer goes back to the tenant. */
+/** How the engine's answer goes back to the caller. */
 export type ResponsePlan =
   /** As it comes: logs, archives, exports, waits. */
   | { kind: "pipe" }
-  /** Buffered and rewritten: lists and inspects (only on success; errors are always rewritten). */
+  /** Buffered and rewritten: inspects (only on success; errors are always rewritten). */
   | { kind: "json"; rewrite: (body: any) => unknown | Promise<unknown> }
-  /** A stream of JSON objects rewritten one by one; `undefined` drops one (events, stats). */
+  /** A stream of JSON objects rewritten one by one; `undefined` drops one (stats). */
   | { kind: "json-stream"; rewrite: (item: any) => unknown | undefined }
   /** A raw bidirectional stream after the engine's 101 or raw-stream 200 (attach, exec start). */
   | { kind: "hijack" };
 
 export interface EngineCall {
+  node: ClusterNode;
   method: string;
   /** Path segments without the version, e.g. ["containers", "<id>", "start"]. */
   segments: string[];
   query: URLSearchParams;
-  /** A JSON body to send (re-serialised), or the tenant's own body stream. */
+  /** A JSON body to send (re-serialised), or the caller's own body stream. */
   body?: unknown;
   streamBody?: boolean;
   response: ResponsePlan;
-  /** Runs after a successful engine answer (e.g. removing a container's volumes). */
-  after?: () => Promise<void>;
+}
+
+/** One request to every healthy node, their JSON streams merged object by object (events, pulls). */
+export interface MergedStream {
+  merged: {
+    method: string;
+    segments: string[];
+    query: URLSearchParams;
+    rewrite: (item: any, node: ClusterNode) => unknown | undefined;
+  };
 }
 
 export interface Reply {
-  reply: { status: number; body: unknown };
+  reply: { status: number; body: unknown; headers?: Record<string, string> };
 }
 
-export type Handler = (request: TenantRequest) => Promise<EngineCall | Reply>;
+export type Handler = (request: TenantRequest) => Promise<EngineCall | MergedStream | Reply>;
 
 export const json = (rewrite: (body: any) => unknown | Promise<unknown>): ResponsePlan => ({ kind: "json", rewrite });
 export const pipe: ResponsePlan = { kind: "pipe" };

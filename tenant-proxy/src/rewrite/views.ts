@@ -1,15 +1,20 @@
 /**
- * What tenants see of engine objects: their own names instead of the scoped engine names, no
- * `berth.*` labels, and nothing about other tenants' objects that an engine answer carries along
- * (containers attached to a shared network, for one). Pure functions over the engine's JSON, one per
- * object shape, used by lists, inspects, events and prunes alike.
+ * What callers see of engine objects: tenants get their own names instead of the scoped engine
+ * names, no `berth.*` labels, and nothing about other tenants' objects that an engine answer
+ * carries along (containers attached to a shared network, for one). In a cluster, containers carry
+ * their node as classic Swarm showed it: `node/name` in lists, a `Node` section in inspect, and
+ * published ports on the node's address instead of 0.0.0.0. Pure functions over the engine's JSON,
+ * one per object shape, used by lists, inspects, events and prunes alike.
  */
-import { type Labels, type Scope, type TenantScope, withoutReservedLabels } from "../ownership.ts";
+import { type Labels, type Scope, withoutReservedLabels } from "../ownership.ts";
+import type { ClusterNode } from "../upstream/cluster.ts";
 
 type Json = Record<string, any>;
 
+export const visibleLabels = <T extends Labels>(scope: Scope, labels: T): T => (scope.unrestricted ? labels : withoutReservedLabels(labels));
+
 /** `/T_web` → `/web`, and legacy link names `/T_web/T_db` → `/web/db`. */
-export function visibleContainerName(scope: TenantScope, name: string): string {
+export function visibleContainerName(scope: Scope, name: string): string {
   return name
     .split("/")
     .map((part) => (part === "" ? part : scope.visibleName(part)))
@@ -27,19 +32,19 @@ function visibleNetworkMode(networkScope: Scope, mode: unknown): unknown {
 }
 
 /** `T_db:/T_web/db` style link strings and `T_vol:/data:rw` style binds. */
-function visibleFirstPart(scope: TenantScope, value: string): string {
+function visibleFirstPart(scope: Scope, value: string): string {
   const colon = value.indexOf(":");
   const head = colon === -1 ? value : value.slice(0, colon);
   const tail = colon === -1 ? "" : value.slice(colon);
   return visibleContainerName(scope, head) + tail;
 }
 
-function visibleLink(scope: TenantScope, link: string): string {
+function visibleLink(scope: Scope, link: string): string {
   const [target, alias] = link.split(":");
   return alias === undefined ? visibleContainerName(scope, target!) : `${visibleContainerName(scope, target!)}:${visibleContainerName(scope, alias)}`;
 }
 
-function visibleMounts(scope: TenantScope, mounts: Json[] | null | undefined): Json[] | null | undefined {
+function visibleMounts(scope: Scope, mounts: Json[] | null | undefined): Json[] | null | undefined {
   return mounts?.map((mount) =>
     mount.Type === "volume"
       ? { ...mount, Name: mount.Name && scope.visibleName(mount.Name), Source: mount.Source && scope.unscopeText(mount.Source) }
@@ -47,12 +52,23 @@ function visibleMounts(scope: TenantScope, mounts: Json[] | null | undefined): J
   );
 }
 
-/** An item of `GET /containers/json`. */
-export function containerSummaryView(scope: TenantScope, networkScope: Scope, container: Json): Json {
+const onAllAddresses = (ip: unknown) => ip === undefined || ip === null || ip === "" || ip === "0.0.0.0" || ip === "::";
+
+/** Classic Swarm's `Node` section of an inspect. */
+export function nodeSection(node: ClusterNode): Json {
+  return { ID: node.name, IP: node.host ?? "", Addr: node.host ? `${node.host}` : "", Name: node.name, Cpus: node.cpus, Memory: node.memoryTotal, Labels: node.labels };
+}
+
+/** An item of `GET /containers/json`; `node` is given in a cluster that shows node names. */
+export function containerSummaryView(scope: Scope, networkScope: Scope, container: Json, node?: ClusterNode): Json {
+  const names = (container.Names as string[] | null)?.map((name) => visibleContainerName(scope, name));
   return {
     ...container,
-    Names: (container.Names as string[] | null)?.map((name) => visibleContainerName(scope, name)),
-    Labels: withoutReservedLabels(container.Labels as Labels),
+    Names: node ? names?.map((name) => `/${node.name}${name}`) : names,
+    Labels: visibleLabels(scope, container.Labels as Labels),
+    Ports: node?.host
+      ? (container.Ports as Json[] | null)?.map((port) => (port.PublicPort && onAllAddresses(port.IP) ? { ...port, IP: node.host } : port))
+      : container.Ports,
     HostConfig: container.HostConfig && {
       ...container.HostConfig,
       NetworkMode: visibleNetworkMode(networkScope, container.HostConfig.NetworkMode),
@@ -66,13 +82,14 @@ export function containerSummaryView(scope: TenantScope, networkScope: Scope, co
 }
 
 /** `GET /containers/{id}/json`. */
-export function containerInspectView(scope: TenantScope, networkScope: Scope, container: Json): Json {
+export function containerInspectView(scope: Scope, networkScope: Scope, container: Json, node?: ClusterNode): Json {
   const host = container.HostConfig as Json | undefined;
   const settings = container.NetworkSettings as Json | undefined;
+  const ports = settings?.Ports as Record<string, Json[] | null> | null | undefined;
   return {
     ...container,
     Name: typeof container.Name === "string" ? visibleContainerName(scope, container.Name) : container.Name,
-    Config: container.Config && { ...container.Config, Labels: withoutReservedLabels(container.Config.Labels as Labels) },
+    Config: container.Config && { ...container.Config, Labels: visibleLabels(scope, container.Config.Labels as Labels) },
     HostConfig: host && {
       ...host,
       Binds: (host.Binds as string[] | null)?.map((bind) => (bind.startsWith("/") ? bind : visibleFirstPart(scope, bind))),
@@ -86,12 +103,19 @@ export function containerInspectView(scope: TenantScope, networkScope: Scope, co
     NetworkSettings: settings && {
       ...settings,
       Networks: settings.Networks && visibleEndpoints(scope, networkScope, settings.Networks),
+      Ports:
+        node?.host && ports
+          ? Object.fromEntries(
+              Object.entries(ports).map(([port, bindings]) => [port, bindings?.map((b) => (onAllAddresses(b.HostIp) ? { ...b, HostIp: node.host } : b)) ?? null]),
+            )
+          : settings.Ports,
     },
     Mounts: visibleMounts(scope, container.Mounts),
+    ...(node ? { Node: nodeSection(node) } : {}),
   };
 }
 
-function visibleEndpoints(scope: TenantScope, networkScope: Scope, networks: Json): Json {
+function visibleEndpoints(scope: Scope, networkScope: Scope, networks: Json): Json {
   return Object.fromEntries(
     Object.entries(networks).map(([name, endpoint]) => [
       networkScope.visibleName(name),
@@ -104,13 +128,13 @@ function visibleEndpoints(scope: TenantScope, networkScope: Scope, networks: Jso
   );
 }
 
-/** A network (list item or inspect): only the tenant's own containers stay in `Containers`. */
-export function networkView(scope: TenantScope, networkScope: Scope, network: Json): Json {
+/** A network (list item or inspect): only the caller's own containers stay in `Containers`. */
+export function networkView(scope: Scope, networkScope: Scope, network: Json): Json {
   const containers = network.Containers as Record<string, Json> | null | undefined;
   return {
     ...network,
     Name: networkScope.visibleName(network.Name),
-    Labels: withoutReservedLabels(network.Labels as Labels),
+    Labels: visibleLabels(scope, network.Labels as Labels),
     Containers:
       containers &&
       Object.fromEntries(
@@ -121,11 +145,11 @@ export function networkView(scope: TenantScope, networkScope: Scope, network: Js
   };
 }
 
-export function volumeView(scope: TenantScope, volume: Json): Json {
+export function volumeView(scope: Scope, volume: Json): Json {
   return {
     ...volume,
     Name: scope.visibleName(volume.Name),
-    Labels: withoutReservedLabels(volume.Labels as Labels),
+    Labels: visibleLabels(scope, volume.Labels as Labels),
     Mountpoint: typeof volume.Mountpoint === "string" ? scope.unscopeText(volume.Mountpoint) : volume.Mountpoint,
   };
 }

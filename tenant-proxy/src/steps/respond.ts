@@ -6,9 +6,12 @@
  * tenant's objects the way the tenant does.
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
+import { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import type { Refusal } from "../http/errors.ts";
-import type { ResponsePlan } from "../rewrite/types.ts";
+import { Refusal } from "../http/errors.ts";
+import type { MergedStream, ResponsePlan } from "../rewrite/types.ts";
+import type { ClusterNode } from "../upstream/cluster.ts";
+import { enginePath } from "./forward.ts";
 import { jsonStreamRewriter } from "../streams.ts";
 import { readAll } from "../upstream/engine.ts";
 
@@ -46,6 +49,51 @@ export function unscopedError(text: string, unscope: Unscope): unknown {
     // not JSON: fall through to a plain message
   }
   return { message: unscope(text.trim()) };
+}
+
+/**
+ * Every healthy node's answer to the same request (events, pulls), merged object by object into one
+ * stream as they arrive. A node that refuses adds an error object saying so; when all refuse, the
+ * first refusal is the answer.
+ */
+export async function respondMerged(
+  res: ServerResponse,
+  nodes: readonly ClusterNode[],
+  merged: MergedStream["merged"],
+  version: string | undefined,
+  unscope: Unscope,
+): Promise<void> {
+  const path = enginePath(version, merged.segments, merged.query);
+  const settled = await Promise.allSettled(nodes.map((node) => node.engine.request({ method: merged.method, path })));
+  const opened = settled.flatMap((result, index) => (result.status === "fulfilled" ? [{ node: nodes[index]!, upstream: result.value }] : []));
+  const streaming = opened.filter(({ upstream }) => (upstream.statusCode ?? 500) < 400);
+  if (streaming.length === 0) {
+    const first = opened[0];
+    if (!first) throw new Refusal(503, "no engine is available", "engine-unavailable");
+    sendJson(res, first.upstream.statusCode ?? 502, unscopedError(await readAll(first.upstream, 1024 * 1024), unscope));
+    return;
+  }
+  res.writeHead(200, { "content-type": "application/json" });
+  res.flushHeaders();
+  const failures = await Promise.all(
+    opened.filter((o) => !streaming.includes(o)).map(async ({ node, upstream }) => {
+      const { message } = unscopedError(await readAll(upstream, 1024 * 1024), unscope) as { message: string };
+      return `${node.name}: ${message}`;
+    }),
+  );
+  for (const failure of failures) res.write(`${JSON.stringify({ error: failure, errorDetail: { message: failure } })}\n`);
+  res.once("close", () => streaming.forEach(({ upstream }) => upstream.destroy()));
+  await Promise.all(
+    streaming.map(({ node, upstream }) =>
+      pipeline(upstream, jsonStreamRewriter((item) => merged.rewrite(item, node)), new Writable({
+        write(chunk, _encoding, callback) {
+          if (res.destroyed) return callback();
+          res.write(chunk, () => callback());
+        },
+      })).catch(() => undefined),
+    ),
+  );
+  res.end();
 }
 
 export async function respond(res: ServerResponse, upstream: IncomingMessage, plan: ResponsePlan, unscope: Unscope): Promise<void> {

@@ -1,0 +1,166 @@
+/**
+ * The engines behind one endpoint. A single upstream (BERTH_UPSTREAM) is a cluster of one whose
+ * node names stay out of sight; a nodes file (BERTH_NODES_FILE, FDCS's `/tmp/cluster.ips`: one
+ * `host:port` per line, optionally preceded by a name) makes a classic-Swarm-style cluster whose
+ * containers show as `node/name`. Nodes are pinged in the background; one that stops answering is
+ * marked down (so are nodes whose calls fail to connect) and comes back by itself when it answers
+ * again. Where each container and exec instance lives is remembered, so later calls go straight
+ * to its node instead of asking every node every time.
+ */
+import { LRUCache } from "lru-cache";
+import type { UpstreamAddress } from "../settings.ts";
+import { Engine, type Upstream } from "./engine.ts";
+
+export interface NodeSpec {
+  name: string;
+  address: UpstreamAddress;
+}
+
+export interface ClusterNode {
+  name: string;
+  engine: Upstream;
+  /** The address published ports are reached at (the node's host), when it has one. */
+  host?: string;
+  healthy: boolean;
+  /** From the engine's `info`, refreshed by the health checks. */
+  labels: Record<string, string>;
+  memoryTotal: number;
+  cpus: number;
+  lastError?: string;
+}
+
+export interface FanOut<T> {
+  answers: { node: ClusterNode; value: T }[];
+  /** Nodes that were down or did not answer in time. */
+  missing: string[];
+  /** Nodes that answered with an error (a refusal of the request, not an outage). */
+  errors: { node: ClusterNode; error: unknown }[];
+}
+
+/** `name host:port` or `host:port` lines; blank lines and `#` comments are skipped. */
+export function parseNodesFile(text: string): { name?: string; hostPort: string }[] {
+  return text
+    .split("\n")
+    .map((line) => line.replace(/#.*/, "").trim())
+    .filter(Boolean)
+    .map((line) => {
+      const parts = line.split(/\s+/);
+      if (parts.length > 2) throw new Error(`cannot read the line "${line}": expected [name] host:port`);
+      return parts.length === 2 ? { name: parts[0], hostPort: parts[1]! } : { hostPort: parts[0]! };
+    });
+}
+
+export class Cluster {
+  readonly nodes: ClusterNode[];
+  private readonly locations = new LRUCache<string, string>({ max: 100_000 });
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    specs: readonly NodeSpec[],
+    /** Whether tenants see node names (`docker-host-1/web`): true for a nodes file. */
+    readonly named: boolean,
+    private readonly options: { timeoutMs: number; healthIntervalMs: number; fanOutTimeoutMs: number },
+  ) {
+    this.nodes = specs.map((spec) => ({
+      name: spec.name,
+      engine: new Engine(spec.address, options.timeoutMs),
+      host: spec.address.kind === "tcp" ? spec.address.host : undefined,
+      healthy: true,
+      labels: {},
+      memoryTotal: 0,
+      cpus: 0,
+    }));
+  }
+
+  /** Checks every node now, then every interval. */
+  async start(): Promise<void> {
+    await this.checkAll();
+    this.timer = setInterval(() => void this.checkAll(), this.options.healthIntervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    for (const node of this.nodes) (node.engine as Engine).close?.();
+  }
+
+  private async checkAll(): Promise<void> {
+    await Promise.all(this.nodes.map((node) => this.check(node)));
+  }
+
+  private async check(node: ClusterNode): Promise<void> {
+    try {
+      const info = await withTimeout(node.engine.json("GET", "/v1.41/info"), this.options.fanOutTimeoutMs);
+      if (info.status !== 200) throw new Error(`info answered ${info.status}`);
+      node.labels = Object.fromEntries(((info.body.Labels as string[] | null) ?? []).map((label) => label.split(/=(.*)/s).slice(0, 2) as [string, string]));
+      node.memoryTotal = Number(info.body.MemTotal ?? 0);
+      node.cpus = Number(info.body.NCPU ?? 0);
+      node.healthy = true;
+      node.lastError = undefined;
+    } catch (error) {
+      this.markDown(node, error);
+    }
+  }
+
+  markDown(node: ClusterNode, error: unknown): void {
+    node.healthy = false;
+    node.lastError = (error as Error)?.message ?? String(error);
+  }
+
+  healthy(): ClusterNode[] {
+    return this.nodes.filter((node) => node.healthy);
+  }
+
+  byName(name: string): ClusterNode | undefined {
+    return this.nodes.find((node) => node.name === name);
+  }
+
+  /** A healthy node for objects every node shares (overlay networks, images to inspect). */
+  any(): ClusterNode | undefined {
+    return this.healthy()[0];
+  }
+
+  remember(id: string, node: ClusterNode): void {
+    this.locations.set(id, node.name);
+  }
+
+  forget(id: string): void {
+    this.locations.delete(id);
+  }
+
+  /** The node an id was last seen on, if remembered. */
+  where(id: string): ClusterNode | undefined {
+    const name = this.locations.get(id);
+    return name === undefined ? undefined : this.byName(name);
+  }
+
+  /** Runs `work` on every healthy node at once, each within the fan-out timeout. */
+  async everywhere<T>(work: (node: ClusterNode) => Promise<T>): Promise<FanOut<T>> {
+    const healthy = this.healthy();
+    const settled = await Promise.allSettled(healthy.map((node) => withTimeout(work(node), this.options.fanOutTimeoutMs)));
+    const fanOut: FanOut<T> = { answers: [], missing: this.nodes.filter((node) => !node.healthy).map((node) => node.name), errors: [] };
+    settled.forEach((result, index) => {
+      const node = healthy[index]!;
+      if (result.status === "fulfilled") fanOut.answers.push({ node, value: result.value });
+      else if (isUnavailable(result.reason)) {
+        fanOut.missing.push(node.name);
+        this.markDown(node, result.reason);
+      } else fanOut.errors.push({ node, error: result.reason });
+    });
+    return fanOut;
+  }
+}
+
+function isUnavailable(error: unknown): boolean {
+  return (error as { reason?: string })?.reason === "engine-unavailable" || error instanceof TimeoutError;
+}
+
+class TimeoutError extends Error {}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TimeoutError(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
