@@ -5,12 +5,8 @@
  * slow part, so the registry and the image are done while it boots. Teardown releases everything
  * the run's ledger still lists, including what a crashed worker left behind.
  */
-import { startEngine } from "./harness/engine.ts";
-import { buildTestImages } from "./harness/images.ts";
 import { startSharedKeystone } from "./harness/keystone.ts";
-import { beginRun, endRun, reapOnSignal } from "./harness/lifecycle.ts";
-import { startRegistry } from "./harness/registry.ts";
-import type { Run } from "./harness/run.ts";
+import { beginRun, endRun, reapOnSignal, startRegistryWithTestImages } from "./harness/lifecycle.ts";
 
 export default async function setup(): Promise<() => Promise<void>> {
   const run = await beginRun();
@@ -26,14 +22,4 @@ export default async function setup(): Promise<() => Promise<void>> {
     throw error;
   }
   return teardown;
-}
-
-async function startRegistryWithTestImages(run: Run): Promise<void> {
-  const registry = await startRegistry(run);
-  const builder = await startEngine({ name: "image-builder", images: false });
-  try {
-    await buildTestImages(builder, registry.address);
-  } finally {
-    await builder.stop();
-  }
 }
