@@ -1,0 +1,142 @@
+/**
+ * The three ways the benchmark reaches one engine: straight to its unix socket, through HAProxy as
+ * a plain HTTP pass-through (what any proxy hop costs), and through the tenant proxy as it runs in
+ * production: the one-file bundle on Debian's Node 18, as its own process, multi-tenant, with a
+ * static tokens file. HAProxy and the proxy are daemons in the run's ledger, so the run's release
+ * stops them even if the benchmark dies half-way. Every path is handed the same client identity
+ * (the tenant's headers), which the engine and HAProxy simply ignore, so clients differ only in
+ * where they connect.
+ */
+import { once } from "node:events";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type Engine, type Run, type RunDaemon, runCommand, startRunDaemon, waitFor } from "../../test/harness/index.ts";
+
+export type PathName = "engine" | "haproxy" | "proxy";
+export const PATH_NAMES: PathName[] = ["engine", "haproxy", "proxy"];
+
+export type HttpTarget = { socketPath: string } | { host: string; port: number };
+
+export interface Path {
+  name: PathName;
+  /** Where API clients connect. */
+  target: HttpTarget;
+  /** DOCKER_HOST for the docker CLI. */
+  dockerHost: string;
+}
+
+/** The benchmark's tenant, as a docker config dir and as the headers API clients send. */
+export interface Tenant {
+  token: string;
+  tenant: string;
+  headers: Record<string, string>;
+  configDir: string;
+}
+
+const NODE18_ROOT = fileURLToPath(new URL("../../.cache/node18/", import.meta.url));
+const NODE18 = join(NODE18_ROOT, "usr/bin/node");
+const NODE18_LIBS = join(NODE18_ROOT, "usr/lib/x86_64-linux-gnu");
+const HAPROXY = "/usr/sbin/haproxy";
+const READY_TIMEOUT_MS = 30_000;
+
+export function directPath(engine: Engine): Path {
+  return { name: "engine", target: { socketPath: engine.socketPath }, dockerHost: engine.host };
+}
+
+export function writeTenant(dir: string): Tenant {
+  const tenant = { token: "bench-token-0123456789", tenant: "bench-tenant" };
+  const headers = { "X-Auth-Token": tenant.token, "X-Auth-TenantId": tenant.tenant };
+  const configDir = join(dir, "docker-config");
+  mkdirSync(configDir, { recursive: true });
+  writeFileSync(join(configDir, "config.json"), JSON.stringify({ HttpHeaders: headers }));
+  writeFileSync(join(dir, "tokens.json"), JSON.stringify([{ ...tenant, user: "bench-user" }]));
+  return { ...tenant, headers, configDir };
+}
+
+/**
+ * HAProxy in HTTP mode on a loopback port, keep-alive both sides, tunnelling upgrades (attach).
+ * `http-no-delay` because Docker's attach and wait are interactive: without it HAProxy corks small
+ * sends (MSG_MORE) and `docker run` waits up to 200 ms for the last bytes of a stream.
+ */
+export async function startHaproxy(run: Run, dir: string, engine: Engine): Promise<Path> {
+  const port = await freePort();
+  const config = join(dir, "haproxy.cfg");
+  writeFileSync(config, [
+    "global",
+    "  maxconn 4096",
+    "defaults",
+    "  mode http",
+    "  option http-no-delay",
+    "  timeout connect 5s",
+    "  timeout client 1h",
+    "  timeout server 1h",
+    "  timeout tunnel 1h",
+    "frontend bench",
+    `  bind 127.0.0.1:${port}`,
+    "  default_backend engine",
+    "backend engine",
+    `  server engine unix@${engine.socketPath}`,
+    "",
+  ].join("\n"));
+  await startRunDaemon(run, "bench-haproxy", [HAPROXY, "-db", "-f", config], { logFile: join(dir, "haproxy.log") });
+  const path: Path = { name: "haproxy", target: { host: "127.0.0.1", port }, dockerHost: `tcp://127.0.0.1:${port}` };
+  await waitUntilPinged(path, join(dir, "haproxy.log"));
+  return path;
+}
+
+/** The proxy bundle on Node 18 with the BERTH_* settings an operator would write. */
+export async function startTenantProxy(run: Run, dir: string, engine: Engine, bundle: string): Promise<{ path: Path; daemon: RunDaemon }> {
+  if (!existsSync(NODE18)) throw new Error(`Debian's Node 18 is missing at ${NODE18}: run scripts/install-deps.sh`);
+  const logFile = join(dir, "proxy.log");
+  const env = {
+    PATH: process.env.PATH ?? "/usr/bin:/bin",
+    LD_LIBRARY_PATH: NODE18_LIBS,
+    BERTH_LISTEN: "127.0.0.1:0",
+    BERTH_UPSTREAM: engine.host,
+    BERTH_AUTH_BACKEND: "static",
+    BERTH_TOKENS_FILE: join(dir, "tokens.json"),
+    SWARM_MULTI_TENANT: "true",
+  };
+  const daemon = await startRunDaemon(run, "bench-proxy", [NODE18, bundle], { logFile, env });
+  let port: number | undefined;
+  const listening = await waitFor(() => (port = listeningPort(logFile)) !== undefined, READY_TIMEOUT_MS, 50);
+  if (!listening || port === undefined) throw new Error(`the proxy did not start within ${READY_TIMEOUT_MS} ms; its log:\n${logTail(logFile)}`);
+  const path: Path = { name: "proxy", target: { host: "127.0.0.1", port }, dockerHost: `tcp://127.0.0.1:${port}` };
+  await waitUntilPinged(path, logFile);
+  return { path, daemon };
+}
+
+/** The versions of what the proxy path and the HAProxy path run, for the record. */
+export async function serverVersions(): Promise<{ proxyNode: string; haproxy: string }> {
+  const [node, haproxy] = await Promise.all([
+    runCommand([NODE18, "--version"], { env: { LD_LIBRARY_PATH: NODE18_LIBS } }),
+    runCommand([HAPROXY, "-v"]),
+  ]);
+  return { proxyNode: node.stdout.trim(), haproxy: haproxy.stdout.split("\n")[0]!.trim() };
+}
+
+/** The port in the proxy's start-up line `{"message":"berth tenant proxy listening","listen":"http://127.0.0.1:<port>"}`. */
+function listeningPort(logFile: string): number | undefined {
+  const match = /"listen":"http:\/\/127\.0\.0\.1:(\d+)"/.exec(readFileSync(logFile, "utf8"));
+  return match ? Number(match[1]) : undefined;
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer().listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const { port } = server.address() as net.AddressInfo;
+  server.close();
+  return port;
+}
+
+async function waitUntilPinged(path: Path, logFile: string): Promise<void> {
+  const { host, port } = path.target as { host: string; port: number };
+  const pinged = () => fetch(`http://${host}:${port}/_ping`).then((res) => res.ok, () => false);
+  if (!(await waitFor(pinged, READY_TIMEOUT_MS, 100))) throw new Error(`${path.name} does not answer /_ping on port ${port}; its log:\n${logTail(logFile)}`);
+}
+
+function logTail(logFile: string): string {
+  return existsSync(logFile) ? readFileSync(logFile, "utf8").split("\n").slice(-15).join("\n") : "(no log)";
+}
