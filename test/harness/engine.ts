@@ -44,6 +44,9 @@ export interface Engine {
   docker(args: string[], opts?: { cli?: DockerCli; input?: string | Buffer; timeoutMs?: number }): Promise<CommandResult>;
   /** Stops dockerd and its containers, removes the namespace and the engine's directories. Idempotent. */
   stop(): Promise<void>;
+  /** Freezes dockerd (SIGSTOP): the engine stops answering, as a hung node does, until resume(). */
+  pause(): void;
+  resume(): void;
 }
 
 export interface StartEngineOptions {
@@ -57,6 +60,8 @@ export interface StartEngineOptions {
   extraArgs?: string[];
   /** Engine labels (`--label`), e.g. ["node=one"]. */
   labels?: string[];
+  /** A key-value store (`etcd://ip:2379`) shared with other engines for overlay networks; implies tcp. */
+  clusterStore?: string;
 }
 
 export async function startEngine(opts: StartEngineOptions = {}): Promise<Engine> {
@@ -65,7 +70,7 @@ export async function startEngine(opts: StartEngineOptions = {}): Promise<Engine
   const dir = join(run.dir, "engines", String(host.hostIndex));
   const name = opts.name ?? `engine-${host.hostIndex}`;
   const socketPath = join(dir, "docker.sock");
-  const tcpHost = opts.tcp ? `tcp://${host.address}:2375` : undefined;
+  const tcpHost = opts.tcp || opts.clusterStore ? `tcp://${host.address}:2375` : undefined;
   let dockerd: Extract<LedgerEntry, { kind: "dockerd" }> | undefined;
   let stopping: Promise<void> | undefined;
 
@@ -78,8 +83,11 @@ export async function startEngine(opts: StartEngineOptions = {}): Promise<Engine
     ...(tcpHost ? { tcpHost } : {}),
     api: (method, path, body) => jsonRequest({ socketPath }, method, path, { body }),
     docker: (args, dockerOpts = {}) => runDocker(dockerOpts.cli ?? DEFAULT_CLI, args, { host: engine.host, input: dockerOpts.input, timeoutMs: dockerOpts.timeoutMs }),
+    pause: () => dockerd && process.kill(dockerd.process.pid, "SIGSTOP"),
+    resume: () => dockerd && process.kill(dockerd.process.pid, "SIGCONT"),
     stop: () => {
       stopping ??= (async () => {
+        engine.resume();
         if (dockerd) await release(run.dir, dockerd);
         await release(run.dir, host.entry);
         rmSync(dir, { recursive: true, force: true });
@@ -133,6 +141,7 @@ function dockerdFlags(run: Run, host: HostNamespace, dir: string, socketPath: st
     "--bip", `172.17.${host.hostIndex % 256}.1/24`,
     ...(registry ? ["--insecure-registry", registry] : []),
     ...(opts.labels ?? []).flatMap((label) => ["--label", label]),
+    ...(opts.clusterStore ? [`--cluster-store=${opts.clusterStore}`, `--cluster-advertise=${host.address}:2375`] : []),
     ...(opts.extraArgs ?? []),
   ];
 }

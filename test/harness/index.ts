@@ -11,3 +11,5 @@ export { startRunDaemon, withScriptRun, type RunDaemon } from "./lifecycle.ts";
 export type { Run } from "./run.ts";
 export { sharedKeystone, startKeystone, type IssuedToken, type Keystone } from "./keystone.ts";
 export { sharedRegistry, type Registry } from "./registry.ts";
+export { startEtcd, type Etcd } from "./etcd.ts";
+export { startNfsServer, type NfsServer } from "./nfs.ts";

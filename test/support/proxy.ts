@@ -31,10 +31,11 @@ export function capturingAudit(refusals: RefusalRecord[], errors: string[]): Aud
   };
 }
 
-export async function startTestProxy(engine: Engine, env: Record<string, string>): Promise<TestProxy> {
+/** A proxy in front of one engine, or of the cluster `env` names (BERTH_NODES_FILE) when `engine` is undefined. */
+export async function startTestProxy(engine: Engine | undefined, env: Record<string, string>): Promise<TestProxy> {
   const refusals: RefusalRecord[] = [];
   const errors: string[] = [];
-  let settings = readSettings({ BERTH_LISTEN: "127.0.0.1:0", BERTH_UPSTREAM: `unix://${engine.socketPath}`, ...env });
+  let settings = readSettings({ BERTH_LISTEN: "127.0.0.1:0", ...(engine ? { BERTH_UPSTREAM: `unix://${engine.socketPath}` } : {}), ...env });
   let running: RunningProxy = await startProxy(settings, capturingAudit(refusals, errors));
   const port = running.address.port;
   settings = { ...settings, listen: { host: "127.0.0.1", port } };

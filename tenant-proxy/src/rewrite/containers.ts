@@ -132,18 +132,20 @@ export const rename: Handler = async (request): Promise<Reply> => {
   });
 };
 
-/** Names are unique per engine; in a cluster the proxy keeps them unique across the nodes. */
+/**
+ * Names are unique per engine; in a cluster the proxy keeps them unique across the nodes it can
+ * reach. A node that is down cannot be asked: the create goes ahead (creates go to healthy nodes),
+ * and should the name turn out to exist there too, references to it say so and take `node/name`.
+ */
 async function nameIsFree(request: TenantRequest, engineName: string, except?: ClusterNode): Promise<void> {
   if (request.cluster.nodes.length === 1) return;
-  const { answers, missing } = await request.cluster.everywhere(async (node) =>
+  const { answers, errors } = await request.cluster.everywhere(async (node) =>
     node === except ? 404 : (await node.engine.json("GET", `${ENGINE_API}/containers/${encodeURIComponent(engineName)}/json`)).status,
   );
+  if (errors.length > 0) throw errors[0]!.error;
   const holder = answers.find((answer) => answer.value === 200);
   if (holder) {
     throw new Refusal(409, `Conflict. The container name "/${request.scope.visibleName(engineName)}" is already in use on ${holder.node.name}`, "conflict");
-  }
-  if (missing.length > 0) {
-    throw new Refusal(503, `the name cannot be checked while ${missing.join(", ")} is unavailable: create without a name, or retry`, "engine-unavailable");
   }
 }
 

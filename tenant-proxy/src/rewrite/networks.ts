@@ -47,7 +47,11 @@ export const inspect: Handler = async (request): Promise<Reply> => {
   const merged = { ...answer.body, Containers: { ...(answer.body.Containers ?? {}) } };
   if (request.cluster.nodes.length > 1 && answer.body.Scope === "global") {
     const { items, headers } = await everywhereJson(request, path);
-    for (const { item } of items) Object.assign(merged.Containers, item.Containers ?? {});
+    // Each node lists its own containers by id, and others' as remote "ep-…" endpoints: keep the former.
+    for (const { item } of items) {
+      for (const [key, endpoint] of Object.entries(item.Containers ?? {})) if (!key.startsWith("ep-")) merged.Containers[key] = endpoint;
+    }
+    for (const key of Object.keys(merged.Containers)) if (key.startsWith("ep-")) delete merged.Containers[key];
     return { reply: { status: 200, body: networkView(request.scope, request.networkScope, merged), headers } };
   }
   return { reply: { status: 200, body: networkView(request.scope, request.networkScope, merged) } };
@@ -58,10 +62,9 @@ export const create: Handler = async (request) => {
   const body = request.scope.unrestricted ? (raw ?? {}) : checkFields(raw, NETWORK_CREATE_RULES, "");
   if (typeof body.Name !== "string") throw badRequest("a network needs a Name");
   const labels = checkLabels(body.Labels, "Labels");
-  const cluster = request.cluster.nodes.length > 1;
-  if (cluster && !request.scope.unrestricted && body.Driver !== undefined && body.Driver !== "" && body.Driver !== "overlay") {
-    throw badRequest("in a cluster, networks span the nodes: use the overlay driver");
-  }
+  // In a cluster a tenant's networks are overlay networks: a bridge would exist on one node only,
+  // and tenants do not choose nodes. The docker CLI sends "bridge" when no driver is given.
+  const cluster = request.cluster.nodes.length > 1 && !request.scope.unrestricted;
   return {
     node: anyNode(request),
     method: "POST",
@@ -69,7 +72,7 @@ export const create: Handler = async (request) => {
     query: request.query,
     body: {
       ...body,
-      ...(cluster && !body.Driver ? { Driver: "overlay" } : {}),
+      ...(cluster ? { Driver: "overlay" } : {}),
       Name: request.networkScope.engineName(checkName("network", body.Name)),
       CheckDuplicate: true,
       Labels: { ...labels, ...request.networkScope.ownerLabels() },

@@ -54,6 +54,20 @@ function visibleMounts(scope: Scope, mounts: Json[] | null | undefined): Json[] 
 
 const onAllAddresses = (ip: unknown) => ip === undefined || ip === null || ip === "" || ip === "0.0.0.0" || ip === "::";
 
+/** Ports published on every address (0.0.0.0 and ::) shown once, on the node's address. */
+function onNodeAddress(ports: Json[] | null | undefined, host: string): Json[] | null | undefined {
+  if (!ports) return ports;
+  const seen = new Set<string>();
+  return ports
+    .map((port) => (port.PublicPort && onAllAddresses(port.IP) ? { ...port, IP: host } : port))
+    .filter((port) => {
+      const key = `${port.IP}|${port.PrivatePort}|${port.PublicPort}|${port.Type}`;
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    });
+}
+
 /** Classic Swarm's `Node` section of an inspect. */
 export function nodeSection(node: ClusterNode): Json {
   return { ID: node.name, IP: node.host ?? "", Addr: node.host ? `${node.host}` : "", Name: node.name, Cpus: node.cpus, Memory: node.memoryTotal, Labels: node.labels };
@@ -66,9 +80,7 @@ export function containerSummaryView(scope: Scope, networkScope: Scope, containe
     ...container,
     Names: node ? names?.map((name) => `/${node.name}${name}`) : names,
     Labels: visibleLabels(scope, container.Labels as Labels),
-    Ports: node?.host
-      ? (container.Ports as Json[] | null)?.map((port) => (port.PublicPort && onAllAddresses(port.IP) ? { ...port, IP: node.host } : port))
-      : container.Ports,
+    Ports: node?.host ? onNodeAddress(container.Ports as Json[] | null, node.host) : container.Ports,
     HostConfig: container.HostConfig && {
       ...container.HostConfig,
       NetworkMode: visibleNetworkMode(networkScope, container.HostConfig.NetworkMode),

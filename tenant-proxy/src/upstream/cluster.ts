@@ -138,7 +138,7 @@ export class Cluster {
   async everywhere<T>(work: (node: ClusterNode) => Promise<T>): Promise<FanOut<T>> {
     const healthy = this.healthy();
     const settled = await Promise.allSettled(healthy.map((node) => withTimeout(work(node), this.options.fanOutTimeoutMs)));
-    const fanOut: FanOut<T> = { answers: [], missing: this.nodes.filter((node) => !node.healthy).map((node) => node.name), errors: [] };
+    const fanOut: FanOut<T> = { answers: [], missing: [], errors: [] };
     settled.forEach((result, index) => {
       const node = healthy[index]!;
       if (result.status === "fulfilled") fanOut.answers.push({ node, value: result.value });
@@ -147,6 +147,8 @@ export class Cluster {
         this.markDown(node, result.reason);
       } else fanOut.errors.push({ node, error: result.reason });
     });
+    const asked = new Set(healthy);
+    fanOut.missing.push(...this.nodes.filter((node) => !asked.has(node)).map((node) => node.name));
     return fanOut;
   }
 }
