@@ -54,19 +54,16 @@ function visibleMounts(scope: Scope, mounts: Json[] | null | undefined): Json[] 
 
 const onAllAddresses = (ip: unknown) => ip === undefined || ip === null || ip === "" || ip === "0.0.0.0" || ip === "::";
 
+const uniqueBy = <T>(items: T[], key: (item: T) => string): T[] => items.filter((item, index) => items.findIndex((other) => key(other) === key(item)) === index);
+
 /** Ports published on every address (0.0.0.0 and ::) shown once, on the node's address. */
 function onNodeAddress(ports: Json[] | null | undefined, host: string): Json[] | null | undefined {
   if (!ports) return ports;
-  const seen = new Set<string>();
-  return ports
-    .map((port) => (port.PublicPort && onAllAddresses(port.IP) ? { ...port, IP: host } : port))
-    .filter((port) => {
-      const key = `${port.IP}|${port.PrivatePort}|${port.PublicPort}|${port.Type}`;
-      if (seen.has(key)) return false;
-      seen.add(key);
-      return true;
-    });
+  const mapped = ports.map((port) => (port.PublicPort && onAllAddresses(port.IP) ? { ...port, IP: host } : port));
+  return uniqueBy(mapped, (port) => `${port.IP}|${port.PrivatePort}|${port.PublicPort}|${port.Type}`);
 }
+
+const uniqueBindings = (bindings: Json[]): Json[] => uniqueBy(bindings, (binding) => `${binding.HostIp}|${binding.HostPort}`);
 
 /** Classic Swarm's `Node` section of an inspect. */
 export function nodeSection(node: ClusterNode): Json {
@@ -118,7 +115,7 @@ export function containerInspectView(scope: Scope, networkScope: Scope, containe
       Ports:
         node?.host && ports
           ? Object.fromEntries(
-              Object.entries(ports).map(([port, bindings]) => [port, bindings?.map((b) => (onAllAddresses(b.HostIp) ? { ...b, HostIp: node.host } : b)) ?? null]),
+              Object.entries(ports).map(([port, bindings]) => [port, bindings ? uniqueBindings(bindings.map((b) => (onAllAddresses(b.HostIp) ? { ...b, HostIp: node.host } : b))) : null]),
             )
           : settings.Ports,
     },
@@ -157,9 +154,14 @@ export function networkView(scope: Scope, networkScope: Scope, network: Json): J
   };
 }
 
+/**
+ * A volume as its owner sees it. The driver options are the service's own (where the data lives);
+ * tenants never set any, and docker-compose would take them for a changed volume definition.
+ */
 export function volumeView(scope: Scope, volume: Json): Json {
   return {
     ...volume,
+    ...(scope.unrestricted ? {} : { Options: null }),
     Name: scope.visibleName(volume.Name),
     Labels: visibleLabels(scope, volume.Labels as Labels),
     Mountpoint: typeof volume.Mountpoint === "string" ? scope.unscopeText(volume.Mountpoint) : volume.Mountpoint,
