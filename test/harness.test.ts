@@ -102,7 +102,7 @@ describe("one engine", () => {
     expect(pulled.code).toBe(0);
     const inspected = await engine.api("GET", `/images/${other}/json`);
     expect(inspected.status).toBe(200);
-    expect(inspected.body.Config.Labels).toEqual({ "berth.test.variant": "other" });
+    expect(inspected.body.Config.Labels).toEqual({ "org.berth-test.variant": "other" });
   });
 });
 

@@ -149,6 +149,8 @@ export interface ResolvedContainer {
   /** The engine-side name, without the leading slash. */
   engineName: string;
   node: ClusterNode;
+  /** The engine's inspect answer, when resolving by name fetched it anyway. */
+  inspected?: any;
 }
 
 export interface ResolvedNetwork {
@@ -210,7 +212,8 @@ function unavailableNode(node: ClusterNode, what: string): Refusal {
  * healthy node is asked at once.
  */
 export class Resolver {
-  private readonly found = new LRUCache<string, string>({ max: 100_000 });
+  /** Per scope: a reference → the container it was found to be (by id: trusted; by name: checked). */
+  private readonly found = new LRUCache<string, { id: string; engineName: string }>({ max: 100_000 });
 
   constructor(private readonly cluster: Cluster) {}
 
@@ -230,15 +233,21 @@ export class Resolver {
   async container(scope: Scope, ref: string): Promise<ResolvedContainer> {
     const { node: pinned, bare } = this.nodeQualified(ref);
     if (bare === "" || bare.includes("/")) throw noSuch("container", ref);
-    const cached = this.cluster.where(this.found.get(this.key(scope, "c", bare)) ?? "");
+    const known = this.found.get(this.key(scope, "c", bare));
+    const cached = known && this.cluster.where(known.id);
     const candidates = pinned ? [pinned] : cached ? [cached] : undefined;
     if (candidates?.some((node) => !node.healthy)) throw unavailableNode(candidates[0]!, `container ${ref}`);
+    // An id this scope has resolved before is still its own (ids never change owner): if the
+    // container is gone since, the engine answers exactly as the proxy would.
+    if (known && cached && !pinned && FULL_ID.test(bare)) return { id: known.id, engineName: known.engineName, node: cached };
 
     const byName = async (node: ClusterNode) => {
       const answer = await node.engine.json("GET", `${ENGINE_API}/containers/${encodeURIComponent(scope.engineName(bare))}/json`);
       if (answer.status === 404) return undefined;
       if (answer.status !== 200) throw passEngineError(answer);
-      return scope.owns(answer.body?.Config?.Labels) ? { id: answer.body.Id as string, engineName: String(answer.body.Name).replace(/^\//, ""), node } : undefined;
+      return scope.owns(answer.body?.Config?.Labels)
+        ? { id: answer.body.Id as string, engineName: String(answer.body.Name).replace(/^\//, ""), node, inspected: answer.body }
+        : undefined;
     };
     const byId = async (node: ClusterNode) => {
       const owner = scope.ownerFilter();
@@ -280,9 +289,16 @@ export class Resolver {
   }
 
   private remember(scope: Scope, ref: string, found: ResolvedContainer): ResolvedContainer {
-    this.found.set(this.key(scope, "c", ref), found.id);
+    const entry = { id: found.id, engineName: found.engineName };
+    this.found.set(this.key(scope, "c", ref), entry);
+    this.found.set(this.key(scope, "c", found.id), entry);
     this.cluster.remember(found.id, found.node);
     return found;
+  }
+
+  /** After a rename through the proxy, the name kept for the id changes with it. */
+  renamed(scope: Scope, id: string, engineName: string): void {
+    this.found.set(this.key(scope, "c", id), { id, engineName });
   }
 
   /** Networks are global (overlay) or predefined on every node: one healthy node answers. */
@@ -331,7 +347,8 @@ export class Resolver {
       if (found.status !== 200) throw passEngineError(found);
       return found.body.ContainerID as string;
     };
-    const known = this.cluster.where(this.found.get(this.key(scope, "e", execId)) ?? "");
+    const seen = this.found.get(this.key(scope, "e", execId));
+    const known = seen && this.cluster.where(seen.id);
     const asked = known?.healthy ? { answers: [{ node: known, value: await inspect(known) }], missing: [], errors: [] } : await this.cluster.everywhere(inspect);
     if (asked.errors.length > 0) throw asked.errors[0]!.error;
     const hit = asked.answers.find((a) => a.value !== undefined);
@@ -342,7 +359,7 @@ export class Resolver {
       if (error instanceof Refusal && error.status === 404) throw noSuch("exec instance", execId);
       throw error;
     }
-    this.found.set(this.key(scope, "e", execId), execId);
+    this.found.set(this.key(scope, "e", execId), { id: execId, engineName: "" });
     this.cluster.remember(execId, hit.node);
     return { id: execId, containerId: hit.value!, node: hit.node };
   }

@@ -59,6 +59,9 @@ export function createServer(handlers: StreamHandlers, tlsOptions?: { cert: Buff
 
   const connections = new Set<Duplex>();
   const accept = (socket: Duplex) => {
+    // Answers often go as a flushed head and then a small body: without no-delay the body would
+    // wait for the client's delayed ACK (measured: 44 ms on a `wait`).
+    (socket as net.Socket).setNoDelay?.(true);
     connections.add(socket);
     socket.once("close", () => connections.delete(socket));
     socket.on("error", () => socket.destroy());

@@ -4,7 +4,7 @@
  * with `docker import` as a two-megabyte single-layer image. Global setup builds it once per run on
  * a short-lived engine, saves it as a tarball that every later engine loads in a fraction of a
  * second, and pushes it to the run's registry twice: as `:latest` and as `:other`, which differs in
- * a label only, so a test can prove a pull really happened (the engine does not have `:other`).
+ * a label only (outside the proxy's reserved `berth.` prefix), so a test can prove a pull really happened (the engine does not have `:other`).
  */
 import { execFileSync } from "node:child_process";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync } from "node:fs";
@@ -34,7 +34,7 @@ export async function buildTestImages(engine: Engine, registryAddress: string): 
     writeBusyboxRootfs(join(work, "rootfs"), rootfsTar);
     const pushed = `${registryAddress}/${REGISTRY_REPOSITORY}`;
     await dockerChecked(engine, ["import", "--change", 'CMD ["sh"]', rootfsTar, TEST_IMAGE]);
-    await dockerChecked(engine, ["import", "--change", 'CMD ["sh"]', "--change", "LABEL berth.test.variant=other", rootfsTar, `${pushed}:other`]);
+    await dockerChecked(engine, ["import", "--change", 'CMD ["sh"]', "--change", "LABEL org.berth-test.variant=other", rootfsTar, `${pushed}:other`]);
     await dockerChecked(engine, ["tag", TEST_IMAGE, `${pushed}:latest`]);
     const saved = join(work, "image.tar");
     await Promise.all([

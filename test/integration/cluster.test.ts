@@ -151,7 +151,9 @@ describe("overlay networks across nodes", () => {
     expect(ok(await a(["network", "inspect", "-f", "{{.Driver}} {{.Scope}}", "backbone"])).trim()).toBe("overlay global");
     const serve = "while true; do echo hello-from-server | nc -l -p 8080; done";
     ok(await a(["run", "-d", "--name", "server", "--network", "backbone", "-e", "constraint:node==docker-host-1", TEST_IMAGE, "sh", "-c", serve]));
-    const fetched = await a(["run", "--rm", "--network", "backbone", "-e", "constraint:node==docker-host-2", TEST_IMAGE, "nc", "-w", "5", "server", "8080"]);
+    // Overlay peers learn each other by gossip: give the network a few seconds to converge.
+    const fetch = "for i in $(seq 20); do nc -w 2 server 8080 && exit 0; sleep 1; done; exit 1";
+    const fetched = await a(["run", "--rm", "--network", "backbone", "-e", "constraint:node==docker-host-2", TEST_IMAGE, "sh", "-c", fetch]);
     expect(fetched.stdout, fetched.stderr).toBe("hello-from-server\n");
     expect(ok(await a(["network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{end}}", "backbone"])).trim()).toBe("server");
 

@@ -86,7 +86,7 @@ describe("views", () => {
   });
 
   it("shows volumes by their tenant names, and shared networks as they are", () => {
-    expect(volumeView(t1, { Name: "t1_v", Labels: { "berth.tenant": "t1" }, Mountpoint: "/d/t1_v/_data" })).toEqual({ Name: "v", Labels: {}, Mountpoint: "/d/v/_data" });
+    expect(volumeView(t1, { Name: "t1_v", Labels: { "berth.tenant": "t1" }, Mountpoint: "/d/t1_v/_data", Options: { type: "nfs" } })).toEqual({ Name: "v", Labels: {}, Mountpoint: "/d/v/_data", Options: null });
     expect(networkView(t1, SHARED_NETWORKS_SCOPE, { Name: "shared", Labels: null, Containers: {} }).Name).toBe("shared");
   });
 });

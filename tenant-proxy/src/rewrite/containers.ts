@@ -91,13 +91,15 @@ export const list: Handler = async (request): Promise<Reply> => {
 };
 
 export const inspect: Handler = async (request) => {
-  const { id, node } = await ownContainer(request);
+  const { id, node, inspected } = await ownContainer(request);
+  const view = (container: any) => containerInspectView(request.scope, request.networkScope, container, request.cluster.named ? node : undefined);
+  if (inspected && !request.query.has("size")) return { reply: { status: 200, body: view(inspected) } };
   return {
     node,
     method: "GET",
     segments: ["containers", id, "json"],
     query: request.query,
-    response: json((container) => containerInspectView(request.scope, request.networkScope, container, request.cluster.named ? node : undefined)),
+    response: json(view),
   };
 };
 
@@ -128,7 +130,9 @@ export const rename: Handler = async (request): Promise<Reply> => {
   const { id, node } = await ownContainer(request);
   return request.quota.exclusive(request.scope, async () => {
     await nameIsFree(request, engineName, node);
-    return { reply: await node.engine.json("POST", `${ENGINE_API}/containers/${id}/rename?name=${encodeURIComponent(engineName)}`) };
+    const answer = await node.engine.json("POST", `${ENGINE_API}/containers/${id}/rename?name=${encodeURIComponent(engineName)}`);
+    if (answer.status === 204) request.resolver.renamed(request.scope, id, engineName);
+    return { reply: answer };
   });
 };
 
@@ -230,16 +234,18 @@ async function place(request: TenantRequest, body: Record<string, any>, resolved
   return request.cluster.byName(decision.node)!;
 }
 
-/** The image on the chosen node: pulled there if missing; a 404 (the CLI then pulls) if nowhere. */
-async function ensureImage(node: ClusterNode, image: string): Promise<{ status: number; body: unknown } | undefined> {
+/**
+ * The image on the chosen node, pulled there if missing: its inspect answer, or the engine's 404
+ * when it is nowhere to be had (the CLI then pulls it and creates again).
+ */
+async function ensureImage(node: ClusterNode, image: string): Promise<{ status: number; body: any }> {
   const path = `${ENGINE_API}/images/${encodeSegments(image.split("/"))}/json`;
   const present = await node.engine.json("GET", path);
-  if (present.status === 200) return undefined;
-  if (present.status !== 404) throw passEngineError(present);
+  if (present.status !== 404) return present;
   const pull = await node.engine.request({ method: "POST", path: `${ENGINE_API}/images/create?fromImage=${encodeURIComponent(image)}` });
   const progress = await readAll(pull);
   const failed = pull.statusCode !== 200 || progress.split("\n").some((line) => line.includes('"error"'));
-  return failed ? present : undefined;
+  return failed ? present : node.engine.json("GET", path);
 }
 
 export const create: Handler = async (request): Promise<Reply> => {
@@ -247,7 +253,7 @@ export const create: Handler = async (request): Promise<Reply> => {
   const visibleName = requestedName ? checkName("container", requestedName) : undefined;
   const raw = await request.readJson();
   const checked = request.scope.unrestricted ? checkCreateShape(raw) : checkCreateBody(raw, request.settings.policy);
-  if (!request.scope.unrestricted) await checkImageLabels(request, checked.Image);
+  if (typeof checked.Image !== "string" || checked.Image === "") throw badRequest("Image is required");
   const resolved = await resolveReferences(request, checked);
   const body = scopeCreateBody(checked, request.scope, resolved, visibleName);
   const engineName = visibleName === undefined ? undefined : request.scope.engineName(visibleName);
@@ -255,8 +261,10 @@ export const create: Handler = async (request): Promise<Reply> => {
   return request.quota.create(request.scope, body.HostConfig, async () => {
     if (engineName !== undefined) await nameIsFree(request, engineName);
     const node = await place(request, body, resolved);
-    const missingImage = await ensureImage(node, checked.Image);
-    if (missingImage) return { reply: missingImage };
+    const image = await ensureImage(node, checked.Image);
+    if (image.status !== 200) return { reply: image };
+    // An image's labels pass to its containers: one with the reserved prefix cannot be a tenant's.
+    if (!request.scope.unrestricted) checkLabels(image.body.Config?.Labels, `image ${checked.Image} labels`);
     await ensureVolumes(request, createReferences(checked).volumes, [node]);
     const query = new URLSearchParams();
     if (engineName !== undefined) query.set("name", engineName);
@@ -275,16 +283,6 @@ export const create: Handler = async (request): Promise<Reply> => {
 function checkCreateShape(body: Record<string, unknown> | undefined): Record<string, any> {
   if (body === undefined) throw badRequest("a container create needs a JSON body");
   return { ...body, HostConfig: (body.HostConfig as object | undefined) ?? {}, NetworkingConfig: (body.NetworkingConfig as object | undefined) ?? {} };
-}
-
-/**
- * Labels an image carries are inherited by its containers, so an image with the reserved prefix
- * cannot be run by tenants.
- */
-async function checkImageLabels(request: TenantRequest, image: unknown): Promise<void> {
-  if (typeof image !== "string" || image === "") throw badRequest("Image is required");
-  const { answers } = await request.cluster.everywhere((node) => node.engine.json("GET", `${ENGINE_API}/images/${encodeSegments(image.split("/"))}/json`));
-  for (const { value } of answers) if (value.status === 200) checkLabels(value.body.Config?.Labels, `image ${image} labels`);
 }
 
 /** The engine named the container (`eager_turing`); move that name into the tenant's scope. */
