@@ -207,3 +207,20 @@ describe("a node that stops answering", () => {
     expect(listed).toContain("docker-host-3/elsewhere");
   });
 });
+
+describe("a node that is killed", () => {
+  it("leaves the service up: lists answer without it, creates go elsewhere, its containers fail clearly", async () => {
+    const victimNode = cluster.engines[2]!;
+    ok(await a(["run", "-d", "--name", "doomed", "-e", "constraint:node==docker-host-3", TEST_IMAGE, "sleep", "1000"]));
+    await victimNode.stop();
+    const listed = await fetch(`http://127.0.0.1:${proxy.port}/v1.41/containers/json`, { headers: { "x-auth-token": alice.token, "x-auth-tenantid": alice.tenant } });
+    expect(listed.status).toBe(200);
+    expect(listed.headers.get("x-berth-unavailable-nodes")).toBe("docker-host-3");
+    ok(await a(["run", "-d", "--name", "survivor", TEST_IMAGE, "sleep", "1000"]));
+    expect(await nodeOf("tenant-a", "survivor", cluster.engines.slice(0, 2))).toMatch(/^docker-host-[12]$/);
+    const gone = await a(["logs", "doomed"]);
+    expect(gone.code).not.toBe(0);
+    expect(gone.stderr).toMatch(/doomed is on docker-host-3, which is unavailable|unavailable: docker-host-3/);
+    expect(ok(await a(["info", "-f", "{{json .SystemStatus}}"]))).toContain("Unhealthy");
+  });
+});
