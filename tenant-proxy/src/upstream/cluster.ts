@@ -81,7 +81,7 @@ export class Cluster {
 
   stop(): void {
     clearInterval(this.timer);
-    for (const node of this.nodes) (node.engine as Engine).close?.();
+    for (const node of this.nodes) node.engine.close();
   }
 
   private async checkAll(): Promise<void> {

@@ -32,6 +32,8 @@ export interface Upstream {
   /** A fresh raw connection, for attach and exec streams that leave HTTP behind. */
   connect(): Promise<net.Socket>;
   json(method: string, path: string, body?: unknown): Promise<JsonAnswer>;
+  /** Closes kept-alive connections (at shutdown). */
+  close(): void;
 }
 
 export const engineUnavailable = (name: string, why: string): Refusal =>
