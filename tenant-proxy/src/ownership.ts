@@ -271,7 +271,7 @@ export class Resolver {
       const named = await ask(byName);
       missing = named.missing;
       const hits = named.answers.flatMap((a) => (a.value ? [a.value] : []));
-      if (hits.length > 1) throw badRequest(`the name ${bare} is used on ${hits.map((h) => h.node.name).join(" and ")}: use node/${bare}`, ref);
+      if (hits.length > 1) throw badRequest(`the name ${bare} is used on ${hits.map((h) => h.node.name).join(" and ")}: use the container's id`, ref);
       if (hits.length === 1) return this.remember(scope, bare, hits[0]!);
     }
     if (ID_PREFIX.test(bare) || FULL_ID.test(bare)) {
