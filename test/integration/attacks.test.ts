@@ -7,32 +7,25 @@
  */
 import { spawn } from "node:child_process";
 import net from "node:net";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Engine, TEST_IMAGE, startEngine } from "../harness/index.ts";
 import { engineState } from "../support/engine-state.ts";
+import { testDir } from "../support/test-dir.ts";
 import { type TestProxy, asUser, startTestProxy, tenantUser } from "../support/proxy.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "berth-attacks-"));
-const file = (name: string, content: unknown) => {
-  const path = join(dir, name);
-  writeFileSync(path, JSON.stringify(content));
-  return path;
-};
+const dir = testDir("attacks");
 const victim = tenantUser("victim", "victim", "token-victim-1");
 const attacker = tenantUser("attacker", "attacker", "token-attacker-1");
 const env = {
   BERTH_AUTH_BACKEND: "static",
-  BERTH_TOKENS_FILE: file("tokens.json", [
+  BERTH_TOKENS_FILE: dir.file("tokens.json", [
     { token: victim.token, user: "victim", tenant: "victim" },
     { token: attacker.token, user: "attacker", tenant: "attacker" },
   ]),
   SWARM_FLAVORS_ENFORCED: "true",
-  SWARM_FLAVORS_FILE: file("flavors.json", { default: { Memory: 64 }, big: { Memory: 128 } }),
+  SWARM_FLAVORS_FILE: dir.file("flavors.json", { default: { Memory: 64 }, big: { Memory: 128 } }),
   SWARM_ENFORCE_QUOTA: "true",
-  SWARM_QUOTA_FILE: file("quota.json", { Memory: 256 }),
+  SWARM_QUOTA_FILE: dir.file("quota.json", { Memory: 256 }),
 };
 
 let engine: Engine;
@@ -270,7 +263,7 @@ describe("quota bypass", () => {
   let quotaProxy: TestProxy;
   beforeAll(async () => {
     await proxy.stop();
-    quotaProxy = await startTestProxy(engine, { ...env, SWARM_QUOTA_FILE: file("quota-cpu.json", { Memory: 256, Cpus: 2 }) });
+    quotaProxy = await startTestProxy(engine, { ...env, SWARM_QUOTA_FILE: dir.file("quota-cpu.json", { Memory: 256, Cpus: 2 }) });
     proxy = quotaProxy;
     attack = asUser(proxy, attacker);
   });

@@ -5,31 +5,24 @@
  * lists, cross-node overlay traffic and volumes, image pulls where needed, and nodes that stop
  * answering; each placement is checked on the engines directly.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TEST_IMAGE, sharedRegistry } from "../harness/index.ts";
 import { type TestCluster, startTestCluster } from "../support/cluster.ts";
 import { type TestProxy, asUser, tenantUser } from "../support/proxy.ts";
+import { testDir } from "../support/test-dir.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "berth-cluster-test-"));
-const file = (name: string, content: unknown) => {
-  const path = join(dir, name);
-  writeFileSync(path, JSON.stringify(content));
-  return path;
-};
+const dir = testDir("cluster-test");
 const alice = tenantUser("alice", "tenant-a", "token-tenant-a");
 const bob = tenantUser("bob", "tenant-b", "token-tenant-b");
 const env = {
   BERTH_AUTH_BACKEND: "static",
-  BERTH_TOKENS_FILE: file("tokens.json", [
+  BERTH_TOKENS_FILE: dir.file("tokens.json", [
     { token: alice.token, user: "alice", tenant: alice.tenant },
     { token: bob.token, user: "bob", tenant: bob.tenant },
   ]),
   SWARM_FLAVORS_ENFORCED: "true",
   // "huge" reserves more than half of a node's memory: one per node.
-  SWARM_FLAVORS_FILE: file("flavors.json", { default: { Memory: 64 }, huge: { Memory: 14000 } }),
+  SWARM_FLAVORS_FILE: dir.file("flavors.json", { default: { Memory: 64 }, huge: { Memory: 14000 } }),
 };
 
 let cluster: TestCluster;

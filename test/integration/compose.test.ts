@@ -6,20 +6,18 @@
  * same project name used by two tenants at once without either seeing the other.
  */
 import net from "node:net";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TEST_IMAGE, runCommand } from "../harness/index.ts";
 import { type TestCluster, startTestCluster } from "../support/cluster.ts";
 import { type TenantUser, type TestProxy, tenantUser } from "../support/proxy.ts";
+import { testDir } from "../support/test-dir.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "berth-compose-"));
+const dir = testDir("compose");
 const alice = tenantUser("alice", "tenant-a", "token-tenant-a");
 const bob = tenantUser("bob", "tenant-b", "token-tenant-b");
-writeFileSync(join(dir, "tokens.json"), JSON.stringify([alice, bob].map((u) => ({ token: u.token, user: u.name, tenant: u.tenant }))));
-writeFileSync(
-  join(dir, "docker-compose.yml"),
+const tokensFile = dir.file("tokens.json", [alice, bob].map((u) => ({ token: u.token, user: u.name, tenant: u.tenant })));
+dir.file(
+  "docker-compose.yml",
   `version: "2"
 networks:
   front:
@@ -48,7 +46,7 @@ let proxy: TestProxy;
 
 function compose(user: TenantUser, args: string[], secret = `${user.tenant}-secret`) {
   return runCommand(["docker-compose", "--ansi", "never", "-p", "orion", ...args], {
-    cwd: dir,
+    cwd: dir.path,
     timeoutMs: 180_000,
     env: { DOCKER_HOST: proxy.host, DOCKER_CONFIG: user.configDir, TENANT_SECRET: secret, COMPOSE_HTTP_TIMEOUT: "120" },
   });
@@ -81,7 +79,7 @@ async function untilAnswer(address: string): Promise<string> {
 
 beforeAll(async () => {
   cluster = await startTestCluster([[], [], []]);
-  proxy = await cluster.startProxy({ BERTH_AUTH_BACKEND: "static", BERTH_TOKENS_FILE: join(dir, "tokens.json") });
+  proxy = await cluster.startProxy({ BERTH_AUTH_BACKEND: "static", BERTH_TOKENS_FILE: tokensFile });
 }, 240_000);
 
 afterAll(async () => {

@@ -3,22 +3,17 @@
  * docker CLI verifying it against its CA), and shared networks (SWARM_NETWORK_AUTHORIZATION=false),
  * where tenants share network names but still own their containers.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Engine, TEST_IMAGE, runCommand, runDocker, startEngine } from "../harness/index.ts";
 import { asUser, startTestProxy, tenantUser } from "../support/proxy.ts";
+import { testDir } from "../support/test-dir.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "berth-modes-"));
-const tokensFile = join(dir, "tokens.json");
-writeFileSync(
-  tokensFile,
-  JSON.stringify([
+const dir = testDir("modes");
+const tokensFile = dir.file("tokens.json", [
     { token: "token-tenant-a", user: "alice", tenant: "tenant-a" },
     { token: "token-tenant-b", user: "bob", tenant: "tenant-b" },
-  ]),
-);
+  ]);
 const alice = tenantUser("alice", "tenant-a", "token-tenant-a");
 const bob = tenantUser("bob", "tenant-b", "token-tenant-b");
 const staticAuth = { BERTH_AUTH_BACKEND: "static", BERTH_TOKENS_FILE: tokensFile };
@@ -29,13 +24,12 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await engine?.stop();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 describe("HTTPS (BERTH_TLS_CERT, BERTH_TLS_KEY)", () => {
   it("serves the docker CLI over verified TLS and refuses plain HTTP", async () => {
-    const cert = join(dir, "cert.pem");
-    const key = join(dir, "key.pem");
+    const cert = join(dir.path, "cert.pem");
+    const key = join(dir.path, "key.pem");
     const made = await runCommand([
       "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
       "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", key, "-out", cert,

@@ -4,21 +4,14 @@
  * edge, a restart, a lowered quota), the API filter, the capability allow-list, tmpfs sizes, images
  * with reserved labels, and image changes opened to tenants.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Engine, TEST_IMAGE, startEngine } from "../harness/index.ts";
 import { type TestProxy, asUser, startTestProxy, tenantUser } from "../support/proxy.ts";
+import { testDir } from "../support/test-dir.ts";
 
 const MIB = 1024 * 1024;
-const dir = mkdtempSync(join(tmpdir(), "berth-policy-"));
-const file = (name: string, content: unknown) => {
-  const path = join(dir, name);
-  writeFileSync(path, typeof content === "string" ? content : JSON.stringify(content));
-  return path;
-};
-const tokensFile = file("tokens.json", [
+const dir = testDir("policy");
+const tokensFile = dir.file("tokens.json", [
   { token: "token-tenant-a", user: "alice", tenant: "tenant-a" },
   { token: "token-tenant-b", user: "bob", tenant: "tenant-b" },
   { token: "token-tenant-big", user: "carol", tenant: "tenant-big" },
@@ -28,8 +21,8 @@ const alice = tenantUser("alice", "tenant-a", "token-tenant-a");
 const bob = tenantUser("bob", "tenant-b", "token-tenant-b");
 const carol = tenantUser("carol", "tenant-big", "token-tenant-big");
 const root = tenantUser("root", "ops", "token-admin-00");
-const flavors = file("flavors.json", { default: { Memory: 64 }, medium: { Memory: 128 }, large: { Memory: 256 } });
-const quota = file("quota.json", { Memory: 300, tenants: { "tenant-big": { Memory: 1024, Containers: 3 } } });
+const flavors = dir.file("flavors.json", { default: { Memory: 64 }, medium: { Memory: 128 }, large: { Memory: 256 } });
+const quota = dir.file("quota.json", { Memory: 300, tenants: { "tenant-big": { Memory: 1024, Containers: 3 } } });
 const auth = { BERTH_AUTH_BACKEND: "static", BERTH_TOKENS_FILE: tokensFile };
 const enforced = { ...auth, SWARM_FLAVORS_ENFORCED: "true", SWARM_FLAVORS_FILE: flavors, SWARM_ENFORCE_QUOTA: "true", SWARM_QUOTA_FILE: quota };
 
@@ -52,7 +45,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await proxy?.stop();
   await engine?.stop();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 describe("flavors", () => {
@@ -116,7 +108,7 @@ describe("quotas", () => {
   });
 
   it("check starts against a quota the operator lowered", async () => {
-    const lowered = file("quota-lowered.json", { Memory: 100 });
+    const lowered = dir.file("quota-lowered.json", { Memory: 100 });
     await proxy.stop();
     proxy = await startTestProxy(engine, { ...enforced, SWARM_QUOTA_FILE: lowered });
     const start = await asUser(proxy, alice)(["start", "q1"]);
@@ -130,7 +122,7 @@ describe("quotas", () => {
 
 describe("the API filter", () => {
   it("disables the named calls for tenants with a clear error, not for the administrator", async () => {
-    const filtered = await startTestProxy(engine, { ...auth, SWARM_APIFILTER_FILE: file("apifilter.json", { disableapi: ["networkcreate", "networkslist"] }) });
+    const filtered = await startTestProxy(engine, { ...auth, SWARM_APIFILTER_FILE: dir.file("apifilter.json", { disableapi: ["networkcreate", "networkslist"] }) });
     try {
       const attempt = await asUser(filtered, alice)(["network", "create", "blocked"]);
       expect(attempt.code).not.toBe(0);

@@ -6,25 +6,18 @@
  * engine, and no tenant holds more memory than its quota. Runs and steps are bounded; a failure
  * prints fast-check's seed and the shrunk sequence so it can be replayed.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { type Engine, TEST_IMAGE, startEngine } from "../harness/index.ts";
 import { type TestProxy, startTestProxy } from "../support/proxy.ts";
+import { testDir } from "../support/test-dir.ts";
 
 const TENANTS = ["red", "green", "blue"] as const;
 // None of these is hex, so none can also be read as an id prefix (docker's own rule would match it).
 const NAMES = ["web", "data", "cache"] as const;
 const QUOTA_MB = 192;
 const MIB = 1024 * 1024;
-const dir = mkdtempSync(join(tmpdir(), "berth-random-"));
-const file = (name: string, content: unknown) => {
-  const path = join(dir, name);
-  writeFileSync(path, JSON.stringify(content));
-  return path;
-};
+const dir = testDir("random");
 
 type Tenant = (typeof TENANTS)[number];
 type Hostile = "none" | "privileged" | "bind-root" | "link-other" | "label-forgery" | "huge-memory";
@@ -163,11 +156,11 @@ beforeAll(async () => {
   engine = await startEngine();
   proxy = await startTestProxy(engine, {
     BERTH_AUTH_BACKEND: "static",
-    BERTH_TOKENS_FILE: file("tokens.json", TENANTS.map((t) => ({ token: `token-${t}`, user: `${t}-user`, tenant: t }))),
+    BERTH_TOKENS_FILE: dir.file("tokens.json", TENANTS.map((t) => ({ token: `token-${t}`, user: `${t}-user`, tenant: t }))),
     SWARM_FLAVORS_ENFORCED: "true",
-    SWARM_FLAVORS_FILE: file("flavors.json", { default: { Memory: 64 } }),
+    SWARM_FLAVORS_FILE: dir.file("flavors.json", { default: { Memory: 64 } }),
     SWARM_ENFORCE_QUOTA: "true",
-    SWARM_QUOTA_FILE: file("quota.json", { Memory: QUOTA_MB }),
+    SWARM_QUOTA_FILE: dir.file("quota.json", { Memory: QUOTA_MB }),
   });
 });
 

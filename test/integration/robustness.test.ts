@@ -9,21 +9,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Engine, TEST_IMAGE, startEngine } from "../harness/index.ts";
 import { engineState } from "../support/engine-state.ts";
 import { type TestProxy, asUser, startTestProxy, tenantUser } from "../support/proxy.ts";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { testDir } from "../support/test-dir.ts";
 
 let engine: Engine;
 let proxy: TestProxy;
-const dir = mkdtempSync(join(tmpdir(), "berth-robust-"));
-const tokensFile = join(dir, "tokens.json");
-writeFileSync(
-  tokensFile,
-  JSON.stringify([
+const dir = testDir("robust");
+const tokensFile = dir.file("tokens.json", [
     { token: "token-tenant-a", user: "alice", tenant: "tenant-a" },
     { token: "token-tenant-b", user: "bob", tenant: "tenant-b" },
-  ]),
-);
+  ]);
 const alice = tenantUser("alice", "tenant-a", "token-tenant-a");
 const bob = tenantUser("bob", "tenant-b", "token-tenant-b");
 const AUTH = "X-Auth-Token: token-tenant-a\r\nX-Auth-TenantId: tenant-a\r\n";

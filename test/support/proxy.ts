@@ -4,12 +4,12 @@
  * was refused and why. Tenants get real docker config dirs (`HttpHeaders` with their token and
  * tenant id) and drive the proxy with the stock docker CLIs.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { AuditLog, RefusalRecord } from "../../tenant-proxy/src/audit.ts";
 import { type RunningProxy, startProxy } from "../../tenant-proxy/src/main.ts";
 import { readSettings } from "../../tenant-proxy/src/settings.ts";
+import { testDir } from "./test-dir.ts";
 import { type CommandResult, type DockerCli, type Engine, type Keystone, runDocker } from "../harness/index.ts";
 
 export interface TestProxy {
@@ -60,8 +60,7 @@ export interface TenantUser {
   configDir: string;
 }
 
-const configRoot = mkdtempSync(join(tmpdir(), "berth-tenants-"));
-process.once("exit", () => rmSync(configRoot, { recursive: true, force: true }));
+const configRoot = testDir("tenants").path;
 
 export function tenantUser(name: string, tenant: string, token: string): TenantUser {
   const configDir = join(configRoot, `${name}-${Math.random().toString(36).slice(2, 8)}`);
