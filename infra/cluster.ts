@@ -120,7 +120,9 @@ export class BerthCluster extends pulumi.ComponentResource {
 
     const managerName = `${prefix}-manager`;
     const engines = pulumi.all(nodes.map((node) => node.host.privateAddress)).apply((addresses) => addresses.map((address) => ({ address, port: ENGINE_PORT })));
-    const planManager = engines.apply((list) => managerPlan({ hostname: managerName, proxy: config.proxy, engines: list }));
+    const planManager = pulumi
+      .all([engines, nfs.privateAddress])
+      .apply(([list, nfsAddress]) => managerPlan({ hostname: managerName, proxy: config.proxy, engines: list, nfsAddress, osd: config.osd }));
     const manager = host(`${name}-manager`, "manager", managerName, config.manager, { userData: () => planManager.apply(cloudInitFor) });
     const bastion = manager.publicAddress!;
 

@@ -274,7 +274,19 @@ export interface ProxyEnvInput {
   quotaFile?: string;
   apiFilterFile?: string;
   tls?: { certFile: string; keyFile: string };
+  /** Where tenants' named volumes live (the proxy's BERTH_VOLUME_BACKEND and its settings). */
+  volumes: ProxyVolumes;
 }
+
+/**
+ * nfs: the engines mount `export/<tenant dir>` from `server` with the local driver, and the proxy
+ * makes those directories under `root`, where the manager mounts the same export. shared-dir: a
+ * directory every engine and the proxy see at `root`. osd: the OpenStorage plugin's `driver`.
+ */
+export type ProxyVolumes =
+  | { backend: "nfs"; server: string; export: string; root: string }
+  | { backend: "shared-dir"; root: string }
+  | { backend: "osd"; driver: string };
 
 /** /etc/berth/proxy.env: the proxy's BERTH_* and SWARM_* settings. */
 export function renderProxyEnv(input: ProxyEnvInput): string {
@@ -294,7 +306,25 @@ export function renderProxyEnv(input: ProxyEnvInput): string {
     quotaFile: optional("quotaFile", input.quotaFile),
     apiFilterFile: optional("apiFilterFile", input.apiFilterFile),
     tls: input.tls ? { certFile: absolutePath("tls.certFile", input.tls.certFile), keyFile: absolutePath("tls.keyFile", input.tls.keyFile) } : null,
+    volumes: proxyVolumes(input.volumes),
   });
+}
+
+function proxyVolumes(volumes: ProxyVolumes): Record<string, string | null> {
+  switch (volumes.backend) {
+    case "nfs":
+      return {
+        backend: volumes.backend,
+        nfsServer: address("volumes.server", volumes.server),
+        nfsExport: absolutePath("volumes.export", volumes.export),
+        root: absolutePath("volumes.root", volumes.root),
+        osdDriver: null,
+      };
+    case "shared-dir":
+      return { backend: volumes.backend, nfsServer: null, nfsExport: null, root: absolutePath("volumes.root", volumes.root), osdDriver: null };
+    case "osd":
+      return { backend: volumes.backend, nfsServer: null, nfsExport: null, root: null, osdDriver: plain("volumes.driver", volumes.driver) };
+  }
 }
 
 /** The proxy's JSON files (flavors, quota, apifilter): FDCS's formats, pretty-printed. */

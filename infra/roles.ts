@@ -301,18 +301,37 @@ export interface ManagerPlanInput {
   proxy: ProxySettings;
   /** The engines the proxy spreads over: the nodes' private addresses, in berth:nodes order. */
   engines: Array<{ address: string; port: number }>;
+  /** The NFS server: the manager mounts its volume share to make the tenants' volume directories. */
+  nfsAddress: string;
+  /** With the OpenStorage plugin on the nodes, volumes go through it instead of NFS options. */
+  osd: { enabled: boolean };
 }
+
+/**
+ * Tenants' named volumes, in a directory of the first share that the proxy's user owns: the proxy
+ * (not root) makes a directory per volume there, and the engines, as root on an export with
+ * no_root_squash, mount and write it.
+ */
+export const VOLUME_ROOT = `${NFS_SHARES[0].path}/berth-volumes`;
 
 export function managerPlan(input: ManagerPlanInput): RolePlan {
   const { proxy } = input;
+  const share = NFS_SHARES[0].path;
+  const mount = { where: share, unit: mountUnitName(share) };
+  // After the files are written and before the proxy starts: the mount must be up to make the directory in it.
+  const makeVolumeRoot = {
+    description: "the NFS share mounted and the proxy's directory for tenants' volumes in it",
+    command: `systemctl daemon-reload && systemctl enable --now ${mount.unit} && install -d -o ${PROXY_USER} -m 0755 ${VOLUME_ROOT}`,
+  };
   const restartsProxy = [PROXY_UNIT];
   const jsonFile = (path: string, value: unknown) => (value === undefined ? [] : [file(path, renderProxyJson(value), restartsProxy)]);
   return {
     role: "manager",
     hostname: input.hostname,
-    packages: ["nodejs", "curl", "ca-certificates"],
+    packages: ["nodejs", "nfs-common", "curl", "ca-certificates"],
     bootcmd: [],
     files: [
+      file(`/etc/systemd/system/${mount.unit}`, renderNfsMountUnit({ server: input.nfsAddress, remotePath: share, where: share, options: NFS_MOUNT_OPTIONS }), [mount.unit]),
       file(
         PATHS.proxyEnv,
         renderProxyEnv({
@@ -328,6 +347,9 @@ export function managerPlan(input: ManagerPlanInput): RolePlan {
           ...(proxy.flavors !== undefined ? { flavorsFile: PATHS.flavors } : {}),
           ...(proxy.quota !== undefined ? { quotaFile: PATHS.quota } : {}),
           ...(proxy.apiFilter !== undefined ? { apiFilterFile: PATHS.apiFilter } : {}),
+          volumes: input.osd.enabled
+            ? { backend: "osd", driver: "nfs" }
+            : { backend: "nfs", server: input.nfsAddress, export: VOLUME_ROOT, root: VOLUME_ROOT },
         }),
         restartsProxy,
       ),
@@ -338,11 +360,14 @@ export function managerPlan(input: ManagerPlanInput): RolePlan {
       file(PATHS.proxyUnit, renderProxyUnit({ user: PROXY_USER, environmentFile: PATHS.proxyEnv, nodeBinary: NODE_BINARY, bundlePath: PATHS.proxyBundle }), restartsProxy),
     ],
     // The bundle and the TLS key arrive with the provisioning run, which starts the proxy.
-    runcmd: [addProxyUser(), "systemctl daemon-reload"],
+    runcmd: [addProxyUser(), "systemctl daemon-reload", `systemctl enable ${mount.unit}`],
     before: [{ description: `the system user the proxy runs as`, command: addProxyUser() }],
-    after: [],
-    services: [PROXY_UNIT],
-    checks: [check("the tenant proxy runs", `systemctl is-active --quiet ${PROXY_UNIT}`, 30)],
+    after: [makeVolumeRoot],
+    services: [mount.unit, PROXY_UNIT],
+    checks: [
+      check(`the NFS share is mounted at ${share}`, `mountpoint -q ${share}`),
+      check("the tenant proxy runs", `systemctl is-active --quiet ${PROXY_UNIT}`, 30),
+    ],
   };
 }
 

@@ -108,6 +108,7 @@ export function securityGroupRules(input: RuleTableInput): Record<GroupRole, Rul
     ...inCluster(),
     port("nfs", "tcp", NFS_PORT, NFS_PORT, nodes, "NFS volumes"),
     port("nfs", "udp", NFS_PORT, NFS_PORT, nodes, "NFS volumes"),
+    port("nfs", "tcp", NFS_PORT, NFS_PORT, { group: "manager" }, "NFS volumes: the proxy makes the tenants' volume directories"),
   ];
   const etcd = [
     ...inCluster(),

@@ -43,6 +43,8 @@ export function examplePlans(): Record<string, RolePlan> {
         apiFilter: { disableapi: ["networkconnect", "networkdisconnect"] },
       },
       engines: Object.values(CLUSTER.nodes).map((address) => ({ address, port: 2375 })),
+      nfsAddress: CLUSTER.nfs,
+      osd: { enabled: true },
     }),
   };
 }

@@ -130,6 +130,7 @@ describe("the example cluster: a manager and three docker nodes", () => {
         "berth-test-nfs tcp 22 from berth-test-manager (IPv4)",
         "berth-test-nfs icmp any from berth-test-manager (IPv4)",
         "berth-test-nfs icmp any from berth-test-node (IPv4)",
+        "berth-test-nfs tcp 2049 from berth-test-manager (IPv4)",
         "berth-test-nfs tcp 2049 from berth-test-node (IPv4)",
         "berth-test-nfs udp 2049 from berth-test-node (IPv4)",
         "berth-test-etcd tcp 22 from berth-test-manager (IPv4)",

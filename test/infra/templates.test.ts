@@ -62,7 +62,14 @@ describe("rendered files match their reviewed snapshots", () => {
     await expect(script).toMatchFileSnapshot("__snapshots__/manager/proxy-health.sh");
   });
   it("proxy.env without the optional settings", async () => {
-    const env = renderProxyEnv({ listen: "0.0.0.0:2376", nodesFile: PATHS.nodesFile, authBackend: "none", multiTenant: false, networkAuthorization: true });
+    const env = renderProxyEnv({
+      listen: "0.0.0.0:2376",
+      nodesFile: PATHS.nodesFile,
+      authBackend: "none",
+      multiTenant: false,
+      networkAuthorization: true,
+      volumes: { backend: "shared-dir", root: "/srv/volumes" },
+    });
     await expect(env).toMatchFileSnapshot("__snapshots__/manager/proxy.env-minimal");
   });
 });
@@ -72,7 +79,8 @@ describe("values that would break a config file are refused", () => {
   it.each([
     ["an address that is not one", () => renderDockerDefaults({ ...docker, etcdAddress: "10.42.0.11 --debug" }), /etcdAddress: .* is not an IP address/],
     ["a port out of range", () => renderDockerDefaults({ ...docker, enginePort: 70000 }), /enginePort: 70000 is not a port/],
-    ["a newline in a setting", () => renderProxyEnv({ listen: "0.0.0.0:2376\nBERTH_AUTH_BACKEND=none", nodesFile: "/etc/berth/nodes", authBackend: "keystone", multiTenant: true, networkAuthorization: true }), /listen: .* not safe/],
+    ["a newline in a setting", () => renderProxyEnv({ listen: "0.0.0.0:2376\nBERTH_AUTH_BACKEND=none", nodesFile: "/etc/berth/nodes", authBackend: "keystone", multiTenant: true, networkAuthorization: true, volumes: { backend: "shared-dir", root: "/srv" } }), /listen: .* not safe/],
+    ["an NFS server that is not an address", () => renderProxyEnv({ listen: "0.0.0.0:2376", nodesFile: "/etc/berth/nodes", authBackend: "none", multiTenant: true, networkAuthorization: true, volumes: { backend: "nfs", server: "nfs;reboot", export: "/srv", root: "/srv" } }), /volumes.server: .* not an IP address/],
     ["a relative path", () => renderProxyUnit({ user: "berth", environmentFile: "proxy.env", nodeBinary: "/usr/bin/node", bundlePath: "/usr/local/lib/berth/berth-proxy.cjs" }), /environmentFile: .* not an absolute path/],
     ["a quote in an export option", () => renderExports({ clientCidr: "10.42.0.0/24", shares: ["/srv"], options: ["rw'"] }), /options: .* not safe/],
   ])("%s", (_what, renderBad, message) => {
