@@ -15,7 +15,7 @@ packages=(
   nfs-ganesha nfs-ganesha-vfs libnfs-utils
   haproxy busybox-static
   node-acorn node-cjs-module-lexer node-undici
-  iproute2 iptables openssl procps util-linux curl ca-certificates
+  iproute2 iptables openssl procps util-linux curl ca-certificates openssh-server
 )
 
 missing=()
