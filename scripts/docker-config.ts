@@ -130,7 +130,7 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
     console.log(USAGE);
     return;
   }
-  const configDir = resolve(flags["config-dir"] ?? env.DOCKER_CONFIG ?? join(homedir(), ".docker"));
+  const configDir = resolve(flags["config-dir"] || env.DOCKER_CONFIG || join(homedir(), ".docker"));
   const tls = tlsInput(flags);
   const cloud = cloudSettings(flags["os-cloud"] ?? env.OS_CLOUD, env);
   if (cloud) step(`Using ${cloud.label} for what flags and OS_* variables leave unset`);
