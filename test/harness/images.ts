@@ -48,7 +48,8 @@ export async function buildTestImages(engine: Engine, registryAddress: string): 
   }
 }
 
-function writeBusyboxRootfs(rootfs: string, tarball: string): void {
+/** A busybox root filesystem (one static binary, a symlink per applet) as a tarball for `docker import`. */
+export function writeBusyboxRootfs(rootfs: string, tarball: string): void {
   for (const dir of ["bin", "etc", "root", "tmp"]) mkdirSync(join(rootfs, dir), { recursive: true });
   chmodSync(join(rootfs, "tmp"), 0o1777);
   copyFileSync(BUSYBOX, join(rootfs, "bin", "busybox"));

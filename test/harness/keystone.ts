@@ -3,9 +3,9 @@
  * revocation of the real thing. Each instance has its own config file (sqlite, fernet keys, cheap
  * password hashing, its own log), given to `keystone-manage --config-file` and to the WSGI app via
  * OS_KEYSTONE_CONFIG_FILES, so nothing under /etc/keystone or /var/log/keystone is read or written.
- * It is served by uwsgi on loopback with one process and one thread: with more threads on sqlite a
- * revocation fails with "database is locked" and the worker hangs. An instance's whole state lives
- * in its directory and is described by a small JSON state, so a test file in a worker process can
+ * It is served by uwsgi on loopback (the local cluster: on a host namespace's address, with
+ * long-lived tokens) with one process and one thread: with more threads on sqlite a revocation
+ * fails with "database is locked" and the worker hangs. An instance's whole state lives in its directory and is described by a small JSON state, so a test file in a worker process can
  * rebuild a handle to the run's shared instance, and stop() and start() it (an outage) on the same
  * URL: the fernet keys stay, so tokens issued before the outage still validate after it.
  */
@@ -50,11 +50,25 @@ export interface IssuedToken {
   userId: string;
 }
 
+/** Where an instance serves and how long its tokens live; tests take the defaults. */
+export interface KeystoneOptions {
+  /** Serve inside this network namespace (on `host`, which must be one of its addresses). */
+  netns?: string;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Default: a free loopback port. */
+  port?: number;
+  /** [token] expiration; Keystone's default is one hour. */
+  tokenExpirationSeconds?: number;
+}
+
 /** Everything needed to drive an instance from any process of the run. */
 interface KeystoneState {
   runDir: string;
   url: string;
+  host: string;
   port: number;
+  netns?: string;
   dir: string;
   configFile: string;
   adminPassword: string;
@@ -68,8 +82,8 @@ export async function startKeystone(): Promise<Keystone> {
 }
 
 /** Starts the run's shared Keystone and records it for sharedKeystone(). */
-export async function startSharedKeystone(run: Run): Promise<Keystone> {
-  const state = await createKeystone(run);
+export async function startSharedKeystone(run: Run, options: KeystoneOptions = {}): Promise<Keystone> {
+  const state = await createKeystone(run, options);
   writeRunFile(run.dir, SHARED_STATE_FILE, state);
   return keystoneHandle(state);
 }
@@ -79,19 +93,22 @@ export function sharedKeystone(): Keystone {
   return keystoneHandle(readRunFile<KeystoneState>(currentRun().dir, SHARED_STATE_FILE));
 }
 
-async function createKeystone(run: Run): Promise<KeystoneState> {
+async function createKeystone(run: Run, options: KeystoneOptions = {}): Promise<KeystoneState> {
   const dir = mkdtempSync(join(run.dir, "keystone-"));
-  const port = await freeLoopbackPort();
+  const host = options.host ?? "127.0.0.1";
+  const port = options.port ?? (await freeLoopbackPort());
   const state: KeystoneState = {
     runDir: run.dir,
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${host}:${port}`,
+    host,
     port,
+    ...(options.netns ? { netns: options.netns } : {}),
     dir,
     configFile: join(dir, "keystone.conf"),
     adminPassword: `admin-${basename(dir)}`,
     daemonId: `${basename(dir)}.daemon`,
   };
-  writeFileSync(state.configFile, keystoneConfig(dir));
+  writeFileSync(state.configFile, keystoneConfig(dir, options.tokenExpirationSeconds));
   const manage = (...args: string[]) => runChecked(["keystone-manage", "--config-file", state.configFile, ...args], { timeoutMs: 120_000 });
   const runAsRoot = ["--keystone-user", "root", "--keystone-group", "root"];
   await Promise.all([manage("db_sync"), manage("fernet_setup", ...runAsRoot), manage("credential_setup", ...runAsRoot)]);
@@ -106,7 +123,7 @@ async function createKeystone(run: Run): Promise<KeystoneState> {
   return state;
 }
 
-function keystoneConfig(dir: string): string {
+function keystoneConfig(dir: string, tokenExpirationSeconds?: number): string {
   return [
     "[DEFAULT]",
     `log_file = ${join(dir, "keystone.log")}`,
@@ -115,6 +132,7 @@ function keystoneConfig(dir: string): string {
     `connection = sqlite:///${join(dir, "keystone.db")}`,
     "[token]",
     "provider = fernet",
+    ...(tokenExpirationSeconds ? [`expiration = ${tokenExpirationSeconds}`] : []),
     "[fernet_tokens]",
     `key_repository = ${join(dir, "fernet-keys")}`,
     // fernet_setup also writes receipt keys; left unset they would go to /etc/keystone/fernet-keys.
@@ -130,8 +148,9 @@ function keystoneConfig(dir: string): string {
 
 async function serve(state: KeystoneState): Promise<void> {
   const argv = [
+    ...(state.netns ? ["nsenter", `--net=/var/run/netns/${state.netns}`] : []),
     "uwsgi", "--plugin", "python3",
-    "--http-socket", `127.0.0.1:${state.port}`,
+    "--http-socket", `${state.host}:${state.port}`,
     "--wsgi-file", "/usr/bin/keystone-wsgi-public",
     "--processes", "1", "--threads", "1",
     "--buffer-size", "65535", "--die-on-term",
@@ -211,7 +230,7 @@ async function authenticate(state: KeystoneState, user: string, password: string
 }
 
 function v3(state: KeystoneState, method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<JsonResponse> {
-  return jsonRequest({ host: "127.0.0.1", port: state.port }, method, path, { body, headers, timeoutMs: 30_000 });
+  return jsonRequest({ host: state.host, port: state.port }, method, path, { body, headers, timeoutMs: 30_000 });
 }
 
 function expectStatus(response: JsonResponse, what: string): JsonResponse {

@@ -42,10 +42,13 @@ function forwardRule(run: Run): string[] {
   return ["FORWARD", "-i", run.bridge, "-o", run.bridge, "-m", "comment", "--comment", `berth test run ${run.index}`, "-j", "ACCEPT"];
 }
 
-/** Creates a namespace on the run's bridge with the next free address, loopback up. */
-export async function createHost(run: Run): Promise<HostNamespace> {
+/**
+ * Creates a namespace on the run's bridge with the next free address, loopback up; `name` names it
+ * (the local cluster's `berth-manager`), else it is `berth<run>-<host>`.
+ */
+export async function createHost(run: Run, name?: string): Promise<HostNamespace> {
   const hostIndex = claimHostIndex(run);
-  const netns = `berth${run.index}-${hostIndex}`;
+  const netns = name ?? `berth${run.index}-${hostIndex}`;
   const veth = `berth${run.index}v${hostIndex}`;
   const address = `${run.subnetPrefix}.${hostIndex >> 8}.${hostIndex & 255}`;
   const entry: NamespaceEntry = { kind: "netns", id: `host-${hostIndex}.netns`, netns, veth };
