@@ -5,13 +5,15 @@
  * config counts only if Keystone validates its token and X-Auth-TenantId is the token's project;
  * refusals must exit 1 with a message naming the cause and leave config.json byte for byte as it
  * was. Each run gets a HOME of its own and blanked OS_* variables, so nothing of the machine leaks in.
+ * Last, the stock docker CLI uses a written config dir through a Keystone-backed tenant proxy.
  */
 import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { beforeAll, describe, expect, it } from "vitest";
-import { type CommandResult, type Keystone, runCommand, sharedKeystone } from "../harness/index.ts";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type CommandResult, type Engine, type Keystone, runCommand, runDocker, sharedKeystone, startEngine } from "../harness/index.ts";
+import { type TestProxy, startTestProxy } from "../support/proxy.ts";
 import { testDir } from "../support/test-dir.ts";
 
 const SCRIPT = fileURLToPath(new URL("../../scripts/docker-config.ts", import.meta.url));
@@ -180,5 +182,27 @@ describe("scripts/docker-config", () => {
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/missing settings:\n {2}- the Keystone auth URL.*\n {2}- a password.*\n {2}- a project/);
     expect(existsSync(join(dir.path, "home", ".docker"))).toBe(false);
+  });
+});
+
+describe("a config written by scripts/docker-config", () => {
+  let engine: Engine | undefined;
+  let proxy: TestProxy | undefined;
+
+  afterAll(async () => {
+    await proxy?.stop();
+    await engine?.stop();
+  });
+
+  it("lets the stock docker CLI in through a Keystone-backed tenant proxy", async () => {
+    const adminTenant = await keystone.createProject(`dc-admin-${suffix}`);
+    engine = await startEngine({ images: false });
+    proxy = await startTestProxy(engine, { BERTH_AUTH_BACKEND: "keystone", SWARM_KEYSTONE_URL: `${keystone.url}/v3`, SWARM_ADMIN_TENANT_ID: adminTenant });
+    const configDir = join(dir.path, "through-proxy");
+    expectSucceeded(await dockerConfig(["--config-dir", configDir, "--auth-url", keystone.url, "--username", userName, "--password", PASSWORD, "--project-name", projectName]));
+    const ps = await runDocker("docker28", ["ps", "-a", "--format", "{{.ID}}"], { host: proxy.host, configDir });
+    expect(ps.stderr).toBe("");
+    expect(ps.code).toBe(0);
+    expect(proxy.refusals).toEqual([]);
   });
 });
