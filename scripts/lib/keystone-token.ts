@@ -153,7 +153,11 @@ function issuedToken(answer: KeystoneAnswer, c: KeystoneCredentials): IssuedToke
   };
 }
 
-/** Keystone answers 401 both for bad credentials and for a project the user cannot scope to: tell them apart. */
+/**
+ * Keystone answers the same 401 for a wrong password, an unknown project and a project the user
+ * has no role on, so a refused scoped request is tried once more unscoped to tell them apart. A
+ * wrong password therefore counts twice towards a lockout policy (off by default in Keystone).
+ */
 async function refusal(url: string, c: KeystoneCredentials, answer: KeystoneAnswer): Promise<Error> {
   const detail = keystoneMessage(answer);
   if (answer.status !== 401) return new Error(`Keystone at ${url} refused the token request: ${answer.status}${detail}`);
