@@ -1,0 +1,37 @@
+/**
+ * The whole berth service on one machine, as DESIGN §5 describes it: `up` stands up the FDCS
+ * topology with real daemons (a manager with the tenant proxy and Keystone, two docker hosts, an
+ * NFS host, an etcd host, each a network namespace on a bridge of its own) configured from the same
+ * render functions as the OpenStack VMs, and writes .local/ for tenants and the smoke scripts;
+ * `down` removes everything it made; `status` shows each part's health (non-zero exit if any is
+ * down). Run as root: npm run cluster:up | cluster:status | cluster:down.
+ */
+import { down, status, up } from "./local-cluster/cluster.ts";
+import { clusterLayout } from "./local-cluster/layout.ts";
+
+const USAGE = "usage: tsx scripts/local-cluster.ts up|down|status";
+
+async function main(command: string | undefined): Promise<number> {
+  const layout = clusterLayout();
+  switch (command) {
+    case "up":
+      await up(layout);
+      return 0;
+    case "down":
+      await down(layout);
+      return 0;
+    case "status":
+      return (await status(layout)) ? 0 : 1;
+    default:
+      console.error(USAGE);
+      return 2;
+  }
+}
+
+main(process.argv[2]).then(
+  (code) => process.exit(code),
+  (error: Error) => {
+    console.error(`local cluster ${process.argv[2]} failed: ${error.message}`);
+    process.exit(1);
+  },
+);

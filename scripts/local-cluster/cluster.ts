@@ -1,0 +1,216 @@
+/**
+ * `up`, `down` and `status` of the local cluster. `up` is idempotent: a complete, healthy cluster is
+ * left as it is (only tokens near their expiry are renewed), anything else that a previous `up`
+ * left (a half-built or broken cluster) is torn down from its ledger and built again, and the
+ * user is told which of these happened. `down` releases whatever the ledger lists, in the
+ * harness's order (daemons, namespaces, the FORWARD rule, the bridge), then the folders `up` made.
+ */
+import { existsSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { join, relative } from "node:path";
+import { buildProxyBundle } from "../build-proxy.ts";
+import { runCommand } from "../../test/harness/commands.ts";
+import { startSharedKeystone } from "../../test/harness/keystone.ts";
+import { entries } from "../../test/harness/ledger.ts";
+import { createBridge, createHost } from "../../test/harness/network.ts";
+import { identify } from "../../test/harness/processes.ts";
+import { releaseAll } from "../../test/harness/release.ts";
+import type { Run } from "../../test/harness/run.ts";
+import {
+  importBusybox,
+  KEYSTONE_PORT,
+  PROXY_PORT,
+  sshHostKey,
+  startEngine,
+  startEtcd,
+  startNfs,
+  startProxy,
+  startSshd,
+  type ClusterHost,
+} from "./daemons.ts";
+import { checkHealth, daemonPids, healthTable, readState, stateFile, table, type ClusterState } from "./health.ts";
+import { HOSTS, TENANTS, TOKEN_LIFETIME_SECONDS, TOKEN_RENEWAL_MS, netnsName, runIndex, type ClusterLayout } from "./layout.ts";
+import { envFile, localInventory, sshConfig, writeTenantConfigs } from "./outputs.ts";
+import { makePasswords, makeSshKey, makeTls, readPasswords } from "./secrets.ts";
+
+const step = (message: string) => console.log(`==> ${message}`);
+
+const REQUIRED = ["/usr/sbin/dockerd", "/usr/bin/etcd", "/usr/bin/ganesha.nfsd", "/usr/bin/uwsgi", "/usr/bin/keystone-manage", "/usr/sbin/sshd", "/usr/bin/nfs-cat", "/bin/busybox", "/usr/bin/openssl"];
+
+function checkPrerequisites(layout: ClusterLayout): void {
+  if (process.getuid?.() !== 0) throw new Error("the local cluster makes network namespaces, a bridge and iptables rules: run it as root");
+  const missing = [...REQUIRED, join(layout.repository, ".cache/node18/usr/bin/node")].filter((path) => !existsSync(path));
+  if (missing.length > 0) throw new Error(`missing ${missing.join(", ")}: run scripts/install-deps.sh first`);
+}
+
+function clusterRun(layout: ClusterLayout): Run {
+  return { dir: layout.stateDir, index: runIndex(layout), owner: identify(process.pid), bridge: layout.bridge, subnetPrefix: layout.subnetPrefix };
+}
+
+// ---------------------------------------------------------------------------------------------
+// up
+
+export async function up(layout: ClusterLayout): Promise<void> {
+  checkPrerequisites(layout);
+  const started = Date.now();
+  const state = readState(layout);
+  if (state) {
+    const health = await checkHealth(layout, state);
+    const failing = health.filter((part) => !part.healthy);
+    if (failing.length === 0) {
+      await renewTokens(layout, state);
+      console.log("The local cluster is already up and healthy: nothing changed.");
+      printSummary(layout, state);
+      return;
+    }
+    step(`the cluster is broken (${failing.map((part) => `${part.part} on ${part.host}`).join(", ")} down): tearing it down and rebuilding`);
+    await tearDown(layout);
+  } else if (existsSync(layout.stateDir)) {
+    step("a previous `up` did not finish: tearing down what it left and rebuilding");
+    await tearDown(layout);
+  }
+  await assertNetworkFree(layout);
+  const built = await build(layout);
+  printSummary(layout, built);
+  console.log(`\nup in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}
+
+/** A bridge or namespace of this name that no ledger of ours lists belongs to someone else. */
+async function assertNetworkFree(layout: ClusterLayout): Promise<void> {
+  if ((await runCommand(["ip", "link", "show", layout.bridge])).code === 0) {
+    throw new Error(`a network interface ${layout.bridge} already exists and is not this cluster's; remove it or set BERTH_CLUSTER_BRIDGE`);
+  }
+  const taken = HOSTS.map((host) => netnsName(layout, host.name)).filter((netns) => existsSync(`/var/run/netns/${netns}`));
+  if (taken.length > 0) throw new Error(`network namespaces ${taken.join(", ")} already exist and are not this cluster's; remove them or set BERTH_CLUSTER_NETNS_PREFIX`);
+}
+
+async function build(layout: ClusterLayout): Promise<ClusterState> {
+  const run = clusterRun(layout);
+  step("building the proxy bundle (npm run build)");
+  const bundle = await buildProxyBundle();
+
+  step(`bridge ${layout.bridge} (${layout.subnet}) and a network namespace per host`);
+  await createBridge(run);
+  const hosts: ClusterHost[] = [];
+  for (const spec of HOSTS) {
+    const created = await createHost(run, netnsName(layout, spec.name));
+    hosts.push({ name: spec.name, role: spec.role, netns: created.netns, address: created.address });
+  }
+  const [manager, nodes, nfs, etcd] = [hosts.find((h) => h.role === "manager")!, hosts.filter((h) => h.role === "node"), hosts.find((h) => h.role === "nfs")!, hosts.find((h) => h.role === "etcd")!];
+
+  step("TLS (a CA and the proxy's certificate), the root SSH key, the tenants' passwords");
+  const tls = await makeTls(layout.tlsDir, manager.address);
+  const ssh = await makeSshKey(layout.sshDir);
+  const passwords = makePasswords(layout.passwordsFile, TENANTS.flatMap((tenant) => [...tenant.users]));
+
+  step("etcd, nfs-ganesha, Keystone and sshd on every host");
+  const keystoneStarting = startSharedKeystone(run, { netns: manager.netns, host: manager.address, port: KEYSTONE_PORT, tokenExpirationSeconds: TOKEN_LIFETIME_SECONDS });
+  keystoneStarting.catch(() => {}); // awaited below; a failure elsewhere first must not go unhandled
+  await Promise.all([startEtcd(run, layout, etcd), startNfs(run, layout, nfs, nodes[0]!), ...hosts.map((host) => startSshd(run, layout, host, ssh.authorizedKeys))]);
+
+  step(`dockerd on ${nodes.map((node) => node.name).join(" and ")} (cluster store: etcd), busybox:latest on each`);
+  const engines = await Promise.all(nodes.map((node) => startEngine(run, layout, node, etcd)));
+  await importBusybox(layout, engines);
+
+  step("Keystone: the transcript's projects and users");
+  const keystone = await keystoneStarting;
+  const projectIds: Record<string, string> = {};
+  for (const tenant of TENANTS) {
+    projectIds[tenant.project] = await keystone.createProject(tenant.project);
+    for (const user of tenant.users) await keystone.createUser(user, passwords[user]!, [projectIds[tenant.project]!]);
+  }
+  const keystoneUrl = `${keystone.url}/v3`;
+
+  step("the tenant proxy (bundle on Node 18) in front of both engines");
+  const adminProjectId = projectIds[TENANTS.find((tenant) => "admin" in tenant)!.project]!;
+  const endpoint = await startProxy(run, layout, { manager, nodes, keystoneUrl, adminTenantId: adminProjectId, bundle, tls: { certFile: tls.certFile, keyFile: tls.keyFile } });
+
+  step("writing .local/: inventory.json, env, ssh config, a docker config dir per user");
+  const tokens = await writeTenantConfigs(layout, keystoneUrl, passwords, endpoint, tls.caFile);
+  const inventory = localInventory(layout, { manager, nodes, nfs, etcd, proxyPort: PROXY_PORT, keystoneUrl, caFile: tls.caFile });
+  writeFileSync(layout.inventoryFile, `${JSON.stringify(inventory, null, 2)}\n`);
+  writeFileSync(layout.envFile, envFile(layout, endpoint));
+  const knownHosts = join(layout.sshDir, "known_hosts");
+  writeFileSync(knownHosts, hosts.map((host) => `${host.address} ${sshHostKey(layout, host)}\n`).join(""));
+  writeFileSync(join(layout.sshDir, "config"), sshConfig(hosts, ssh.privateKey, knownHosts));
+
+  const state: ClusterState = { hosts, engines, keystoneUrl, endpoint, proxyPort: PROXY_PORT, adminProjectId, tokens };
+  writeFileSync(stateFile(layout), `${JSON.stringify(state, null, 2)}\n`);
+  return state;
+}
+
+async function renewTokens(layout: ClusterLayout, state: ClusterState): Promise<void> {
+  const soon = Date.now() + TOKEN_RENEWAL_MS;
+  if (state.tokens.every((token) => Date.parse(token.expiresAt) > soon)) return;
+  step("tokens expire within a day: issuing new ones into the tenants' config dirs");
+  const tokens = await writeTenantConfigs(layout, state.keystoneUrl, readPasswords(layout.passwordsFile), state.endpoint, join(layout.tlsDir, "ca.pem"));
+  writeFileSync(stateFile(layout), `${JSON.stringify({ ...state, tokens }, null, 2)}\n`);
+}
+
+function printSummary(layout: ClusterLayout, state: ClusterState): void {
+  const show = (path: string) => relative(process.cwd(), path) || path;
+  const roles: Record<ClusterHost["role"], string> = { manager: "tenant proxy :2376 (TLS), Keystone :5000", node: "dockerd :2375", nfs: "nfs-ganesha (NFSv4/TCP)", etcd: "etcd :2379 (v2 API)" };
+  console.log(`\nberth local cluster (${layout.bridge}, ${layout.subnet})\n`);
+  console.log(table([["HOST", "ADDRESS", "NAMESPACE", "RUNS"], ...state.hosts.map((host) => [host.name, host.address, host.netns, `${roles[host.role]}, sshd`])]));
+  console.log("");
+  console.log(
+    table([
+      ["USER", "PROJECT", "TOKEN EXPIRES", "TRY"],
+      ...state.tokens.map((token) => [token.user, token.project, token.expiresAt.replace(/\.\d+Z$/, "Z"), `docker --config ${show(join(layout.tenantsDir, token.user))} ps`]),
+    ]),
+  );
+  console.log(`
+Proxy: ${state.endpoint} (CA ${show(join(layout.tlsDir, "ca.pem"))}); Keystone: ${state.keystoneUrl}; passwords in ${show(layout.passwordsFile)}.
+Each config dir carries the proxy as its docker context; \`. ${show(layout.envFile)}\` sets DOCKER_HOST and TLS for other tools.
+SSH: ssh -F ${show(join(layout.sshDir, "config"))} docker-host-1   (through berth-manager). Inventory: ${show(layout.inventoryFile)}.
+Volumes live in nfs-ganesha's export, bound directly by the engines (this kernel has no NFS client).
+Stop and remove everything: npm run cluster:down`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// down
+
+/** What `up` creates in the local dir; `down` removes these and then the dir if it is empty. */
+function madePaths(layout: ClusterLayout): string[] {
+  return [layout.stateDir, layout.tlsDir, layout.sshDir, layout.tenantsDir, layout.inventoryFile, layout.envFile, layout.passwordsFile];
+}
+
+async function tearDown(layout: ClusterLayout): Promise<string[]> {
+  const released = await releaseAll(layout.stateDir);
+  const removed = madePaths(layout).filter((path) => existsSync(path));
+  for (const path of removed) rmSync(path, { recursive: true, force: true });
+  if (existsSync(layout.localDir) && readdirSync(layout.localDir).length === 0) rmSync(layout.localDir, { recursive: true });
+  return [...released, ...removed];
+}
+
+export async function down(layout: ClusterLayout): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error("removing namespaces, a bridge and iptables rules needs root");
+  step(`stopping the local cluster (${layout.bridge}, ${layout.subnet})`);
+  const started = Date.now();
+  const removed = await tearDown(layout);
+  if (removed.length === 0) {
+    console.log("Nothing to remove: no local cluster here.");
+    return;
+  }
+  for (const thing of removed) console.log(`removed ${thing}`);
+  console.log(`\ndown in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// status
+
+/** Prints the parts and their health; returns whether all are up. */
+export async function status(layout: ClusterLayout): Promise<boolean> {
+  const state = readState(layout);
+  if (!state) {
+    const leftovers = entries(layout.stateDir).length;
+    console.log(leftovers > 0 ? `The local cluster is half up (${leftovers} things in its ledger, no complete state): run up to rebuild or down to remove.` : "No local cluster is up.");
+    return false;
+  }
+  const health = await checkHealth(layout, state);
+  console.log(healthTable(health));
+  const failing = health.filter((part) => !part.healthy).length;
+  console.log(failing === 0 ? "\nall parts up" : `\n${failing} part(s) down: \`up\` rebuilds the cluster, \`down\` removes it`);
+  return failing === 0;
+}
+
+export { daemonPids };

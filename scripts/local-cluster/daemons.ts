@@ -1,0 +1,254 @@
+/**
+ * Starts the local cluster's daemons, each in its host's network namespace, from the files
+ * infra/render.ts renders for the OpenStack VMs (converted by ./configs.ts). Daemons are spawned
+ * detached so they outlive `up`, and each is written into the cluster's ledger (the test harness's
+ * ledger, in .local/cluster/) as soon as it has a PID, so `down` finds and stops every one of them
+ * even after a crash half-way through `up`.
+ */
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ENGINE_PORT, ETCD_CLIENT_PORT, ETCD_LEGACY_CLIENT_PORT, ETCD_PEER_PORT } from "../../infra/ports.ts";
+import { renderDockerDefaults, renderEtcdDefaults, renderExports, renderNodesFile, renderProxyEnv, renderProxyJson } from "../../infra/render.ts";
+import { EXPORT_OPTIONS, NFS_SHARES, VOLUME_ROOT } from "../../infra/roles.ts";
+import { runChecked } from "../../test/harness/commands.ts";
+import { jsonRequest } from "../../test/harness/http.ts";
+import { writeBusyboxRootfs } from "../../test/harness/images.ts";
+import { record } from "../../test/harness/ledger.ts";
+import { isRunning, spawnDaemon, waitFor, type ProcessIdentity } from "../../test/harness/processes.ts";
+import type { Run } from "../../test/harness/run.ts";
+import { dockerdArgs, etcdEnvironment, ganeshaConfig, shellAssignments, sshdConfig } from "./configs.ts";
+import { KEYSTONE_PORT, SSH_PORT, type ClusterLayout } from "./layout.ts";
+
+export interface ClusterHost {
+  name: string;
+  role: "manager" | "node" | "nfs" | "etcd";
+  netns: string;
+  address: string;
+}
+
+const NODE18 = ".cache/node18/usr/bin/node";
+const NODE18_LIBS = ".cache/node18/usr/lib/x86_64-linux-gnu";
+const PROXY_PORT = 2376;
+const READY_TIMEOUT_MS = 60_000;
+/** The FDCS admin guide's flavors; the quota is larger than its 300 MB so the transcript's `scale web=5` fits beside the rest. */
+export const FLAVORS = { default: { Memory: 64 }, medium: { Memory: 128 }, large: { Memory: 256 } };
+export const QUOTA = { Memory: 1024 };
+
+/** `nsenter --net` (not `ip netns exec`, which remounts /sys) plus a hostname of its own. */
+function inHost(host: ClusterHost, argv: string[], ownMounts = false): string[] {
+  return [
+    "nsenter", `--net=/var/run/netns/${host.netns}`,
+    "unshare", "--uts", ...(ownMounts ? ["--mount", "--propagation", "slave"] : []),
+    "sh", "-c", 'hostname "$0" && exec "$@"', host.name,
+    ...argv,
+  ];
+}
+
+async function startDaemon(run: Run, id: string, argv: string[], logFile: string, env?: NodeJS.ProcessEnv): Promise<ProcessIdentity> {
+  const daemon = await spawnDaemon(argv, { logFile, env: env ?? process.env });
+  record(run.dir, { kind: "daemon", id, process: daemon });
+  return daemon;
+}
+
+async function waitUntil(what: string, daemon: ProcessIdentity, logFile: string, ready: () => Promise<boolean>): Promise<void> {
+  let exited = false;
+  const answered = await waitFor(async () => {
+    exited = !isRunning(daemon);
+    return exited || (await ready().catch(() => false));
+  }, READY_TIMEOUT_MS, 200);
+  if (answered && !exited) return;
+  const tail = readFileSync(logFile, "utf8").split("\n").slice(-15).join("\n");
+  throw new Error(`${what} ${exited ? "exited" : `did not answer within ${READY_TIMEOUT_MS / 1000} s`}; end of ${logFile}:\n${tail}`);
+}
+
+export function hostDir(layout: ClusterLayout, host: ClusterHost): string {
+  const dir = join(layout.stateDir, "hosts", host.name);
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export async function startEtcd(run: Run, layout: ClusterLayout, host: ClusterHost): Promise<string> {
+  const dir = hostDir(layout, host);
+  const rendered = renderEtcdDefaults({
+    name: host.name,
+    address: host.address,
+    clientPort: ETCD_CLIENT_PORT,
+    legacyClientPort: ETCD_LEGACY_CLIENT_PORT,
+    peerPort: ETCD_PEER_PORT,
+    clusterToken: "berth-local",
+    dataDir: join(dir, "etcd-data"),
+  });
+  writeFileSync(join(dir, "etcd.default"), rendered);
+  const logFile = join(dir, "etcd.log");
+  const env = { PATH: process.env.PATH, ...etcdEnvironment(rendered) };
+  const daemon = await startDaemon(run, `${host.name}.etcd`, inHost(host, ["/usr/bin/etcd"]), logFile, env);
+  const clientUrl = `http://${host.address}:${ETCD_CLIENT_PORT}`;
+  await waitUntil("etcd", daemon, logFile, async () => (await jsonRequest({ host: host.address, port: ETCD_CLIENT_PORT }, "GET", "/v2/keys/", { timeoutMs: 1_000 })).status === 200);
+  return clientUrl;
+}
+
+/** The NFS server's local directory for an exported path. */
+export function nfsLocalPath(layout: ClusterLayout, exported: string): string {
+  return join(layout.stateDir, "hosts", "berth-nfs", "export", exported);
+}
+
+/** Where the proxy and the engines find tenants' volumes: VOLUME_ROOT inside the NFS server's export. */
+export function volumeRoot(layout: ClusterLayout): string {
+  return nfsLocalPath(layout, VOLUME_ROOT);
+}
+
+export async function startNfs(run: Run, layout: ClusterLayout, host: ClusterHost, client: ClusterHost): Promise<void> {
+  const dir = hostDir(layout, host);
+  const exportsText = renderExports({ clientCidr: layout.subnet, shares: NFS_SHARES.map((share) => share.path), options: EXPORT_OPTIONS });
+  writeFileSync(join(dir, "exports"), exportsText);
+  for (const share of NFS_SHARES) mkdirSync(nfsLocalPath(layout, share.path), { recursive: true, mode: 0o777 });
+  mkdirSync(volumeRoot(layout), { recursive: true });
+  const config = join(dir, "ganesha.conf");
+  writeFileSync(config, ganeshaConfig(exportsText, (exported) => nfsLocalPath(layout, exported)));
+  const logFile = join(dir, "ganesha.out");
+  const argv = ["/usr/bin/ganesha.nfsd", "-F", "-f", config, "-L", join(dir, "ganesha.log"), "-p", join(dir, "ganesha.pid"), "-N", "NIV_EVENT"];
+  const daemon = await startDaemon(run, `${host.name}.ganesha`, inHost(host, argv), logFile);
+  writeFileSync(join(nfsLocalPath(layout, NFS_SHARES[0].path), ".ready"), "ready\n");
+  await waitUntil("nfs-ganesha", daemon, logFile, () => nfsAnswers(host, client));
+}
+
+/** Reads a file through NFSv4 from `client`'s namespace, as a docker node would. */
+export async function nfsAnswers(nfs: ClusterHost, client: ClusterHost): Promise<boolean> {
+  const url = `nfs://${nfs.address}${NFS_SHARES[0].path}/.ready?version=4`;
+  const out = await runChecked(["nsenter", `--net=/var/run/netns/${client.netns}`, "nfs-cat", url], { timeoutMs: 10_000 }).catch(() => "");
+  return out === "ready\n";
+}
+
+export interface EngineHandle {
+  name: string;
+  socketPath: string;
+}
+
+export async function startEngine(run: Run, layout: ClusterLayout, host: ClusterHost, etcd: ClusterHost): Promise<EngineHandle> {
+  const dir = hostDir(layout, host);
+  const socketPath = join(dir, "docker.sock");
+  const configFile = join(dir, "daemon.json");
+  writeFileSync(configFile, JSON.stringify({ "deprecated-key-path": join(dir, "key.json") }));
+  const rendered = renderDockerDefaults({ hostname: host.name, nodeAddress: host.address, enginePort: ENGINE_PORT, etcdAddress: etcd.address, etcdPort: ETCD_CLIENT_PORT });
+  writeFileSync(join(dir, "docker.default"), rendered);
+  const logFile = join(dir, "dockerd.log");
+  // A private mount namespace keeps the engine's overlay mounts out of the root namespace.
+  const argv = inHost(host, ["/usr/sbin/dockerd", ...dockerdArgs(rendered, { dir, socketPath, configFile })], true);
+  const daemon = await spawnDaemon(argv, { logFile });
+  record(run.dir, { kind: "dockerd", id: `${host.name}.dockerd`, process: daemon, socketPath, netns: host.netns });
+  await waitUntil(`dockerd on ${host.name}`, daemon, logFile, () => enginePing(socketPath));
+  return { name: host.name, socketPath };
+}
+
+export async function enginePing(socketPath: string): Promise<boolean> {
+  return (await jsonRequest({ socketPath }, "GET", "/_ping", { timeoutMs: 2_000 })).status === 200;
+}
+
+/** busybox:latest from Debian's busybox-static, imported on every engine (there is no Docker Hub here). */
+export async function importBusybox(layout: ClusterLayout, engines: EngineHandle[]): Promise<void> {
+  const work = join(layout.stateDir, "busybox");
+  const tarball = join(work, "rootfs.tar");
+  writeBusyboxRootfs(join(work, "rootfs"), tarball);
+  await Promise.all(
+    engines.map((engine) =>
+      runChecked(["docker", "-H", `unix://${engine.socketPath}`, "import", "--change", 'CMD ["sh"]', tarball, "busybox:latest"], { timeoutMs: 120_000 }),
+    ),
+  );
+  await runChecked(["rm", "-rf", work]);
+}
+
+export async function startSshd(run: Run, layout: ClusterLayout, host: ClusterHost, authorizedKeys: string): Promise<void> {
+  const dir = join(hostDir(layout, host), "ssh");
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const hostKey = join(dir, "ssh_host_ed25519_key");
+  await runChecked(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", `root@${host.name}`, "-f", hostKey]);
+  const config = join(dir, "sshd_config");
+  writeFileSync(config, sshdConfig({ address: host.address, port: SSH_PORT, hostKey, authorizedKeys, pidFile: join(dir, "sshd.pid") }));
+  mkdirSync("/run/sshd", { recursive: true, mode: 0o755 }); // sshd's privilege separation directory
+  const logFile = join(dir, "sshd.log");
+  const daemon = await startDaemon(run, `${host.name}.sshd`, inHost(host, ["/usr/sbin/sshd", "-D", "-e", "-f", config]), logFile);
+  await waitUntil(`sshd on ${host.name}`, daemon, logFile, () => sshAnswers(host.address));
+}
+
+/** The host's public key line, for known_hosts. */
+export function sshHostKey(layout: ClusterLayout, host: ClusterHost): string {
+  return readFileSync(join(layout.stateDir, "hosts", host.name, "ssh", "ssh_host_ed25519_key.pub"), "utf8").split(" ").slice(0, 2).join(" ");
+}
+
+export async function sshAnswers(address: string): Promise<boolean> {
+  const { connect } = await import("node:net");
+  return new Promise((resolve) => {
+    const socket = connect({ host: address, port: SSH_PORT, timeout: 2_000 });
+    socket.once("data", (data) => {
+      socket.destroy();
+      resolve(data.toString("latin1").startsWith("SSH-2.0"));
+    });
+    socket.once("error", () => resolve(false));
+    socket.once("timeout", () => {
+      socket.destroy();
+      resolve(false);
+    });
+  });
+}
+
+export interface ProxyInput {
+  manager: ClusterHost;
+  nodes: ClusterHost[];
+  keystoneUrl: string;
+  adminTenantId: string;
+  bundle: string;
+  tls: { certFile: string; keyFile: string };
+}
+
+/** The bundled proxy on Debian's Node 18, configured by the rendered proxy.env, nodes file and policy files. */
+export async function startProxy(run: Run, layout: ClusterLayout, input: ProxyInput): Promise<string> {
+  const dir = hostDir(layout, input.manager);
+  const file = (name: string, content: string) => {
+    writeFileSync(join(dir, name), content);
+    return join(dir, name);
+  };
+  const nodesFile = file("cluster.ips", renderNodesFile({ nodes: input.nodes.map((node) => ({ address: node.address, port: ENGINE_PORT })) }));
+  const flavorsFile = file("flavors.json", renderProxyJson(FLAVORS));
+  const quotaFile = file("quota.json", renderProxyJson(QUOTA));
+  const proxyEnv = renderProxyEnv({
+    listen: `0.0.0.0:${PROXY_PORT}`,
+    nodesFile,
+    authBackend: "keystone",
+    keystoneUrl: input.keystoneUrl,
+    adminTenantId: input.adminTenantId,
+    multiTenant: true,
+    networkAuthorization: true,
+    flavorsFile,
+    quotaFile,
+    tls: input.tls,
+    volumes: { backend: "shared-dir", root: volumeRoot(layout) },
+  });
+  file("proxy.env", proxyEnv);
+  const bundle = join(dir, "berth-proxy.cjs");
+  copyFileSync(input.bundle, bundle);
+  const env = { PATH: process.env.PATH, LD_LIBRARY_PATH: join(layout.repository, NODE18_LIBS), ...shellAssignments(proxyEnv) };
+  const logFile = join(dir, "proxy.log");
+  const argv = ["nsenter", `--net=/var/run/netns/${input.manager.netns}`, join(layout.repository, NODE18), bundle];
+  const daemon = await startDaemon(run, `${input.manager.name}.proxy`, argv, logFile, env);
+  const caFile = join(layout.tlsDir, "ca.pem");
+  await waitUntil("the tenant proxy", daemon, logFile, () => proxyPing(input.manager.address, PROXY_PORT, caFile));
+  return `tcp://${input.manager.address}:${PROXY_PORT}`;
+}
+
+export async function proxyPing(address: string, port: number, caFile: string): Promise<boolean> {
+  const { request } = await import("node:https");
+  const ca = readFileSync(caFile);
+  return new Promise((resolve) => {
+    const req = request({ host: address, port, path: "/_ping", ca, timeout: 2_000, agent: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.once("error", () => resolve(false));
+    req.once("timeout", () => req.destroy());
+    req.end();
+  });
+}
+
+export { KEYSTONE_PORT, PROXY_PORT };

@@ -1,0 +1,119 @@
+/**
+ * What the local cluster hands its users, in .local/: the inventory (the very shape the Pulumi
+ * stack exports, from infra/inventory.ts, so the smoke scripts read either), an env file for the
+ * docker CLI, one docker config dir per Keystone user (written by scripts/lib like docker-config
+ * writes them, plus a docker context naming the proxy, so `docker --config <dir> ps` needs no
+ * DOCKER_HOST), and an ssh_config/known_hosts pair that reaches every host through the manager.
+ */
+import { createHash } from "node:crypto";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join, relative } from "node:path";
+import { buildInventory, type Inventory } from "../../infra/inventory.ts";
+import { ENGINE_PORT, ETCD_CLIENT_PORT } from "../../infra/ports.ts";
+import { NFS_SHARES } from "../../infra/roles.ts";
+import { writeDockerConfig } from "../lib/docker-config.ts";
+import { issueKeystoneToken } from "../lib/keystone-token.ts";
+import type { ClusterHost } from "./daemons.ts";
+import { SSH_PORT, TENANTS, type ClusterLayout } from "./layout.ts";
+
+const CONTEXT = "berth-local";
+
+export interface InventoryInput {
+  manager: ClusterHost;
+  nodes: ClusterHost[];
+  nfs: ClusterHost;
+  etcd: ClusterHost;
+  proxyPort: number;
+  keystoneUrl: string;
+  caFile: string;
+}
+
+export function localInventory(layout: ClusterLayout, input: InventoryInput): Inventory {
+  const privateHost = (host: ClusterHost) => ({ name: host.name, privateAddress: host.address });
+  return buildInventory({
+    cluster: `local (${layout.bridge}, ${layout.subnet})`,
+    sshUser: "root",
+    manager: { ...privateHost(input.manager), publicAddress: input.manager.address },
+    nodes: input.nodes.map((node) => ({ ...privateHost(node), enginePort: ENGINE_PORT })),
+    nfs: { ...privateHost(input.nfs), shares: NFS_SHARES.map((share) => share.path) },
+    etcd: { ...privateHost(input.etcd), clientPort: ETCD_CLIENT_PORT },
+    proxy: { port: input.proxyPort, authBackend: "keystone", keystoneUrl: input.keystoneUrl },
+    ca: { pem: readFileSync(input.caFile, "utf8"), managerPath: input.caFile, hint: `the local cluster's CA is ${input.caFile} (also ca.pem in every tenant's config dir)` },
+  });
+}
+
+export function envFile(layout: ClusterLayout, endpoint: string): string {
+  const example = relative(layout.repository, join(layout.tenantsDir, "docker-user-1")) || join(layout.tenantsDir, "docker-user-1");
+  return [
+    "# berth local cluster: `. .local/env`, then a tenant's docker config dir picks the user:",
+    `#   docker --config ${example} ps`,
+    "# (each config dir also holds a docker context for the proxy, so it works without these too)",
+    `export DOCKER_HOST=${endpoint}`,
+    "export DOCKER_TLS_VERIFY=1",
+    `export DOCKER_CERT_PATH=${layout.tlsDir}`,
+    "",
+  ].join("\n");
+}
+
+export interface TenantToken {
+  user: string;
+  project: string;
+  projectId: string;
+  expiresAt: string;
+}
+
+/** Issues each user a project-scoped token and writes their docker config dir; returns the tokens' expiry. */
+export async function writeTenantConfigs(
+  layout: ClusterLayout,
+  keystoneUrl: string,
+  passwords: Record<string, string>,
+  endpoint: string,
+  caFile: string,
+): Promise<TenantToken[]> {
+  const users = TENANTS.flatMap((tenant) => tenant.users.map((user) => ({ user, project: tenant.project })));
+  return Promise.all(
+    users.map(async ({ user, project }) => {
+      const issued = await issueKeystoneToken({ authUrl: keystoneUrl, method: "password", username: user, password: passwords[user], projectName: project });
+      const dir = join(layout.tenantsDir, user);
+      writeDockerConfig(dir, { token: issued.token, tenantId: issued.projectId, tls: { caFile } });
+      writeDockerContext(dir, endpoint, caFile);
+      return { user, project, projectId: issued.projectId, expiresAt: issued.expiresAt };
+    }),
+  );
+}
+
+/** A docker context (the CLI's own store format) for the proxy with its CA, made current in config.json. */
+function writeDockerContext(configDir: string, endpoint: string, caFile: string): void {
+  const id = createHash("sha256").update(CONTEXT).digest("hex");
+  const meta = join(configDir, "contexts", "meta", id);
+  const tls = join(configDir, "contexts", "tls", id, "docker");
+  mkdirSync(meta, { recursive: true });
+  mkdirSync(tls, { recursive: true });
+  const context = { Name: CONTEXT, Metadata: { Description: "the berth local cluster's tenant proxy" }, Endpoints: { docker: { Host: endpoint, SkipTLSVerify: false } } };
+  writeFileSync(join(meta, "meta.json"), JSON.stringify(context));
+  writeFileSync(join(tls, "ca.pem"), readFileSync(caFile));
+  const configPath = join(configDir, "config.json");
+  const config = JSON.parse(readFileSync(configPath, "utf8")) as Record<string, unknown>;
+  writeFileSync(configPath, `${JSON.stringify({ ...config, currentContext: CONTEXT }, null, "\t")}\n`, { mode: 0o600 });
+}
+
+/** ssh_config for `ssh -F .local/ssh/config <host>`: the manager directly, the others through it. */
+export function sshConfig(hosts: ClusterHost[], privateKey: string, knownHosts: string): string {
+  const manager = hosts.find((host) => host.role === "manager")!;
+  return hosts
+    .map((host) =>
+      [
+        `Host ${host.name}`,
+        `  HostName ${host.address}`,
+        `  Port ${SSH_PORT}`,
+        "  User root",
+        `  IdentityFile ${privateKey}`,
+        "  IdentitiesOnly yes",
+        `  UserKnownHostsFile ${knownHosts}`,
+        "  StrictHostKeyChecking yes",
+        ...(host === manager ? [] : [`  ProxyJump ${manager.name}`]),
+        "",
+      ].join("\n"),
+    )
+    .join("\n");
+}
