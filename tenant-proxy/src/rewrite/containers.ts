@@ -7,13 +7,14 @@
  * containers, else the scheduler), get the image and the named volumes there, create, and — when
  * no name was given — rename the engine's generated name into the tenant's scope.
  */
+import { randomInt } from "node:crypto";
 import { Refusal, badRequest } from "../http/errors.ts";
 import { encodeSegments } from "../http/request.ts";
 import { ENGINE_API, type ResolvedContainer, checkLabels, checkName, passEngineError, scopedFilterValues } from "../ownership.ts";
 import { UPDATE_RULES, checkFields } from "../policy/fields.ts";
 import { flavorForUpdate } from "../policy/flavors.ts";
 import type { ClusterNode } from "../upstream/cluster.ts";
-import { readAll } from "../upstream/engine.ts";
+import { type JsonAnswer, readAll } from "../upstream/engine.ts";
 import { nodeStates } from "../upstream/node-state.ts";
 import { type Placement, placementRules, schedule } from "../upstream/scheduler.ts";
 import { checkCreateBody, createReferences, scopeCreateBody, type ResolvedReferences } from "./container-create.ts";
@@ -285,14 +286,23 @@ function checkCreateShape(body: Record<string, unknown> | undefined): Record<str
   return { ...body, HostConfig: (body.HostConfig as object | undefined) ?? {}, NetworkingConfig: (body.NetworkingConfig as object | undefined) ?? {} };
 }
 
-/** The engine named the container (`eager_turing`); move that name into the tenant's scope. */
+/** Tries at the generated name, then with a random digit appended each time, as the engine itself does. */
+const SCOPED_NAME_ATTEMPTS = 5;
+
+/**
+ * The engine named the container (`eager_turing`); move that name into the tenant's scope. The
+ * engine only knows its generated name is free, not that `<tenant>_eager_turing` is: an earlier
+ * container may have been given it the same way, so a conflict tries again with a digit appended.
+ */
 async function scopeGeneratedName(request: TenantRequest, node: ClusterNode, id: string): Promise<void> {
   const inspected = await node.engine.json("GET", `${ENGINE_API}/containers/${id}/json`);
   const generated = inspected.status === 200 ? String(inspected.body.Name).replace(/^\//, "") : undefined;
-  const renamed =
-    generated === undefined
-      ? undefined
-      : await node.engine.json("POST", `${ENGINE_API}/containers/${id}/rename?name=${encodeURIComponent(request.scope.engineName(generated))}`);
+  let renamed: JsonAnswer | undefined;
+  for (let attempt = 0; generated !== undefined && attempt < SCOPED_NAME_ATTEMPTS; attempt++) {
+    const candidate = attempt === 0 ? generated : `${generated}${randomInt(10)}`;
+    renamed = await node.engine.json("POST", `${ENGINE_API}/containers/${id}/rename?name=${encodeURIComponent(request.scope.engineName(candidate))}`);
+    if (renamed.status !== 409) break;
+  }
   if (renamed?.status !== 204) {
     await node.engine.json("DELETE", `${ENGINE_API}/containers/${id}?force=1`);
     throw renamed ? passEngineError(renamed) : new Refusal(500, "the new container could not be named; it was removed", "engine-error");
