@@ -3,7 +3,7 @@
  * beside HAProxy as the cost of any proxy hop, all three measured in one run on one real dockerd
  * 20.10 (the test harness's engine, in its own network namespace, never the machine's daemon). It
  * measures API calls, whole docker CLI commands, streams and 20 concurrent clients, then the
- * proxy's peak memory, prints each figure beside the issue's target (PASS/MISS, never a failing
+ * proxy's peak memory, then cluster mode (list fan-out over 1, 3 and 6 engines, create throughput), prints each figure beside the issue's target (PASS/MISS, never a failing
  * exit: it is a measurement), and writes .local/bench/results.json for the README table. It exits
  * non-zero only when the run itself breaks; the harness run it lives in is released either way.
  */
@@ -16,6 +16,7 @@ import { buildProxyBundle } from "./build-proxy.ts";
 import { createFixture, LISTED_CONTAINERS } from "./bench/fixture.ts";
 import { directPath, serverVersions, startHaproxy, startTenantProxy, writeTenant } from "./bench/paths.ts";
 import { type CaseResult, formatCaseLine, formatSummary, judgeRss, type Results, writeResults } from "./bench/report.ts";
+import { fanOutCase, formatFanOut } from "./bench/fan-out.ts";
 import { apiCases, cliCases, concurrencyCase, streamCases, type Workbench } from "./bench/workloads.ts";
 
 const OUTPUT = fileURLToPath(new URL("../.local/bench/", import.meta.url));
@@ -40,7 +41,7 @@ async function measure(run: Run): Promise<Results> {
   const [engine, bundle] = await Promise.all([startEngine({ name: "bench-engine" }), buildProxyBundle(join(OUTPUT, "berth-proxy.cjs"))]);
   progress("starting HAProxy and the proxy bundle on Node 18");
   const haproxy = await startHaproxy(run, dir, engine);
-  const proxy = await startTenantProxy(run, dir, engine, bundle);
+  const proxy = await startTenantProxy(run, dir, "bench-proxy", bundle, { BERTH_UPSTREAM: engine.host });
   const proxyRss = () => peakRssMiB(proxy.daemon.process.pid);
   const atStart = proxyRss();
   progress(`creating the tenant's ${LISTED_CONTAINERS} running containers, a 100 MiB log and a 512 MiB file, through the proxy`);
@@ -54,12 +55,15 @@ async function measure(run: Run): Promise<Results> {
   const loadAverageAtStart = loadavg();
   const cases = [...(await apiCases(bench)), ...(await cliCases(bench)), ...(await streamCases(bench)), await concurrencyCase(bench)];
   const rss = proxyRss();
+  await Promise.all([proxy.daemon.stop(), engine.stop()]);
+  const fanOut = await fanOutCase(run, dir, bundle, progress);
   return {
     startedAt: new Date(started).toISOString(),
     seconds: Math.round((Date.now() - started) / 1000),
     machine: { cpus: cpus().length, loadAverageAtStart, loadAverageAtEnd: loadavg(), ...(await serverVersions()) },
     cases,
     proxyPeakRss: { mib: rss, verdict: judgeRss(rss, RSS_TARGET_MIB), atStart, afterCase },
+    fanOut,
   };
 }
 
@@ -72,6 +76,7 @@ async function main(): Promise<void> {
   console.log(`\nberth benchmark: engine (unix socket) vs HAProxy ${results.machine.haproxy.replace(/^HAProxy version (\S+).*/, "$1")} (HTTP mode, http-no-delay) vs tenant proxy (bundle on Node ${results.machine.proxyNode}, static tokens, multi-tenant)`);
   console.log(`${results.machine.cpus} CPUs, load average ${one?.toFixed(2)} / ${five?.toFixed(2)} at the start, ${results.seconds} s in all; ratios are to the engine\n`);
   console.log(formatSummary(results));
+  console.log(`\n${formatFanOut(results.fanOut)}`);
   console.log(`\nresults: ${file}`);
 }
 

@@ -45,8 +45,8 @@ export function directPath(engine: Engine): Path {
   return { name: "engine", target: { socketPath: engine.socketPath }, dockerHost: engine.host };
 }
 
-export function writeTenant(dir: string): Tenant {
-  const tenant = { token: "bench-token-0123456789", tenant: "bench-tenant" };
+export function writeTenant(dir: string, name = "bench-tenant"): Tenant {
+  const tenant = { token: `${name}-token-0123456789`, tenant: name };
   const headers = { "X-Auth-Token": tenant.token, "X-Auth-TenantId": tenant.tenant };
   const configDir = join(dir, "docker-config");
   mkdirSync(configDir, { recursive: true });
@@ -86,20 +86,23 @@ export async function startHaproxy(run: Run, dir: string, engine: Engine): Promi
   return path;
 }
 
-/** The proxy bundle on Node 18 with the BERTH_* settings an operator would write. */
-export async function startTenantProxy(run: Run, dir: string, engine: Engine, bundle: string): Promise<{ path: Path; daemon: RunDaemon }> {
+/**
+ * The proxy bundle on Node 18 with the BERTH_* settings an operator would write, the tokens of
+ * writeTenant(dir), and `upstream`: BERTH_UPSTREAM for one engine, or a nodes file for a cluster.
+ */
+export async function startTenantProxy(run: Run, dir: string, id: string, bundle: string, upstream: Record<string, string>): Promise<{ path: Path; daemon: RunDaemon }> {
   if (!existsSync(NODE18)) throw new Error(`Debian's Node 18 is missing at ${NODE18}: run scripts/install-deps.sh`);
-  const logFile = join(dir, "proxy.log");
+  const logFile = join(dir, `${id}.log`);
   const env = {
     PATH: process.env.PATH ?? "/usr/bin:/bin",
     LD_LIBRARY_PATH: NODE18_LIBS,
     BERTH_LISTEN: "127.0.0.1:0",
-    BERTH_UPSTREAM: engine.host,
     BERTH_AUTH_BACKEND: "static",
     BERTH_TOKENS_FILE: join(dir, "tokens.json"),
     SWARM_MULTI_TENANT: "true",
+    ...upstream,
   };
-  const daemon = await startRunDaemon(run, "bench-proxy", [NODE18, bundle], { logFile, env });
+  const daemon = await startRunDaemon(run, id, [NODE18, bundle], { logFile, env });
   let port: number | undefined;
   const listening = await waitFor(() => (port = listeningPort(logFile)) !== undefined, READY_TIMEOUT_MS, 50);
   if (!listening || port === undefined) throw new Error(`the proxy did not start within ${READY_TIMEOUT_MS} ms; its log:\n${logTail(logFile)}`);

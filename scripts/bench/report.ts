@@ -7,6 +7,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { PATH_NAMES, type PathName } from "./paths.ts";
+import type { FanOutResults } from "./fan-out.ts";
 import type { Summary } from "./stats.ts";
 
 export type Unit = "ms" | "MiB/s";
@@ -49,6 +50,7 @@ export interface Results {
     atStart: number;
     afterCase: Record<string, number>;
   };
+  fanOut: FanOutResults;
 }
 
 /** The proxy adds at most `ms` to the engine's p50 (for `calls` control calls, `calls` times that). */
