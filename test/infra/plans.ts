@@ -28,23 +28,28 @@ export function examplePlans(): Record<string, RolePlan> {
     }),
     nfs: nfsPlan({ hostname: "berth-prod-nfs", clientCidr: CLUSTER.cidr, dataVolumeId: CLUSTER.dataVolumeId }),
     etcd: etcdPlan({ hostname: "berth-prod-etcd", address: CLUSTER.etcd, clusterToken: "berth-prod" }),
-    manager: managerPlan({
-      hostname: "berth-prod-manager",
-      proxy: {
-        port: 2376,
-        authBackend: "keystone",
-        keystoneUrl: "https://keystone.example:5000/v3",
-        adminTenantId: "0a1b2c3d4e5f60718293a4b5c6d7e8f9",
-        membersTenantId: "f9e8d7c6b5a4938271605f4e3d2c1b0a",
-        multiTenant: true,
-        networkAuthorization: true,
-        flavors: { default: { Memory: 64 }, medium: { Memory: 128 }, large: { Memory: 256 } },
-        quota: { Memory: 300 },
-        apiFilter: { disableapi: ["networkconnect", "networkdisconnect"] },
-      },
-      engines: Object.values(CLUSTER.nodes).map((address) => ({ address, port: 2375 })),
-      nfsAddress: CLUSTER.nfs,
-      osd: { enabled: true },
-    }),
+    manager: exampleManagerPlan({ osd: true }),
   };
+}
+
+/** The example manager, with the OpenStorage plugin on the nodes or volumes over NFS options. */
+export function exampleManagerPlan(options: { osd: boolean }): RolePlan {
+  return managerPlan({
+    hostname: "berth-prod-manager",
+    proxy: {
+      port: 2376,
+      authBackend: "keystone",
+      keystoneUrl: "https://keystone.example:5000/v3",
+      adminTenantId: "0a1b2c3d4e5f60718293a4b5c6d7e8f9",
+      membersTenantId: "f9e8d7c6b5a4938271605f4e3d2c1b0a",
+      multiTenant: true,
+      networkAuthorization: true,
+      flavors: { default: { Memory: 64 }, medium: { Memory: 128 }, large: { Memory: 256 } },
+      quota: { Memory: 300 },
+      apiFilter: { disableapi: ["networkconnect", "networkdisconnect"] },
+    },
+    engines: Object.values(CLUSTER.nodes).map((address) => ({ address, port: 2375 })),
+    nfsAddress: CLUSTER.nfs,
+    osd: { enabled: options.osd },
+  });
 }

@@ -6,33 +6,13 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { managerPlan, PATHS, proxyTlsFiles, VOLUME_ROOT, type RolePlan } from "../../infra/roles.ts";
+import { PATHS, proxyTlsFiles, VOLUME_ROOT, type RolePlan } from "../../infra/roles.ts";
 import { readSettings } from "../../tenant-proxy/src/settings.ts";
 import { testDir } from "../support/test-dir.ts";
 import { parseEnvironmentFile } from "./environment-file.ts";
-import { CLUSTER } from "./plans.ts";
+import { CLUSTER, exampleManagerPlan } from "./plans.ts";
 
 const dir = testDir("berth-proxy-env-");
-
-function plan(osd: boolean): RolePlan {
-  return managerPlan({
-    hostname: "berth-prod-manager",
-    proxy: {
-      port: 2376,
-      authBackend: "keystone",
-      keystoneUrl: "https://keystone.example:5000/v3",
-      adminTenantId: "0a1b2c3d4e5f60718293a4b5c6d7e8f9",
-      multiTenant: true,
-      networkAuthorization: true,
-      flavors: { default: { Memory: 64 }, medium: { Memory: 128 } },
-      quota: { Memory: 300 },
-      apiFilter: { disableapi: ["networkconnect"] },
-    },
-    engines: Object.values(CLUSTER.nodes).map((address) => ({ address, port: 2375 })),
-    nfsAddress: CLUSTER.nfs,
-    osd: { enabled: osd },
-  });
-}
 
 /** Writes the plan's /etc/berth files under a scratch root and reads proxy.env with paths moved there. */
 function settingsOf(manager: RolePlan, name: string) {
@@ -49,17 +29,17 @@ function settingsOf(manager: RolePlan, name: string) {
 
 describe("the manager's proxy.env starts the proxy in cluster mode", () => {
   it("with volumes on the NFS share the manager mounts", () => {
-    const settings = settingsOf(plan(false), "nfs");
+    const settings = settingsOf(exampleManagerPlan({ osd: false }), "nfs");
     expect(settings.volumes).toEqual({ kind: "nfs", server: CLUSTER.nfs, export: VOLUME_ROOT, root: VOLUME_ROOT });
     expect(settings.engines.named).toBe(true);
     expect(settings.engines.nodes).toHaveLength(Object.keys(CLUSTER.nodes).length);
     expect(settings.policy.quota).toBeDefined();
   });
   it("with volumes through the OpenStorage plugin", () => {
-    expect(settingsOf(plan(true), "osd").volumes).toEqual({ kind: "osd", driver: "nfs" });
+    expect(settingsOf(exampleManagerPlan({ osd: true }), "osd").volumes).toEqual({ kind: "osd", driver: "nfs" });
   });
   it("the manager mounts the share before the proxy starts and makes the proxy's directory in it", () => {
-    const manager = plan(false);
+    const manager = exampleManagerPlan({ osd: false });
     const share = VOLUME_ROOT.slice(0, VOLUME_ROOT.lastIndexOf("/"));
     const mountUnit = manager.files.find((f) => f.path.endsWith(".mount"))!;
     expect(mountUnit.content).toContain(`What=${CLUSTER.nfs}:${share}`);
