@@ -1,0 +1,105 @@
+/**
+ * The local cluster as a user runs it: `up` (the real command, in a cluster of its own beside any
+ * developer's: its own folder, bridge, subnet and namespace names, taken from this test run's
+ * number), a tenant running a container through the proxy that another tenant cannot see or
+ * remove, `up` again changing nothing (the same daemons), `status`, `down` twice, and nothing left
+ * behind: no namespace, bridge, iptables rule, process or folder.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+import { runCommand, runDocker, type CommandResult } from "../harness/index.ts";
+import { currentRun } from "../harness/run.ts";
+import { daemonPids } from "../../scripts/local-cluster/health.ts";
+import { clusterLayout } from "../../scripts/local-cluster/layout.ts";
+import { testDir } from "../support/test-dir.ts";
+
+const SCRIPT = fileURLToPath(new URL("../../scripts/local-cluster.ts", import.meta.url));
+const TSX = fileURLToPath(new URL("../../node_modules/.bin/tsx", import.meta.url));
+const run = currentRun();
+// Test runs use 10.213.0.0/16 and up, a developer's cluster 10.212.0.0/16: this one lies below both.
+const env = {
+  BERTH_LOCAL_DIR: join(testDir("local-cluster").path, "local"),
+  BERTH_CLUSTER_BRIDGE: `berth-lc${run.index}`,
+  BERTH_CLUSTER_SUBNET: `10.${170 + run.index}.0.0/16`,
+  BERTH_CLUSTER_NETNS_PREFIX: `lc${run.index}-`,
+};
+const layout = clusterLayout(env);
+
+function cluster(command: "up" | "down" | "status"): Promise<CommandResult> {
+  return runCommand([TSX, SCRIPT, command], { env, timeoutMs: 150_000 });
+}
+
+function expectSuccess(result: CommandResult): string {
+  expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(0);
+  return result.stdout;
+}
+
+async function leftovers(pids: number[]): Promise<string[]> {
+  const namespaces = (await runCommand(["ip", "netns", "list"])).stdout.split("\n").filter((line) => line.startsWith(env.BERTH_CLUSTER_NETNS_PREFIX));
+  const bridge = (await runCommand(["ip", "link", "show", env.BERTH_CLUSTER_BRIDGE])).code === 0 ? [`bridge ${env.BERTH_CLUSTER_BRIDGE}`] : [];
+  const rules = (await runCommand(["iptables", "-S", "FORWARD"])).stdout.split("\n").filter((line) => line.includes(` ${env.BERTH_CLUSTER_BRIDGE} `));
+  const processes = pids.filter((pid) => existsSync(`/proc/${pid}`)).map((pid) => `process ${pid}`);
+  const folders = existsSync(env.BERTH_LOCAL_DIR) ? [env.BERTH_LOCAL_DIR] : [];
+  return [...namespaces, ...bridge, ...rules, ...processes, ...folders];
+}
+
+afterAll(async () => {
+  await cluster("down"); // after a failure too; vitest runs it before testDir's own clean-up
+});
+
+describe("the local cluster", () => {
+  let pids: Record<string, number> = {};
+
+  it("comes up with progress lines and a summary, and writes the inventory and the tenants' config dirs", async () => {
+    const stdout = expectSuccess(await cluster("up"));
+    expect(stdout).toMatch(/^==> building the proxy bundle/m);
+    expect(stdout).toContain("docker-user-2  docker-tenant-2");
+    const inventory = JSON.parse(readFileSync(layout.inventoryFile, "utf8"));
+    const manager = `${layout.subnetPrefix}.0.10`;
+    expect(inventory).toMatchObject({
+      version: 1,
+      manager: { name: "berth-manager", privateAddress: manager, publicAddress: manager, sshUser: "root" },
+      proxy: { endpoint: `tcp://${manager}:2376`, authBackend: "keystone", keystoneUrl: `http://${manager}:5000/v3` },
+      etcd: { clientUrl: `http://${layout.subnetPrefix}.0.14:2379` },
+    });
+    expect(inventory.nodes.map((node: { name: string }) => node.name)).toEqual(["docker-host-1", "docker-host-2"]);
+    expect(inventory.ca.pem).toContain("BEGIN CERTIFICATE");
+    pids = daemonPids(layout);
+    expect(Object.keys(pids)).toHaveLength(11); // 5 sshd, etcd, ganesha, 2 dockerd, Keystone, proxy
+  });
+
+  it("serves tenants through the proxy: one runs a container, another neither sees nor removes it", async () => {
+    const user = (name: string) => join(layout.tenantsDir, name);
+    const started = await runDocker("docker28", ["--config", user("docker-user-1"), "run", "-d", "--name", "tenant1-loop1", "busybox", "sleep", "300"]);
+    expect(started.code, started.stderr).toBe(0);
+    const own = await runDocker("docker20", ["--config", user("docker-user-1"), "ps", "--format", "{{.Names}}"]);
+    expect(own.stdout).toMatch(/^docker-host-[12]\/tenant1-loop1$/m);
+    const other = await runDocker("docker28", ["--config", user("docker-user-2"), "ps", "-a", "--format", "{{.Names}}"]);
+    expect(other.code, other.stderr).toBe(0);
+    expect(other.stdout).toBe("");
+    // Both CLIs here stay silent when `rm -f` finds nothing, so the refusal shows on a plain `rm`.
+    await runDocker("docker28", ["--config", user("docker-user-2"), "rm", "-f", "tenant1-loop1"]);
+    const removal = await runDocker("docker28", ["--config", user("docker-user-2"), "rm", "tenant1-loop1"]);
+    expect(removal.code).not.toBe(0);
+    expect(removal.stderr).toMatch(/No such container: tenant1-loop1/);
+    expect((await runDocker("docker28", ["--config", user("docker-user-1"), "ps", "-q"])).stdout).not.toBe("");
+  });
+
+  it("changes nothing when run again on a healthy cluster, and status says all is up", async () => {
+    const stdout = expectSuccess(await cluster("up"));
+    expect(stdout).toContain("already up and healthy: nothing changed");
+    expect(daemonPids(layout)).toEqual(pids);
+    expect(expectSuccess(await cluster("status"))).toContain("all parts up");
+  });
+
+  it("goes down, says so again with nothing to do, and leaves nothing behind", async () => {
+    const stdout = expectSuccess(await cluster("down"));
+    expect(stdout).toContain("removed bridge bridge");
+    expect(stdout).toContain("removed forward-rule forward-rule");
+    expect(expectSuccess(await cluster("down"))).toContain("Nothing to remove");
+    expect(await leftovers(Object.values(pids))).toEqual([]);
+    expect((await cluster("status")).code).not.toBe(0);
+  });
+});
