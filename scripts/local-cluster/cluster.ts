@@ -16,6 +16,8 @@ import { identify } from "../../test/harness/processes.ts";
 import { releaseAll } from "../../test/harness/release.ts";
 import type { Run } from "../../test/harness/run.ts";
 import {
+  applyNodeFirewall,
+  applySecurityGroups,
   importBusybox,
   KEYSTONE_PORT,
   PROXY_PORT,
@@ -123,6 +125,10 @@ async function build(layout: ClusterLayout): Promise<ClusterState> {
   step("the tenant proxy (bundle on Node 18) in front of both engines");
   const adminProjectId = projectIds[TENANTS.find((tenant) => "admin" in tenant)!.project]!;
   const endpoint = await startProxy(run, layout, { manager, nodes, keystoneUrl, adminTenantId: adminProjectId, bundle, tls: { certFile: tls.certFile, keyFile: tls.keyFile } });
+
+  step("firewalls: the node firewall on each docker host, the security groups of infra/rules.ts on every host");
+  await Promise.all(nodes.map((node) => applyNodeFirewall(layout, node, etcd, nfs)));
+  await applySecurityGroups(hosts, { hosts, operatorAddress: `${layout.subnetPrefix}.0.1`, proxyPort: PROXY_PORT, keystonePort: KEYSTONE_PORT });
 
   step("writing .local/: inventory.json, env, ssh config, a docker config dir per user");
   const tokens = await writeTenantConfigs(layout, keystoneUrl, passwords, endpoint, tls.caFile);

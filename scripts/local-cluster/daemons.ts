@@ -8,14 +8,15 @@
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ENGINE_PORT, ETCD_CLIENT_PORT, ETCD_LEGACY_CLIENT_PORT, ETCD_PEER_PORT } from "../../infra/ports.ts";
-import { renderDockerDefaults, renderEtcdDefaults, renderExports, renderNodesFile, renderProxyEnv, renderProxyJson } from "../../infra/render.ts";
+import { renderDockerDefaults, renderEtcdDefaults, renderExports, renderNodeFirewall, renderNodesFile, renderProxyEnv, renderProxyJson } from "../../infra/render.ts";
 import { EXPORT_OPTIONS, NFS_SHARES, VOLUME_ROOT } from "../../infra/roles.ts";
-import { runChecked } from "../../test/harness/commands.ts";
+import { runChecked, runCommand } from "../../test/harness/commands.ts";
 import { jsonRequest } from "../../test/harness/http.ts";
 import { writeBusyboxRootfs } from "../../test/harness/images.ts";
 import { record } from "../../test/harness/ledger.ts";
 import { isRunning, spawnDaemon, waitFor, type ProcessIdentity } from "../../test/harness/processes.ts";
 import type { Run } from "../../test/harness/run.ts";
+import { securityGroupCommands, type FirewallInput } from "./firewall.ts";
 import { dockerdArgs, etcdEnvironment, ganeshaConfig, shellAssignments, sshdConfig } from "./configs.ts";
 import { KEYSTONE_PORT, SSH_PORT, type ClusterLayout } from "./layout.ts";
 
@@ -140,6 +141,37 @@ export async function startEngine(run: Run, layout: ClusterLayout, host: Cluster
   record(run.dir, { kind: "dockerd", id: `${host.name}.dockerd`, process: daemon, socketPath, netns: host.netns });
   await waitUntil(`dockerd on ${host.name}`, daemon, logFile, () => enginePing(socketPath));
   return { name: host.name, socketPath };
+}
+
+/** The node firewall the VMs get (templates/node-firewall.sh.hbs), run in the node's namespace after dockerd made its chains. */
+export async function applyNodeFirewall(layout: ClusterLayout, node: ClusterHost, etcd: ClusterHost, nfs: ClusterHost): Promise<void> {
+  const script = renderNodeFirewall({
+    enginePort: ENGINE_PORT,
+    clusterCidr: layout.subnet,
+    protectedAddresses: [
+      { address: etcd.address, service: "etcd" },
+      { address: nfs.address, service: "NFS" },
+      { address: "169.254.169.254", service: "the metadata service" },
+    ],
+  });
+  writeFileSync(join(hostDir(layout, node), "node-firewall.sh"), script, { mode: 0o755 });
+  await runChecked(["nsenter", `--net=/var/run/netns/${node.netns}`, "sh", "-s"], { input: script });
+}
+
+/** The security groups of infra/rules.ts as INPUT rules in each host's namespace (see ./firewall.ts). */
+export async function applySecurityGroups(hosts: ClusterHost[], input: FirewallInput): Promise<void> {
+  await Promise.all(
+    hosts.map(async (host) => {
+      for (const rule of securityGroupCommands({ role: host.role, address: host.address }, input)) {
+        await runChecked(["nsenter", `--net=/var/run/netns/${host.netns}`, "iptables", ...rule]);
+      }
+    }),
+  );
+}
+
+/** A command in a host's namespace, as that host would run it; true when it exits 0. */
+export async function succeedsIn(host: ClusterHost, argv: string[]): Promise<boolean> {
+  return (await runCommand(["nsenter", `--net=/var/run/netns/${host.netns}`, ...argv], { timeoutMs: 10_000 })).code === 0;
 }
 
 export async function enginePing(socketPath: string): Promise<boolean> {

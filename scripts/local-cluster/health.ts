@@ -1,9 +1,9 @@
 /**
  * The local cluster's parts and whether each is healthy, for `status` and for `up` deciding
  * whether anything needs doing. A daemon is healthy when the very process the ledger recorded
- * still runs (PID and start time) and its service answers as a client would use it: engines on
- * their socket, etcd's v2 API, NFSv4 from a node's namespace, Keystone's /v3, the proxy's `_ping`
- * through TLS with the cluster's CA, sshd's banner.
+ * still runs (PID and start time) and its service answers a client where the security groups admit
+ * one: engines on their socket, etcd's v2 API and NFSv4 from a node's namespace, Keystone's /v3 and
+ * the proxy's `_ping` (through TLS with the cluster's CA) from here, sshd's banner from the bastion.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -11,7 +11,7 @@ import { runCommand } from "../../test/harness/commands.ts";
 import { jsonRequest } from "../../test/harness/http.ts";
 import { entries, type LedgerEntry } from "../../test/harness/ledger.ts";
 import { isRunning } from "../../test/harness/processes.ts";
-import { enginePing, nfsAnswers, proxyPing, sshAnswers, type ClusterHost } from "./daemons.ts";
+import { enginePing, nfsAnswers, proxyPing, sshAnswers, succeedsIn, type ClusterHost } from "./daemons.ts";
 import type { ClusterLayout } from "./layout.ts";
 import type { TenantToken } from "./outputs.ts";
 
@@ -67,8 +67,20 @@ function probes(layout: ClusterLayout, state: ClusterState): Probe[] {
   return [
     { part: "bridge", host: undefined, answers: async () => (await runCommand(["ip", "link", "show", layout.bridge])).code === 0, detail: `${layout.bridge} ${layout.subnet}` },
     ...state.hosts.map((host) => ({ part: "namespace", host, answers: async () => existsSync(`/var/run/netns/${host.netns}`), detail: host.netns })),
-    ...state.hosts.map((host) => ({ part: "sshd", host, daemonId: `${host.name}.sshd`, answers: () => sshAnswers(host.address), detail: `ssh root@${host.address}` })),
-    { part: "etcd", host: etcd, daemonId: `${etcd.name}.etcd`, answers: () => etcdAnswers(etcd.address), detail: `http://${etcd.address}:2379 (v2 API)` },
+    ...state.hosts.map((host) => ({
+      part: "sshd",
+      host,
+      daemonId: `${host.name}.sshd`,
+      answers: () => (host === manager ? sshAnswers(host.address) : sshAnswersFrom(manager, host.address)),
+      detail: host === manager ? `ssh root@${host.address}` : `ssh root@${host.address} via ${manager.name}`,
+    })),
+    {
+      part: "etcd",
+      host: etcd,
+      daemonId: `${etcd.name}.etcd`,
+      answers: () => succeedsIn(nodes[0]!, ["curl", "-sf", "--max-time", "3", `http://${etcd.address}:2379/v2/keys/`]),
+      detail: `http://${etcd.address}:2379 (v2 API), from a node`,
+    },
     { part: "nfs-ganesha", host: nfs, daemonId: `${nfs.name}.ganesha`, answers: () => nfsAnswers(nfs, nodes[0]!), detail: "NFSv4/TCP, read from a node" },
     ...state.engines.map((engine) => {
       const host = state.hosts.find((candidate) => candidate.name === engine.name)!;
@@ -79,8 +91,9 @@ function probes(layout: ClusterLayout, state: ClusterState): Probe[] {
   ];
 }
 
-async function etcdAnswers(address: string): Promise<boolean> {
-  return (await jsonRequest({ host: address, port: 2379 }, "GET", "/v2/keys/", { timeoutMs: 2_000 }).catch(() => undefined))?.status === 200;
+/** sshd's banner, read from `from`'s namespace (the bastion: the others admit SSH from it only). */
+function sshAnswersFrom(from: ClusterHost, address: string): Promise<boolean> {
+  return succeedsIn(from, ["timeout", "3", "bash", "-c", `exec 3<>/dev/tcp/${address}/22 && head -c 7 <&3 | grep -q SSH-2.0`]);
 }
 
 async function keystoneAnswers(address: string, port: number): Promise<boolean> {
