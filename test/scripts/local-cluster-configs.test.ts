@@ -1,13 +1,15 @@
 /**
  * The render-to-local-config path of the local cluster: the files infra/render.ts renders for the
  * VMs, turned into dockerd's argv, etcd's environment, nfs-ganesha's configuration and the proxy's
- * environment. The inputs are the real rendered files, so a template change that the conversions
- * do not understand fails here, not at `npm run cluster:up`.
+ * environment, and the security-group table as iptables rules. The inputs are the real rendered
+ * files, so a template change that the conversions do not understand fails here, not at
+ * `npm run cluster:up`.
  */
 import { describe, expect, it } from "vitest";
 import { renderDockerDefaults, renderEtcdDefaults, renderExports, renderProxyEnv } from "../../infra/render.ts";
 import { EXPORT_OPTIONS, NFS_SHARES } from "../../infra/roles.ts";
 import { dockerdArgs, etcdEnvironment, ganeshaConfig, parseExports, shellAssignments, sshdConfig } from "../../scripts/local-cluster/configs.ts";
+import { securityGroupCommands } from "../../scripts/local-cluster/firewall.ts";
 import { clusterLayout, netnsName, runIndex } from "../../scripts/local-cluster/layout.ts";
 
 const dockerDefaults = renderDockerDefaults({ hostname: "docker-host-1", nodeAddress: "10.212.0.11", enginePort: 2375, etcdAddress: "10.212.0.14", etcdPort: 2379 });
@@ -158,5 +160,40 @@ describe("clusterLayout", () => {
     expect(netnsName(layout, "berth-nfs")).toBe("t-berth-nfs");
     expect(() => clusterLayout({ BERTH_CLUSTER_SUBNET: "192.168.0.0/24" })).toThrow(/BERTH_CLUSTER_SUBNET/);
     expect(() => clusterLayout({ BERTH_CLUSTER_BRIDGE: "a-very-long-bridge-name" })).toThrow(/BERTH_CLUSTER_BRIDGE/);
+  });
+});
+
+describe("securityGroupCommands", () => {
+  const hosts = [
+    { role: "manager" as const, address: "10.212.0.10" },
+    { role: "node" as const, address: "10.212.0.11" },
+    { role: "node" as const, address: "10.212.0.12" },
+    { role: "nfs" as const, address: "10.212.0.13" },
+    { role: "etcd" as const, address: "10.212.0.14" },
+  ];
+  const input = { hosts, operatorAddress: "10.212.0.1", proxyPort: 2376, keystonePort: 5000 };
+  const admitted = (host: (typeof hosts)[number], port: string, protocol = "tcp") =>
+    securityGroupCommands(host, input)
+      .filter((rule) => rule.includes("ACCEPT") && rule[rule.indexOf("-p") + 1] === protocol && rule[rule.indexOf("--dport") + 1] === port)
+      .map((rule) => rule[rule.indexOf("-s") + 1]);
+
+  it("admits the engine API from the manager only, and drops everything else that reaches eth0", () => {
+    const rules = securityGroupCommands(hosts[1]!, input);
+    expect(admitted(hosts[1]!, "2375")).toEqual(["10.212.0.10/32"]);
+    expect(rules[0]).toEqual(["-A", "INPUT", "-i", "eth0", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"]);
+    expect(rules.at(-1)).toEqual(["-A", "INPUT", "-i", "eth0", "-m", "comment", "--comment", "berth security group: everything else", "-j", "DROP"]);
+  });
+
+  it("expands group sources to the group's hosts: etcd and overlay from the nodes, SSH to the others from the bastion", () => {
+    expect(admitted(hosts[4]!, "2379")).toEqual(["10.212.0.11/32", "10.212.0.12/32"]);
+    expect(admitted(hosts[1]!, "4789", "udp")).toEqual(["10.212.0.11/32", "10.212.0.12/32"]);
+    expect(admitted(hosts[3]!, "22")).toEqual(["10.212.0.10/32"]);
+    expect(admitted(hosts[3]!, "2049")).toEqual(["10.212.0.11/32", "10.212.0.12/32", "10.212.0.10/32"]);
+  });
+
+  it("lets the operator (the root namespace) reach the manager's SSH, proxy and Keystone", () => {
+    expect(admitted(hosts[0]!, "22")).toEqual(["10.212.0.1/32"]);
+    expect(admitted(hosts[0]!, "2376")).toEqual(["10.212.0.1/32"]);
+    expect(admitted(hosts[0]!, "5000")).toEqual(["10.212.0.1/32"]);
   });
 });
