@@ -64,7 +64,7 @@ interface Run {
 /** What a command said, in one line: its error line when it has one (the CLI may print progress before it). */
 function said(result: CommandResult): string {
   const lines = (result.stderr.trim() || result.stdout.trim()).split("\n");
-  return lines.find((line) => /^Error\b/.test(line)) ?? lines[lines.length - 1] ?? "";
+  return lines.find((line) => /\berror\b/i.test(line)) ?? lines[lines.length - 1] ?? "";
 }
 
 async function listed(cli: TenantCli, prefix: string): Promise<string[]> {
@@ -292,19 +292,27 @@ async function sweep(cli: TenantCli, prefix: string): Promise<string> {
       .map((line) => line.trim().split(" "))
       .filter((fields) => fields[0] && baseName(fields[fields.length - 1]!).startsWith(prefix))
       .map((fields) => fields[0]!);
+  // One at a time: dockerd 20.10 removing two containers of one overlay network at once (on two
+  // nodes) can race on the network's key in etcd and leave a stale endpoint that blocks `network rm`.
   const kinds = [
     { what: "containers", ls: ["ps", "-a", "--format", "{{.ID}} {{.Names}}"], rm: ["rm", "-f"] },
     { what: "networks", ls: ["network", "ls", "--format", "{{.ID}} {{.Name}}"], rm: ["network", "rm"] },
     { what: "volumes", ls: ["volume", "ls", "--format", "{{.Name}}"], rm: ["volume", "rm", "-f"] },
   ];
   const removed: string[] = [];
+  const problems: string[] = [];
   for (const kind of kinds) {
     const found = await list(kind.ls);
-    if (found.length > 0) await cli.docker([...kind.rm, ...found]);
-    const left = await list(kind.ls);
-    if (left.length > 0) throw new Error(`could not remove ${kind.what} ${left.join(", ")}`);
-    removed.push(`${found.length} ${kind.what}`);
+    const failures = new Map<string, string>();
+    for (const object of found) {
+      const result = await cli.docker([...kind.rm, object]);
+      if (result.code !== 0) failures.set(object, said(result));
+    }
+    const left = failures.size > 0 ? await list(kind.ls) : [];
+    if (left.length > 0) problems.push(`could not remove ${kind.what}: ${left.map((object) => `${object} (${failures.get(object) ?? "still listed"})`).join(", ")}`);
+    removed.push(`${found.length - left.length} ${kind.what}`);
   }
+  if (problems.length > 0) throw new Error(`${problems.join("; ")} (removed ${removed.join(", ")})`);
   return `removed ${removed.join(", ")}`;
 }
 
@@ -314,6 +322,21 @@ async function cleanup(run: Run): Promise<CheckRow[]> {
   // docker-user-3 shares docker-user-2's tenant: two sweeps cover everything the run made.
   for (const cli of [run.u1, run.u2]) rows.push(await runCheck("cleanup", cli.label, run.checkMs * 3, () => sweep(cli, run.prefix)));
   return rows;
+}
+
+/**
+ * Ctrl-C or SIGTERM stops the run after the current phase (Ctrl-C also ends the docker command
+ * under way) instead of killing it, so the cleanup still removes what the run made.
+ */
+function catchInterrupts(): [{ signal?: NodeJS.Signals }, () => void] {
+  const state: { signal?: NodeJS.Signals } = {};
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (!state.signal) console.log(`\n==> ${signal}: stopping after this phase, then cleaning up`);
+    state.signal = signal;
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  return [state, () => process.off("SIGINT", onSignal).off("SIGTERM", onSignal)];
 }
 
 async function smoke(options: TenantOptions): Promise<number> {
@@ -331,6 +354,7 @@ async function smoke(options: TenantOptions): Promise<number> {
     composeDir: mkdtempSync(join(tmpdir(), `${prefix}-compose-`)),
   };
   const rows: CheckRow[] = [];
+  const [interrupted, stopListening] = catchInterrupts();
   step(`${options.endpoint.host} (${options.endpoint.ca ? `TLS verified with ${options.endpoint.ca}` : "plain TCP"}), image ${options.image}, run prefix ${prefix}`);
   try {
     step("the endpoint answers each user");
@@ -341,20 +365,23 @@ async function smoke(options: TenantOptions): Promise<number> {
         ),
       )),
     );
-    if (rows.every((row) => row.ok)) {
-      step("isolation, removal, name scoping, members, attach");
-      rows.push(...(await isolationChecks(run)));
-      step("an overlay network and a volume shared across two nodes");
-      rows.push(...(await sharedNetworkChecks(run)));
-      step("a compose app");
-      rows.push(...(await composeChecks(run)));
-      step("host escapes");
-      rows.push(...(await escapeChecks(run)));
+    const phases: Array<[string, (run: Run) => Promise<CheckRow[]>]> = [
+      ["isolation, removal, name scoping, members, attach", isolationChecks],
+      ["an overlay network and a volume shared across two nodes", sharedNetworkChecks],
+      ["a compose app", composeChecks],
+      ["host escapes", escapeChecks],
+    ];
+    for (const [title, phase] of rows.every((row) => row.ok) ? phases : []) {
+      if (interrupted.signal) break;
+      step(title);
+      rows.push(...(await phase(run)));
     }
   } finally {
-    step(`removing everything named ${prefix}*`);
+    step(`${interrupted.signal ? `${interrupted.signal}: ` : ""}removing everything named ${prefix}*`);
     rows.push(...(await cleanup(run)));
     rmSync(run.composeDir, { recursive: true, force: true });
+    stopListening();
+    if (interrupted.signal) rows.push({ check: "interrupted", host: "-", ok: false, detail: `stopped by ${interrupted.signal}: the later checks did not run` });
   }
   return report(`Tenants on ${options.endpoint.host}`, rows);
 }
