@@ -10,7 +10,7 @@ import { join, relative } from "node:path";
 import { buildProxyBundle } from "../build-proxy.ts";
 import { runCommand } from "../../test/harness/commands.ts";
 import { startSharedKeystone } from "../../test/harness/keystone.ts";
-import { entries } from "../../test/harness/ledger.ts";
+import { entries, type LedgerEntry } from "../../test/harness/ledger.ts";
 import { createBridge, createHost } from "../../test/harness/network.ts";
 import { identify } from "../../test/harness/processes.ts";
 import { releaseAll } from "../../test/harness/release.ts";
@@ -180,8 +180,24 @@ function madePaths(layout: ClusterLayout): string[] {
   return [layout.stateDir, layout.tlsDir, layout.sshDir, layout.tenantsDir, layout.inventoryFile, layout.envFile, layout.passwordsFile];
 }
 
+/** How `down` names what it released: the namespace's name, not its ledger id. */
+function describe(entry: LedgerEntry): string {
+  switch (entry.kind) {
+    case "dockerd":
+    case "daemon":
+      return `${entry.id.replace(/\.daemon$/, "")} (pid ${entry.process.pid})`;
+    case "netns":
+      return `network namespace ${entry.netns} (veth ${entry.veth})`;
+    case "forward-rule":
+      return `iptables rule ${entry.rule.join(" ")}`;
+    case "bridge":
+      return `bridge ${entry.bridge}`;
+  }
+}
+
 async function tearDown(layout: ClusterLayout): Promise<string[]> {
-  const released = await releaseAll(layout.stateDir);
+  const listed = new Map(entries(layout.stateDir).map((entry) => [`${entry.kind} ${entry.id}`, describe(entry)]));
+  const released = (await releaseAll(layout.stateDir)).map((thing) => listed.get(thing) ?? thing);
   const removed = madePaths(layout).filter((path) => existsSync(path));
   for (const path of removed) rmSync(path, { recursive: true, force: true });
   if (existsSync(layout.localDir) && readdirSync(layout.localDir).length === 0) rmSync(layout.localDir, { recursive: true });

@@ -39,7 +39,7 @@ export async function createBridge(run: Run): Promise<void> {
 }
 
 function forwardRule(run: Run): string[] {
-  return ["FORWARD", "-i", run.bridge, "-o", run.bridge, "-m", "comment", "--comment", `berth test run ${run.index}`, "-j", "ACCEPT"];
+  return ["FORWARD", "-i", run.bridge, "-o", run.bridge, "-m", "comment", "--comment", `berth bridge ${run.bridge}`, "-j", "ACCEPT"];
 }
 
 /**

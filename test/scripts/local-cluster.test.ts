@@ -2,8 +2,8 @@
  * The local cluster as a user runs it: `up` (the real command, in a cluster of its own beside any
  * developer's: its own folder, bridge, subnet and namespace names, taken from this test run's
  * number), a tenant running a container through the proxy that another tenant cannot see or
- * remove, `up` again changing nothing (the same daemons), `status`, `down` twice, and nothing left
- * behind: no namespace, bridge, iptables rule, process or folder.
+ * remove, `up` again changing nothing (the same daemons), `status`, a broken cluster rebuilt by
+ * `up`, `down` twice, and nothing left behind: no namespace, bridge, iptables rule, process or folder.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -94,10 +94,25 @@ describe("the local cluster", () => {
     expect(expectSuccess(await cluster("status"))).toContain("all parts up");
   });
 
+  it("rebuilds a broken cluster and says so, after status has named the part that is down", async () => {
+    process.kill(pids["berth-manager.proxy"]!, "SIGKILL");
+    const broken = await cluster("status");
+    expect(broken.code).toBe(1);
+    expect(broken.stdout).toMatch(/^tenant proxy +berth-manager .* DOWN .*process not running/m);
+    const stdout = expectSuccess(await cluster("up"));
+    expect(stdout).toContain("==> the cluster is broken (tenant proxy on berth-manager down): tearing it down and rebuilding");
+    const rebuilt = daemonPids(layout);
+    expect(Object.keys(rebuilt)).toHaveLength(11);
+    expect(rebuilt["berth-manager.proxy"]).not.toBe(pids["berth-manager.proxy"]);
+    expect(expectSuccess(await cluster("status"))).toContain("all parts up");
+    pids = rebuilt;
+  });
+
   it("goes down, says so again with nothing to do, and leaves nothing behind", async () => {
     const stdout = expectSuccess(await cluster("down"));
-    expect(stdout).toContain("removed bridge bridge");
-    expect(stdout).toContain("removed forward-rule forward-rule");
+    expect(stdout).toContain(`removed bridge ${env.BERTH_CLUSTER_BRIDGE}`);
+    expect(stdout).toContain(`removed network namespace ${env.BERTH_CLUSTER_NETNS_PREFIX}docker-host-1`);
+    expect(stdout).toContain(`removed iptables rule FORWARD -i ${env.BERTH_CLUSTER_BRIDGE} -o ${env.BERTH_CLUSTER_BRIDGE} `);
     expect(expectSuccess(await cluster("down"))).toContain("Nothing to remove");
     expect(await leftovers(Object.values(pids))).toEqual([]);
     expect((await cluster("status")).code).not.toBe(0);
