@@ -205,11 +205,14 @@ async function sharedNetworkChecks(run: Run): Promise<CheckRow[]> {
   rows.push(
     await check("the other tenant cannot join the network", u1.label, async () => {
       const id = stdoutOf(await u2.docker(["network", "inspect", "-f", "{{.Id}}", n.network]), "docker network inspect").trim();
-      const byName = await u1.docker(["run", "--rm", "--network", n.network, image, "true"]);
-      if (byName.code === 0) throw new Error(`${u1.label} ran a container on ${u2.label}'s ${n.network}`);
+      const inspect = await u1.docker(["network", "inspect", id]);
+      if (inspect.code === 0) throw new Error(`${u1.label} inspects ${u2.label}'s network ${id.slice(0, 12)}`);
       const byId = await u1.docker(["network", "connect", id, n.same]);
       if (byId.code === 0) throw new Error(`${u1.label} connected its ${n.same} to ${u2.label}'s network ${id.slice(0, 12)}`);
-      return `run --network: ${said(byName)}; connect by id: ${said(byId)}`;
+      // The CLI reads the 404 of a create as a missing image and tries a pull first: only the outcome counts here.
+      const byName = await u1.docker(["run", "--rm", "--network", n.network, image, "true"]);
+      if (byName.code === 0) throw new Error(`${u1.label} ran a container on ${u2.label}'s ${n.network}`);
+      return `inspect by id: ${said(inspect)}; connect by id: ${said(byId)}; run --network by name: refused`;
     }),
   );
   rows.push(
