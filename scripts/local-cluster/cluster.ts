@@ -19,7 +19,6 @@ import {
   applyNodeFirewall,
   applySecurityGroups,
   importBusybox,
-  KEYSTONE_PORT,
   PROXY_PORT,
   sshHostKey,
   startEngine,
@@ -30,7 +29,7 @@ import {
   type ClusterHost,
 } from "./daemons.ts";
 import { checkHealth, daemonPids, healthTable, readState, stateFile, table, type ClusterState } from "./health.ts";
-import { HOSTS, TENANTS, TOKEN_LIFETIME_SECONDS, TOKEN_RENEWAL_MS, netnsName, runIndex, type ClusterLayout } from "./layout.ts";
+import { HOSTS, KEYSTONE_PORT, TENANTS, TOKEN_LIFETIME_SECONDS, TOKEN_RENEWAL_MS, netnsName, runIndex, type ClusterLayout } from "./layout.ts";
 import { envFile, localInventory, sshConfig, writeTenantConfigs } from "./outputs.ts";
 import { makePasswords, makeSshKey, makeTls, readPasswords } from "./secrets.ts";
 

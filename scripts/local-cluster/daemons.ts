@@ -5,9 +5,11 @@
  * ledger, in .local/cluster/) as soon as it has a PID, so `down` finds and stops every one of them
  * even after a crash half-way through `up`.
  */
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { request } from "node:https";
+import { connect } from "node:net";
 import { join } from "node:path";
-import { ENGINE_PORT, ETCD_CLIENT_PORT, ETCD_LEGACY_CLIENT_PORT, ETCD_PEER_PORT } from "../../infra/ports.ts";
+import { DEFAULT_PROXY_PORT, ENGINE_PORT, ETCD_CLIENT_PORT, ETCD_LEGACY_CLIENT_PORT, ETCD_PEER_PORT } from "../../infra/ports.ts";
 import { renderDockerDefaults, renderEtcdDefaults, renderExports, renderNodeFirewall, renderNodesFile, renderProxyEnv, renderProxyJson } from "../../infra/render.ts";
 import { EXPORT_OPTIONS, NFS_SHARES, VOLUME_ROOT } from "../../infra/roles.ts";
 import { runChecked, runCommand } from "../../test/harness/commands.ts";
@@ -18,7 +20,7 @@ import { isRunning, spawnDaemon, waitFor, type ProcessIdentity } from "../../tes
 import type { Run } from "../../test/harness/run.ts";
 import { securityGroupCommands, type FirewallInput } from "./firewall.ts";
 import { dockerdArgs, etcdEnvironment, ganeshaConfig, shellAssignments, sshdConfig } from "./configs.ts";
-import { KEYSTONE_PORT, SSH_PORT, type ClusterLayout } from "./layout.ts";
+import { SSH_PORT, type ClusterLayout } from "./layout.ts";
 
 export interface ClusterHost {
   name: string;
@@ -29,7 +31,7 @@ export interface ClusterHost {
 
 const NODE18 = ".cache/node18/usr/bin/node";
 const NODE18_LIBS = ".cache/node18/usr/lib/x86_64-linux-gnu";
-const PROXY_PORT = 2376;
+export const PROXY_PORT = DEFAULT_PROXY_PORT;
 const READY_TIMEOUT_MS = 60_000;
 /** The FDCS admin guide's flavors; the quota is larger than its 300 MB so the transcript's `scale web=5` fits beside the rest. */
 export const FLAVORS = { default: { Memory: 64 }, medium: { Memory: 128 }, large: { Memory: 256 } };
@@ -188,7 +190,7 @@ export async function importBusybox(layout: ClusterLayout, engines: EngineHandle
       runChecked(["docker", "-H", `unix://${engine.socketPath}`, "import", "--change", 'CMD ["sh"]', tarball, "busybox:latest"], { timeoutMs: 120_000 }),
     ),
   );
-  await runChecked(["rm", "-rf", work]);
+  rmSync(work, { recursive: true, force: true });
 }
 
 export async function startSshd(run: Run, layout: ClusterLayout, host: ClusterHost, authorizedKeys: string): Promise<void> {
@@ -210,7 +212,6 @@ export function sshHostKey(layout: ClusterLayout, host: ClusterHost): string {
 }
 
 export async function sshAnswers(address: string): Promise<boolean> {
-  const { connect } = await import("node:net");
   return new Promise((resolve) => {
     const socket = connect({ host: address, port: SSH_PORT, timeout: 2_000 });
     socket.once("data", (data) => {
@@ -270,7 +271,6 @@ export async function startProxy(run: Run, layout: ClusterLayout, input: ProxyIn
 }
 
 export async function proxyPing(address: string, port: number, caFile: string): Promise<boolean> {
-  const { request } = await import("node:https");
   const ca = readFileSync(caFile);
   return new Promise((resolve) => {
     const req = request({ host: address, port, path: "/_ping", ca, timeout: 2_000, agent: false }, (res) => {
@@ -282,5 +282,3 @@ export async function proxyPing(address: string, port: number, caFile: string): 
     req.end();
   });
 }
-
-export { KEYSTONE_PORT, PROXY_PORT };
