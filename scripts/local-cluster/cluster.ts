@@ -143,9 +143,13 @@ async function build(layout: ClusterLayout): Promise<ClusterState> {
   return state;
 }
 
+/** Whether any user's token expires within a day of `now` (then all are issued again). */
+export function tokensNeedRenewal(tokens: Array<{ expiresAt: string }>, now: number): boolean {
+  return tokens.some((token) => !(Date.parse(token.expiresAt) > now + TOKEN_RENEWAL_MS));
+}
+
 async function renewTokens(layout: ClusterLayout, state: ClusterState): Promise<void> {
-  const soon = Date.now() + TOKEN_RENEWAL_MS;
-  if (state.tokens.every((token) => Date.parse(token.expiresAt) > soon)) return;
+  if (!tokensNeedRenewal(state.tokens, Date.now())) return;
   step("tokens expire within a day: issuing new ones into the tenants' config dirs");
   const tokens = await writeTenantConfigs(layout, state.keystoneUrl, readPasswords(layout.passwordsFile), state.endpoint, join(layout.tlsDir, "ca.pem"));
   writeFileSync(stateFile(layout), `${JSON.stringify({ ...state, tokens }, null, 2)}\n`);

@@ -9,6 +9,7 @@ import { describe, expect, it } from "vitest";
 import { renderDockerDefaults, renderEtcdDefaults, renderExports, renderProxyEnv } from "../../infra/render.ts";
 import { EXPORT_OPTIONS, NFS_SHARES } from "../../infra/roles.ts";
 import { dockerdArgs, etcdEnvironment, ganeshaConfig, parseExports, shellAssignments, sshdConfig } from "../../scripts/local-cluster/configs.ts";
+import { tokensNeedRenewal } from "../../scripts/local-cluster/cluster.ts";
 import { securityGroupCommands } from "../../scripts/local-cluster/firewall.ts";
 import { clusterLayout, netnsName, runIndex } from "../../scripts/local-cluster/layout.ts";
 
@@ -195,5 +196,14 @@ describe("securityGroupCommands", () => {
     expect(admitted(hosts[0]!, "22")).toEqual(["10.212.0.1/32"]);
     expect(admitted(hosts[0]!, "2376")).toEqual(["10.212.0.1/32"]);
     expect(admitted(hosts[0]!, "5000")).toEqual(["10.212.0.1/32"]);
+  });
+});
+
+describe("tokensNeedRenewal", () => {
+  const now = Date.parse("2026-11-25T12:00:00Z");
+  it("renews when a token expires within a day, or its expiry cannot be read", () => {
+    expect(tokensNeedRenewal([{ expiresAt: "2026-12-02T12:00:00.000000Z" }], now)).toBe(false);
+    expect(tokensNeedRenewal([{ expiresAt: "2026-12-02T12:00:00Z" }, { expiresAt: "2026-11-26T11:00:00Z" }], now)).toBe(true);
+    expect(tokensNeedRenewal([{ expiresAt: "soon" }], now)).toBe(true);
   });
 });
