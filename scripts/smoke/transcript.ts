@@ -40,11 +40,6 @@ export function runObjects(listing: string, prefix: string): string[] {
     .sort();
 }
 
-/** The names in a listing that do not belong to this run's `own` set but to the run (another tenant's). */
-export function foreign(listing: string, prefix: string, own: readonly string[]): string[] {
-  return runObjects(listing, prefix).filter((name) => !own.includes(name));
-}
-
 /** Node names out of `docker info --format '{{json .SystemStatus}}'` (classic Swarm: `[" docker-host-1", "ip:port"]`). */
 export function nodesFromSystemStatus(json: string): string[] {
   let status: unknown;
