@@ -9,7 +9,7 @@ import { existsSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { buildProxyBundle } from "../build-proxy.ts";
 import { runCommand } from "../../test/harness/commands.ts";
-import { startSharedKeystone } from "../../test/harness/keystone.ts";
+import { startSharedKeystone, type Keystone } from "../../test/harness/keystone.ts";
 import { entries, type LedgerEntry } from "../../test/harness/ledger.ts";
 import { createBridge, createHost } from "../../test/harness/network.ts";
 import { identify } from "../../test/harness/processes.ts";
@@ -90,12 +90,7 @@ async function build(layout: ClusterLayout): Promise<ClusterState> {
   const bundle = await buildProxyBundle();
 
   step(`bridge ${layout.bridge} (${layout.subnet}) and a network namespace per host`);
-  await createBridge(run);
-  const hosts: ClusterHost[] = [];
-  for (const spec of HOSTS) {
-    const created = await createHost(run, netnsName(layout, spec.name));
-    hosts.push({ name: spec.name, role: spec.role, netns: created.netns, address: created.address });
-  }
+  const hosts = await createNetwork(run, layout);
   const [manager, nodes, nfs, etcd] = [hosts.find((h) => h.role === "manager")!, hosts.filter((h) => h.role === "node"), hosts.find((h) => h.role === "nfs")!, hosts.find((h) => h.role === "etcd")!];
 
   step("TLS (a CA and the proxy's certificate), the root SSH key, the tenants' passwords");
@@ -114,11 +109,7 @@ async function build(layout: ClusterLayout): Promise<ClusterState> {
 
   step("Keystone: the transcript's projects and users");
   const keystone = await keystoneStarting;
-  const projectIds: Record<string, string> = {};
-  for (const tenant of TENANTS) {
-    projectIds[tenant.project] = await keystone.createProject(tenant.project);
-    for (const user of tenant.users) await keystone.createUser(user, passwords[user]!, [projectIds[tenant.project]!]);
-  }
+  const projectIds = await createTenants(keystone, passwords);
   const keystoneUrl = `${keystone.url}/v3`;
 
   step("the tenant proxy (bundle on Node 18) in front of both engines");
@@ -134,9 +125,7 @@ async function build(layout: ClusterLayout): Promise<ClusterState> {
   const inventory = localInventory(layout, { manager, nodes, nfs, etcd, proxyPort: PROXY_PORT, keystoneUrl, caFile: tls.caFile });
   writeFileSync(layout.inventoryFile, `${JSON.stringify(inventory, null, 2)}\n`);
   writeFileSync(layout.envFile, envFile(layout, endpoint));
-  const knownHosts = join(layout.sshDir, "known_hosts");
-  writeFileSync(knownHosts, hosts.map((host) => `${host.address} ${sshHostKey(layout, host)}\n`).join(""));
-  writeFileSync(join(layout.sshDir, "config"), sshConfig(hosts, ssh.privateKey, knownHosts));
+  writeSshClientFiles(layout, hosts, ssh.privateKey);
 
   const state: ClusterState = { hosts, engines, keystoneUrl, endpoint, proxyPort: PROXY_PORT, adminProjectId, tokens };
   writeFileSync(stateFile(layout), `${JSON.stringify(state, null, 2)}\n`);
@@ -146,6 +135,35 @@ async function build(layout: ClusterLayout): Promise<ClusterState> {
 /** Whether any user's token expires within a day of `now` (then all are issued again). */
 export function tokensNeedRenewal(tokens: Array<{ expiresAt: string }>, now: number): boolean {
   return tokens.some((token) => !(Date.parse(token.expiresAt) > now + TOKEN_RENEWAL_MS));
+}
+
+/** The bridge and the hosts' namespaces, one after the other so the addresses are .0.10, .0.11, ... in HOSTS order. */
+async function createNetwork(run: Run, layout: ClusterLayout): Promise<ClusterHost[]> {
+  await createBridge(run);
+  const hosts: ClusterHost[] = [];
+  for (const spec of HOSTS) {
+    const created = await createHost(run, netnsName(layout, spec.name));
+    hosts.push({ name: spec.name, role: spec.role, netns: created.netns, address: created.address });
+  }
+  return hosts;
+}
+
+/** The transcript's projects, each user a member of its project; returns the project ids by name. */
+async function createTenants(keystone: Keystone, passwords: Record<string, string>): Promise<Record<string, string>> {
+  const projectIds: Record<string, string> = {};
+  for (const tenant of TENANTS) {
+    const projectId = await keystone.createProject(tenant.project);
+    projectIds[tenant.project] = projectId;
+    for (const user of tenant.users) await keystone.createUser(user, passwords[user]!, [projectId]);
+  }
+  return projectIds;
+}
+
+/** known_hosts with every host's key, and the ssh_config that reaches the others through the manager. */
+function writeSshClientFiles(layout: ClusterLayout, hosts: ClusterHost[], privateKey: string): void {
+  const knownHosts = join(layout.sshDir, "known_hosts");
+  writeFileSync(knownHosts, hosts.map((host) => `${host.address} ${sshHostKey(layout, host)}\n`).join(""));
+  writeFileSync(join(layout.sshDir, "config"), sshConfig(hosts, privateKey, knownHosts));
 }
 
 async function renewTokens(layout: ClusterLayout, state: ClusterState): Promise<void> {
