@@ -4,12 +4,14 @@
  * NFS host, an etcd host, each a network namespace on a bridge of its own) configured from the same
  * render functions as the OpenStack VMs, and writes .local/ for tenants and the smoke scripts;
  * `down` removes everything it made; `status` shows each part's health (non-zero exit if any is
- * down). Run as root: npm run cluster:up | cluster:status | cluster:down.
+ * down); `leftovers` lists whatever of it is still present (non-zero exit if anything is).
+ * Run as root: npm run cluster:up | cluster:status | cluster:down | cluster:leftovers.
  */
 import { down, status, up } from "./local-cluster/cluster.ts";
 import { clusterLayout } from "./local-cluster/layout.ts";
+import { leftovers } from "./local-cluster/leftovers.ts";
 
-const USAGE = "usage: tsx scripts/local-cluster.ts up|down|status";
+const USAGE = "usage: tsx scripts/local-cluster.ts up|down|status|leftovers";
 
 async function main(command: string | undefined): Promise<number> {
   const layout = clusterLayout();
@@ -22,6 +24,12 @@ async function main(command: string | undefined): Promise<number> {
       return 0;
     case "status":
       return (await status(layout)) ? 0 : 1;
+    case "leftovers": {
+      const left = await leftovers(layout);
+      for (const thing of left) console.log(`left behind: ${thing}`);
+      console.log(left.length === 0 ? "nothing of the local cluster is left" : `${left.length} thing(s) of the local cluster left behind`);
+      return left.length === 0 ? 0 : 1;
+    }
     default:
       console.error(USAGE);
       return 2;

@@ -5,7 +5,7 @@
  * remove, `up` again changing nothing (the same daemons), `status`, a broken cluster rebuilt by
  * `up`, `down` twice, and nothing left behind: no namespace, bridge, iptables rule, process or folder.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
@@ -13,6 +13,7 @@ import { runCommand, runDocker, type CommandResult } from "../harness/index.ts";
 import { currentRun } from "../harness/run.ts";
 import { daemonPids } from "../../scripts/local-cluster/health.ts";
 import { clusterLayout } from "../../scripts/local-cluster/layout.ts";
+import { leftovers } from "../../scripts/local-cluster/leftovers.ts";
 import { testDir } from "../support/test-dir.ts";
 
 const SCRIPT = fileURLToPath(new URL("../../scripts/local-cluster.ts", import.meta.url));
@@ -34,15 +35,6 @@ function cluster(command: "up" | "down" | "status"): Promise<CommandResult> {
 function expectSuccess(result: CommandResult): string {
   expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(0);
   return result.stdout;
-}
-
-async function leftovers(pids: number[]): Promise<string[]> {
-  const namespaces = (await runCommand(["ip", "netns", "list"])).stdout.split("\n").filter((line) => line.startsWith(env.BERTH_CLUSTER_NETNS_PREFIX));
-  const bridge = (await runCommand(["ip", "link", "show", env.BERTH_CLUSTER_BRIDGE])).code === 0 ? [`bridge ${env.BERTH_CLUSTER_BRIDGE}`] : [];
-  const rules = (await runCommand(["iptables", "-S", "FORWARD"])).stdout.split("\n").filter((line) => line.includes(` ${env.BERTH_CLUSTER_BRIDGE} `));
-  const processes = pids.filter((pid) => existsSync(`/proc/${pid}`)).map((pid) => `process ${pid}`);
-  const folders = existsSync(env.BERTH_LOCAL_DIR) ? [env.BERTH_LOCAL_DIR] : [];
-  return [...namespaces, ...bridge, ...rules, ...processes, ...folders];
 }
 
 afterAll(async () => {
@@ -114,7 +106,7 @@ describe("the local cluster", () => {
     expect(stdout).toContain(`removed network namespace ${env.BERTH_CLUSTER_NETNS_PREFIX}docker-host-1`);
     expect(stdout).toContain(`removed iptables rule FORWARD -i ${env.BERTH_CLUSTER_BRIDGE} -o ${env.BERTH_CLUSTER_BRIDGE} `);
     expect(expectSuccess(await cluster("down"))).toContain("Nothing to remove");
-    expect(await leftovers(Object.values(pids))).toEqual([]);
+    expect(await leftovers(layout, Object.values(pids))).toEqual([]);
     expect((await cluster("status")).code).not.toBe(0);
   });
 });
