@@ -7,12 +7,10 @@
  * (the tenant's headers), which the engine and HAProxy simply ignore, so clients differ only in
  * where they connect.
  */
-import { once } from "node:events";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type Engine, type Run, type RunDaemon, runCommand, startRunDaemon, waitFor } from "../../test/harness/index.ts";
+import { type Engine, type Run, type RunDaemon, freeLoopbackPort, runCommand, startRunDaemon, waitFor } from "../../test/harness/index.ts";
 
 export type PathName = "engine" | "haproxy" | "proxy";
 export const PATH_NAMES: PathName[] = ["engine", "haproxy", "proxy"];
@@ -61,7 +59,7 @@ export function writeTenant(dir: string, name = "bench-tenant"): Tenant {
  * sends (MSG_MORE) and `docker run` waits up to 200 ms for the last bytes of a stream.
  */
 export async function startHaproxy(run: Run, dir: string, engine: Engine): Promise<Path> {
-  const port = await freePort();
+  const port = await freeLoopbackPort();
   const config = join(dir, "haproxy.cfg");
   writeFileSync(config, [
     "global",
@@ -126,13 +124,6 @@ function listeningPort(logFile: string): number | undefined {
   return match ? Number(match[1]) : undefined;
 }
 
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as net.AddressInfo;
-  server.close();
-  return port;
-}
 
 async function waitUntilPinged(path: Path, logFile: string): Promise<void> {
   const { host, port } = path.target as { host: string; port: number };

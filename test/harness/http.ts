@@ -6,6 +6,7 @@
  * the daemon says it is JSON, so error texts and streams come back exactly as they were sent.
  */
 import { request } from "node:http";
+import { createServer } from "node:net";
 
 export type HttpTarget = { socketPath: string } | { host: string; port: number };
 
@@ -40,5 +41,17 @@ export function jsonRequest(target: HttpTarget, method: string, path: string, op
     req.on("timeout", () => req.destroy(new Error(`${method} ${path} took longer than ${timeoutMs} ms`)));
     req.on("error", reject);
     req.end(payload);
+  });
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (the OS picked it; nothing listens on it now). */
+export function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
   });
 }

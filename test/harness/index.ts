@@ -5,6 +5,7 @@
  */
 export { DOCKER_CLIS, runCommand, runDocker, type CommandResult, type DockerCli } from "./commands.ts";
 export { waitFor } from "./processes.ts";
+export { freeLoopbackPort } from "./http.ts";
 export { startEngine, startEngines, type Engine, type StartEngineOptions } from "./engine.ts";
 export { TEST_IMAGE, testImageTar } from "./images.ts";
 export { startRunDaemon, withScriptRun, type RunDaemon } from "./lifecycle.ts";

@@ -10,10 +10,9 @@
  * URL: the fernet keys stay, so tokens issued before the outage still validate after it.
  */
 import { mkdtempSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { basename, join } from "node:path";
 import { runChecked } from "./commands.ts";
-import { jsonRequest, type JsonResponse } from "./http.ts";
+import { freeLoopbackPort, jsonRequest, type JsonResponse } from "./http.ts";
 import { readEntry, record } from "./ledger.ts";
 import { isRunning, spawnDaemon, waitFor } from "./processes.ts";
 import { release } from "./release.ts";
@@ -240,13 +239,3 @@ function expectStatus(response: JsonResponse, what: string): JsonResponse {
   return response;
 }
 
-function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildProxyBundle } from "../../scripts/build-proxy.ts";
-import { type Engine, TEST_IMAGE, runCommand, runDocker, startEngine } from "../harness/index.ts";
+import { type Engine, TEST_IMAGE, freeLoopbackPort, runCommand, runDocker, startEngine } from "../harness/index.ts";
 import { tenantUser } from "../support/proxy.ts";
 
 const NODE18 = new URL("../../.cache/node18/usr/bin/node", import.meta.url).pathname;
@@ -34,13 +34,6 @@ function runBundle(env: Record<string, string>): ChildProcess {
   });
 }
 
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, "127.0.0.1");
-  await new Promise((resolve) => server.once("listening", resolve));
-  const { port: free } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return free;
-}
 
 /** Peak resident memory of a process so far, in MiB (VmHWM). */
 function peakRssMiB(pid: number): number {
@@ -54,7 +47,7 @@ beforeAll(async () => {
   if (!existsSync(NODE18)) throw new Error("Debian's Node 18 is missing: run scripts/install-deps.sh");
   const [started] = await Promise.all([startEngine(), buildProxyBundle(join(dir, "berth-proxy.cjs"))]);
   engine = started;
-  port = await freePort();
+  port = await freeLoopbackPort();
   host = `tcp://127.0.0.1:${port}`;
   proxyProcess = runBundle({
     BERTH_LISTEN: `127.0.0.1:${port}`,

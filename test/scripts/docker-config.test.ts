@@ -8,11 +8,10 @@
  * Last, the stock docker CLI uses a written config dir through a Keystone-backed tenant proxy.
  */
 import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type CommandResult, type Engine, type Keystone, runCommand, runDocker, sharedKeystone, startEngine } from "../harness/index.ts";
+import { type CommandResult, type Engine, type Keystone, freeLoopbackPort, runCommand, runDocker, sharedKeystone, startEngine } from "../harness/index.ts";
 import { type TestProxy, startTestProxy } from "../support/proxy.ts";
 import { testDir } from "../support/test-dir.ts";
 
@@ -81,16 +80,6 @@ async function createApplicationCredential(name: string): Promise<{ id: string; 
   return { id: credential.id, secret: credential.secret };
 }
 
-function closedLoopbackPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe("scripts/docker-config", () => {
   it("writes a working config from flags, copies the TLS files and says for whom and until when", async () => {
@@ -173,7 +162,7 @@ describe("scripts/docker-config", () => {
   });
 
   it("names an unreachable Keystone and missing settings", async () => {
-    const port = await closedLoopbackPort();
+    const port = await freeLoopbackPort();
     const unreachable = await dockerConfig(["--config-dir", join(dir.path, "unreachable"), "--auth-url", `http://127.0.0.1:${port}`, "--username", "u", "--password", "p", "--project-id", "x"]);
     expect(unreachable.code).toBe(1);
     expect(unreachable.stderr).toContain(`Keystone at http://127.0.0.1:${port}/v3/auth/tokens is unreachable: connect ECONNREFUSED`);
