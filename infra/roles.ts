@@ -126,6 +126,19 @@ export interface NodePlanInput {
   osd: { enabled: boolean; image: string };
 }
 
+/** The node firewall: containers reach neither an engine API, nor etcd, NFS or the metadata service. */
+export function nodeFirewallScript(input: { clusterCidr: string; etcdAddress: string; nfsAddress: string }): string {
+  return renderNodeFirewall({
+    enginePort: ENGINE_PORT,
+    clusterCidr: input.clusterCidr,
+    protectedAddresses: [
+      { address: input.etcdAddress, service: "etcd" },
+      { address: input.nfsAddress, service: "NFS" },
+      { address: "169.254.169.254", service: "the metadata service" },
+    ],
+  });
+}
+
 export function nodePlan(input: NodePlanInput): RolePlan {
   const mounts = NFS_SHARES.map((share) => ({ where: share.path, unit: mountUnitName(share.path) }));
   const osdFiles = input.osd.enabled
@@ -160,15 +173,7 @@ export function nodePlan(input: NodePlanInput): RolePlan {
       ),
       file(
         PATHS.nodeFirewall,
-        renderNodeFirewall({
-          enginePort: ENGINE_PORT,
-          clusterCidr: input.clusterCidr,
-          protectedAddresses: [
-            { address: input.etcdAddress, service: "etcd" },
-            { address: input.nfsAddress, service: "NFS" },
-            { address: "169.254.169.254", service: "the metadata service" },
-          ],
-        }),
+        nodeFirewallScript({ clusterCidr: input.clusterCidr, etcdAddress: input.etcdAddress, nfsAddress: input.nfsAddress }),
         [FIREWALL_UNIT],
         "0755",
       ),

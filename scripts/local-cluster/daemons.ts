@@ -10,8 +10,8 @@ import { request } from "node:https";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { DEFAULT_PROXY_PORT, ENGINE_PORT, ETCD_CLIENT_PORT, ETCD_LEGACY_CLIENT_PORT, ETCD_PEER_PORT } from "../../infra/ports.ts";
-import { renderDockerDefaults, renderEtcdDefaults, renderExports, renderNodeFirewall, renderNodesFile, renderProxyEnv, renderProxyJson } from "../../infra/render.ts";
-import { EXPORT_OPTIONS, NFS_SHARES, VOLUME_ROOT } from "../../infra/roles.ts";
+import { renderDockerDefaults, renderEtcdDefaults, renderExports, renderNodesFile, renderProxyEnv, renderProxyJson } from "../../infra/render.ts";
+import { EXPORT_OPTIONS, NFS_SHARES, nodeFirewallScript, VOLUME_ROOT } from "../../infra/roles.ts";
 import { runChecked, runCommand } from "../../test/harness/commands.ts";
 import { jsonRequest } from "../../test/harness/http.ts";
 import { writeBusyboxRootfs } from "../../test/harness/images.ts";
@@ -147,15 +147,7 @@ export async function startEngine(run: Run, layout: ClusterLayout, host: Cluster
 
 /** The node firewall the VMs get (templates/node-firewall.sh.hbs), run in the node's namespace after dockerd made its chains. */
 export async function applyNodeFirewall(layout: ClusterLayout, node: ClusterHost, etcd: ClusterHost, nfs: ClusterHost): Promise<void> {
-  const script = renderNodeFirewall({
-    enginePort: ENGINE_PORT,
-    clusterCidr: layout.subnet,
-    protectedAddresses: [
-      { address: etcd.address, service: "etcd" },
-      { address: nfs.address, service: "NFS" },
-      { address: "169.254.169.254", service: "the metadata service" },
-    ],
-  });
+  const script = nodeFirewallScript({ clusterCidr: layout.subnet, etcdAddress: etcd.address, nfsAddress: nfs.address });
   writeFileSync(join(hostDir(layout, node), "node-firewall.sh"), script, { mode: 0o755 });
   await runChecked(["nsenter", `--net=/var/run/netns/${node.netns}`, "sh", "-s"], { input: script });
 }
