@@ -12,7 +12,7 @@ import { homedir } from "node:os";
 import { fileURLToPath } from "node:url";
 import type { NodeSSH } from "node-ssh";
 import type { Inventory } from "../infra/inventory.ts";
-import { type ConnectivityOptions, parseConnectivityArgs, UsageError } from "./smoke/args.ts";
+import { type ConnectivityOptions, optionsOrExitCode, parseConnectivityArgs } from "./smoke/args.ts";
 import { inventoryHosts, readInventoryFile, readStackInventory } from "./smoke/inventory.ts";
 import { curlCommand, hostPort, judgeEnginePing, judgeEtcd, pingCommand, tcpConnect, tcpProbeCommand, tlsPing } from "./smoke/probes.ts";
 import { type CheckRow, report, runCheck, step } from "./smoke/results.ts";
@@ -173,18 +173,8 @@ async function smoke(options: ConnectivityOptions): Promise<number> {
 }
 
 async function main(argv: string[]): Promise<number> {
-  let options: ConnectivityOptions | "help";
-  try {
-    options = parseConnectivityArgs(argv, { localDir: LOCAL_DIR, home: homedir(), exists: existsSync });
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    console.error(`${error.message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (options === "help") {
-    console.log(USAGE);
-    return 0;
-  }
+  const options = optionsOrExitCode(() => parseConnectivityArgs(argv, { localDir: LOCAL_DIR, home: homedir(), exists: existsSync }), USAGE);
+  if (typeof options === "number") return options;
   try {
     return await smoke(options);
   } catch (error) {

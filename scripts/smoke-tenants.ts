@@ -14,7 +14,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseEnvFile, parseTenantArgs, type TenantOptions, UsageError } from "./smoke/args.ts";
+import { optionsOrExitCode, parseEnvFile, parseTenantArgs, type TenantOptions } from "./smoke/args.ts";
 import { type CommandResult, stdoutOf, type TenantCli, tenantCli } from "./smoke/docker.ts";
 import { type CheckRow, report, runCheck, step } from "./smoke/results.ts";
 import {
@@ -395,18 +395,8 @@ function readEnvFile(): Record<string, string> | undefined {
 }
 
 async function main(argv: string[]): Promise<number> {
-  let options: TenantOptions | "help";
-  try {
-    options = parseTenantArgs(argv, process.env, { localDir: LOCAL_DIR, home: homedir(), exists: existsSync, envFile: readEnvFile() });
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    console.error(`${error.message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (options === "help") {
-    console.log(USAGE);
-    return 0;
-  }
+  const options = optionsOrExitCode(() => parseTenantArgs(argv, process.env, { localDir: LOCAL_DIR, home: homedir(), exists: existsSync, envFile: readEnvFile() }), USAGE);
+  if (typeof options === "number") return options;
   const missing = [options.tenant1, options.tenant2, options.tenant2Member].filter((dir) => !existsSync(join(dir, "config.json")));
   if (missing.length > 0) {
     console.error(`no docker config.json in ${missing.join(", ")} (write one with npm run docker-config, or start the local cluster)`);

@@ -8,6 +8,23 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 
 export class UsageError extends Error {}
 
+/**
+ * A script's options from `parse`, or the exit code once it has answered for itself: 0 after
+ * printing the usage for --help, 2 after a usage error (with the usage).
+ */
+export function optionsOrExitCode<T>(parse: () => T | "help", usage: string): T | number {
+  try {
+    const options = parse();
+    if (options !== "help") return options;
+    console.log(usage);
+    return 0;
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`${error.message}\n\n${usage}`);
+    return 2;
+  }
+}
+
 /** Where the local cluster keeps what the smoke scripts default to. */
 export interface LocalDefaults {
   /** The `.local/` folder of the checkout. */
