@@ -2,7 +2,8 @@
  * Proves each part of the integration harness against the real daemons, so a failing proxy test
  * can be trusted to be about the proxy: engines are separate hosts on one bridge, both docker CLIs
  * run the test image, the run's registry serves pulls, Keystone issues, validates and revokes
- * tokens and survives an outage on the same URL, and a stopped engine leaves nothing behind.
+ * tokens and survives an outage on the same URL, the client settings of a developer's shell reach
+ * no daemon or CLI it starts, and a stopped engine leaves nothing behind.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -158,7 +159,27 @@ describe("Keystone", () => {
   });
 });
 
-test("a stopped engine leaves no process, namespace or directory behind, and stops fast", async () => {
+test("a developer's sourced .local/env reaches neither an engine nor a CLI the harness starts", async () => {
+  const clientSettings = { DOCKER_HOST: "tcp://127.0.0.1:1", DOCKER_TLS_VERIFY: "1", DOCKER_CERT_PATH: "/nonexistent" };
+  const saved = Object.fromEntries(Object.keys(clientSettings).map((name) => [name, process.env[name]]));
+  Object.assign(process.env, clientSettings);
+  let engine: Engine | undefined;
+  try {
+    // dockerd reads DOCKER_TLS_VERIFY and DOCKER_CERT_PATH itself and would not start.
+    engine = await startEngine({ images: false, tcp: true });
+    const version = await engine.docker(["version", "--format", "{{.Server.Version}}"]);
+    expect(version.code, version.stderr).toBe(0);
+    expect(version.stdout.trim()).toMatch(/^20\.10\./);
+  } finally {
+    for (const [name, value] of Object.entries(saved)) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+    await engine?.stop();
+  }
+});
+
+test("a stopped engine leaves no process, namespace or directory behind", async () => {
   const engine = await startEngine();
   const dir = dirname(engine.socketPath);
   const pid = Number(readFileSync(join(dir, "dockerd.pid"), "utf8"));
@@ -167,9 +188,7 @@ test("a stopped engine leaves no process, namespace or directory behind, and sto
   // busybox sleep as PID 1 ignores SIGTERM: a plain dockerd shutdown would wait 10 s for it.
   expect((await engine.docker(["run", "-d", TEST_IMAGE, "sleep", "1000"])).code).toBe(0);
 
-  const started = Date.now();
   await engine.stop();
-  expect(Date.now() - started).toBeLessThan(5_000);
   expect(existsSync(`/proc/${pid}`)).toBe(false);
   expect(await namespaces()).not.toContain(engine.netns);
   expect(existsSync(dir)).toBe(false);

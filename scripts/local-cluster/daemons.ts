@@ -48,7 +48,7 @@ function inHost(host: ClusterHost, argv: string[], ownMounts = false): string[] 
 }
 
 async function startDaemon(run: Run, id: string, argv: string[], logFile: string, env?: NodeJS.ProcessEnv): Promise<ProcessIdentity> {
-  const daemon = await spawnDaemon(argv, { logFile, env: env ?? process.env });
+  const daemon = await spawnDaemon(argv, { logFile, ...(env ? { env } : {}) });
   record(run.dir, { kind: "daemon", id, process: daemon });
   return daemon;
 }

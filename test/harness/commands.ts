@@ -28,9 +28,20 @@ const DEFAULT_TIMEOUT_MS = 60_000;
 const TIMED_OUT = 124;
 const NOT_STARTED = 127;
 
-/** Runs argv to completion; `env` is added to this process's environment. */
+/**
+ * This process's environment without the docker client's settings. A developer who sourced the
+ * local cluster's .local/env has DOCKER_HOST and DOCKER_TLS_VERIFY set: a CLI the harness runs
+ * would then talk TLS to a plain engine, and dockerd itself reads DOCKER_TLS_VERIFY and
+ * DOCKER_CERT_PATH and refuses to start without certificates. What the harness runs gets only
+ * the DOCKER_* settings it passes on purpose.
+ */
+export function withoutDockerSettings(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([name]) => !name.startsWith("DOCKER_")));
+}
+
+/** Runs argv to completion; `env` is added to this process's environment (less its DOCKER_* settings). */
 export function runCommand(argv: string[], opts: CommandOptions = {}): Promise<CommandResult> {
-  return runWithEnvironment(argv, { ...process.env, ...opts.env }, opts);
+  return runWithEnvironment(argv, { ...withoutDockerSettings(), ...opts.env }, opts);
 }
 
 function runWithEnvironment(argv: string[], env: NodeJS.ProcessEnv, opts: CommandOptions): Promise<CommandResult> {
@@ -89,8 +100,7 @@ export interface DockerRunOptions {
 
 /** Runs one of the installed docker CLIs; never throws on a non-zero exit. */
 export function runDocker(cli: DockerCli, args: string[], opts: DockerRunOptions = {}): Promise<CommandResult> {
-  const inherited = Object.entries(process.env).filter(([name]) => !name.startsWith("DOCKER_"));
-  const env: NodeJS.ProcessEnv = { ...Object.fromEntries(inherited), DOCKER_CLI_HINTS: "false", ...opts.env };
+  const env: NodeJS.ProcessEnv = { ...withoutDockerSettings(), DOCKER_CLI_HINTS: "false", ...opts.env };
   if (opts.host) env.DOCKER_HOST = opts.host;
   if (opts.configDir) env.DOCKER_CONFIG = opts.configDir;
   return runWithEnvironment([DOCKER_CLIS[cli], ...args], env, opts);

@@ -8,6 +8,7 @@
  */
 import { spawn } from "node:child_process";
 import { openSync, closeSync, readFileSync } from "node:fs";
+import { withoutDockerSettings } from "./commands.ts";
 import { setTimeout as sleep } from "node:timers/promises";
 
 export interface ProcessIdentity {
@@ -61,6 +62,7 @@ export async function waitFor(condition: () => boolean | Promise<boolean>, timeo
 export interface DaemonOptions {
   /** stdout and stderr go here (appended), so a failed start can show why. */
   logFile: string;
+  /** Default: this process's environment without the docker client's settings (withoutDockerSettings). */
   env?: NodeJS.ProcessEnv;
   cwd?: string;
 }
@@ -71,7 +73,7 @@ export function spawnDaemon(argv: string[], opts: DaemonOptions): Promise<Proces
   if (!file) throw new Error("a daemon needs a program to run");
   const log = openSync(opts.logFile, "a");
   try {
-    const child = spawn(file, args, { detached: true, stdio: ["ignore", log, log], env: opts.env ?? process.env, cwd: opts.cwd });
+    const child = spawn(file, args, { detached: true, stdio: ["ignore", log, log], env: opts.env ?? withoutDockerSettings(), cwd: opts.cwd });
     return new Promise((resolve, reject) => {
       child.once("error", reject);
       child.once("spawn", () => {
