@@ -1,11 +1,13 @@
 /**
  * What a local cluster could leave behind after `down`: its namespaces, its bridge and the bridge's
  * FORWARD rule, processes that still hold its folder (in their command line or environment, which
- * covers every daemon `up` starts), and the folders themselves. `npm run cluster:leftovers` and the
+ * covers every daemon `up` starts; a zombie has ended, whenever its parent reaps it), and the
+ * folders themselves. `npm run cluster:leftovers` and the
  * local cluster's test both ask this, so CI checks teardown the same way the test does.
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { runCommand } from "../../test/harness/commands.ts";
+import { pidRunning } from "../../test/harness/processes.ts";
 import { HOSTS, netnsName, type ClusterLayout } from "./layout.ts";
 
 /** Everything of the cluster still present, one line each; `pids` are daemons known to have been its own. */
@@ -17,7 +19,7 @@ export async function leftovers(layout: ClusterLayout, pids: number[] = []): Pro
     .split("\n")
     .filter((line) => line.includes(` ${layout.bridge} `))
     .map((line) => `iptables rule ${line}`);
-  const processes = [...new Set([...pids.filter((pid) => existsSync(`/proc/${pid}`)), ...processesHolding(layout.stateDir)])].map((pid) => `process ${pid}`);
+  const processes = [...new Set([...pids.filter(pidRunning), ...processesHolding(layout.stateDir)])].map(describeProcess);
   const folders = [layout.stateDir, layout.tlsDir, layout.sshDir, layout.tenantsDir, layout.inventoryFile, layout.envFile].filter((path) => existsSync(path));
   return [...namespaces, ...bridge, ...rules, ...processes, ...folders];
 }
@@ -35,4 +37,13 @@ function processesHolding(dir: string): number[] {
     }
   }
   return holders;
+}
+
+/** `process 1234 (dockerd --data-root ...)`, so whoever reads the list knows what to look at. */
+function describeProcess(pid: number): string {
+  try {
+    return `process ${pid} (${readFileSync(`/proc/${pid}/cmdline`, "latin1").split("\0").join(" ").trim().slice(0, 120)})`;
+  } catch {
+    return `process ${pid}`;
+  }
 }

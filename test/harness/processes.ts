@@ -39,6 +39,12 @@ export function isRunning(target: ProcessIdentity): boolean {
   return stat !== undefined && stat.startTime === target.startTime && stat.state !== "Z";
 }
 
+/** True while a process with this PID runs, whichever it is (a zombie awaiting its parent has ended). */
+export function pidRunning(pid: number): boolean {
+  const stat = readStat(pid);
+  return stat !== undefined && stat.state !== "Z";
+}
+
 /** PIDs of the direct children of a process, over all its threads. */
 export function childPids(pid: number): number[] {
   try {
