@@ -290,6 +290,16 @@ function checkCreateShape(body: Record<string, unknown> | undefined): Record<str
 const SCOPED_NAME_ATTEMPTS = 5;
 
 /**
+ * Calls `rename` with the generated name and, while the answer is a conflict, again with a random
+ * digit appended (at most SCOPED_NAME_ATTEMPTS calls); returns the last answer.
+ */
+export async function renameAvoidingConflicts(generated: string, rename: (name: string) => Promise<JsonAnswer>, digit: () => number = () => randomInt(10)): Promise<JsonAnswer> {
+  let answer = await rename(generated);
+  for (let attempt = 1; answer.status === 409 && attempt < SCOPED_NAME_ATTEMPTS; attempt++) answer = await rename(`${generated}${digit()}`);
+  return answer;
+}
+
+/**
  * The engine named the container (`eager_turing`); move that name into the tenant's scope. The
  * engine only knows its generated name is free, not that `<tenant>_eager_turing` is: an earlier
  * container may have been given it the same way, so a conflict tries again with a digit appended.
@@ -297,12 +307,12 @@ const SCOPED_NAME_ATTEMPTS = 5;
 async function scopeGeneratedName(request: TenantRequest, node: ClusterNode, id: string): Promise<void> {
   const inspected = await node.engine.json("GET", `${ENGINE_API}/containers/${id}/json`);
   const generated = inspected.status === 200 ? String(inspected.body.Name).replace(/^\//, "") : undefined;
-  let renamed: JsonAnswer | undefined;
-  for (let attempt = 0; generated !== undefined && attempt < SCOPED_NAME_ATTEMPTS; attempt++) {
-    const candidate = attempt === 0 ? generated : `${generated}${randomInt(10)}`;
-    renamed = await node.engine.json("POST", `${ENGINE_API}/containers/${id}/rename?name=${encodeURIComponent(request.scope.engineName(candidate))}`);
-    if (renamed.status !== 409) break;
-  }
+  const renamed =
+    generated === undefined
+      ? undefined
+      : await renameAvoidingConflicts(generated, (name) =>
+          node.engine.json("POST", `${ENGINE_API}/containers/${id}/rename?name=${encodeURIComponent(request.scope.engineName(name))}`),
+        );
   if (renamed?.status !== 204) {
     await node.engine.json("DELETE", `${ENGINE_API}/containers/${id}?force=1`);
     throw renamed ? passEngineError(renamed) : new Refusal(500, "the new container could not be named; it was removed", "engine-error");
