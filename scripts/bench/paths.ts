@@ -9,7 +9,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { NODE18, NODE18_LIBS } from "../lib/node18.ts";
 import { type Engine, type Run, type RunDaemon, freeLoopbackPort, runCommand, startRunDaemon, waitFor } from "../../test/harness/index.ts";
 
 export type PathName = "engine" | "haproxy" | "proxy";
@@ -33,9 +33,6 @@ export interface Tenant {
   configDir: string;
 }
 
-const NODE18_ROOT = fileURLToPath(new URL("../../.cache/node18/", import.meta.url));
-const NODE18 = join(NODE18_ROOT, "usr/bin/node");
-const NODE18_LIBS = join(NODE18_ROOT, "usr/lib/x86_64-linux-gnu");
 const HAPROXY = "/usr/sbin/haproxy";
 const READY_TIMEOUT_MS = 30_000;
 

@@ -12,11 +12,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildProxyBundle } from "../../scripts/build-proxy.ts";
+import { NODE18, NODE18_LIBS } from "../../scripts/lib/node18.ts";
 import { type Engine, TEST_IMAGE, freeLoopbackPort, runCommand, runDocker, startEngine } from "../harness/index.ts";
 import { tenantUser } from "../support/proxy.ts";
 
-const NODE18 = new URL("../../.cache/node18/usr/bin/node", import.meta.url).pathname;
-const NODE18_LIBS = new URL("../../.cache/node18/usr/lib/x86_64-linux-gnu", import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), "berth-streams-"));
 const tokensFile = join(dir, "tokens.json");
 writeFileSync(tokensFile, JSON.stringify([{ token: "token-streamer", user: "streamer", tenant: "streams" }]));
