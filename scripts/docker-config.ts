@@ -10,6 +10,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { step } from "./lib/console.ts";
 import { writeDockerConfig, type DockerConfigInput } from "./lib/docker-config.ts";
 import { issueKeystoneToken, type IssuedToken, type KeystoneCredentials } from "./lib/keystone-token.ts";
 import { resolveCredentials, settingsFromCloudsYaml, settingsFromEnv, type CredentialSettings } from "./lib/openstack-credentials.ts";
@@ -59,7 +60,6 @@ const OPTIONS = {
 
 type Flags = ReturnType<typeof parseFlags>;
 
-const step = (message: string) => console.log(`==> ${message}`);
 
 function parseFlags(argv: string[]) {
   return parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }).values;

@@ -12,14 +12,15 @@ import { homedir } from "node:os";
 import { fileURLToPath } from "node:url";
 import type { NodeSSH } from "node-ssh";
 import type { Inventory } from "../infra/inventory.ts";
+import { NFS_PORT } from "../infra/ports.ts";
 import { type ConnectivityOptions, optionsOrExitCode, parseConnectivityArgs } from "./smoke/args.ts";
 import { inventoryHosts, readInventoryFile, readStackInventory } from "./smoke/inventory.ts";
 import { curlCommand, hostPort, judgeEnginePing, judgeEtcd, pingCommand, tcpConnect, tcpProbeCommand, tlsPing } from "./smoke/probes.ts";
-import { type CheckRow, report, runCheck, step } from "./smoke/results.ts";
+import { step } from "./lib/console.ts";
+import { type CheckRow, report, runCheck } from "./smoke/results.ts";
 import { connectDirect, connectThrough, remote, type SshTarget } from "./smoke/ssh.ts";
 
 const LOCAL_DIR = fileURLToPath(new URL("../.local/", import.meta.url));
-const NFS_PORT = 2049;
 
 const USAGE = `Usage: npm run smoke:connectivity -- [options]
 

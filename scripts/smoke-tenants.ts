@@ -16,7 +16,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { optionsOrExitCode, parseEnvFile, parseTenantArgs, type TenantOptions } from "./smoke/args.ts";
 import { type CommandResult, stdoutOf, type TenantCli, tenantCli } from "./smoke/docker.ts";
-import { type CheckRow, report, runCheck, step } from "./smoke/results.ts";
+import { step } from "./lib/console.ts";
+import { type CheckRow, report, runCheck } from "./smoke/results.ts";
 import {
   HOST_ESCAPES,
   LOOP,

@@ -6,6 +6,7 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
+import { table } from "../lib/console.ts";
 import { PATH_NAMES, type PathName } from "./paths.ts";
 import type { FanOutResults } from "./fan-out.ts";
 import type { Summary } from "./stats.ts";
@@ -108,14 +109,12 @@ export function formatSummary(results: Results): string {
   ]);
   const rss = results.proxyPeakRss.verdict;
   rows.push(["proxy peak RSS (VmHWM)", "", "", `${results.proxyPeakRss.mib.toFixed(1)} MiB`, rss.target, rss.measured, rss.pass ? "PASS" : "MISS"]);
-  const widths = header.map((_, column) => Math.max(...[header, ...rows].map((row) => row[column]!.length)));
-  const line = (row: string[]) => row.map((text, column) => text.padEnd(widths[column]!)).join("  ").trimEnd();
   const { atStart, afterCase } = results.proxyPeakRss;
   const notes = [
     ...results.cases.filter((result) => result.steps).map((result) => `${result.title}: ${formatSteps(result.steps!)}`),
     `proxy VmHWM (MiB): ${atStart.toFixed(0)} at start, then after ${Object.entries(afterCase).map(([id, mib]) => `${id} ${mib.toFixed(0)}`).join(", ")}`,
   ];
-  return [line(header), line(widths.map((width) => "-".repeat(width))), ...rows.map(line), "", ...notes].join("\n");
+  return [table([header, ...rows], { rule: true }), "", ...notes].join("\n");
 }
 
 function cell(result: CaseResult, name: PathName): string {

@@ -8,6 +8,8 @@
 import { existsSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { buildProxyBundle } from "../build-proxy.ts";
+import { step, table } from "../lib/console.ts";
+import { NODE18 } from "../lib/node18.ts";
 import { runCommand } from "../../test/harness/commands.ts";
 import { startSharedKeystone, type Keystone } from "../../test/harness/keystone.ts";
 import { entries, type LedgerEntry } from "../../test/harness/ledger.ts";
@@ -28,18 +30,16 @@ import {
   startSshd,
   type ClusterHost,
 } from "./daemons.ts";
-import { checkHealth, daemonPids, healthTable, readState, stateFile, table, type ClusterState } from "./health.ts";
-import { HOSTS, KEYSTONE_PORT, TENANTS, TOKEN_LIFETIME_SECONDS, TOKEN_RENEWAL_MS, netnsName, runIndex, type ClusterLayout } from "./layout.ts";
+import { checkHealth, daemonPids, healthTable, readState, stateFile, type ClusterState } from "./health.ts";
+import { HOSTS, KEYSTONE_PORT, TENANTS, TOKEN_LIFETIME_SECONDS, TOKEN_RENEWAL_MS, madePaths, netnsName, runIndex, type ClusterLayout } from "./layout.ts";
 import { envFile, localInventory, sshConfig, writeTenantConfigs } from "./outputs.ts";
 import { makePasswords, makeSshKey, makeTls, readPasswords } from "./secrets.ts";
 
-const step = (message: string) => console.log(`==> ${message}`);
-
 const REQUIRED = ["/usr/sbin/dockerd", "/usr/bin/etcd", "/usr/bin/ganesha.nfsd", "/usr/bin/uwsgi", "/usr/bin/keystone-manage", "/usr/sbin/sshd", "/usr/bin/nfs-cat", "/bin/busybox", "/usr/bin/openssl"];
 
-function checkPrerequisites(layout: ClusterLayout): void {
+function checkPrerequisites(): void {
   if (process.getuid?.() !== 0) throw new Error("the local cluster makes network namespaces, a bridge and iptables rules: run it as root");
-  const missing = [...REQUIRED, join(layout.repository, ".cache/node18/usr/bin/node")].filter((path) => !existsSync(path));
+  const missing = [...REQUIRED, NODE18].filter((path) => !existsSync(path));
   if (missing.length > 0) throw new Error(`missing ${missing.join(", ")}: run scripts/install-deps.sh first`);
 }
 
@@ -51,7 +51,7 @@ function clusterRun(layout: ClusterLayout): Run {
 // up
 
 export async function up(layout: ClusterLayout): Promise<void> {
-  checkPrerequisites(layout);
+  checkPrerequisites();
   const started = Date.now();
   const state = readState(layout);
   if (state) {
@@ -169,7 +169,7 @@ function writeSshClientFiles(layout: ClusterLayout, hosts: ClusterHost[], privat
 async function renewTokens(layout: ClusterLayout, state: ClusterState): Promise<void> {
   if (!tokensNeedRenewal(state.tokens, Date.now())) return;
   step("tokens expire within a day: issuing new ones into the tenants' config dirs");
-  const tokens = await writeTenantConfigs(layout, state.keystoneUrl, readPasswords(layout.passwordsFile), state.endpoint, join(layout.tlsDir, "ca.pem"));
+  const tokens = await writeTenantConfigs(layout, state.keystoneUrl, readPasswords(layout.passwordsFile), state.endpoint, layout.caFile);
   writeFileSync(stateFile(layout), `${JSON.stringify({ ...state, tokens }, null, 2)}\n`);
 }
 
@@ -186,7 +186,7 @@ function printSummary(layout: ClusterLayout, state: ClusterState): void {
     ]),
   );
   console.log(`
-Proxy: ${state.endpoint} (CA ${show(join(layout.tlsDir, "ca.pem"))}); Keystone: ${state.keystoneUrl}; passwords in ${show(layout.passwordsFile)}.
+Proxy: ${state.endpoint} (CA ${show(layout.caFile)}); Keystone: ${state.keystoneUrl}; passwords in ${show(layout.passwordsFile)}.
 Each config dir carries the proxy as its docker context; \`. ${show(layout.envFile)}\` sets DOCKER_HOST and TLS for other tools.
 SSH: ssh -F ${show(join(layout.sshDir, "config"))} docker-host-1   (through berth-manager). Inventory: ${show(layout.inventoryFile)}.
 Volumes live in nfs-ganesha's export, bound directly by the engines (this kernel has no NFS client).
@@ -195,11 +195,6 @@ Stop and remove everything: npm run cluster:down`);
 
 // ---------------------------------------------------------------------------------------------
 // down
-
-/** What `up` creates in the local dir; `down` removes these and then the dir if it is empty. */
-function madePaths(layout: ClusterLayout): string[] {
-  return [layout.stateDir, layout.tlsDir, layout.sshDir, layout.tenantsDir, layout.inventoryFile, layout.envFile, layout.passwordsFile];
-}
 
 /** How `down` names what it released: the namespace's name, not its ledger id. */
 function describe(entry: LedgerEntry): string {

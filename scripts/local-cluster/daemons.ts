@@ -6,7 +6,6 @@
  * even after a crash half-way through `up`.
  */
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { request } from "node:https";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { DEFAULT_PROXY_PORT, ENGINE_PORT, ETCD_CLIENT_PORT, ETCD_LEGACY_CLIENT_PORT, ETCD_PEER_PORT } from "../../infra/ports.ts";
@@ -18,6 +17,8 @@ import { writeBusyboxRootfs } from "../../test/harness/images.ts";
 import { record } from "../../test/harness/ledger.ts";
 import { isRunning, spawnDaemon, waitFor, type ProcessIdentity } from "../../test/harness/processes.ts";
 import type { Run } from "../../test/harness/run.ts";
+import { NODE18, NODE18_LIBS } from "../lib/node18.ts";
+import { hostPort, tlsPing } from "../smoke/probes.ts";
 import { securityGroupCommands, type FirewallInput } from "./firewall.ts";
 import { dockerdArgs, etcdEnvironment, ganeshaConfig, shellAssignments, sshdConfig } from "./configs.ts";
 import { SSH_PORT, type ClusterLayout } from "./layout.ts";
@@ -29,8 +30,6 @@ export interface ClusterHost {
   address: string;
 }
 
-const NODE18 = ".cache/node18/usr/bin/node";
-const NODE18_LIBS = ".cache/node18/usr/lib/x86_64-linux-gnu";
 export const PROXY_PORT = DEFAULT_PROXY_PORT;
 const READY_TIMEOUT_MS = 60_000;
 /** The FDCS admin guide's flavors; the quota is larger than its 300 MB so the transcript's `scale web=5` fits beside the rest. */
@@ -253,24 +252,19 @@ export async function startProxy(run: Run, layout: ClusterLayout, input: ProxyIn
   file("proxy.env", proxyEnv);
   const bundle = join(dir, "berth-proxy.cjs");
   copyFileSync(input.bundle, bundle);
-  const env = { PATH: process.env.PATH, LD_LIBRARY_PATH: join(layout.repository, NODE18_LIBS), ...shellAssignments(proxyEnv) };
+  const env = { PATH: process.env.PATH, LD_LIBRARY_PATH: NODE18_LIBS, ...shellAssignments(proxyEnv) };
   const logFile = join(dir, "proxy.log");
-  const argv = ["nsenter", `--net=/var/run/netns/${input.manager.netns}`, join(layout.repository, NODE18), bundle];
+  const argv = ["nsenter", `--net=/var/run/netns/${input.manager.netns}`, NODE18, bundle];
   const daemon = await startDaemon(run, `${input.manager.name}.proxy`, argv, logFile, env);
-  const caFile = join(layout.tlsDir, "ca.pem");
+  const caFile = layout.caFile;
   await waitUntil("the tenant proxy", daemon, logFile, () => proxyPing(input.manager.address, PROXY_PORT, caFile));
   return `tcp://${input.manager.address}:${PROXY_PORT}`;
 }
 
+/** The proxy's `_ping` over TLS, verified with the cluster's CA, as the connectivity smoke test asks it. */
 export async function proxyPing(address: string, port: number, caFile: string): Promise<boolean> {
-  const ca = readFileSync(caFile);
-  return new Promise((resolve) => {
-    const req = request({ host: address, port, path: "/_ping", ca, timeout: 2_000, agent: false }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
-    req.once("error", () => resolve(false));
-    req.once("timeout", () => req.destroy());
-    req.end();
-  });
+  return tlsPing(`https://${hostPort(address, port)}`, readFileSync(caFile, "utf8"), 2_000).then(
+    () => true,
+    () => false,
+  );
 }

@@ -7,12 +7,14 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { ENGINE_PORT, ETCD_CLIENT_PORT } from "../../infra/ports.ts";
+import { table } from "../lib/console.ts";
 import { runCommand } from "../../test/harness/commands.ts";
 import { jsonRequest } from "../../test/harness/http.ts";
 import { entries, type LedgerEntry } from "../../test/harness/ledger.ts";
 import { isRunning } from "../../test/harness/processes.ts";
 import { enginePing, nfsAnswers, proxyPing, sshAnswers, succeedsIn, type ClusterHost } from "./daemons.ts";
-import type { ClusterLayout } from "./layout.ts";
+import { SSH_PORT, type ClusterLayout } from "./layout.ts";
 import type { TenantToken } from "./outputs.ts";
 
 /** What `up` writes at its end; its presence means the cluster was once complete. */
@@ -78,22 +80,22 @@ function probes(layout: ClusterLayout, state: ClusterState): Probe[] {
       part: "etcd",
       host: etcd,
       daemonId: `${etcd.name}.etcd`,
-      answers: () => succeedsIn(nodes[0]!, ["curl", "-sf", "--max-time", "3", `http://${etcd.address}:2379/v2/keys/`]),
-      detail: `http://${etcd.address}:2379 (v2 API), from a node`,
+      answers: () => succeedsIn(nodes[0]!, ["curl", "-sf", "--max-time", "3", `http://${etcd.address}:${ETCD_CLIENT_PORT}/v2/keys/`]),
+      detail: `http://${etcd.address}:${ETCD_CLIENT_PORT} (v2 API), from a node`,
     },
     { part: "nfs-ganesha", host: nfs, daemonId: `${nfs.name}.ganesha`, answers: () => nfsAnswers(nfs, nodes[0]!), detail: "NFSv4/TCP, read from a node" },
     ...state.engines.map((engine) => {
       const host = state.hosts.find((candidate) => candidate.name === engine.name)!;
-      return { part: "dockerd", host, daemonId: `${host.name}.dockerd`, answers: () => enginePing(engine.socketPath).catch(() => false), detail: `tcp://${host.address}:2375` };
+      return { part: "dockerd", host, daemonId: `${host.name}.dockerd`, answers: () => enginePing(engine.socketPath).catch(() => false), detail: `tcp://${host.address}:${ENGINE_PORT}` };
     }),
     { part: "keystone", host: manager, daemonId: "keystone", answers: () => keystoneAnswers(manager.address, keystonePort), detail: state.keystoneUrl },
-    { part: "tenant proxy", host: manager, daemonId: `${manager.name}.proxy`, answers: () => proxyPing(manager.address, state.proxyPort, join(layout.tlsDir, "ca.pem")), detail: state.endpoint },
+    { part: "tenant proxy", host: manager, daemonId: `${manager.name}.proxy`, answers: () => proxyPing(manager.address, state.proxyPort, layout.caFile), detail: state.endpoint },
   ];
 }
 
 /** sshd's banner, read from `from`'s namespace (the bastion: the others admit SSH from it only). */
 function sshAnswersFrom(from: ClusterHost, address: string): Promise<boolean> {
-  return succeedsIn(from, ["timeout", "3", "bash", "-c", `exec 3<>/dev/tcp/${address}/22 && head -c 7 <&3 | grep -q SSH-2.0`]);
+  return succeedsIn(from, ["timeout", "3", "bash", "-c", `exec 3<>/dev/tcp/${address}/${SSH_PORT} && head -c 7 <&3 | grep -q SSH-2.0`]);
 }
 
 async function keystoneAnswers(address: string, port: number): Promise<boolean> {
@@ -130,11 +132,6 @@ export function daemonPids(layout: ClusterLayout): Record<string, number> {
   return Object.fromEntries(
     entries(layout.stateDir).flatMap((entry) => (entry.kind === "daemon" || entry.kind === "dockerd" ? [[entry.id, entry.process.pid]] : [])),
   );
-}
-
-export function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join("  ").trimEnd()).join("\n");
 }
 
 export function healthTable(parts: PartHealth[]): string {

@@ -7,7 +7,10 @@
  */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { SSH_PORT } from "../../infra/ports.ts";
 import type { Role } from "../../infra/render.ts";
+
+export { SSH_PORT };
 
 const REPOSITORY = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -17,6 +20,8 @@ export interface ClusterLayout {
   /** Daemons' state, configs and logs, and the ledger `down` works from. */
   stateDir: string;
   tlsDir: string;
+  /** The CA tenants and the smoke scripts verify the proxy with (made by `up` in tlsDir). */
+  caFile: string;
   sshDir: string;
   tenantsDir: string;
   inventoryFile: string;
@@ -53,7 +58,6 @@ export const TENANTS = [
 ] as const;
 
 export const KEYSTONE_PORT = 5000;
-export const SSH_PORT = 22;
 /** A week, so tenants' config dirs keep working; `up` renews tokens that expire within a day. */
 export const TOKEN_LIFETIME_SECONDS = 7 * 24 * 3600;
 export const TOKEN_RENEWAL_MS = 24 * 3600 * 1000;
@@ -73,6 +77,7 @@ export function clusterLayout(env: NodeJS.ProcessEnv = process.env): ClusterLayo
     localDir,
     stateDir: join(localDir, "cluster"),
     tlsDir: join(localDir, "tls"),
+    caFile: join(localDir, "tls", "ca.pem"),
     sshDir: join(localDir, "ssh"),
     tenantsDir: join(localDir, "tenants"),
     inventoryFile: join(localDir, "inventory.json"),
@@ -93,4 +98,9 @@ export function runIndex(layout: ClusterLayout): number {
 
 export function netnsName(layout: ClusterLayout, host: string): string {
   return `${layout.netnsPrefix}${host}`;
+}
+
+/** What `up` creates in the local dir: `down` removes these, and `leftovers` reports any still there. */
+export function madePaths(layout: ClusterLayout): string[] {
+  return [layout.stateDir, layout.tlsDir, layout.sshDir, layout.tenantsDir, layout.inventoryFile, layout.envFile, layout.passwordsFile];
 }

@@ -8,7 +8,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { runCommand } from "../../test/harness/commands.ts";
 import { pidRunning } from "../../test/harness/processes.ts";
-import { HOSTS, netnsName, type ClusterLayout } from "./layout.ts";
+import { HOSTS, madePaths, netnsName, type ClusterLayout } from "./layout.ts";
 
 /** Everything of the cluster still present, one line each; `pids` are daemons known to have been its own. */
 export async function leftovers(layout: ClusterLayout, pids: number[] = []): Promise<string[]> {
@@ -20,7 +20,7 @@ export async function leftovers(layout: ClusterLayout, pids: number[] = []): Pro
     .filter((line) => line.includes(` ${layout.bridge} `))
     .map((line) => `iptables rule ${line}`);
   const processes = [...new Set([...pids.filter(pidRunning), ...processesHolding(layout.stateDir)])].map(describeProcess);
-  const folders = [layout.stateDir, layout.tlsDir, layout.sshDir, layout.tenantsDir, layout.inventoryFile, layout.envFile].filter((path) => existsSync(path));
+  const folders = madePaths(layout).filter((path) => existsSync(path));
   return [...namespaces, ...bridge, ...rules, ...processes, ...folders];
 }
 

@@ -68,10 +68,10 @@ export function tcpConnect(address: string, port: number, timeoutMs: number): Pr
   });
 }
 
-/** GET `<url>/_ping` over TLS, verifying the server with `caPem` only; resolves with the body. */
+/** GET `<url>/_ping` over TLS, verifying the server with `caPem` only, on a connection of its own; resolves with the body of a 200. */
 export function tlsPing(url: string, caPem: string, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    const request = https.get(new URL("/_ping", url), { ca: caPem, timeout: timeoutMs }, (response) => {
+    const request = https.get(new URL("/_ping", url), { ca: caPem, timeout: timeoutMs, agent: false }, (response) => {
       let body = "";
       response.setEncoding("utf8");
       response.on("data", (chunk: string) => (body += chunk));

@@ -41,10 +41,6 @@ export async function runCheck(check: string, host: string, timeoutMs: number, w
   return row;
 }
 
-export function step(message: string): void {
-  console.log(`==> ${message}`);
-}
-
 const MAX_DETAIL = 100;
 
 function cell(text: string, width: number): string {

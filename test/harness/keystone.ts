@@ -5,7 +5,8 @@
  * OS_KEYSTONE_CONFIG_FILES, so nothing under /etc/keystone or /var/log/keystone is read or written.
  * It is served by uwsgi on loopback (the local cluster: on a host namespace's address, with
  * long-lived tokens) with one process and one thread: with more threads on sqlite a revocation
- * fails with "database is locked" and the worker hangs. An instance's whole state lives in its directory and is described by a small JSON state, so a test file in a worker process can
+ * fails with "database is locked" and the worker hangs. An instance's whole state lives in its
+ * directory and is described by a small JSON state, so a test file in a worker process can
  * rebuild a handle to the run's shared instance, and stop() and start() it (an outage) on the same
  * URL: the fernet keys stay, so tokens issued before the outage still validate after it.
  */
