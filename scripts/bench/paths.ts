@@ -7,8 +7,9 @@
  * (the tenant's headers), which the engine and HAProxy simply ignore, so clients differ only in
  * where they connect.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { TENANT_HEADER, TOKEN_HEADER, writeDockerConfig } from "../lib/docker-config.ts";
 import { NODE18, NODE18_LIBS } from "../lib/node18.ts";
 import { type Engine, type Run, type RunDaemon, freeLoopbackPort, runCommand, startRunDaemon, waitFor } from "../../test/harness/index.ts";
 
@@ -42,10 +43,9 @@ export function directPath(engine: Engine): Path {
 
 export function writeTenant(dir: string, name = "bench-tenant"): Tenant {
   const tenant = { token: `${name}-token-0123456789`, tenant: name };
-  const headers = { "X-Auth-Token": tenant.token, "X-Auth-TenantId": tenant.tenant };
+  const headers = { [TOKEN_HEADER]: tenant.token, [TENANT_HEADER]: tenant.tenant };
   const configDir = join(dir, "docker-config");
-  mkdirSync(configDir, { recursive: true });
-  writeFileSync(join(configDir, "config.json"), JSON.stringify({ HttpHeaders: headers }));
+  writeDockerConfig(configDir, { token: tenant.token, tenantId: tenant.tenant });
   writeFileSync(join(dir, "tokens.json"), JSON.stringify([{ ...tenant, user: "bench-user" }]));
   return { ...tenant, headers, configDir };
 }

@@ -4,7 +4,7 @@
  * was refused and why. Tenants get real docker config dirs (`HttpHeaders` with their token and
  * tenant id) and drive the proxy with the stock docker CLIs.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { writeDockerConfig } from "../../scripts/lib/docker-config.ts";
 import { join } from "node:path";
 import type { AuditLog, RefusalRecord } from "../../tenant-proxy/src/audit.ts";
 import { type RunningProxy, startProxy } from "../../tenant-proxy/src/main.ts";
@@ -64,8 +64,7 @@ const configRoot = testDir("tenants").path;
 
 export function tenantUser(name: string, tenant: string, token: string): TenantUser {
   const configDir = join(configRoot, `${name}-${Math.random().toString(36).slice(2, 8)}`);
-  mkdirSync(configDir, { recursive: true });
-  writeFileSync(join(configDir, "config.json"), JSON.stringify({ HttpHeaders: { "X-Auth-Token": token, "X-Auth-TenantId": tenant } }));
+  writeDockerConfig(configDir, { token, tenantId: tenant });
   return { name, tenant, token, configDir };
 }
 
