@@ -3,7 +3,7 @@
  * snapshot; then checked by the tools that will read it where this machine has them: the shells
  * (bash -n, dash -n), systemd-analyze verify, systemd-escape, a YAML parser for cloud-config, and a
  * strict exports(5) reader. The engines' and etcd's own files are proven by the real daemons in
- * daemons.test.ts.
+ * test/integration/rendered-daemons.test.ts.
  */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync, chmodSync } from "node:fs";

@@ -4,6 +4,7 @@
  * the provisioning script's file handling, restarts and checks (with a stand-in `systemctl` that
  * records what it is asked), and the proxy health check against a TLS server on loopback with a
  * certificate made the way the stack makes it (a private CA, the public address as an IP SAN).
+ * It needs root, as the VMs' provisioning does: the script installs files with their owners.
  */
 import { spawn, spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";

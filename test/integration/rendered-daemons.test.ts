@@ -19,7 +19,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ENGINE_PORT, ETCD_CLIENT_PORT, ETCD_LEGACY_CLIENT_PORT } from "../../infra/ports.ts";
 import { etcdPlan, nodePlan, PATHS, type RolePlan } from "../../infra/roles.ts";
-import { execStartWords, parseEnvironmentFile } from "./environment-file.ts";
+import { execStartWords, parseEnvironmentFile } from "../infra/environment-file.ts";
 
 const NETNS = `berthinfra-${process.pid}`;
 /** The "VM's" private address; it exists only inside the namespace. */
