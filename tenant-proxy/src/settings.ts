@@ -325,6 +325,7 @@ function readLimits(env: Env): ContainerLimits {
     healthcheckMinNs: positiveInt(env, "BERTH_HEALTHCHECK_MIN_MS", 1000) * 1e6,
     ulimitsMax: parseUlimitsMax(value(env, "BERTH_ULIMITS_MAX") ?? DEFAULT_ULIMITS_MAX),
     publishedPortsMax: positiveInt(env, "BERTH_PUBLISHED_PORTS_MAX", 20),
+    publishedPortsTenantMax: positiveInt(env, "BERTH_PUBLISHED_PORTS_TENANT_MAX", 100),
   };
 }
 

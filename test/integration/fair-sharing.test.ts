@@ -152,6 +152,23 @@ describe("published ports", () => {
     expect((await a(["create", "--name", "one-in-range", "-p", "40000-41000:80", TEST_IMAGE, "true"])).code).toBe(0);
   });
 
+  it("a tenant's containers, running or not, publish at most the tenant's limit together", async () => {
+    const limited = await startTestProxy(engine, { ...env, BERTH_PUBLISHED_PORTS_TENANT_MAX: "3" });
+    try {
+      const t = asUser(limited, alice);
+      expect((await t(["rm", "-f", "one-in-range"])).code).toBe(0);
+      expect((await t(["create", "--name", "two-ports", "-p", "40100-40101:80-81", TEST_IMAGE, "true"])).code).toBe(0);
+      expect((await t(["create", "--name", "all-exposed", "--expose", "90", "-P", TEST_IMAGE, "true"])).code).toBe(0);
+      const over = await t(["create", "--name", "one-more", "-p", "40102:80", TEST_IMAGE, "true"]);
+      expect(over.stderr).toContain("published port limit exceeded: limit 3 a tenant, in use 3, requested 1");
+      expect((await engine.api("GET", "/containers/tenant-a_one-more/json")).status).toBe(404);
+      expect((await t(["rm", "two-ports"])).code).toBe(0);
+      expect((await t(["create", "--name", "one-more", "-p", "40102:80", TEST_IMAGE, "true"])).code).toBe(0);
+    } finally {
+      await limited.stop();
+    }
+  });
+
   it("engines run with the rendered DOCKER_OPTS serve them from outside the node with no docker-proxy process", async () => {
     const rendered = renderDockerDefaults({ hostname: "node", nodeAddress: "10.0.0.1", enginePort: 2375, etcdAddress: "10.0.0.2", etcdPort: 2379 });
     const flags = execStartWords(parseEnvironmentFile(rendered).DOCKER_OPTS!).filter((word) => word.startsWith("--userland-proxy"));

@@ -17,7 +17,7 @@ import {
   pidsLimitForCreate,
   shmSizeForCreate,
 } from "../../tenant-proxy/src/policy/limits.ts";
-import { checkPublishedPorts, publishedPortCount } from "../../tenant-proxy/src/policy/ports.ts";
+import { checkPublishedPorts, publishedPortCount, tenantPortsExcess } from "../../tenant-proxy/src/policy/ports.ts";
 import { limitTmpfs, parseTmpfsOptions } from "../../tenant-proxy/src/policy/tmpfs.ts";
 import { DEFAULT_ULIMITS_MAX, SettingsError, parseUlimitsMax, readSettings } from "../../tenant-proxy/src/settings.ts";
 
@@ -154,6 +154,7 @@ const limits: ContainerLimits = {
   healthcheckMinNs: 1e9,
   ulimitsMax: parseUlimitsMax(DEFAULT_ULIMITS_MAX),
   publishedPortsMax: 20,
+  publishedPortsTenantMax: 100,
 };
 
 describe("container limits", () => {
@@ -228,6 +229,9 @@ describe("container limits", () => {
     expect(publishedPortCount({ PortBindings: {}, PublishAllPorts: false }, { "80/tcp": {} }, { "81/tcp": {} })).toBe(0);
     expect(() => publishedPortCount({ PortBindings: { "80-90/tcp": [{}] } }, undefined, undefined)).toThrow('"80-90/tcp" is not one port');
     expect(() => checkPublishedPorts({ PortBindings: range }, undefined, undefined, 20)).toThrow("HostConfig.PortBindings: 101 published ports is over the limit of 20 a container");
+    expect(checkPublishedPorts({ PortBindings: range }, undefined, undefined, 101)).toBe(101);
+    expect(tenantPortsExcess(3, 2, 1)).toBeUndefined();
+    expect(tenantPortsExcess(3, 3, 1)).toBe("published port limit exceeded: limit 3 a tenant, in use 3, requested 1");
   });
 });
 
@@ -268,7 +272,7 @@ describe("policy settings", () => {
 
   it("reads the container limits, with defaults", () => {
     const defaults = readSettings(base).policy.limits;
-    expect(defaults).toMatchObject({ pids: { default: 1024, max: 4096 }, shmMaxBytes: 64 * MIB, healthcheckMinNs: 1e9, publishedPortsMax: 20 });
+    expect(defaults).toMatchObject({ pids: { default: 1024, max: 4096 }, shmMaxBytes: 64 * MIB, healthcheckMinNs: 1e9, publishedPortsMax: 20, publishedPortsTenantMax: 100 });
     expect([...defaults.ulimitsMax.keys()]).toEqual(["core", "cpu", "data", "fsize", "locks", "nofile", "nproc", "rss", "stack"]);
     const set = readSettings({
       ...base,
@@ -278,8 +282,16 @@ describe("policy settings", () => {
       BERTH_HEALTHCHECK_MIN_MS: "5000",
       BERTH_ULIMITS_MAX: "nofile=65536,nproc=unlimited",
       BERTH_PUBLISHED_PORTS_MAX: "5",
+      BERTH_PUBLISHED_PORTS_TENANT_MAX: "50",
     }).policy.limits;
-    expect(set).toEqual({ pids: { default: 256, max: 512 }, shmMaxBytes: 128 * MIB, healthcheckMinNs: 5e9, ulimitsMax: new Map([["nofile", 65536], ["nproc", Infinity]]), publishedPortsMax: 5 });
+    expect(set).toEqual({
+      pids: { default: 256, max: 512 },
+      shmMaxBytes: 128 * MIB,
+      healthcheckMinNs: 5e9,
+      ulimitsMax: new Map([["nofile", 65536], ["nproc", Infinity]]),
+      publishedPortsMax: 5,
+      publishedPortsTenantMax: 50,
+    });
   });
 
   it.each([

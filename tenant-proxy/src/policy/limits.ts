@@ -9,7 +9,7 @@ import { type Rules, FieldRefusal, checkFields } from "./fields.ts";
 
 const MIB = 1024 * 1024;
 /** dockerd's own /dev/shm size when a container gives none (`--default-shm-size`). */
-export const ENGINE_DEFAULT_SHM_BYTES = 64 * MIB;
+const ENGINE_DEFAULT_SHM_BYTES = 64 * MIB;
 
 export interface ContainerLimits {
   /** BERTH_PIDS_LIMIT_DEFAULT / BERTH_PIDS_LIMIT_MAX. */
@@ -20,8 +20,10 @@ export interface ContainerLimits {
   healthcheckMinNs: number;
   /** BERTH_ULIMITS_MAX: the names tenants may set and the highest soft and hard value of each (Infinity: unlimited). */
   ulimitsMax: ReadonlyMap<string, number>;
-  /** BERTH_PUBLISHED_PORTS_MAX. */
+  /** BERTH_PUBLISHED_PORTS_MAX: one container's. */
   publishedPortsMax: number;
+  /** BERTH_PUBLISHED_PORTS_TENANT_MAX: all of a tenant's containers' together. */
+  publishedPortsTenantMax: number;
 }
 
 /** The ulimit names the engine knows (go-units), for the setting. */

@@ -4,7 +4,9 @@
  * may publish at most BERTH_PUBLISHED_PORTS_MAX. The docker CLI expands `-p 40000-40100:40000-40100`
  * into one PortBindings key per port, each binding publishing one host port; a host range for one
  * container port (`-p 40000-41000:80`) publishes one port the engine picks in the range. `-P`
- * publishes every exposed port without a binding: the create's and its image's.
+ * publishes every exposed port without a binding: the create's and its image's. All of a tenant's
+ * containers, running or not (a stopped one takes its ports back when it starts), publish at most
+ * BERTH_PUBLISHED_PORTS_TENANT_MAX together.
  */
 import { badRequest } from "../http/errors.ts";
 import { FieldRefusal } from "./fields.ts";
@@ -36,7 +38,14 @@ export function publishedPortCount(hostConfig: Record<string, any>, exposedPorts
   return [...bound.values()].reduce((sum, count) => sum + count, 0);
 }
 
-export function checkPublishedPorts(hostConfig: Record<string, any>, exposedPorts: unknown, imageExposedPorts: unknown, max: number): void {
+/** The host ports a create publishes, refused over one container's limit. */
+export function checkPublishedPorts(hostConfig: Record<string, any>, exposedPorts: unknown, imageExposedPorts: unknown, max: number): number {
   const count = publishedPortCount(hostConfig, exposedPorts, imageExposedPorts);
   if (count > max) throw new FieldRefusal("HostConfig.PortBindings", `${count} published ports is over the limit of ${max} a container`);
+  return count;
+}
+
+/** Why a tenant's ports in use plus a new container's would be over its limit. */
+export function tenantPortsExcess(max: number, inUse: number, requested: number): string | undefined {
+  return inUse + requested > max ? `published port limit exceeded: limit ${max} a tenant, in use ${inUse}, requested ${requested}` : undefined;
 }

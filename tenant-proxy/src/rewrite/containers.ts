@@ -273,7 +273,12 @@ export const create: Handler = async (request): Promise<Reply> => {
     const node = await place(request, body, resolved);
     const image = await ensureImage(node, checked.Image);
     if (image.status !== 200) return { reply: image };
-    const engineBody = request.scope.unrestricted ? body : limitedByImage(body, image.body.Config, request.settings.policy);
+    let engineBody = body;
+    if (!request.scope.unrestricted) {
+      const limited = limitedByImage(body, image.body.Config, request.settings.policy);
+      await request.quota.checkTenantPorts(request.scope, limited.publishedPorts, request.settings.policy.limits.publishedPortsTenantMax);
+      engineBody = limited.body;
+    }
     await ensureVolumes(request, createReferences(checked).volumes, [node]);
     const query = new URLSearchParams();
     if (engineName !== undefined) query.set("name", engineName);
@@ -291,13 +296,18 @@ export const create: Handler = async (request): Promise<Reply> => {
 /**
  * What a tenant's create takes from its image is checked too: the image's labels pass to the
  * container (the reserved prefix cannot be a tenant's), `-P` publishes its exposed ports, and its
- * healthcheck interval and timeout apply where the create gives none.
+ * healthcheck interval and timeout apply where the create gives none. Returns the body for the
+ * engine and how many host ports it publishes.
  */
-function limitedByImage(body: Record<string, any>, imageConfig: Record<string, any> | undefined, policy: Policy): Record<string, any> {
+function limitedByImage(
+  body: Record<string, any>,
+  imageConfig: Record<string, any> | undefined,
+  policy: Policy,
+): { body: Record<string, any>; publishedPorts: number } {
   checkLabels(imageConfig?.Labels, `image ${body.Image} labels`);
-  checkPublishedPorts(body.HostConfig, body.ExposedPorts, imageConfig?.ExposedPorts, policy.limits.publishedPortsMax);
+  const publishedPorts = checkPublishedPorts(body.HostConfig, body.ExposedPorts, imageConfig?.ExposedPorts, policy.limits.publishedPortsMax);
   const healthcheck = healthcheckOverImage(body.Healthcheck, imageConfig?.Healthcheck, policy.limits);
-  return healthcheck === body.Healthcheck ? body : { ...body, Healthcheck: healthcheck };
+  return { body: healthcheck === body.Healthcheck ? body : { ...body, Healthcheck: healthcheck }, publishedPorts };
 }
 
 /** Administrators' bodies are not policed, but they still have to be the shape the plan reads. */
