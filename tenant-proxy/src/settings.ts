@@ -9,6 +9,7 @@ import { z } from "zod";
 import { OPERATIONS } from "./operations.ts";
 import { disabledOperations } from "./policy/api-filter.ts";
 import { type Flavors, flavorsSchema, MIB } from "./policy/flavors.ts";
+import { type ContainerLimits, ULIMIT_NAMES } from "./policy/limits.ts";
 import { type QuotaFile, quotaSchema } from "./policy/quota.ts";
 import { type NodeSpec, parseNodesFile } from "./upstream/cluster.ts";
 import type { Strategy } from "./upstream/scheduler.ts";
@@ -67,8 +68,10 @@ export interface Policy {
   disabledOperations: ReadonlySet<string>;
   /** BERTH_ALLOW_CAPABILITIES: capabilities tenants may add (none by default). */
   allowedCapabilities: ReadonlySet<string>;
-  /** BERTH_TMPFS_MAX_MB: the largest tmpfs a container may mount; also the size of one with none given. */
+  /** BERTH_TMPFS_MAX_MB: what a container's tmpfs mounts may hold together; unsized ones share what is left. */
   tmpfsMaxBytes: number;
+  /** PIDs, /dev/shm, healthchecks, ulimits and published ports of one container (BERTH_PIDS_LIMIT_*, ...). */
+  limits: ContainerLimits;
   /** BERTH_TENANT_IMAGE_CHANGES: let tenants build, tag, push, remove, commit, load and save images. */
   tenantImageChanges: boolean;
 }
@@ -298,6 +301,34 @@ function policyFile(env: Env, name: string, fallback: string): string {
   return value(env, name) ?? fallback;
 }
 
+/** BERTH_ULIMITS_MAX: `name=max` pairs (`nofile=1048576,core=0,stack=unlimited`), or `none`. */
+export function parseUlimitsMax(raw: string, name = "BERTH_ULIMITS_MAX"): ReadonlyMap<string, number> {
+  if (raw === "none") return new Map();
+  const entries = raw.split(",").map((pair) => pair.trim()).filter(Boolean).map((pair) => {
+    const match = /^([a-z]+)=(\d+|unlimited)$/.exec(pair);
+    if (!match || !ULIMIT_NAMES.includes(match[1]!)) {
+      throw new SettingsError(name, `expected name=max pairs (max a number or "unlimited"; names ${ULIMIT_NAMES.join(", ")}), got "${pair}"`);
+    }
+    return [match[1]!, match[2] === "unlimited" ? Infinity : Number(match[2])] as const;
+  });
+  return new Map(entries);
+}
+
+export const DEFAULT_ULIMITS_MAX = "core=0,cpu=unlimited,data=unlimited,fsize=unlimited,locks=unlimited,nofile=1048576,nproc=unlimited,rss=unlimited,stack=unlimited";
+
+function readLimits(env: Env): ContainerLimits {
+  const pids = { default: positiveInt(env, "BERTH_PIDS_LIMIT_DEFAULT", 1024), max: positiveInt(env, "BERTH_PIDS_LIMIT_MAX", 4096) };
+  if (pids.default > pids.max) throw new SettingsError("BERTH_PIDS_LIMIT_DEFAULT", `${pids.default} is over BERTH_PIDS_LIMIT_MAX (${pids.max})`);
+  return {
+    pids,
+    shmMaxBytes: positiveInt(env, "BERTH_SHM_MAX_MB", 64) * MIB,
+    healthcheckMinNs: positiveInt(env, "BERTH_HEALTHCHECK_MIN_MS", 1000) * 1e6,
+    ulimitsMax: parseUlimitsMax(value(env, "BERTH_ULIMITS_MAX") ?? DEFAULT_ULIMITS_MAX),
+    publishedPortsMax: positiveInt(env, "BERTH_PUBLISHED_PORTS_MAX", 20),
+    publishedPortsTenantMax: positiveInt(env, "BERTH_PUBLISHED_PORTS_TENANT_MAX", 100),
+  };
+}
+
 function readPolicy(env: Env): Policy {
   const flavors = bool(env, "SWARM_FLAVORS_ENFORCED", false)
     ? parseJsonFile(policyFile(env, "SWARM_FLAVORS_FILE", "flavors.json"), "SWARM_FLAVORS_FILE", flavorsSchema)
@@ -322,6 +353,7 @@ function readPolicy(env: Env): Policy {
     disabledOperations: disabled,
     allowedCapabilities: new Set(capabilities),
     tmpfsMaxBytes: positiveInt(env, "BERTH_TMPFS_MAX_MB", 64) * MIB,
+    limits: readLimits(env),
     tenantImageChanges: bool(env, "BERTH_TENANT_IMAGE_CHANGES", false),
   };
 }

@@ -2,11 +2,11 @@ import { describe, expect, it } from "vitest";
 import { Refusal } from "../../tenant-proxy/src/http/errors.ts";
 import { TenantScope } from "../../tenant-proxy/src/ownership.ts";
 import { checkCreateBody, createReferences, scopeCreateBody } from "../../tenant-proxy/src/rewrite/container-create.ts";
-import type { Policy } from "../../tenant-proxy/src/settings.ts";
+import { type Policy, readSettings } from "../../tenant-proxy/src/settings.ts";
 import type { ClusterNode } from "../../tenant-proxy/src/upstream/cluster.ts";
 
 const scope = new TenantScope("t1");
-const policy: Policy = { disabledOperations: new Set(), allowedCapabilities: new Set(), tmpfsMaxBytes: 64 * 1024 * 1024, tenantImageChanges: false };
+const policy: Policy = readSettings({ BERTH_UPSTREAM: "unix:///run/docker.sock", BERTH_AUTH_BACKEND: "none", SWARM_MULTI_TENANT: "false" }).policy;
 
 function refusal(body: Record<string, unknown>): Refusal {
   try {
@@ -42,6 +42,10 @@ describe("checkCreateBody: host restrictions", () => {
     [{ LogConfig: { Type: "syslog", Config: {} } }, "HostConfig.LogConfig"],
     [{ OomKillDisable: true }, "HostConfig.OomKillDisable"],
     [{ PidsLimit: -1 }, "HostConfig.PidsLimit"],
+    [{ PidsLimit: 100000 }, "HostConfig.PidsLimit"],
+    [{ ShmSize: 2 ** 30 }, "HostConfig.ShmSize"],
+    [{ Ulimits: [{ Name: "rtprio", Soft: 99, Hard: 99 }] }, "HostConfig.Ulimits"],
+    [{ Tmpfs: { "/t": "size=1m,size=1g" } }, 'HostConfig.Tmpfs["/t"]'],
     [{ MaskedPaths: [] }, "HostConfig.MaskedPaths"],
     [{ VolumeDriver: "nfs" }, "HostConfig.VolumeDriver"],
   ])("refuses %o with a 403 naming %s", (hostConfig, field) => {
@@ -60,6 +64,8 @@ describe("checkCreateBody: host restrictions", () => {
     const checked = checkCreateBody(body, policy);
     expect(checked.NetworkingConfig.EndpointsConfig.default).toEqual({}); // newer-than-1.41 fields dropped
     expect(checked.HostConfig.PortBindings).toEqual(body.HostConfig.PortBindings);
+    // The service's limits where the CLI asks for none, and the container's own cgroup namespace.
+    expect(checked.HostConfig).toMatchObject({ PidsLimit: 1024, ShmSize: 64 * 1024 * 1024, CgroupnsMode: "private" });
   });
 
   it("refuses unknown fields and differently cased ones (Go would decode them)", () => {

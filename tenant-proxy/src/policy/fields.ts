@@ -93,8 +93,8 @@ export const RESOURCE_RULES: Rules = {
   NanoCpus: "any",
   OomKillDisable: unset("disabling the OOM killer is not allowed"),
   Init: "any",
-  PidsLimit: (value) => (typeof value === "number" && value < 0 ? "an unlimited PIDs limit is not allowed" : undefined),
-  Ulimits: "any",
+  PidsLimit: "any", // checked against the operator's limits (limits.ts)
+  Ulimits: "any", // checked against the operator's limits (limits.ts)
   CpuCount: unset("Windows-only setting"),
   CpuPercent: unset("Windows-only setting"),
   IOMaximumIOps: unset("Windows-only setting"),
@@ -158,7 +158,7 @@ const HOST_CONFIG_RULES: Rules = {
     return isUnset(config.Config) ? undefined : "log options are not available to tenants";
   },
   NetworkMode: (value) => (value === "host" ? HOST_MODE : undefined),
-  PortBindings: checkPortBindings,
+  PortBindings: checkPortBindings, // counted with the image's exposed ports (ports.ts)
   RestartPolicy: "any",
   AutoRemove: "any",
   VolumeDriver: unset("volume drivers are chosen by the service"),
@@ -166,7 +166,7 @@ const HOST_CONFIG_RULES: Rules = {
   Mounts: "any", // checked per mount with the volume references
   CapAdd: unset("adding capabilities is not allowed"), // relaxed by hostConfigRules' allow-list
   CapDrop: "any",
-  CgroupnsMode: oneOf(["", "private"], HOST_MODE),
+  CgroupnsMode: oneOf(["", "private"], HOST_MODE), // always private (container-create.ts)
   Dns: "any",
   DnsOptions: "any",
   DnsSearch: "any",
@@ -188,7 +188,7 @@ const HOST_CONFIG_RULES: Rules = {
   Tmpfs: "any",
   UTSMode: unset(HOST_MODE),
   UsernsMode: unset(HOST_MODE),
-  ShmSize: "any",
+  ShmSize: "any", // checked against the operator's limits (limits.ts)
   Sysctls: unset("sysctls are not available to tenants"),
   Runtime: oneOf(["", "runc"], "only the default runtime is available"),
   ConsoleSize: "any",
@@ -212,7 +212,7 @@ export const CONTAINER_CONFIG_RULES: Rules = {
   StdinOnce: "any",
   Env: "any",
   Cmd: "any",
-  Healthcheck: "any",
+  Healthcheck: "any", // checked against the operator's limits (limits.ts)
   ArgsEscaped: "any",
   Image: "any",
   Volumes: "any", // anonymous volumes, owned through their container

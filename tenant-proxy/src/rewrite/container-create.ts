@@ -25,6 +25,7 @@ import {
   checkFields,
 } from "../policy/fields.ts";
 import { flavorForCreate } from "../policy/flavors.ts";
+import { checkHealthcheck, checkUlimits, pidsLimitForCreate, shmSizeForCreate } from "../policy/limits.ts";
 import { limitTmpfs } from "../policy/tmpfs.ts";
 import type { Policy } from "../settings.ts";
 
@@ -61,8 +62,10 @@ function containerRefOf(mode: unknown): string | undefined {
 }
 
 /**
- * Field rules, reserved labels and shapes, then the operator's resource policy (flavors, tmpfs
- * sizes); returns the body the rest of the plan works on.
+ * Field rules, reserved labels and shapes, then the operator's resource policy (flavors, tmpfs and
+ * /dev/shm sizes, PIDs, ulimits, healthchecks) and a private cgroup namespace (on a cgroup v1 host
+ * the engine's default is the host's, which shows the host's cgroup paths); returns the body the
+ * rest of the plan works on.
  */
 export function checkCreateBody(body: Json | undefined, policy: Policy): Json {
   if (body === undefined) throw badRequest("a container create needs a JSON body");
@@ -87,6 +90,15 @@ export function checkCreateBody(body: Json | undefined, policy: Policy): Json {
   }
   host = limitTmpfs(host, policy.tmpfsMaxBytes);
   if (policy.flavors) host = flavorForCreate(policy.flavors, host);
+  const { limits } = policy;
+  host = {
+    ...host,
+    PidsLimit: pidsLimitForCreate(host.PidsLimit, limits),
+    ShmSize: shmSizeForCreate(host.ShmSize, limits),
+    Ulimits: checkUlimits(host.Ulimits, limits, "HostConfig.Ulimits"),
+    CgroupnsMode: "private",
+  };
+  const healthcheck = checkHealthcheck(config.Healthcheck, limits);
   const networking = checkFields(config.NetworkingConfig, { EndpointsConfig: "any" }, "NetworkingConfig");
   const endpoints = networking.EndpointsConfig as Json | null | undefined;
   if (endpoints !== undefined && endpoints !== null) {
@@ -98,7 +110,7 @@ export function checkCreateBody(body: Json | undefined, policy: Policy): Json {
       ]),
     );
   }
-  return { ...config, HostConfig: host, NetworkingConfig: networking };
+  return { ...config, ...(healthcheck !== undefined ? { Healthcheck: healthcheck } : {}), HostConfig: host, NetworkingConfig: networking };
 }
 
 function linkTarget(link: unknown, where: string): string {

@@ -13,6 +13,9 @@ import { encodeSegments } from "../http/request.ts";
 import { ENGINE_API, type ResolvedContainer, checkLabels, checkName, passEngineError, scopedFilterValues } from "../ownership.ts";
 import { UPDATE_RULES, checkFields } from "../policy/fields.ts";
 import { flavorForUpdate } from "../policy/flavors.ts";
+import { checkPidsLimitUpdate, checkUlimits, healthcheckOverImage } from "../policy/limits.ts";
+import { checkPublishedPorts } from "../policy/ports.ts";
+import type { Policy } from "../settings.ts";
 import type { ClusterNode } from "../upstream/cluster.ts";
 import { type JsonAnswer, readAll } from "../upstream/engine.ts";
 import { nodeStates } from "../upstream/node-state.ts";
@@ -155,13 +158,19 @@ async function nameIsFree(request: TenantRequest, engineName: string, except?: C
 }
 
 export const update: Handler = async (request): Promise<Reply> => {
-  const { flavors } = request.settings.policy;
-  const checked = request.scope.unrestricted ? ((await request.readJson()) ?? {}) : checkFields(await request.readJson(), UPDATE_RULES, "");
-  const body = flavors && !request.scope.unrestricted ? flavorForUpdate(flavors, checked) : checked;
+  const body = request.scope.unrestricted ? ((await request.readJson()) ?? {}) : checkUpdateBody(await request.readJson(), request.settings.policy);
   const { id, node } = await ownContainer(request);
   const answer = await request.quota.update(request.scope, node, id, body, () => node.engine.json("POST", `${ENGINE_API}/containers/${id}/update`, body));
   return { reply: answer };
 };
+
+/** A tenant's update: the field rules, the PIDs limit and ulimits, and a memory change onto a flavor. */
+function checkUpdateBody(raw: Record<string, unknown> | undefined, policy: Policy): Record<string, unknown> {
+  const checked = checkFields(raw, UPDATE_RULES, "");
+  checkPidsLimitUpdate(checked.PidsLimit, policy.limits);
+  const limited = { ...checked, ...(checked.Ulimits !== undefined ? { Ulimits: checkUlimits(checked.Ulimits, policy.limits, "Ulimits") } : {}) };
+  return policy.flavors ? flavorForUpdate(policy.flavors, limited) : limited;
+}
 
 /** Start and restart run a container, which its quota must still allow. */
 export const startLike =
@@ -264,14 +273,18 @@ export const create: Handler = async (request): Promise<Reply> => {
     const node = await place(request, body, resolved);
     const image = await ensureImage(node, checked.Image);
     if (image.status !== 200) return { reply: image };
-    // An image's labels pass to its containers: one with the reserved prefix cannot be a tenant's.
-    if (!request.scope.unrestricted) checkLabels(image.body.Config?.Labels, `image ${checked.Image} labels`);
+    let engineBody = body;
+    if (!request.scope.unrestricted) {
+      const limited = limitedByImage(body, image.body.Config, request.settings.policy);
+      await request.quota.checkTenantPorts(request.scope, limited.publishedPorts, request.settings.policy.limits.publishedPortsTenantMax);
+      engineBody = limited.body;
+    }
     await ensureVolumes(request, createReferences(checked).volumes, [node]);
     const query = new URLSearchParams();
     if (engineName !== undefined) query.set("name", engineName);
     const platform = request.query.get("platform");
     if (platform) query.set("platform", platform);
-    const created = await node.engine.json("POST", `${ENGINE_API}/containers/create?${query}`, body);
+    const created = await node.engine.json("POST", `${ENGINE_API}/containers/create?${query}`, engineBody);
     if (created.status !== 201) return { reply: created };
     request.cluster.remember(created.body.Id, node);
     if (visibleName === undefined && !request.scope.unrestricted) await scopeGeneratedName(request, node, created.body.Id);
@@ -279,6 +292,23 @@ export const create: Handler = async (request): Promise<Reply> => {
     return { reply: { status: 201, body: { ...created.body, Warnings: warnings } } };
   });
 };
+
+/**
+ * What a tenant's create takes from its image is checked too: the image's labels pass to the
+ * container (the reserved prefix cannot be a tenant's), `-P` publishes its exposed ports, and its
+ * healthcheck interval and timeout apply where the create gives none. Returns the body for the
+ * engine and how many host ports it publishes.
+ */
+function limitedByImage(
+  body: Record<string, any>,
+  imageConfig: Record<string, any> | undefined,
+  policy: Policy,
+): { body: Record<string, any>; publishedPorts: number } {
+  checkLabels(imageConfig?.Labels, `image ${body.Image} labels`);
+  const publishedPorts = checkPublishedPorts(body.HostConfig, body.ExposedPorts, imageConfig?.ExposedPorts, policy.limits.publishedPortsMax);
+  const healthcheck = healthcheckOverImage(body.Healthcheck, imageConfig?.Healthcheck, policy.limits);
+  return { body: healthcheck === body.Healthcheck ? body : { ...body, Healthcheck: healthcheck }, publishedPorts };
+}
 
 /** Administrators' bodies are not policed, but they still have to be the shape the plan reads. */
 function checkCreateShape(body: Record<string, unknown> | undefined): Record<string, any> {

@@ -7,6 +7,7 @@
  * the same name.
  */
 import { ENGINE_API, type Scope, passEngineError } from "../ownership.ts";
+import { tenantPortsExcess } from "../policy/ports.ts";
 import { NO_USAGE, type QuotaFile, type QuotaLimits, TenantQueue, type Usage, checkSized, limitsFor, overQuota, quotaExcess } from "../policy/quota.ts";
 import type { Cluster, ClusterNode } from "../upstream/cluster.ts";
 import type { Size, Sizes } from "../upstream/node-state.ts";
@@ -79,12 +80,30 @@ export class QuotaGuard {
   }
 
   /**
-   * Everything the tenant's containers hold on every node, read from the engines. A node that is
+   * Refuses a new container's published ports over the tenant's limit. Call it inside `create`'s
+   * work (the tenant's queue), once the image says how many ports `-P` publishes.
+   */
+  async checkTenantPorts(scope: Scope, requested: number, max: number): Promise<void> {
+    if (requested === 0 || scope.tenant === undefined) return;
+    const inUse = (await this.held(scope)).reduce((sum, size) => sum + size.publishedPorts, 0);
+    const excess = tenantPortsExcess(max, inUse, requested);
+    if (excess) throw overQuota(excess);
+  }
+
+  private async usage(scope: Scope): Promise<Usage> {
+    return (await this.held(scope)).reduce<Usage>(
+      (total, size) => ({ memory: total.memory + size.memory, nanoCpus: total.nanoCpus + size.nanoCpus, containers: total.containers + 1 }),
+      NO_USAGE,
+    );
+  }
+
+  /**
+   * What each of the tenant's containers holds on every node, read from the engines. A node that is
    * down counts with what it held when last read, so creates can go on elsewhere without the
    * tenant getting more than its quota when the node comes back (after a proxy restart, a node
    * down since then counts as empty: the one thing that is not read back from the engines).
    */
-  private async usage(scope: Scope): Promise<Usage> {
+  private async held(scope: Scope): Promise<Size[]> {
     const filters = encodeURIComponent(JSON.stringify({ label: [scope.ownerFilter()] }));
     const { answers, missing, errors } = await this.cluster.everywhere(async (node) => {
       const listed = await node.engine.json("GET", `${ENGINE_API}/containers/json?all=1&filters=${filters}`);
@@ -99,9 +118,7 @@ export class QuotaGuard {
       }),
       ...missing.map((name) => this.lastRead.get(`${name}:${scope.tenant}`) ?? []),
     ];
-    return held
-      .flat()
-      .reduce<Usage>((total, size) => ({ memory: total.memory + size.memory, nanoCpus: total.nanoCpus + size.nanoCpus, containers: total.containers + 1 }), NO_USAGE);
+    return held.flat();
   }
 
   private readonly lastRead = new Map<string, Size[]>();

@@ -6,12 +6,15 @@
  */
 import { LRUCache } from "lru-cache";
 import { ENGINE_API, type Scope, passEngineError } from "../ownership.ts";
+import { publishedPortCount } from "../policy/ports.ts";
 import type { Cluster, ClusterNode } from "./cluster.ts";
 import type { NodeState } from "./scheduler.ts";
 
 export interface Size {
   memory: number;
   nanoCpus: number;
+  /** Host ports it publishes when running (its bindings and, with -P, its exposed ports). */
+  publishedPorts: number;
 }
 
 interface ContainerSummary {
@@ -29,9 +32,15 @@ export class Sizes {
     if (cached) return cached;
     const inspected = await node.engine.json("GET", `${ENGINE_API}/containers/${id}/json`);
     // A container removed meanwhile holds nothing.
-    if (inspected.status === 404) return { memory: 0, nanoCpus: 0 };
+    if (inspected.status === 404) return { memory: 0, nanoCpus: 0, publishedPorts: 0 };
     if (inspected.status !== 200) throw passEngineError(inspected);
-    const size = { memory: Number(inspected.body.HostConfig?.Memory ?? 0), nanoCpus: Number(inspected.body.HostConfig?.NanoCpus ?? 0) };
+    const host = inspected.body.HostConfig ?? {};
+    const size = {
+      memory: Number(host.Memory ?? 0),
+      nanoCpus: Number(host.NanoCpus ?? 0),
+      // The engine's Config.ExposedPorts already includes the image's.
+      publishedPorts: publishedPortCount(host, inspected.body.Config?.ExposedPorts, undefined),
+    };
     this.cache.set(id, size);
     return size;
   }
