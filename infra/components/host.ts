@@ -95,7 +95,10 @@ export class Host extends pulumi.ComponentResource {
       {
         name: args.serverName,
         flavorName: args.flavor,
-        ...(args.volumeSize > 0 || dataVolume ? { blockDevices: [bootDevice, ...dataDevice] } : { imageId: args.imageId }),
+        // The provider needs an image for an image -> local root disk even when block devices are
+        // listed (getImageIDFromConfig); for a boot volume it takes the image from the device.
+        ...(args.volumeSize > 0 ? {} : { imageId: args.imageId }),
+        ...(args.volumeSize > 0 || dataVolume ? { blockDevices: [bootDevice, ...dataDevice] } : {}),
         keyPair: args.keyPairName,
         networks: [{ port: port.id }],
         userData: args.userData({ privateAddress: this.privateAddress, ...(dataVolume ? { dataVolumeId: dataVolume.id } : {}) }),

@@ -2,6 +2,7 @@
  * The Pulumi program against a mocked OpenStack: the resource graph it would ask the cloud for,
  * read from what the program registered (inputs, parents, dependencies, secrecy).
  */
+import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -299,6 +300,25 @@ describe("adding a node", () => {
     expect(added.sort()).toEqual(
       ["berth-node-docker-host-4", "berth-node-docker-host-4-port", "berth-node-docker-host-4-server", "berth-node-docker-host-4-provision", "berth-node-docker-host-4-provision-run"].sort(),
     );
+  });
+});
+
+/** A shipped stack file's `berth:*` values, with the pretend bundle. */
+function shippedStack(file: string): Record<string, unknown> {
+  const { config } = parseYaml(readFileSync(`stacks/${file}`, "utf8")) as { config: Record<string, unknown> };
+  const values = Object.fromEntries(Object.entries(config).filter(([key]) => key.startsWith("berth:")).map(([key, value]) => [key.slice("berth:".length), value]));
+  return { ...values, proxy: { ...(values.proxy as object), bundle: BUNDLE_PATH } };
+}
+
+describe("the shipped stacks", () => {
+  // The provider refuses an instance whose image it cannot determine (see provider-rules.ts
+  // refusalOf); the NFS server boots from an image -> local device next to its data volume, so it
+  // needs its imageId although it has block devices.
+  it.each(["Pulumi.example.yaml", "Pulumi.minimal.yaml"])("%s: the cloud accepts every server, the NFS server's image included", async (file) => {
+    const { resources } = await deploy(rawConfig(shippedStack(file)));
+    const nfs = named(resources, "berth-nfs-server").inputs;
+    expect(nfs.blockDevices[0]).toMatchObject({ sourceType: "image", destinationType: "local" });
+    expect(nfs.imageId).toBe(nfs.blockDevices[0].uuid);
   });
 });
 
