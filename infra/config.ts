@@ -11,6 +11,11 @@ import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { checkFixedAddresses, isWholeInternet, parseCidr, type Cidr } from "./net.ts";
+// The proxy's own readers of its files: a stack the proxy would refuse is refused at preview.
+import { OPERATIONS } from "../tenant-proxy/src/operations.ts";
+import { disabledOperations } from "../tenant-proxy/src/policy/api-filter.ts";
+import { flavorsSchema } from "../tenant-proxy/src/policy/flavors.ts";
+import { quotaSchema } from "../tenant-proxy/src/policy/quota.ts";
 import { DEFAULT_PROXY_PORT, ENGINE_PORT, SSH_PORT } from "./ports.ts";
 import type { ProxySettings } from "./roles.ts";
 
@@ -192,12 +197,16 @@ const SCHEMAS = {
       membersTenantId: z.string().regex(TENANT_ID, "expected an OpenStack project id").optional(),
       multiTenant: z.boolean().default(true),
       networkAuthorization: z.boolean().default(true),
-      flavors: z
-        .record(z.string().regex(/^[A-Za-z0-9_-]+$/, "a flavor name is letters, digits, '_' and '-'"), z.strictObject({ Memory: z.int().positive("expected megabytes") }))
-        .refine((flavors) => "default" in flavors, "the flavors need a \"default\" entry (applied when a create names no size)")
+      flavors: flavorsSchema.optional(),
+      quota: quotaSchema.optional(),
+      apiFilter: z
+        .unknown()
+        .superRefine((filter, context) => {
+          const result = disabledOperations(filter, OPERATIONS);
+          if ("error" in result) context.addIssue({ code: "custom", message: `${result.error} (FDCS operation names such as networkcreate)` });
+        })
+        .transform((filter) => filter as { disableapi: string[] })
         .optional(),
-      quota: z.looseObject({ Memory: z.int({ error: "expected megabytes per tenant" }).positive() }).optional(),
-      apiFilter: z.strictObject({ disableapi: z.array(z.string().regex(/^[a-z]+$/, "expected FDCS operation names such as networkcreate")) }).optional(),
       dnsNames: z.array(z.string().regex(DNS_NAME, "expected a DNS name")).default([]),
     },
     { error: "required: the tenant proxy's settings, at least {keystoneUrl: https://keystone.example:5000/v3}" },
@@ -331,6 +340,9 @@ class Checks {
       if (!proxy.keystoneUrl) this.problem("berth:proxy.keystoneUrl", "required with the keystone backend (e.g. https://keystone.example:5000/v3)");
       else if (/\/v2\.0\/?$/.test(proxy.keystoneUrl)) this.problem("berth:proxy.keystoneUrl", "Keystone v2.0 no longer exists: give the v3 URL (.../v3)");
     } else {
+      if (proxy.multiTenant) {
+        this.problem("berth:proxy.authBackend", "none (no authentication) cannot tell tenants apart: the proxy refuses it while berth:proxy.multiTenant is true; set berth:proxy.multiTenant to false for a single-tenant service, or use keystone");
+      }
       if (proxy.membersTenantId) this.problem("berth:proxy.membersTenantId", "needs the keystone backend (members are Keystone project members)");
       if (proxyCidrs?.some(isWholeInternet)) {
         this.problem("berth:proxy.authBackend", "none lets anyone who reaches the proxy use every engine: refused while berth:proxyAllowedCidrs admits the whole internet");

@@ -4,6 +4,7 @@
  * VM's cloud-init user data (first boot) and its provisioning script (every `pulumi up`), so the two
  * can never drift apart.
  */
+import type { QuotaFile } from "../tenant-proxy/src/policy/quota.ts";
 import { ENGINE_PORT, ETCD_CLIENT_PORT, ETCD_LEGACY_CLIENT_PORT, ETCD_PEER_PORT, NFS_PORT } from "./ports.ts";
 import {
   mountUnitName,
@@ -295,8 +296,8 @@ export interface ProxySettings {
   networkAuthorization: boolean;
   /** Memory sizes (MB) by name, with a "default". */
   flavors?: Record<string, { Memory: number }>;
-  /** Memory (MB) per tenant, and whatever else the proxy's quota file knows. */
-  quota?: Record<string, unknown> & { Memory: number };
+  /** The proxy's quota file (tenant-proxy/src/policy/quota.ts): Memory (MB), Containers, Cpus, per-tenant overrides. */
+  quota?: QuotaFile;
   /** FDCS operation names to refuse. */
   apiFilter?: { disableapi: string[] };
 }

@@ -48,6 +48,13 @@ describe("a good stack file", () => {
     values.nodes = { zeta: {}, alpha: {}, "docker-host-9": {} };
     expect(parseConfig(rawConfig(values), parseOptions).nodes.map((node) => node.name)).toEqual(["alpha", "docker-host-9", "zeta"]);
   });
+  it("accepts a quota the proxy accepts: limits without Memory, per-tenant overrides", () => {
+    const quota = { Containers: 5, Cpus: 2, tenants: { "0a1b2c": { Memory: 1024 } } };
+    expect(parseConfig(withProxy({ quota }), parseOptions).proxy.quota).toEqual(quota);
+  });
+  it("accepts no authentication for a single tenant", () => {
+    expect(parseConfig(withProxy({ authBackend: "none", multiTenant: false, keystoneUrl: undefined }), parseOptions).proxy.authBackend).toBe("none");
+  });
   it("accepts FDCS's spelling of the auth backend", () => {
     expect(parseConfig(withProxy({ authBackend: "Keystone" }), parseOptions).proxy.authBackend).toBe("keystone");
   });
@@ -98,11 +105,19 @@ describe("a bad stack file is refused with an error that names the key", () => {
     ["Keystone without its URL", withProxy({ keystoneUrl: undefined }), /^berth:proxy\.keystoneUrl: required with the keystone backend/],
     ["Keystone v2.0", withProxy({ keystoneUrl: "http://cloud.lab.fi-ware.org:4730/v2.0/" }), /^berth:proxy\.keystoneUrl: Keystone v2\.0 no longer exists/],
     ["an unknown auth backend", withProxy({ authBackend: "ldap" }), /^berth:proxy\.authBackend: expected keystone or none/],
-    ["no authentication on a world-open proxy", withValues({ allowWholeInternet: true, proxyAllowedCidrs: ["0.0.0.0/0"], proxy: { bundle: "/tmp/berth-test-bundle.cjs", authBackend: "none" } }), /^berth:proxy\.authBackend: none lets anyone who reaches the proxy use every engine/],
-    ["flavors without a default", withProxy({ flavors: { medium: { Memory: 128 } } }), /^berth:proxy\.flavors: the flavors need a "default" entry/],
+    ["no authentication on a world-open proxy", withValues({ allowWholeInternet: true, proxyAllowedCidrs: ["0.0.0.0/0"], proxy: { bundle: "/tmp/berth-test-bundle.cjs", authBackend: "none", multiTenant: false } }), /^berth:proxy\.authBackend: none lets anyone who reaches the proxy use every engine/],
+    ["flavors without a default", withProxy({ flavors: { medium: { Memory: 128 } } }), /^berth:proxy\.flavors: a "default" flavor is required/],
     ["a flavor with a size that is not one", withProxy({ flavors: { default: { Memory: "64m" } } }), /^berth:proxy\.flavors\.default\.Memory: /],
-    ["a quota without memory", withProxy({ quota: { Containers: 5 } }), /^berth:proxy\.quota\.Memory: expected megabytes per tenant/],
-    ["an API filter with a bad operation", withProxy({ apiFilter: { disableapi: ["network create"] } }), /^berth:proxy\.apiFilter\.disableapi\.0: expected FDCS operation names/],
+    // The proxy reads quota.json with its own schema (tenant-proxy/src/policy/quota.ts) and refuses
+    // to start on an unknown key; the stack must refuse it at preview, not on the manager.
+    ["a misspelt quota key", withProxy({ quota: { Memroy: 300 } }), /^berth:proxy\.quota: Unrecognized key: "Memroy"/],
+    ["a quota that is not a number", withProxy({ quota: { Memory: "300m" } }), /^berth:proxy\.quota\.Memory: /],
+    // The proxy checks apifilter.json against its operation table (tenant-proxy/src/operations.ts).
+    ["an API filter with a bad operation", withProxy({ apiFilter: { disableapi: ["network create"] } }), /^berth:proxy\.apiFilter: unknown operation "network create"/],
+    ["an API filter with an operation the proxy does not know", withProxy({ apiFilter: { disableapi: ["networkconect"] } }), /^berth:proxy\.apiFilter: unknown operation "networkconect"/],
+    ["an API filter that disables _ping", withProxy({ apiFilter: { disableapi: ["ping"] } }), /^berth:proxy\.apiFilter: "ping" cannot be disabled/],
+    // The proxy refuses BERTH_AUTH_BACKEND=none with SWARM_MULTI_TENANT=true (tenant-proxy/src/settings.ts).
+    ["no authentication with several tenants", withProxy({ authBackend: "none", keystoneUrl: undefined }), /^berth:proxy\.authBackend: none .*berth:proxy\.multiTenant/],
     ["a tenant id that is not one", withProxy({ adminTenantId: "admin_project" }), /^berth:proxy\.adminTenantId: expected an OpenStack project id/],
     ["the proxy on the engines' port", withProxy({ port: 2375 }), /^berth:proxy\.port: 2375 is taken by the engines/],
     ["a missing proxy bundle", withProxy({ bundle: "tenant-proxy/dist/berth-proxy.cjs" }), /^berth:proxy\.bundle: tenant-proxy\/dist\/berth-proxy\.cjs does not exist: run `npm run build` first/],
