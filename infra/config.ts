@@ -267,7 +267,9 @@ class Checks {
     });
     const open = what && this.values.allowWholeInternet === false ? cidrs.find(isWholeInternet) : undefined;
     if (open) this.problem(`berth:${key}`, `${open.text} opens ${what} to the whole internet: list your own ranges, or set berth:allowWholeInternet to true to accept that`);
-    return cidrs;
+    // One range written twice (203.0.113.5/24 and 203.0.113.0/24) admits nothing more: keep it
+    // once, since a second, identical rule is refused by Neutron and clashes in resource names.
+    return [...new Map(cidrs.map((cidr) => [cidr.text, cidr])).values()];
   }
 
   network(): NetworkConfig | undefined {

@@ -128,6 +128,8 @@ export async function startMockCloud(project = "berth", stack = "test"): Promise
       if (error) refusals.push(String((error as Error).message ?? error));
       if (response) {
         const urn: string = response.getUrn();
+        // The engine's rule: one URN per resource in a deployment ("Duplicate resource URN").
+        if (byUrn.has(urn)) refusals.push(`Duplicate resource URN '${urn}'; try giving it a unique name`);
         const serialized = request.getObject().toJavaScript() as Record<string, unknown>;
         byUrn.set(urn, {
           urn,

@@ -358,6 +358,13 @@ describe("other shapes", () => {
     expect(inventory.nodes.find((node) => node.name === "docker-host-2")).toEqual({ name: "docker-host-2", privateAddress: "10.42.0.22", publicAddress: expect.stringMatching(/^203\.0\.113\./), enginePort: 2375 });
   });
 
+  it("two ways of writing one range: one rule each, as the engine allows one resource per name", async () => {
+    // 203.0.113.5/24 is 203.0.113.0/24: Neutron would also refuse the second, identical rule (409).
+    const { resources } = await deploy(rawConfig({ ...exampleValues(), sshAllowedCidrs: ["203.0.113.5/24", "203.0.113.0/24"], containerPortCidrs: ["0.0.0.0/0", "0.0.0.0/0"] }));
+    const sshRules = ofType(resources, T.rule).filter((rule) => rule.inputs.portRangeMin === 22 && rule.inputs.remoteIpPrefix);
+    expect(sshRules.map((rule) => rule.inputs.remoteIpPrefix)).toEqual(["203.0.113.0/24"]);
+  });
+
   it("boot volumes when asked for: the image copied to a volume of the given size", async () => {
     const { resources } = await deploy(rawConfig({ ...exampleValues(), volumeSize: 30 }));
     expect(named(resources, "berth-manager-server").inputs.blockDevices).toEqual([
