@@ -50,11 +50,6 @@ export type NetworkConfig =
   | { kind: "new"; cidr: Cidr; dnsServers: string[] }
   | { kind: "existing"; networkId: string; subnetId: string };
 
-export type SshKeyConfig =
-  | { kind: "generate" }
-  /** `privateKey` is the secret value of berth:sshPrivateKey; without it the SSH agent signs. */
-  | { kind: "import"; publicKey: string; privateKey?: string; agentSocket?: string };
-
 export interface ProxyConfig extends ProxySettings {
   /** The bundled proxy on this machine, and its SHA-256 (the provisioning insists on it). */
   bundle: { path: string; sha256: string };
@@ -76,7 +71,11 @@ export interface BerthConfig {
   externalNetwork: string;
   network: NetworkConfig;
   access: { ssh: Cidr[]; proxy: Cidr[]; containers: Cidr[] };
-  sshKey: SshKeyConfig;
+  /**
+   * The operator's own login key (berth:publicKey), written to every VM's authorized_keys by
+   * provisioning. Provisioning itself logs in with the stack's generated key.
+   */
+  operatorKey?: string;
   dockerVersion: string;
   osd: { enabled: boolean; image: string };
   proxy: ProxyConfig;
@@ -94,14 +93,12 @@ export class ConfigError extends Error {
   }
 }
 
-/** What `parseConfig` reads: the stack's values, which of them are secrets, and the environment. */
+/** What `parseConfig` reads: the stack's values and the environment. */
 export interface RawConfig {
   project: string;
   stack: string;
   /** `berth:*` values without the namespace, as Pulumi holds them (objects parsed from JSON). */
   values: Record<string, unknown>;
-  /** Keys (without the namespace) that the stack stores as secrets. */
-  secretKeys: ReadonlySet<string>;
   /** The value of `openstack:cloud`, if set. */
   openstackCloud?: string;
   env: Record<string, string | undefined>;
@@ -175,7 +172,12 @@ const SCHEMAS = {
   containerPortCidrs: z.array(z.string()).min(1).default(["0.0.0.0/0"]),
   allowWholeInternet: z.boolean().default(false),
   publicKey: z.string().trim().regex(PUBLIC_KEY, "expected an OpenSSH public key line (ssh-ed25519 AAAA... comment)").optional(),
-  sshPrivateKey: z.string().includes("PRIVATE KEY", { error: "expected a PEM or OpenSSH private key" }).optional(),
+  sshPrivateKey: z
+    .never({
+      error:
+        "no longer used: `pulumi up` provisions with the stack's own key (secret output sshPrivateKey), so rotating yours never rebuilds a VM; berth:publicKey alone puts your key on every VM: `pulumi config rm berth:sshPrivateKey`",
+    })
+    .optional(),
   dockerVersion: z
     .string()
     .regex(/^[0-9A-Za-z.+~:*-]+$/, "expected a Debian version pattern such as 20.10.*")
@@ -311,27 +313,6 @@ class Checks {
     return nodes;
   }
 
-  sshKey(): SshKeyConfig {
-    const { publicKey, sshPrivateKey } = this.values;
-    if (sshPrivateKey !== undefined && !this.raw.secretKeys.has("sshPrivateKey")) {
-      this.problem("berth:sshPrivateKey", "stored in plain text: set it with `pulumi config set --secret berth:sshPrivateKey < key`");
-    }
-    if (publicKey === undefined) {
-      if (sshPrivateKey !== undefined) {
-        this.problem("berth:sshPrivateKey", "given without berth:publicKey: set the matching public key, or remove both to let the stack generate a key pair");
-      }
-      return { kind: "generate" };
-    }
-    const agentSocket = this.raw.env.SSH_AUTH_SOCK;
-    if (sshPrivateKey === undefined && !agentSocket) {
-      this.problem(
-        "berth:sshPrivateKey",
-        "berth:publicKey is imported, so `pulumi up` needs its private key to provision the VMs: set berth:sshPrivateKey (--secret) or run an SSH agent (SSH_AUTH_SOCK)",
-      );
-    }
-    return { kind: "import", publicKey, ...(sshPrivateKey !== undefined ? { privateKey: sshPrivateKey } : agentSocket ? { agentSocket } : {}) };
-  }
-
   proxy(proxyCidrs: Cidr[] | undefined, readBundle: (path: string) => Buffer | undefined): ProxyConfig | undefined {
     const proxy = this.values.proxy;
     if (!proxy) return undefined;
@@ -397,7 +378,6 @@ export function parseConfig(raw: RawConfig, options: ParseOptions = {}): BerthCo
   const manager = checks.host(values.manager, "manager");
   const etcd = checks.host(values.etcd, "etcd");
   const nfs = checks.host(values.nfs, "nfs");
-  const sshKey = checks.sshKey();
   const proxy = checks.proxy(proxyCidrs, options.readBundle ?? readBundleFromDisk);
   if (checks.issues.length > 0) throw new ConfigError(checks.issues);
 
@@ -415,7 +395,7 @@ export function parseConfig(raw: RawConfig, options: ParseOptions = {}): BerthCo
     externalNetwork: v.externalNetwork,
     network: network!,
     access: { ssh: ssh!, proxy: proxyCidrs!, containers: containers! },
-    sshKey,
+    ...(v.publicKey !== undefined ? { operatorKey: v.publicKey } : {}),
     dockerVersion: v.dockerVersion,
     osd: { enabled: v.osdPlugin, image: v.osdImage },
     proxy: proxy!,
@@ -433,29 +413,19 @@ function decode(text: string): unknown {
 
 const STRING_KEYS = new Set(["namePrefix", "flavor", "image", "sshUser", "externalNetwork", "publicKey", "sshPrivateKey", "dockerVersion", "osdImage"]);
 
-/**
- * Whether the stack stores a key as a secret. The SDK exports this at run time but marks it
- * internal; the public alternative (Config.getSecret) wraps any value as secret and so could never
- * tell the operator that a private key sits in the stack file in plain text.
- */
-const isConfigSecret = (pulumi.runtime as unknown as { isConfigSecret(key: string): boolean }).isConfigSecret;
-
-/** Reads the running stack's `berth:*` configuration, secrets and environment. */
+/** Reads the running stack's `berth:*` configuration and environment. */
 export function readStackConfig(): RawConfig {
   const values: Record<string, unknown> = {};
-  const secretKeys = new Set<string>();
   for (const [fullKey, text] of Object.entries(pulumi.runtime.allConfig())) {
     if (!fullKey.startsWith("berth:")) continue;
     const key = fullKey.slice("berth:".length);
     values[key] = STRING_KEYS.has(key) ? text : decode(text);
-    if (isConfigSecret(fullKey)) secretKeys.add(key);
   }
   const openstackCloud = new pulumi.Config("openstack").get("cloud");
   return {
     project: pulumi.getProject(),
     stack: pulumi.getStack(),
     values,
-    secretKeys,
     env: process.env,
     ...(openstackCloud ? { openstackCloud } : {}),
   };

@@ -17,5 +17,5 @@ export const caCertificate = berth.caCertificate;
 export const inventory = berth.inventory;
 export const onboardingHint = berth.onboardingHint;
 export const proxyHealth = berth.proxyHealth;
-/** Only when the stack generated the key pair: `pulumi stack output --show-secrets sshPrivateKey`. */
+/** The stack's own SSH key (provisioning logs in with it): `pulumi stack output --show-secrets sshPrivateKey`. */
 export const sshPrivateKey = berth.sshPrivateKey;

@@ -390,6 +390,14 @@ export function proxyTlsFiles(tls: { caCert: string; serverCert: string; serverK
   ];
 }
 
+/**
+ * The login user's authorized_keys: provisioning only (cloud-init writes files before it creates
+ * the user), rewritten on every run so that a rotated key replaces the old one.
+ */
+export function authorizedKeysFile(user: string, publicKeys: string[]): ProvisionedFile {
+  return file(`/home/${user}/.ssh/authorized_keys`, publicKeys.map((key) => `${key.trim()}\n`).join(""), [], "0600", `${user}:${user}`);
+}
+
 /** The staged proxy bundle, checked against the hash of the file `pulumi up` copied. */
 export function proxyBundleFile(sha256: string): StagedFile {
   return { path: PATHS.proxyBundle, source: PATHS.proxyStaging, sha256, mode: "0644", owner: "root:root", restarts: [PROXY_UNIT] };

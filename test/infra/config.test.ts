@@ -38,7 +38,7 @@ describe("a good stack file", () => {
     expect(config.nfs.dataVolumeSize).toBe(100);
     expect(config.network).toMatchObject({ kind: "new", cidr: { text: "10.42.0.0/16" }, dnsServers: ["192.0.2.53"] });
     expect(config.access.containers.map((cidr) => cidr.text)).toEqual(["0.0.0.0/0"]);
-    expect(config.sshKey).toEqual({ kind: "generate" });
+    expect(config.operatorKey).toBeUndefined();
     expect(config.dockerVersion).toBe("20.10.*");
     expect(config.proxy).toMatchObject({ port: 2376, authBackend: "keystone", multiTenant: true, networkAuthorization: true, dnsNames: [] });
     expect(config.proxy.bundle.sha256).toMatch(/^[0-9a-f]{64}$/);
@@ -61,9 +61,9 @@ describe("a good stack file", () => {
   it("takes the credentials from OS_* variables when openstack:cloud is not set", () => {
     expect(() => parseConfig(rawConfig(exampleValues(), { openstackCloud: undefined, env: { OS_AUTH_URL: "https://keystone.example:5000/v3" } }), parseOptions)).not.toThrow();
   });
-  it("uses the SSH agent for an imported key without a private key", () => {
-    const config = parseConfig(rawConfig({ ...exampleValues(), publicKey: "ssh-ed25519 AAAAC3Nza operator" }, { env: { SSH_AUTH_SOCK: "/run/user/1000/ssh-agent" } }), parseOptions);
-    expect(config.sshKey).toEqual({ kind: "import", publicKey: "ssh-ed25519 AAAAC3Nza operator", agentSocket: "/run/user/1000/ssh-agent" });
+  it("takes the operator's public key, and needs no private key for it (provisioning uses the stack's own)", () => {
+    const config = parseConfig(withValues({ publicKey: "ssh-ed25519 AAAAC3Nza operator" }), parseOptions);
+    expect(config.operatorKey).toBe("ssh-ed25519 AAAAC3Nza operator");
   });
   it("opens SSH and the proxy to the whole internet only when told to", () => {
     const config = parseConfig(withValues({ proxyAllowedCidrs: ["0.0.0.0/0", "::/0"], allowWholeInternet: true }), parseOptions);
@@ -97,9 +97,7 @@ describe("a bad stack file is refused with an error that names the key", () => {
     ["a floating IP setting on the manager", withValues({ manager: { floatingIp: false } }), /^berth:manager: Unrecognized key: "floatingIp"/],
     ["an unknown key", withValues({ nodeCount: 3 }), /^berth:nodeCount: unknown key \(known keys: .*nodes/],
     ["a Docker that lost --cluster-store", withValues({ dockerVersion: "24.0.*" }), /^berth:dockerVersion: Docker 23 removed --cluster-store/],
-    ["a private key in plain text", withValues({ publicKey: "ssh-ed25519 AAAAC3Nza operator", sshPrivateKey: "-----BEGIN OPENSSH PRIVATE KEY-----" }), /^berth:sshPrivateKey: stored in plain text: set it with `pulumi config set --secret/],
-    ["a private key without its public key", rawConfig({ ...exampleValues(), sshPrivateKey: "-----BEGIN OPENSSH PRIVATE KEY-----" }, { secretKeys: new Set(["sshPrivateKey"]) }), /^berth:sshPrivateKey: given without berth:publicKey/],
-    ["an imported key and no way to use it", withValues({ publicKey: "ssh-ed25519 AAAAC3Nza operator" }), /^berth:sshPrivateKey: berth:publicKey is imported, so `pulumi up` needs its private key/],
+    ["a private key for the imported key, no longer used", withValues({ publicKey: "ssh-ed25519 AAAAC3Nza operator", sshPrivateKey: "-----BEGIN OPENSSH PRIVATE KEY-----" }), /^berth:sshPrivateKey: no longer used: `pulumi up` provisions with the stack's own key/],
     ["a public key that is not one", withValues({ publicKey: "not a key" }), /^berth:publicKey: expected an OpenSSH public key line/],
     ["no proxy settings", without("proxy"), /^berth:proxy: required: the tenant proxy's settings/],
     ["Keystone without its URL", withProxy({ keystoneUrl: undefined }), /^berth:proxy\.keystoneUrl: required with the keystone backend/],

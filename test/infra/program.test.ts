@@ -10,6 +10,7 @@ import type { BerthCluster } from "../../infra/cluster.ts";
 import type { RawConfig } from "../../infra/config.ts";
 import { BUNDLE_CONTENT, BUNDLE_PATH, exampleValues, parseOptions, rawConfig } from "./fixtures.ts";
 import { containsSecret, startMockCloud, type MockCloud, type RecordedResource } from "./mock-cloud.ts";
+import { changesOf, planChanges } from "./provider-rules.ts";
 import { createHash } from "node:crypto";
 
 let cloud: MockCloud;
@@ -210,10 +211,11 @@ describe("the example cluster: a manager and three docker nodes", () => {
     expect(dependsOn(resources, provision("etcd"), proxy)).toBe(false);
   });
 
-  it("re-runs a provisioning command when its script changes: the script's hash and the server are its triggers", () => {
+  it("re-runs a provisioning command when its script changes: the script's hash, the server and its image are its triggers", () => {
     for (const command of ofType(resources, T.command).filter((command) => command.name.endsWith("-provision-run"))) {
-      const [serverId, hash] = command.inputs.triggers;
+      const [serverId, builtFrom, hash] = command.inputs.triggers;
       expect(serverId).toMatch(/-server-id$/);
+      expect(builtFrom).toBe(named(resources, serverId.replace(/-id$/, "")).outputs.imageId ?? null);
       expect(hash).toBe(createHash("sha256").update(command.inputs.stdin).digest("hex"));
     }
   });
@@ -303,6 +305,107 @@ describe("adding a node", () => {
   });
 });
 
+/**
+ * Day-2 changes, planned by the provider's rules (provider-rules.ts planChanges: ForceNew inputs
+ * replace, a changed image_id rebuilds in place, ignoreChanges and protect as the engine applies
+ * them). No config change may replace or rebuild a server or the NFS data volume: a server's root
+ * disk holds etcd's data (/var/lib/etcd), a node's containers, the manager's proxy; the volume holds
+ * every tenant volume.
+ */
+describe("changing a running stack", () => {
+  const IMAGE = "debian-12-genericcloud-amd64";
+  const keyA = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOperatorKeyA operator@laptop";
+  const keyB = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOperatorKeyB operator@laptop";
+  const isServerOrData = (name: string) => name.endsWith("-server") || name === "berth-nfs-data";
+  const plan = async (before: Record<string, unknown>, after: Record<string, unknown>, between: () => void = () => {}) => {
+    const deployed = (await deploy(rawConfig(before))).resources;
+    between();
+    const next = (await deploy(rawConfig(after))).resources;
+    return { changes: planChanges(deployed, next), deployed, next };
+  };
+  const withNfs = (nfs: Record<string, unknown>) => ({ ...exampleValues(), nfs: { dataVolumeSize: 100, ...nfs } });
+
+  it.each<[string, Record<string, unknown>, Record<string, unknown>]>([
+    ["another image name", exampleValues(), { ...exampleValues(), image: "debian-12-backports" }],
+    ["boot volumes instead of the flavor's disk", exampleValues(), { ...exampleValues(), volumeSize: 30 }],
+    ["a bigger boot volume", { ...exampleValues(), volumeSize: 30 }, { ...exampleValues(), volumeSize: 40 }],
+    ["a rotated operator key", { ...exampleValues(), publicKey: keyA }, { ...exampleValues(), publicKey: keyB }],
+    ["an imported operator key where there was none", exampleValues(), { ...exampleValues(), publicKey: keyA }],
+    ["the operator key removed", { ...exampleValues(), publicKey: keyA }, exampleValues()],
+    ["another name prefix", exampleValues(), { ...exampleValues(), namePrefix: "fdcs" }],
+    ["a data volume type set", withNfs({}), withNfs({ dataVolumeType: "ssd" })],
+    ["a data volume type changed", withNfs({ dataVolumeType: "ssd" }), withNfs({ dataVolumeType: "hdd" })],
+    ["a bigger data volume", withNfs({}), withNfs({ dataVolumeSize: 200 })],
+    ["another docker version pattern (new user data)", exampleValues(), { ...exampleValues(), dockerVersion: "20.10.24*" }],
+  ])("%s: no server is replaced or rebuilt, the data volume stays", async (_what, before, after) => {
+    const { changes } = await plan(before, after);
+    expect(changesOf(changes, isServerOrData).filter((change) => !/: update$/.test(change))).toEqual([]);
+  });
+
+  it("a newer image published under the same name: no server is rebuilt (Nova rebuilds in place on a new image_id)", async () => {
+    for (const volumeSize of [0, 30]) {
+      const values = { ...exampleValues(), volumeSize };
+      const { changes } = await plan(values, values, () => cloud.publishImage(IMAGE, "image-debian-newer"));
+      cloud.publishImage(IMAGE, `image-${IMAGE}`);
+      expect(changesOf(changes, isServerOrData), `volumeSize ${volumeSize}`).toEqual([]);
+    }
+  });
+
+  it("a new VM is built from the newest image; rebuilding one is --replace, which provisions it again", async () => {
+    const { next } = await plan(exampleValues(), { ...exampleValues(), nodes: { ...(exampleValues().nodes as object), "docker-host-4": {} } }, () =>
+      cloud.publishImage(IMAGE, "image-debian-newer"),
+    );
+    cloud.publishImage(IMAGE, `image-${IMAGE}`);
+    expect(named(next, "berth-node-docker-host-4-server").inputs.imageId).toBe("image-debian-newer");
+    // `pulumi up --replace <server>` gives a new server id, and with it new triggers: every command
+    // that set the VM up runs again (the proxy's bundle copy too). The image the server runs (its
+    // imageId as the cloud reports it) is a trigger as well, so a rebuild outside Pulumi, once
+    // refreshed, re-provisions too.
+    const runsOn = (command: RecordedResource) => (command.inputs.triggers as unknown[]).filter((trigger) => typeof trigger === "string" && /-server-id$/.test(trigger));
+    for (const command of [...ofType(next, T.command), ...ofType(next, T.copy)].filter((command) => !command.name.endsWith("-health"))) {
+      expect(runsOn(command), command.name).toHaveLength(1);
+      const server = named(next, (runsOn(command)[0] as string).replace(/-id$/, ""));
+      expect(command.inputs.triggers, command.name).toContain(server.outputs.imageId ?? null);
+    }
+  });
+
+  it("pins what a server was built from: image, boot disk, key pair and user data are ignored after creation", async () => {
+    const { next } = await plan(exampleValues(), exampleValues());
+    for (const server of ofType(next, T.instance)) {
+      expect(server.options.ignoreChanges.sort(), server.name).toEqual(["blockDevices", "imageId", "imageName", "keyPair", "userData"]);
+    }
+  });
+
+  it("the operator's key reaches every VM through provisioning, next to the stack's own key", async () => {
+    const { next } = await deploy(rawConfig({ ...exampleValues(), publicKey: keyB })).then((deployed) => ({ next: deployed.resources }));
+    const stackKey = named(next, "berth-keypair").inputs.publicKey as string;
+    expect(stackKey).toMatch(/^ssh-rsa /);
+    for (const command of ofType(next, T.command).filter((command) => command.name.endsWith("-provision-run"))) {
+      const script = command.inputs.stdin as string;
+      expect(script, command.name).toContain("put /home/debian/.ssh/authorized_keys 0600 debian:debian");
+      const written = Buffer.from(/put \/home\/debian\/\.ssh\/authorized_keys[^\n]*\n([^]*?)\nBERTH_FILE/.exec(script)![1]!.replace(/\s/g, ""), "base64").toString();
+      expect(written.split("\n").filter(Boolean), command.name).toEqual([stackKey.trim(), keyB]);
+      // Provisioning logs in with the stack's key, which a rotation of the operator's never changes.
+      expect(command.inputs.connection.privateKey, command.name).toMatch(/OPENSSH PRIVATE KEY/);
+    }
+  });
+
+  it("protects the NFS data volume: no change deletes it, and it grows online", async () => {
+    const { next, changes } = await plan(withNfs({}), withNfs({ dataVolumeSize: 150 }));
+    const data = named(next, "berth-nfs-data");
+    expect(data.options.protect).toBe(true);
+    expect(data.options.ignoreChanges).toEqual(["volumeType"]);
+    expect(data.inputs.enableOnlineResize).toBe(true);
+    expect(changes.get("berth-nfs-data")).toBe("update");
+  });
+
+  it("a smaller data volume is refused at `pulumi up` (Cinder does not shrink a volume)", async () => {
+    expect(changesOf((await plan(withNfs({}), withNfs({ dataVolumeSize: 50 }))).changes, isServerOrData)).toEqual([
+      "berth-nfs-data: refused (berth-nfs-data: Cinder cannot shrink a volume (100 GB to 50 GB))",
+    ]);
+  });
+});
+
 /** A shipped stack file's `berth:*` values, with the pretend bundle. */
 function shippedStack(file: string): Record<string, unknown> {
   const { config } = parseYaml(readFileSync(`stacks/${file}`, "utf8")) as { config: Record<string, unknown> };
@@ -336,15 +439,15 @@ describe("other shapes", () => {
     expect(userData(resources, "berth-nfs").files["/etc/exports"]).toContain(" 10.42.0.0/16(rw,");
   });
 
-  it("an imported key: no key is generated, the operator's private key is used (secret), none is exported", async () => {
-    const values = { ...exampleValues(), publicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOperatorKey operator@laptop", sshPrivateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----\n" };
-    const { cluster, resources } = await deploy(rawConfig(values, { secretKeys: new Set(["sshPrivateKey"]) }));
-    expect(ofType(resources, "tls:index/privateKey:PrivateKey").map((key) => key.name).sort()).toEqual(["berth-proxy-tls-ca-key", "berth-proxy-tls-server-key"]);
-    expect(named(resources, "berth-keypair").inputs.publicKey).toBe(values.publicKey);
+  it("an operator's key: provisioning still logs in with the stack's key (secret), which is exported", async () => {
+    const values = { ...exampleValues(), publicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOperatorKey operator@laptop" };
+    const { cluster, resources } = await deploy(rawConfig(values));
+    const stackKey = named(resources, "berth-ssh-key");
+    expect(named(resources, "berth-keypair").inputs.publicKey).toBe(stackKey.outputs.publicKeyOpenssh);
     const command = named(resources, "berth-etcd-provision-run");
-    expect(command.inputs.connection.privateKey).toBe(values.sshPrivateKey);
+    expect(command.inputs.connection.privateKey).toBe(stackKey.outputs.privateKeyOpenssh);
     expect(containsSecret(command.serialized.connection)).toBe(true);
-    expect(cluster.sshPrivateKey).toBeUndefined();
+    expect(await cloud.value(cluster.sshPrivateKey)).toBe(stackKey.outputs.privateKeyOpenssh);
   });
 
   it("a node with its own floating IP: reachable from outside, still provisioned through the bastion", async () => {
