@@ -93,7 +93,7 @@ export class BerthCluster extends pulumi.ComponentResource {
 
     const nfsName = `${prefix}-nfs`;
     const planNfs = (volumeId: pulumi.Input<string>) =>
-      pulumi.all([network.cidr, volumeId]).apply(([clientCidr, dataVolumeId]) => nfsPlan({ hostname: nfsName, clientCidr, dataVolumeId }));
+      pulumi.all([network.cidr, volumeId]).apply(([clientCidr, dataVolumeId]) => nfsPlan({ hostname: nfsName, clientCidr, dataVolumeId, dataVolumeSize: config.nfs.dataVolumeSize }));
     const nfs = host(`${name}-nfs`, "nfs", nfsName, config.nfs, {
       dataVolume: { size: config.nfs.dataVolumeSize, ...(config.nfs.dataVolumeType ? { type: config.nfs.dataVolumeType } : {}) },
       userData: ({ dataVolumeId }) => planNfs(dataVolumeId!).apply(cloudInitFor),

@@ -216,10 +216,12 @@ export interface NfsPlanInput {
   /** The private network the docker nodes live on. */
   clientCidr: string;
   dataVolumeId: string;
+  /** GB; part of the script, so a raised size provisions the server again and the disk script grows the filesystem. */
+  dataVolumeSize: number;
 }
 
 export function nfsPlan(input: NfsPlanInput): RolePlan {
-  const prepareDisk = { description: "format (once) and mount the data volume and the shared directories", command: PATHS.nfsDisk };
+  const prepareDisk = { description: `format (once), mount and grow to the volume (${input.dataVolumeSize} GB) the data volume and the shared directories`, command: PATHS.nfsDisk };
   return {
     role: "nfs",
     hostname: input.hostname,

@@ -397,6 +397,9 @@ describe("changing a running stack", () => {
     expect(data.options.ignoreChanges).toEqual(["volumeType"]);
     expect(data.inputs.enableOnlineResize).toBe(true);
     expect(changes.get("berth-nfs-data")).toBe("update");
+    // ... and the NFS server is provisioned again after it, which grows the filesystem.
+    expect(changes.get("berth-nfs-provision-run")).toBe("replace");
+    expect(dependsOn(next, named(next, "berth-nfs-provision-run"), data)).toBe(true);
   });
 
   it("a smaller data volume is refused at `pulumi up` (Cinder does not shrink a volume)", async () => {
