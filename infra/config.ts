@@ -16,6 +16,7 @@ import { OPERATIONS } from "../tenant-proxy/src/operations.ts";
 import { disabledOperations } from "../tenant-proxy/src/policy/api-filter.ts";
 import { flavorsSchema } from "../tenant-proxy/src/policy/flavors.ts";
 import { quotaSchema } from "../tenant-proxy/src/policy/quota.ts";
+import { TENANT_ID_PATTERN as TENANT_ID } from "../tenant-proxy/src/settings.ts";
 import { DEFAULT_PROXY_PORT, ENGINE_PORT, SSH_PORT } from "./ports.ts";
 import type { ProxySettings } from "./roles.ts";
 
@@ -110,7 +111,6 @@ export interface ParseOptions {
 }
 
 const DNS_LABEL = /^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$/;
-const TENANT_ID = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/;
 const DNS_NAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
 const PUBLIC_KEY = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+=*( [^\n]*)?$/;
 const ROLE_NAMES = new Set(["manager", "etcd", "nfs"]);
