@@ -91,7 +91,7 @@ export class BerthCluster extends pulumi.ComponentResource {
     const planEtcd = (address: pulumi.Input<string>) => pulumi.output(address).apply((a) => etcdPlan({ hostname: etcdName, address: a, clusterToken: prefix }));
     const etcd = host(`${name}-etcd`, "etcd", etcdName, config.etcd, { userData: ({ privateAddress }) => planEtcd(privateAddress).apply(cloudInitFor) });
 
-    const nfsName = `${prefix}-nfs`;
+    const nfsName = nfsServerName(prefix);
     const planNfs = (volumeId: pulumi.Input<string>) =>
       pulumi.all([network.cidr, volumeId]).apply(([clientCidr, dataVolumeId]) => nfsPlan({ hostname: nfsName, clientCidr, dataVolumeId, dataVolumeSize: config.nfs.dataVolumeSize }));
     const nfs = host(`${name}-nfs`, "nfs", nfsName, config.nfs, {
@@ -206,6 +206,9 @@ export class BerthCluster extends pulumi.ComponentResource {
     });
   }
 }
+
+/** The NFS server's OpenStack name. */
+export const nfsServerName = (prefix: string) => `${prefix}-nfs`;
 
 /** Builds the cluster for a validated configuration. */
 export function deployBerth(name: string, config: BerthConfig, opts?: pulumi.ComponentResourceOptions): BerthCluster {

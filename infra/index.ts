@@ -4,8 +4,12 @@
  */
 import { deployBerth } from "./cluster.ts";
 import { parseConfig, readStackConfig } from "./config.ts";
+import { checkAgainstCloud } from "./deployed.ts";
 
-const berth = deployBerth("berth", parseConfig(readStackConfig()));
+const config = parseConfig(readStackConfig());
+// Before any resource: what the deployed stack cannot become (a smaller or retyped data volume).
+await checkAgainstCloud(config);
+const berth = deployBerth("berth", config);
 
 export const managerAddress = berth.managerPublicAddress;
 export const managerPrivateAddress = berth.managerPrivateAddress;

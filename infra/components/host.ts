@@ -31,6 +31,9 @@ export interface HostArgs {
   dataVolume?: { size: number; type?: string };
 }
 
+/** The OpenStack name of a server's data volume. */
+export const dataVolumeName = (serverName: string) => `${serverName}-data`;
+
 /**
  * One VM: its port (with the role's security group and the private address), the server, an
  * optional data volume and an optional floating IP.
@@ -81,7 +84,7 @@ export class Host extends pulumi.ComponentResource {
       ? new openstack.blockstorage.Volume(
           `${name}-data`,
           {
-            name: `${args.serverName}-data`,
+            name: dataVolumeName(args.serverName),
             description: `berth ${args.role} data (${args.serverName})`,
             size: args.dataVolume.size,
             ...(args.dataVolume.type ? { volumeType: args.dataVolume.type } : {}),

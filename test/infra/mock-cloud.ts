@@ -42,6 +42,8 @@ export interface MockCloud {
   record(build: () => unknown): Promise<RecordedResource[]>;
   /** The cloud publishes an image under `name` (a newer one, when the name had one): lookups now find `id`. */
   publishImage(name: string, id: string): void;
+  /** A volume the cloud holds (a deployed stack's), found by name; undefined removes it. */
+  holdVolume(name: string, volume: { size: number; volumeType: string } | undefined): void;
   /** Awaits an output's value. */
   value<T>(output: pulumi.Output<T>): Promise<T>;
 }
@@ -91,8 +93,22 @@ function outputsFor(type: string, name: string, inputs: Record<string, any>): Re
 /** Image name -> the id of its most recent upload; a name never published resolves to image-<name>. */
 const publishedImages = new Map<string, string>();
 
+/** Volume name -> what Cinder reports of it. */
+const heldVolumes = new Map<string, { size: number; volumeType: string }>();
+
 function answer(token: string, inputs: Record<string, any>): Record<string, unknown> {
   switch (token) {
+    case "openstack:blockstorage/getVolumeV3:getVolumeV3": {
+      // data_source_openstack_blockstorage_volume_v3.go: exactly one match, else an error.
+      const volume = heldVolumes.get(inputs.name);
+      if (!volume) {
+        // The SDK rethrows a failed invoke's gRPC details: over gRPC they are the message, in
+        // setMocks the error is handed over as it is.
+        const message = "Your openstack_blockstorage_volume_v3 query returned no results";
+        throw Object.assign(new Error(message), { details: message });
+      }
+      return { ...inputs, id: `volume-${inputs.name}`, ...volume };
+    }
     case "openstack:images/getImage:getImage":
       return { ...inputs, id: publishedImages.get(inputs.name) ?? `image-${inputs.name}` };
     case "openstack:networking/getNetwork:getNetwork":
@@ -170,6 +186,7 @@ export async function startMockCloud(project = "berth", stack = "test"): Promise
       return [...byUrn.values()];
     },
     publishImage: (name, id) => publishedImages.set(name, id),
+    holdVolume: (name, volume) => (volume ? heldVolumes.set(name, volume) : heldVolumes.delete(name)),
     value: (output) => new Promise((resolve) => output.apply((value) => resolve(value))),
   };
 }

@@ -28,7 +28,8 @@ beforeAll(async () => {
     });
     return { cluster: cluster!, resources };
   };
-});
+  // Loading the program (and the proxy's schemas it validates with) takes seconds on a busy machine.
+}, 60_000);
 
 const T = {
   instance: "openstack:compute/instance:Instance",
@@ -400,6 +401,34 @@ describe("changing a running stack", () => {
     // ... and the NFS server is provisioned again after it, which grows the filesystem.
     expect(changes.get("berth-nfs-provision-run")).toBe("replace");
     expect(dependsOn(next, named(next, "berth-nfs-provision-run"), data)).toBe(true);
+  });
+
+  it("a type or size the deployed data volume cannot take is refused before anything is created, saying how to migrate", async () => {
+    const { checkAgainstCloud } = await import("../../infra/deployed.ts");
+    const { parseConfig, ConfigError } = await import("../../infra/config.ts");
+    const config = (nfs: Record<string, unknown>) => parseConfig(rawConfig(withNfs(nfs)), parseOptions);
+    const refusal = async (nfs: Record<string, unknown>) => {
+      try {
+        await checkAgainstCloud(config(nfs));
+        return "accepted";
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        return error.issues.map((issue) => `${issue.key}: ${issue.message}`).join("\n");
+      }
+    };
+    // A new stack: no volume of that name yet, nothing to compare.
+    expect(await refusal({ dataVolumeType: "ssd" })).toBe("accepted");
+    cloud.holdVolume("berth-test-nfs-data", { size: 100, volumeType: "hdd" });
+    try {
+      expect(await refusal({ dataVolumeType: "ssd" })).toMatch(
+        /^berth:nfs\.dataVolumeType: the data volume berth-test-nfs-data is of type hdd.*openstack volume set --type ssd --retype-policy on-demand berth-test-nfs-data/,
+      );
+      expect(await refusal({ dataVolumeSize: 50 })).toMatch(/^berth:nfs\.dataVolumeSize: the data volume berth-test-nfs-data has 100 GB and cannot shrink/);
+      expect(await refusal({ dataVolumeType: "hdd", dataVolumeSize: 200 })).toBe("accepted");
+      expect(await refusal({})).toBe("accepted");
+    } finally {
+      cloud.holdVolume("berth-test-nfs-data", undefined);
+    }
   });
 
   it("a smaller data volume is refused at `pulumi up` (Cinder does not shrink a volume)", async () => {
