@@ -84,7 +84,10 @@ function volumeSizeRefusal(before: RecordedResource, after: RecordedResource, at
   return undefined;
 }
 
+/** Top-level inputs that differ; ignoreChanges is modelled for top-level names only, so a path is refused. */
 function changedInputs(before: RecordedResource, after: RecordedResource): string[] {
+  const paths = after.options.ignoreChanges.filter((key) => /[.[]/.test(key));
+  if (paths.length > 0) throw new Error(`${after.name}: planChanges models ignoreChanges of whole inputs only, not ${paths.join(", ")}`);
   const ignored = new Set(after.options.ignoreChanges);
   const keys = new Set([...Object.keys(before.inputs), ...Object.keys(after.inputs)]);
   return [...keys].filter((key) => !ignored.has(key) && !isDeepStrictEqual(before.inputs[key], after.inputs[key]));
