@@ -10,7 +10,7 @@ import * as tls from "@pulumi/tls";
 import type { BerthConfig, HostConfig } from "./config.ts";
 import { buildInventory, type Inventory } from "./inventory.ts";
 import { ENGINE_PORT, ETCD_CLIENT_PORT } from "./ports.ts";
-import { cloudInitFor, etcdPlan, managerPlan, nfsPlan, nodePlan, NFS_SHARES, PATHS, provisionScriptFor, type RolePlan } from "./roles.ts";
+import { authorizedKeysFile, cloudInitFor, etcdPlan, managerPlan, nfsPlan, nodePlan, NFS_SHARES, PATHS, provisionScriptFor, type RolePlan } from "./roles.ts";
 import { securityGroupRules, type GroupRole } from "./rules.ts";
 import { Host, type HostArgs } from "./components/host.ts";
 import { Network } from "./components/network.ts";
@@ -32,8 +32,8 @@ export class BerthCluster extends pulumi.ComponentResource {
   readonly caCertificate: pulumi.Output<string>;
   readonly inventory: pulumi.Output<Inventory>;
   readonly onboardingHint: pulumi.Output<string>;
-  /** The generated SSH private key (secret); absent when the operator imported a key. */
-  readonly sshPrivateKey?: pulumi.Output<string>;
+  /** The stack's SSH private key (secret): provisioning's login, and the operator's fallback. */
+  readonly sshPrivateKey: pulumi.Output<string>;
   /** What the post-deploy health check saw. */
   readonly proxyHealth: pulumi.Output<string>;
 
@@ -52,23 +52,16 @@ export class BerthCluster extends pulumi.ComponentResource {
       parent,
     );
 
-    const ssh = (() => {
-      const key = config.sshKey;
-      if (key.kind === "import") {
-        const access: SshAccess = {
-          user: config.sshUser,
-          ...(key.privateKey ? { privateKey: pulumi.secret(key.privateKey) } : {}),
-          ...(key.agentSocket ? { agentSocketPath: key.agentSocket } : {}),
-        };
-        return { publicKey: pulumi.output(key.publicKey), access, generated: undefined };
-      }
-      // RSA rather than Ed25519: every Nova release accepts it.
-      const generatedKey = new tls.PrivateKey(`${name}-ssh-key`, { algorithm: "RSA", rsaBits: 4096 }, parent);
-      const privateKey = pulumi.secret(generatedKey.privateKeyOpenssh);
-      return { publicKey: generatedKey.publicKeyOpenssh, access: { user: config.sshUser, privateKey }, generated: privateKey };
-    })();
-    const access = ssh.access;
-    const keyPair = new openstack.compute.Keypair(`${name}-keypair`, { name: prefix, publicKey: ssh.publicKey }, parent);
+    // The stack's own key: provisioning logs in with it, and nothing in the config changes it, so
+    // rotating the operator's key (berth:publicKey) re-provisions the VMs with the new
+    // authorized_keys, logged in with a key they already accept. RSA rather than Ed25519: every
+    // Nova release accepts it. The Nova key pair puts it on a VM at first boot; servers ignore later
+    // key-pair changes (key_pair is replace-only), so a new name prefix replaces only the key pair.
+    const stackKey = new tls.PrivateKey(`${name}-ssh-key`, { algorithm: "RSA", rsaBits: 4096 }, parent);
+    const privateKey = pulumi.secret(stackKey.privateKeyOpenssh);
+    const access: SshAccess = { user: config.sshUser, privateKey };
+    const keyPair = new openstack.compute.Keypair(`${name}-keypair`, { name: prefix, publicKey: stackKey.publicKeyOpenssh }, parent);
+    const authorizedKeys = stackKey.publicKeyOpenssh.apply((stackPublicKey) => authorizedKeysFile(config.sshUser, [stackPublicKey, ...(config.operatorKey ? [config.operatorKey] : [])]));
 
     const images = new Map<string, pulumi.Output<string>>();
     const imageId = (image: string) => {
@@ -98,9 +91,9 @@ export class BerthCluster extends pulumi.ComponentResource {
     const planEtcd = (address: pulumi.Input<string>) => pulumi.output(address).apply((a) => etcdPlan({ hostname: etcdName, address: a, clusterToken: prefix }));
     const etcd = host(`${name}-etcd`, "etcd", etcdName, config.etcd, { userData: ({ privateAddress }) => planEtcd(privateAddress).apply(cloudInitFor) });
 
-    const nfsName = `${prefix}-nfs`;
+    const nfsName = nfsServerName(prefix);
     const planNfs = (volumeId: pulumi.Input<string>) =>
-      pulumi.all([network.cidr, volumeId]).apply(([clientCidr, dataVolumeId]) => nfsPlan({ hostname: nfsName, clientCidr, dataVolumeId }));
+      pulumi.all([network.cidr, volumeId]).apply(([clientCidr, dataVolumeId]) => nfsPlan({ hostname: nfsName, clientCidr, dataVolumeId, dataVolumeSize: config.nfs.dataVolumeSize }));
     const nfs = host(`${name}-nfs`, "nfs", nfsName, config.nfs, {
       dataVolume: { size: config.nfs.dataVolumeSize, ...(config.nfs.dataVolumeType ? { type: config.nfs.dataVolumeType } : {}) },
       userData: ({ dataVolumeId }) => planNfs(dataVolumeId!).apply(cloudInitFor),
@@ -130,7 +123,13 @@ export class BerthCluster extends pulumi.ComponentResource {
     const provision = (resourceName: string, target: Host, plan: pulumi.Output<RolePlan>, after: pulumi.Resource[]) =>
       new Provisioner(
         resourceName,
-        { connection: sshConnection(access, target.privateAddress, bastion), instanceId: target.instanceId, script: plan.apply((p) => provisionScriptFor(p)), after },
+        {
+          connection: sshConnection(access, target.privateAddress, bastion),
+          instanceId: target.instanceId,
+          builtFrom: target.builtFrom,
+          script: pulumi.all([plan, authorizedKeys]).apply(([p, keys]) => provisionScriptFor(p, { files: [keys] })),
+          after,
+        },
         parent,
       );
     const etcdReady = provision(`${name}-etcd-provision`, etcd, planEtcd(etcd.privateAddress), manager.reachable);
@@ -149,6 +148,8 @@ export class BerthCluster extends pulumi.ComponentResource {
       {
         connection: sshConnection(access, bastion),
         instanceId: manager.instanceId,
+        builtFrom: manager.builtFrom,
+        files: authorizedKeys.apply((keys) => [keys]),
         plan: planManager,
         publicAddress: bastion,
         port: config.proxy.port,
@@ -195,7 +196,7 @@ export class BerthCluster extends pulumi.ComponentResource {
       );
     this.proxyEndpoint = this.inventory.proxy.endpoint;
     this.onboardingHint = this.inventory.tenants.onboarding;
-    if (ssh.generated) this.sshPrivateKey = ssh.generated;
+    this.sshPrivateKey = privateKey;
     this.registerOutputs({
       managerPublicAddress: this.managerPublicAddress,
       proxyEndpoint: this.proxyEndpoint,
@@ -205,6 +206,9 @@ export class BerthCluster extends pulumi.ComponentResource {
     });
   }
 }
+
+/** The NFS server's OpenStack name. */
+export const nfsServerName = (prefix: string) => `${prefix}-nfs`;
 
 /** Builds the cluster for a validated configuration. */
 export function deployBerth(name: string, config: BerthConfig, opts?: pulumi.ComponentResourceOptions): BerthCluster {

@@ -11,6 +11,12 @@ import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { checkFixedAddresses, isWholeInternet, parseCidr, type Cidr } from "./net.ts";
+// The proxy's own readers of its files: a stack the proxy would refuse is refused at preview.
+import { OPERATIONS } from "../tenant-proxy/src/operations.ts";
+import { disabledOperations } from "../tenant-proxy/src/policy/api-filter.ts";
+import { flavorsSchema } from "../tenant-proxy/src/policy/flavors.ts";
+import { quotaSchema } from "../tenant-proxy/src/policy/quota.ts";
+import { TENANT_ID_PATTERN as TENANT_ID } from "../tenant-proxy/src/settings.ts";
 import { DEFAULT_PROXY_PORT, ENGINE_PORT, SSH_PORT } from "./ports.ts";
 import type { ProxySettings } from "./roles.ts";
 
@@ -45,11 +51,6 @@ export type NetworkConfig =
   | { kind: "new"; cidr: Cidr; dnsServers: string[] }
   | { kind: "existing"; networkId: string; subnetId: string };
 
-export type SshKeyConfig =
-  | { kind: "generate" }
-  /** `privateKey` is the secret value of berth:sshPrivateKey; without it the SSH agent signs. */
-  | { kind: "import"; publicKey: string; privateKey?: string; agentSocket?: string };
-
 export interface ProxyConfig extends ProxySettings {
   /** The bundled proxy on this machine, and its SHA-256 (the provisioning insists on it). */
   bundle: { path: string; sha256: string };
@@ -71,7 +72,11 @@ export interface BerthConfig {
   externalNetwork: string;
   network: NetworkConfig;
   access: { ssh: Cidr[]; proxy: Cidr[]; containers: Cidr[] };
-  sshKey: SshKeyConfig;
+  /**
+   * The operator's own login key (berth:publicKey), written to every VM's authorized_keys by
+   * provisioning. Provisioning itself logs in with the stack's generated key.
+   */
+  operatorKey?: string;
   dockerVersion: string;
   osd: { enabled: boolean; image: string };
   proxy: ProxyConfig;
@@ -89,14 +94,12 @@ export class ConfigError extends Error {
   }
 }
 
-/** What `parseConfig` reads: the stack's values, which of them are secrets, and the environment. */
+/** What `parseConfig` reads: the stack's values and the environment. */
 export interface RawConfig {
   project: string;
   stack: string;
   /** `berth:*` values without the namespace, as Pulumi holds them (objects parsed from JSON). */
   values: Record<string, unknown>;
-  /** Keys (without the namespace) that the stack stores as secrets. */
-  secretKeys: ReadonlySet<string>;
   /** The value of `openstack:cloud`, if set. */
   openstackCloud?: string;
   env: Record<string, string | undefined>;
@@ -108,7 +111,6 @@ export interface ParseOptions {
 }
 
 const DNS_LABEL = /^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$/;
-const TENANT_ID = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/;
 const DNS_NAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
 const PUBLIC_KEY = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+=*( [^\n]*)?$/;
 const ROLE_NAMES = new Set(["manager", "etcd", "nfs"]);
@@ -170,7 +172,12 @@ const SCHEMAS = {
   containerPortCidrs: z.array(z.string()).min(1).default(["0.0.0.0/0"]),
   allowWholeInternet: z.boolean().default(false),
   publicKey: z.string().trim().regex(PUBLIC_KEY, "expected an OpenSSH public key line (ssh-ed25519 AAAA... comment)").optional(),
-  sshPrivateKey: z.string().includes("PRIVATE KEY", { error: "expected a PEM or OpenSSH private key" }).optional(),
+  sshPrivateKey: z
+    .never({
+      error:
+        "no longer used: `pulumi up` provisions with the stack's own key (secret output sshPrivateKey), so rotating yours never rebuilds a VM; berth:publicKey alone puts your key on every VM: `pulumi config rm berth:sshPrivateKey`",
+    })
+    .optional(),
   dockerVersion: z
     .string()
     .regex(/^[0-9A-Za-z.+~:*-]+$/, "expected a Debian version pattern such as 20.10.*")
@@ -192,12 +199,16 @@ const SCHEMAS = {
       membersTenantId: z.string().regex(TENANT_ID, "expected an OpenStack project id").optional(),
       multiTenant: z.boolean().default(true),
       networkAuthorization: z.boolean().default(true),
-      flavors: z
-        .record(z.string().regex(/^[A-Za-z0-9_-]+$/, "a flavor name is letters, digits, '_' and '-'"), z.strictObject({ Memory: z.int().positive("expected megabytes") }))
-        .refine((flavors) => "default" in flavors, "the flavors need a \"default\" entry (applied when a create names no size)")
+      flavors: flavorsSchema.optional(),
+      quota: quotaSchema.optional(),
+      apiFilter: z
+        .unknown()
+        .superRefine((filter, context) => {
+          const result = disabledOperations(filter, OPERATIONS);
+          if ("error" in result) context.addIssue({ code: "custom", message: `${result.error} (FDCS operation names such as networkcreate)` });
+        })
+        .transform((filter) => filter as { disableapi: string[] })
         .optional(),
-      quota: z.looseObject({ Memory: z.int({ error: "expected megabytes per tenant" }).positive() }).optional(),
-      apiFilter: z.strictObject({ disableapi: z.array(z.string().regex(/^[a-z]+$/, "expected FDCS operation names such as networkcreate")) }).optional(),
       dnsNames: z.array(z.string().regex(DNS_NAME, "expected a DNS name")).default([]),
     },
     { error: "required: the tenant proxy's settings, at least {keystoneUrl: https://keystone.example:5000/v3}" },
@@ -258,7 +269,9 @@ class Checks {
     });
     const open = what && this.values.allowWholeInternet === false ? cidrs.find(isWholeInternet) : undefined;
     if (open) this.problem(`berth:${key}`, `${open.text} opens ${what} to the whole internet: list your own ranges, or set berth:allowWholeInternet to true to accept that`);
-    return cidrs;
+    // One range written twice (203.0.113.5/24 and 203.0.113.0/24) admits nothing more: keep it
+    // once, since a second, identical rule is refused by Neutron and clashes in resource names.
+    return [...new Map(cidrs.map((cidr) => [cidr.text, cidr])).values()];
   }
 
   network(): NetworkConfig | undefined {
@@ -300,27 +313,6 @@ class Checks {
     return nodes;
   }
 
-  sshKey(): SshKeyConfig {
-    const { publicKey, sshPrivateKey } = this.values;
-    if (sshPrivateKey !== undefined && !this.raw.secretKeys.has("sshPrivateKey")) {
-      this.problem("berth:sshPrivateKey", "stored in plain text: set it with `pulumi config set --secret berth:sshPrivateKey < key`");
-    }
-    if (publicKey === undefined) {
-      if (sshPrivateKey !== undefined) {
-        this.problem("berth:sshPrivateKey", "given without berth:publicKey: set the matching public key, or remove both to let the stack generate a key pair");
-      }
-      return { kind: "generate" };
-    }
-    const agentSocket = this.raw.env.SSH_AUTH_SOCK;
-    if (sshPrivateKey === undefined && !agentSocket) {
-      this.problem(
-        "berth:sshPrivateKey",
-        "berth:publicKey is imported, so `pulumi up` needs its private key to provision the VMs: set berth:sshPrivateKey (--secret) or run an SSH agent (SSH_AUTH_SOCK)",
-      );
-    }
-    return { kind: "import", publicKey, ...(sshPrivateKey !== undefined ? { privateKey: sshPrivateKey } : agentSocket ? { agentSocket } : {}) };
-  }
-
   proxy(proxyCidrs: Cidr[] | undefined, readBundle: (path: string) => Buffer | undefined): ProxyConfig | undefined {
     const proxy = this.values.proxy;
     if (!proxy) return undefined;
@@ -331,6 +323,9 @@ class Checks {
       if (!proxy.keystoneUrl) this.problem("berth:proxy.keystoneUrl", "required with the keystone backend (e.g. https://keystone.example:5000/v3)");
       else if (/\/v2\.0\/?$/.test(proxy.keystoneUrl)) this.problem("berth:proxy.keystoneUrl", "Keystone v2.0 no longer exists: give the v3 URL (.../v3)");
     } else {
+      if (proxy.multiTenant) {
+        this.problem("berth:proxy.authBackend", "none (no authentication) cannot tell tenants apart: the proxy refuses it while berth:proxy.multiTenant is true; set berth:proxy.multiTenant to false for a single-tenant service, or use keystone");
+      }
       if (proxy.membersTenantId) this.problem("berth:proxy.membersTenantId", "needs the keystone backend (members are Keystone project members)");
       if (proxyCidrs?.some(isWholeInternet)) {
         this.problem("berth:proxy.authBackend", "none lets anyone who reaches the proxy use every engine: refused while berth:proxyAllowedCidrs admits the whole internet");
@@ -383,7 +378,6 @@ export function parseConfig(raw: RawConfig, options: ParseOptions = {}): BerthCo
   const manager = checks.host(values.manager, "manager");
   const etcd = checks.host(values.etcd, "etcd");
   const nfs = checks.host(values.nfs, "nfs");
-  const sshKey = checks.sshKey();
   const proxy = checks.proxy(proxyCidrs, options.readBundle ?? readBundleFromDisk);
   if (checks.issues.length > 0) throw new ConfigError(checks.issues);
 
@@ -401,7 +395,7 @@ export function parseConfig(raw: RawConfig, options: ParseOptions = {}): BerthCo
     externalNetwork: v.externalNetwork,
     network: network!,
     access: { ssh: ssh!, proxy: proxyCidrs!, containers: containers! },
-    sshKey,
+    ...(v.publicKey !== undefined ? { operatorKey: v.publicKey } : {}),
     dockerVersion: v.dockerVersion,
     osd: { enabled: v.osdPlugin, image: v.osdImage },
     proxy: proxy!,
@@ -419,29 +413,19 @@ function decode(text: string): unknown {
 
 const STRING_KEYS = new Set(["namePrefix", "flavor", "image", "sshUser", "externalNetwork", "publicKey", "sshPrivateKey", "dockerVersion", "osdImage"]);
 
-/**
- * Whether the stack stores a key as a secret. The SDK exports this at run time but marks it
- * internal; the public alternative (Config.getSecret) wraps any value as secret and so could never
- * tell the operator that a private key sits in the stack file in plain text.
- */
-const isConfigSecret = (pulumi.runtime as unknown as { isConfigSecret(key: string): boolean }).isConfigSecret;
-
-/** Reads the running stack's `berth:*` configuration, secrets and environment. */
+/** Reads the running stack's `berth:*` configuration and environment. */
 export function readStackConfig(): RawConfig {
   const values: Record<string, unknown> = {};
-  const secretKeys = new Set<string>();
   for (const [fullKey, text] of Object.entries(pulumi.runtime.allConfig())) {
     if (!fullKey.startsWith("berth:")) continue;
     const key = fullKey.slice("berth:".length);
     values[key] = STRING_KEYS.has(key) ? text : decode(text);
-    if (isConfigSecret(fullKey)) secretKeys.add(key);
   }
   const openstackCloud = new pulumi.Config("openstack").get("cloud");
   return {
     project: pulumi.getProject(),
     stack: pulumi.getStack(),
     values,
-    secretKeys,
     env: process.env,
     ...(openstackCloud ? { openstackCloud } : {}),
   };

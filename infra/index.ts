@@ -4,8 +4,12 @@
  */
 import { deployBerth } from "./cluster.ts";
 import { parseConfig, readStackConfig } from "./config.ts";
+import { checkAgainstCloud } from "./deployed.ts";
 
-const berth = deployBerth("berth", parseConfig(readStackConfig()));
+const config = parseConfig(readStackConfig());
+// Before any resource: what the deployed stack cannot become (a smaller or retyped data volume).
+await checkAgainstCloud(config);
+const berth = deployBerth("berth", config);
 
 export const managerAddress = berth.managerPublicAddress;
 export const managerPrivateAddress = berth.managerPrivateAddress;
@@ -17,5 +21,5 @@ export const caCertificate = berth.caCertificate;
 export const inventory = berth.inventory;
 export const onboardingHint = berth.onboardingHint;
 export const proxyHealth = berth.proxyHealth;
-/** Only when the stack generated the key pair: `pulumi stack output --show-secrets sshPrivateKey`. */
+/** The stack's own SSH key (provisioning logs in with it): `pulumi stack output --show-secrets sshPrivateKey`. */
 export const sshPrivateKey = berth.sshPrivateKey;

@@ -4,6 +4,7 @@
  * VM's cloud-init user data (first boot) and its provisioning script (every `pulumi up`), so the two
  * can never drift apart.
  */
+import type { QuotaFile } from "../tenant-proxy/src/policy/quota.ts";
 import { ENGINE_PORT, ETCD_CLIENT_PORT, ETCD_LEGACY_CLIENT_PORT, ETCD_PEER_PORT, NFS_PORT } from "./ports.ts";
 import {
   mountUnitName,
@@ -215,10 +216,12 @@ export interface NfsPlanInput {
   /** The private network the docker nodes live on. */
   clientCidr: string;
   dataVolumeId: string;
+  /** GB; part of the script, so a raised size provisions the server again and the disk script grows the filesystem. */
+  dataVolumeSize: number;
 }
 
 export function nfsPlan(input: NfsPlanInput): RolePlan {
-  const prepareDisk = { description: "format (once) and mount the data volume and the shared directories", command: PATHS.nfsDisk };
+  const prepareDisk = { description: `format (once), mount and grow to the volume (${input.dataVolumeSize} GB) the data volume and the shared directories`, command: PATHS.nfsDisk };
   return {
     role: "nfs",
     hostname: input.hostname,
@@ -295,8 +298,8 @@ export interface ProxySettings {
   networkAuthorization: boolean;
   /** Memory sizes (MB) by name, with a "default". */
   flavors?: Record<string, { Memory: number }>;
-  /** Memory (MB) per tenant, and whatever else the proxy's quota file knows. */
-  quota?: Record<string, unknown> & { Memory: number };
+  /** The proxy's quota file (tenant-proxy/src/policy/quota.ts): Memory (MB), Containers, Cpus, per-tenant overrides. */
+  quota?: QuotaFile;
   /** FDCS operation names to refuse. */
   apiFilter?: { disableapi: string[] };
 }
@@ -387,6 +390,14 @@ export function proxyTlsFiles(tls: { caCert: string; serverCert: string; serverK
     file(PATHS.serverCert, tls.serverCert, [PROXY_UNIT]),
     file(PATHS.serverKey, tls.serverKey, [PROXY_UNIT], "0640", `root:${PROXY_USER}`),
   ];
+}
+
+/**
+ * The login user's authorized_keys: provisioning only (cloud-init writes files before it creates
+ * the user), rewritten on every run so that a rotated key replaces the old one.
+ */
+export function authorizedKeysFile(user: string, publicKeys: string[]): ProvisionedFile {
+  return file(`/home/${user}/.ssh/authorized_keys`, publicKeys.map((key) => `${key.trim()}\n`).join(""), [], "0600", `${user}:${user}`);
 }
 
 /** The staged proxy bundle, checked against the hash of the file `pulumi up` copied. */

@@ -31,6 +31,9 @@ export interface HostArgs {
   dataVolume?: { size: number; type?: string };
 }
 
+/** The OpenStack name of a server's data volume. */
+export const dataVolumeName = (serverName: string) => `${serverName}-data`;
+
 /**
  * One VM: its port (with the role's security group and the private address), the server, an
  * optional data volume and an optional floating IP.
@@ -44,6 +47,11 @@ export class Host extends pulumi.ComponentResource {
   readonly privateAddress: pulumi.Output<string>;
   readonly publicAddress?: pulumi.Output<string>;
   readonly instanceId: pulumi.Output<string>;
+  /**
+   * The image the cloud says the server runs (on a boot volume, the provider's fixed text): a
+   * rebuild outside Pulumi shows here once refreshed, and provisioning runs again.
+   */
+  readonly builtFrom: pulumi.Output<string>;
   readonly portId: pulumi.Output<string>;
   /** The floating IP's association, once the address routes to the VM. */
   readonly reachable: pulumi.Resource[];
@@ -76,12 +84,19 @@ export class Host extends pulumi.ComponentResource {
       ? new openstack.blockstorage.Volume(
           `${name}-data`,
           {
-            name: `${args.serverName}-data`,
+            name: dataVolumeName(args.serverName),
             description: `berth ${args.role} data (${args.serverName})`,
             size: args.dataVolume.size,
             ...(args.dataVolume.type ? { volumeType: args.dataVolume.type } : {}),
+            // Growing an attached volume needs this (resource_openstack_blockstorage_volume_v3.go);
+            // the NFS server's disk script grows the filesystem on the next provisioning.
+            enableOnlineResize: true,
           },
-          { parent: this },
+          // The data outlives every config change: a changed volume_type would replace it (ForceNew),
+          // so the type is read only at creation (retype with `openstack volume set --type
+          // --retype-policy on-demand`); protect makes the engine refuse any replace or delete, so
+          // `pulumi destroy` needs `pulumi state unprotect` first (README).
+          { parent: this, protect: true, ignoreChanges: ["volumeType"] },
         )
       : undefined;
     const bootDevice = args.volumeSize > 0
@@ -95,17 +110,31 @@ export class Host extends pulumi.ComponentResource {
       {
         name: args.serverName,
         flavorName: args.flavor,
-        ...(args.volumeSize > 0 || dataVolume ? { blockDevices: [bootDevice, ...dataDevice] } : { imageId: args.imageId }),
+        // The provider needs an image for an image -> local root disk even when block devices are
+        // listed (getImageIDFromConfig); for a boot volume it takes the image from the device.
+        ...(args.volumeSize > 0 ? {} : { imageId: args.imageId }),
+        ...(args.volumeSize > 0 || dataVolume ? { blockDevices: [bootDevice, ...dataDevice] } : {}),
         keyPair: args.keyPairName,
         networks: [{ port: port.id }],
         userData: args.userData({ privateAddress: this.privateAddress, ...(dataVolume ? { dataVolumeId: dataVolume.id } : {}) }),
         metadata: { "berth-role": args.role },
         tags,
       },
-      // A volume attaches to one server at a time: the old server must let go of it first.
-      { parent: this, ignoreChanges: ["userData"], deleteBeforeReplace: dataVolume !== undefined },
+      {
+        parent: this,
+        // What the server was built from is kept: user data, image, boot disk and key pair are read
+        // at creation only. A changed image_id would make Nova rebuild the server in place (same id,
+        // root disk wiped: etcd's data, a node's containers, the proxy), and block_device, user_data
+        // and key_pair are replace-only (resource_openstack_compute_instance_v2.go v1.54.1). A new
+        // image (or boot volume size) reaches a server when the operator rebuilds it on purpose:
+        // `pulumi up --replace <server urn>`, which gives a new id and so provisions it again.
+        ignoreChanges: ["userData", "imageId", "imageName", "blockDevices", "keyPair"],
+        // A volume attaches to one server at a time: the old server must let go of it first.
+        deleteBeforeReplace: dataVolume !== undefined,
+      },
     );
     this.instanceId = instance.id;
+    this.builtFrom = instance.imageId;
     this.dataVolumeId = dataVolume?.id;
 
     const reachable: pulumi.Resource[] = [];

@@ -2,12 +2,11 @@ import { remote, types } from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
 
-/** How `pulumi up` logs in: the VMs' user, and a private key or the operator's SSH agent. */
+/** How `pulumi up` logs in: the VMs' user and the stack's private key. */
 export interface SshAccess {
   user: string;
   /** Secret. */
-  privateKey?: pulumi.Input<string>;
-  agentSocketPath?: string;
+  privateKey: pulumi.Input<string>;
 }
 
 /**
@@ -21,8 +20,7 @@ function credentials(access: SshAccess, host: pulumi.Input<string>) {
     host,
     user: access.user,
     ...DIAL,
-    ...(access.privateKey !== undefined ? { privateKey: access.privateKey } : {}),
-    ...(access.agentSocketPath !== undefined ? { agentSocketPath: access.agentSocketPath } : {}),
+    privateKey: access.privateKey,
   };
 }
 
@@ -38,8 +36,9 @@ export function sha256(text: string): string {
 export interface ProvisionerArgs {
   /** Where to run: the VM's address, and the bastion unless the VM is the bastion. */
   connection: pulumi.Input<types.input.remote.ConnectionArgs>;
-  /** The VM; a rebuilt VM is provisioned again. */
+  /** The VM and the image it runs (Host.builtFrom): a rebuilt VM is provisioned again. */
   instanceId: pulumi.Input<string>;
+  builtFrom: pulumi.Input<string>;
   /** The provisioning script (roles.ts provisionScriptFor), run as root. */
   script: pulumi.Input<string>;
   /** What must be provisioned before this VM (etcd and NFS before the engines, ...). */
@@ -65,7 +64,7 @@ export class Provisioner extends pulumi.ComponentResource {
         connection: args.connection,
         create: "sudo bash -s",
         stdin: script,
-        triggers: [args.instanceId, script.apply(sha256)],
+        triggers: [args.instanceId, args.builtFrom, script.apply(sha256)],
         addPreviousOutputInEnv: false,
       },
       { parent: this, dependsOn: args.after ?? [] },

@@ -1,14 +1,17 @@
 import { remote, types } from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { renderProxyHealthCheck } from "../render.ts";
+import { renderProxyHealthCheck, type ProvisionedFile } from "../render.ts";
 import { PATHS, PROXY_UNIT, provisionScriptFor, proxyBundleFile, proxyTlsFiles, type RolePlan } from "../roles.ts";
 import { Provisioner, sha256 } from "./provisioner.ts";
 
 export interface TenantProxyArgs {
   /** SSH to the manager (directly: it is the bastion). */
   connection: pulumi.Input<types.input.remote.ConnectionArgs>;
-  /** The manager VM; a rebuilt manager gets the proxy again. */
+  /** The manager VM and the image it runs; a rebuilt manager gets the proxy again. */
   instanceId: pulumi.Input<string>;
+  builtFrom: pulumi.Input<string>;
+  /** Files only provisioning carries besides the TLS material (the SSH authorized keys). */
+  files: pulumi.Input<ProvisionedFile[]>;
   /** The manager's plan (roles.ts managerPlan): proxy settings, nodes file, unit. */
   plan: pulumi.Input<RolePlan>;
   /** The address tenants use, which the health check verifies the certificate for. */
@@ -44,16 +47,16 @@ export class TenantProxy extends pulumi.ComponentResource {
         connection: args.connection,
         source: new pulumi.asset.FileAsset(args.bundle.path),
         remotePath: PATHS.proxyStaging,
-        triggers: [args.instanceId, args.bundle.sha256],
+        triggers: [args.instanceId, args.builtFrom, args.bundle.sha256],
       },
       { parent: this, dependsOn: args.reachable },
     );
-    const script = pulumi.all([args.plan, args.tls.caCertPem, args.tls.serverCertPem, args.tls.serverKeyPem]).apply(([plan, caCert, serverCert, serverKey]) =>
-      provisionScriptFor(plan, { files: proxyTlsFiles({ caCert, serverCert, serverKey }), staged: [proxyBundleFile(args.bundle.sha256)] }),
+    const script = pulumi.all([args.plan, args.files, args.tls.caCertPem, args.tls.serverCertPem, args.tls.serverKeyPem]).apply(([plan, files, caCert, serverCert, serverKey]) =>
+      provisionScriptFor(plan, { files: [...files, ...proxyTlsFiles({ caCert, serverCert, serverKey })], staged: [proxyBundleFile(args.bundle.sha256)] }),
     );
     const provisioner = new Provisioner(
       `${name}-provision`,
-      { connection: args.connection, instanceId: args.instanceId, script: pulumi.secret(script), after: [...args.reachable, ...args.after, bundle] },
+      { connection: args.connection, instanceId: args.instanceId, builtFrom: args.builtFrom, script: pulumi.secret(script), after: [...args.reachable, ...args.after, bundle] },
       { parent: this },
     );
     const healthCheck = pulumi.output(args.publicAddress).apply((address) =>

@@ -38,7 +38,7 @@ describe("a good stack file", () => {
     expect(config.nfs.dataVolumeSize).toBe(100);
     expect(config.network).toMatchObject({ kind: "new", cidr: { text: "10.42.0.0/16" }, dnsServers: ["192.0.2.53"] });
     expect(config.access.containers.map((cidr) => cidr.text)).toEqual(["0.0.0.0/0"]);
-    expect(config.sshKey).toEqual({ kind: "generate" });
+    expect(config.operatorKey).toBeUndefined();
     expect(config.dockerVersion).toBe("20.10.*");
     expect(config.proxy).toMatchObject({ port: 2376, authBackend: "keystone", multiTenant: true, networkAuthorization: true, dnsNames: [] });
     expect(config.proxy.bundle.sha256).toMatch(/^[0-9a-f]{64}$/);
@@ -48,15 +48,22 @@ describe("a good stack file", () => {
     values.nodes = { zeta: {}, alpha: {}, "docker-host-9": {} };
     expect(parseConfig(rawConfig(values), parseOptions).nodes.map((node) => node.name)).toEqual(["alpha", "docker-host-9", "zeta"]);
   });
+  it("accepts a quota the proxy accepts: limits without Memory, per-tenant overrides", () => {
+    const quota = { Containers: 5, Cpus: 2, tenants: { "0a1b2c": { Memory: 1024 } } };
+    expect(parseConfig(withProxy({ quota }), parseOptions).proxy.quota).toEqual(quota);
+  });
+  it("accepts no authentication for a single tenant", () => {
+    expect(parseConfig(withProxy({ authBackend: "none", multiTenant: false, keystoneUrl: undefined }), parseOptions).proxy.authBackend).toBe("none");
+  });
   it("accepts FDCS's spelling of the auth backend", () => {
     expect(parseConfig(withProxy({ authBackend: "Keystone" }), parseOptions).proxy.authBackend).toBe("keystone");
   });
   it("takes the credentials from OS_* variables when openstack:cloud is not set", () => {
     expect(() => parseConfig(rawConfig(exampleValues(), { openstackCloud: undefined, env: { OS_AUTH_URL: "https://keystone.example:5000/v3" } }), parseOptions)).not.toThrow();
   });
-  it("uses the SSH agent for an imported key without a private key", () => {
-    const config = parseConfig(rawConfig({ ...exampleValues(), publicKey: "ssh-ed25519 AAAAC3Nza operator" }, { env: { SSH_AUTH_SOCK: "/run/user/1000/ssh-agent" } }), parseOptions);
-    expect(config.sshKey).toEqual({ kind: "import", publicKey: "ssh-ed25519 AAAAC3Nza operator", agentSocket: "/run/user/1000/ssh-agent" });
+  it("takes the operator's public key, and needs no private key for it (provisioning uses the stack's own)", () => {
+    const config = parseConfig(withValues({ publicKey: "ssh-ed25519 AAAAC3Nza operator" }), parseOptions);
+    expect(config.operatorKey).toBe("ssh-ed25519 AAAAC3Nza operator");
   });
   it("opens SSH and the proxy to the whole internet only when told to", () => {
     const config = parseConfig(withValues({ proxyAllowedCidrs: ["0.0.0.0/0", "::/0"], allowWholeInternet: true }), parseOptions);
@@ -90,19 +97,25 @@ describe("a bad stack file is refused with an error that names the key", () => {
     ["a floating IP setting on the manager", withValues({ manager: { floatingIp: false } }), /^berth:manager: Unrecognized key: "floatingIp"/],
     ["an unknown key", withValues({ nodeCount: 3 }), /^berth:nodeCount: unknown key \(known keys: .*nodes/],
     ["a Docker that lost --cluster-store", withValues({ dockerVersion: "24.0.*" }), /^berth:dockerVersion: Docker 23 removed --cluster-store/],
-    ["a private key in plain text", withValues({ publicKey: "ssh-ed25519 AAAAC3Nza operator", sshPrivateKey: "-----BEGIN OPENSSH PRIVATE KEY-----" }), /^berth:sshPrivateKey: stored in plain text: set it with `pulumi config set --secret/],
-    ["a private key without its public key", rawConfig({ ...exampleValues(), sshPrivateKey: "-----BEGIN OPENSSH PRIVATE KEY-----" }, { secretKeys: new Set(["sshPrivateKey"]) }), /^berth:sshPrivateKey: given without berth:publicKey/],
-    ["an imported key and no way to use it", withValues({ publicKey: "ssh-ed25519 AAAAC3Nza operator" }), /^berth:sshPrivateKey: berth:publicKey is imported, so `pulumi up` needs its private key/],
+    ["a private key for the imported key, no longer used", withValues({ publicKey: "ssh-ed25519 AAAAC3Nza operator", sshPrivateKey: "-----BEGIN OPENSSH PRIVATE KEY-----" }), /^berth:sshPrivateKey: no longer used: `pulumi up` provisions with the stack's own key/],
     ["a public key that is not one", withValues({ publicKey: "not a key" }), /^berth:publicKey: expected an OpenSSH public key line/],
     ["no proxy settings", without("proxy"), /^berth:proxy: required: the tenant proxy's settings/],
     ["Keystone without its URL", withProxy({ keystoneUrl: undefined }), /^berth:proxy\.keystoneUrl: required with the keystone backend/],
     ["Keystone v2.0", withProxy({ keystoneUrl: "http://cloud.lab.fi-ware.org:4730/v2.0/" }), /^berth:proxy\.keystoneUrl: Keystone v2\.0 no longer exists/],
     ["an unknown auth backend", withProxy({ authBackend: "ldap" }), /^berth:proxy\.authBackend: expected keystone or none/],
-    ["no authentication on a world-open proxy", withValues({ allowWholeInternet: true, proxyAllowedCidrs: ["0.0.0.0/0"], proxy: { bundle: "/tmp/berth-test-bundle.cjs", authBackend: "none" } }), /^berth:proxy\.authBackend: none lets anyone who reaches the proxy use every engine/],
-    ["flavors without a default", withProxy({ flavors: { medium: { Memory: 128 } } }), /^berth:proxy\.flavors: the flavors need a "default" entry/],
+    ["no authentication on a world-open proxy", withValues({ allowWholeInternet: true, proxyAllowedCidrs: ["0.0.0.0/0"], proxy: { bundle: "/tmp/berth-test-bundle.cjs", authBackend: "none", multiTenant: false } }), /^berth:proxy\.authBackend: none lets anyone who reaches the proxy use every engine/],
+    ["flavors without a default", withProxy({ flavors: { medium: { Memory: 128 } } }), /^berth:proxy\.flavors: a "default" flavor is required/],
     ["a flavor with a size that is not one", withProxy({ flavors: { default: { Memory: "64m" } } }), /^berth:proxy\.flavors\.default\.Memory: /],
-    ["a quota without memory", withProxy({ quota: { Containers: 5 } }), /^berth:proxy\.quota\.Memory: expected megabytes per tenant/],
-    ["an API filter with a bad operation", withProxy({ apiFilter: { disableapi: ["network create"] } }), /^berth:proxy\.apiFilter\.disableapi\.0: expected FDCS operation names/],
+    // The proxy reads quota.json with its own schema (tenant-proxy/src/policy/quota.ts) and refuses
+    // to start on an unknown key; the stack must refuse it at preview, not on the manager.
+    ["a misspelt quota key", withProxy({ quota: { Memroy: 300 } }), /^berth:proxy\.quota: Unrecognized key: "Memroy"/],
+    ["a quota that is not a number", withProxy({ quota: { Memory: "300m" } }), /^berth:proxy\.quota\.Memory: /],
+    // The proxy checks apifilter.json against its operation table (tenant-proxy/src/operations.ts).
+    ["an API filter with a bad operation", withProxy({ apiFilter: { disableapi: ["network create"] } }), /^berth:proxy\.apiFilter: unknown operation "network create"/],
+    ["an API filter with an operation the proxy does not know", withProxy({ apiFilter: { disableapi: ["networkconect"] } }), /^berth:proxy\.apiFilter: unknown operation "networkconect"/],
+    ["an API filter that disables _ping", withProxy({ apiFilter: { disableapi: ["ping"] } }), /^berth:proxy\.apiFilter: "ping" cannot be disabled/],
+    // The proxy refuses BERTH_AUTH_BACKEND=none with SWARM_MULTI_TENANT=true (tenant-proxy/src/settings.ts).
+    ["no authentication with several tenants", withProxy({ authBackend: "none", keystoneUrl: undefined }), /^berth:proxy\.authBackend: none .*berth:proxy\.multiTenant/],
     ["a tenant id that is not one", withProxy({ adminTenantId: "admin_project" }), /^berth:proxy\.adminTenantId: expected an OpenStack project id/],
     ["the proxy on the engines' port", withProxy({ port: 2375 }), /^berth:proxy\.port: 2375 is taken by the engines/],
     ["a missing proxy bundle", withProxy({ bundle: "tenant-proxy/dist/berth-proxy.cjs" }), /^berth:proxy\.bundle: tenant-proxy\/dist\/berth-proxy\.cjs does not exist: run `npm run build` first/],

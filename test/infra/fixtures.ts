@@ -32,5 +32,5 @@ export function exampleValues(): Record<string, unknown> {
 }
 
 export function rawConfig(values: Record<string, unknown> = exampleValues(), overrides: Partial<RawConfig> = {}): RawConfig {
-  return { project: "berth", stack: "test", values, secretKeys: new Set(), openstackCloud: "mycloud", env: {}, ...overrides };
+  return { project: "berth", stack: "test", values, openstackCloud: "mycloud", env: {}, ...overrides };
 }

@@ -14,6 +14,7 @@
  */
 import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
+import { refusalOf } from "./provider-rules.ts";
 
 export const SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d";
 
@@ -29,11 +30,20 @@ export interface RecordedResource {
   outputs: Record<string, any>;
   parent: string;
   dependencies: string[];
+  /** The resource options the engine would act on when it diffs this run against the last. */
+  options: { ignoreChanges: string[]; replaceOnChanges: string[]; protect: boolean; retainOnDelete: boolean; deleteBeforeReplace: boolean };
 }
 
 export interface MockCloud {
-  /** Runs `build` and returns what it registered (only this run's resources). */
+  /**
+   * Runs `build` and returns what it registered (only this run's resources); rejects with what the
+   * pretend cloud refused, as `pulumi up` would fail.
+   */
   record(build: () => unknown): Promise<RecordedResource[]>;
+  /** The cloud publishes an image under `name` (a newer one, when the name had one): lookups now find `id`. */
+  publishImage(name: string, id: string): void;
+  /** A volume the cloud holds (a deployed stack's), found by name; undefined removes it. */
+  holdVolume(name: string, volume: { size: number; volumeType: string } | undefined): void;
   /** Awaits an output's value. */
   value<T>(output: pulumi.Output<T>): Promise<T>;
 }
@@ -80,10 +90,27 @@ function outputsFor(type: string, name: string, inputs: Record<string, any>): Re
   }
 }
 
+/** Image name -> the id of its most recent upload; a name never published resolves to image-<name>. */
+const publishedImages = new Map<string, string>();
+
+/** Volume name -> what Cinder reports of it. */
+const heldVolumes = new Map<string, { size: number; volumeType: string }>();
+
 function answer(token: string, inputs: Record<string, any>): Record<string, unknown> {
   switch (token) {
+    case "openstack:blockstorage/getVolumeV3:getVolumeV3": {
+      // data_source_openstack_blockstorage_volume_v3.go: exactly one match, else an error.
+      const volume = heldVolumes.get(inputs.name);
+      if (!volume) {
+        // The SDK rethrows a failed invoke's gRPC details: over gRPC they are the message, in
+        // setMocks the error is handed over as it is.
+        const message = "Your openstack_blockstorage_volume_v3 query returned no results";
+        throw Object.assign(new Error(message), { details: message });
+      }
+      return { ...inputs, id: `volume-${inputs.name}`, ...volume };
+    }
     case "openstack:images/getImage:getImage":
-      return { ...inputs, id: `image-${inputs.name}` };
+      return { ...inputs, id: publishedImages.get(inputs.name) ?? `image-${inputs.name}` };
     case "openstack:networking/getNetwork:getNetwork":
       return { ...inputs, id: `network-${inputs.name ?? inputs.networkId}` };
     case "openstack:networking/getSubnet:getSubnet":
@@ -95,13 +122,18 @@ function answer(token: string, inputs: Record<string, any>): Record<string, unkn
 
 /** The pretend cloud's answers, for setMocks here and for the pretend engine in pulumi-engine.ts. */
 export const cloudMocks: pulumi.runtime.Mocks = {
-  newResource: ({ type, name, inputs }) => ({ id: `${name}-id`, state: outputsFor(type, name, inputs) }),
+  newResource: ({ type, name, inputs }) => {
+    const refusal = refusalOf(type, inputs);
+    if (refusal) throw new Error(`${name}: ${refusal}`);
+    return { id: `${name}-id`, state: outputsFor(type, name, inputs) };
+  },
   call: ({ token, inputs }) => answer(token, inputs),
 };
 
 export async function startMockCloud(project = "berth", stack = "test"): Promise<MockCloud> {
   const byUrn = new Map<string, RecordedResource>();
   let inFlight = 0;
+  const refusals: string[] = [];
   await pulumi.runtime.setMocks(cloudMocks, project, stack, false);
   const monitor = pulumi.runtime.getMonitor() as unknown as { registerResource(request: any, callback: (error: unknown, response: any) => void): void };
   const register = monitor.registerResource.bind(monitor);
@@ -109,8 +141,11 @@ export async function startMockCloud(project = "berth", stack = "test"): Promise
     inFlight++;
     register(request, (error, response) => {
       inFlight--;
+      if (error) refusals.push(String((error as Error).message ?? error));
       if (response) {
         const urn: string = response.getUrn();
+        // The engine's rule: one URN per resource in a deployment ("Duplicate resource URN").
+        if (byUrn.has(urn)) refusals.push(`Duplicate resource URN '${urn}'; try giving it a unique name`);
         const serialized = request.getObject().toJavaScript() as Record<string, unknown>;
         byUrn.set(urn, {
           urn,
@@ -121,6 +156,13 @@ export async function startMockCloud(project = "berth", stack = "test"): Promise
           outputs: unwrapSecrets(response.getObject()?.toJavaScript() ?? {}) as Record<string, any>,
           parent: request.getParent(),
           dependencies: request.getDependenciesList(),
+          options: {
+            ignoreChanges: request.getIgnorechangesList(),
+            replaceOnChanges: request.getReplaceonchangesList(),
+            protect: request.getProtect() ?? false,
+            retainOnDelete: request.getRetainondelete() ?? false,
+            deleteBeforeReplace: request.getDeletebeforereplace(),
+          },
         });
       }
       callback(error, response);
@@ -137,10 +179,14 @@ export async function startMockCloud(project = "berth", stack = "test"): Promise
   return {
     async record(build) {
       byUrn.clear();
+      refusals.length = 0;
       build();
       await settled();
+      if (refusals.length > 0) throw new Error(`the cloud refused:\n${refusals.join("\n")}`);
       return [...byUrn.values()];
     },
+    publishImage: (name, id) => publishedImages.set(name, id),
+    holdVolume: (name, volume) => (volume ? heldVolumes.set(name, volume) : heldVolumes.delete(name)),
     value: (output) => new Promise((resolve) => output.apply((value) => resolve(value))),
   };
 }

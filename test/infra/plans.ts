@@ -26,7 +26,7 @@ export function examplePlans(): Record<string, RolePlan> {
       clusterId: "berth-prod",
       osd: { enabled: true, image: "openstorage/osd" },
     }),
-    nfs: nfsPlan({ hostname: "berth-prod-nfs", clientCidr: CLUSTER.cidr, dataVolumeId: CLUSTER.dataVolumeId }),
+    nfs: nfsPlan({ hostname: "berth-prod-nfs", clientCidr: CLUSTER.cidr, dataVolumeId: CLUSTER.dataVolumeId, dataVolumeSize: 100 }),
     etcd: etcdPlan({ hostname: "berth-prod-etcd", address: CLUSTER.etcd, clusterToken: "berth-prod" }),
     manager: exampleManagerPlan({ osd: true }),
   };

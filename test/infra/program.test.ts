@@ -2,6 +2,7 @@
  * The Pulumi program against a mocked OpenStack: the resource graph it would ask the cloud for,
  * read from what the program registered (inputs, parents, dependencies, secrecy).
  */
+import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -9,6 +10,7 @@ import type { BerthCluster } from "../../infra/cluster.ts";
 import type { RawConfig } from "../../infra/config.ts";
 import { BUNDLE_CONTENT, BUNDLE_PATH, exampleValues, parseOptions, rawConfig } from "./fixtures.ts";
 import { containsSecret, startMockCloud, type MockCloud, type RecordedResource } from "./mock-cloud.ts";
+import { changesOf, planChanges } from "./provider-rules.ts";
 import { createHash } from "node:crypto";
 
 let cloud: MockCloud;
@@ -26,7 +28,8 @@ beforeAll(async () => {
     });
     return { cluster: cluster!, resources };
   };
-});
+  // Loading the program (and the proxy's schemas it validates with) takes seconds on a busy machine.
+}, 60_000);
 
 const T = {
   instance: "openstack:compute/instance:Instance",
@@ -209,10 +212,11 @@ describe("the example cluster: a manager and three docker nodes", () => {
     expect(dependsOn(resources, provision("etcd"), proxy)).toBe(false);
   });
 
-  it("re-runs a provisioning command when its script changes: the script's hash and the server are its triggers", () => {
+  it("re-runs a provisioning command when its script changes: the script's hash, the server and its image are its triggers", () => {
     for (const command of ofType(resources, T.command).filter((command) => command.name.endsWith("-provision-run"))) {
-      const [serverId, hash] = command.inputs.triggers;
+      const [serverId, builtFrom, hash] = command.inputs.triggers;
       expect(serverId).toMatch(/-server-id$/);
+      expect(builtFrom).toBe(named(resources, serverId.replace(/-id$/, "")).outputs.imageId ?? null);
       expect(hash).toBe(createHash("sha256").update(command.inputs.stdin).digest("hex"));
     }
   });
@@ -302,6 +306,157 @@ describe("adding a node", () => {
   });
 });
 
+/**
+ * Day-2 changes, planned by the provider's rules (provider-rules.ts planChanges: ForceNew inputs
+ * replace, a changed image_id rebuilds in place, ignoreChanges and protect as the engine applies
+ * them). No config change may replace or rebuild a server or the NFS data volume: a server's root
+ * disk holds etcd's data (/var/lib/etcd), a node's containers, the manager's proxy; the volume holds
+ * every tenant volume.
+ */
+describe("changing a running stack", () => {
+  const IMAGE = "debian-12-genericcloud-amd64";
+  const keyA = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOperatorKeyA operator@laptop";
+  const keyB = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOperatorKeyB operator@laptop";
+  const isServerOrData = (name: string) => name.endsWith("-server") || name === "berth-nfs-data";
+  const plan = async (before: Record<string, unknown>, after: Record<string, unknown>, between: () => void = () => {}) => {
+    const deployed = (await deploy(rawConfig(before))).resources;
+    between();
+    const next = (await deploy(rawConfig(after))).resources;
+    return { changes: planChanges(deployed, next), deployed, next };
+  };
+  const withNfs = (nfs: Record<string, unknown>) => ({ ...exampleValues(), nfs: { dataVolumeSize: 100, ...nfs } });
+
+  it.each<[string, Record<string, unknown>, Record<string, unknown>]>([
+    ["another image name", exampleValues(), { ...exampleValues(), image: "debian-12-backports" }],
+    ["boot volumes instead of the flavor's disk", exampleValues(), { ...exampleValues(), volumeSize: 30 }],
+    ["a bigger boot volume", { ...exampleValues(), volumeSize: 30 }, { ...exampleValues(), volumeSize: 40 }],
+    ["a rotated operator key", { ...exampleValues(), publicKey: keyA }, { ...exampleValues(), publicKey: keyB }],
+    ["an imported operator key where there was none", exampleValues(), { ...exampleValues(), publicKey: keyA }],
+    ["the operator key removed", { ...exampleValues(), publicKey: keyA }, exampleValues()],
+    ["another name prefix", exampleValues(), { ...exampleValues(), namePrefix: "fdcs" }],
+    ["a data volume type set", withNfs({}), withNfs({ dataVolumeType: "ssd" })],
+    ["a data volume type changed", withNfs({ dataVolumeType: "ssd" }), withNfs({ dataVolumeType: "hdd" })],
+    ["a bigger data volume", withNfs({}), withNfs({ dataVolumeSize: 200 })],
+    ["another docker version pattern (new user data)", exampleValues(), { ...exampleValues(), dockerVersion: "20.10.24*" }],
+  ])("%s: no server is replaced or rebuilt, the data volume stays", async (_what, before, after) => {
+    const { changes } = await plan(before, after);
+    expect(changesOf(changes, isServerOrData).filter((change) => !/: update$/.test(change))).toEqual([]);
+  });
+
+  it("a newer image published under the same name: no server is rebuilt (Nova rebuilds in place on a new image_id)", async () => {
+    for (const volumeSize of [0, 30]) {
+      const values = { ...exampleValues(), volumeSize };
+      const { changes } = await plan(values, values, () => cloud.publishImage(IMAGE, "image-debian-newer"));
+      cloud.publishImage(IMAGE, `image-${IMAGE}`);
+      expect(changesOf(changes, isServerOrData), `volumeSize ${volumeSize}`).toEqual([]);
+    }
+  });
+
+  it("a new VM is built from the newest image; rebuilding one is --replace, which provisions it again", async () => {
+    const { next } = await plan(exampleValues(), { ...exampleValues(), nodes: { ...(exampleValues().nodes as object), "docker-host-4": {} } }, () =>
+      cloud.publishImage(IMAGE, "image-debian-newer"),
+    );
+    cloud.publishImage(IMAGE, `image-${IMAGE}`);
+    expect(named(next, "berth-node-docker-host-4-server").inputs.imageId).toBe("image-debian-newer");
+    // `pulumi up --replace <server>` gives a new server id, and with it new triggers: every command
+    // that set the VM up runs again (the proxy's bundle copy too). The image the server runs (its
+    // imageId as the cloud reports it) is a trigger as well, so a rebuild outside Pulumi, once
+    // refreshed, re-provisions too.
+    const runsOn = (command: RecordedResource) => (command.inputs.triggers as unknown[]).filter((trigger) => typeof trigger === "string" && /-server-id$/.test(trigger));
+    for (const command of [...ofType(next, T.command), ...ofType(next, T.copy)].filter((command) => !command.name.endsWith("-health"))) {
+      expect(runsOn(command), command.name).toHaveLength(1);
+      const server = named(next, (runsOn(command)[0] as string).replace(/-id$/, ""));
+      expect(command.inputs.triggers, command.name).toContain(server.outputs.imageId ?? null);
+    }
+  });
+
+  it("pins what a server was built from: image, boot disk, key pair and user data are ignored after creation", async () => {
+    const { next } = await plan(exampleValues(), exampleValues());
+    for (const server of ofType(next, T.instance)) {
+      expect(server.options.ignoreChanges.sort(), server.name).toEqual(["blockDevices", "imageId", "imageName", "keyPair", "userData"]);
+    }
+  });
+
+  it("the operator's key reaches every VM through provisioning, next to the stack's own key", async () => {
+    const { next } = await deploy(rawConfig({ ...exampleValues(), publicKey: keyB })).then((deployed) => ({ next: deployed.resources }));
+    const stackKey = named(next, "berth-keypair").inputs.publicKey as string;
+    expect(stackKey).toMatch(/^ssh-rsa /);
+    for (const command of ofType(next, T.command).filter((command) => command.name.endsWith("-provision-run"))) {
+      const script = command.inputs.stdin as string;
+      expect(script, command.name).toContain("put /home/debian/.ssh/authorized_keys 0600 debian:debian");
+      const written = Buffer.from(/put \/home\/debian\/\.ssh\/authorized_keys[^\n]*\n([^]*?)\nBERTH_FILE/.exec(script)![1]!.replace(/\s/g, ""), "base64").toString();
+      expect(written.split("\n").filter(Boolean), command.name).toEqual([stackKey.trim(), keyB]);
+      // Provisioning logs in with the stack's key, which a rotation of the operator's never changes.
+      expect(command.inputs.connection.privateKey, command.name).toMatch(/OPENSSH PRIVATE KEY/);
+    }
+  });
+
+  it("protects the NFS data volume: no change deletes it, and it grows online", async () => {
+    const { next, changes } = await plan(withNfs({}), withNfs({ dataVolumeSize: 150 }));
+    const data = named(next, "berth-nfs-data");
+    expect(data.options.protect).toBe(true);
+    expect(data.options.ignoreChanges).toEqual(["volumeType"]);
+    expect(data.inputs.enableOnlineResize).toBe(true);
+    expect(changes.get("berth-nfs-data")).toBe("update");
+    // ... and the NFS server is provisioned again after it, which grows the filesystem.
+    expect(changes.get("berth-nfs-provision-run")).toBe("replace");
+    expect(dependsOn(next, named(next, "berth-nfs-provision-run"), data)).toBe(true);
+  });
+
+  it("a type or size the deployed data volume cannot take is refused before anything is created, saying how to migrate", async () => {
+    const { checkAgainstCloud } = await import("../../infra/deployed.ts");
+    const { parseConfig, ConfigError } = await import("../../infra/config.ts");
+    const config = (nfs: Record<string, unknown>) => parseConfig(rawConfig(withNfs(nfs)), parseOptions);
+    const refusal = async (nfs: Record<string, unknown>) => {
+      try {
+        await checkAgainstCloud(config(nfs));
+        return "accepted";
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        return error.issues.map((issue) => `${issue.key}: ${issue.message}`).join("\n");
+      }
+    };
+    // A new stack: no volume of that name yet, nothing to compare.
+    expect(await refusal({ dataVolumeType: "ssd" })).toBe("accepted");
+    cloud.holdVolume("berth-test-nfs-data", { size: 100, volumeType: "hdd" });
+    try {
+      expect(await refusal({ dataVolumeType: "ssd" })).toMatch(
+        /^berth:nfs\.dataVolumeType: the data volume berth-test-nfs-data is of type hdd.*openstack volume set --type ssd --retype-policy on-demand berth-test-nfs-data/,
+      );
+      expect(await refusal({ dataVolumeSize: 50 })).toMatch(/^berth:nfs\.dataVolumeSize: the data volume berth-test-nfs-data has 100 GB and cannot shrink/);
+      expect(await refusal({ dataVolumeType: "hdd", dataVolumeSize: 200 })).toBe("accepted");
+      expect(await refusal({})).toBe("accepted");
+    } finally {
+      cloud.holdVolume("berth-test-nfs-data", undefined);
+    }
+  });
+
+  it("a smaller data volume is refused at `pulumi up` (Cinder does not shrink a volume)", async () => {
+    expect(changesOf((await plan(withNfs({}), withNfs({ dataVolumeSize: 50 }))).changes, isServerOrData)).toEqual([
+      "berth-nfs-data: refused (berth-nfs-data: Cinder cannot shrink a volume (100 GB to 50 GB))",
+    ]);
+  });
+});
+
+/** A shipped stack file's `berth:*` values, with the pretend bundle. */
+function shippedStack(file: string): Record<string, unknown> {
+  const { config } = parseYaml(readFileSync(`stacks/${file}`, "utf8")) as { config: Record<string, unknown> };
+  const values = Object.fromEntries(Object.entries(config).filter(([key]) => key.startsWith("berth:")).map(([key, value]) => [key.slice("berth:".length), value]));
+  return { ...values, proxy: { ...(values.proxy as object), bundle: BUNDLE_PATH } };
+}
+
+describe("the shipped stacks", () => {
+  // The provider refuses an instance whose image it cannot determine (see provider-rules.ts
+  // refusalOf); the NFS server boots from an image -> local device next to its data volume, so it
+  // needs its imageId although it has block devices.
+  it.each(["Pulumi.example.yaml", "Pulumi.minimal.yaml"])("%s: the cloud accepts every server, the NFS server's image included", async (file) => {
+    const { resources } = await deploy(rawConfig(shippedStack(file)));
+    const nfs = named(resources, "berth-nfs-server").inputs;
+    expect(nfs.blockDevices[0]).toMatchObject({ sourceType: "image", destinationType: "local" });
+    expect(nfs.imageId).toBe(nfs.blockDevices[0].uuid);
+  });
+});
+
 describe("other shapes", () => {
   it("an existing network: no network resources, the ports on the given network and subnet, exports for its range", async () => {
     const values = { ...exampleValues(), network: { networkId: "net-123", subnetId: "subnet-456" } };
@@ -316,15 +471,15 @@ describe("other shapes", () => {
     expect(userData(resources, "berth-nfs").files["/etc/exports"]).toContain(" 10.42.0.0/16(rw,");
   });
 
-  it("an imported key: no key is generated, the operator's private key is used (secret), none is exported", async () => {
-    const values = { ...exampleValues(), publicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOperatorKey operator@laptop", sshPrivateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----\n" };
-    const { cluster, resources } = await deploy(rawConfig(values, { secretKeys: new Set(["sshPrivateKey"]) }));
-    expect(ofType(resources, "tls:index/privateKey:PrivateKey").map((key) => key.name).sort()).toEqual(["berth-proxy-tls-ca-key", "berth-proxy-tls-server-key"]);
-    expect(named(resources, "berth-keypair").inputs.publicKey).toBe(values.publicKey);
+  it("an operator's key: provisioning still logs in with the stack's key (secret), which is exported", async () => {
+    const values = { ...exampleValues(), publicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOperatorKey operator@laptop" };
+    const { cluster, resources } = await deploy(rawConfig(values));
+    const stackKey = named(resources, "berth-ssh-key");
+    expect(named(resources, "berth-keypair").inputs.publicKey).toBe(stackKey.outputs.publicKeyOpenssh);
     const command = named(resources, "berth-etcd-provision-run");
-    expect(command.inputs.connection.privateKey).toBe(values.sshPrivateKey);
+    expect(command.inputs.connection.privateKey).toBe(stackKey.outputs.privateKeyOpenssh);
     expect(containsSecret(command.serialized.connection)).toBe(true);
-    expect(cluster.sshPrivateKey).toBeUndefined();
+    expect(await cloud.value(cluster.sshPrivateKey)).toBe(stackKey.outputs.privateKeyOpenssh);
   });
 
   it("a node with its own floating IP: reachable from outside, still provisioned through the bastion", async () => {
@@ -336,6 +491,13 @@ describe("other shapes", () => {
     expect(named(resources, "berth-node-docker-host-2-provision-run").inputs.connection.proxy).toBeDefined();
     const inventory = await cloud.value(cluster.inventory);
     expect(inventory.nodes.find((node) => node.name === "docker-host-2")).toEqual({ name: "docker-host-2", privateAddress: "10.42.0.22", publicAddress: expect.stringMatching(/^203\.0\.113\./), enginePort: 2375 });
+  });
+
+  it("two ways of writing one range: one rule each, as the engine allows one resource per name", async () => {
+    // 203.0.113.5/24 is 203.0.113.0/24: Neutron would also refuse the second, identical rule (409).
+    const { resources } = await deploy(rawConfig({ ...exampleValues(), sshAllowedCidrs: ["203.0.113.5/24", "203.0.113.0/24"], containerPortCidrs: ["0.0.0.0/0", "0.0.0.0/0"] }));
+    const sshRules = ofType(resources, T.rule).filter((rule) => rule.inputs.portRangeMin === 22 && rule.inputs.remoteIpPrefix);
+    expect(sshRules.map((rule) => rule.inputs.remoteIpPrefix)).toEqual(["203.0.113.0/24"]);
   });
 
   it("boot volumes when asked for: the image copied to a volume of the given size", async () => {

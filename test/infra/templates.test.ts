@@ -161,6 +161,44 @@ describe("shell scripts parse", () => {
   });
 });
 
+describe("the NFS server's disk script, run against stand-ins", () => {
+  /** Runs the rendered script with the disk tools replaced by stand-ins that log their arguments. */
+  function runDiskScript(state: { formatted: boolean; mounted: boolean }): { status: number; calls: string[]; stderr: string } {
+    const dir = mkdtempSync(join(scratch, "disk-"));
+    const log = join(dir, "calls");
+    const standIn = (name: string, body = "exit 0") => {
+      writeFileSync(join(dir, name), `#!/bin/sh\necho "${name} $*" >>${log}\n${body}\n`);
+      chmodSync(join(dir, name), 0o755);
+    };
+    standIn("ls", "echo /dev/disk/by-id/virtio-volume-serial");
+    standIn("blkid", state.formatted ? "exit 0" : "exit 2");
+    standIn("mountpoint", state.mounted ? "exit 0" : "exit 1");
+    for (const name of ["mkfs.ext4", "mkdir", "mount", "resize2fs", "sleep"]) standIn(name);
+    standIn("grep", "exit 0");
+    const result = spawnSync("dash", ["-c", fileOf(plans.nfs!, PATHS.nfsDisk)], { encoding: "utf8", env: { PATH: `${dir}:/usr/bin:/bin` } });
+    const calls = spawnSync("cat", [log], { encoding: "utf8" }).stdout.split("\n").filter(Boolean);
+    return { status: result.status ?? 128, calls, stderr: result.stderr };
+  }
+
+  // berth:nfs.dataVolumeSize raised: Cinder extends the attached volume online (the provider's
+  // enable_online_resize) and the guest sees the bigger disk, but the ext4 filesystem keeps its
+  // size until resize2fs grows it (online, while mounted; a no-op when it already fills the disk).
+  it("grows the mounted filesystem to the volume's size on every run, without formatting it", () => {
+    const { status, calls, stderr } = runDiskScript({ formatted: true, mounted: true });
+    expect(stderr).toBe("");
+    expect(status).toBe(0);
+    expect(calls).toContain("resize2fs /dev/disk/by-id/virtio-volume-serial");
+    expect(calls.some((call) => call.startsWith("mkfs.ext4"))).toBe(false);
+  });
+  it("formats a new volume once, mounts it, then grows (nothing to grow)", () => {
+    const { status, calls } = runDiskScript({ formatted: false, mounted: false });
+    expect(status).toBe(0);
+    const order = ["mkfs.ext4", "mount /srv/berth-nfs", "resize2fs"].map((prefix) => calls.findIndex((call) => call.startsWith(prefix)));
+    expect(order.every((index) => index >= 0), calls.join("\n")).toBe(true);
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
+  });
+});
+
 describe("systemd units pass systemd-analyze verify", () => {
   function verify(name: string, content: string): string {
     const dir = mkdtempSync(join(scratch, "units-"));

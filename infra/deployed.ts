@@ -1,0 +1,60 @@
+/**
+ * Checks of the configuration against what the stack already deployed, read from the cloud before
+ * any resource is registered. Only what a config change cannot do in place is checked: the NFS data
+ * volume cannot shrink (Cinder only extends) and cannot change type without being replaced by an
+ * empty one (volume_type is replace-only in terraform-provider-openstack v1.54.1, and the program
+ * ignores it after creation, so without this check a new type would silently not apply).
+ */
+import * as openstack from "@pulumi/openstack";
+import { ConfigError, type BerthConfig, type ConfigIssue } from "./config.ts";
+import { dataVolumeName } from "./components/host.ts";
+import { nfsServerName } from "./cluster.ts";
+
+export interface DeployedVolume {
+  name: string;
+  size: number;
+  volumeType: string;
+}
+
+/** What the configuration asks of the deployed data volume that the volume cannot do. Pure. */
+export function dataVolumeProblems(config: BerthConfig, deployed: DeployedVolume | undefined): ConfigIssue[] {
+  if (!deployed) return [];
+  const problems: ConfigIssue[] = [];
+  const { dataVolumeSize, dataVolumeType } = config.nfs;
+  if (dataVolumeSize < deployed.size) {
+    problems.push({
+      key: "berth:nfs.dataVolumeSize",
+      message: `the data volume ${deployed.name} has ${deployed.size} GB and cannot shrink (Cinder only extends): set ${deployed.size} or more`,
+    });
+  }
+  if (dataVolumeType !== undefined && dataVolumeType !== deployed.volumeType) {
+    problems.push({
+      key: "berth:nfs.dataVolumeType",
+      message:
+        `the data volume ${deployed.name} is of type ${deployed.volumeType}, and a new type would mean a new, empty volume. ` +
+        `To move the data to ${dataVolumeType}: \`openstack volume set --type ${dataVolumeType} --retype-policy on-demand ${deployed.name}\` ` +
+        `(Cinder migrates it), then \`pulumi refresh\`; or set the key back to ${deployed.volumeType}`,
+    });
+  }
+  return problems;
+}
+
+/** The stack's data volume as Cinder reports it; undefined before the first `pulumi up` created it. */
+async function deployedDataVolume(config: BerthConfig): Promise<DeployedVolume | undefined> {
+  const name = dataVolumeName(nfsServerName(config.namePrefix));
+  try {
+    const volume = await openstack.blockstorage.getVolumeV3({ name });
+    return { name, size: volume.size, volumeType: volume.volumeType };
+  } catch (error) {
+    // The data source's words for "none" (data_source_openstack_blockstorage_volume_v3.go); two
+    // volumes of that name, or any other failure, stop the run.
+    if (/returned no results/.test(String((error as Error).message ?? error))) return undefined;
+    throw error;
+  }
+}
+
+/** Throws ConfigError when the configuration asks what the deployed stack cannot do. */
+export async function checkAgainstCloud(config: BerthConfig): Promise<void> {
+  const problems = dataVolumeProblems(config, await deployedDataVolume(config));
+  if (problems.length > 0) throw new ConfigError(problems);
+}
