@@ -8,6 +8,7 @@
  * to its node instead of asking every node every time.
  */
 import { LRUCache } from "lru-cache";
+import { ENGINE_API } from "../ownership.ts";
 import type { UpstreamAddress } from "../settings.ts";
 import { Engine, type Upstream } from "./engine.ts";
 
@@ -90,7 +91,7 @@ export class Cluster {
 
   private async check(node: ClusterNode): Promise<void> {
     try {
-      const info = await withTimeout(node.engine.json("GET", "/v1.41/info"), this.options.fanOutTimeoutMs);
+      const info = await node.engine.health(`${ENGINE_API}/info`, this.options.fanOutTimeoutMs);
       if (info.status !== 200) throw new Error(`info answered ${info.status}`);
       node.labels = Object.fromEntries(((info.body.Labels as string[] | null) ?? []).map((label) => label.split(/=(.*)/s).slice(0, 2) as [string, string]));
       node.memoryTotal = Number(info.body.MemTotal ?? 0);
