@@ -152,3 +152,36 @@ describe("long streams of one tenant", () => {
     expect(attached.stdout, attached.stderr).toBe("attached\n");
   }, 180_000);
 });
+
+describe("a slow call of one tenant", () => {
+  it("fails that tenant's call alone, naming the node, and leaves the node up for everyone", async () => {
+    const host1 = cluster.engines[0]!;
+    ok(await a(["run", "-d", "--name", "filler", "-e", "constraint:node==docker-host-1", TEST_IMAGE, "sleep", "1000"]));
+    try {
+      // `system df` walks every container's files: add files until the engine itself takes well
+      // over the fan-out timeout (1 s) to answer it.
+      let slowest = 0;
+      for (let batch = 1; batch <= 40 && slowest < 2_500; batch++) {
+        ok(await a(["exec", "filler", "sh", "-c", `mkdir /f${batch} && cd /f${batch} && seq 1 20000 | xargs touch`], { timeoutMs: 60_000 }));
+        const started = Date.now();
+        expect((await host1.api("GET", "/system/df")).status).toBe(200);
+        slowest = Date.now() - started;
+      }
+      expect(slowest).toBeGreaterThanOrEqual(2_500);
+
+      const df = a(["system", "df"], { timeoutMs: 30_000 });
+      // While the slow call is past its timeout, another tenant's list still has every node.
+      await new Promise((resolve) => setTimeout(resolve, 1_300));
+      const listed = await getAs(bob, "/v1.41/containers/json");
+      expect(listed.status).toBe(200);
+      expect(listed.unavailable).toBeNull();
+      const slow = await df;
+      expect(slow.code).not.toBe(0);
+      expect(slow.stderr).toContain("the Docker engine docker-host-1 did not answer this call within 1000 ms (the node is up: the call itself is slow there)");
+      expect(ok(await b(["info", "-f", "{{json .SystemStatus}}"]))).not.toContain("Unhealthy");
+      expect(proxy.refusals.at(-1)).toMatchObject({ tenant: alice.tenant, refusal: { status: 504 } });
+    } finally {
+      await a(["rm", "-f", "filler"], { timeoutMs: 60_000 });
+    }
+  }, 300_000);
+});
