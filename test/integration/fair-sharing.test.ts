@@ -185,3 +185,33 @@ describe("a slow call of one tenant", () => {
     }
   }, 300_000);
 });
+
+describe("a node that goes down", () => {
+  it("still shows its tenant's containers as last seen, marked Host Down, as classic Swarm did", async () => {
+    ok(await a(["run", "-d", "--name", "on-one", "-e", "constraint:node==docker-host-1", TEST_IMAGE, "sleep", "1000"]));
+    ok(await a(["run", "-d", "--name", "on-two", "-e", "constraint:node==docker-host-2", TEST_IMAGE, "sleep", "1000"]));
+    ok(await a(["create", "--name", "stopped-on-two", "-e", "constraint:node==docker-host-2", TEST_IMAGE, "true"]));
+    ok(await b(["run", "-d", "--name", "bobs-on-two", "-e", "constraint:node==docker-host-2", TEST_IMAGE, "sleep", "1000"]));
+    // The health checks (every 500 ms) keep each node's list.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    await cluster.engines[1]!.stop();
+
+    const running = ok(await a(["ps", "--format", "{{.Names}}|{{.State}}|{{.Status}}"])).trim().split("\n").sort();
+    expect(running).toHaveLength(2);
+    expect(running[0]).toMatch(/^docker-host-1\/on-one\|running\|Up /);
+    expect(running[1]).toBe("docker-host-2/on-two|unknown|Host Down");
+    const all = ok(await a(["ps", "-a", "--format", "{{.Names}} {{.Status}}"]));
+    expect(all).toContain("docker-host-2/stopped-on-two Host Down");
+    expect(ok(await a(["ps", "-a", "--filter", "name=on-two", "--format", "{{.Names}}"])).trim().split("\n").sort()).toEqual([
+      "docker-host-2/on-two",
+      "docker-host-2/stopped-on-two",
+    ]);
+    // A filter only the engine can apply leaves the down node's containers out, as the header says.
+    expect(ok(await a(["ps", "-a", "--filter", "status=exited", "--format", "{{.Names}}"]))).not.toContain("docker-host-2/");
+    expect(ok(await b(["ps", "--format", "{{.Names}} {{.Status}}"])).trim()).toBe("docker-host-2/bobs-on-two Host Down");
+    const listed = await getAs(alice, "/v1.41/containers/json");
+    expect(listed.unavailable).toBe("docker-host-2");
+    const gone = await a(["logs", "on-two"]);
+    expect(gone.stderr).toMatch(/on-two is on docker-host-2, which is unavailable|unavailable: docker-host-2/);
+  }, 120_000);
+});

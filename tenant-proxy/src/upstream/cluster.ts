@@ -6,8 +6,9 @@
  * marked down and comes back by itself when it answers again. Only the health check decides a
  * node's health: a call that fails or is slow on a node has the node checked at once, and fails
  * that call alone when the node is up (one tenant's slow `system df` must not take a node from
- * everyone). Where each container and exec instance lives is remembered, so later calls go
- * straight to its node instead of asking every node every time.
+ * everyone). Each check also keeps the node's container list, so lists can still show a down
+ * node's containers as classic Swarm did. Where each container and exec instance lives is
+ * remembered, so later calls go straight to its node instead of asking every node every time.
  */
 import { LRUCache } from "lru-cache";
 import { Refusal } from "../http/errors.ts";
@@ -31,6 +32,18 @@ export interface ClusterNode {
   memoryTotal: number;
   cpus: number;
   lastError?: string;
+  /** Every container on the node (`containers/json?all=1`) as of the last successful check. */
+  lastContainers: ContainerSummary[];
+}
+
+/** The fields of an engine's container list entry the proxy reads. */
+export interface ContainerSummary {
+  Id: string;
+  Names: string[];
+  State?: string;
+  Status?: string;
+  Labels: Record<string, string> | null;
+  [field: string]: unknown;
 }
 
 export interface FanOut<T> {
@@ -75,6 +88,7 @@ export class Cluster {
       labels: {},
       memoryTotal: 0,
       cpus: 0,
+      lastContainers: [],
     }));
   }
 
@@ -109,6 +123,9 @@ export class Cluster {
     try {
       const info = await withTimeout(node.engine.health(`${ENGINE_API}/info`, timeoutMs), timeoutMs);
       if (info.status !== 200) throw new Error(`info answered ${info.status}`);
+      const containers = await withTimeout(node.engine.health(`${ENGINE_API}/containers/json?all=1`, timeoutMs), timeoutMs);
+      if (containers.status !== 200) throw new Error(`the container list answered ${containers.status}`);
+      node.lastContainers = containers.body as ContainerSummary[];
       node.labels = Object.fromEntries(((info.body.Labels as string[] | null) ?? []).map((label) => label.split(/=(.*)/s).slice(0, 2) as [string, string]));
       node.memoryTotal = Number(info.body.MemTotal ?? 0);
       node.cpus = Number(info.body.NCPU ?? 0);
