@@ -191,7 +191,8 @@ export class Cluster {
   }
 }
 
-function isUnavailable(error: unknown): boolean {
+/** Whether a node failed a call by not answering (in time) rather than by refusing it. */
+export function isUnavailable(error: unknown): boolean {
   return (error as { reason?: string })?.reason === "engine-unavailable" || error instanceof TimeoutError;
 }
 
