@@ -13,6 +13,7 @@ import { QuotaGuard } from "./rewrite/quota-guard.ts";
 import { createServer } from "./server.ts";
 import { type Settings, SettingsError, readSettings } from "./settings.ts";
 import { Cluster } from "./upstream/cluster.ts";
+import { CallLimits } from "./call-limits.ts";
 import { Sizes } from "./upstream/node-state.ts";
 
 export interface RunningProxy {
@@ -45,6 +46,7 @@ export async function startProxy(settings: Settings, audit: AuditLog = jsonLines
     resolver: new Resolver(cluster),
     sizes,
     quota: new QuotaGuard(cluster, sizes, settings.policy.quota),
+    calls: new CallLimits(settings.callLimits),
     audit,
   });
   const { server, close } = createServer(pipeline, settings.tls);

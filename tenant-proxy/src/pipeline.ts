@@ -4,12 +4,14 @@
  * and audit any refusal. Tenants get their own scope; administrators (and everyone when
  * multi-tenancy is off) get the unrestricted one and go through the same handlers, which then only
  * route. Plain requests and hijacked streams (attach, exec start) share every step up to the
- * forward; a stream is authorised completely before the engine is asked to upgrade. Nothing a client
- * sends can crash the process: every failure ends as a Docker-style error answer.
+ * forward; a stream is authorised completely before the engine is asked to upgrade. Every call holds
+ * a place in the call limits from authentication until it has ended, however it ends. Nothing a
+ * client sends can crash the process: every failure ends as a Docker-style error answer.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { AuditLog } from "./audit.ts";
+import type { CallLimits, Release } from "./call-limits.ts";
 import { Refusal, badRequest } from "./http/errors.ts";
 import { checkContentType, parseJsonObject, parseTarget, readBody, type RequestTarget } from "./http/request.ts";
 import type { Authenticator, Identity } from "./identity/identity.ts";
@@ -35,6 +37,7 @@ export interface ProxyContext {
   resolver: Resolver;
   sizes: Sizes;
   quota: QuotaGuard;
+  calls: CallLimits;
   audit: AuditLog;
 }
 
@@ -56,6 +59,8 @@ interface Decision {
 interface Trace {
   identity?: Identity;
   operation?: Operation;
+  /** The call's place in the call limits, once it has one. */
+  release?: Release;
 }
 
 const asIs: Unscope = (text) => text;
@@ -81,6 +86,8 @@ async function run(context: ProxyContext, req: IncomingMessage, arrival: Arrival
     context.audit.refusal({ tenant: identity?.tenant, user: identity?.user, operation: operation?.id, method: req.method ?? "", path: req.url ?? "", refusal });
     if (arrival.kind === "http") sendRefusal(arrival.res, refusal);
     else writeRawAnswer(arrival.socket, refusal.status, { message: refusal.message });
+  } finally {
+    trace.release?.();
   }
 }
 
@@ -103,6 +110,7 @@ async function decide(context: ProxyContext, req: IncomingMessage, arrival: Arri
   const identity = operation.access === "public" ? undefined : await authenticate(context.authenticator, req.headers);
   trace.identity = identity;
   if (identity) authorise(operation, identity, context.settings.policy);
+  trace.release = context.calls.enter(identity?.tenant);
   const unrestricted = identity === undefined || identity.admin || !context.settings.multiTenant;
   const scope = unrestricted ? ADMIN_SCOPE : new TenantScope(identity.tenant);
   if (!unrestricted) checkQuery(operation, target.query);

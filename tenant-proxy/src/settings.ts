@@ -6,6 +6,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { z } from "zod";
+import type { CallLimitSettings } from "./call-limits.ts";
 import { OPERATIONS } from "./operations.ts";
 import { disabledOperations } from "./policy/api-filter.ts";
 import { type Flavors, flavorsSchema, MIB } from "./policy/flavors.ts";
@@ -98,6 +99,8 @@ export interface Settings {
   maxBodyBytes: number;
   /** How long the proxy's own engine calls (lookups, creates) may take; tenants' streams are unbounded. */
   engineTimeoutMs: number;
+  /** How many calls (streams included) one tenant, and everyone together, may have in progress. */
+  callLimits: CallLimitSettings;
   policy: Policy;
 }
 
@@ -412,6 +415,7 @@ export function readSettings(env: Env): Settings {
     tls,
     maxBodyBytes: positiveInt(env, "BERTH_MAX_BODY_BYTES", 1024 * 1024),
     engineTimeoutMs: positiveInt(env, "BERTH_ENGINE_TIMEOUT_MS", 60_000),
+    callLimits: { perTenant: positiveInt(env, "BERTH_TENANT_MAX_CALLS", 128), total: positiveInt(env, "BERTH_MAX_CALLS", 2048) },
     policy: readPolicy(env),
   };
 }

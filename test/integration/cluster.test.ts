@@ -174,16 +174,18 @@ describe("volumes on the NFS export", () => {
 });
 
 describe("a node that stops answering", () => {
-  it("is left out of lists (which say so), gets no new containers, and comes back by itself", async () => {
+  it("shows its containers as Host Down in lists (which say so), gets no new containers, and comes back by itself", async () => {
     const host3 = cluster.engines[2]!;
     host3.pause();
     try {
       const listed = await fetch(`http://127.0.0.1:${proxy.port}/v1.41/containers/json`, { headers: { "x-auth-token": alice.token, "x-auth-tenantid": alice.tenant } });
       expect(listed.status).toBe(200);
       expect(listed.headers.get("x-berth-unavailable-nodes")).toBe("docker-host-3");
-      const names = ((await listed.json()) as { Names: string[] }[]).map((c) => c.Names[0]!);
-      expect(names.some((name) => name.startsWith("/docker-host-3/"))).toBe(false);
-      expect(names.length).toBeGreaterThan(0);
+      const containers = (await listed.json()) as { Names: string[]; Status: string }[];
+      const lastSeen = containers.filter((c) => c.Names[0]!.startsWith("/docker-host-3/"));
+      expect(lastSeen.map((c) => c.Names[0])).toContain("/docker-host-3/elsewhere");
+      expect(new Set(lastSeen.map((c) => c.Status))).toEqual(new Set(["Host Down"]));
+      expect(containers.length).toBeGreaterThan(lastSeen.length);
       for (let i = 0; i < 3; i++) {
         ok(await a(["run", "-d", "--name", `while-down-${i}`, TEST_IMAGE, "sleep", "1000"]));
         expect(await nodeOf("tenant-a", `while-down-${i}`, cluster.engines.slice(0, 2))).toMatch(/^docker-host-[12]$/);

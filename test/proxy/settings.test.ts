@@ -37,6 +37,13 @@ describe("readSettings", () => {
     expect(settings.multiTenant).toBe(true);
     expect(settings.networkAuthorization).toBe(true);
     expect(settings.tls).toBeUndefined();
+    expect(settings.callLimits).toEqual({ perTenant: 128, total: 2048 });
+  });
+
+  it("reads the call limits and refuses ones that are not positive whole numbers", () => {
+    expect(readSettings({ ...base, BERTH_TENANT_MAX_CALLS: "16", BERTH_MAX_CALLS: "100" }).callLimits).toEqual({ perTenant: 16, total: 100 });
+    expect(errorOf({ ...base, BERTH_TENANT_MAX_CALLS: "0" }).message).toContain("BERTH_TENANT_MAX_CALLS");
+    expect(errorOf({ ...base, BERTH_MAX_CALLS: "many" }).message).toContain("BERTH_MAX_CALLS");
   });
 
   it("keeps FDCS's names working: SWARM_AUTH_BACKEND=Keystone with a v3 URL", () => {

@@ -20,6 +20,7 @@ export type RefusalReason =
   | "identity-unavailable"
   | "engine-unavailable"
   | "quota"
+  | "too-many-calls"
   | "conflict"
   | "engine-error";
 

@@ -85,14 +85,40 @@ export const list: Handler = async (request): Promise<Reply> => {
     nodeQuery.set("filters", serializeFilters(onNode));
     return `${ENGINE_API}/containers/json?${nodeQuery}`;
   };
-  const { items, headers } = await everywhereJson(request, pathOn);
-  const visible = items
+  const { items, missing, headers } = await everywhereJson(request, pathOn);
+  const lastSeen = [...filters.keys()].every((key) => LAST_SEEN_FILTERS.includes(key))
+    ? missing.flatMap((name) => lastSeenOn(request, name, engineBool(query.get("all")), filters.get("label") ?? []))
+    : [];
+  const visible = [...items, ...lastSeen]
     .filter(({ node, item }) => order.every((filter) => passesOrder(filter, node, item.Created)))
     .map(({ node, item }) => containerSummaryView(request.scope, request.networkScope, item, request.cluster.named ? node : undefined))
     .filter((c) => (c.Names as string[] | undefined)?.some((name) => matchesName(`/${name.split("/").pop()}`)) ?? false)
     .sort((a, b) => b.Created - a.Created);
   return { reply: { status: 200, body: limit > 0 ? visible.slice(0, limit) : visible, headers } };
 };
+
+/** The filters the proxy can apply to a down node's last-seen containers (it matches names itself). */
+const LAST_SEEN_FILTERS = ["label", "name"];
+
+/**
+ * A down node's containers of the caller as its last health check saw them, shown as classic Swarm
+ * did (Status "Host Down"; State "unknown", since nobody can tell now): running ones unless `all`,
+ * those with the given labels (`key` or `key=value`, as the engine matches them).
+ */
+function lastSeenOn(request: TenantRequest, nodeName: string, all: boolean, labels: readonly string[]): { node: ClusterNode; item: any }[] {
+  const node = request.cluster.byName(nodeName);
+  if (!node) return [];
+  const hasLabel = (own: Record<string, string>, filter: string) => {
+    const [key, value] = filter.split(/=(.*)/s);
+    return Object.hasOwn(own, key!) && (value === undefined || own[key!] === value);
+  };
+  return node.lastContainers
+    .filter((c) => request.scope.owns(c.Labels) && (all || c.State === "running") && labels.every((label) => hasLabel(c.Labels ?? {}, label)))
+    .map((c) => ({ node, item: { ...c, State: "unknown", Status: "Host Down" } }));
+}
+
+/** A boolean query value read as the engine reads it (Go's httputils.BoolValue). */
+const engineBool = (raw: string | null): boolean => raw !== null && !["", "0", "no", "false", "none"].includes(raw.trim().toLowerCase());
 
 export const inspect: Handler = async (request) => {
   const { id, node, inspected } = await ownContainer(request);

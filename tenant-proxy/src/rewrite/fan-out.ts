@@ -1,8 +1,9 @@
 /**
  * Asking every node at once: lists and prunes fan out to all healthy nodes in parallel (each within
- * the fan-out timeout) and their answers are merged. When a node is down or too slow the answer
- * still comes, with the names of the missing nodes in an `X-Berth-Unavailable-Nodes` header (the
- * docker CLI has nowhere else to show it; volume lists also say it in their Warnings).
+ * the fan-out timeout) and their answers are merged. When a node is down the answer still comes,
+ * with the names of the missing nodes in an `X-Berth-Unavailable-Nodes` header (volume lists also
+ * say it in their Warnings, container lists show the node's containers as "Host Down"). A node
+ * that is up but too slow with the call fails the call (see Cluster.everywhere).
  */
 import { Refusal } from "../http/errors.ts";
 import { passEngineError } from "../ownership.ts";

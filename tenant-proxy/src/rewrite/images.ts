@@ -20,9 +20,11 @@ const imageSegments = (name: string): string[] => name.split("/");
 /** The nodes that hold an image, first the ones that answered; a 404 when none does. */
 async function nodesWithImage(request: TenantRequest, name: string): Promise<ClusterNode[]> {
   const path = `${ENGINE_API}/images/${encodeSegments(imageSegments(name))}/json`;
-  const { answers, missing } = await request.cluster.everywhere(async (node) => (await node.engine.json("GET", path)).status);
+  const { answers, missing, errors } = await request.cluster.everywhere(async (node) => (await node.engine.json("GET", path)).status);
   const holders = answers.filter((a) => a.value === 200).map((a) => a.node);
   if (holders.length === 0) {
+    // A node that is up but did not answer may hold it: say so rather than that there is none.
+    if (errors.length > 0) throw errors[0]!.error;
     throw new Refusal(404, `No such image: ${name}${missing.length > 0 ? ` (unavailable: ${missing.join(", ")})` : ""}`, "not-found", name);
   }
   return holders;

@@ -9,7 +9,7 @@
 import { ENGINE_API, type Scope, passEngineError } from "../ownership.ts";
 import { tenantPortsExcess } from "../policy/ports.ts";
 import { NO_USAGE, type QuotaFile, type QuotaLimits, TenantQueue, type Usage, checkSized, limitsFor, overQuota, quotaExcess } from "../policy/quota.ts";
-import type { Cluster, ClusterNode } from "../upstream/cluster.ts";
+import { type Cluster, type ClusterNode, isUnavailable } from "../upstream/cluster.ts";
 import type { Size, Sizes } from "../upstream/node-state.ts";
 
 export class QuotaGuard {
@@ -110,13 +110,16 @@ export class QuotaGuard {
       if (listed.status !== 200) throw passEngineError(listed);
       return Promise.all((listed.body as { Id: string }[]).map((container) => this.sizes.of(node, container.Id)));
     });
-    if (errors.length > 0) throw errors[0]!.error;
+    const refused = errors.find((failed) => !isUnavailable(failed.error));
+    if (refused) throw refused.error;
+    // A node that is up but too slow for this call counts like one that is down.
+    const unread = [...missing, ...errors.map((failed) => failed.node.name)];
     const held = [
       ...answers.map(({ node, value }) => {
         this.lastRead.set(`${node.name}:${scope.tenant}`, value);
         return value;
       }),
-      ...missing.map((name) => this.lastRead.get(`${name}:${scope.tenant}`) ?? []),
+      ...unread.map((name) => this.lastRead.get(`${name}:${scope.tenant}`) ?? []),
     ];
     return held.flat();
   }

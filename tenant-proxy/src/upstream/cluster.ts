@@ -2,12 +2,17 @@
  * The engines behind one endpoint. A single upstream (BERTH_UPSTREAM) is a cluster of one whose
  * node names stay out of sight; a nodes file (BERTH_NODES_FILE, FDCS's `/tmp/cluster.ips`: one
  * `host:port` per line, optionally preceded by a name) makes a classic-Swarm-style cluster whose
- * containers show as `node/name`. Nodes are pinged in the background; one that stops answering is
- * marked down (so are nodes whose calls fail to connect) and comes back by itself when it answers
- * again. Where each container and exec instance lives is remembered, so later calls go straight
- * to its node instead of asking every node every time.
+ * containers show as `node/name`. Nodes are checked in the background; one that stops answering is
+ * marked down and comes back by itself when it answers again. Only the health check decides a
+ * node's health: a call that fails or is slow on a node has the node checked at once, and fails
+ * that call alone when the node is up (one tenant's slow `system df` must not take a node from
+ * everyone). Each check also keeps the node's container list, so lists can still show a down
+ * node's containers as classic Swarm did. Where each container and exec instance lives is
+ * remembered, so later calls go straight to its node instead of asking every node every time.
  */
 import { LRUCache } from "lru-cache";
+import { Refusal } from "../http/errors.ts";
+import { ENGINE_API } from "../ownership.ts";
 import type { UpstreamAddress } from "../settings.ts";
 import { Engine, type Upstream } from "./engine.ts";
 
@@ -27,13 +32,25 @@ export interface ClusterNode {
   memoryTotal: number;
   cpus: number;
   lastError?: string;
+  /** Every container on the node (`containers/json?all=1`) as of the last successful check. */
+  lastContainers: ContainerSummary[];
+}
+
+/** The fields of an engine's container list entry the proxy reads. */
+export interface ContainerSummary {
+  Id: string;
+  Names: string[];
+  State?: string;
+  Status?: string;
+  Labels: Record<string, string> | null;
+  [field: string]: unknown;
 }
 
 export interface FanOut<T> {
   answers: { node: ClusterNode; value: T }[];
   /** Nodes that were down or did not answer in time. */
   missing: string[];
-  /** Nodes that answered with an error (a refusal of the request, not an outage). */
+  /** Nodes that answered with an error, or that are up but failed or were too slow with this call. */
   errors: { node: ClusterNode; error: unknown }[];
 }
 
@@ -54,6 +71,8 @@ export class Cluster {
   readonly nodes: ClusterNode[];
   private readonly locations = new LRUCache<string, string>({ max: 100_000 });
   private timer?: NodeJS.Timeout;
+  /** The check running on each node, which a failed call waits for instead of starting another. */
+  private readonly checks = new Map<ClusterNode, Promise<void>>();
 
   constructor(
     specs: readonly NodeSpec[],
@@ -69,6 +88,7 @@ export class Cluster {
       labels: {},
       memoryTotal: 0,
       cpus: 0,
+      lastContainers: [],
     }));
   }
 
@@ -88,10 +108,24 @@ export class Cluster {
     await Promise.all(this.nodes.map((node) => this.check(node)));
   }
 
-  private async check(node: ClusterNode): Promise<void> {
+  /** Checks a node now, or waits for the check already running on it. */
+  private check(node: ClusterNode): Promise<void> {
+    let running = this.checks.get(node);
+    if (!running) {
+      running = this.checkNow(node).finally(() => this.checks.delete(node));
+      this.checks.set(node, running);
+    }
+    return running;
+  }
+
+  private async checkNow(node: ClusterNode): Promise<void> {
+    const timeoutMs = this.options.fanOutTimeoutMs;
     try {
-      const info = await withTimeout(node.engine.json("GET", "/v1.41/info"), this.options.fanOutTimeoutMs);
+      const info = await withTimeout(node.engine.health(`${ENGINE_API}/info`, timeoutMs), timeoutMs);
       if (info.status !== 200) throw new Error(`info answered ${info.status}`);
+      const containers = await withTimeout(node.engine.health(`${ENGINE_API}/containers/json?all=1`, timeoutMs), timeoutMs);
+      if (containers.status !== 200) throw new Error(`the container list answered ${containers.status}`);
+      node.lastContainers = containers.body as ContainerSummary[];
       node.labels = Object.fromEntries(((info.body.Labels as string[] | null) ?? []).map((label) => label.split(/=(.*)/s).slice(0, 2) as [string, string]));
       node.memoryTotal = Number(info.body.MemTotal ?? 0);
       node.cpus = Number(info.body.NCPU ?? 0);
@@ -102,7 +136,7 @@ export class Cluster {
     }
   }
 
-  markDown(node: ClusterNode, error: unknown): void {
+  private markDown(node: ClusterNode, error: unknown): void {
     node.healthy = false;
     node.lastError = (error as Error)?.message ?? String(error);
   }
@@ -134,18 +168,22 @@ export class Cluster {
     return name === undefined ? undefined : this.byName(name);
   }
 
-  /** Runs `work` on every healthy node at once, each within the fan-out timeout. */
+  /**
+   * Runs `work` on every healthy node at once, each within the fan-out timeout. A node that does not
+   * answer in time or cannot be reached is checked at once: when the check finds it down it is
+   * missing from the answer, otherwise the call failed on an up node and is an error of this call.
+   */
   async everywhere<T>(work: (node: ClusterNode) => Promise<T>): Promise<FanOut<T>> {
     const healthy = this.healthy();
     const settled = await Promise.allSettled(healthy.map((node) => withTimeout(work(node), this.options.fanOutTimeoutMs)));
+    await Promise.all(settled.map((result, index) => (result.status === "rejected" && isUnavailable(result.reason) ? this.check(healthy[index]!) : undefined)));
     const fanOut: FanOut<T> = { answers: [], missing: [], errors: [] };
     settled.forEach((result, index) => {
       const node = healthy[index]!;
       if (result.status === "fulfilled") fanOut.answers.push({ node, value: result.value });
-      else if (isUnavailable(result.reason)) {
-        fanOut.missing.push(node.name);
-        this.markDown(node, result.reason);
-      } else fanOut.errors.push({ node, error: result.reason });
+      else if (!isUnavailable(result.reason)) fanOut.errors.push({ node, error: result.reason });
+      else if (!node.healthy) fanOut.missing.push(node.name);
+      else fanOut.errors.push({ node, error: result.reason instanceof TimeoutError ? slowOn(node, this.options.fanOutTimeoutMs) : result.reason });
     });
     const asked = new Set(healthy);
     fanOut.missing.push(...this.nodes.filter((node) => !asked.has(node)).map((node) => node.name));
@@ -153,11 +191,15 @@ export class Cluster {
   }
 }
 
-function isUnavailable(error: unknown): boolean {
+/** Whether a node failed a call by not answering (in time) rather than by refusing it. */
+export function isUnavailable(error: unknown): boolean {
   return (error as { reason?: string })?.reason === "engine-unavailable" || error instanceof TimeoutError;
 }
 
 class TimeoutError extends Error {}
+
+const slowOn = (node: ClusterNode, ms: number): Refusal =>
+  new Refusal(504, `the Docker engine ${node.name} did not answer this call within ${ms} ms (the node is up: the call itself is slow there); try again later`, "engine-unavailable", node.name);
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout;

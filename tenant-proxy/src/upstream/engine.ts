@@ -4,6 +4,12 @@
  * hijacked stream, make a JSON call of its own), so cluster mode can put a pool of engines behind
  * the same interface. Connections are kept alive; the proxy's own lookups have a timeout, while
  * tenants' calls do not, because `stop -t 600` or `wait` legitimately take as long as they take.
+ *
+ * Each engine has three connection pools, so that what tenants hold open can never delay what the
+ * proxy needs: tenants' calls and streams (as many connections as they hold: the call limits bound
+ * them, see call-limits.ts), the proxy's own lookups and fan-outs, and the health checks, which have a
+ * connection of their own. With one shared pool, 256 `docker events` streams of one tenant filled
+ * it, every later call queued, health checks timed out, and every node was marked down.
  */
 import http, { type IncomingMessage, type OutgoingHttpHeaders } from "node:http";
 import net from "node:net";
@@ -21,6 +27,9 @@ export interface EngineRequest {
   timeoutMs?: number;
 }
 
+/** Which connection pool a call uses: a tenant's call, the proxy's own lookup, a health check. */
+type Pool = "tenant" | "lookup" | "health";
+
 export interface JsonAnswer {
   status: number;
   body: any;
@@ -31,7 +40,10 @@ export interface Upstream {
   request(request: EngineRequest): Promise<IncomingMessage>;
   /** A fresh raw connection, for attach and exec streams that leave HTTP behind. */
   connect(): Promise<net.Socket>;
+  /** The proxy's own call, on the lookup connections, within the engine timeout. */
   json(method: string, path: string, body?: unknown): Promise<JsonAnswer>;
+  /** A health check's call, on a connection of its own, given up (and its connection closed) after `timeoutMs`. */
+  health(path: string, timeoutMs: number): Promise<JsonAnswer>;
   /** Closes kept-alive connections (at shutdown). */
   close(): void;
 }
@@ -40,7 +52,13 @@ export const engineUnavailable = (name: string, why: string): Refusal =>
   new Refusal(502, `the Docker engine ${name} is unavailable: ${why}`, "engine-unavailable");
 
 export class Engine implements Upstream {
-  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 32 });
+  private readonly agents: Record<Pool, http.Agent> = {
+    tenant: new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 32 }),
+    // Bounds the proxy's bursts (an inspect per container when the scheduler sizes a node).
+    lookup: new http.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 32 }),
+    // One check at a time per node (Cluster deduplicates them); a spare for the one being closed.
+    health: new http.Agent({ keepAlive: true, maxSockets: 2, maxFreeSockets: 1 }),
+  };
 
   readonly name: string;
 
@@ -52,13 +70,18 @@ export class Engine implements Upstream {
     this.name = address.kind === "unix" ? address.path : `${address.host}:${address.port}`;
   }
 
+  /** A tenant's call (forwarded, or a stream), on the tenants' connections. */
   request(request: EngineRequest): Promise<IncomingMessage> {
+    return this.send(request, "tenant");
+  }
+
+  private send(request: EngineRequest, pool: Pool): Promise<IncomingMessage> {
     const target =
       this.address.kind === "unix" ? { socketPath: this.address.path } : { host: this.address.host, port: this.address.port };
     return new Promise((resolve, reject) => {
       const outgoing = http.request({
         ...target,
-        agent: this.agent,
+        agent: this.agents[pool],
         method: request.method,
         path: request.path,
         headers: { Host: "docker", ...request.headers },
@@ -97,15 +120,20 @@ export class Engine implements Upstream {
     });
   }
 
-  async json(method: string, path: string, body?: unknown): Promise<JsonAnswer> {
+  json(method: string, path: string, body?: unknown): Promise<JsonAnswer> {
+    return this.jsonOn("lookup", method, path, body, this.timeoutMs);
+  }
+
+  health(path: string, timeoutMs: number): Promise<JsonAnswer> {
+    return this.jsonOn("health", "GET", path, undefined, timeoutMs);
+  }
+
+  private async jsonOn(pool: Pool, method: string, path: string, body: unknown, timeoutMs: number): Promise<JsonAnswer> {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const response = await this.request({
-      method,
-      path,
-      headers: payload ? { "Content-Type": "application/json", "Content-Length": payload.length } : {},
-      body: payload,
-      timeoutMs: this.timeoutMs,
-    });
+    const response = await this.send(
+      { method, path, headers: payload ? { "Content-Type": "application/json", "Content-Length": payload.length } : {}, body: payload, timeoutMs },
+      pool,
+    );
     const text = await readAll(response);
     let parsed: unknown = text;
     if (/json/.test(String(response.headers["content-type"] ?? "")) && text !== "") {
@@ -119,7 +147,7 @@ export class Engine implements Upstream {
   }
 
   close(): void {
-    this.agent.destroy();
+    for (const agent of Object.values(this.agents)) agent.destroy();
   }
 }
 

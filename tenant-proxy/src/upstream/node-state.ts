@@ -7,7 +7,7 @@
 import { LRUCache } from "lru-cache";
 import { ENGINE_API, type Scope, passEngineError } from "../ownership.ts";
 import { publishedPortCount } from "../policy/ports.ts";
-import type { Cluster, ClusterNode } from "./cluster.ts";
+import { type Cluster, type ClusterNode, isUnavailable } from "./cluster.ts";
 import type { NodeState } from "./scheduler.ts";
 
 export interface Size {
@@ -77,6 +77,9 @@ export async function nodeStates(cluster: Cluster, sizes: Sizes, scope: Scope): 
     };
     return state;
   });
-  if (errors.length > 0) throw errors[0]!.error;
+  // A node that is up but too slow for this call is no candidate this time; a refusal fails the create.
+  const refused = errors.find((failed) => !isUnavailable(failed.error));
+  if (refused) throw refused.error;
+  if (answers.length === 0 && errors.length > 0) throw errors[0]!.error;
   return answers.map((answer) => answer.value);
 }

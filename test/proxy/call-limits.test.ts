@@ -1,0 +1,50 @@
+import { describe, expect, it } from "vitest";
+import { CallLimits } from "../../tenant-proxy/src/call-limits.ts";
+import { Refusal } from "../../tenant-proxy/src/http/errors.ts";
+
+function refusalOf(enter: () => unknown): Refusal {
+  try {
+    enter();
+  } catch (error) {
+    if (error instanceof Refusal) return error;
+    throw error;
+  }
+  throw new Error("expected a refusal");
+}
+
+describe("CallLimits", () => {
+  it("refuses a tenant's call past its own limit with a 429, and leaves other tenants their places", () => {
+    const limits = new CallLimits({ perTenant: 2, total: 10 });
+    limits.enter("tenant-a");
+    limits.enter("tenant-a");
+    const refusal = refusalOf(() => limits.enter("tenant-a"));
+    expect(refusal.status).toBe(429);
+    expect(refusal.message).toBe("too many calls in progress for your project: at most 2 at once (streams such as events, logs -f, stats and attach count until they end)");
+    expect(() => limits.enter("tenant-b")).not.toThrow();
+    expect(limits.inProgress("tenant-a")).toBe(2);
+    expect(limits.inProgress()).toBe(3);
+  });
+
+  it("refuses any call past the total, public ones (no tenant) included, which count towards the total only", () => {
+    const limits = new CallLimits({ perTenant: 5, total: 3 });
+    limits.enter(undefined);
+    limits.enter(undefined);
+    limits.enter("tenant-a");
+    expect(limits.inProgress("tenant-a")).toBe(1);
+    expect(refusalOf(() => limits.enter("tenant-b")).message).toBe("the service is busy: too many calls in progress from all projects; try again shortly");
+    expect(refusalOf(() => limits.enter(undefined)).status).toBe(429);
+  });
+
+  it("gives a place back once however often it is released, and a refused call holds none", () => {
+    const limits = new CallLimits({ perTenant: 1, total: 10 });
+    const release = limits.enter("tenant-a");
+    refusalOf(() => limits.enter("tenant-a"));
+    release();
+    release();
+    expect(limits.inProgress("tenant-a")).toBe(0);
+    expect(limits.inProgress()).toBe(0);
+    const again = limits.enter("tenant-a");
+    expect(limits.inProgress()).toBe(1);
+    again();
+  });
+});
