@@ -77,7 +77,7 @@ export const OPERATIONS: readonly Operation[] = [
   tenant({ id: "ContainerList", method: "GET", path: "/containers/json", fdcs: "containerslist" }, containers.list, ["all", "limit", "size", "filters", "trunc_cmd"]),
   tenant({ id: "ContainerCreate", method: "POST", path: "/containers/create", fdcs: "containerscreate" }, containers.create, ["name", "platform"], "json"),
   tenant({ id: "ContainerInspect", method: "GET", path: "/containers/{id}/json", fdcs: "containerinspect" }, containers.inspect, ["size"]),
-  tenant({ id: "ContainerTop", method: "GET", path: "/containers/{id}/top", fdcs: "containertop" }, containers.onContainer(["top"]), ["ps_args"]),
+  tenant({ id: "ContainerTop", method: "GET", path: "/containers/{id}/top", fdcs: "containertop" }, containers.top, ["ps_args"]),
   tenant({ id: "ContainerLogs", method: "GET", path: "/containers/{id}/logs", fdcs: "containerlogs" }, containers.onContainer(["logs"]), ["follow", "stdout", "stderr", "since", "until", "timestamps", "tail", "details"]),
   tenant({ id: "ContainerChanges", method: "GET", path: "/containers/{id}/changes", fdcs: "containerchanges" }, containers.onContainer(["changes"])),
   tenant({ id: "ContainerExport", method: "GET", path: "/containers/{id}/export", fdcs: "containerexport" }, containers.onContainer(["export"])),

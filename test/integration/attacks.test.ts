@@ -259,6 +259,56 @@ describe("host escapes", () => {
   });
 });
 
+describe("docker top", () => {
+  const secret = "victim-env-secret-7f3a";
+  let victimPid: number;
+  beforeAll(async () => {
+    const owner = asUser(proxy, victim);
+    expect((await owner(["run", "-d", "--name", "vault", "-e", `SECRET=${secret}`, TEST_IMAGE, "sleep", "1000"])).code).toBe(0);
+    expect((await attack(["run", "-d", "--name", "prober", TEST_IMAGE, "sleep", "1000"])).code).toBe(0);
+    victimPid = (await engine.api("GET", "/containers/victim_vault/json")).body.State.Pid;
+  });
+  afterAll(async () => {
+    await asUser(proxy, victim)(["rm", "-f", "vault"]);
+    await attack(["rm", "-f", "prober"]);
+  });
+
+  const top = (psArgs: string) => unchanged(() => api("GET", `/containers/prober/top?ps_args=${encodeURIComponent(psArgs)}`));
+
+  it("cannot read another tenant's environment through ps options that defeat the engine's pid filter", async () => {
+    // ps refuses -q beside -p, so dockerd runs ps over the whole host; the column before "PID" then
+    // walks along the victim's command line and environment, one token per error message.
+    const crafted = [
+      ...Array.from({ length: 8 }, (_, n) => `-o args:4000,${"ni,".repeat(n)}pid e -p ${victimPid}`),
+      `e -o args,ni,pid -p ${victimPid}`,
+      `-o args,pid e --ppid 1`,
+      `axfe -o args,pid`,
+      `-opid=X,args=PID e -p ${victimPid}`,
+      `-ef -o args,ni,pid`,
+      `aux  -p ${victimPid}`,
+    ];
+    const answers: { psArgs: string; status: number; text: string }[] = [];
+    for (const psArgs of crafted) answers.push({ psArgs, ...(await top(psArgs)) });
+    expect(answers.filter(({ text }) => text.includes(secret))).toEqual([]);
+    for (const { psArgs, status, text } of answers) {
+      expect(status, `${psArgs}: ${text}`).toBe(403);
+      expect(text).toContain("ps_args");
+    }
+  });
+
+  it("lists the caller's own processes with the usual options", async () => {
+    for (const psArgs of ["", "aux", "-ef", "-o pid,comm", "-eo pid,user,args"]) {
+      const answer = await top(psArgs);
+      expect(answer.status, `${psArgs}: ${answer.text}`).toBe(200);
+      const { Processes } = JSON.parse(answer.text) as { Processes: string[][] };
+      expect(Processes.map((row) => row[row.length - 1])).toEqual([expect.stringMatching(/^sleep( 1000)?$/)]);
+      expect(answer.text).not.toContain(secret);
+    }
+    const cli = await attack(["top", "prober", "aux"]);
+    expect(cli.stdout).toContain("sleep 1000");
+  });
+});
+
 describe("quota bypass", () => {
   let quotaProxy: TestProxy;
   beforeAll(async () => {

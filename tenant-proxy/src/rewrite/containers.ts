@@ -13,6 +13,7 @@ import { encodeSegments } from "../http/request.ts";
 import { ENGINE_API, type ResolvedContainer, checkLabels, checkName, passEngineError, scopedFilterValues } from "../ownership.ts";
 import { UPDATE_RULES, checkFields } from "../policy/fields.ts";
 import { flavorForUpdate } from "../policy/flavors.ts";
+import { checkPsArgs } from "../policy/ps-args.ts";
 import type { ClusterNode } from "../upstream/cluster.ts";
 import { type JsonAnswer, readAll } from "../upstream/engine.ts";
 import { nodeStates } from "../upstream/node-state.ts";
@@ -116,6 +117,22 @@ export const stats: Handler = async (request) => {
       rewrite: (sample) => (typeof sample?.name === "string" ? { ...sample, name: visibleContainerName(request.scope, sample.name) } : sample),
     },
   };
+};
+
+/**
+ * `docker top` with only the ps options the policy knows to be safe. The engine's own failures
+ * (ps could not run, or its output could not be read) may quote ps output, which in the worst case
+ * is about other processes of the host: they are answered with one fixed message instead.
+ */
+export const top: Handler = async (request): Promise<Reply> => {
+  const psArgs = request.query.get("ps_args") ?? "";
+  if (!request.scope.unrestricted) checkPsArgs(psArgs);
+  const { id, node } = await ownContainer(request);
+  const answer = await node.engine.json("GET", `${ENGINE_API}/containers/${id}/top${psArgs === "" ? "" : `?ps_args=${encodeURIComponent(psArgs)}`}`);
+  if (answer.status >= 500 && !request.scope.unrestricted) {
+    return { reply: { status: 500, body: { message: `ps could not list the processes of ${request.params.id} with the options "${psArgs}"` } } };
+  }
+  return { reply: answer };
 };
 
 export const remove: Handler = async (request) => {
