@@ -139,9 +139,8 @@ export function checkLabels(labels: unknown, where: string): Record<string, stri
 /** A label map without the proxy's own labels, as tenants see it. */
 export function withoutReservedLabels<T extends Labels>(labels: T): T {
   if (!labels) return labels;
-  const visible: Record<string, string> = {};
-  for (const [key, value] of Object.entries(labels)) if (!key.startsWith(LABEL_PREFIX)) visible[key] = value;
-  return visible as T;
+  // fromEntries defines each key, so a label named "__proto__" stays a label.
+  return Object.fromEntries(Object.entries(labels).filter(([key]) => !key.startsWith(LABEL_PREFIX))) as T;
 }
 
 export interface ResolvedContainer {
