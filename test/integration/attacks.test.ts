@@ -309,6 +309,57 @@ describe("docker top", () => {
   });
 });
 
+describe("engine internals", () => {
+  it("info names nothing of the node: data root, name, cluster store, proxies, warnings", async () => {
+    const direct = (await engine.api("GET", "/info")).body as Record<string, unknown>;
+    const answer = await api("GET", "/info");
+    expect(answer.status).toBe(200);
+    const seen = JSON.parse(answer.text) as Record<string, unknown>;
+    for (const field of ["DockerRootDir", "Name", "ClusterStore", "ClusterAdvertise", "HttpProxy", "HttpsProxy", "NoProxy", "InitBinary"]) {
+      const value = direct[field];
+      if (typeof value === "string" && value !== "") expect(answer.text, field).not.toContain(value);
+    }
+    expect(seen).toMatchObject({ DockerRootDir: "", ClusterStore: "", ClusterAdvertise: "", Warnings: null, RegistryConfig: null, DefaultAddressPools: null });
+    expect(JSON.stringify(seen.Runtimes)).not.toMatch(/path/i);
+    expect(seen.ServerVersion).toBe(direct.ServerVersion);
+    expect(seen.NCPU).toBe(direct.NCPU);
+  });
+
+  it("_ping without a token names neither the engine nor its version, and still gives the API version", async () => {
+    const version = (await engine.api("GET", "/version")).body.Version as string;
+    for (const method of ["GET", "HEAD"]) {
+      const ping = await fetch(`http://127.0.0.1:${proxy.port}/_ping`, { method });
+      expect(ping.status).toBe(200);
+      expect(ping.headers.get("server")).toBeNull();
+      expect(ping.headers.get("api-version")).toBe("1.41");
+      expect([...ping.headers.values()].join(" ")).not.toContain(version);
+      expect(await ping.text()).toBe(method === "GET" ? "OK" : "");
+    }
+  });
+
+  it("registries at the cluster's private addresses are refused before any connection, all with one message", async () => {
+    const attempts: [string, string, unknown][] = [
+      ["POST", `/images/create?fromImage=${encodeURIComponent(`${engine.address}:2375/x`)}&tag=latest`, undefined],
+      ["POST", `/images/create?fromImage=${encodeURIComponent("127.0.0.1:9/x")}&tag=latest`, undefined],
+      ["POST", `/images/create?fromImage=${encodeURIComponent("localhost:22/x")}&tag=latest`, undefined],
+      ["POST", `/images/create?fromImage=${encodeURIComponent("[::1]:2379/x")}&tag=latest`, undefined],
+      ["POST", "/auth", { serveraddress: "http://169.254.169.254:80/", username: "u", password: "p" }],
+      ["POST", "/auth", { serveraddress: `${engine.address}:22`, username: "u", password: "p" }],
+      ["GET", `/distribution/${engine.address}:2379/x/json`, undefined],
+      ["GET", `/images/search?term=${encodeURIComponent(`${engine.address}:7946/x`)}`, undefined],
+      ["POST", "/containers/create", { Image: `${engine.address}:4789/x:latest` }],
+    ];
+    const messages: string[] = [];
+    for (const [method, path, body] of attempts) {
+      const answer = await unchanged(() => api(method, path, body));
+      expect(answer.status, `${method} ${path}: ${answer.text}`).toBe(403);
+      messages.push((JSON.parse(answer.text) as { message: string }).message.replace(/registry \S+ /, "registry X "));
+    }
+    expect(new Set(messages)).toEqual(new Set(["registry X is not available to tenants of this service"]));
+    await cliFails(["pull", `${engine.address}:2375/x`], /is not available to tenants of this service/);
+  });
+});
+
 describe("quota bypass", () => {
   let quotaProxy: TestProxy;
   beforeAll(async () => {

@@ -1,3 +1,4 @@
+import { BlockList } from "node:net";
 import { describe, expect, it } from "vitest";
 import { Refusal } from "../../tenant-proxy/src/http/errors.ts";
 import { TenantScope } from "../../tenant-proxy/src/ownership.ts";
@@ -6,7 +7,7 @@ import type { Policy } from "../../tenant-proxy/src/settings.ts";
 import type { ClusterNode } from "../../tenant-proxy/src/upstream/cluster.ts";
 
 const scope = new TenantScope("t1");
-const policy: Policy = { disabledOperations: new Set(), allowedCapabilities: new Set(), tmpfsMaxBytes: 64 * 1024 * 1024, tenantImageChanges: false };
+const policy: Policy = { disabledOperations: new Set(), allowedCapabilities: new Set(), tmpfsMaxBytes: 64 * 1024 * 1024, tenantImageChanges: false, registries: { privateRanges: new BlockList(), allowed: new Set() } };
 
 function refusal(body: Record<string, unknown>): Refusal {
   try {

@@ -21,6 +21,7 @@ import { type Placement, placementRules, schedule } from "../upstream/scheduler.
 import { checkCreateBody, createReferences, scopeCreateBody, type ResolvedReferences } from "./container-create.ts";
 import { listFilters, parseFilters, serializeFilters, withOwner } from "./filters.ts";
 import { everywhereJson, noEngine } from "./fan-out.ts";
+import { checkImageRegistry } from "./images.ts";
 import { type Handler, type Reply, type TenantRequest, json, pipe } from "./types.ts";
 import { containerInspectView, containerSummaryView, visibleContainerName } from "./views.ts";
 import { ensureVolumes } from "./volumes.ts";
@@ -272,6 +273,7 @@ export const create: Handler = async (request): Promise<Reply> => {
   const raw = await request.readJson();
   const checked = request.scope.unrestricted ? checkCreateShape(raw) : checkCreateBody(raw, request.settings.policy);
   if (typeof checked.Image !== "string" || checked.Image === "") throw badRequest("Image is required");
+  await checkImageRegistry(request, checked.Image);
   const resolved = await resolveReferences(request, checked);
   const body = scopeCreateBody(checked, request.scope, resolved, visibleName);
   const engineName = visibleName === undefined ? undefined : request.scope.engineName(visibleName);
