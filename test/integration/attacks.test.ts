@@ -323,6 +323,10 @@ describe("engine internals", () => {
     expect(JSON.stringify(seen.Runtimes)).not.toMatch(/path/i);
     expect(seen.ServerVersion).toBe(direct.ServerVersion);
     expect(seen.NCPU).toBe(direct.NCPU);
+    const cli = await attack(["info"]);
+    expect(cli.code, cli.stderr).toBe(0);
+    expect(cli.stdout).toContain("Server Version");
+    expect(cli.stdout).not.toContain(String(direct.DockerRootDir));
   });
 
   it("_ping without a token names neither the engine nor its version, and still gives the API version", async () => {
