@@ -111,7 +111,7 @@ export const OPERATIONS: readonly Operation[] = [
   tenant({ id: "ImageCreate", method: "POST", path: "/images/create", fdcs: "imagescreate" }, images.pull, ["fromImage", "fromSrc", "repo", "tag", "platform", "message", "changes"], "stream"),
   tenant({ id: "ImageInspect", method: "GET", path: "/images/{name}/json", fdcs: "imageinspect" }, images.onImage(["json"])),
   tenant({ id: "ImageHistory", method: "GET", path: "/images/{name}/history", fdcs: "imagehistory" }, images.onImage(["history"])),
-  imageChange({ id: "ImagePush", method: "POST", path: "/images/{name}/push", fdcs: "imagepush" }, images.onImage(["push"]), ["tag"]),
+  imageChange({ id: "ImagePush", method: "POST", path: "/images/{name}/push", fdcs: "imagepush" }, images.push, ["tag"]),
   imageChange({ id: "ImageTag", method: "POST", path: "/images/{name}/tag", fdcs: "imagetag" }, images.onImageEverywhere(["tag"]), ["repo", "tag"]),
   imageChange({ id: "ImageDelete", method: "DELETE", path: "/images/{name}", fdcs: "imagedelete" }, images.onImageEverywhere([]), ["force", "noprune"]),
   tenant({ id: "ImageSearch", method: "GET", path: "/images/search", fdcs: "imagessearch" }, images.search, ["term", "limit", "filters"]),

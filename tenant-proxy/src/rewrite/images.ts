@@ -48,10 +48,15 @@ async function nodesWithImage(request: TenantRequest, name: string): Promise<Clu
 export const onImage =
   (suffix: string[]): Handler =>
   async (request) => {
-    if (suffix[0] === "push") await checkImageRegistry(request, request.params.name!);
     const [node] = await nodesWithImage(request, request.params.name!);
     return { node: node!, method: request.operation.method, segments: ["images", ...imageSegments(request.params.name!), ...suffix], query: request.query, response: pipe };
   };
+
+/** A push sends the image to the registry its name says. */
+export const push: Handler = async (request) => {
+  await checkImageRegistry(request, request.params.name!);
+  return onImage(["push"])(request);
+};
 
 /** Tags and removals apply to every node that holds the image; the first answer speaks for all. */
 export const onImageEverywhere =
