@@ -139,9 +139,8 @@ export function checkLabels(labels: unknown, where: string): Record<string, stri
 /** A label map without the proxy's own labels, as tenants see it. */
 export function withoutReservedLabels<T extends Labels>(labels: T): T {
   if (!labels) return labels;
-  const visible: Record<string, string> = {};
-  for (const [key, value] of Object.entries(labels)) if (!key.startsWith(LABEL_PREFIX)) visible[key] = value;
-  return visible as T;
+  // fromEntries defines each key, so a label named "__proto__" stays a label.
+  return Object.fromEntries(Object.entries(labels).filter(([key]) => !key.startsWith(LABEL_PREFIX))) as T;
 }
 
 export interface ResolvedContainer {
@@ -324,8 +323,11 @@ export class Resolver {
     return { id: match!.Id, engineName: match!.Name, predefined: SHARED_NETWORKS.has(match!.Name), node };
   }
 
-  /** A named volume of the caller, and the nodes that define it (each node keeps its own definition). */
-  async volume(scope: Scope, name: string): Promise<{ engineName: string; nodes: ClusterNode[] }> {
+  /**
+   * A named volume of the caller, the nodes that define it (each node keeps its own definition),
+   * and the nodes that could not be asked (they may define it too).
+   */
+  async volume(scope: Scope, name: string): Promise<{ engineName: string; nodes: ClusterNode[]; missing: string[] }> {
     if (name === "" || name.includes("/")) throw noSuch("volume", name);
     const engineName = scope.engineName(name);
     const asked = await this.cluster.everywhere(async (node) => {
@@ -336,7 +338,7 @@ export class Resolver {
     if (asked.errors.length > 0) throw asked.errors[0]!.error;
     const nodes = asked.answers.filter((a) => a.value).map((a) => a.node);
     if (nodes.length === 0) throw notFound("volume", name, asked.missing);
-    return { engineName, nodes };
+    return { engineName, nodes, missing: asked.missing };
   }
 
   async exec(scope: Scope, execId: string): Promise<{ id: string; containerId: string; node: ClusterNode }> {

@@ -153,6 +153,7 @@ async function answer(context: ProxyContext, req: IncomingMessage, res: ServerRe
   if ("reply" in call) {
     const { status, body, headers } = call.reply;
     if (status === 204 || status === 304) res.writeHead(status, headers).end();
+    else if (typeof body === "string" && headers?.["content-type"]?.startsWith("text/plain")) res.writeHead(status, { ...headers, "content-length": Buffer.byteLength(body) }).end(body);
     else sendJson(res, status, status >= 400 ? unscopedError(typeof body === "string" ? body : JSON.stringify(body), unscope) : body, headers);
     return;
   }

@@ -12,6 +12,7 @@ import { disabledOperations } from "./policy/api-filter.ts";
 import { type Flavors, flavorsSchema, MIB } from "./policy/flavors.ts";
 import { type ContainerLimits, ULIMIT_NAMES } from "./policy/limits.ts";
 import { type QuotaFile, quotaSchema } from "./policy/quota.ts";
+import { DEFAULT_PRIVATE_CIDRS, type RegistryPolicy, privateRanges } from "./policy/registries.ts";
 import { type NodeSpec, parseNodesFile } from "./upstream/cluster.ts";
 import type { Strategy } from "./upstream/scheduler.ts";
 
@@ -75,6 +76,8 @@ export interface Policy {
   limits: ContainerLimits;
   /** BERTH_TENANT_IMAGE_CHANGES: let tenants build, tag, push, remove, commit, load and save images. */
   tenantImageChanges: boolean;
+  /** BERTH_REGISTRY_PRIVATE_CIDRS and BERTH_TENANT_REGISTRIES: where tenants may not, and may, make engines connect. */
+  registries: RegistryPolicy;
 }
 
 export interface Settings {
@@ -358,7 +361,21 @@ function readPolicy(env: Env): Policy {
     tmpfsMaxBytes: positiveInt(env, "BERTH_TMPFS_MAX_MB", 64) * MIB,
     limits: readLimits(env),
     tenantImageChanges: bool(env, "BERTH_TENANT_IMAGE_CHANGES", false),
+    registries: readRegistries(env),
   };
+}
+
+function list(env: Env, name: string): string[] | undefined {
+  return value(env, name)?.split(",").map((item) => item.trim()).filter(Boolean);
+}
+
+function readRegistries(env: Env): RegistryPolicy {
+  const ranges = privateRanges(list(env, "BERTH_REGISTRY_PRIVATE_CIDRS") ?? DEFAULT_PRIVATE_CIDRS);
+  if ("bad" in ranges) throw new SettingsError("BERTH_REGISTRY_PRIVATE_CIDRS", `expected address/prefix ranges such as 10.0.0.0/8, got "${ranges.bad}"`);
+  const allowed = (list(env, "BERTH_TENANT_REGISTRIES") ?? []).map((registry) => registry.toLowerCase());
+  const bad = allowed.find((registry) => !/^(\[[0-9a-f:]+\]|[a-z0-9.-]+)(:\d{1,5})?$/.test(registry));
+  if (bad !== undefined) throw new SettingsError("BERTH_TENANT_REGISTRIES", `expected registries as host or host:port, got "${bad}"`);
+  return { privateRanges: ranges, allowed: new Set(allowed) };
 }
 
 export function readSettings(env: Env): Settings {

@@ -259,6 +259,111 @@ describe("host escapes", () => {
   });
 });
 
+describe("docker top", () => {
+  const secret = "victim-env-secret-7f3a";
+  let victimPid: number;
+  beforeAll(async () => {
+    const owner = asUser(proxy, victim);
+    expect((await owner(["run", "-d", "--name", "vault", "-e", `SECRET=${secret}`, TEST_IMAGE, "sleep", "1000"])).code).toBe(0);
+    expect((await attack(["run", "-d", "--name", "prober", TEST_IMAGE, "sleep", "1000"])).code).toBe(0);
+    victimPid = (await engine.api("GET", "/containers/victim_vault/json")).body.State.Pid;
+  });
+  afterAll(async () => {
+    await asUser(proxy, victim)(["rm", "-f", "vault"]);
+    await attack(["rm", "-f", "prober"]);
+  });
+
+  const top = (psArgs: string) => unchanged(() => api("GET", `/containers/prober/top?ps_args=${encodeURIComponent(psArgs)}`));
+
+  it("cannot read another tenant's environment through ps options that defeat the engine's pid filter", async () => {
+    // ps refuses -q beside -p, so dockerd runs ps over the whole host; the column before "PID" then
+    // walks along the victim's command line and environment, one token per error message.
+    const crafted = [
+      ...Array.from({ length: 8 }, (_, n) => `-o args:4000,${"ni,".repeat(n)}pid e -p ${victimPid}`),
+      `e -o args,ni,pid -p ${victimPid}`,
+      `-o args,pid e --ppid 1`,
+      `axfe -o args,pid`,
+      `-opid=X,args=PID e -p ${victimPid}`,
+      `-ef -o args,ni,pid`,
+      `aux  -p ${victimPid}`,
+    ];
+    const answers: { psArgs: string; status: number; text: string }[] = [];
+    for (const psArgs of crafted) answers.push({ psArgs, ...(await top(psArgs)) });
+    expect(answers.filter(({ text }) => text.includes(secret))).toEqual([]);
+    for (const { psArgs, status, text } of answers) {
+      expect(status, `${psArgs}: ${text}`).toBe(403);
+      expect(text).toContain("ps_args");
+    }
+  });
+
+  it("lists the caller's own processes with the usual options", async () => {
+    for (const psArgs of ["", "aux", "-ef", "-o pid,comm", "-eo pid,user,args"]) {
+      const answer = await top(psArgs);
+      expect(answer.status, `${psArgs}: ${answer.text}`).toBe(200);
+      const { Processes } = JSON.parse(answer.text) as { Processes: string[][] };
+      expect(Processes.map((row) => row[row.length - 1])).toEqual([expect.stringMatching(/^sleep( 1000)?$/)]);
+      expect(answer.text).not.toContain(secret);
+    }
+    const cli = await attack(["top", "prober", "aux"]);
+    expect(cli.stdout).toContain("sleep 1000");
+  });
+});
+
+describe("engine internals", () => {
+  it("info names nothing of the node: data root, name, cluster store, proxies, warnings", async () => {
+    const direct = (await engine.api("GET", "/info")).body as Record<string, unknown>;
+    const answer = await api("GET", "/info");
+    expect(answer.status).toBe(200);
+    const seen = JSON.parse(answer.text) as Record<string, unknown>;
+    for (const field of ["DockerRootDir", "Name", "ClusterStore", "ClusterAdvertise", "HttpProxy", "HttpsProxy", "NoProxy", "InitBinary"]) {
+      const value = direct[field];
+      if (typeof value === "string" && value !== "") expect(answer.text, field).not.toContain(value);
+    }
+    expect(seen).toMatchObject({ DockerRootDir: "", ClusterStore: "", ClusterAdvertise: "", Warnings: null, RegistryConfig: null, DefaultAddressPools: null });
+    expect(JSON.stringify(seen.Runtimes)).not.toMatch(/path/i);
+    expect(seen.ServerVersion).toBe(direct.ServerVersion);
+    expect(seen.NCPU).toBe(direct.NCPU);
+    const cli = await attack(["info"]);
+    expect(cli.code, cli.stderr).toBe(0);
+    expect(cli.stdout).toContain("Server Version");
+    expect(cli.stdout).not.toContain(String(direct.DockerRootDir));
+  });
+
+  it("_ping without a token names neither the engine nor its version, and still gives the API version", async () => {
+    const version = (await engine.api("GET", "/version")).body.Version as string;
+    for (const method of ["GET", "HEAD"]) {
+      const ping = await fetch(`http://127.0.0.1:${proxy.port}/_ping`, { method });
+      expect(ping.status).toBe(200);
+      expect(ping.headers.get("server")).toBeNull();
+      expect(ping.headers.get("api-version")).toBe("1.41");
+      expect([...ping.headers.values()].join(" ")).not.toContain(version);
+      expect(await ping.text()).toBe(method === "GET" ? "OK" : "");
+    }
+  });
+
+  it("registries at the cluster's private addresses are refused before any connection, all with one message", async () => {
+    const attempts: [string, string, unknown][] = [
+      ["POST", `/images/create?fromImage=${encodeURIComponent(`${engine.address}:2375/x`)}&tag=latest`, undefined],
+      ["POST", `/images/create?fromImage=${encodeURIComponent("127.0.0.1:9/x")}&tag=latest`, undefined],
+      ["POST", `/images/create?fromImage=${encodeURIComponent("localhost:22/x")}&tag=latest`, undefined],
+      ["POST", `/images/create?fromImage=${encodeURIComponent("[::1]:2379/x")}&tag=latest`, undefined],
+      ["POST", "/auth", { serveraddress: "http://169.254.169.254:80/", username: "u", password: "p" }],
+      ["POST", "/auth", { serveraddress: `${engine.address}:22`, username: "u", password: "p" }],
+      ["GET", `/distribution/${engine.address}:2379/x/json`, undefined],
+      ["GET", `/images/search?term=${encodeURIComponent(`${engine.address}:7946/x`)}`, undefined],
+      ["POST", "/containers/create", { Image: `${engine.address}:4789/x:latest` }],
+    ];
+    const messages: string[] = [];
+    for (const [method, path, body] of attempts) {
+      const answer = await unchanged(() => api(method, path, body));
+      expect(answer.status, `${method} ${path}: ${answer.text}`).toBe(403);
+      messages.push((JSON.parse(answer.text) as { message: string }).message.replace(/registry \S+ /, "registry X "));
+    }
+    expect(new Set(messages)).toEqual(new Set(["registry X is not available to tenants of this service"]));
+    await cliFails(["pull", `${engine.address}:2375/x`], /is not available to tenants of this service/);
+  });
+});
+
 describe("quota bypass", () => {
   let quotaProxy: TestProxy;
   beforeAll(async () => {

@@ -42,7 +42,8 @@ function ok(result: { code: number; stdout: string; stderr: string }): string {
 
 beforeAll(async () => {
   cluster = await startTestCluster([[], ["storage=ssd"], []]);
-  proxy = await cluster.startProxy(env);
+  // The run's registry sits at a private address: the operator lists it for tenants.
+  proxy = await cluster.startProxy({ ...env, BERTH_TENANT_REGISTRIES: sharedRegistry().address });
   a = asUser(proxy, alice);
   b = asUser(proxy, bob, "docker20");
 }, 240_000);
@@ -170,6 +171,16 @@ describe("volumes on the NFS export", () => {
     expect(ok(await a(["volume", "ls", "--format", "{{.Name}}"])).trim()).toBe("shared");
     ok(await a(["volume", "rm", "shared"]));
     expect((await cluster.nfs.cat("tenant-a/shared/note")).code).not.toBe(0);
+  });
+
+  it("take their data with them when removed, also one created by a run on one node", async () => {
+    ok(await a(["run", "--rm", "-v", "implicit:/data", "-e", "constraint:node==docker-host-1", TEST_IMAGE, "sh", "-c", "echo implicit-data > /data/note"]));
+    expect((await cluster.nfs.cat("tenant-a/implicit/note")).stdout).toBe("implicit-data\n");
+    ok(await a(["volume", "rm", "implicit"]));
+    expect((await cluster.nfs.cat("tenant-a/implicit/note")).code).not.toBe(0);
+    const again = ok(await a(["run", "--rm", "-v", "implicit:/data", "-e", "constraint:node==docker-host-2", TEST_IMAGE, "sh", "-c", "cat /data/note 2>/dev/null || echo empty"]));
+    expect(again).toBe("empty\n");
+    ok(await a(["volume", "rm", "implicit"]));
   });
 });
 

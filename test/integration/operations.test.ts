@@ -36,7 +36,8 @@ const lines = (text: string) => text.split("\n").filter(Boolean).sort();
 
 beforeAll(async () => {
   [engine, cast] = await Promise.all([startEngine(), keystoneCast(sharedKeystone())]);
-  proxy = await startTestProxy(engine, cast.env);
+  // The run's registry sits at a private address: the operator lists it for tenants.
+  proxy = await startTestProxy(engine, { ...cast.env, BERTH_TENANT_REGISTRIES: sharedRegistry().address });
   owner = asUser(proxy, cast.user2);
   member = asUser(proxy, cast.user3);
   intruder = asUser(proxy, cast.user1);

@@ -203,4 +203,28 @@ describe("image changes opened to tenants (BERTH_TENANT_IMAGE_CHANGES=true)", ()
     const closed = await asUser(proxy, alice)(["tag", TEST_IMAGE, "berth-test/alice:2"]);
     expect(closed.stderr).toContain("ImageTag is not available to tenants");
   });
+  it("keeps imports from URLs, remote build contexts and pushes away from the cluster's private addresses", async () => {
+    const open = await startTestProxy(engine, { ...auth, BERTH_TENANT_IMAGE_CHANGES: "true" });
+    try {
+      const headers = { "x-auth-token": "token-tenant-a", "x-auth-tenantid": "tenant-a" };
+      const attempts = [
+        ["POST", `/images/create?fromSrc=${encodeURIComponent(`http://${engine.address}:2375/containers/json`)}&repo=berth-test/imported`],
+        ["POST", `/build?remote=${encodeURIComponent("http://127.0.0.1:2379/v2/keys")}`],
+        ["POST", `/build?remote=${encodeURIComponent(`git@${engine.address}:repo.git`)}`],
+      ];
+      for (const [method, path] of attempts) {
+        const answer = await fetch(`http://127.0.0.1:${open.port}/v1.41${path}`, { method, headers: { ...headers, "content-type": "application/x-tar" } });
+        const text = await answer.text();
+        expect(answer.status, `${path}: ${text}`).toBe(403);
+        expect(text).toMatch(/registry \S+ is not available to tenants of this service/);
+      }
+      const a = asUser(open, alice);
+      expect((await a(["tag", TEST_IMAGE, `${engine.address}:5000/alice:1`])).code).toBe(0);
+      const push = await a(["push", `${engine.address}:5000/alice:1`]);
+      expect(push.stderr).toContain(`registry ${engine.address}:5000 is not available to tenants of this service`);
+      expect((await a(["rmi", `${engine.address}:5000/alice:1`])).code).toBe(0);
+    } finally {
+      await open.stop();
+    }
+  });
 });

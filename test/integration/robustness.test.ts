@@ -50,7 +50,7 @@ async function post(path: string, body: string | Buffer, headers: Record<string,
 
 beforeAll(async () => {
   engine = await startEngine();
-  proxy = await startTestProxy(engine, { BERTH_AUTH_BACKEND: "static", BERTH_TOKENS_FILE: tokensFile, BERTH_MAX_BODY_BYTES: "65536" });
+  proxy = await startTestProxy(engine, { BERTH_AUTH_BACKEND: "static", BERTH_TOKENS_FILE: tokensFile, BERTH_MAX_BODY_BYTES: "262144" });
 });
 
 afterAll(async () => {
@@ -66,7 +66,7 @@ describe("malformed requests", () => {
     ["an array body", "[1,2]", { "content-type": "application/json" }, 400, "must be an object"],
     ["an unknown field", JSON.stringify({ Image: TEST_IMAGE, Surprise: 1 }), { "content-type": "application/json" }, 400, "unknown field Surprise"],
     ["a privileged container", JSON.stringify({ Image: TEST_IMAGE, HostConfig: { Privileged: true } }), { "content-type": "application/json" }, 403, "HostConfig.Privileged"],
-    ["an oversized body", JSON.stringify({ Image: TEST_IMAGE, Env: ["X=" + "x".repeat(70_000)] }), { "content-type": "application/json" }, 413, "over the limit of 65536 bytes"],
+    ["an oversized body", JSON.stringify({ Image: TEST_IMAGE, Env: ["X=" + "x".repeat(270_000)] }), { "content-type": "application/json" }, 413, "over the limit of 262144 bytes"],
   ])("refuses %s with a clear error and creates nothing", async (_what, body, headers, status, message) => {
     const before = await engineState(engine);
     const answer = await post("/v1.41/containers/create?name=bad", body, headers);
@@ -117,6 +117,90 @@ describe("malformed requests", () => {
   it("logs every refusal as one structured audit line", () => {
     const privileged = proxy.refusals.find((r) => r.refusal.object === "HostConfig.Privileged");
     expect(privileged).toMatchObject({ tenant: "tenant-a", user: "alice", operation: "ContainerCreate", refusal: { status: 403, reason: "host-restriction" } });
+    expect(proxy.errors).toEqual([]);
+  });
+});
+
+describe("keys named like JavaScript's object members", () => {
+  const KEYS = ["__proto__", "constructor", "hasOwnProperty", "toString", "valueOf", "isPrototypeOf", "__defineGetter__"];
+  const send = async (method: string, path: string, body?: unknown) => {
+    const response = await fetch(`http://127.0.0.1:${proxy.port}/v1.41${path}`, {
+      method,
+      headers: { "x-auth-token": "token-tenant-a", "x-auth-tenantid": "tenant-a", ...(body === undefined ? {} : { "content-type": "application/json" }) },
+      body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+    });
+    return { status: response.status, text: await response.text() };
+  };
+  // JSON.stringify drops a "__proto__" key set by a literal, so bodies are written as text.
+  const withKey = (template: string, key: string) => template.replaceAll("KEY", key);
+  const image = JSON.stringify(TEST_IMAGE);
+
+  afterAll(async () => {
+    const a = asUser(proxy, alice);
+    const lines = (result: { stdout: string }) => result.stdout.split("\n").filter(Boolean);
+    const containers = lines(await a(["ps", "-aq"]));
+    if (containers.length > 0) await a(["rm", "-f", ...containers]);
+    const volumes = lines(await a(["volume", "ls", "-q"]));
+    if (volumes.length > 0) await a(["volume", "rm", ...volumes]);
+    const networks = lines(await a(["network", "ls", "-q", "--filter", "type=custom"]));
+    if (networks.length > 0) await a(["network", "rm", ...networks]);
+  });
+
+  it.each(KEYS)("%s: each place answers as for any other key, never a 500", async (key) => {
+    const places: [string, string, string, string | undefined, number, RegExp?][] = [
+      ["a create body's top level", "POST", "/containers/create", `{"Image":${image},"KEY":{}}`, 400, /unknown field KEY/],
+      ["HostConfig", "POST", "/containers/create", `{"Image":${image},"HostConfig":{"KEY":{}}}`, 400, /unknown field HostConfig\.KEY/],
+      ["an endpoint's network", "POST", "/containers/create", `{"Image":${image},"NetworkingConfig":{"EndpointsConfig":{"KEY":{}}}}`, 404, /network KEY not found/],
+      ["a container label", "POST", "/containers/create", `{"Image":${image},"Labels":{"KEY":"v"}}`, 201],
+      ["a label on a volume", "POST", "/volumes/create", `{"Name":"vol-${key}","Labels":{"KEY":"v"}}`, 201],
+      ["a volume driver option", "POST", "/volumes/create", `{"Name":"opt-${key}","DriverOpts":{"KEY":"x"}}`, 403, /DriverOpts/],
+      ["a network option", "POST", "/networks/create", `{"Name":"net-${key}","Options":{"KEY":"x"}}`, 403, /Options/],
+      ["a label on a network", "POST", "/networks/create", `{"Name":"lab-${key}","Labels":{"KEY":"v"}}`, 201],
+      ["a filter name", "GET", `/containers/json?filters=${encodeURIComponent('{"KEY":["x"]}')}`, undefined, 400, /invalid filter 'KEY'/],
+      ["a label filter", "GET", `/containers/json?filters=${encodeURIComponent('{"label":{"KEY":true}}')}`, undefined, 200],
+      ["an update field", "POST", "/containers/keyed/update", `{"KEY":1}`, 400, /unknown field KEY/],
+      ["an exec field", "POST", "/containers/keyed/exec", `{"Cmd":["true"],"KEY":1}`, 400, /unknown field KEY/],
+      ["a volume name", "GET", `/volumes/${encodeURIComponent(key)}`, undefined, 404],
+      ["a network name", "GET", `/networks/${encodeURIComponent(key)}`, undefined, 404],
+      ["a container name", "GET", `/containers/${encodeURIComponent(key)}/json`, undefined, 404],
+    ];
+    if ((await send("GET", "/containers/keyed/json")).status === 404) {
+      expect((await asUser(proxy, alice)(["run", "-d", "--name", "keyed", TEST_IMAGE, "sleep", "1000"])).code).toBe(0);
+    }
+    const answers = [];
+    for (const [where, method, path, body, status, message] of places) {
+      const answer = await send(method, withKey(path, encodeURIComponent(key)), body === undefined ? undefined : withKey(body, key));
+      answers.push({ where, status: answer.status, text: answer.text.trim(), expected: status, message: message && new RegExp(withKey(message.source, key)) });
+    }
+    for (const { where, status, text, expected, message } of answers) {
+      expect(status, `${key} in ${where}: ${text}`).toBe(expected);
+      if (message) expect(text, `${key} in ${where}`).toMatch(message);
+    }
+    expect(proxy.errors).toEqual([]);
+  });
+
+  it("a label named like an object member is the tenant's own, shown as given", async () => {
+    const created = await send("POST", "/containers/create?name=labelled", `{"Image":${image},"Labels":{"constructor":"c","__proto__":"p","toString":"t"}}`);
+    expect(created.status, created.text).toBe(201);
+    const inspected = await send("GET", "/containers/labelled/json");
+    expect(JSON.parse(inspected.text).Config.Labels).toEqual(JSON.parse('{"constructor":"c","__proto__":"p","toString":"t"}'));
+    const listed = await send("GET", `/containers/json?all=1&filters=${encodeURIComponent('{"label":["constructor=c"]}')}`);
+    expect(JSON.parse(listed.text).map((c: { Names: string[] }) => c.Names[0])).toEqual(["/labelled"]);
+  });
+});
+
+describe("deeply nested JSON", () => {
+  it("is refused with a 400 that says so, in a body and in a filters query", async () => {
+    const depth = 100_000;
+    const body = `{"Image":${JSON.stringify(TEST_IMAGE)},"Cmd":${"[".repeat(depth)}${"]".repeat(depth)}}`;
+    const before = await engineState(engine);
+    const answer = await post("/v1.41/containers/create?name=deep", body);
+    expect(answer.status).toBe(400);
+    expect(answer.message).toMatch(/nested deeper than \d+ levels/);
+    const filters = encodeURIComponent(`{"label":${"[".repeat(3000)}${"]".repeat(3000)}}`);
+    const listed = await fetch(`http://127.0.0.1:${proxy.port}/v1.41/containers/json?filters=${filters}`, { headers: { "x-auth-token": "token-tenant-a", "x-auth-tenantid": "tenant-a" } });
+    expect(listed.status).toBe(400);
+    expect(await engineState(engine)).toBe(before);
     expect(proxy.errors).toEqual([]);
   });
 });

@@ -19,6 +19,7 @@ import {
 } from "../../tenant-proxy/src/policy/limits.ts";
 import { checkPublishedPorts, publishedPortCount, tenantPortsExcess } from "../../tenant-proxy/src/policy/ports.ts";
 import { limitTmpfs, parseTmpfsOptions } from "../../tenant-proxy/src/policy/tmpfs.ts";
+import { checkPsArgs } from "../../tenant-proxy/src/policy/ps-args.ts";
 import { DEFAULT_ULIMITS_MAX, SettingsError, parseUlimitsMax, readSettings } from "../../tenant-proxy/src/settings.ts";
 
 const flavors = { default: { Memory: 64 }, medium: { Memory: 128 }, large: { Memory: 256 } };
@@ -319,5 +320,19 @@ describe("policy settings", () => {
     const failure = error(resolved);
     expect(failure.setting).toBe(setting);
     expect(failure.message).toContain(message);
+  });
+});
+
+describe("docker top's ps options", () => {
+  it("pass the usual presets and custom lists of known columns that include pid", () => {
+    for (const args of ["", "aux", "-ef", "-eF", "-x", "auxww", "-o pid,comm", "-eo pid,user,%cpu,args", "axo pid,ppid,stat,command"]) {
+      expect(checkPsArgs(args)).toBe(args);
+    }
+  });
+
+  it("refuse selections, environment, forests, header tricks, widths, free text before the end and empty words", () => {
+    for (const args of ["-p 1", "e", "aux e", "axf", "-ef --forest", "-o args,pid", "-o pid,args,ni", "-o pid=X,ppid=PID", "-opid,comm", "-o pid:9,comm", "-o comm", "aux ", " aux", "aux  x", "-o pid,lstart", "--ppid 1"]) {
+      expect(() => checkPsArgs(args), args).toThrow(/^ps_args: /);
+    }
   });
 });

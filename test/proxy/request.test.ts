@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { Refusal } from "../../tenant-proxy/src/http/errors.ts";
-import { checkContentType, encodeSegments, parseJsonObject, parseTarget } from "../../tenant-proxy/src/http/request.ts";
+import { MAX_JSON_DEPTH, checkContentType, encodeSegments, parseJson, parseJsonObject, parseTarget } from "../../tenant-proxy/src/http/request.ts";
 
 function refusalOf(fn: () => unknown): Refusal {
   try {
@@ -61,5 +61,14 @@ describe("bodies", () => {
     expect(refusalOf(() => parseJsonObject(Buffer.from('{"Image":"x"}'), { "content-type": "text/plain" })).message).toContain("application/json");
     expect(refusalOf(() => parseJsonObject(Buffer.from("{nope"), { "content-type": "application/json" })).message).toContain("malformed JSON");
     expect(refusalOf(() => parseJsonObject(Buffer.from("[1]"), { "content-type": "application/json" })).message).toContain("must be an object");
+  });
+});
+
+describe("parseJson", () => {
+  it("refuses nesting past the limit, counting only brackets outside strings", () => {
+    const nested = (depth: number) => `${"[".repeat(depth)}${"]".repeat(depth)}`;
+    expect(parseJson(nested(MAX_JSON_DEPTH))).toBeDefined();
+    expect(refusalOf(() => parseJson(nested(MAX_JSON_DEPTH + 1)))).toMatchObject({ status: 400, message: `JSON nested deeper than ${MAX_JSON_DEPTH} levels` });
+    expect(parseJson(JSON.stringify({ s: "[".repeat(1000), t: '\\"[{' }))).toEqual({ s: "[".repeat(1000), t: '\\"[{' });
   });
 });

@@ -110,6 +110,29 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
   return Buffer.concat(chunks);
 }
 
+/** Deeper than any body or filter of the Engine API (a create body is about 6 levels deep). */
+export const MAX_JSON_DEPTH = 64;
+
+/**
+ * JSON.parse, after checking how deeply the text nests: a tenant's `[[[[...]]]]` would otherwise
+ * parse, then overflow the stack of whatever walks or re-serialises it.
+ */
+export function parseJson(text: string): unknown {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // a backslash escapes the next character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > MAX_JSON_DEPTH) throw badRequest(`JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return JSON.parse(text);
+}
+
 /**
  * The JSON object a tenant sent. An empty body is `undefined` (several operations make it
  * optional); anything else must be declared as JSON and parse to an object.
@@ -121,8 +144,9 @@ export function parseJsonObject(body: Buffer, headers: IncomingHttpHeaders): Rec
   }
   let parsed: unknown;
   try {
-    parsed = JSON.parse(body.toString("utf8"));
+    parsed = parseJson(body.toString("utf8"));
   } catch (error) {
+    if (error instanceof Refusal) throw error;
     throw badRequest(`malformed JSON body: ${(error as Error).message}`);
   }
   if (parsed === null) return undefined;

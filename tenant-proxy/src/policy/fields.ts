@@ -47,7 +47,8 @@ export function checkFields(value: unknown, rules: Rules, where: string): Record
   if (typeof value !== "object" || Array.isArray(value)) throw badRequest(`${where} must be a JSON object`);
   const checked: Record<string, unknown> = {};
   for (const [key, fieldValue] of Object.entries(value)) {
-    const rule = rules[key];
+    // Own keys only: "constructor" or "toString" are unknown fields, not Object.prototype members.
+    const rule = Object.hasOwn(rules, key) ? rules[key] : undefined;
     const field = where ? `${where}.${key}` : key;
     if (rule === undefined) {
       const sameButCase = Object.keys(rules).find((known) => known.toLowerCase() === key.toLowerCase());

@@ -216,7 +216,8 @@ export function scopeCreateBody(
     });
   }
 
-  const endpoints: Json = {};
+  // Keyed by network names a tenant chose: no prototype, so "__proto__" or "constructor" are plain keys.
+  const endpoints: Json = Object.create(null);
   for (const [ref, endpoint] of Object.entries((body.NetworkingConfig?.EndpointsConfig as Json | null) ?? {})) {
     if (ref === "default") {
       endpoints[ref] = endpoint;

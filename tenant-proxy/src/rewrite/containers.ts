@@ -16,6 +16,7 @@ import { flavorForUpdate } from "../policy/flavors.ts";
 import { checkPidsLimitUpdate, checkUlimits, healthcheckOverImage } from "../policy/limits.ts";
 import { checkPublishedPorts } from "../policy/ports.ts";
 import type { Policy } from "../settings.ts";
+import { checkPsArgs } from "../policy/ps-args.ts";
 import type { ClusterNode } from "../upstream/cluster.ts";
 import { type JsonAnswer, readAll } from "../upstream/engine.ts";
 import { nodeStates } from "../upstream/node-state.ts";
@@ -23,6 +24,7 @@ import { type Placement, placementRules, schedule } from "../upstream/scheduler.
 import { checkCreateBody, createReferences, scopeCreateBody, type ResolvedReferences } from "./container-create.ts";
 import { listFilters, parseFilters, serializeFilters, withOwner } from "./filters.ts";
 import { everywhereJson, noEngine } from "./fan-out.ts";
+import { checkImageRegistry } from "./images.ts";
 import { type Handler, type Reply, type TenantRequest, json, pipe } from "./types.ts";
 import { containerInspectView, containerSummaryView, visibleContainerName } from "./views.ts";
 import { ensureVolumes } from "./volumes.ts";
@@ -145,6 +147,22 @@ export const stats: Handler = async (request) => {
       rewrite: (sample) => (typeof sample?.name === "string" ? { ...sample, name: visibleContainerName(request.scope, sample.name) } : sample),
     },
   };
+};
+
+/**
+ * `docker top` with only the ps options the policy knows to be safe. The engine's own failures
+ * (ps could not run, or its output could not be read) may quote ps output, which in the worst case
+ * is about other processes of the host: they are answered with one fixed message instead.
+ */
+export const top: Handler = async (request): Promise<Reply> => {
+  const psArgs = request.query.get("ps_args") ?? "";
+  if (!request.scope.unrestricted) checkPsArgs(psArgs);
+  const { id, node } = await ownContainer(request);
+  const answer = await node.engine.json("GET", `${ENGINE_API}/containers/${id}/top${psArgs === "" ? "" : `?ps_args=${encodeURIComponent(psArgs)}`}`);
+  if (answer.status >= 500 && !request.scope.unrestricted) {
+    return { reply: { status: 500, body: { message: `ps could not list the processes of ${request.params.id} with the options "${psArgs}"` } } };
+  }
+  return { reply: answer };
 };
 
 export const remove: Handler = async (request) => {
@@ -290,6 +308,7 @@ export const create: Handler = async (request): Promise<Reply> => {
   const raw = await request.readJson();
   const checked = request.scope.unrestricted ? checkCreateShape(raw) : checkCreateBody(raw, request.settings.policy);
   if (typeof checked.Image !== "string" || checked.Image === "") throw badRequest("Image is required");
+  await checkImageRegistry(request, checked.Image);
   const resolved = await resolveReferences(request, checked);
   const body = scopeCreateBody(checked, request.scope, resolved, visibleName);
   const engineName = visibleName === undefined ? undefined : request.scope.engineName(visibleName);

@@ -5,7 +5,8 @@
  * scoped where they name objects, and always sent on together with the owner label, which the
  * engine ANDs with everything else.
  */
-import { badRequest } from "../http/errors.ts";
+import { Refusal, badRequest } from "../http/errors.ts";
+import { parseJson } from "../http/request.ts";
 
 export type Filters = Map<string, string[]>;
 
@@ -14,8 +15,9 @@ export function parseFilters(raw: string | null, allowedKeys: readonly string[])
   if (raw === null || raw === "") return filters;
   let parsed: unknown;
   try {
-    parsed = JSON.parse(raw);
-  } catch {
+    parsed = parseJson(raw);
+  } catch (error) {
+    if (error instanceof Refusal) throw error;
     throw badRequest(`malformed filters: ${raw.slice(0, 120)}`);
   }
   if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) throw badRequest("filters must be a JSON object");

@@ -7,15 +7,31 @@
  * to every node (their progress merged, each line saying its node, as classic Swarm showed it),
  * lists merge every node's images, and an image is inspected, tagged or removed where it is.
  */
+import { lookup } from "node:dns/promises";
 import { Refusal, badRequest } from "../http/errors.ts";
 import { encodeSegments } from "../http/request.ts";
 import { ENGINE_API, checkLabels } from "../ownership.ts";
 import { CONTAINER_CONFIG_RULES, FieldRefusal, checkFields } from "../policy/fields.ts";
+import { checkRegistry, imageRegistry, urlAuthority } from "../policy/registries.ts";
 import type { ClusterNode } from "../upstream/cluster.ts";
 import { anyNode, everywhereJson } from "./fan-out.ts";
 import { type EngineCall, type Handler, type MergedStream, type Reply, type TenantRequest, pipe } from "./types.ts";
 
 const imageSegments = (name: string): string[] => name.split("/");
+
+const lookupAll = async (host: string): Promise<string[]> => (await lookup(host, { all: true })).map((found) => found.address);
+
+/**
+ * Refuses, for tenants, a registry or URL authority the engine must not be sent to (see
+ * policy/registries.ts); checked before the engine is asked anything.
+ */
+export async function checkTenantRegistry(request: TenantRequest, authority: string | undefined): Promise<void> {
+  if (authority === undefined || request.scope.unrestricted) return;
+  await checkRegistry(authority, request.settings.policy.registries, lookupAll);
+}
+
+/** Checks the registry an image reference names (none: Docker Hub). */
+export const checkImageRegistry = (request: TenantRequest, reference: string): Promise<void> => checkTenantRegistry(request, imageRegistry(reference));
 
 /** The nodes that hold an image, first the ones that answered; a 404 when none does. */
 async function nodesWithImage(request: TenantRequest, name: string): Promise<ClusterNode[]> {
@@ -38,6 +54,12 @@ export const onImage =
     return { node: node!, method: request.operation.method, segments: ["images", ...imageSegments(request.params.name!), ...suffix], query: request.query, response: pipe };
   };
 
+/** A push sends the image to the registry its name says. */
+export const push: Handler = async (request) => {
+  await checkImageRegistry(request, request.params.name!);
+  return onImage(["push"])(request);
+};
+
 /** Tags and removals apply to every node that holds the image; the first answer speaks for all. */
 export const onImageEverywhere =
   (suffix: string[]): Handler =>
@@ -55,9 +77,13 @@ export const pull: Handler = async (request): Promise<MergedStream | EngineCall>
     if (!request.settings.policy.tenantImageChanges && !request.scope.unrestricted) {
       throw new Refusal(403, "importing images is for administrators", "admin-only", "fromSrc");
     }
+    const source = request.query.get("fromSrc")!;
+    if (source !== "-") await checkTenantRegistry(request, urlAuthority(source));
     return streamToAnyNode(request, ["images", "create"]);
   }
-  if (!request.query.get("fromImage")) throw badRequest("fromImage is required");
+  const image = request.query.get("fromImage");
+  if (!image) throw badRequest("fromImage is required");
+  await checkImageRegistry(request, image);
   const named = request.cluster.named;
   return {
     merged: {
@@ -78,6 +104,8 @@ export const build: Handler = async (request) => {
   if (!request.scope.unrestricted && mode !== null && !["", "default", "bridge", "none"].includes(mode)) {
     throw new FieldRefusal("networkmode", "builds run on the default bridge or without network");
   }
+  const remote = request.query.get("remote");
+  if (remote) await checkTenantRegistry(request, urlAuthority(remote));
   return streamToAnyNode(request, ["build"]);
 };
 
@@ -95,13 +123,16 @@ export const commit: Handler = async (request) => {
   return { node: container.node, method: "POST", segments: ["commit"], query, body, response: pipe };
 };
 
-export const distributionInspect: Handler = async (request) => ({
-  node: anyNode(request),
-  method: "GET",
-  segments: ["distribution", ...imageSegments(request.params.name!), "json"],
-  query: request.query,
-  response: pipe,
-});
+export const distributionInspect: Handler = async (request) => {
+  await checkImageRegistry(request, request.params.name!);
+  return { node: anyNode(request), method: "GET", segments: ["distribution", ...imageSegments(request.params.name!), "json"], query: request.query, response: pipe };
+};
+
+/** A search queries the registry its term names (`10.0.0.5:5000/app`), or Docker Hub. */
+export const search: Handler = async (request) => {
+  await checkImageRegistry(request, request.query.get("term") ?? "");
+  return asIs(request);
+};
 
 /**
  * An image's `Containers` count would tell a tenant how many containers others run from it; the

@@ -9,7 +9,9 @@
 import { ENGINE_API, OWNER_LABEL, type Scope, scopedFilterValues } from "../ownership.ts";
 import { checkFields } from "../policy/fields.ts";
 import type { ClusterNode } from "../upstream/cluster.ts";
+import { urlAuthority } from "../policy/registries.ts";
 import { anyNode, everywhereJson } from "./fan-out.ts";
+import { checkTenantRegistry } from "./images.ts";
 import { parseFilters, serializeFilters } from "./filters.ts";
 import { type Handler, type MergedStream, type Reply, pipe } from "./types.ts";
 import { nodeSection, visibleLabels, volumeView } from "./views.ts";
@@ -32,6 +34,75 @@ export function nodeStatus(nodes: readonly ClusterNode[], strategy: string, cont
   ];
 }
 
+/**
+ * `_ping` needs no token, so it is answered by the proxy itself and names nothing of the engines:
+ * the API version the proxy speaks (what clients negotiate with), the OS type, no `Server` header.
+ */
+export const ping: Handler = async (): Promise<Reply> => ({
+  reply: {
+    status: 200,
+    body: "OK",
+    headers: {
+      "content-type": "text/plain; charset=utf-8",
+      "api-version": ENGINE_API.slice(2),
+      ostype: "linux",
+      "docker-experimental": "false",
+      "cache-control": "no-cache, no-store, must-revalidate",
+      pragma: "no-cache",
+    },
+  },
+});
+
+/** Engine options that name nothing of the host: seccomp stays "name=seccomp", without a profile path. */
+const securityOptionNames = (options: unknown): string[] =>
+  Array.isArray(options) ? options.filter((o): o is string => typeof o === "string").map((o) => o.split(",")[0]!) : [];
+
+/**
+ * What a tenant sees of an engine's `info`: what its containers can tell anyway (kernel, CPUs,
+ * memory, architecture, the cgroup setup), what clients use (versions, the index server, the
+ * default runtime's name, the features the CLI warns about), and nothing of the node: not its name,
+ * data root, cluster store and advertise addresses, proxy settings, address pools, registry
+ * mirrors, warnings (they quote the engine's listening address), plugin paths, storage details or
+ * load (descriptors, goroutines, event listeners count other tenants' activity). Fields not listed
+ * are left out, so a field a newer engine adds is not shown until someone decides it may be.
+ */
+export function tenantInfoView(engineInfo: Record<string, any>): Record<string, unknown> {
+  const pick = (names: readonly string[]) => Object.fromEntries(names.filter((name) => Object.hasOwn(engineInfo, name)).map((name) => [name, engineInfo[name]]));
+  return {
+    ...pick([
+      "ID", "Images", "Driver", "MemoryLimit", "SwapLimit", "KernelMemory", "KernelMemoryTCP", "CpuCfsPeriod", "CpuCfsQuota", "CPUShares",
+      "CPUSet", "PidsLimit", "IPv4Forwarding", "BridgeNfIptables", "BridgeNfIp6tables", "OomKillDisable", "SystemTime", "LoggingDriver",
+      "CgroupDriver", "CgroupVersion", "KernelVersion", "OSType", "Architecture", "IndexServerAddress", "NCPU", "MemTotal",
+      "ExperimentalBuild", "ServerVersion", "DefaultRuntime", "LiveRestoreEnabled", "Isolation", "ContainerdCommit", "RuncCommit",
+      "InitCommit", "ProductLicense",
+    ]),
+    Name: "berth",
+    OperatingSystem: "",
+    OSVersion: "",
+    DockerRootDir: "",
+    Debug: false,
+    NFd: 0,
+    NGoroutines: 0,
+    NEventsListener: 0,
+    DriverStatus: [],
+    Plugins: { Volume: engineInfo.Plugins?.Volume ?? [], Network: engineInfo.Plugins?.Network ?? [], Authorization: null, Log: engineInfo.Plugins?.Log ?? [] },
+    RegistryConfig: null,
+    GenericResources: null,
+    HttpProxy: "",
+    HttpsProxy: "",
+    NoProxy: "",
+    Labels: [],
+    ClusterStore: "",
+    ClusterAdvertise: "",
+    Runtimes: Object.fromEntries(Object.keys(engineInfo.Runtimes ?? {}).map((name) => [name, {}])),
+    Swarm: { NodeID: "", NodeAddr: "", LocalNodeState: "inactive", ControlAvailable: false, Error: "", RemoteManagers: null },
+    InitBinary: "",
+    SecurityOptions: securityOptionNames(engineInfo.SecurityOptions),
+    DefaultAddressPools: null,
+    Warnings: null,
+  };
+}
+
 export const info: Handler = async (request): Promise<Reply> => {
   const owner = request.scope.ownerFilter();
   const filters = owner ? `&filters=${encodeURIComponent(JSON.stringify({ label: [owner] }))}` : "";
@@ -49,7 +120,7 @@ export const info: Handler = async (request): Promise<Reply> => {
       status: 200,
       headers: containers.headers,
       body: {
-        ...answer.body,
+        ...(request.scope.unrestricted ? answer.body : tenantInfoView(answer.body)),
         Containers: states.length,
         ContainersRunning: count("running"),
         ContainersPaused: count("paused"),
@@ -152,18 +223,17 @@ export const events: Handler = async (request): Promise<MergedStream> => {
   };
 };
 
-export const auth: Handler = async (request) => ({
-  node: anyNode(request),
-  method: "POST",
-  segments: ["auth"],
-  query: request.query,
-  body: checkFields(await request.readJson(), {
+/** A login makes the engine contact the registry named by `serveraddress` (none: Docker Hub). */
+export const auth: Handler = async (request) => {
+  const body = checkFields(await request.readJson(), {
     username: "any",
     password: "any",
     email: "any",
     serveraddress: "any",
     identitytoken: "any",
     registrytoken: "any",
-  }, ""),
-  response: pipe,
-});
+  }, "");
+  const server = typeof body.serveraddress === "string" && body.serveraddress !== "" ? body.serveraddress : undefined;
+  await checkTenantRegistry(request, server === undefined ? undefined : urlAuthority(server));
+  return { node: anyNode(request), method: "POST", segments: ["auth"], query: request.query, body, response: pipe };
+};

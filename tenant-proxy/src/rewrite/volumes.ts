@@ -122,20 +122,25 @@ export const inspect: Handler = async (request) => {
   return { reply: answer.status === 200 ? { status: 200, body: volumeView(request.scope, answer.body) } : answer };
 };
 
-/** Removes the definitions on every node and then, once none is left, the data. */
+/**
+ * Removes the definitions on every node that has one and then the data. A volume a run created is
+ * defined only where that container ran, so "defined everywhere" is not the test; every node must
+ * have been asked instead: while one cannot be, it may still mount the data, and nothing is removed.
+ */
 export const remove: Handler = async (request): Promise<Reply> => {
   const name = request.params.name!;
-  const { engineName, nodes } = await request.resolver.volume(request.scope, name);
+  const { engineName, nodes, missing } = await request.resolver.volume(request.scope, name);
+  if (missing.length > 0) {
+    throw new Refusal(503, `volume ${name} may still be in use on ${missing.join(", ")}, which cannot be reached; remove it when they are back`, "engine-unavailable", name);
+  }
   const force = request.query.get("force");
   const answers = await Promise.all(
     nodes.map((node) => node.engine.json("DELETE", `${ENGINE_API}/volumes/${encodeURIComponent(engineName)}${force ? `?force=${force}` : ""}`)),
   );
   const failed = answers.find((answer) => answer.status !== 204);
   if (failed) return { reply: failed };
-  if (nodes.length === request.cluster.nodes.length) {
-    const directory = localDirectory(request.settings.volumes, request.scope, name);
-    if (directory) rmSync(directory, { recursive: true, force: true });
-  }
+  const directory = localDirectory(request.settings.volumes, request.scope, name);
+  if (directory) rmSync(directory, { recursive: true, force: true });
   return { reply: { status: 204, body: undefined } };
 };
 

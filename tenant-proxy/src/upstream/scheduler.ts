@@ -8,6 +8,7 @@
  * Then a strategy ranks what is left: spread (fewest containers, the default), binpack (the most
  * reserved memory that still fits) or random.
  */
+import { parseJson } from "../http/request.ts";
 
 export type Strategy = "spread" | "binpack" | "random";
 
@@ -52,7 +53,7 @@ export function placementRules(env: readonly string[] | null | undefined, labels
     if (raw === undefined) continue;
     let list: unknown;
     try {
-      list = JSON.parse(raw);
+      list = parseJson(raw);
     } catch {
       throw new Error(`label ${label} must be a JSON list such as ["node==docker-host-1"]`);
     }
@@ -88,7 +89,7 @@ function satisfies(node: NodeState, rule: Rule): boolean {
   const matches = matcher(rule.value);
   let found: boolean;
   if (rule.kind === "constraint") {
-    const actual = rule.key === "node" ? node.name : node.labels[rule.key];
+    const actual = rule.key === "node" ? node.name : Object.hasOwn(node.labels, rule.key) ? node.labels[rule.key] : undefined;
     found = actual !== undefined && matches(actual);
   } else if (rule.key === "container") {
     found = [...node.tenantContainers].some(matches);
