@@ -5,11 +5,11 @@
  * ledger, in .local/cluster/) as soon as it has a PID, so `down` finds and stops every one of them
  * even after a crash half-way through `up`.
  */
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { DEFAULT_PROXY_PORT, ENGINE_PORT, ETCD_CLIENT_PORT, ETCD_LEGACY_CLIENT_PORT, ETCD_PEER_PORT } from "../../infra/ports.ts";
-import { renderDockerDefaults, renderEtcdDefaults, renderExports, renderNodesFile, renderProxyEnv, renderProxyJson } from "../../infra/render.ts";
+import { renderDockerDefaults, renderDockerStaleOverlay, renderEtcdDefaults, renderExports, renderNodesFile, renderProxyEnv, renderProxyJson } from "../../infra/render.ts";
 import { EXPORT_OPTIONS, NFS_SHARES, nodeFirewallScript, VOLUME_ROOT } from "../../infra/roles.ts";
 import { runChecked, runCommand } from "../../test/harness/commands.ts";
 import { jsonRequest } from "../../test/harness/http.ts";
@@ -20,7 +20,7 @@ import type { Run } from "../../test/harness/run.ts";
 import { NODE18, NODE18_LIBS } from "../lib/node18.ts";
 import { hostPort, tlsPing } from "../smoke/probes.ts";
 import { securityGroupCommands, type FirewallInput } from "./firewall.ts";
-import { dockerdArgs, etcdEnvironment, ganeshaConfig, shellAssignments, sshdConfig } from "./configs.ts";
+import { dockerdArgs, engineRoots, etcdEnvironment, ganeshaConfig, shellAssignments, sshdConfig, type LocalEngine } from "./configs.ts";
 import { SSH_PORT, type ClusterLayout } from "./layout.ts";
 
 export interface ClusterHost {
@@ -137,12 +137,21 @@ export async function startEngine(run: Run, layout: ClusterLayout, host: Cluster
   writeFileSync(join(dir, "docker.default"), rendered);
   const logFile = join(dir, "dockerd.log");
   const engine = { dir, socketPath, configFile };
+  await removeStaleOverlayEndpoints(dir, engine, logFile);
   // A private mount namespace keeps the engine's overlay mounts out of the root namespace.
   const argv = inHost(host, ["/usr/sbin/dockerd", ...dockerdArgs(rendered, engine)], true);
   const daemon = await spawnDaemon(argv, { logFile });
   record(run.dir, { kind: "dockerd", id: `${host.name}.dockerd`, process: daemon, socketPath, netns: host.netns });
   await waitUntil(`dockerd on ${host.name}`, daemon, logFile, () => enginePing(socketPath));
   return { name: host.name, socketPath };
+}
+
+/** What docker.service's ExecStartPre does on the VMs (templates/docker-stale-overlay.py), with the local roots; its word goes to the engine's log. */
+async function removeStaleOverlayEndpoints(dir: string, engine: LocalEngine, logFile: string): Promise<void> {
+  const script = join(dir, "docker-stale-overlay.py");
+  writeFileSync(script, renderDockerStaleOverlay(), { mode: 0o755 });
+  const roots = engineRoots(engine);
+  appendFileSync(logFile, await runChecked([script, "--data-root", roots.dataRoot, "--exec-root", roots.execRoot]));
 }
 
 /** The node firewall the VMs get (templates/node-firewall.sh.hbs), run in the node's namespace after dockerd made its chains. */
