@@ -8,6 +8,7 @@
  * back by themselves. The cluster is a local cluster of its own, moved beside any other the way
  * local-cluster.test.ts moves its own.
  */
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -78,6 +79,9 @@ describe("a docker host restarted as after a reboot", () => {
     await dockerOk("run", "-d", "--name", "always", "--restart", "always", ...onNode("docker-host-1"));
     await dockerOk("run", "-d", "--name", "unless", "--restart", "unless-stopped", ...onNode("docker-host-1"));
     await dockerOk("run", "-d", "--name", "db", ...onNode("docker-host-2"));
+    // Containers on the default network too: their records (over 1 kB each) make the store the clean-up rewrites span several pages.
+    const plain = ["plain1", "plain2", "plain3", "plain4"];
+    for (const name of plain) await dockerOk("run", "-d", "--name", name, "-e", "constraint:node==docker-host-1", "busybox", "sleep", "100000");
     expect(await reaches("db", "web")).toBe(true);
 
     const before = daemonPids(layout);
@@ -88,6 +92,10 @@ describe("a docker host restarted as after a reboot", () => {
     expect(after["docker-host-1.sshd"]).not.toBe(before["docker-host-1.sshd"]);
     expect(after["docker-host-2.dockerd"]).toBe(before["docker-host-2.dockerd"]);
     allPids.push(...Object.values(after));
+    // docker.service's ExecStartPre rewrote the store, and dockerd read all of it: it cleaned up every container's old sandbox.
+    const engineLog = readFileSync(join(layout.stateDir, "hosts", "docker-host-1", "dockerd.log"), "utf8");
+    expect(engineLog).toMatch(/berth-docker-stale-overlay: removed 3 stale overlay endpoint record\(s\)/);
+    expect(engineLog.match(/Removing stale sandbox/g)).toHaveLength(3 + plain.length);
 
     // Until its next health check the proxy holds the node for down ("unavailable").
     let start: CommandResult | undefined;
