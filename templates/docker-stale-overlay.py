@@ -226,7 +226,7 @@ def clean(data_root, exec_root):
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            return "%s is in use (the engine runs): nothing to do" % path
+            return "%s is locked by another process: nothing to do" % path
         data = handle.read()
         page_size, txid, root_sequence, buckets = read_store(data)
         sandboxes = mounted_sandboxes(exec_root)
@@ -256,7 +256,7 @@ def main():
     args = parser.parse_args()
     try:
         print("berth-docker-stale-overlay: " + clean(args.data_root, args.exec_root))
-    except Unsupported as error:
+    except (Unsupported, struct.error, IndexError) as error:  # a damaged or foreign file: the engine decides
         print("berth-docker-stale-overlay: left the local store as it is: %s" % error, file=sys.stderr)
         return 1
     return 0

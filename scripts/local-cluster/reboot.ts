@@ -52,7 +52,7 @@ function mountNamespace(pid: number): string | undefined {
  * (the shims are re-parented away from containerd, so the tree alone misses them), and all
  * their descendants.
  */
-export function hostProcesses(daemons: ProcessIdentity[], engine: ProcessIdentity): ProcessIdentity[] {
+function hostProcesses(daemons: ProcessIdentity[], engine: ProcessIdentity): ProcessIdentity[] {
   const processes = allProcesses();
   const engineNamespace = isRunning(engine) ? mountNamespace(engine.pid) : undefined;
   const found = new Set(daemons.filter(isRunning).map((daemon) => daemon.pid));
