@@ -162,6 +162,21 @@ export function renderNodeFirewallUnit(input: { scriptPath: string }): string {
   return render("berth-node-firewall.service.hbs", { scriptPath: absolutePath("scriptPath", input.scriptPath) });
 }
 
+/**
+ * The clean-up that runs before every dockerd start (templates/docker-stale-overlay.py, a python3
+ * script without variables, so it is copied as it is): it removes the overlay endpoint records
+ * whose sandbox a reboot or a crash took away, which would otherwise keep their networks' containers
+ * from starting on the node.
+ */
+export function renderDockerStaleOverlay(): string {
+  return readFileSync(new URL("docker-stale-overlay.py", TEMPLATES), "utf8");
+}
+
+/** docker.service's drop-in that runs it before the engine starts. */
+export function renderDockerStaleOverlayDropIn(input: { scriptPath: string }): string {
+  return render("docker-stale-overlay.conf.hbs", { scriptPath: absolutePath("scriptPath", input.scriptPath) });
+}
+
 export interface OsdUnitInput {
   image: string;
   container: string;

@@ -11,6 +11,8 @@ import {
   renderCloudInit,
   renderDockerAptPin,
   renderDockerDefaults,
+  renderDockerStaleOverlay,
+  renderDockerStaleOverlayDropIn,
   renderEtcdDefaults,
   renderExports,
   renderNfsDisk,
@@ -35,6 +37,8 @@ import {
 export const PATHS = {
   dockerDefaults: "/etc/default/docker",
   dockerAptPin: "/etc/apt/preferences.d/berth-docker",
+  dockerStaleOverlay: "/usr/local/sbin/berth-docker-stale-overlay",
+  dockerStaleOverlayDropIn: "/etc/systemd/system/docker.service.d/berth-stale-overlay.conf",
   nodeFirewall: "/usr/local/sbin/berth-node-firewall",
   nodeFirewallUnit: "/etc/systemd/system/berth-node-firewall.service",
   osdDir: "/etc/berth/osd",
@@ -163,7 +167,7 @@ export function nodePlan(input: NodePlanInput): RolePlan {
   return {
     role: "node",
     hostname: input.hostname,
-    packages: ["docker.io", "nfs-common", "curl"],
+    packages: ["docker.io", "nfs-common", "curl", "python3"],
     bootcmd: [KERNEL_CGROUP_BOOTCMD],
     files: [
       file(PATHS.dockerAptPin, renderDockerAptPin({ version: input.dockerVersion }), []),
@@ -172,6 +176,9 @@ export function nodePlan(input: NodePlanInput): RolePlan {
         renderDockerDefaults({ hostname: input.hostname, nodeAddress: input.address, enginePort: ENGINE_PORT, etcdAddress: input.etcdAddress, etcdPort: ETCD_CLIENT_PORT }),
         [DOCKER_UNIT],
       ),
+      // Read at the engine's next start: a change restarts nothing.
+      file(PATHS.dockerStaleOverlay, renderDockerStaleOverlay(), [], "0755"),
+      file(PATHS.dockerStaleOverlayDropIn, renderDockerStaleOverlayDropIn({ scriptPath: PATHS.dockerStaleOverlay }), []),
       file(
         PATHS.nodeFirewall,
         nodeFirewallScript({ clusterCidr: input.clusterCidr, etcdAddress: input.etcdAddress, nfsAddress: input.nfsAddress }),

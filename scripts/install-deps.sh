@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what berth needs on a Debian 12 machine (run as root): the Debian packages that provide
 # the real daemons (dockerd 20.10, etcd, Keystone, nfs-ganesha, a registry, HAProxy), the docker
-# CLIs and docker-compose, the npm dependencies, and Debian's Node 18 (unpacked, not installed) so
-# the suite can prove the proxy bundle runs on the manager's Node (Debian's Node 18 loads acorn,
-# cjs-module-lexer and undici from /usr/share/nodejs, hence those three packages). Idempotent: it
-# installs only what is missing and says what it did.
+# CLIs and docker-compose, python3 (the nodes' stale overlay clean-up runs on it), the npm
+# dependencies, and Debian's Node 18 (unpacked, not installed) so the suite can prove the proxy
+# bundle runs on the manager's Node (Debian's Node 18 loads acorn, cjs-module-lexer and undici from
+# /usr/share/nodejs, hence those three packages). Idempotent: it installs only what is missing and
+# says what it did.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,7 @@ packages=(
   haproxy busybox-static
   node-acorn node-cjs-module-lexer node-undici
   iproute2 iptables openssl procps util-linux curl ca-certificates openssh-server
+  python3
 )
 
 missing=()

@@ -7,13 +7,13 @@
  * down); `leftovers` lists whatever of it is still present (non-zero exit if anything is).
  * Run as root: npm run cluster:up | cluster:status | cluster:down | cluster:leftovers.
  */
-import { down, status, up } from "./local-cluster/cluster.ts";
+import { down, reboot, status, up } from "./local-cluster/cluster.ts";
 import { clusterLayout } from "./local-cluster/layout.ts";
 import { leftovers } from "./local-cluster/leftovers.ts";
 
-const USAGE = "usage: tsx scripts/local-cluster.ts up|down|status|leftovers";
+const USAGE = "usage: tsx scripts/local-cluster.ts up|down|status|leftovers|reboot <docker host>";
 
-async function main(command: string | undefined): Promise<number> {
+async function main(command: string | undefined, argument: string | undefined): Promise<number> {
   const layout = clusterLayout();
   switch (command) {
     case "up":
@@ -24,19 +24,22 @@ async function main(command: string | undefined): Promise<number> {
       return 0;
     case "status":
       return (await status(layout)) ? 0 : 1;
+    case "reboot":
+      if (!argument) break;
+      await reboot(layout, argument);
+      return 0;
     case "leftovers": {
       const left = await leftovers(layout);
       for (const thing of left) console.log(`left behind: ${thing}`);
       console.log(left.length === 0 ? "nothing of the local cluster is left" : `${left.length} thing(s) of the local cluster left behind`);
       return left.length === 0 ? 0 : 1;
     }
-    default:
-      console.error(USAGE);
-      return 2;
   }
+  console.error(USAGE);
+  return 2;
 }
 
-main(process.argv[2]).then(
+main(process.argv[2], process.argv[3]).then(
   (code) => process.exit(code),
   (error: Error) => {
     console.error(`local cluster ${process.argv[2]} failed: ${error.message}`);

@@ -32,10 +32,11 @@ import {
 } from "./daemons.ts";
 import { checkHealth, daemonPids, healthTable, readState, stateFile, type ClusterState } from "./health.ts";
 import { HOSTS, KEYSTONE_PORT, TENANTS, TOKEN_LIFETIME_SECONDS, TOKEN_RENEWAL_MS, madePaths, netnsName, runIndex, type ClusterLayout } from "./layout.ts";
+import { rebootNode } from "./reboot.ts";
 import { envFile, localInventory, sshConfig, writeTenantConfigs } from "./outputs.ts";
 import { makePasswords, makeSshKey, makeTls, readPasswords } from "./secrets.ts";
 
-const REQUIRED = ["/usr/sbin/dockerd", "/usr/bin/etcd", "/usr/bin/ganesha.nfsd", "/usr/bin/uwsgi", "/usr/bin/keystone-manage", "/usr/sbin/sshd", "/usr/bin/nfs-cat", "/bin/busybox", "/usr/bin/openssl"];
+const REQUIRED = ["/usr/sbin/dockerd", "/usr/bin/etcd", "/usr/bin/ganesha.nfsd", "/usr/bin/uwsgi", "/usr/bin/keystone-manage", "/usr/sbin/sshd", "/usr/bin/nfs-cat", "/bin/busybox", "/usr/bin/openssl", "/usr/bin/python3"];
 
 function checkPrerequisites(): void {
   if (process.getuid?.() !== 0) throw new Error("the local cluster makes network namespaces, a bridge and iptables rules: run it as root");
@@ -231,6 +232,16 @@ export async function down(layout: ClusterLayout): Promise<void> {
   }
   for (const thing of removed) console.log(`removed ${thing}`);
   console.log(`\ndown in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// reboot (a docker host restarted as after a power cut; see ./reboot.ts)
+
+export async function reboot(layout: ClusterLayout, name: string): Promise<void> {
+  checkPrerequisites();
+  const started = Date.now();
+  await rebootNode(clusterRun(layout), layout, name);
+  console.log(`\n${name} is up again in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -29,16 +29,22 @@ export interface LocalEngine {
   configFile: string;
 }
 
+/** Where a local engine keeps what a VM's engine keeps in /var/lib/docker, and what it keeps under /run (gone after a reboot). */
+export function engineRoots(engine: Pick<LocalEngine, "dir">): { dataRoot: string; execRoot: string; pidFile: string } {
+  return { dataRoot: `${engine.dir}/data`, execRoot: `${engine.dir}/exec`, pidFile: `${engine.dir}/dockerd.pid` };
+}
+
 /** dockerd's argv from a rendered /etc/default/docker: its DOCKER_OPTS plus the local-only flags. */
 export function dockerdArgs(dockerDefaults: string, engine: LocalEngine): string[] {
   const opts = shellAssignments(dockerDefaults).DOCKER_OPTS;
   if (opts === undefined) throw new Error("the rendered docker defaults set no DOCKER_OPTS");
   const rendered = opts.split(/\s+/).filter(Boolean);
+  const roots = engineRoots(engine);
   return [
     ...rendered,
-    "--data-root", `${engine.dir}/data`,
-    "--exec-root", `${engine.dir}/exec`,
-    "--pidfile", `${engine.dir}/dockerd.pid`,
+    "--data-root", roots.dataRoot,
+    "--exec-root", roots.execRoot,
+    "--pidfile", roots.pidFile,
     "--config-file", engine.configFile,
     // Debian's unit adds -H fd:// (systemd's socket); here the engine gets a socket file of its own.
     "-H", `unix://${engine.socketPath}`,

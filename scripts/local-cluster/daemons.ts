@@ -5,11 +5,11 @@
  * ledger, in .local/cluster/) as soon as it has a PID, so `down` finds and stops every one of them
  * even after a crash half-way through `up`.
  */
-import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { DEFAULT_PROXY_PORT, ENGINE_PORT, ETCD_CLIENT_PORT, ETCD_LEGACY_CLIENT_PORT, ETCD_PEER_PORT } from "../../infra/ports.ts";
-import { renderDockerDefaults, renderEtcdDefaults, renderExports, renderNodesFile, renderProxyEnv, renderProxyJson } from "../../infra/render.ts";
+import { renderDockerDefaults, renderDockerStaleOverlay, renderEtcdDefaults, renderExports, renderNodesFile, renderProxyEnv, renderProxyJson } from "../../infra/render.ts";
 import { EXPORT_OPTIONS, NFS_SHARES, nodeFirewallScript, VOLUME_ROOT } from "../../infra/roles.ts";
 import { runChecked, runCommand } from "../../test/harness/commands.ts";
 import { jsonRequest } from "../../test/harness/http.ts";
@@ -20,7 +20,7 @@ import type { Run } from "../../test/harness/run.ts";
 import { NODE18, NODE18_LIBS } from "../lib/node18.ts";
 import { hostPort, tlsPing } from "../smoke/probes.ts";
 import { securityGroupCommands, type FirewallInput } from "./firewall.ts";
-import { dockerdArgs, etcdEnvironment, ganeshaConfig, shellAssignments, sshdConfig } from "./configs.ts";
+import { dockerdArgs, engineRoots, etcdEnvironment, ganeshaConfig, shellAssignments, sshdConfig, type LocalEngine } from "./configs.ts";
 import { SSH_PORT, type ClusterLayout } from "./layout.ts";
 
 export interface ClusterHost {
@@ -136,12 +136,22 @@ export async function startEngine(run: Run, layout: ClusterLayout, host: Cluster
   const rendered = renderDockerDefaults({ hostname: host.name, nodeAddress: host.address, enginePort: ENGINE_PORT, etcdAddress: etcd.address, etcdPort: ETCD_CLIENT_PORT });
   writeFileSync(join(dir, "docker.default"), rendered);
   const logFile = join(dir, "dockerd.log");
+  const engine = { dir, socketPath, configFile };
+  await removeStaleOverlayEndpoints(dir, engine, logFile);
   // A private mount namespace keeps the engine's overlay mounts out of the root namespace.
-  const argv = inHost(host, ["/usr/sbin/dockerd", ...dockerdArgs(rendered, { dir, socketPath, configFile })], true);
+  const argv = inHost(host, ["/usr/sbin/dockerd", ...dockerdArgs(rendered, engine)], true);
   const daemon = await spawnDaemon(argv, { logFile });
   record(run.dir, { kind: "dockerd", id: `${host.name}.dockerd`, process: daemon, socketPath, netns: host.netns });
   await waitUntil(`dockerd on ${host.name}`, daemon, logFile, () => enginePing(socketPath));
   return { name: host.name, socketPath };
+}
+
+/** What docker.service's ExecStartPre does on the VMs (templates/docker-stale-overlay.py), with the local roots; its word goes to the engine's log. */
+async function removeStaleOverlayEndpoints(dir: string, engine: LocalEngine, logFile: string): Promise<void> {
+  const script = join(dir, "docker-stale-overlay.py");
+  writeFileSync(script, renderDockerStaleOverlay(), { mode: 0o755 });
+  const roots = engineRoots(engine);
+  appendFileSync(logFile, await runChecked([script, "--data-root", roots.dataRoot, "--exec-root", roots.execRoot]));
 }
 
 /** The node firewall the VMs get (templates/node-firewall.sh.hbs), run in the node's namespace after dockerd made its chains. */
@@ -184,17 +194,19 @@ export async function importBusybox(layout: ClusterLayout, engines: EngineHandle
   rmSync(work, { recursive: true, force: true });
 }
 
-export async function startSshd(run: Run, layout: ClusterLayout, host: ClusterHost, authorizedKeys: string): Promise<void> {
+/** `answers` tells when it serves: by default its banner read from here (before the security groups admit only the bastion). */
+export async function startSshd(run: Run, layout: ClusterLayout, host: ClusterHost, authorizedKeys: string, answers = () => sshAnswers(host.address)): Promise<void> {
   const dir = join(hostDir(layout, host), "ssh");
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const hostKey = join(dir, "ssh_host_ed25519_key");
-  await runChecked(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", `root@${host.name}`, "-f", hostKey]);
+  // A host restarted as after a reboot keeps its key, as a VM does.
+  if (!existsSync(hostKey)) await runChecked(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", `root@${host.name}`, "-f", hostKey]);
   const config = join(dir, "sshd_config");
   writeFileSync(config, sshdConfig({ address: host.address, port: SSH_PORT, hostKey, authorizedKeys, pidFile: join(dir, "sshd.pid") }));
   mkdirSync("/run/sshd", { recursive: true, mode: 0o755 }); // sshd's privilege separation directory
   const logFile = join(dir, "sshd.log");
   const daemon = await startDaemon(run, `${host.name}.sshd`, inHost(host, ["/usr/sbin/sshd", "-D", "-e", "-f", config]), logFile);
-  await waitUntil(`sshd on ${host.name}`, daemon, logFile, () => sshAnswers(host.address));
+  await waitUntil(`sshd on ${host.name}`, daemon, logFile, answers);
 }
 
 /** The host's public key line, for known_hosts. */

@@ -94,7 +94,7 @@ function probes(layout: ClusterLayout, state: ClusterState): Probe[] {
 }
 
 /** sshd's banner, read from `from`'s namespace (the bastion: the others admit SSH from it only). */
-function sshAnswersFrom(from: ClusterHost, address: string): Promise<boolean> {
+export function sshAnswersFrom(from: ClusterHost, address: string): Promise<boolean> {
   return succeedsIn(from, ["timeout", "3", "bash", "-c", `exec 3<>/dev/tcp/${address}/${SSH_PORT} && head -c 7 <&3 | grep -q SSH-2.0`]);
 }
 

@@ -102,6 +102,11 @@ export async function stopProcess(target: ProcessIdentity, graceMs: number, fini
   if (signal(target, "SIGKILL")) await waitFor(() => !isRunning(target), 5_000);
 }
 
+/** Ends the process at once with SIGKILL, as a crash or a power cut would, and waits until it is gone. */
+export async function killProcess(target: ProcessIdentity): Promise<void> {
+  if (signal(target, "SIGKILL")) await waitFor(() => !isRunning(target), 10_000);
+}
+
 /** Sends a signal if the identity still names a running process; returns whether it did. */
 function signal(target: ProcessIdentity, name: NodeJS.Signals): boolean {
   if (!isRunning(target)) return false;
