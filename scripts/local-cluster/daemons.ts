@@ -190,7 +190,7 @@ export async function startSshd(run: Run, layout: ClusterLayout, host: ClusterHo
   const hostKey = join(dir, "ssh_host_ed25519_key");
   await runChecked(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", `root@${host.name}`, "-f", hostKey]);
   const config = join(dir, "sshd_config");
-  writeFileSync(config, sshdConfig({ address: host.address, port: SSH_PORT, hostKey, authorizedKeys, pidFile: join(dir, "sshd.pid") }));
+  writeFileSync(config, sshdConfig({ port: SSH_PORT, hostKey, authorizedKeys, pidFile: join(dir, "sshd.pid") }));
   mkdirSync("/run/sshd", { recursive: true, mode: 0o755 }); // sshd's privilege separation directory
   const logFile = join(dir, "sshd.log");
   const daemon = await startDaemon(run, `${host.name}.sshd`, inHost(host, ["/usr/sbin/sshd", "-D", "-e", "-f", config]), logFile);

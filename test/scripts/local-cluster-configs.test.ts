@@ -137,9 +137,9 @@ describe("the proxy's environment", () => {
 });
 
 describe("sshdConfig", () => {
-  it("listens on the host's address only and lets root in by key only", () => {
-    const config = sshdConfig({ address: "10.212.0.11", port: 22, hostKey: "/k", authorizedKeys: "/a", pidFile: "/p" });
-    expect(config).toContain("ListenAddress 10.212.0.11:22\n");
+  it("listens on every address, as on a VM, and lets root in by key only", () => {
+    const config = sshdConfig({ port: 22, hostKey: "/k", authorizedKeys: "/a", pidFile: "/p" });
+    expect(config).toContain("ListenAddress 0.0.0.0:22\n");
     expect(config).toContain("PermitRootLogin prohibit-password\n");
     expect(config).toContain("PasswordAuthentication no\n");
     expect(config).toContain("AuthorizedKeysFile /a\n");
