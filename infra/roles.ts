@@ -4,9 +4,10 @@
  * VM's cloud-init user data (first boot) and its provisioning script (every `pulumi up`), so the two
  * can never drift apart.
  */
-import { ENGINE_PORT, ETCD_CLIENT_PORT, ETCD_LEGACY_CLIENT_PORT, ETCD_PEER_PORT, NFS_PORT } from "./ports.ts";
+import { CONTAINER_PORTS, ENGINE_PORT, ETCD_CLIENT_PORT, ETCD_LEGACY_CLIENT_PORT, ETCD_PEER_PORT, NFS_PORT } from "./ports.ts";
 import {
   mountUnitName,
+  NODE_FIREWALL_CHAINS,
   renderCloudInit,
   renderDockerAptPin,
   renderDockerDefaults,
@@ -75,7 +76,6 @@ const DOCKER_UNIT = "docker.service";
 const FIREWALL_UNIT = "berth-node-firewall.service";
 const OSD_UNIT = "berth-osd.service";
 const OSD_CONTAINER = "berth-osd";
-const FIREWALL_COMMENT = "berth: no engine API for containers";
 
 /**
  * Memory and swap limits for containers need the kernel's memory cgroup with swap accounting (the
@@ -126,16 +126,26 @@ export interface NodePlanInput {
   osd: { enabled: boolean; image: string };
 }
 
-/** The node firewall: containers reach neither an engine API, nor etcd, NFS or the metadata service. */
+/**
+ * The interfaces containers' traffic enters a node by: the default bridge, every user bridge
+ * (`br-*`, per-tenant bridges included) and the bridge overlay networks' containers go out by.
+ */
+export const CONTAINER_BRIDGES = ["docker0", "br-+", "docker_gwbridge"];
+
+/**
+ * The node firewall: containers reach nothing of their own node, and of the private network only
+ * other nodes' published container ports (and DNS); never etcd, NFS or the metadata service.
+ */
 export function nodeFirewallScript(input: { clusterCidr: string; etcdAddress: string; nfsAddress: string }): string {
   return renderNodeFirewall({
-    enginePort: ENGINE_PORT,
     clusterCidr: input.clusterCidr,
+    containerPorts: CONTAINER_PORTS,
     protectedAddresses: [
       { address: input.etcdAddress, service: "etcd" },
       { address: input.nfsAddress, service: "NFS" },
       { address: "169.254.169.254", service: "the metadata service" },
     ],
+    bridges: CONTAINER_BRIDGES,
   });
 }
 
@@ -203,7 +213,11 @@ export function nodePlan(input: NodePlanInput): RolePlan {
         `curl --silent --fail --max-time 5 http://${input.etcdAddress}:${ETCD_CLIENT_PORT}/v2/keys/docker/nodes/${input.address}:${ENGINE_PORT} >/dev/null`,
         120,
       ),
-      check("containers are kept away from the engine API", `iptables -S DOCKER-USER | grep -q '${FIREWALL_COMMENT}'`, 30),
+      check(
+        "containers are kept off the node and the cluster's services (the node firewall)",
+        `iptables -C INPUT -i docker0 -j ${NODE_FIREWALL_CHAINS.toNode} && iptables -C DOCKER-USER -i docker0 -j ${NODE_FIREWALL_CHAINS.toCluster}`,
+        30,
+      ),
       ...mounts.map((mount) => check(`the NFS share is mounted at ${mount.where}`, `mountpoint -q ${mount.where}`)),
       ...(input.osd.enabled ? [check("the OpenStorage driver runs", `test "$(docker inspect --format '{{.State.Running}}' ${OSD_CONTAINER})" = true`, 120)] : []),
     ],

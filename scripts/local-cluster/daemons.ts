@@ -21,7 +21,7 @@ import { NODE18, NODE18_LIBS } from "../lib/node18.ts";
 import { hostPort, tlsPing } from "../smoke/probes.ts";
 import { securityGroupCommands, type FirewallInput } from "./firewall.ts";
 import { dockerdArgs, etcdEnvironment, ganeshaConfig, shellAssignments, sshdConfig } from "./configs.ts";
-import { SSH_PORT, type ClusterLayout } from "./layout.ts";
+import { hostsCidr, SSH_PORT, type ClusterLayout } from "./layout.ts";
 
 export interface ClusterHost {
   name: string;
@@ -144,9 +144,9 @@ export async function startEngine(run: Run, layout: ClusterLayout, host: Cluster
   return { name: host.name, socketPath };
 }
 
-/** The node firewall the VMs get (templates/node-firewall.sh.hbs), run in the node's namespace after dockerd made its chains. */
+/** The node firewall the VMs get (templates/node-firewall.sh.hbs), run in the node's namespace before dockerd starts, as at a VM's boot. */
 export async function applyNodeFirewall(layout: ClusterLayout, node: ClusterHost, etcd: ClusterHost, nfs: ClusterHost): Promise<void> {
-  const script = nodeFirewallScript({ clusterCidr: layout.subnet, etcdAddress: etcd.address, nfsAddress: nfs.address });
+  const script = nodeFirewallScript({ clusterCidr: hostsCidr(layout), etcdAddress: etcd.address, nfsAddress: nfs.address });
   writeFileSync(join(hostDir(layout, node), "node-firewall.sh"), script, { mode: 0o755 });
   await runChecked(["nsenter", `--net=/var/run/netns/${node.netns}`, "sh", "-s"], { input: script });
 }
