@@ -11,6 +11,7 @@
  * image with Python or Node has one. B's "receiver" is likewise a UDP socket in B's container's
  * namespace, so delivery is seen where B would see it.
  */
+import { spawn } from "node:child_process";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -97,13 +98,44 @@ function inNetns(container: Container, script: string, args: string[], timeoutMs
   return runCommand(["nsenter", "-t", String(container.pid), "-n", process.execPath, "-e", script, "--", ...args], { timeoutMs });
 }
 
-/** Waits up to 6 s for one UDP datagram on `port`; prints it. */
+/** Binds `port`, says "ready", then waits up to 5 s for one UDP datagram and prints it. */
 const RECEIVE = `const socket = require("dgram").createSocket("udp4");
 socket.on("message", (message) => { process.stdout.write(message.toString()); process.exit(0); });
-socket.bind(Number(process.argv[1]));
-setTimeout(() => process.exit(1), 6000);`;
+socket.bind(Number(process.argv[1]), () => { process.stdout.write("ready\\n"); setTimeout(() => process.exit(1), 5000); });`;
 
-/** Sends a (base64) datagram to host:port five times, half a second apart, so a receiver still starting gets one. */
+/**
+ * A receiver in the container's namespace: `ready` once bound, `received` with what came ("" if
+ * nothing did). One that never got ready fails the test rather than pass as "nothing delivered".
+ */
+function receiver(container: Container, port: number): { ready: Promise<void>; received: Promise<string> } {
+  const child = spawn("nsenter", ["-t", String(container.pid), "-n", process.execPath, "-e", RECEIVE, "--", String(port)], { stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  let errors = "";
+  let bound = false;
+  let signal: { resolve: () => void; reject: (error: Error) => void } = { resolve: () => {}, reject: () => {} };
+  const ready = new Promise<void>((resolve, reject) => (signal = { resolve, reject }));
+  child.stdout.on("data", (chunk: Buffer) => {
+    output += chunk.toString();
+    if (!bound && output.startsWith("ready\n")) {
+      bound = true;
+      signal.resolve();
+    }
+  });
+  child.stderr.on("data", (chunk: Buffer) => (errors += chunk.toString()));
+  const received = new Promise<string>((resolve, reject) =>
+    child.on("close", (code) => {
+      if (!bound) {
+        const error = new Error(`the receiver in ${container.name} never bound port ${port}: ${errors}`);
+        signal.reject(error);
+        reject(error);
+      } else resolve(code === 0 ? output.slice("ready\n".length) : "");
+    }),
+  );
+  received.catch(() => {}); // reported through `ready` first
+  return { ready, received };
+}
+
+/** Sends a (base64) datagram to host:port five times, half a second apart: UDP may lose one. */
 const SEND = `const socket = require("dgram").createSocket("udp4");
 const [bytes, host, port] = process.argv.slice(1);
 let sent = 0;
@@ -174,11 +206,10 @@ async function inject(attacker: Container, target: string, victim: Container, po
     to: { address: victimAddress, mac: dockerMac(victimAddress), port },
     payload,
   });
-  const receiving = inNetns(victim, RECEIVE, [String(port)]);
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  const { ready, received } = receiver(victim, port);
+  await ready;
   await inNetns(attacker, SEND, [datagram.toString("base64"), target, String(VXLAN_PORT)]);
-  const received = await receiving;
-  return received.code === 0 ? received.stdout : "";
+  return received;
 }
 
 /** Whether a TCP connection from the container to address:port is accepted (busybox nc). */
