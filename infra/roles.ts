@@ -181,13 +181,15 @@ export function nodePlan(input: NodePlanInput): RolePlan {
         renderDockerDefaults({ hostname: input.hostname, nodeAddress: input.address, enginePort: ENGINE_PORT, etcdAddress: input.etcdAddress, etcdPort: ETCD_CLIENT_PORT }),
         [DOCKER_UNIT],
       ),
+      // Not restarted when changed: docker.service requires the unit, so restarting it would restart
+      // docker and stop every container. The provisioning run applies the script itself (below).
       file(
         PATHS.nodeFirewall,
         nodeFirewallScript({ clusterCidr: input.clusterCidr, etcdAddress: input.etcdAddress, nfsAddress: input.nfsAddress }),
-        [FIREWALL_UNIT],
+        [],
         "0755",
       ),
-      file(PATHS.nodeFirewallUnit, renderNodeFirewallUnit({ scriptPath: PATHS.nodeFirewall }), [FIREWALL_UNIT]),
+      file(PATHS.nodeFirewallUnit, renderNodeFirewallUnit({ scriptPath: PATHS.nodeFirewall }), []),
       ...NFS_SHARES.map((share, index) =>
         file(`/etc/systemd/system/${mounts[index]!.unit}`, renderNfsMountUnit({ server: input.nfsAddress, remotePath: share.path, where: share.path, options: NFS_MOUNT_OPTIONS }), [mounts[index]!.unit]),
       ),
@@ -202,7 +204,7 @@ export function nodePlan(input: NodePlanInput): RolePlan {
     // the provisioning run, which comes after the NFS server's.
     runcmd: ["systemctl daemon-reload", `systemctl enable --now ${FIREWALL_UNIT}`, `systemctl enable ${mounts.map((mount) => mount.unit).join(" ")}`],
     before: [],
-    after: [],
+    after: [{ description: "apply the node firewall now (its unit applies it at every boot, before docker)", command: PATHS.nodeFirewall }],
     services: [DOCKER_UNIT, FIREWALL_UNIT, ...mounts.map((mount) => mount.unit), ...osdUnits],
     checks: [
       check("the kernel runs with memory cgroup swap accounting (cgroup_enable=memory swapaccount=1)", "grep -qw swapaccount=1 /proc/cmdline", 5),

@@ -133,6 +133,12 @@ describe("cloud-init user data", () => {
       }
     });
   }
+  it("node: provisioning applies the firewall itself and never restarts its unit, which docker requires", () => {
+    const script = provisionScriptFor(plans.node!);
+    expect(script).toContain(`\n${PATHS.nodeFirewall}\n`);
+    expect(script).toContain(`put ${PATHS.nodeFirewall} 0755 root:root <<'BERTH_FILE'`);
+    expect(script).toContain(`put ${PATHS.nodeFirewallUnit} 0644 root:root <<'BERTH_FILE'`);
+  });
   it("the user data never carries the proxy's TLS key", () => {
     const script = provisionScriptFor(plans.manager!, { files: proxyTlsFiles({ caCert: "CA", serverCert: "CERT", serverKey: "-----BEGIN PRIVATE KEY-----" }) });
     expect(script).toContain(Buffer.from("-----BEGIN PRIVATE KEY-----").toString("base64"));
