@@ -138,26 +138,38 @@ export function renderNfsMountUnit(input: NfsMountInput): string {
 }
 
 export interface NodeFirewallInput {
-  enginePort: number;
-  /** The private network: no container may reach any node's engine in it. */
+  /** The private network: containers reach none of it but other nodes' published ports (and DNS). */
   clusterCidr: string;
+  /** The published container ports' range, which the security groups open to clients outside. */
+  containerPorts: { min: number; max: number };
   /** Cluster services that trust every node and must not be reachable from containers. */
   protectedAddresses: Array<{ address: string; service: string }>;
+  /** The interfaces containers' traffic enters the node by (iptables names: `br-+` is every `br-*`). */
+  bridges: string[];
 }
 
-/** The iptables rules that keep containers away from the engine API and the cluster services. */
+/** berth's chains: from a container bridge to the node itself, and on through the node's NAT. */
+export const NODE_FIREWALL_CHAINS = { toNode: "BERTH-CONTAINERS-TO-NODE", toCluster: "BERTH-CONTAINERS-TO-CLUSTER" } as const;
+
+/** The iptables rules that keep containers off every node address and the cluster's services. */
 export function renderNodeFirewall(input: NodeFirewallInput): string {
+  const min = portNumber("containerPorts.min", input.containerPorts.min);
+  const max = portNumber("containerPorts.max", input.containerPorts.max);
+  if (min > max) throw new Error(`containerPorts: ${min} is above ${max}`);
+  if (input.bridges.length === 0) throw new Error("bridges: at least one interface is needed");
   return render("node-firewall.sh.hbs", {
-    enginePort: portNumber("enginePort", input.enginePort),
+    ...NODE_FIREWALL_CHAINS,
     clusterCidr: plain("clusterCidr", input.clusterCidr),
+    containerPorts: `${min}:${max}`,
     protectedAddresses: input.protectedAddresses.map((entry) => ({
       address: address("protectedAddresses.address", entry.address),
       service: label("protectedAddresses.service", entry.service),
     })),
+    bridges: input.bridges.map((bridge) => plain("bridges", bridge)),
   });
 }
 
-/** The oneshot unit that applies the node firewall after every docker start. */
+/** The oneshot unit that applies the node firewall before docker starts, and again with every docker restart. */
 export function renderNodeFirewallUnit(input: { scriptPath: string }): string {
   return render("berth-node-firewall.service.hbs", { scriptPath: absolutePath("scriptPath", input.scriptPath) });
 }

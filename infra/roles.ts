@@ -5,9 +5,10 @@
  * can never drift apart.
  */
 import type { QuotaFile } from "../tenant-proxy/src/policy/quota.ts";
-import { ENGINE_PORT, ETCD_CLIENT_PORT, ETCD_LEGACY_CLIENT_PORT, ETCD_PEER_PORT, NFS_PORT } from "./ports.ts";
+import { CONTAINER_PORTS, ENGINE_PORT, ETCD_CLIENT_PORT, ETCD_LEGACY_CLIENT_PORT, ETCD_PEER_PORT, NFS_PORT } from "./ports.ts";
 import {
   mountUnitName,
+  NODE_FIREWALL_CHAINS,
   renderCloudInit,
   renderDockerAptPin,
   renderDockerDefaults,
@@ -80,7 +81,6 @@ const DOCKER_UNIT = "docker.service";
 const FIREWALL_UNIT = "berth-node-firewall.service";
 const OSD_UNIT = "berth-osd.service";
 const OSD_CONTAINER = "berth-osd";
-const FIREWALL_COMMENT = "berth: no engine API for containers";
 
 /**
  * Memory and swap limits for containers need the kernel's memory cgroup with swap accounting (the
@@ -131,16 +131,26 @@ export interface NodePlanInput {
   osd: { enabled: boolean; image: string };
 }
 
-/** The node firewall: containers reach neither an engine API, nor etcd, NFS or the metadata service. */
+/**
+ * The interfaces containers' traffic enters a node by: the default bridge, every user bridge
+ * (`br-*`, per-tenant bridges included) and the bridge overlay networks' containers go out by.
+ */
+export const CONTAINER_BRIDGES = ["docker0", "br-+", "docker_gwbridge"];
+
+/**
+ * The node firewall: containers reach nothing of their own node, and of the private network only
+ * other nodes' published container ports (and DNS); never etcd, NFS or the metadata service.
+ */
 export function nodeFirewallScript(input: { clusterCidr: string; etcdAddress: string; nfsAddress: string }): string {
   return renderNodeFirewall({
-    enginePort: ENGINE_PORT,
     clusterCidr: input.clusterCidr,
+    containerPorts: CONTAINER_PORTS,
     protectedAddresses: [
       { address: input.etcdAddress, service: "etcd" },
       { address: input.nfsAddress, service: "NFS" },
       { address: "169.254.169.254", service: "the metadata service" },
     ],
+    bridges: CONTAINER_BRIDGES,
   });
 }
 
@@ -179,13 +189,15 @@ export function nodePlan(input: NodePlanInput): RolePlan {
       // Read at the engine's next start: a change restarts nothing.
       file(PATHS.dockerStaleOverlay, renderDockerStaleOverlay(), [], "0755"),
       file(PATHS.dockerStaleOverlayDropIn, renderDockerStaleOverlayDropIn({ scriptPath: PATHS.dockerStaleOverlay }), []),
+      // Not restarted when changed: docker.service requires the unit, so restarting it would restart
+      // docker and stop every container. The provisioning run applies the script itself (below).
       file(
         PATHS.nodeFirewall,
         nodeFirewallScript({ clusterCidr: input.clusterCidr, etcdAddress: input.etcdAddress, nfsAddress: input.nfsAddress }),
-        [FIREWALL_UNIT],
+        [],
         "0755",
       ),
-      file(PATHS.nodeFirewallUnit, renderNodeFirewallUnit({ scriptPath: PATHS.nodeFirewall }), [FIREWALL_UNIT]),
+      file(PATHS.nodeFirewallUnit, renderNodeFirewallUnit({ scriptPath: PATHS.nodeFirewall }), []),
       ...NFS_SHARES.map((share, index) =>
         file(`/etc/systemd/system/${mounts[index]!.unit}`, renderNfsMountUnit({ server: input.nfsAddress, remotePath: share.path, where: share.path, options: NFS_MOUNT_OPTIONS }), [mounts[index]!.unit]),
       ),
@@ -200,7 +212,7 @@ export function nodePlan(input: NodePlanInput): RolePlan {
     // the provisioning run, which comes after the NFS server's.
     runcmd: ["systemctl daemon-reload", `systemctl enable --now ${FIREWALL_UNIT}`, `systemctl enable ${mounts.map((mount) => mount.unit).join(" ")}`],
     before: [],
-    after: [],
+    after: [{ description: "apply the node firewall now (its unit applies it at every boot, before docker)", command: PATHS.nodeFirewall }],
     services: [DOCKER_UNIT, FIREWALL_UNIT, ...mounts.map((mount) => mount.unit), ...osdUnits],
     checks: [
       check("the kernel runs with memory cgroup swap accounting (cgroup_enable=memory swapaccount=1)", "grep -qw swapaccount=1 /proc/cmdline", 5),
@@ -211,7 +223,11 @@ export function nodePlan(input: NodePlanInput): RolePlan {
         `curl --silent --fail --max-time 5 http://${input.etcdAddress}:${ETCD_CLIENT_PORT}/v2/keys/docker/nodes/${input.address}:${ENGINE_PORT} >/dev/null`,
         120,
       ),
-      check("containers are kept away from the engine API", `iptables -S DOCKER-USER | grep -q '${FIREWALL_COMMENT}'`, 30),
+      check(
+        "containers are kept off the node and the cluster's services (the node firewall)",
+        `iptables -C INPUT -i docker0 -j ${NODE_FIREWALL_CHAINS.toNode} && iptables -C DOCKER-USER -i docker0 -j ${NODE_FIREWALL_CHAINS.toCluster}`,
+        30,
+      ),
       ...mounts.map((mount) => check(`the NFS share is mounted at ${mount.where}`, `mountpoint -q ${mount.where}`)),
       ...(input.osd.enabled ? [check("the OpenStorage driver runs", `test "$(docker inspect --format '{{.State.Running}}' ${OSD_CONTAINER})" = true`, 120)] : []),
     ],

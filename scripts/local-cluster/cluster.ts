@@ -104,6 +104,9 @@ async function build(layout: ClusterLayout): Promise<ClusterState> {
   keystoneStarting.catch(() => {}); // awaited below; a failure elsewhere first must not go unhandled
   await Promise.all([startEtcd(run, layout, etcd), startNfs(run, layout, nfs, nodes[0]!), ...hosts.map((host) => startSshd(run, layout, host, ssh.authorizedKeys))]);
 
+  step("the node firewall on each docker host, before its dockerd starts (as at a VM's boot)");
+  await Promise.all(nodes.map((node) => applyNodeFirewall(layout, node, etcd, nfs)));
+
   step(`dockerd on ${nodes.map((node) => node.name).join(" and ")} (cluster store: etcd), busybox:latest on each`);
   const engines = await Promise.all(nodes.map((node) => startEngine(run, layout, node, etcd)));
   await importBusybox(layout, engines);
@@ -117,8 +120,7 @@ async function build(layout: ClusterLayout): Promise<ClusterState> {
   const adminProjectId = projectIds[TENANTS.find((tenant) => "admin" in tenant)!.project]!;
   const endpoint = await startProxy(run, layout, { manager, nodes, keystoneUrl, adminTenantId: adminProjectId, bundle, tls: { certFile: tls.certFile, keyFile: tls.keyFile } });
 
-  step("firewalls: the node firewall on each docker host, the security groups of infra/rules.ts on every host");
-  await Promise.all(nodes.map((node) => applyNodeFirewall(layout, node, etcd, nfs)));
+  step("the security groups of infra/rules.ts on every host");
   await applySecurityGroups(hosts, { hosts, operatorAddress: `${layout.subnetPrefix}.0.1`, proxyPort: PROXY_PORT, keystonePort: KEYSTONE_PORT });
 
   step("writing .local/: inventory.json, env, ssh config, a docker config dir per user");

@@ -135,17 +135,20 @@ export function ganeshaConfig(exportsText: string, localPath: (exported: string)
 }
 
 export interface SshdInput {
-  address: string;
   port: number;
   hostKey: string;
   authorizedKeys: string;
   pidFile: string;
 }
 
-/** One host's sshd: its own host key, listening on the host's address only, root by key only. */
+/**
+ * One host's sshd: its own host key, root by key only, listening on every address of the host's
+ * namespace as Debian's sshd does on a VM (a docker node's bridge gateways included, which the
+ * node firewall must keep from containers).
+ */
 export function sshdConfig(input: SshdInput): string {
   return [
-    `ListenAddress ${input.address}:${input.port}`,
+    `ListenAddress 0.0.0.0:${input.port}`,
     `HostKey ${input.hostKey}`,
     `PidFile ${input.pidFile}`,
     `AuthorizedKeysFile ${input.authorizedKeys}`,

@@ -21,7 +21,7 @@ import { NODE18, NODE18_LIBS } from "../lib/node18.ts";
 import { hostPort, tlsPing } from "../smoke/probes.ts";
 import { securityGroupCommands, type FirewallInput } from "./firewall.ts";
 import { dockerdArgs, engineRoots, etcdEnvironment, ganeshaConfig, shellAssignments, sshdConfig, type LocalEngine } from "./configs.ts";
-import { SSH_PORT, type ClusterLayout } from "./layout.ts";
+import { hostsCidr, SSH_PORT, type ClusterLayout } from "./layout.ts";
 
 export interface ClusterHost {
   name: string;
@@ -154,9 +154,9 @@ async function removeStaleOverlayEndpoints(dir: string, engine: LocalEngine, log
   appendFileSync(logFile, await runChecked([script, "--data-root", roots.dataRoot, "--exec-root", roots.execRoot]));
 }
 
-/** The node firewall the VMs get (templates/node-firewall.sh.hbs), run in the node's namespace after dockerd made its chains. */
+/** The node firewall the VMs get (templates/node-firewall.sh.hbs), run in the node's namespace before dockerd starts, as at a VM's boot. */
 export async function applyNodeFirewall(layout: ClusterLayout, node: ClusterHost, etcd: ClusterHost, nfs: ClusterHost): Promise<void> {
-  const script = nodeFirewallScript({ clusterCidr: layout.subnet, etcdAddress: etcd.address, nfsAddress: nfs.address });
+  const script = nodeFirewallScript({ clusterCidr: hostsCidr(layout), etcdAddress: etcd.address, nfsAddress: nfs.address });
   writeFileSync(join(hostDir(layout, node), "node-firewall.sh"), script, { mode: 0o755 });
   await runChecked(["nsenter", `--net=/var/run/netns/${node.netns}`, "sh", "-s"], { input: script });
 }
@@ -202,7 +202,7 @@ export async function startSshd(run: Run, layout: ClusterLayout, host: ClusterHo
   // A host restarted as after a reboot keeps its key, as a VM does.
   if (!existsSync(hostKey)) await runChecked(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", `root@${host.name}`, "-f", hostKey]);
   const config = join(dir, "sshd_config");
-  writeFileSync(config, sshdConfig({ address: host.address, port: SSH_PORT, hostKey, authorizedKeys, pidFile: join(dir, "sshd.pid") }));
+  writeFileSync(config, sshdConfig({ port: SSH_PORT, hostKey, authorizedKeys, pidFile: join(dir, "sshd.pid") }));
   mkdirSync("/run/sshd", { recursive: true, mode: 0o755 }); // sshd's privilege separation directory
   const logFile = join(dir, "sshd.log");
   const daemon = await startDaemon(run, `${host.name}.sshd`, inHost(host, ["/usr/sbin/sshd", "-D", "-e", "-f", config]), logFile);

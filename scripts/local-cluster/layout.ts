@@ -96,6 +96,16 @@ export function runIndex(layout: ClusterLayout): number {
   return Number(layout.subnetPrefix.split(".")[1]);
 }
 
+/**
+ * The private network as the node firewall sees it: the hosts' addresses (.0.10 to .0.14, inside
+ * .0.8/29). The bridge's .0.1 stands for the operator and the world outside, which on OpenStack
+ * are outside the private network, so containers reach it as they would reach the internet.
+ */
+export function hostsCidr(layout: ClusterLayout): string {
+  if (HOSTS.length > 6) throw new Error("the hosts no longer fit .0.8/29: widen hostsCidr");
+  return `${layout.subnetPrefix}.0.8/29`;
+}
+
 export function netnsName(layout: ClusterLayout, host: string): string {
   return `${layout.netnsPrefix}${host}`;
 }

@@ -15,6 +15,7 @@ import {
   mountUnitName,
   renderDockerDefaults,
   renderExports,
+  renderNodeFirewall,
   renderNodeFirewallUnit,
   renderProxyEnv,
   renderProxyHealthCheck,
@@ -76,6 +77,7 @@ describe("rendered files match their reviewed snapshots", () => {
 
 describe("values that would break a config file are refused", () => {
   const docker = { hostname: "docker-host-1", nodeAddress: "10.42.0.21", enginePort: 2375, etcdAddress: "10.42.0.11", etcdPort: 2379 };
+  const firewall = { clusterCidr: "10.42.0.0/24", containerPorts: { min: 32768, max: 61000 }, protectedAddresses: [], bridges: ["docker0"] };
   it.each([
     ["an address that is not one", () => renderDockerDefaults({ ...docker, etcdAddress: "10.42.0.11 --debug" }), /etcdAddress: .* is not an IP address/],
     ["a port out of range", () => renderDockerDefaults({ ...docker, enginePort: 70000 }), /enginePort: 70000 is not a port/],
@@ -83,6 +85,9 @@ describe("values that would break a config file are refused", () => {
     ["an NFS server that is not an address", () => renderProxyEnv({ listen: "0.0.0.0:2376", nodesFile: "/etc/berth/nodes", authBackend: "none", multiTenant: true, networkAuthorization: true, volumes: { backend: "nfs", server: "nfs;reboot", export: "/srv", root: "/srv" } }), /volumes.server: .* not an IP address/],
     ["a relative path", () => renderProxyUnit({ user: "berth", environmentFile: "proxy.env", nodeBinary: "/usr/bin/node", bundlePath: "/usr/local/lib/berth/berth-proxy.cjs" }), /environmentFile: .* not an absolute path/],
     ["a quote in an export option", () => renderExports({ clientCidr: "10.42.0.0/24", shares: ["/srv"], options: ["rw'"] }), /options: .* not safe/],
+    ["a bridge name that would end the shell word", () => renderNodeFirewall({ ...firewall, bridges: ["docker0' -j ACCEPT"] }), /bridges: .* not safe/],
+    ["a published port range upside down", () => renderNodeFirewall({ ...firewall, containerPorts: { min: 61000, max: 32768 } }), /containerPorts: 61000 is above 32768/],
+    ["a node firewall for no bridge at all", () => renderNodeFirewall({ ...firewall, bridges: [] }), /bridges: at least one/],
   ])("%s", (_what, renderBad, message) => {
     expect(renderBad).toThrow(message);
   });
@@ -128,6 +133,12 @@ describe("cloud-init user data", () => {
       }
     });
   }
+  it("node: provisioning applies the firewall itself and never restarts its unit, which docker requires", () => {
+    const script = provisionScriptFor(plans.node!);
+    expect(script).toContain(`\n${PATHS.nodeFirewall}\n`);
+    expect(script).toContain(`put ${PATHS.nodeFirewall} 0755 root:root <<'BERTH_FILE'`);
+    expect(script).toContain(`put ${PATHS.nodeFirewallUnit} 0644 root:root <<'BERTH_FILE'`);
+  });
   it("the user data never carries the proxy's TLS key", () => {
     const script = provisionScriptFor(plans.manager!, { files: proxyTlsFiles({ caCert: "CA", serverCert: "CERT", serverKey: "-----BEGIN PRIVATE KEY-----" }) });
     expect(script).toContain(Buffer.from("-----BEGIN PRIVATE KEY-----").toString("base64"));

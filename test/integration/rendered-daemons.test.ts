@@ -18,6 +18,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ENGINE_PORT, ETCD_CLIENT_PORT, ETCD_LEGACY_CLIENT_PORT } from "../../infra/ports.ts";
+import { NODE_FIREWALL_CHAINS } from "../../infra/render.ts";
 import { etcdPlan, nodePlan, PATHS, type RolePlan } from "../../infra/roles.ts";
 import { execStartWords, parseEnvironmentFile } from "../infra/environment-file.ts";
 
@@ -100,8 +101,28 @@ const node = nodePlan({
 const dockerDir = join(scratch, "docker");
 const socket = join(dockerDir, "docker.sock");
 let dockerStartMs = 0;
+let dockerd: ChildProcess | undefined;
 /** The machine's own docker socket is never touched: a listener on it would get the test's socket. */
 const throwawaySocket = (word: string) => (word === "unix:///var/run/docker.sock" || word === "unix:///run/docker.sock" ? `unix://${socket}` : word);
+
+/** dockerd as docker.service and docker.socket start it; resolves once it answers. */
+async function startDockerd(): Promise<ChildProcess> {
+  const dockerOpts = parseEnvironmentFile(fileOf(node, PATHS.dockerDefaults)).DOCKER_OPTS;
+  if (!dockerOpts) throw new Error("/etc/default/docker sets no DOCKER_OPTS");
+  const child = startDaemon(
+    inNamespace([
+      "unshare", "--mount", "--propagation", "slave",
+      "systemd-socket-activate", "--listen", socket,
+      "/usr/sbin/dockerd", "-H", "fd://", ...execStartWords(dockerOpts).map(throwawaySocket),
+      "--data-root", join(dockerDir, "data"), "--exec-root", join(dockerDir, "exec"), "--pidfile", join(dockerDir, "dockerd.pid"),
+    ]),
+    { PATH: process.env.PATH },
+    join(scratch, "dockerd.log"),
+  );
+  // docker.socket starts dockerd on the first connection, as it does on the VM.
+  await until("dockerd on the activated socket", 60_000, () => curl("http://docker/_ping", socket));
+  return child;
+}
 
 beforeAll(async () => {
   runChecked(["ip", "netns", "add", NETNS]);
@@ -118,21 +139,8 @@ beforeAll(async () => {
   startDaemon(inNamespace(["/usr/bin/etcd"]), { PATH: process.env.PATH, ...etcdEnv, ETCD_DATA_DIR: join(scratch, "etcd") }, join(scratch, "etcd.log"));
   await until("etcd", 30_000, () => curl(`http://${ADDRESS}:${ETCD_CLIENT_PORT}/health`));
 
-  const dockerOpts = parseEnvironmentFile(fileOf(node, PATHS.dockerDefaults)).DOCKER_OPTS;
-  if (!dockerOpts) throw new Error("/etc/default/docker sets no DOCKER_OPTS");
   const started = Date.now();
-  startDaemon(
-    inNamespace([
-      "unshare", "--mount", "--propagation", "slave",
-      "systemd-socket-activate", "--listen", socket,
-      "/usr/sbin/dockerd", "-H", "fd://", ...execStartWords(dockerOpts).map(throwawaySocket),
-      "--data-root", join(dockerDir, "data"), "--exec-root", join(dockerDir, "exec"), "--pidfile", join(dockerDir, "dockerd.pid"),
-    ]),
-    { PATH: process.env.PATH },
-    join(scratch, "dockerd.log"),
-  );
-  // docker.socket starts dockerd on the first connection, as it does on the VM.
-  await until("dockerd on the activated socket", 60_000, () => curl("http://docker/_ping", socket));
+  dockerd = await startDockerd();
   dockerStartMs = Date.now() - started;
 }, 120_000);
 
@@ -179,22 +187,51 @@ describe("dockerd 20.10 with the rendered DOCKER_OPTS", () => {
 
 describe("the node firewall script", () => {
   const firewall = fileOf(node, PATHS.nodeFirewall);
-  const rules = () => runChecked(inNamespace(["iptables", "-S"])).split("\n").filter((line) => line.includes("berth:"));
+  const { toNode, toCluster } = NODE_FIREWALL_CHAINS;
+  const berthRules = (namespace = inNamespace) => runChecked(namespace(["iptables", "-S"])).split("\n").filter((line) => line.includes("BERTH-"));
 
-  it("keeps containers away from the engine API and the cluster services, and is idempotent", () => {
+  it("sends what enters from any container bridge through berth's chains, and is idempotent", () => {
     runChecked(inNamespace(["sh", "-s"]), firewall);
-    const first = rules();
+    const first = berthRules();
+    const cidr = CIDR.replaceAll(".", "\\.");
     expect(first).toEqual(
       expect.arrayContaining([
-        expect.stringMatching(/-A INPUT -i docker0 -p tcp .*--dport 2375 .*-j DROP/),
-        expect.stringMatching(/-A INPUT -i br-\+ -p tcp .*--dport 2375 .*-j DROP/),
-        expect.stringMatching(new RegExp(`-A DOCKER-USER -d ${CIDR.replace(".", "\\.")} -p tcp .*--dport 2375 .*-j DROP`)),
-        expect.stringMatching(/-A DOCKER-USER -d 198\.18\.0\.10\/32 .*etcd.*-j DROP/),
-        expect.stringMatching(/-A DOCKER-USER -d 198\.18\.0\.12\/32 .*NFS.*-j DROP/),
-        expect.stringMatching(/-A DOCKER-USER -d 169\.254\.169\.254\/32 .*-j DROP/),
+        ...["docker0", "br-+", "docker_gwbridge"].flatMap((bridge) => [`-A INPUT -i ${bridge} -j ${toNode}`, `-A DOCKER-USER -i ${bridge} -j ${toCluster}`]),
+        `-A ${toNode} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
+        expect.stringMatching(new RegExp(`^-A ${toNode} -m comment .*-j DROP$`)),
+        `-A ${toCluster} -m conntrack --ctstate RELATED,ESTABLISHED -j RETURN`,
+        expect.stringMatching(new RegExp(`^-A ${toCluster} -d 198\\.18\\.0\\.10/32 .*etcd.*-j DROP$`)),
+        expect.stringMatching(new RegExp(`^-A ${toCluster} -d 198\\.18\\.0\\.12/32 .*NFS.*-j DROP$`)),
+        expect.stringMatching(new RegExp(`^-A ${toCluster} -d 169\\.254\\.169\\.254/32 .*-j DROP$`)),
+        expect.stringMatching(new RegExp(`^-A ${toCluster} -d ${cidr} -p tcp -m tcp --dport 32768:61000 .*-j RETURN$`)),
+        expect.stringMatching(new RegExp(`^-A ${toCluster} -d ${cidr} -p udp -m udp --dport 32768:61000 .*-j RETURN$`)),
+        expect.stringMatching(new RegExp(`^-A ${toCluster} -d ${cidr} -m comment .*-j DROP$`)),
       ]),
     );
+    // The chain's DROPs come after every exception, so the exceptions take effect.
+    const toClusterRules = first.filter((line) => line.startsWith(`-A ${toCluster} `));
+    expect(toClusterRules.at(-1)).toMatch(new RegExp(`-d ${cidr} .*-j DROP$`));
     runChecked(inNamespace(["sh", "-s"]), firewall);
-    expect(rules()).toEqual(first);
+    expect(berthRules()).toEqual(first);
+  });
+
+  it("keeps its rules through a restart of dockerd, which rewrites its own chains", async () => {
+    const before = berthRules();
+    await stop(dockerd!);
+    dockerd = await startDockerd();
+    expect(berthRules().sort()).toEqual(before.sort());
+    expect(runChecked(inNamespace(["iptables", "-S", "FORWARD"])).split("\n")[1]).toBe("-A FORWARD -j DOCKER-USER");
+  }, 90_000);
+
+  it("applies on a node where docker has not started yet, as at boot (the unit runs before docker.service)", () => {
+    const fresh = `berthinfra-fw-${process.pid}`;
+    runChecked(["ip", "netns", "add", fresh]);
+    try {
+      const inFresh = (argv: string[]) => ["nsenter", `--net=/var/run/netns/${fresh}`, ...argv];
+      runChecked(inFresh(["sh", "-s"]), firewall);
+      expect(berthRules(inFresh).sort()).toEqual(berthRules().sort());
+    } finally {
+      run(["ip", "netns", "delete", fresh]);
+    }
   });
 });

@@ -11,7 +11,7 @@ import { EXPORT_OPTIONS, NFS_SHARES } from "../../infra/roles.ts";
 import { dockerdArgs, etcdEnvironment, ganeshaConfig, parseExports, shellAssignments, sshdConfig } from "../../scripts/local-cluster/configs.ts";
 import { tokensNeedRenewal } from "../../scripts/local-cluster/cluster.ts";
 import { securityGroupCommands } from "../../scripts/local-cluster/firewall.ts";
-import { clusterLayout, netnsName, runIndex } from "../../scripts/local-cluster/layout.ts";
+import { clusterLayout, HOSTS, hostsCidr, netnsName, runIndex } from "../../scripts/local-cluster/layout.ts";
 
 const dockerDefaults = renderDockerDefaults({ hostname: "docker-host-1", nodeAddress: "10.212.0.11", enginePort: 2375, etcdAddress: "10.212.0.14", etcdPort: 2379 });
 const engine = { dir: "/s/docker-host-1", socketPath: "/s/docker-host-1/docker.sock", configFile: "/s/docker-host-1/daemon.json" };
@@ -137,9 +137,9 @@ describe("the proxy's environment", () => {
 });
 
 describe("sshdConfig", () => {
-  it("listens on the host's address only and lets root in by key only", () => {
-    const config = sshdConfig({ address: "10.212.0.11", port: 22, hostKey: "/k", authorizedKeys: "/a", pidFile: "/p" });
-    expect(config).toContain("ListenAddress 10.212.0.11:22\n");
+  it("listens on every address, as on a VM, and lets root in by key only", () => {
+    const config = sshdConfig({ port: 22, hostKey: "/k", authorizedKeys: "/a", pidFile: "/p" });
+    expect(config).toContain("ListenAddress 0.0.0.0:22\n");
     expect(config).toContain("PermitRootLogin prohibit-password\n");
     expect(config).toContain("PasswordAuthentication no\n");
     expect(config).toContain("AuthorizedKeysFile /a\n");
@@ -161,6 +161,13 @@ describe("clusterLayout", () => {
     expect(netnsName(layout, "berth-nfs")).toBe("t-berth-nfs");
     expect(() => clusterLayout({ BERTH_CLUSTER_SUBNET: "192.168.0.0/24" })).toThrow(/BERTH_CLUSTER_SUBNET/);
     expect(() => clusterLayout({ BERTH_CLUSTER_BRIDGE: "a-very-long-bridge-name" })).toThrow(/BERTH_CLUSTER_BRIDGE/);
+  });
+
+  it("gives the node firewall a private network of the hosts alone: the operator's .0.1 stays outside it", () => {
+    const layout = clusterLayout({ BERTH_CLUSTER_SUBNET: "10.211.0.0/16" });
+    expect(hostsCidr(layout)).toBe("10.211.0.8/29");
+    // .0.8/29 is .0.8 to .0.15; the hosts are .0.10 and up, in HOSTS order.
+    expect(10 + HOSTS.length - 1).toBeLessThanOrEqual(15);
   });
 });
 
