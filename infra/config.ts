@@ -10,7 +10,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { checkFixedAddresses, isWholeInternet, parseCidr, type Cidr } from "./net.ts";
+import { checkFixedAddresses, cidrsOverlap, isWholeInternet, parseCidr, type Cidr } from "./net.ts";
+import { CONTAINER_ADDRESS_POOL } from "./render.ts";
 import { DEFAULT_PROXY_PORT, ENGINE_PORT, SSH_PORT } from "./ports.ts";
 import type { ProxySettings } from "./roles.ts";
 
@@ -268,6 +269,11 @@ class Checks {
     const cidr = parseCidr(network.cidr);
     if (!cidr || cidr.version !== 4 || cidr.prefix > 29) {
       this.problem("berth:network.cidr", `expected an IPv4 CIDR of at least 8 addresses for the new private network, got "${network.cidr}"`);
+      return undefined;
+    }
+    // Containers' bridges would shadow the nodes' own network on the nodes.
+    if (cidrsOverlap(cidr, parseCidr(CONTAINER_ADDRESS_POOL.base)!)) {
+      this.problem("berth:network.cidr", `${cidr.text} overlaps ${CONTAINER_ADDRESS_POOL.base}, the engines' pool for container networks: choose another range`);
       return undefined;
     }
     return { kind: "new", cidr, dnsServers: network.dnsServers };

@@ -74,9 +74,24 @@ export interface DockerDefaultsInput {
   etcdPort: number;
 }
 
+/**
+ * Where the engines take their bridge networks' subnets from (`--default-address-pool`): each
+ * tenant has a bridge of its own on every node it uses, and each compose project one more, so
+ * dockerd's own pools (31 networks a node) run out. 172.20.0.0/14 in /24s is 1024 networks of 254
+ * containers a node; it is part of dockerd's own default pools (so it adds no range a plain docker
+ * host would not use), and clear of docker0 (172.17/16), the local cluster's and the test runs'
+ * bridges (10.212/16 and up), the stack's default network (10.42.0.0/24) and DevStack's
+ * (10.0.0.0/22, 172.24.4.0/24). Overlay networks come from the cluster store's global pool instead.
+ */
+export const CONTAINER_ADDRESS_POOL = { base: "172.20.0.0/14", size: 24 } as const;
+
 /** /etc/default/docker with DOCKER_OPTS, as Debian's docker.service reads it. */
 export function renderDockerDefaults(input: DockerDefaultsInput): string {
+  const poolPrefix = Number(CONTAINER_ADDRESS_POOL.base.split("/")[1]);
   return render("docker-defaults.hbs", {
+    addressPoolBase: CONTAINER_ADDRESS_POOL.base,
+    addressPoolSize: CONTAINER_ADDRESS_POOL.size,
+    addressPoolNetworks: 2 ** (CONTAINER_ADDRESS_POOL.size - poolPrefix),
     hostname: plain("hostname", input.hostname),
     nodeAddress: address("nodeAddress", input.nodeAddress),
     enginePort: portNumber("enginePort", input.enginePort),

@@ -171,6 +171,12 @@ describe("dockerd 20.10 with the rendered DOCKER_OPTS", () => {
     const key = await until("the node's key in etcd", 30_000, () => curl(`http://${ADDRESS}:${ETCD_CLIENT_PORT}/v2/keys/docker/nodes/${ADDRESS}:${ENGINE_PORT}`));
     expect(JSON.parse(key).node.value).toBe(`${ADDRESS}:${ENGINE_PORT}`);
   });
+  it("gives bridge networks subnets of the rendered address pool (tenants' bridges, compose networks)", () => {
+    const created = run(inNamespace(["curl", "--silent", "--fail", "--unix-socket", socket, "-H", "Content-Type: application/json", "-d", '{"Name":"pool-check"}', "http://docker/networks/create"]));
+    expect(created.status, created.stderr).toBe(0);
+    const network = JSON.parse(curl("http://docker/networks/pool-check", socket) ?? "{}");
+    expect(network.IPAM.Config[0].Subnet).toMatch(/^172\.(20|21|22|23)\.\d+\.0\/24$/);
+  });
   it("refuses inter-container traffic on the default bridge (--icc=false)", () => {
     const rules = runChecked(inNamespace(["iptables", "-S", "FORWARD"]));
     expect(rules).toMatch(/-A FORWARD -i docker0 -o docker0 -j DROP/);

@@ -31,13 +31,14 @@ describe("shellAssignments", () => {
 describe("dockerdArgs", () => {
   it("keeps every rendered DOCKER_OPTS flag in order and adds only the local paths and socket", () => {
     const args = dockerdArgs(dockerDefaults, engine);
-    expect(args.slice(0, 12)).toEqual([
+    expect(args.slice(0, 14)).toEqual([
       "-H", "tcp://10.212.0.11:2375", "--tls=false", "--icc=false",
       "--cluster-store=etcd://10.212.0.14:2379", "--cluster-advertise=10.212.0.11:2375",
+      "--default-address-pool", "base=172.20.0.0/14,size=24",
       "--log-opt", "max-size=10m", "--log-opt", "max-file=3",
       "--data-root", "/s/docker-host-1/data",
     ]);
-    expect(args.slice(12)).toEqual([
+    expect(args.slice(14)).toEqual([
       "--exec-root", "/s/docker-host-1/exec",
       "--pidfile", "/s/docker-host-1/dockerd.pid",
       "--config-file", "/s/docker-host-1/daemon.json",
