@@ -168,6 +168,9 @@ export interface ResolvedNetwork {
  */
 export const TENANT_BRIDGE = "bridge";
 
+/** Whether the caller's containers get a bridge of their own: tenants whose networks are their own. */
+export const hasTenantBridge = (networkScope: Scope): boolean => networkScope.tenant !== undefined;
+
 const OPEN_SHARED_NETWORKS: ReadonlySet<string> = new Set(["bridge", "none"]);
 const TENANT_SHARED_NETWORKS: ReadonlySet<string> = new Set(["none"]);
 
@@ -177,7 +180,7 @@ const TENANT_SHARED_NETWORKS: ReadonlySet<string> = new Set(["none"]);
  * and everyone while networks are shared), since a tenant's `bridge` is its own.
  */
 export function sharedNetworks(scope: Scope): ReadonlySet<string> {
-  return scope.tenant === undefined ? OPEN_SHARED_NETWORKS : TENANT_SHARED_NETWORKS;
+  return hasTenantBridge(scope) ? TENANT_SHARED_NETWORKS : OPEN_SHARED_NETWORKS;
 }
 
 const filtersQuery = (filters: Record<string, string[]>): string => encodeURIComponent(JSON.stringify(filters));
@@ -322,7 +325,7 @@ export class Resolver {
    * `bridge` is local to each node, so every node is asked (or the one `docker-host-1/bridge` names).
    */
   async network(scope: Scope, ref: string): Promise<ResolvedNetwork> {
-    if (scope.tenant !== undefined && this.nodeQualified(ref).bare === TENANT_BRIDGE) return this.tenantBridge(scope, ref);
+    if (hasTenantBridge(scope) && this.nodeQualified(ref).bare === TENANT_BRIDGE) return this.tenantBridge(scope, ref);
     if (ref === "" || ref.includes("/") || (ref === "host" && !scope.unrestricted)) throw noSuch("network", ref);
     const node = this.cluster.any();
     if (!node) throw new Refusal(503, "no engine is available", "engine-unavailable");

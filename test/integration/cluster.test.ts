@@ -195,13 +195,16 @@ describe("a tenant's own bridge on each node", () => {
     expect((await a(["network", "inspect", "bridge"])).stderr).toContain("bridge is on docker-host-1 and docker-host-2 and docker-host-3: name the node, e.g. docker-host-1/bridge");
   });
 
-  it("is made on the container's node when a container elsewhere connects to `bridge`", async () => {
+  it("is made on the container's node when a container elsewhere connects to `bridge`, and left there", async () => {
     ok(await b(["network", "rm", "docker-host-3/bridge"]));
     ok(await b(["network", "create", "b-overlay"]));
     ok(await b(["run", "-d", "--name", "l2-c", "--network", "b-overlay", "-e", "constraint:node==docker-host-3", TEST_IMAGE, "sleep", "1000"]));
     expect((await engine("docker-host-3").api("GET", "/networks/tenant-b_bridge")).status).toBe(404);
     ok(await b(["network", "connect", "bridge", "l2-c"]));
     expect((await networksOf("docker-host-3", "tenant-b_l2-c")).sort()).toEqual(["tenant-b_b-overlay", "tenant-b_bridge"]);
+    // b has a bridge on every node again: a plain `bridge` here is the one on the container's node.
+    ok(await b(["network", "disconnect", "bridge", "l2-c"]));
+    expect(await networksOf("docker-host-3", "tenant-b_l2-c")).toEqual(["tenant-b_b-overlay"]);
     ok(await b(["rm", "-f", "l2-b", "l2-c"]));
     ok(await b(["network", "rm", "b-overlay", "docker-host-3/bridge"]));
     ok(await a(["rm", "-f", "l2-a"]));

@@ -6,11 +6,11 @@
  */
 import { describe, expect, it } from "vitest";
 import { Refusal } from "../../tenant-proxy/src/http/errors.ts";
-import { ADMIN_SCOPE, SHARED_NETWORKS_SCOPE, TenantScope, isVisibleNetwork, scopedFilterValues } from "../../tenant-proxy/src/ownership.ts";
+import { ADMIN_SCOPE, SHARED_NETWORKS_SCOPE, TenantScope, hasTenantBridge, isVisibleNetwork, scopedFilterValues } from "../../tenant-proxy/src/ownership.ts";
 import { ENDPOINT_RULES, checkFields } from "../../tenant-proxy/src/policy/fields.ts";
 import { withoutRawSockets } from "../../tenant-proxy/src/policy/raw-sockets.ts";
 import { checkCreateBody } from "../../tenant-proxy/src/rewrite/container-create.ts";
-import { hasTenantBridge, joinsDefaultNetwork, onTenantBridge } from "../../tenant-proxy/src/rewrite/tenant-bridge.ts";
+import { joinsDefaultNetwork, onTenantBridge } from "../../tenant-proxy/src/rewrite/tenant-bridge.ts";
 import { networkView } from "../../tenant-proxy/src/rewrite/views.ts";
 import type { Policy } from "../../tenant-proxy/src/settings.ts";
 

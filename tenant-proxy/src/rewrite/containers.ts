@@ -11,7 +11,7 @@
 import { randomInt } from "node:crypto";
 import { Refusal, badRequest } from "../http/errors.ts";
 import { encodeSegments } from "../http/request.ts";
-import { ENGINE_API, type ResolvedContainer, checkLabels, checkName, passEngineError, scopedFilterValues } from "../ownership.ts";
+import { ENGINE_API, type ResolvedContainer, checkLabels, checkName, hasTenantBridge, passEngineError, scopedFilterValues } from "../ownership.ts";
 import { UPDATE_RULES, checkFields } from "../policy/fields.ts";
 import { flavorForUpdate } from "../policy/flavors.ts";
 import type { ClusterNode } from "../upstream/cluster.ts";
@@ -21,7 +21,7 @@ import { type Placement, placementRules, schedule } from "../upstream/scheduler.
 import { checkCreateBody, createReferences, scopeCreateBody, type ResolvedReferences } from "./container-create.ts";
 import { listFilters, parseFilters, serializeFilters, withOwner } from "./filters.ts";
 import { everywhereJson, noEngine } from "./fan-out.ts";
-import { ensureTenantBridge, hasTenantBridge, joinsDefaultNetwork, onTenantBridge } from "./tenant-bridge.ts";
+import { ensureTenantBridge, joinsDefaultNetwork, onTenantBridge } from "./tenant-bridge.ts";
 import { type Handler, type Reply, type TenantRequest, json, pipe } from "./types.ts";
 import { containerInspectView, containerSummaryView, visibleContainerName } from "./views.ts";
 import { ensureVolumes } from "./volumes.ts";

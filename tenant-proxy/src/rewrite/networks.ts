@@ -11,11 +11,12 @@
  * they could clash with, or reach into, the hosts' own networks.
  */
 import { Refusal, badRequest } from "../http/errors.ts";
-import { ENGINE_API, TENANT_BRIDGE, checkLabels, checkName, isVisibleNetwork, passEngineError, sharedNetworks } from "../ownership.ts";
+import { ENGINE_API, type ResolvedNetwork, TENANT_BRIDGE, checkLabels, checkName, hasTenantBridge, isVisibleNetwork, passEngineError, sharedNetworks } from "../ownership.ts";
 import { ENDPOINT_RULES, NETWORK_CONNECT_RULES, NETWORK_CREATE_RULES, NETWORK_DISCONNECT_RULES, checkFields } from "../policy/fields.ts";
+import type { ClusterNode } from "../upstream/cluster.ts";
 import { anyNode, everywhereJson } from "./fan-out.ts";
 import { listFilters, parseFilters, serializeFilters, withOwner } from "./filters.ts";
-import { ensureTenantBridge, hasTenantBridge } from "./tenant-bridge.ts";
+import { ensureTenantBridge } from "./tenant-bridge.ts";
 import { type Handler, type Reply, type TenantRequest, json, pipe } from "./types.ts";
 import { networkView } from "./views.ts";
 
@@ -98,21 +99,21 @@ export const remove: Handler = async (request) => {
   return { node: network.node, method: "DELETE", segments: ["networks", network.id], query: request.query, response: pipe };
 };
 
-async function connection(request: TenantRequest, rules: typeof NETWORK_CONNECT_RULES) {
+/**
+ * The body, the network and the container of a connect or disconnect. A tenant's plain `bridge` is
+ * its bridge on the container's node, which `bridgeOn` finds (or makes, for a connect).
+ */
+async function connection(request: TenantRequest, rules: typeof NETWORK_CONNECT_RULES, bridgeOn: (node: ClusterNode) => Promise<ResolvedNetwork>) {
   const raw = await request.readJson();
   const body = request.scope.unrestricted ? (raw ?? {}) : checkFields(raw, rules, "");
   if (typeof body.Container !== "string") throw badRequest("Container is required");
   const container = await request.resolver.container(request.scope, body.Container);
-  // A tenant's bridge is the one on the container's node, made there if needed.
-  const network =
-    request.params.id === TENANT_BRIDGE && hasTenantBridge(request.networkScope)
-      ? await ensureTenantBridge(container.node, request.networkScope)
-      : await ownNetwork(request);
+  const network = request.params.id === TENANT_BRIDGE && hasTenantBridge(request.networkScope) ? await bridgeOn(container.node) : await ownNetwork(request);
   return { body, network, container };
 }
 
 export const connect: Handler = async (request) => {
-  const { body, network, container } = await connection(request, NETWORK_CONNECT_RULES);
+  const { body, network, container } = await connection(request, NETWORK_CONNECT_RULES, (node) => ensureTenantBridge(node, request.networkScope));
   const endpoint = request.scope.unrestricted ? ((body.EndpointConfig as Record<string, unknown> | undefined) ?? {}) : checkFields(body.EndpointConfig, ENDPOINT_RULES, "EndpointConfig");
   if (endpoint.Links) {
     endpoint.Links = await Promise.all(
@@ -139,7 +140,9 @@ export const connect: Handler = async (request) => {
 };
 
 export const disconnect: Handler = async (request) => {
-  const { body, network, container } = await connection(request, NETWORK_DISCONNECT_RULES);
+  const { body, network, container } = await connection(request, NETWORK_DISCONNECT_RULES, (node) =>
+    request.resolver.network(request.networkScope, `${node.name}/${TENANT_BRIDGE}`),
+  );
   return {
     node: container.node,
     method: "POST",

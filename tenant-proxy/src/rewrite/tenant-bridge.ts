@@ -17,9 +17,6 @@ type Json = Record<string, any>;
 /** Network modes and endpoint names that mean docker's default network. */
 const DEFAULT_NETWORK = new Set(["", "default", TENANT_BRIDGE]);
 
-/** Whether the caller's containers get a bridge of their own: tenants whose networks are their own. */
-export const hasTenantBridge = (networkScope: Scope): boolean => networkScope.tenant !== undefined;
-
 /** Whether a (scoped) create body puts the container on the default network, by its mode or an endpoint. */
 export function joinsDefaultNetwork(body: Json): boolean {
   const mode = body.HostConfig?.NetworkMode ?? "";
