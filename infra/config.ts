@@ -11,7 +11,7 @@ import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { checkFixedAddresses, cidrsOverlap, isWholeInternet, parseCidr, type Cidr } from "./net.ts";
-import { CONTAINER_ADDRESS_POOL } from "./render.ts";
+import { DEFAULT_CONTAINER_ADDRESS_POOL } from "./render.ts";
 import { DEFAULT_PROXY_PORT, ENGINE_PORT, SSH_PORT } from "./ports.ts";
 import type { ProxySettings } from "./roles.ts";
 
@@ -74,6 +74,8 @@ export interface BerthConfig {
   access: { ssh: Cidr[]; proxy: Cidr[]; containers: Cidr[] };
   sshKey: SshKeyConfig;
   dockerVersion: string;
+  /** berth:containerAddressPool: the engines' pool for bridge networks (--default-address-pool). */
+  containerAddressPool: Cidr;
   osd: { enabled: boolean; image: string };
   proxy: ProxyConfig;
 }
@@ -177,6 +179,7 @@ const SCHEMAS = {
     .regex(/^[0-9A-Za-z.+~:*-]+$/, "expected a Debian version pattern such as 20.10.*")
     .refine((version) => /^20\.10([.+~*-]|$)/.test(version), "Docker 23 removed --cluster-store, which the overlay networks need: pin a 20.10 version (e.g. 20.10.*)")
     .default(DEFAULT_DOCKER_VERSION),
+  containerAddressPool: z.string().default(DEFAULT_CONTAINER_ADDRESS_POOL),
   osdPlugin: z.boolean().default(false),
   osdImage: z.string().regex(/^[a-z0-9][a-z0-9._/:@-]*$/, "expected a docker image reference").default(DEFAULT_OSD_IMAGE),
   proxy: z.strictObject(
@@ -271,12 +274,23 @@ class Checks {
       this.problem("berth:network.cidr", `expected an IPv4 CIDR of at least 8 addresses for the new private network, got "${network.cidr}"`);
       return undefined;
     }
-    // Containers' bridges would shadow the nodes' own network on the nodes.
-    if (cidrsOverlap(cidr, parseCidr(CONTAINER_ADDRESS_POOL.base)!)) {
-      this.problem("berth:network.cidr", `${cidr.text} overlaps ${CONTAINER_ADDRESS_POOL.base}, the engines' pool for container networks: choose another range`);
+    return { kind: "new", cidr, dnsServers: network.dnsServers };
+  }
+
+  /** The engines' pool for bridge networks: IPv4, /24 or wider, and never the nodes' own network, which containers' bridges would shadow. */
+  containerAddressPool(network: NetworkConfig | undefined): Cidr | undefined {
+    const text = this.values.containerAddressPool;
+    if (text === undefined) return undefined;
+    const pool = parseCidr(text);
+    if (!pool || pool.version !== 4 || pool.prefix > 24 || pool.prefix < 8) {
+      this.problem("berth:containerAddressPool", `expected an IPv4 CIDR between /8 and /24 (container networks are /24s), got "${text}"`);
       return undefined;
     }
-    return { kind: "new", cidr, dnsServers: network.dnsServers };
+    if (network?.kind === "new" && cidrsOverlap(pool, network.cidr)) {
+      this.problem("berth:containerAddressPool", `${pool.text} overlaps the private network ${network.cidr.text}: choose another range for container networks`);
+      return undefined;
+    }
+    return pool;
   }
 
   host(shape: Shape | undefined, key: string): Omit<HostConfig, "floatingIp"> | undefined {
@@ -386,6 +400,7 @@ export function parseConfig(raw: RawConfig, options: ParseOptions = {}): BerthCo
   const containers = checks.cidrs("containerPortCidrs");
   const network = checks.network();
   const nodes = checks.nodes(network);
+  const containerAddressPool = checks.containerAddressPool(network);
   const manager = checks.host(values.manager, "manager");
   const etcd = checks.host(values.etcd, "etcd");
   const nfs = checks.host(values.nfs, "nfs");
@@ -409,6 +424,7 @@ export function parseConfig(raw: RawConfig, options: ParseOptions = {}): BerthCo
     access: { ssh: ssh!, proxy: proxyCidrs!, containers: containers! },
     sshKey,
     dockerVersion: v.dockerVersion,
+    containerAddressPool: containerAddressPool!,
     osd: { enabled: v.osdPlugin, image: v.osdImage },
     proxy: proxy!,
   };
@@ -423,7 +439,7 @@ function decode(text: string): unknown {
   }
 }
 
-const STRING_KEYS = new Set(["namePrefix", "flavor", "image", "sshUser", "externalNetwork", "publicKey", "sshPrivateKey", "dockerVersion", "osdImage"]);
+const STRING_KEYS = new Set(["namePrefix", "flavor", "image", "sshUser", "externalNetwork", "publicKey", "sshPrivateKey", "dockerVersion", "containerAddressPool", "osdImage"]);
 
 /**
  * Whether the stack stores a key as a secret. The SDK exports this at run time but marks it

@@ -94,6 +94,7 @@ const node = nodePlan({
   nfsAddress: "198.18.0.12",
   clusterCidr: CIDR,
   dockerVersion: "20.10.*",
+  containerAddressPool: "172.20.0.0/14",
   clusterId: "berth-test",
   osd: { enabled: false, image: "openstorage/osd" },
 });

@@ -13,7 +13,7 @@ import { tokensNeedRenewal } from "../../scripts/local-cluster/cluster.ts";
 import { securityGroupCommands } from "../../scripts/local-cluster/firewall.ts";
 import { clusterLayout, netnsName, runIndex } from "../../scripts/local-cluster/layout.ts";
 
-const dockerDefaults = renderDockerDefaults({ hostname: "docker-host-1", nodeAddress: "10.212.0.11", enginePort: 2375, etcdAddress: "10.212.0.14", etcdPort: 2379 });
+const dockerDefaults = renderDockerDefaults({ hostname: "docker-host-1", nodeAddress: "10.212.0.11", enginePort: 2375, etcdAddress: "10.212.0.14", etcdPort: 2379, addressPool: "172.20.0.0/14" });
 const engine = { dir: "/s/docker-host-1", socketPath: "/s/docker-host-1/docker.sock", configFile: "/s/docker-host-1/daemon.json" };
 
 describe("shellAssignments", () => {
