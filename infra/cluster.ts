@@ -101,7 +101,7 @@ export class BerthCluster extends pulumi.ComponentResource {
 
     const planNode = (nodeName: string, address: pulumi.Input<string>) =>
       pulumi.all([address, etcd.privateAddress, nfs.privateAddress, network.cidr]).apply(([a, etcdAddress, nfsAddress, clusterCidr]) =>
-        nodePlan({ hostname: nodeName, address: a, etcdAddress, nfsAddress, clusterCidr, dockerVersion: config.dockerVersion, clusterId: prefix, osd: config.osd }),
+        nodePlan({ hostname: nodeName, address: a, etcdAddress, nfsAddress, clusterCidr, dockerVersion: config.dockerVersion, containerAddressPool: config.containerAddressPool.text, clusterId: prefix, osd: config.osd }),
       );
     const nodes = config.nodes.map((node) => ({
       config: node,

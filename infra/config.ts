@@ -10,7 +10,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { checkFixedAddresses, isWholeInternet, parseCidr, type Cidr } from "./net.ts";
+import { checkFixedAddresses, cidrsOverlap, isWholeInternet, parseCidr, type Cidr } from "./net.ts";
+import { DEFAULT_CONTAINER_ADDRESS_POOL } from "./render.ts";
 // The proxy's own readers of its files: a stack the proxy would refuse is refused at preview.
 import { OPERATIONS } from "../tenant-proxy/src/operations.ts";
 import { disabledOperations } from "../tenant-proxy/src/policy/api-filter.ts";
@@ -78,6 +79,8 @@ export interface BerthConfig {
    */
   operatorKey?: string;
   dockerVersion: string;
+  /** berth:containerAddressPool: the engines' pool for bridge networks (--default-address-pool). */
+  containerAddressPool: Cidr;
   osd: { enabled: boolean; image: string };
   proxy: ProxyConfig;
 }
@@ -183,6 +186,7 @@ const SCHEMAS = {
     .regex(/^[0-9A-Za-z.+~:*-]+$/, "expected a Debian version pattern such as 20.10.*")
     .refine((version) => /^20\.10([.+~*-]|$)/.test(version), "Docker 23 removed --cluster-store, which the overlay networks need: pin a 20.10 version (e.g. 20.10.*)")
     .default(DEFAULT_DOCKER_VERSION),
+  containerAddressPool: z.string().default(DEFAULT_CONTAINER_ADDRESS_POOL),
   osdPlugin: z.boolean().default(false),
   osdImage: z.string().regex(/^[a-z0-9][a-z0-9._/:@-]*$/, "expected a docker image reference").default(DEFAULT_OSD_IMAGE),
   proxy: z.strictObject(
@@ -286,6 +290,22 @@ class Checks {
     return { kind: "new", cidr, dnsServers: network.dnsServers };
   }
 
+  /** The engines' pool for bridge networks: IPv4, /24 or wider, and never the nodes' own network, which containers' bridges would shadow. */
+  containerAddressPool(network: NetworkConfig | undefined): Cidr | undefined {
+    const text = this.values.containerAddressPool;
+    if (text === undefined) return undefined;
+    const pool = parseCidr(text);
+    if (!pool || pool.version !== 4 || pool.prefix > 24 || pool.prefix < 8) {
+      this.problem("berth:containerAddressPool", `expected an IPv4 CIDR between /8 and /24 (container networks are /24s), got "${text}"`);
+      return undefined;
+    }
+    if (network?.kind === "new" && cidrsOverlap(pool, network.cidr)) {
+      this.problem("berth:containerAddressPool", `${pool.text} overlaps the private network ${network.cidr.text}: choose another range for container networks`);
+      return undefined;
+    }
+    return pool;
+  }
+
   host(shape: Shape | undefined, key: string): Omit<HostConfig, "floatingIp"> | undefined {
     const { flavor, image, volumeSize } = this.values;
     if (!shape || image === undefined || volumeSize === undefined) return undefined;
@@ -375,6 +395,7 @@ export function parseConfig(raw: RawConfig, options: ParseOptions = {}): BerthCo
   const containers = checks.cidrs("containerPortCidrs");
   const network = checks.network();
   const nodes = checks.nodes(network);
+  const containerAddressPool = checks.containerAddressPool(network);
   const manager = checks.host(values.manager, "manager");
   const etcd = checks.host(values.etcd, "etcd");
   const nfs = checks.host(values.nfs, "nfs");
@@ -397,6 +418,7 @@ export function parseConfig(raw: RawConfig, options: ParseOptions = {}): BerthCo
     access: { ssh: ssh!, proxy: proxyCidrs!, containers: containers! },
     ...(v.publicKey !== undefined ? { operatorKey: v.publicKey } : {}),
     dockerVersion: v.dockerVersion,
+    containerAddressPool: containerAddressPool!,
     osd: { enabled: v.osdPlugin, image: v.osdImage },
     proxy: proxy!,
   };
@@ -411,7 +433,7 @@ function decode(text: string): unknown {
   }
 }
 
-const STRING_KEYS = new Set(["namePrefix", "flavor", "image", "sshUser", "externalNetwork", "publicKey", "sshPrivateKey", "dockerVersion", "osdImage"]);
+const STRING_KEYS = new Set(["namePrefix", "flavor", "image", "sshUser", "externalNetwork", "publicKey", "sshPrivateKey", "dockerVersion", "containerAddressPool", "osdImage"]);
 
 /** Reads the running stack's `berth:*` configuration and environment. */
 export function readStackConfig(): RawConfig {

@@ -65,6 +65,13 @@ export function cidrContains(cidr: Cidr, address: string): boolean {
 }
 
 /** The OpenStack ethertype of a CIDR's family. */
+/** Whether two ranges share an address (one holds the other's network address). */
+export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
+  if (a.version !== b.version) return false;
+  const widest = BigInt(bits(a.version) - Math.min(a.prefix, b.prefix));
+  return a.network >> widest === b.network >> widest;
+}
+
 export function ethertype(cidr: Cidr): "IPv4" | "IPv6" {
   return cidr.version === 4 ? "IPv4" : "IPv6";
 }

@@ -72,11 +72,32 @@ export interface DockerDefaultsInput {
   enginePort: number;
   etcdAddress: string;
   etcdPort: number;
+  /** Where bridge networks' subnets come from (berth:containerAddressPool), an IPv4 CIDR of /24 or wider. */
+  addressPool: string;
 }
+
+/**
+ * Where the engines take their bridge networks' subnets from, in /24s (`--default-address-pool`):
+ * each tenant has a bridge of its own on every node it uses, and each compose project one more,
+ * so dockerd's own pools (31 networks a node) run out. 172.20.0.0/14 is 1024 networks a node; it
+ * is part of dockerd's own default pools (a plain docker host uses it too), and clear of the
+ * local cluster's and the test runs' bridges (10.212/16 and up), the stack's default network and
+ * DevStack's (10.0.0.0/22, 172.24.4.0/24). Overlay networks come from the cluster store's pool.
+ */
+export const DEFAULT_CONTAINER_ADDRESS_POOL = "172.20.0.0/14";
+
+/** The size of each bridge network's subnet taken from the address pool: 254 containers. */
+const ADDRESS_POOL_SUBNET = 24;
 
 /** /etc/default/docker with DOCKER_OPTS, as Debian's docker.service reads it. */
 export function renderDockerDefaults(input: DockerDefaultsInput): string {
+  const pool = /^(\d{1,3}(?:\.\d{1,3}){3})\/(\d{1,2})$/.exec(input.addressPool);
+  const poolPrefix = Number(pool?.[2]);
+  if (!pool || isIP(pool[1]!) !== 4 || poolPrefix > ADDRESS_POOL_SUBNET) throw new Error(`addressPool: ${JSON.stringify(input.addressPool)} is not an IPv4 CIDR of /${ADDRESS_POOL_SUBNET} or wider`);
   return render("docker-defaults.hbs", {
+    addressPoolBase: input.addressPool,
+    addressPoolSize: ADDRESS_POOL_SUBNET,
+    addressPoolNetworks: 2 ** (ADDRESS_POOL_SUBNET - poolPrefix),
     hostname: plain("hostname", input.hostname),
     nodeAddress: address("nodeAddress", input.nodeAddress),
     enginePort: portNumber("enginePort", input.enginePort),

@@ -127,6 +127,8 @@ export interface NodePlanInput {
   nfsAddress: string;
   clusterCidr: string;
   dockerVersion: string;
+  /** The engines' pool for bridge networks (berth:containerAddressPool). */
+  containerAddressPool: string;
   clusterId: string;
   osd: { enabled: boolean; image: string };
 }
@@ -183,7 +185,7 @@ export function nodePlan(input: NodePlanInput): RolePlan {
       file(PATHS.dockerAptPin, renderDockerAptPin({ version: input.dockerVersion }), []),
       file(
         PATHS.dockerDefaults,
-        renderDockerDefaults({ hostname: input.hostname, nodeAddress: input.address, enginePort: ENGINE_PORT, etcdAddress: input.etcdAddress, etcdPort: ETCD_CLIENT_PORT }),
+        renderDockerDefaults({ hostname: input.hostname, nodeAddress: input.address, enginePort: ENGINE_PORT, etcdAddress: input.etcdAddress, etcdPort: ETCD_CLIENT_PORT, addressPool: input.containerAddressPool }),
         [DOCKER_UNIT],
       ),
       // Read at the engine's next start: a change restarts nothing.

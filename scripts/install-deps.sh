@@ -14,7 +14,7 @@ packages=(
   etcd-server etcd-client
   keystone uwsgi uwsgi-plugin-python3
   nfs-ganesha nfs-ganesha-vfs libnfs-utils
-  haproxy busybox-static
+  haproxy busybox-static iputils-ping
   node-acorn node-cjs-module-lexer node-undici
   iproute2 iptables openssl procps util-linux curl ca-certificates openssh-server
   python3

@@ -9,7 +9,7 @@ import { appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSy
 import { connect } from "node:net";
 import { join } from "node:path";
 import { DEFAULT_PROXY_PORT, ENGINE_PORT, ETCD_CLIENT_PORT, ETCD_LEGACY_CLIENT_PORT, ETCD_PEER_PORT } from "../../infra/ports.ts";
-import { renderDockerDefaults, renderDockerStaleOverlay, renderEtcdDefaults, renderExports, renderNodesFile, renderProxyEnv, renderProxyJson } from "../../infra/render.ts";
+import { DEFAULT_CONTAINER_ADDRESS_POOL, renderDockerDefaults, renderDockerStaleOverlay, renderEtcdDefaults, renderExports, renderNodesFile, renderProxyEnv, renderProxyJson } from "../../infra/render.ts";
 import { EXPORT_OPTIONS, NFS_SHARES, nodeFirewallScript, VOLUME_ROOT } from "../../infra/roles.ts";
 import { runChecked, runCommand } from "../../test/harness/commands.ts";
 import { jsonRequest } from "../../test/harness/http.ts";
@@ -133,7 +133,7 @@ export async function startEngine(run: Run, layout: ClusterLayout, host: Cluster
   const socketPath = join(dir, "docker.sock");
   const configFile = join(dir, "daemon.json");
   writeFileSync(configFile, JSON.stringify({ "deprecated-key-path": join(dir, "key.json") }));
-  const rendered = renderDockerDefaults({ hostname: host.name, nodeAddress: host.address, enginePort: ENGINE_PORT, etcdAddress: etcd.address, etcdPort: ETCD_CLIENT_PORT });
+  const rendered = renderDockerDefaults({ hostname: host.name, nodeAddress: host.address, enginePort: ENGINE_PORT, etcdAddress: etcd.address, etcdPort: ETCD_CLIENT_PORT, addressPool: DEFAULT_CONTAINER_ADDRESS_POOL });
   writeFileSync(join(dir, "docker.default"), rendered);
   const logFile = join(dir, "dockerd.log");
   const engine = { dir, socketPath, configFile };

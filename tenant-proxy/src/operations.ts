@@ -21,7 +21,7 @@ export interface Operation {
   /** The spec's operationId. */
   id: string;
   method: "GET" | "HEAD" | "POST" | "PUT" | "DELETE";
-  /** The spec's path; `{name}` of images, plugins and distribution spans several segments. */
+  /** The spec's path; `{name}` of images, plugins and distribution, and `{id}` of networks, span several segments. */
   path: string;
   fdcs: string;
   access: Access;
@@ -207,12 +207,16 @@ interface CompiledRoute {
   greedy?: number;
 }
 
-const GREEDY_PREFIXES = new Set(["images", "plugins", "distribution"]);
+/**
+ * Parameters that may span several segments, by the path's first segment, as the engine routes
+ * them: image and plugin names, and network ids (`docker-host-1/bridge`, a node's local network).
+ */
+const GREEDY_PARAMS: Record<string, string> = { images: "{name}", plugins: "{name}", distribution: "{name}", networks: "{id}" };
 
 function compile(operation: Operation): CompiledRoute {
   const segments = operation.path.split("/").slice(1);
-  const greedy = segments.findIndex((segment) => segment === "{name}");
-  return { operation, segments, ...(greedy !== -1 && GREEDY_PREFIXES.has(segments[0]!) ? { greedy } : {}) };
+  const greedy = segments.findIndex((segment) => segment === GREEDY_PARAMS[segments[0]!]);
+  return { operation, segments, ...(greedy !== -1 ? { greedy } : {}) };
 }
 
 // Literal paths first, so `/images/json` is never read as an image called "json"'s inspect.
@@ -243,7 +247,7 @@ function matchSegments(route: CompiledRoute, segments: readonly string[]): Recor
   if (spanned < 1) return undefined;
   if (before.some((s, i) => s !== segments[i])) return undefined;
   if (after.some((s, i) => s !== segments[before.length + spanned + i])) return undefined;
-  params.name = segments.slice(before.length, before.length + spanned).join("/");
+  params[pattern[route.greedy]!.slice(1, -1)] = segments.slice(before.length, before.length + spanned).join("/");
   return params;
 }
 

@@ -155,13 +155,32 @@ export interface ResolvedContainer {
 export interface ResolvedNetwork {
   id: string;
   engineName: string;
-  /** `bridge` and `none`, which every tenant may use but nobody owns. */
+  /** A predefined network (`none`; `bridge` for callers without a bridge of their own), which nobody owns. */
   predefined: boolean;
   node: ClusterNode;
 }
 
-/** Predefined networks a tenant may attach to; `host` is a host escape and stays out. */
-export const SHARED_NETWORKS = new Set(["bridge", "none"]);
+/**
+ * The name tenants know their own bridge network by: docker's default network. Each tenant has one
+ * per node (engine name `<tenant>_bridge`, made by the proxy), so no two tenants share a layer-2
+ * segment as they would on the engine's own `bridge` (docker0).
+ */
+export const TENANT_BRIDGE = "bridge";
+
+/** Whether the caller's containers get a bridge of their own: tenants whose networks are their own. */
+export const hasTenantBridge = (networkScope: Scope): boolean => networkScope.tenant !== undefined;
+
+const OPEN_SHARED_NETWORKS: ReadonlySet<string> = new Set(["bridge", "none"]);
+const TENANT_SHARED_NETWORKS: ReadonlySet<string> = new Set(["none"]);
+
+/**
+ * Predefined networks the caller may attach to by their engine names. `host` is a host escape and
+ * stays out; the engine's `bridge` only for callers without a bridge of their own (administrators,
+ * and everyone while networks are shared), since a tenant's `bridge` is its own.
+ */
+export function sharedNetworks(scope: Scope): ReadonlySet<string> {
+  return hasTenantBridge(scope) ? TENANT_SHARED_NETWORKS : OPEN_SHARED_NETWORKS;
+}
 
 const filtersQuery = (filters: Record<string, string[]>): string => encodeURIComponent(JSON.stringify(filters));
 
@@ -175,7 +194,7 @@ interface NetworkSummary {
 export function isVisibleNetwork(scope: Scope, network: { Name: string; Labels: Labels }): boolean {
   if (scope.unrestricted) return true;
   if (network.Name === "host") return false;
-  return SHARED_NETWORKS.has(network.Name) || scope.owns(network.Labels);
+  return sharedNetworks(scope).has(network.Name) || scope.owns(network.Labels);
 }
 
 /**
@@ -184,7 +203,7 @@ export function isVisibleNetwork(scope: Scope, network: { Name: string; Labels: 
  */
 export function scopedFilterValues(scope: Scope, values: readonly string[]): string[] {
   return values.flatMap((value) => {
-    if (SHARED_NETWORKS.has(value) || scope.unrestricted) return [value];
+    if (sharedNetworks(scope).has(value) || scope.unrestricted) return [value];
     return ID_PREFIX.test(value) || FULL_ID.test(value) ? [value, scope.engineName(value)] : [scope.engineName(value)];
   });
 }
@@ -300,16 +319,20 @@ export class Resolver {
     this.found.set(this.key(scope, "c", id), { id, engineName });
   }
 
-  /** Networks are global (overlay) or predefined on every node: one healthy node answers. */
+  /**
+   * Networks are global (overlay) or predefined on every node: one healthy node answers. A tenant's
+   * `bridge` is local to each node, so every node is asked (or the one `docker-host-1/bridge` names).
+   */
   async network(scope: Scope, ref: string): Promise<ResolvedNetwork> {
+    if (hasTenantBridge(scope) && this.nodeQualified(ref).bare === TENANT_BRIDGE) return this.tenantBridge(scope, ref);
     if (ref === "" || ref.includes("/") || (ref === "host" && !scope.unrestricted)) throw noSuch("network", ref);
     const node = this.cluster.any();
     if (!node) throw new Refusal(503, "no engine is available", "engine-unavailable");
     if (!FULL_ID.test(ref)) {
-      const engineName = SHARED_NETWORKS.has(ref) ? ref : scope.engineName(ref);
+      const engineName = sharedNetworks(scope).has(ref) ? ref : scope.engineName(ref);
       const byName = await node.engine.json("GET", `${ENGINE_API}/networks/${encodeURIComponent(engineName)}`);
       if (byName.status === 200 && (byName.body.Name === engineName || scope.unrestricted) && isVisibleNetwork(scope, byName.body)) {
-        return { id: byName.body.Id, engineName: byName.body.Name, predefined: SHARED_NETWORKS.has(byName.body.Name), node };
+        return { id: byName.body.Id, engineName: byName.body.Name, predefined: sharedNetworks(scope).has(byName.body.Name), node };
       }
       if (byName.status !== 404 && byName.status !== 200) throw passEngineError(byName);
       if (!ID_PREFIX.test(ref)) throw noSuch("network", ref);
@@ -320,7 +343,30 @@ export class Resolver {
     if (matches.length === 0) throw noSuch("network", ref);
     if (matches.length > 1) throw badRequest(`network ${ref} is ambiguous (${matches.length} matches found based on ID prefix)`, ref);
     const [match] = matches;
-    return { id: match!.Id, engineName: match!.Name, predefined: SHARED_NETWORKS.has(match!.Name), node };
+    return { id: match!.Id, engineName: match!.Name, predefined: sharedNetworks(scope).has(match!.Name), node };
+  }
+
+  private async tenantBridge(scope: Scope, ref: string): Promise<ResolvedNetwork> {
+    const { node: pinned } = this.nodeQualified(ref);
+    const engineName = scope.engineName(TENANT_BRIDGE);
+    const onNode = async (node: ClusterNode): Promise<ResolvedNetwork | undefined> => {
+      const answer = await node.engine.json("GET", `${ENGINE_API}/networks/${encodeURIComponent(engineName)}`);
+      if (answer.status === 404) return undefined;
+      if (answer.status !== 200) throw passEngineError(answer);
+      return answer.body.Name === engineName && scope.owns(answer.body.Labels) ? { id: answer.body.Id, engineName, predefined: false, node } : undefined;
+    };
+    if (pinned) {
+      if (!pinned.healthy) throw unavailableNode(pinned, `network ${ref}`);
+      const found = await onNode(pinned);
+      if (!found) throw noSuch("network", ref);
+      return found;
+    }
+    const asked = await this.cluster.everywhere(onNode);
+    if (asked.errors.length > 0) throw asked.errors[0]!.error;
+    const hits = asked.answers.flatMap((answer) => (answer.value ? [answer.value] : []));
+    if (hits.length > 1) throw badRequest(`${ref} is on ${hits.map((hit) => hit.node.name).join(" and ")}: name the node, e.g. ${hits[0]!.node.name}/${ref}`, ref);
+    if (hits.length === 0) throw notFound("network", ref, asked.missing);
+    return hits[0]!;
   }
 
   /**

@@ -8,12 +8,17 @@
  */
 import { execFileSync } from "node:child_process";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { succeeded } from "./commands.ts";
 import type { Engine } from "./engine.ts";
 
 export const TEST_IMAGE = "berth-test/busybox:latest";
+/**
+ * TEST_IMAGE plus Debian's iputils ping: busybox's ping needs a raw socket (NET_RAW, which the
+ * proxy drops), iputils' also works with an unprivileged ICMP socket, as most distributions' ping.
+ */
+export const PING_IMAGE = "berth-test/iputils-ping:latest";
 const REGISTRY_REPOSITORY = "berth-test/busybox";
 const BUSYBOX = "/bin/busybox";
 const ARTIFACTS = fileURLToPath(new URL("../.artifacts/", import.meta.url));
@@ -56,6 +61,26 @@ export function writeBusyboxRootfs(rootfs: string, tarball: string): void {
   const applets = execFileSync(BUSYBOX, ["--list"], { encoding: "utf8" }).split("\n").filter((name) => name && name !== "busybox");
   for (const applet of applets) symlinkSync("busybox", join(rootfs, "bin", applet));
   execFileSync("tar", ["--numeric-owner", "--owner=0", "--group=0", "-cf", tarball, "-C", rootfs, "."]);
+}
+
+/** Imports PING_IMAGE on `engine` (about a second): busybox, /usr/bin/ping and the libraries it loads. */
+export async function importPingImage(engine: Engine): Promise<void> {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const work = mkdtempSync(join(ARTIFACTS, "ping-"));
+  try {
+    const rootfs = join(work, "rootfs");
+    const tarball = join(work, "rootfs.tar");
+    writeBusyboxRootfs(rootfs, tarball);
+    const libraries = execFileSync("ldd", ["/usr/bin/ping"], { encoding: "utf8" }).match(/\/\S+/g) ?? [];
+    for (const file of ["/usr/bin/ping", ...libraries]) {
+      mkdirSync(join(rootfs, dirname(file)), { recursive: true });
+      copyFileSync(file, join(rootfs, file));
+    }
+    execFileSync("tar", ["--numeric-owner", "--owner=0", "--group=0", "-cf", tarball, "-C", rootfs, "."]);
+    await dockerChecked(engine, ["import", "--change", 'CMD ["sh"]', tarball, PING_IMAGE]);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
 }
 
 async function dockerChecked(engine: Engine, args: string[]): Promise<void> {

@@ -93,6 +93,8 @@ describe("a bad stack file is refused with an error that names the key", () => {
     ["an existing network without its subnet", withValues({ network: { networkId: "n" } }), /^berth:network\.subnetId: expected the existing subnet's id/],
     ["a network that is neither new nor existing", withValues({ network: "private" }), /^berth:network: expected \{cidr, dnsServers\} for a new network, or \{networkId, subnetId\}/],
     ["a private network too small", withValues({ network: { cidr: "10.42.0.0/30" } }), /^berth:network\.cidr: expected an IPv4 CIDR of at least 8 addresses/],
+    ["a private network inside the engines' container pool", withValues({ network: { cidr: "172.22.5.0/24" } }), /^berth:containerAddressPool: 172\.20\.0\.0\/14 overlaps the private network 172\.22\.5\.0\/24/],
+    ["a container pool narrower than one container network", withValues({ containerAddressPool: "172.20.0.0/25" }), /^berth:containerAddressPool: expected an IPv4 CIDR between \/8 and \/24/],
     ["no external network", without("externalNetwork"), /^berth:externalNetwork: expected the name of the external \(floating IP\) network/],
     ["a floating IP setting on the manager", withValues({ manager: { floatingIp: false } }), /^berth:manager: Unrecognized key: "floatingIp"/],
     ["an unknown key", withValues({ nodeCount: 3 }), /^berth:nodeCount: unknown key \(known keys: .*nodes/],

@@ -23,6 +23,7 @@ export function examplePlans(): Record<string, RolePlan> {
       nfsAddress: CLUSTER.nfs,
       clusterCidr: CLUSTER.cidr,
       dockerVersion: "20.10.*",
+      containerAddressPool: "172.20.0.0/14",
       clusterId: "berth-prod",
       osd: { enabled: true, image: "openstorage/osd" },
     }),

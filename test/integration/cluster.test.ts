@@ -184,6 +184,44 @@ describe("volumes on the NFS export", () => {
   });
 });
 
+describe("a tenant's own bridge on each node", () => {
+  const engine = (name: string) => cluster.engines.find((e) => e.name === name)!;
+  const networksOf = async (node: string, engineName: string) =>
+    Object.keys((await engine(node).api("GET", `/containers/${engineName}/json`)).body.NetworkSettings.Networks);
+
+  it("keeps two tenants' containers on one node apart, and lists as node/bridge", async () => {
+    ok(await a(["run", "-d", "--name", "l2-a", "-e", "constraint:node==docker-host-1", TEST_IMAGE, "sleep", "1000"]));
+    ok(await b(["run", "-d", "--name", "l2-b", "-e", "constraint:node==docker-host-1", TEST_IMAGE, "sleep", "1000"]));
+    expect(await networksOf("docker-host-1", "tenant-a_l2-a")).toEqual(["tenant-a_bridge"]);
+    expect(await networksOf("docker-host-1", "tenant-b_l2-b")).toEqual(["tenant-b_bridge"]);
+    const bridges = await Promise.all(["tenant-a_bridge", "tenant-b_bridge"].map(async (name) => (await engine("docker-host-1").api("GET", `/networks/${name}`)).body));
+    expect(bridges.map((n) => n.Scope)).toEqual(["local", "local"]);
+    expect(bridges[0].Id).not.toBe(bridges[1].Id);
+    // Both tenants have had containers on every node by now (spread, flavors): one bridge on each.
+    expect(ok(await a(["network", "ls", "--format", "{{.Name}}", "--filter", "name=bridge"])).trim().split("\n")).toEqual(
+      ["docker-host-1/bridge", "docker-host-2/bridge", "docker-host-3/bridge"],
+    );
+    expect(ok(await a(["network", "inspect", "-f", "{{.Id}}", "docker-host-1/bridge"])).trim()).toBe(bridges[0].Id);
+    expect(ok(await b(["network", "inspect", "-f", "{{.Id}}", "docker-host-1/bridge"])).trim()).toBe(bridges[1].Id);
+    expect((await a(["network", "inspect", "bridge"])).stderr).toContain("bridge is on docker-host-1 and docker-host-2 and docker-host-3: name the node, e.g. docker-host-1/bridge");
+  });
+
+  it("is made on the container's node when a container elsewhere connects to `bridge`, and left there", async () => {
+    ok(await b(["network", "rm", "docker-host-3/bridge"]));
+    ok(await b(["network", "create", "b-overlay"]));
+    ok(await b(["run", "-d", "--name", "l2-c", "--network", "b-overlay", "-e", "constraint:node==docker-host-3", TEST_IMAGE, "sleep", "1000"]));
+    expect((await engine("docker-host-3").api("GET", "/networks/tenant-b_bridge")).status).toBe(404);
+    ok(await b(["network", "connect", "bridge", "l2-c"]));
+    expect((await networksOf("docker-host-3", "tenant-b_l2-c")).sort()).toEqual(["tenant-b_b-overlay", "tenant-b_bridge"]);
+    // b has a bridge on every node again: a plain `bridge` here is the one on the container's node.
+    ok(await b(["network", "disconnect", "bridge", "l2-c"]));
+    expect(await networksOf("docker-host-3", "tenant-b_l2-c")).toEqual(["tenant-b_b-overlay"]);
+    ok(await b(["rm", "-f", "l2-b", "l2-c"]));
+    ok(await b(["network", "rm", "b-overlay", "docker-host-3/bridge"]));
+    ok(await a(["rm", "-f", "l2-a"]));
+  });
+});
+
 describe("a node that stops answering", () => {
   it("shows its containers as Host Down in lists (which say so), gets no new containers, and comes back by itself", async () => {
     const host3 = cluster.engines[2]!;

@@ -9,7 +9,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { renderDockerDefaults } from "../../infra/render.ts";
+import { DEFAULT_CONTAINER_ADDRESS_POOL, renderDockerDefaults } from "../../infra/render.ts";
 import { type Engine, TEST_IMAGE, runCommand, startEngine, waitFor } from "../harness/index.ts";
 import { parseEnvironmentFile, execStartWords } from "../infra/environment-file.ts";
 import { type TestProxy, asUser, startTestProxy, tenantUser } from "../support/proxy.ts";
@@ -170,7 +170,7 @@ describe("published ports", () => {
   });
 
   it("engines run with the rendered DOCKER_OPTS serve them from outside the node with no docker-proxy process", async () => {
-    const rendered = renderDockerDefaults({ hostname: "node", nodeAddress: "10.0.0.1", enginePort: 2375, etcdAddress: "10.0.0.2", etcdPort: 2379 });
+    const rendered = renderDockerDefaults({ hostname: "node", nodeAddress: "10.0.0.1", enginePort: 2375, etcdAddress: "10.0.0.2", etcdPort: 2379, addressPool: DEFAULT_CONTAINER_ADDRESS_POOL });
     const flags = execStartWords(parseEnvironmentFile(rendered).DOCKER_OPTS!).filter((word) => word.startsWith("--userland-proxy"));
     expect(flags).toEqual(["--userland-proxy=false"]);
     const node = await startEngine({ extraArgs: flags });

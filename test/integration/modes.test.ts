@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Engine, TEST_IMAGE, runCommand, runDocker, startEngine } from "../harness/index.ts";
+import { type Engine, PING_IMAGE, TEST_IMAGE, importPingImage, runCommand, runDocker, startEngine } from "../harness/index.ts";
 import { asUser, startTestProxy, tenantUser } from "../support/proxy.ts";
 import { testDir } from "../support/test-dir.ts";
 
@@ -21,6 +21,7 @@ let engine: Engine;
 
 beforeAll(async () => {
   engine = await startEngine();
+  await importPingImage(engine);
 });
 afterAll(async () => {
   await engine?.stop();
@@ -59,8 +60,8 @@ describe("shared networks (SWARM_NETWORK_AUTHORIZATION=false)", () => {
       expect((await a(["network", "create", "commons"])).code).toBe(0);
       expect((await b(["network", "ls", "--format", "{{.Name}}", "--filter", "name=commons"])).stdout.trim()).toBe("commons");
       expect((await a(["run", "-d", "--name", "server", "--network", "commons", TEST_IMAGE, "sleep", "1000"])).code).toBe(0);
-      const ping = await b(["run", "--rm", "--network", "commons", TEST_IMAGE, "ping", "-c", "1", "-W", "2", "server"]);
-      expect(ping.stdout).toContain("1 packets received");
+      const ping = await b(["run", "--rm", "--network", "commons", PING_IMAGE, "ping", "-c", "1", "-W", "2", "server"]);
+      expect(ping.stdout).toContain("1 received");
       expect((await b(["network", "inspect", "-f", "{{len .Containers}}", "commons"])).stdout.trim()).toBe("0");
       expect((await b(["rm", "server"])).stderr).toContain("No such container: server");
       expect((await a(["rm", "-f", "server"])).code).toBe(0);

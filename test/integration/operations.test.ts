@@ -4,7 +4,7 @@
  * is unchanged. One engine, one Keystone-backed proxy, the transcript's cast.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type CommandResult, type Engine, TEST_IMAGE, runCommand, sharedKeystone, sharedRegistry, startEngine } from "../harness/index.ts";
+import { type CommandResult, type Engine, PING_IMAGE, TEST_IMAGE, importPingImage, runCommand, sharedKeystone, sharedRegistry, startEngine } from "../harness/index.ts";
 import { engineState } from "../support/engine-state.ts";
 import { type Cast, type TestProxy, asUser, keystoneCast, startTestProxy } from "../support/proxy.ts";
 
@@ -37,6 +37,7 @@ const lines = (text: string) => text.split("\n").filter(Boolean).sort();
 beforeAll(async () => {
   [engine, cast] = await Promise.all([startEngine(), keystoneCast(sharedKeystone())]);
   // The run's registry sits at a private address: the operator lists it for tenants.
+  await importPingImage(engine);
   proxy = await startTestProxy(engine, { ...cast.env, BERTH_TENANT_REGISTRIES: sharedRegistry().address });
   owner = asUser(proxy, cast.user2);
   member = asUser(proxy, cast.user3);
@@ -205,8 +206,8 @@ describe("networks", () => {
     expect(lines(ok(await owner(["network", "ls", "--format", "{{.Name}}"])))).toEqual(["backend", "bridge", "none"]);
     await refusedToIntruder(["network", "connect", "backend", ownerApp], new RegExp(`No such container: ${ownerApp}`));
     ok(await owner(["network", "connect", "backend", "app"]));
-    ok(await owner(["run", "-d", "--name", "peer", "--network", "backend", TEST_IMAGE, "sleep", "1000"]));
-    expect(ok(await owner(["exec", "peer", "ping", "-c", "1", "-W", "2", "app"]))).toContain("1 packets received");
+    ok(await owner(["run", "-d", "--name", "peer", "--network", "backend", PING_IMAGE, "sleep", "1000"]));
+    expect(ok(await owner(["exec", "peer", "ping", "-c", "1", "-W", "2", "app"]))).toContain("1 received");
     const members = ok(await owner(["network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{end}}", "backend"]));
     expect(members.trim().split(" ").sort()).toEqual(["app", "peer"]);
     const intruderView = ok(await intruder(["network", "inspect", "-f", "{{len .Containers}}", "backend"]));

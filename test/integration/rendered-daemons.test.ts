@@ -95,6 +95,7 @@ const node = nodePlan({
   nfsAddress: "198.18.0.12",
   clusterCidr: CIDR,
   dockerVersion: "20.10.*",
+  containerAddressPool: "172.20.0.0/14",
   clusterId: "berth-test",
   osd: { enabled: false, image: "openstorage/osd" },
 });
@@ -178,6 +179,12 @@ describe("dockerd 20.10 with the rendered DOCKER_OPTS", () => {
   it("registers itself in etcd, which is what makes overlay networks span the nodes", async () => {
     const key = await until("the node's key in etcd", 30_000, () => curl(`http://${ADDRESS}:${ETCD_CLIENT_PORT}/v2/keys/docker/nodes/${ADDRESS}:${ENGINE_PORT}`));
     expect(JSON.parse(key).node.value).toBe(`${ADDRESS}:${ENGINE_PORT}`);
+  });
+  it("gives bridge networks subnets of the rendered address pool (tenants' bridges, compose networks)", () => {
+    const created = run(inNamespace(["curl", "--silent", "--fail", "--unix-socket", socket, "-H", "Content-Type: application/json", "-d", '{"Name":"pool-check"}', "http://docker/networks/create"]));
+    expect(created.status, created.stderr).toBe(0);
+    const network = JSON.parse(curl("http://docker/networks/pool-check", socket) ?? "{}");
+    expect(network.IPAM.Config[0].Subnet).toMatch(/^172\.(20|21|22|23)\.\d+\.0\/24$/);
   });
   it("refuses inter-container traffic on the default bridge (--icc=false)", () => {
     const rules = runChecked(inNamespace(["iptables", "-S", "FORWARD"]));

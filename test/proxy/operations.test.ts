@@ -89,6 +89,12 @@ describe("matchOperation", () => {
     expect(id("DELETE", "/images/library/busybox")).toEqual(["ImageDelete", { name: "library/busybox" }]);
   });
 
+  it("lets network ids span segments, as a node's local network (docker-host-1/bridge)", () => {
+    expect(id("GET", "/networks/docker-host-1/bridge")).toEqual(["NetworkInspect", { id: "docker-host-1/bridge" }]);
+    expect(id("POST", "/networks/docker-host-1/bridge/connect")).toEqual(["NetworkConnect", { id: "docker-host-1/bridge" }]);
+    expect(id("POST", "/networks/create")).toEqual(["NetworkCreate", {}]);
+  });
+
   it("keeps container ids to one segment", () => {
     expect(id("GET", "/containers/web/json")).toEqual(["ContainerInspect", { id: "web" }]);
     expect(id("GET", "/containers/a/b/json")).toEqual({ unknown: "path" });

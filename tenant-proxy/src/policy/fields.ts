@@ -65,6 +65,8 @@ export function checkFields(value: unknown, rules: Rules, where: string): Record
 }
 
 const HOST_MODE = "the host's namespaces are not available to tenants";
+/** A chosen MAC address could be another container's, whose traffic it would then take. */
+const ENGINE_MAC = unset("choosing a MAC address is not allowed: the engine assigns one");
 
 /** The part of HostConfig that `docker update` may change as well. */
 export const RESOURCE_RULES: Rules = {
@@ -220,7 +222,7 @@ export const CONTAINER_CONFIG_RULES: Rules = {
   WorkingDir: "any",
   Entrypoint: "any",
   NetworkDisabled: "any",
-  MacAddress: "any",
+  MacAddress: ENGINE_MAC,
   OnBuild: "any",
   Labels: "any", // checked against the reserved prefix
   StopSignal: "any",
@@ -242,7 +244,7 @@ export const ENDPOINT_RULES: Rules = {
   IPv6Gateway: "any",
   GlobalIPv6Address: "any",
   GlobalIPv6PrefixLen: "any",
-  MacAddress: "any",
+  MacAddress: ENGINE_MAC,
   DriverOpts: unset("endpoint driver options are not available to tenants"),
   // Newer than API 1.41 (docker CLI 25+ sends them empty).
   GwPriority: "drop",

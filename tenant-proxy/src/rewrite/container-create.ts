@@ -11,7 +11,6 @@ import {
   type ResolvedContainer,
   type ResolvedNetwork,
   type Scope,
-  SHARED_NETWORKS,
   checkLabels,
   checkName,
 } from "../ownership.ts";
@@ -26,6 +25,7 @@ import {
 } from "../policy/fields.ts";
 import { flavorForCreate } from "../policy/flavors.ts";
 import { checkHealthcheck, checkUlimits, pidsLimitForCreate, shmSizeForCreate } from "../policy/limits.ts";
+import { withoutRawSockets } from "../policy/raw-sockets.ts";
 import { limitTmpfs } from "../policy/tmpfs.ts";
 import type { Policy } from "../settings.ts";
 
@@ -44,6 +44,11 @@ export interface ResolvedReferences {
 }
 
 const BUILTIN_NETWORK_MODES = new Set(["", "default", "bridge", "none"]);
+/**
+ * Endpoints named after docker's default network: left as they are, for the engine (the caller's
+ * own bridge replaces them once the node is chosen, see tenant-bridge.ts).
+ */
+const DEFAULT_ENDPOINTS = new Set(["default", "bridge"]);
 
 /** A bind is `source:target[:options]`; a source starting with `/` is a host path. */
 export function parseBind(bind: unknown): { source?: string; rest: string } {
@@ -89,6 +94,7 @@ export function checkCreateBody(body: Json | undefined, policy: Policy): Json {
     });
   }
   host = limitTmpfs(host, policy.tmpfsMaxBytes);
+  host = withoutRawSockets(host);
   if (policy.flavors) host = flavorForCreate(policy.flavors, host);
   const { limits } = policy;
   host = {
@@ -137,7 +143,7 @@ export function createReferences(body: Json): CreateReferences {
     refs.networks.add(networkMode);
   }
   for (const [network, endpoint] of Object.entries((body.NetworkingConfig?.EndpointsConfig as Json | null) ?? {})) {
-    if (network !== "default") refs.networks.add(network);
+    if (!DEFAULT_ENDPOINTS.has(network)) refs.networks.add(network);
     for (const link of (endpoint?.Links as unknown[] | null) ?? []) refs.containers.add(linkTarget(link, `EndpointsConfig.${network}.Links`));
   }
   for (const bind of (host.Binds as unknown[] | null) ?? []) {
@@ -219,13 +225,13 @@ export function scopeCreateBody(
   // Keyed by network names a tenant chose: no prototype, so "__proto__" or "constructor" are plain keys.
   const endpoints: Json = Object.create(null);
   for (const [ref, endpoint] of Object.entries((body.NetworkingConfig?.EndpointsConfig as Json | null) ?? {})) {
-    if (ref === "default") {
-      endpoints[ref] = endpoint;
+    const scoped: Json = { ...endpoint };
+    if (endpoint?.Links) scoped.Links = (endpoint.Links as string[]).map((link) => scopeLink(resolved, scope, link));
+    if (DEFAULT_ENDPOINTS.has(ref)) {
+      endpoints[ref] = scoped;
       continue;
     }
     const network = resolvedNetwork(resolved, ref);
-    const scoped: Json = { ...endpoint };
-    if (endpoint?.Links) scoped.Links = (endpoint.Links as string[]).map((link) => scopeLink(resolved, scope, link));
     if (!network.predefined && visibleName !== undefined) {
       const aliases = (endpoint?.Aliases as string[] | null) ?? [];
       scoped.Aliases = aliases.includes(visibleName) ? aliases : [...aliases, visibleName];
@@ -234,7 +240,7 @@ export function scopeCreateBody(
   }
   const mode = host.NetworkMode;
   const userNetworkMode =
-    typeof mode === "string" && !BUILTIN_NETWORK_MODES.has(mode) && !mode.startsWith("container:") && !SHARED_NETWORKS.has(mode);
+    typeof mode === "string" && !BUILTIN_NETWORK_MODES.has(mode) && !mode.startsWith("container:");
   if (userNetworkMode && visibleName !== undefined && endpoints[mode] === undefined) {
     endpoints[mode] = { Aliases: [visibleName] };
   }

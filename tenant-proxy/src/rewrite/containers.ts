@@ -4,13 +4,14 @@
  * acts on the caller's own container; names are scoped on the way in and unscoped on the way out.
  * Lists ask every node and merge, showing `node/name` in a cluster. The create is the one
  * multi-step operation: check, resolve what the body names, choose a node (the nodes of linked
- * containers, else the scheduler), get the image and the named volumes there, create, and — when
- * no name was given — rename the engine's generated name into the tenant's scope.
+ * containers, else the scheduler), get the image and the named volumes there (and a tenant's own
+ * bridge when it joins the default network), create, and — when no name was given — rename the
+ * engine's generated name into the tenant's scope.
  */
 import { randomInt } from "node:crypto";
 import { Refusal, badRequest } from "../http/errors.ts";
 import { encodeSegments } from "../http/request.ts";
-import { ENGINE_API, type ResolvedContainer, checkLabels, checkName, passEngineError, scopedFilterValues } from "../ownership.ts";
+import { ENGINE_API, type ResolvedContainer, checkLabels, checkName, hasTenantBridge, passEngineError, scopedFilterValues } from "../ownership.ts";
 import { UPDATE_RULES, checkFields } from "../policy/fields.ts";
 import { flavorForUpdate } from "../policy/flavors.ts";
 import { checkPidsLimitUpdate, checkUlimits, healthcheckOverImage } from "../policy/limits.ts";
@@ -25,6 +26,7 @@ import { checkCreateBody, createReferences, scopeCreateBody, type ResolvedRefere
 import { listFilters, parseFilters, serializeFilters, withOwner } from "./filters.ts";
 import { everywhereJson, noEngine } from "./fan-out.ts";
 import { checkImageRegistry } from "./images.ts";
+import { ensureTenantBridge, joinsDefaultNetwork, onTenantBridge } from "./tenant-bridge.ts";
 import { type Handler, type Reply, type TenantRequest, json, pipe } from "./types.ts";
 import { containerInspectView, containerSummaryView, visibleContainerName } from "./views.ts";
 import { ensureVolumes } from "./volumes.ts";
@@ -329,7 +331,7 @@ export const create: Handler = async (request): Promise<Reply> => {
     if (engineName !== undefined) query.set("name", engineName);
     const platform = request.query.get("platform");
     if (platform) query.set("platform", platform);
-    const created = await node.engine.json("POST", `${ENGINE_API}/containers/create?${query}`, engineBody);
+    const created = await node.engine.json("POST", `${ENGINE_API}/containers/create?${query}`, await onNode(request, node, engineBody, visibleName));
     if (created.status !== 201) return { reply: created };
     request.cluster.remember(created.body.Id, node);
     if (visibleName === undefined && !request.scope.unrestricted) await scopeGeneratedName(request, node, created.body.Id);
@@ -353,6 +355,13 @@ function limitedByImage(
   const publishedPorts = checkPublishedPorts(body.HostConfig, body.ExposedPorts, imageConfig?.ExposedPorts, policy.limits.publishedPortsMax);
   const healthcheck = healthcheckOverImage(body.Healthcheck, imageConfig?.Healthcheck, policy.limits);
   return { body: healthcheck === body.Healthcheck ? body : { ...body, Healthcheck: healthcheck }, publishedPorts };
+}
+
+/** The body for the chosen node: a tenant's default network is its own bridge there. */
+async function onNode(request: TenantRequest, node: ClusterNode, body: Record<string, any>, visibleName: string | undefined): Promise<Record<string, any>> {
+  if (!hasTenantBridge(request.networkScope) || !joinsDefaultNetwork(body)) return body;
+  const bridge = await ensureTenantBridge(node, request.networkScope);
+  return onTenantBridge(body, bridge.engineName, visibleName);
 }
 
 /** Administrators' bodies are not policed, but they still have to be the shape the plan reads. */

@@ -1,6 +1,8 @@
 /**
- * Network operations. A tenant sees its own networks plus the predefined `bridge` and `none` it may
- * attach to (never `host`), and inside any network only its own containers. Network names are
+ * Network operations. A tenant sees its own networks plus the predefined `none` it may attach to
+ * (never `host`), and inside any network only its own containers. Its `bridge` is its own too: a
+ * bridge network per node that the proxy makes when a container first needs it there
+ * (tenant-bridge.ts); the engine's `bridge` (docker0) is for administrators. Network names are
  * scoped like container names unless network authorization is off (FDCS's
  * SWARM_NETWORK_AUTHORIZATION=false), when networks form one shared namespace. In a cluster, a
  * tenant's networks are overlay networks, which every engine sees through the shared key-value
@@ -8,33 +10,43 @@
  * gathers the attached containers from every node. Custom subnets and driver options are refused:
  * they could clash with, or reach into, the hosts' own networks.
  */
-import { badRequest } from "../http/errors.ts";
-import { ENGINE_API, checkLabels, checkName, isVisibleNetwork, passEngineError } from "../ownership.ts";
+import { Refusal, badRequest } from "../http/errors.ts";
+import { ENGINE_API, type ResolvedNetwork, TENANT_BRIDGE, checkLabels, checkName, hasTenantBridge, isVisibleNetwork, passEngineError, sharedNetworks } from "../ownership.ts";
 import { ENDPOINT_RULES, NETWORK_CONNECT_RULES, NETWORK_CREATE_RULES, NETWORK_DISCONNECT_RULES, checkFields } from "../policy/fields.ts";
+import type { ClusterNode } from "../upstream/cluster.ts";
 import { anyNode, everywhereJson } from "./fan-out.ts";
 import { listFilters, parseFilters, serializeFilters, withOwner } from "./filters.ts";
+import { ensureTenantBridge } from "./tenant-bridge.ts";
 import { type Handler, type Reply, type TenantRequest, json, pipe } from "./types.ts";
 import { networkView } from "./views.ts";
+
+/** Names the engine keeps for its own networks; a tenant's `bridge` is made by the proxy alone. */
+const PREDEFINED_NAMES = new Set(["bridge", "host", "none"]);
 
 const LIST_FILTERS = ["dangling", "driver", "id", "label", "name", "scope", "type"];
 const PRUNE_FILTERS = ["until", "label", "label!"];
 
 const ownNetwork = (request: TenantRequest) => request.resolver.network(request.networkScope, request.params.id!);
 
-export const list: Handler = async (request) => {
+/**
+ * Every node lists its own local networks (a tenant's bridges) beside the global ones: in a cluster
+ * those carry their node, `docker-host-1/bridge`, as classic Swarm showed local networks; global
+ * and predefined networks are listed once.
+ */
+export const list: Handler = async (request): Promise<Reply> => {
   const { filters, matchesName } = listFilters(request.query.get("filters"), LIST_FILTERS);
-  return {
-    node: anyNode(request),
-    method: "GET",
-    segments: ["networks"],
-    query: new URLSearchParams({ filters: serializeFilters(filters) }),
-    response: json((networks: any[]) =>
-      networks
-        .filter((network) => isVisibleNetwork(request.networkScope, network))
-        .map((network) => networkView(request.scope, request.networkScope, network))
-        .filter((network) => matchesName(network.Name)),
-    ),
-  };
+  const { items, headers } = await everywhereJson(request, `${ENGINE_API}/networks?filters=${encodeURIComponent(serializeFilters(filters))}`);
+  const seen = new Set<string>();
+  const visible = items.flatMap(({ node, item: network }) => {
+    if (!isVisibleNetwork(request.networkScope, network)) return [];
+    const perNode = request.cluster.named && network.Scope === "local" && !sharedNetworks(request.networkScope).has(network.Name);
+    const key = perNode ? `${node.name}/${network.Id}` : network.Scope === "local" ? network.Name : network.Id;
+    if (seen.has(key)) return [];
+    seen.add(key);
+    const view = networkView(request.scope, request.networkScope, network);
+    return [perNode ? { ...view, Name: `${node.name}/${view.Name}` } : view];
+  });
+  return { reply: { status: 200, headers, body: visible.filter((network) => matchesName(network.Name)) } };
 };
 
 /** Each node lists the containers attached on it; the caller sees its own from all of them. */
@@ -61,6 +73,7 @@ export const create: Handler = async (request) => {
   const raw = await request.readJson();
   const body = request.scope.unrestricted ? (raw ?? {}) : checkFields(raw, NETWORK_CREATE_RULES, "");
   if (typeof body.Name !== "string") throw badRequest("a network needs a Name");
+  if (PREDEFINED_NAMES.has(body.Name)) throw new Refusal(403, `${body.Name} is a pre-defined network and cannot be created`, "forbidden", body.Name);
   const labels = checkLabels(body.Labels, "Labels");
   // In a cluster a tenant's networks are overlay networks: a bridge would exist on one node only,
   // and tenants do not choose nodes. The docker CLI sends "bridge" when no driver is given.
@@ -86,16 +99,21 @@ export const remove: Handler = async (request) => {
   return { node: network.node, method: "DELETE", segments: ["networks", network.id], query: request.query, response: pipe };
 };
 
-async function connection(request: TenantRequest, rules: typeof NETWORK_CONNECT_RULES) {
+/**
+ * The body, the network and the container of a connect or disconnect. A tenant's plain `bridge` is
+ * its bridge on the container's node, which `bridgeOn` finds (or makes, for a connect).
+ */
+async function connection(request: TenantRequest, rules: typeof NETWORK_CONNECT_RULES, bridgeOn: (node: ClusterNode) => Promise<ResolvedNetwork>) {
   const raw = await request.readJson();
   const body = request.scope.unrestricted ? (raw ?? {}) : checkFields(raw, rules, "");
   if (typeof body.Container !== "string") throw badRequest("Container is required");
-  const [network, container] = await Promise.all([ownNetwork(request), request.resolver.container(request.scope, body.Container)]);
+  const container = await request.resolver.container(request.scope, body.Container);
+  const network = request.params.id === TENANT_BRIDGE && hasTenantBridge(request.networkScope) ? await bridgeOn(container.node) : await ownNetwork(request);
   return { body, network, container };
 }
 
 export const connect: Handler = async (request) => {
-  const { body, network, container } = await connection(request, NETWORK_CONNECT_RULES);
+  const { body, network, container } = await connection(request, NETWORK_CONNECT_RULES, (node) => ensureTenantBridge(node, request.networkScope));
   const endpoint = request.scope.unrestricted ? ((body.EndpointConfig as Record<string, unknown> | undefined) ?? {}) : checkFields(body.EndpointConfig, ENDPOINT_RULES, "EndpointConfig");
   if (endpoint.Links) {
     endpoint.Links = await Promise.all(
@@ -122,7 +140,9 @@ export const connect: Handler = async (request) => {
 };
 
 export const disconnect: Handler = async (request) => {
-  const { body, network, container } = await connection(request, NETWORK_DISCONNECT_RULES);
+  const { body, network, container } = await connection(request, NETWORK_DISCONNECT_RULES, (node) =>
+    request.resolver.network(request.networkScope, `${node.name}/${TENANT_BRIDGE}`),
+  );
   return {
     node: container.node,
     method: "POST",
