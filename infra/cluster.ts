@@ -10,7 +10,7 @@ import * as tls from "@pulumi/tls";
 import type { BerthConfig, HostConfig } from "./config.ts";
 import { buildInventory, type Inventory } from "./inventory.ts";
 import { ENGINE_PORT, ETCD_CLIENT_PORT } from "./ports.ts";
-import { cloudInitFor, etcdPlan, managerPlan, nfsPlan, nodePlan, NFS_SHARES, PATHS, provisionScriptFor, type RolePlan } from "./roles.ts";
+import { cloudInitFor, etcdPlan, managerPlan, nfsPlan, nodePlan, NFS_SHARES, PATHS, provisionScriptFor, type ManagerPlanInput, type RolePlan } from "./roles.ts";
 import { securityGroupRules, type GroupRole } from "./rules.ts";
 import { Host, type HostArgs } from "./components/host.ts";
 import { Network } from "./components/network.ts";
@@ -120,9 +120,10 @@ export class BerthCluster extends pulumi.ComponentResource {
 
     const managerName = `${prefix}-manager`;
     const engines = pulumi.all(nodes.map((node) => node.host.privateAddress)).apply((addresses) => addresses.map((address) => ({ address, port: ENGINE_PORT })));
-    const planManager = pulumi
+    const managerInput = pulumi
       .all([engines, nfs.privateAddress])
-      .apply(([list, nfsAddress]) => managerPlan({ hostname: managerName, proxy: config.proxy, engines: list, nfsAddress, osd: config.osd }));
+      .apply(([list, nfsAddress]): ManagerPlanInput => ({ hostname: managerName, proxy: config.proxy, engines: list, nfsAddress, osd: config.osd }));
+    const planManager = managerInput.apply(managerPlan);
     const manager = host(`${name}-manager`, "manager", managerName, config.manager, { userData: () => planManager.apply(cloudInitFor) });
     const bastion = manager.publicAddress!;
 
@@ -149,9 +150,8 @@ export class BerthCluster extends pulumi.ComponentResource {
       {
         connection: sshConnection(access, bastion),
         instanceId: manager.instanceId,
-        plan: planManager,
+        manager: managerInput,
         publicAddress: bastion,
-        port: config.proxy.port,
         tls: proxyTls,
         bundle: config.proxy.bundle,
         reachable: manager.reachable,

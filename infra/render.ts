@@ -225,6 +225,17 @@ export function renderNfsDisk(input: NfsDiskInput): string {
   });
 }
 
+/** The nfs-server.service drop-in that keeps nfsd down until every exported directory is mounted. */
+export function renderNfsServerMounts(input: { paths: string[] }): string {
+  return render("nfs-server-mounts.conf.hbs", { paths: input.paths.map((path) => absolutePath("paths", path)) });
+}
+
+/** The etcd.service drop-in that waits for the network and restarts etcd after a failure. */
+export function renderEtcdRestart(input: { restartSeconds: number }): string {
+  if (!Number.isInteger(input.restartSeconds) || input.restartSeconds < 1) throw new Error(`restartSeconds: ${input.restartSeconds} is not a whole number of seconds`);
+  return render("etcd-restart.conf.hbs", { restartSeconds: input.restartSeconds });
+}
+
 export interface EtcdDefaultsInput {
   name: string;
   address: string;
@@ -337,6 +348,11 @@ export interface ProxyUnitInput {
   environmentFile: string;
   nodeBinary: string;
   bundlePath: string;
+  /**
+   * The only paths the proxy may write (ProtectSystem=strict makes everything else read-only): the
+   * volume root its settings name. The unit also waits for the mounts they live on.
+   */
+  writablePaths: string[];
 }
 
 /** The systemd unit that runs the bundled proxy under Debian's Node. */
@@ -346,6 +362,7 @@ export function renderProxyUnit(input: ProxyUnitInput): string {
     environmentFile: absolutePath("environmentFile", input.environmentFile),
     nodeBinary: absolutePath("nodeBinary", input.nodeBinary),
     bundlePath: absolutePath("bundlePath", input.bundlePath),
+    writablePaths: input.writablePaths.map((path) => absolutePath("writablePaths", path)),
   });
 }
 
@@ -358,9 +375,17 @@ export interface ProxyHealthInput {
   caFile: string;
   timeoutSeconds: number;
   unit: string;
+  /** The user the proxy runs as: the volume root must be writable to it. */
+  user: string;
+  /** The engines the proxy forwards to: each must answer `_ping`. */
+  engines: Array<{ address: string; port: number }>;
+  /** Keystone, when the proxy authenticates with it: it must answer. */
+  keystoneUrl?: string;
+  /** The proxy's volume root (nfs and shared-dir backends): it must be writable by the proxy. */
+  volumeRoot?: string;
 }
 
-/** The post-deploy check: `_ping` through TLS must answer OK. */
+/** The post-deploy check: `_ping` through TLS, and the proxy's engines, Keystone and volume root. */
 export function renderProxyHealthCheck(input: ProxyHealthInput): string {
   return render("proxy-health.sh.hbs", {
     address: address("address", input.address),
@@ -369,6 +394,10 @@ export function renderProxyHealthCheck(input: ProxyHealthInput): string {
     caFile: absolutePath("caFile", input.caFile),
     timeoutSeconds: input.timeoutSeconds,
     unit: plain("unit", input.unit),
+    user: plain("user", input.user),
+    engines: input.engines.map((engine) => ({ address: address("engines.address", engine.address), port: portNumber("engines.port", engine.port) })),
+    keystoneUrl: input.keystoneUrl === undefined ? null : plain("keystoneUrl", input.keystoneUrl),
+    volumeRoot: input.volumeRoot === undefined ? null : absolutePath("volumeRoot", input.volumeRoot),
   });
 }
 

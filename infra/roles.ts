@@ -11,9 +11,11 @@ import {
   renderDockerAptPin,
   renderDockerDefaults,
   renderEtcdDefaults,
+  renderEtcdRestart,
   renderExports,
   renderNfsDisk,
   renderNfsMountUnit,
+  renderNfsServerMounts,
   renderNodeFirewall,
   renderNodeFirewallUnit,
   renderNodesFile,
@@ -21,10 +23,12 @@ import {
   renderOsdUnit,
   renderProvisionScript,
   renderProxyEnv,
+  renderProxyHealthCheck,
   renderProxyJson,
   renderProxyUnit,
   renderWaitCloudInit,
   type ProvisionedFile,
+  type ProxyVolumes,
   type Role,
   type ScriptCheck,
   type ScriptStep,
@@ -40,8 +44,10 @@ export const PATHS = {
   osdConfigName: "config_nfs.yaml",
   osdUnit: "/etc/systemd/system/berth-osd.service",
   etcdDefaults: "/etc/default/etcd",
+  etcdDropIn: "/etc/systemd/system/etcd.service.d/berth-restart.conf",
   etcdDataDir: "/var/lib/etcd/default",
   exports: "/etc/exports",
+  nfsServerDropIn: "/etc/systemd/system/nfs-server.service.d/berth-mounts.conf",
   nfsDisk: "/usr/local/sbin/berth-nfs-disk",
   nfsData: "/srv/berth-nfs",
   proxyEnv: "/etc/berth/proxy.env",
@@ -232,8 +238,9 @@ export function nfsPlan(input: NfsPlanInput): RolePlan {
         "0755",
       ),
       file(PATHS.exports, renderExports({ clientCidr: input.clientCidr, shares: NFS_SHARES.map((share) => share.path), options: EXPORT_OPTIONS }), ["nfs-server.service"]),
+      file(PATHS.nfsServerDropIn, renderNfsServerMounts({ paths: [PATHS.nfsData, ...NFS_SHARES.map((share) => share.path)] }), []),
     ],
-    runcmd: [PATHS.nfsDisk, "systemctl restart nfs-server.service"],
+    runcmd: [PATHS.nfsDisk, "systemctl daemon-reload", "systemctl restart nfs-server.service"],
     before: [],
     after: [prepareDisk],
     services: ["nfs-server.service"],
@@ -271,6 +278,7 @@ export function etcdPlan(input: EtcdPlanInput): RolePlan {
         }),
         ["etcd.service"],
       ),
+      file(PATHS.etcdDropIn, renderEtcdRestart({ restartSeconds: 5 }), ["etcd.service"]),
     ],
     runcmd: [],
     before: [],
@@ -352,9 +360,7 @@ export function managerPlan(input: ManagerPlanInput): RolePlan {
           ...(proxy.flavors !== undefined ? { flavorsFile: PATHS.flavors } : {}),
           ...(proxy.quota !== undefined ? { quotaFile: PATHS.quota } : {}),
           ...(proxy.apiFilter !== undefined ? { apiFilterFile: PATHS.apiFilter } : {}),
-          volumes: input.osd.enabled
-            ? { backend: "osd", driver: "nfs" }
-            : { backend: "nfs", server: input.nfsAddress, export: VOLUME_ROOT, root: VOLUME_ROOT },
+          volumes: proxyVolumes(input),
         }),
         restartsProxy,
       ),
@@ -362,7 +368,11 @@ export function managerPlan(input: ManagerPlanInput): RolePlan {
       ...jsonFile(PATHS.flavors, proxy.flavors),
       ...jsonFile(PATHS.quota, proxy.quota),
       ...jsonFile(PATHS.apiFilter, proxy.apiFilter),
-      file(PATHS.proxyUnit, renderProxyUnit({ user: PROXY_USER, environmentFile: PATHS.proxyEnv, nodeBinary: NODE_BINARY, bundlePath: PATHS.proxyBundle }), restartsProxy),
+      file(
+        PATHS.proxyUnit,
+        renderProxyUnit({ user: PROXY_USER, environmentFile: PATHS.proxyEnv, nodeBinary: NODE_BINARY, bundlePath: PATHS.proxyBundle, writablePaths: proxyWritablePaths(proxyVolumes(input)) }),
+        restartsProxy,
+      ),
     ],
     // The bundle and the TLS key arrive with the provisioning run, which starts the proxy.
     runcmd: [addProxyUser(), "systemctl daemon-reload", `systemctl enable ${mount.unit}`],
@@ -374,6 +384,39 @@ export function managerPlan(input: ManagerPlanInput): RolePlan {
       check("the tenant proxy runs", `systemctl is-active --quiet ${PROXY_UNIT}`, 30),
     ],
   };
+}
+
+/** Where the proxy keeps tenants' named volumes: through the OpenStorage plugin, or directories on the NFS share. */
+function proxyVolumes(input: ManagerPlanInput): ProxyVolumes {
+  return input.osd.enabled ? { backend: "osd", driver: "nfs" } : { backend: "nfs", server: input.nfsAddress, export: VOLUME_ROOT, root: VOLUME_ROOT };
+}
+
+/** What the proxy writes: the volume root its settings name (the osd plugin makes volumes itself). */
+export function proxyWritablePaths(volumes: ProxyVolumes): string[] {
+  return volumes.backend === "osd" ? [] : [volumes.root];
+}
+
+const PROXY_HEALTH_TIMEOUT_SECONDS = 90;
+
+/**
+ * The check `pulumi up` runs after the proxy is provisioned: `_ping` through TLS at the address
+ * tenants use, and what every tenant request depends on (engines, Keystone, the volume root).
+ */
+export function proxyHealthCheckFor(input: ManagerPlanInput, publicAddress: string): string {
+  const volumes = proxyVolumes(input);
+  const writable = proxyWritablePaths(volumes);
+  return renderProxyHealthCheck({
+    address: publicAddress,
+    port: input.proxy.port,
+    connectTo: "127.0.0.1",
+    caFile: PATHS.caCert,
+    timeoutSeconds: PROXY_HEALTH_TIMEOUT_SECONDS,
+    unit: PROXY_UNIT,
+    user: PROXY_USER,
+    engines: input.engines,
+    ...(input.proxy.authBackend === "keystone" && input.proxy.keystoneUrl ? { keystoneUrl: input.proxy.keystoneUrl } : {}),
+    ...(writable[0] !== undefined ? { volumeRoot: writable[0] } : {}),
+  });
 }
 
 function addProxyUser(): string {
