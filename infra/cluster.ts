@@ -107,8 +107,8 @@ export class BerthCluster extends pulumi.ComponentResource {
     });
 
     const planNode = (nodeName: string, address: pulumi.Input<string>) =>
-      pulumi.all([address, etcd.privateAddress, nfs.privateAddress, network.cidr]).apply(([a, etcdAddress, nfsAddress, clusterCidr]) =>
-        nodePlan({ hostname: nodeName, address: a, etcdAddress, nfsAddress, clusterCidr, dockerVersion: config.dockerVersion, clusterId: prefix, osd: config.osd }),
+      pulumi.all([address, etcd.privateAddress, nfs.privateAddress, network.cidr, network.mtu]).apply(([a, etcdAddress, nfsAddress, clusterCidr, mtu]) =>
+        nodePlan({ hostname: nodeName, address: a, etcdAddress, nfsAddress, clusterCidr, dockerVersion: config.dockerVersion, clusterId: prefix, osd: config.osd, mtu }),
       );
     const nodes = config.nodes.map((node) => ({
       config: node,
@@ -121,8 +121,8 @@ export class BerthCluster extends pulumi.ComponentResource {
     const managerName = `${prefix}-manager`;
     const engines = pulumi.all(nodes.map((node) => node.host.privateAddress)).apply((addresses) => addresses.map((address) => ({ address, port: ENGINE_PORT })));
     const managerInput = pulumi
-      .all([engines, nfs.privateAddress])
-      .apply(([list, nfsAddress]): ManagerPlanInput => ({ hostname: managerName, proxy: config.proxy, engines: list, nfsAddress, osd: config.osd }));
+      .all([engines, nfs.privateAddress, network.mtu])
+      .apply(([list, nfsAddress, mtu]): ManagerPlanInput => ({ hostname: managerName, proxy: config.proxy, engines: list, nfsAddress, osd: config.osd, mtu }));
     const planManager = managerInput.apply(managerPlan);
     const manager = host(`${name}-manager`, "manager", managerName, config.manager, { userData: () => planManager.apply(cloudInitFor) });
     const bastion = manager.publicAddress!;

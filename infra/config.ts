@@ -41,9 +41,10 @@ export interface NodeConfig extends HostConfig {
   fixedIp?: string;
 }
 
+/** `mtu`: the VMs' network MTU when the operator knows better than Neutron's `mtu` attribute. */
 export type NetworkConfig =
-  | { kind: "new"; cidr: Cidr; dnsServers: string[] }
-  | { kind: "existing"; networkId: string; subnetId: string };
+  | { kind: "new"; cidr: Cidr; dnsServers: string[]; mtu?: number }
+  | { kind: "existing"; networkId: string; subnetId: string; mtu?: number };
 
 export type SshKeyConfig =
   | { kind: "generate" }
@@ -121,11 +122,17 @@ const cidrList = z
   .array(z.string({ error: "expected CIDRs such as 203.0.113.0/24" }), { error: "expected a list of CIDRs such as [203.0.113.0/24]" })
   .min(1, "required: list at least one CIDR (there is no open default)");
 
+/** The VMs' network MTU: from IPv6's minimum to jumbo frames (the proxy's BERTH_NETWORK_MTU range). */
+const networkMtu = z.int({ error: "expected the network's MTU in bytes (e.g. 1450 on VXLAN, 1442 on Geneve)" }).min(1280).max(9000).optional();
 const NEW_NETWORK = z.strictObject(
-  { cidr: z.string().default(DEFAULT_NETWORK_CIDR), dnsServers: z.array(z.ipv4({ error: "expected DNS server addresses" })).min(1).default(DEFAULT_DNS_SERVERS) },
+  {
+    cidr: z.string().default(DEFAULT_NETWORK_CIDR),
+    dnsServers: z.array(z.ipv4({ error: "expected DNS server addresses" })).min(1).default(DEFAULT_DNS_SERVERS),
+    mtu: networkMtu,
+  },
   { error: "expected {cidr, dnsServers} for a new network, or {networkId, subnetId} for an existing one" },
 );
-const EXISTING_NETWORK = z.strictObject({ networkId: name("the existing network's id"), subnetId: name("the existing subnet's id") });
+const EXISTING_NETWORK = z.strictObject({ networkId: name("the existing network's id"), subnetId: name("the existing subnet's id"), mtu: networkMtu });
 
 const roleHost = { flavor: flavor.optional(), image: image.optional(), volumeSize: volumeSize.optional() };
 
@@ -270,7 +277,7 @@ class Checks {
       this.problem("berth:network.cidr", `expected an IPv4 CIDR of at least 8 addresses for the new private network, got "${network.cidr}"`);
       return undefined;
     }
-    return { kind: "new", cidr, dnsServers: network.dnsServers };
+    return { kind: "new", cidr, dnsServers: network.dnsServers, ...(network.mtu !== undefined ? { mtu: network.mtu } : {}) };
   }
 
   host(shape: Shape | undefined, key: string): Omit<HostConfig, "floatingIp"> | undefined {

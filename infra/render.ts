@@ -72,6 +72,8 @@ export interface DockerDefaultsInput {
   enginePort: number;
   etcdAddress: string;
   etcdPort: number;
+  /** The VMs' network MTU: the default bridge's (--mtu). */
+  mtu: number;
 }
 
 /** /etc/default/docker with DOCKER_OPTS, as Debian's docker.service reads it. */
@@ -82,7 +84,13 @@ export function renderDockerDefaults(input: DockerDefaultsInput): string {
     enginePort: portNumber("enginePort", input.enginePort),
     etcdAddress: address("etcdAddress", input.etcdAddress),
     etcdPort: portNumber("etcdPort", input.etcdPort),
+    mtu: mtuValue("mtu", input.mtu),
   });
+}
+
+function mtuValue(what: string, value: number): number {
+  if (!Number.isInteger(value) || value < 1280 || value > 9000) throw new Error(`${what}: ${value} is not an MTU from 1280 to 9000`);
+  return value;
 }
 
 /** The apt preferences that keep docker.io on a version that still has --cluster-store. */
@@ -287,6 +295,8 @@ export interface ProxyEnvInput {
   tls?: { certFile: string; keyFile: string };
   /** Where tenants' named volumes live (the proxy's BERTH_VOLUME_BACKEND and its settings). */
   volumes: ProxyVolumes;
+  /** The engines' hosts' network MTU (BERTH_NETWORK_MTU): the networks the proxy creates fit in it. */
+  networkMtu?: number;
 }
 
 /**
@@ -318,6 +328,7 @@ export function renderProxyEnv(input: ProxyEnvInput): string {
     apiFilterFile: optional("apiFilterFile", input.apiFilterFile),
     tls: input.tls ? { certFile: absolutePath("tls.certFile", input.tls.certFile), keyFile: absolutePath("tls.keyFile", input.tls.keyFile) } : null,
     volumes: proxyVolumes(input.volumes),
+    networkMtu: input.networkMtu === undefined ? null : mtuValue("networkMtu", input.networkMtu),
   });
 }
 

@@ -130,6 +130,8 @@ export interface NodePlanInput {
   dockerVersion: string;
   clusterId: string;
   osd: { enabled: boolean; image: string };
+  /** The VMs' network MTU. */
+  mtu: number;
 }
 
 /** The node firewall: containers reach neither an engine API, nor etcd, NFS or the metadata service. */
@@ -174,7 +176,7 @@ export function nodePlan(input: NodePlanInput): RolePlan {
       file(PATHS.dockerAptPin, renderDockerAptPin({ version: input.dockerVersion }), []),
       file(
         PATHS.dockerDefaults,
-        renderDockerDefaults({ hostname: input.hostname, nodeAddress: input.address, enginePort: ENGINE_PORT, etcdAddress: input.etcdAddress, etcdPort: ETCD_CLIENT_PORT }),
+        renderDockerDefaults({ hostname: input.hostname, nodeAddress: input.address, enginePort: ENGINE_PORT, etcdAddress: input.etcdAddress, etcdPort: ETCD_CLIENT_PORT, mtu: input.mtu }),
         [DOCKER_UNIT],
       ),
       file(
@@ -318,6 +320,8 @@ export interface ManagerPlanInput {
   nfsAddress: string;
   /** With the OpenStorage plugin on the nodes, volumes go through it instead of NFS options. */
   osd: { enabled: boolean };
+  /** The VMs' network MTU: the proxy fits tenants' networks in it. */
+  mtu: number;
 }
 
 /**
@@ -361,6 +365,7 @@ export function managerPlan(input: ManagerPlanInput): RolePlan {
           ...(proxy.quota !== undefined ? { quotaFile: PATHS.quota } : {}),
           ...(proxy.apiFilter !== undefined ? { apiFilterFile: PATHS.apiFilter } : {}),
           volumes: proxyVolumes(input),
+          networkMtu: input.mtu,
         }),
         restartsProxy,
       ),

@@ -14,7 +14,10 @@ import { afterAll, describe, expect, it } from "vitest";
 import { NFS_SHARES, PATHS, type RolePlan } from "../../infra/roles.ts";
 import { parseEnvironmentFile } from "./environment-file.ts";
 import { parseExports } from "./exports-syntax.ts";
-import { examplePlans, exampleManagerPlan } from "./plans.ts";
+import { CLUSTER, examplePlans, exampleManagerPlan } from "./plans.ts";
+import { DEFAULT_NETWORK_MTU, effectiveMtu } from "../../infra/components/network.ts";
+import { parseConfig } from "../../infra/config.ts";
+import { exampleValues, parseOptions, rawConfig } from "./fixtures.ts";
 
 const plans = examplePlans();
 const scratch = mkdtempSync(join(tmpdir(), "berth-vm-units-"));
@@ -126,5 +129,26 @@ describe("etcd waits for its address and comes back after a failure", () => {
     const debian =
       "[Unit]\nDescription=etcd\nAfter=network.target\nWants=network-online.target\n[Service]\nType=notify\nExecStart=/usr/bin/etcd $DAEMON_ARGS\nRestart=on-abnormal\n";
     expect(verifyWithDropIn("etcd.service", debian, "berth-restart.conf", dropIn())).toBe("");
+  });
+});
+
+describe("the VMs' network MTU (issue 10: docker's networks must fit in Neutron's)", () => {
+  it("is the stack's berth:network.mtu, else Neutron's mtu attribute, else Geneve's 1442", () => {
+    expect(effectiveMtu(1400, 1450)).toBe(1400);
+    expect(effectiveMtu(undefined, 1450)).toBe(1450);
+    // The provider reports 0 or nothing without Neutron's net-mtu extension.
+    expect(effectiveMtu(undefined, 0)).toBe(DEFAULT_NETWORK_MTU);
+    expect(effectiveMtu(undefined, undefined)).toBe(1442);
+  });
+  it("berth:network.mtu is read for a new and for an existing network, and refused outside 1280-9000", () => {
+    const parse = (network: Record<string, unknown>) => parseConfig(rawConfig({ ...exampleValues(), network }), parseOptions);
+    expect(parse({ cidr: "10.42.0.0/24", mtu: 1450 }).network.mtu).toBe(1450);
+    expect(parse({ networkId: "n", subnetId: "s", mtu: 1442 }).network.mtu).toBe(1442);
+    expect(() => parse({ mtu: 1500000 })).toThrow(/berth:network\.mtu/);
+  });
+  it("reaches the engines' DOCKER_OPTS and the proxy's BERTH_NETWORK_MTU", () => {
+    const node = parseEnvironmentFile(fileOf(plans.node!, PATHS.dockerDefaults));
+    expect(node.DOCKER_OPTS).toContain(`--mtu=${CLUSTER.mtu}`);
+    expect(parseEnvironmentFile(fileOf(plans.manager!, PATHS.proxyEnv)).BERTH_NETWORK_MTU).toBe(String(CLUSTER.mtu));
   });
 });

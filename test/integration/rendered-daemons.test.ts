@@ -20,11 +20,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ENGINE_PORT, ETCD_CLIENT_PORT, ETCD_LEGACY_CLIENT_PORT } from "../../infra/ports.ts";
 import { etcdPlan, nodePlan, PATHS, type RolePlan } from "../../infra/roles.ts";
 import { execStartWords, parseEnvironmentFile } from "../infra/environment-file.ts";
+import { TEST_IMAGE, testImageTar } from "../harness/index.ts";
 
 const NETNS = `berthinfra-${process.pid}`;
 /** The "VM's" private address; it exists only inside the namespace. */
 const ADDRESS = "198.18.0.10";
 const CIDR = "198.18.0.0/24";
+/** The VMs' network MTU (Neutron on VXLAN). */
+const MTU = 1450;
 const scratch = mkdtempSync(join(tmpdir(), "berth-daemons-"));
 const started: ChildProcess[] = [];
 
@@ -96,6 +99,7 @@ const node = nodePlan({
   dockerVersion: "20.10.*",
   clusterId: "berth-test",
   osd: { enabled: false, image: "openstorage/osd" },
+  mtu: MTU,
 });
 const dockerDir = join(scratch, "docker");
 const socket = join(dockerDir, "docker.sock");
@@ -170,6 +174,14 @@ describe("dockerd 20.10 with the rendered DOCKER_OPTS", () => {
   it("registers itself in etcd, which is what makes overlay networks span the nodes", async () => {
     const key = await until("the node's key in etcd", 30_000, () => curl(`http://${ADDRESS}:${ETCD_CLIENT_PORT}/v2/keys/docker/nodes/${ADDRESS}:${ENGINE_PORT}`));
     expect(JSON.parse(key).node.value).toBe(`${ADDRESS}:${ENGINE_PORT}`);
+  });
+  // issue 10: without --mtu the default bridge's containers send 1500-byte packets into a 1450
+  // (VXLAN) or 1442 (Geneve) Neutron network and large transfers hang. dockerd 20.10 applies --mtu
+  // to the default bridge only; the tenant proxy sets the option on the networks it creates.
+  it("gives containers on the default bridge the VMs' network MTU (--mtu)", async () => {
+    runChecked(["docker", "-H", `unix://${socket}`, "load", "-i", await testImageTar()]);
+    const mtu = runChecked(["docker", "-H", `unix://${socket}`, "run", "--rm", TEST_IMAGE, "cat", "/sys/class/net/eth0/mtu"]);
+    expect(mtu.trim()).toBe(String(MTU));
   });
   it("refuses inter-container traffic on the default bridge (--icc=false)", () => {
     const rules = runChecked(inNamespace(["iptables", "-S", "FORWARD"]));
