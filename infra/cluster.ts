@@ -14,7 +14,7 @@ import { cloudInitFor, etcdPlan, managerPlan, nfsPlan, nodePlan, NFS_SHARES, PAT
 import { securityGroupRules, type GroupRole } from "./rules.ts";
 import { Host, type HostArgs } from "./components/host.ts";
 import { Network } from "./components/network.ts";
-import { Provisioner, sshConnection, type SshAccess } from "./components/provisioner.ts";
+import { Provisioner, sshConnection, type SshAccess, type SshHost } from "./components/provisioner.ts";
 import { ProxyTls } from "./components/proxy-tls.ts";
 import { SecurityGroups } from "./components/security-groups.ts";
 import { TenantProxy } from "./components/tenant-proxy.ts";
@@ -55,11 +55,8 @@ export class BerthCluster extends pulumi.ComponentResource {
     const ssh = (() => {
       const key = config.sshKey;
       if (key.kind === "import") {
-        const access: SshAccess = {
-          user: config.sshUser,
-          ...(key.privateKey ? { privateKey: pulumi.secret(key.privateKey) } : {}),
-          ...(key.agentSocket ? { agentSocketPath: key.agentSocket } : {}),
-        };
+        // Without a private key the provider signs with the agent at SSH_AUTH_SOCK by itself.
+        const access: SshAccess = { user: config.sshUser, ...(key.privateKey ? { privateKey: pulumi.secret(key.privateKey) } : {}) };
         return { publicKey: pulumi.output(key.publicKey), access, generated: undefined };
       }
       // RSA rather than Ed25519: every Nova release accepts it.
@@ -94,29 +91,42 @@ export class BerthCluster extends pulumi.ComponentResource {
         parent,
       );
 
+    // Each VM's SSH host key, made by the stack and given to the VM in its user data, so that every
+    // connection `pulumi up` makes pins it (the provisioning carries the proxy's TLS key).
+    const hostKey = (resourceName: string) => new tls.PrivateKey(`${resourceName}-host-key`, { algorithm: "ED25519" }, parent);
+    const userDataWith = (key: tls.PrivateKey, plan: pulumi.Output<RolePlan>) =>
+      pulumi.secret(pulumi.all([plan, key.privateKeyOpenssh, key.publicKeyOpenssh]).apply(([p, privateKey, publicKey]) => cloudInitFor(p, { privateKey, publicKey })));
+    const sshHost = (target: Host, key: tls.PrivateKey, address = target.privateAddress): SshHost => ({ address, hostKey: key.publicKeyOpenssh });
+
     const etcdName = `${prefix}-etcd`;
     const planEtcd = (address: pulumi.Input<string>) => pulumi.output(address).apply((a) => etcdPlan({ hostname: etcdName, address: a, clusterToken: prefix }));
-    const etcd = host(`${name}-etcd`, "etcd", etcdName, config.etcd, { userData: ({ privateAddress }) => planEtcd(privateAddress).apply(cloudInitFor) });
+    const etcdKey = hostKey(`${name}-etcd`);
+    const etcd = host(`${name}-etcd`, "etcd", etcdName, config.etcd, { userData: ({ privateAddress }) => userDataWith(etcdKey, planEtcd(privateAddress)) });
 
     const nfsName = `${prefix}-nfs`;
     const planNfs = (volumeId: pulumi.Input<string>) =>
       pulumi.all([network.cidr, volumeId]).apply(([clientCidr, dataVolumeId]) => nfsPlan({ hostname: nfsName, clientCidr, dataVolumeId }));
+    const nfsKey = hostKey(`${name}-nfs`);
     const nfs = host(`${name}-nfs`, "nfs", nfsName, config.nfs, {
       dataVolume: { size: config.nfs.dataVolumeSize, ...(config.nfs.dataVolumeType ? { type: config.nfs.dataVolumeType } : {}) },
-      userData: ({ dataVolumeId }) => planNfs(dataVolumeId!).apply(cloudInitFor),
+      userData: ({ dataVolumeId }) => userDataWith(nfsKey, planNfs(dataVolumeId!)),
     });
 
     const planNode = (nodeName: string, address: pulumi.Input<string>) =>
       pulumi.all([address, etcd.privateAddress, nfs.privateAddress, network.cidr, network.mtu]).apply(([a, etcdAddress, nfsAddress, clusterCidr, mtu]) =>
         nodePlan({ hostname: nodeName, address: a, etcdAddress, nfsAddress, clusterCidr, dockerVersion: config.dockerVersion, clusterId: prefix, osd: config.osd, mtu }),
       );
-    const nodes = config.nodes.map((node) => ({
-      config: node,
-      host: host(`${name}-node-${node.name}`, "node", `${prefix}-${node.name}`, node, {
-        ...(node.fixedIp ? { fixedIp: node.fixedIp } : {}),
-        userData: ({ privateAddress }) => planNode(node.name, privateAddress).apply(cloudInitFor),
-      }),
-    }));
+    const nodes = config.nodes.map((node) => {
+      const key = hostKey(`${name}-node-${node.name}`);
+      return {
+        config: node,
+        key,
+        host: host(`${name}-node-${node.name}`, "node", `${prefix}-${node.name}`, node, {
+          ...(node.fixedIp ? { fixedIp: node.fixedIp } : {}),
+          userData: ({ privateAddress }) => userDataWith(key, planNode(node.name, privateAddress)),
+        }),
+      };
+    });
 
     const managerName = `${prefix}-manager`;
     const engines = pulumi.all(nodes.map((node) => node.host.privateAddress)).apply((addresses) => addresses.map((address) => ({ address, port: ENGINE_PORT })));
@@ -124,20 +134,28 @@ export class BerthCluster extends pulumi.ComponentResource {
       .all([engines, nfs.privateAddress, network.mtu])
       .apply(([list, nfsAddress, mtu]): ManagerPlanInput => ({ hostname: managerName, proxy: config.proxy, engines: list, nfsAddress, osd: config.osd, mtu }));
     const planManager = managerInput.apply(managerPlan);
-    const manager = host(`${name}-manager`, "manager", managerName, config.manager, { userData: () => planManager.apply(cloudInitFor) });
+    const managerKey = hostKey(`${name}-manager`);
+    const manager = host(`${name}-manager`, "manager", managerName, config.manager, { userData: () => userDataWith(managerKey, planManager) });
     const bastion = manager.publicAddress!;
+    const bastionHost = sshHost(manager, managerKey, bastion);
 
     // Through the bastion, once its floating IP routes: etcd and NFS, then the engines, then the proxy.
-    const provision = (resourceName: string, target: Host, plan: pulumi.Output<RolePlan>, after: pulumi.Resource[]) =>
+    const provision = (resourceName: string, target: Host, key: tls.PrivateKey, plan: pulumi.Output<RolePlan>, after: pulumi.Resource[]) =>
       new Provisioner(
         resourceName,
-        { connection: sshConnection(access, target.privateAddress, bastion), instanceId: target.instanceId, script: plan.apply((p) => provisionScriptFor(p)), after },
+        {
+          connection: sshConnection(access, sshHost(target, key), bastionHost),
+          behindBastion: { bastion: sshConnection(access, bastionHost), target: sshHost(target, key) },
+          instanceId: target.instanceId,
+          script: plan.apply((p) => provisionScriptFor(p)),
+          after,
+        },
         parent,
       );
-    const etcdReady = provision(`${name}-etcd-provision`, etcd, planEtcd(etcd.privateAddress), manager.reachable);
-    const nfsReady = provision(`${name}-nfs-provision`, nfs, planNfs(nfs.dataVolumeId!), manager.reachable);
+    const etcdReady = provision(`${name}-etcd-provision`, etcd, etcdKey, planEtcd(etcd.privateAddress), manager.reachable);
+    const nfsReady = provision(`${name}-nfs-provision`, nfs, nfsKey, planNfs(nfs.dataVolumeId!), manager.reachable);
     const nodesReady = nodes.map((node) =>
-      provision(`${name}-node-${node.config.name}-provision`, node.host, planNode(node.config.name, node.host.privateAddress), [etcdReady, nfsReady]),
+      provision(`${name}-node-${node.config.name}-provision`, node.host, node.key, planNode(node.config.name, node.host.privateAddress), [etcdReady, nfsReady]),
     );
 
     const proxyTls = new ProxyTls(
@@ -148,7 +166,7 @@ export class BerthCluster extends pulumi.ComponentResource {
     const proxy = new TenantProxy(
       `${name}-proxy`,
       {
-        connection: sshConnection(access, bastion),
+        connection: sshConnection(access, bastionHost),
         instanceId: manager.instanceId,
         manager: managerInput,
         publicAddress: bastion,

@@ -440,6 +440,20 @@ export interface CloudInitInput {
   files: FileSpec[];
   /** Run once, at the end of the first boot, after the packages are installed. */
   runcmd: string[];
+  /** The SSH host key the stack generated and `pulumi up` pins (OpenSSH formats). */
+  hostKey?: SshHostKey;
+}
+
+/** An Ed25519 SSH host key: the private key in OpenSSH's format, the public one as an authorized_keys line. */
+export interface SshHostKey {
+  privateKey: string;
+  publicKey: string;
+}
+
+function checkedHostKey(key: SshHostKey): SshHostKey {
+  if (!/^-----BEGIN OPENSSH PRIVATE KEY-----\n[A-Za-z0-9+/=\n]+-----END OPENSSH PRIVATE KEY-----\n?$/.test(key.privateKey)) throw new Error("hostKey.privateKey: not an OpenSSH private key");
+  if (!/^ssh-ed25519 [A-Za-z0-9+/=]+( \S*)?\n?$/.test(key.publicKey)) throw new Error("hostKey.publicKey: not an ssh-ed25519 public key line");
+  return { privateKey: key.privateKey, publicKey: key.publicKey.trim() };
 }
 
 /** The cloud-config user data of one VM. */
@@ -451,6 +465,7 @@ export function renderCloudInit(role: Role, input: CloudInitInput): string {
     bootcmd: input.bootcmd,
     files: input.files.map(checkedFile),
     runcmd: input.runcmd,
+    hostKey: input.hostKey ? checkedHostKey(input.hostKey) : null,
   });
 }
 
@@ -469,6 +484,20 @@ export function renderWaitCloudInit(input: WaitCloudInitInput): string {
     outputLog: absolutePath("outputLog", input.outputLog),
     resultFile: absolutePath("resultFile", input.resultFile),
   });
+}
+
+export interface WaitForSshInput {
+  address: string;
+  /** The authorized_keys line the VM's sshd must present. */
+  hostKey: string;
+  timeoutSeconds: number;
+}
+
+/** Run on the bastion: waits until a VM's sshd answers with its pinned Ed25519 host key. */
+export function renderWaitForSsh(input: WaitForSshInput): string {
+  const [type, key] = input.hostKey.trim().split(/\s+/);
+  if (type !== "ssh-ed25519" || !key || !/^[A-Za-z0-9+/=]+$/.test(key)) throw new Error(`hostKey: ${JSON.stringify(input.hostKey)} is not an ssh-ed25519 public key line`);
+  return render("wait-for-ssh.sh.hbs", { address: address("address", input.address), key, timeoutSeconds: input.timeoutSeconds });
 }
 
 /** A step of a provisioning script: a description (for the log) and a shell command. */

@@ -32,6 +32,7 @@ import {
   type Role,
   type ScriptCheck,
   type ScriptStep,
+  type SshHostKey,
   type StagedFile,
 } from "./render.ts";
 
@@ -442,14 +443,15 @@ export function proxyBundleFile(sha256: string): StagedFile {
   return { path: PATHS.proxyBundle, source: PATHS.proxyStaging, sha256, mode: "0644", owner: "root:root", restarts: [PROXY_UNIT] };
 }
 
-/** The plan's first-boot user data. */
-export function cloudInitFor(plan: RolePlan): string {
+/** The plan's first-boot user data, with the SSH host key the stack made for the VM. */
+export function cloudInitFor(plan: RolePlan, hostKey?: SshHostKey): string {
   return renderCloudInit(plan.role, {
     hostname: plan.hostname,
     packages: plan.packages,
     bootcmd: plan.bootcmd,
     files: plan.files.map(({ path, content, mode, owner }) => ({ path, content, mode, owner })),
     runcmd: plan.runcmd,
+    ...(hostKey ? { hostKey } : {}),
   });
 }
 

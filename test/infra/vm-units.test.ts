@@ -11,7 +11,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { NFS_SHARES, PATHS, type RolePlan } from "../../infra/roles.ts";
+import { cloudInitFor, NFS_SHARES, PATHS, type RolePlan } from "../../infra/roles.ts";
+import { renderWaitForSsh } from "../../infra/render.ts";
+import { parse as parseYaml } from "yaml";
 import { parseEnvironmentFile } from "./environment-file.ts";
 import { parseExports } from "./exports-syntax.ts";
 import { CLUSTER, examplePlans, exampleManagerPlan } from "./plans.ts";
@@ -150,5 +152,28 @@ describe("the VMs' network MTU (issue 10: docker's networks must fit in Neutron'
     const node = parseEnvironmentFile(fileOf(plans.node!, PATHS.dockerDefaults));
     expect(node.DOCKER_OPTS).toContain(`--mtu=${CLUSTER.mtu}`);
     expect(parseEnvironmentFile(fileOf(plans.manager!, PATHS.proxyEnv)).BERTH_NETWORK_MTU).toBe(String(CLUSTER.mtu));
+  });
+});
+
+describe("SSH host keys on the VMs (issue 10)", () => {
+  const hostKey = {
+    privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n",
+    publicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyOfTheVm\n",
+  };
+  it("cloud-init gets the host key as its ssh module reads it (ssh_keys ed25519_private/ed25519_public)", () => {
+    const document = parseYaml(cloudInitFor(plans.etcd!, hostKey)) as Record<string, any>;
+    expect(document.ssh_deletekeys).toBe(true);
+    expect(document.ssh_keys).toEqual({ ed25519_private: hostKey.privateKey, ed25519_public: hostKey.publicKey.trim() });
+    expect(parseYaml(cloudInitFor(plans.etcd!)).ssh_keys).toBeUndefined();
+  });
+  it("refuses anything but an Ed25519 key line (the wait on the bastion and the pin compare that type)", () => {
+    expect(() => cloudInitFor(plans.etcd!, { ...hostKey, publicKey: "ssh-rsa AAAAB3Nza x" })).toThrow(/ssh-ed25519/);
+    expect(() => renderWaitForSsh({ address: "10.42.0.11", hostKey: "ssh-rsa AAAAB3Nza", timeoutSeconds: 5 })).toThrow(/ssh-ed25519/);
+  });
+  it("the bastion's wait for a VM's sshd is valid bash and looks for exactly the pinned key", () => {
+    const script = renderWaitForSsh({ address: "10.42.0.11", hostKey: hostKey.publicKey, timeoutSeconds: 5 });
+    expect(spawnSync("bash", ["-n"], { input: script }).status).toBe(0);
+    expect(script).toContain("ssh-keyscan -T 5 -t ed25519 10.42.0.11");
+    expect(script).toContain('" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyOfTheVm"');
   });
 });
