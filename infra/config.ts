@@ -134,6 +134,15 @@ const NEW_NETWORK = z.strictObject(
 );
 const EXISTING_NETWORK = z.strictObject({ networkId: name("the existing network's id"), subnetId: name("the existing subnet's id"), mtu: networkMtu });
 
+/**
+ * `pulumi config set --path 'berth:nodes.docker-host-4' '{}'` stores the string "{}": with --path,
+ * the CLI reads only true, false and integers as anything but strings (pulumi config set --help).
+ * Setting one of the node's keys makes the map; a string is refused with the form that works.
+ */
+const NODE_GIVEN_AS_STRING =
+  "expected the node's settings, got a string (`pulumi config set --path` stores '{}' as text): add a node with one of its keys, " +
+  "e.g. `pulumi config set --path 'berth:nodes.docker-host-4.floatingIp' false`, or write it in the stack file";
+
 const roleHost = { flavor: flavor.optional(), image: image.optional(), volumeSize: volumeSize.optional() };
 
 /** One schema per top-level key, so every error path starts at the key the operator wrote. */
@@ -156,7 +165,10 @@ const SCHEMAS = {
   nodes: z
     .record(
       z.string().regex(DNS_LABEL, "a node name is a lowercase DNS label (letters, digits, '-'; at most 32; e.g. docker-host-1)"),
-      z.strictObject({ ...roleHost, floatingIp: z.boolean().default(false), fixedIp: z.ipv4({ error: "expected an IPv4 address" }).optional() }),
+      z.strictObject(
+        { ...roleHost, floatingIp: z.boolean().default(false), fixedIp: z.ipv4({ error: "expected an IPv4 address" }).optional() },
+        { error: (issue) => (issue.code === "invalid_type" && typeof issue.input === "string" ? NODE_GIVEN_AS_STRING : undefined) },
+      ),
       { error: (issue) => (issue.input === undefined ? "required: a map of docker nodes by name, e.g. {docker-host-1: {}}" : undefined) },
     )
     .refine((nodes) => Object.keys(nodes).length > 0, "required: at least one docker node"),

@@ -177,3 +177,19 @@ describe("SSH host keys on the VMs (issue 10)", () => {
     expect(script).toContain('" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyOfTheVm"');
   });
 });
+
+describe("adding a node from the CLI (issue 10)", () => {
+  // `pulumi config set --help` (pulumi 3): with --path, "true" and "false" are booleans, integers
+  // numbers, "All other values are treated as strings": '{}' is stored as the text "{}".
+  const withNode = (node: unknown) => {
+    const values = exampleValues();
+    (values.nodes as Record<string, unknown>)["docker-host-4"] = node;
+    return () => parseConfig(rawConfig(values), parseOptions);
+  };
+  it("the documented form, one key set with --path, makes a node with every default", () => {
+    expect(withNode({ floatingIp: false })().nodes.map((node) => node.name)).toContain("docker-host-4");
+  });
+  it("the text '{}' is refused with the form that works", () => {
+    expect(withNode("{}")).toThrow(/berth:nodes\.docker-host-4: .*pulumi config set --path 'berth:nodes\.docker-host-4\.floatingIp' false/);
+  });
+});
