@@ -3,7 +3,9 @@
  * cloud-init (against a stand-in `cloud-init` that finishes cleanly, fails, degrades or hangs),
  * the provisioning script's file handling, restarts and checks (with a stand-in `systemctl` that
  * records what it is asked), and the proxy health check against a TLS server on loopback with a
- * certificate made the way the stack makes it (a private CA, the public address as an IP SAN).
+ * certificate made the way the stack makes it (a private CA, the public address as an IP SAN),
+ * a real engine, the run's Keystone and a "proxy" process in a mount namespace of its own; and the
+ * bastion's wait for a VM's sshd with its pinned host key (against a stand-in `ssh-keyscan`).
  * It needs root, as the VMs' provisioning does: the script installs files with their owners.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -12,7 +14,7 @@ import { createServer, type Server } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { renderProvisionScript, renderProxyHealthCheck, renderWaitCloudInit, type ProvisionScriptInput } from "../../infra/render.ts";
+import { renderProvisionScript, renderProxyHealthCheck, renderWaitCloudInit, renderWaitForSsh, type ProvisionScriptInput } from "../../infra/render.ts";
 import { sha256 } from "../../infra/components/provisioner.ts";
 import { type Engine, sharedKeystone, startEngine } from "../harness/index.ts";
 
@@ -345,3 +347,32 @@ describe("the proxy health check", () => {
     await serve("server");
   });
 });
+
+describe("the bastion's wait for a VM's sshd", () => {
+  // A stand-in ssh-keyscan answers as OpenSSH's does ("<host> ssh-ed25519 <key>"), with FAKE_KEY, or
+  // nothing (sshd not up yet) until FAKE_AFTER seconds have passed since FAKE_SINCE.
+  executable(
+    join(bin, "ssh-keyscan"),
+    `#!/bin/sh
+host=$(eval echo "\\$$#")
+[ "$(date +%s)" -ge "$((\${FAKE_SINCE:-0} + \${FAKE_AFTER:-0}))" ] || exit 1
+echo "$host ssh-ed25519 \${FAKE_KEY}"
+`,
+  );
+  const pinned = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPinnedKeyOfTheVm root@vm";
+  const wait = (timeoutSeconds: number) => renderWaitForSsh({ address: "10.42.0.11", hostKey: pinned, timeoutSeconds });
+  const since = () => String(Math.floor(Date.now() / 1000));
+
+  it("waits until sshd answers with the pinned key", async () => {
+    const run = await bash(wait(30), { FAKE_KEY: "AAAAC3NzaC1lZDI1NTE5AAAAIPinnedKeyOfTheVm", FAKE_SINCE: since(), FAKE_AFTER: "3" });
+    expect(run.stderr).toBe("");
+    expect(run.stdout).toBe("10.42.0.11 answers SSH with its pinned host key\n");
+    expect(run.status).toBe(0);
+  });
+  it("fails, naming what answered, when another key answers", async () => {
+    const run = await bash(wait(2), { FAKE_KEY: "AAAAC3NzaC1lZDI1NTE5AAAAIAnImpostorsKey" });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain("did not answer SSH with its pinned host key within 2 s; last answer: 10.42.0.11 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAnImpostorsKey");
+  });
+});
+
