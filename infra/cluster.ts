@@ -189,24 +189,30 @@ export class BerthCluster extends pulumi.ComponentResource {
       .apply((addresses) => Object.fromEntries(nodes.map((node, index) => [node.config.name, addresses[index]!])));
     const nodeHosts = pulumi.all(
       nodes.map((node) =>
-        pulumi.all([node.host.privateAddress, node.host.publicAddress]).apply(([privateAddress, publicAddress]) => ({
+        pulumi.all([node.host.privateAddress, node.host.publicAddress, node.key.publicKeyOpenssh]).apply(([privateAddress, publicAddress, sshHostKey]) => ({
           name: node.config.name,
           privateAddress,
+          sshHostKey: sshHostKey.trim(),
           enginePort: ENGINE_PORT,
           ...(publicAddress ? { publicAddress } : {}),
         })),
       ),
     );
+    // The smoke scripts pin the same host keys as `pulumi up`.
+    const hostKeys = pulumi
+      .all([managerKey.publicKeyOpenssh, nfsKey.publicKeyOpenssh, etcdKey.publicKeyOpenssh])
+      .apply(([managerHostKey, nfsHostKey, etcdHostKey]) => ({ managerHostKey: managerHostKey.trim(), nfsHostKey: nfsHostKey.trim(), etcdHostKey: etcdHostKey.trim() }));
+    const keysAndCa = pulumi.all([hostKeys, proxyTls.caCertPem]);
     this.inventory = pulumi
-      .all([bastion, manager.privateAddress, nodeHosts, nfs.privateAddress, nfs.publicAddress, etcd.privateAddress, etcd.publicAddress, proxyTls.caCertPem])
-      .apply(([managerPublic, managerPrivate, nodeList, nfsAddress, nfsPublic, etcdAddress, etcdPublic, caPem]) =>
+      .all([bastion, manager.privateAddress, nodeHosts, nfs.privateAddress, nfs.publicAddress, etcd.privateAddress, etcd.publicAddress, keysAndCa])
+      .apply(([managerPublic, managerPrivate, nodeList, nfsAddress, nfsPublic, etcdAddress, etcdPublic, [{ managerHostKey, nfsHostKey, etcdHostKey }, caPem]]) =>
         buildInventory({
           cluster: prefix,
           sshUser: config.sshUser,
-          manager: { name: managerName, privateAddress: managerPrivate, publicAddress: managerPublic },
+          manager: { name: managerName, privateAddress: managerPrivate, publicAddress: managerPublic, sshHostKey: managerHostKey },
           nodes: nodeList,
-          nfs: { name: nfsName, privateAddress: nfsAddress, ...(nfsPublic ? { publicAddress: nfsPublic } : {}), shares: NFS_SHARES.map((share) => share.path) },
-          etcd: { name: etcdName, privateAddress: etcdAddress, ...(etcdPublic ? { publicAddress: etcdPublic } : {}), clientPort: ETCD_CLIENT_PORT },
+          nfs: { name: nfsName, privateAddress: nfsAddress, ...(nfsPublic ? { publicAddress: nfsPublic } : {}), sshHostKey: nfsHostKey, shares: NFS_SHARES.map((share) => share.path) },
+          etcd: { name: etcdName, privateAddress: etcdAddress, ...(etcdPublic ? { publicAddress: etcdPublic } : {}), sshHostKey: etcdHostKey, clientPort: ETCD_CLIENT_PORT },
           proxy: { port: config.proxy.port, authBackend: config.proxy.authBackend, ...(config.proxy.keystoneUrl ? { keystoneUrl: config.proxy.keystoneUrl } : {}) },
           ca: { pem: caPem, managerPath: PATHS.caCert, hint: "pulumi stack output caCertificate > ca.pem" },
         }),

@@ -13,7 +13,7 @@ import { ENGINE_PORT, ETCD_CLIENT_PORT } from "../../infra/ports.ts";
 import { NFS_SHARES } from "../../infra/roles.ts";
 import { writeDockerConfig } from "../lib/docker-config.ts";
 import { issueKeystoneToken } from "../lib/keystone-token.ts";
-import type { ClusterHost } from "./daemons.ts";
+import { sshHostKey, type ClusterHost } from "./daemons.ts";
 import { SSH_PORT, TENANTS, type ClusterLayout } from "./layout.ts";
 
 const CONTEXT = "berth-local";
@@ -29,7 +29,7 @@ export interface InventoryInput {
 }
 
 export function localInventory(layout: ClusterLayout, input: InventoryInput): Inventory {
-  const privateHost = (host: ClusterHost) => ({ name: host.name, privateAddress: host.address });
+  const privateHost = (host: ClusterHost) => ({ name: host.name, privateAddress: host.address, sshHostKey: sshHostKey(layout, host) });
   return buildInventory({
     cluster: `local (${layout.bridge}, ${layout.subnet})`,
     sshUser: "root",

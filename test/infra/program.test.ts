@@ -266,7 +266,13 @@ describe("the example cluster: a manager and three docker nodes", () => {
       ca: { pem: await cloud.value(cluster.caCertificate), managerPath: "/etc/berth/tls/ca.pem" },
     });
     expect(inventory.nodes).toEqual(
-      ["docker-host-1", "docker-host-2", "docker-host-3"].map((name) => ({ name, privateAddress: portAddressOf(resources, `berth-node-${name}`), enginePort: 2375 })),
+      ["docker-host-1", "docker-host-2", "docker-host-3"].map((name) => ({
+        name,
+        privateAddress: portAddressOf(resources, `berth-node-${name}`),
+        // The key the stack pins, for the smoke scripts to pin too.
+        sshHostKey: (named(resources, `berth-node-${name}-host-key`).outputs.publicKeyOpenssh as string).trim(),
+        enginePort: 2375,
+      })),
     );
     expect(inventory.tenants.onboarding).toContain(`docker -H tcp://${manager}:2376 --tlsverify --tlscacert ca.pem`);
     expect(await cloud.value(cluster.onboardingHint)).toBe(inventory.tenants.onboarding);
@@ -348,7 +354,13 @@ describe("other shapes", () => {
     expect(named(resources, "berth-node-docker-host-2-port").inputs.fixedIps).toEqual([{ subnetId: "berth-network-subnet-id", ipAddress: "10.42.0.22" }]);
     expect(named(resources, "berth-node-docker-host-2-provision-run").inputs.connection.proxy).toBeDefined();
     const inventory = await cloud.value(cluster.inventory);
-    expect(inventory.nodes.find((node) => node.name === "docker-host-2")).toEqual({ name: "docker-host-2", privateAddress: "10.42.0.22", publicAddress: expect.stringMatching(/^203\.0\.113\./), enginePort: 2375 });
+    expect(inventory.nodes.find((node) => node.name === "docker-host-2")).toEqual({
+      name: "docker-host-2",
+      privateAddress: "10.42.0.22",
+      publicAddress: expect.stringMatching(/^203\.0\.113\./),
+      sshHostKey: expect.stringMatching(/^ssh-ed25519 /),
+      enginePort: 2375,
+    });
   });
 
   it("boot volumes when asked for: the image copied to a volume of the given size", async () => {
