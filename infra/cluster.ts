@@ -10,11 +10,11 @@ import * as tls from "@pulumi/tls";
 import type { BerthConfig, HostConfig } from "./config.ts";
 import { buildInventory, type Inventory } from "./inventory.ts";
 import { ENGINE_PORT, ETCD_CLIENT_PORT } from "./ports.ts";
-import { authorizedKeysFile, cloudInitFor, etcdPlan, managerPlan, nfsPlan, nodePlan, NFS_SHARES, PATHS, provisionScriptFor, type RolePlan } from "./roles.ts";
+import { authorizedKeysFile, cloudInitFor, etcdPlan, managerPlan, nfsPlan, nodePlan, NFS_SHARES, PATHS, provisionScriptFor, type ManagerPlanInput, type RolePlan } from "./roles.ts";
 import { securityGroupRules, type GroupRole } from "./rules.ts";
 import { Host, type HostArgs } from "./components/host.ts";
 import { Network } from "./components/network.ts";
-import { Provisioner, sshConnection, type SshAccess } from "./components/provisioner.ts";
+import { Provisioner, sshConnection, type SshAccess, type SshHost } from "./components/provisioner.ts";
 import { ProxyTls } from "./components/proxy-tls.ts";
 import { SecurityGroups } from "./components/security-groups.ts";
 import { TenantProxy } from "./components/tenant-proxy.ts";
@@ -87,44 +87,61 @@ export class BerthCluster extends pulumi.ComponentResource {
         parent,
       );
 
+    // Each VM's SSH host key, made by the stack and given to the VM in its user data, so that every
+    // connection `pulumi up` makes pins it (the provisioning carries the proxy's TLS key).
+    const hostKey = (resourceName: string) => new tls.PrivateKey(`${resourceName}-host-key`, { algorithm: "ED25519" }, parent);
+    const userDataWith = (key: tls.PrivateKey, plan: pulumi.Output<RolePlan>) =>
+      pulumi.secret(pulumi.all([plan, key.privateKeyOpenssh, key.publicKeyOpenssh]).apply(([p, privateKey, publicKey]) => cloudInitFor(p, { privateKey, publicKey })));
+    const sshHost = (target: Host, key: tls.PrivateKey, address = target.privateAddress): SshHost => ({ address, hostKey: key.publicKeyOpenssh });
+
     const etcdName = `${prefix}-etcd`;
     const planEtcd = (address: pulumi.Input<string>) => pulumi.output(address).apply((a) => etcdPlan({ hostname: etcdName, address: a, clusterToken: prefix }));
-    const etcd = host(`${name}-etcd`, "etcd", etcdName, config.etcd, { userData: ({ privateAddress }) => planEtcd(privateAddress).apply(cloudInitFor) });
+    const etcdKey = hostKey(`${name}-etcd`);
+    const etcd = host(`${name}-etcd`, "etcd", etcdName, config.etcd, { userData: ({ privateAddress }) => userDataWith(etcdKey, planEtcd(privateAddress)) });
 
     const nfsName = nfsServerName(prefix);
     const planNfs = (volumeId: pulumi.Input<string>) =>
       pulumi.all([network.cidr, volumeId]).apply(([clientCidr, dataVolumeId]) => nfsPlan({ hostname: nfsName, clientCidr, dataVolumeId, dataVolumeSize: config.nfs.dataVolumeSize }));
+    const nfsKey = hostKey(`${name}-nfs`);
     const nfs = host(`${name}-nfs`, "nfs", nfsName, config.nfs, {
       dataVolume: { size: config.nfs.dataVolumeSize, ...(config.nfs.dataVolumeType ? { type: config.nfs.dataVolumeType } : {}) },
-      userData: ({ dataVolumeId }) => planNfs(dataVolumeId!).apply(cloudInitFor),
+      userData: ({ dataVolumeId }) => userDataWith(nfsKey, planNfs(dataVolumeId!)),
     });
 
     const planNode = (nodeName: string, address: pulumi.Input<string>) =>
-      pulumi.all([address, etcd.privateAddress, nfs.privateAddress, network.cidr]).apply(([a, etcdAddress, nfsAddress, clusterCidr]) =>
-        nodePlan({ hostname: nodeName, address: a, etcdAddress, nfsAddress, clusterCidr, dockerVersion: config.dockerVersion, containerAddressPool: config.containerAddressPool.text, clusterId: prefix, osd: config.osd }),
+      pulumi.all([address, etcd.privateAddress, nfs.privateAddress, network.cidr, network.mtu]).apply(([a, etcdAddress, nfsAddress, clusterCidr, mtu]) =>
+        nodePlan({ hostname: nodeName, address: a, etcdAddress, nfsAddress, clusterCidr, dockerVersion: config.dockerVersion, containerAddressPool: config.containerAddressPool.text, clusterId: prefix, osd: config.osd, mtu }),
       );
-    const nodes = config.nodes.map((node) => ({
-      config: node,
-      host: host(`${name}-node-${node.name}`, "node", `${prefix}-${node.name}`, node, {
-        ...(node.fixedIp ? { fixedIp: node.fixedIp } : {}),
-        userData: ({ privateAddress }) => planNode(node.name, privateAddress).apply(cloudInitFor),
-      }),
-    }));
+    const nodes = config.nodes.map((node) => {
+      const key = hostKey(`${name}-node-${node.name}`);
+      return {
+        config: node,
+        key,
+        host: host(`${name}-node-${node.name}`, "node", `${prefix}-${node.name}`, node, {
+          ...(node.fixedIp ? { fixedIp: node.fixedIp } : {}),
+          userData: ({ privateAddress }) => userDataWith(key, planNode(node.name, privateAddress)),
+        }),
+      };
+    });
 
     const managerName = `${prefix}-manager`;
     const engines = pulumi.all(nodes.map((node) => node.host.privateAddress)).apply((addresses) => addresses.map((address) => ({ address, port: ENGINE_PORT })));
-    const planManager = pulumi
-      .all([engines, nfs.privateAddress])
-      .apply(([list, nfsAddress]) => managerPlan({ hostname: managerName, proxy: config.proxy, engines: list, nfsAddress, osd: config.osd }));
-    const manager = host(`${name}-manager`, "manager", managerName, config.manager, { userData: () => planManager.apply(cloudInitFor) });
+    const managerInput = pulumi
+      .all([engines, nfs.privateAddress, network.mtu])
+      .apply(([list, nfsAddress, mtu]): ManagerPlanInput => ({ hostname: managerName, proxy: config.proxy, engines: list, nfsAddress, osd: config.osd, mtu }));
+    const planManager = managerInput.apply(managerPlan);
+    const managerKey = hostKey(`${name}-manager`);
+    const manager = host(`${name}-manager`, "manager", managerName, config.manager, { userData: () => userDataWith(managerKey, planManager) });
     const bastion = manager.publicAddress!;
+    const bastionHost = sshHost(manager, managerKey, bastion);
 
     // Through the bastion, once its floating IP routes: etcd and NFS, then the engines, then the proxy.
-    const provision = (resourceName: string, target: Host, plan: pulumi.Output<RolePlan>, after: pulumi.Resource[]) =>
+    const provision = (resourceName: string, target: Host, key: tls.PrivateKey, plan: pulumi.Output<RolePlan>, after: pulumi.Resource[]) =>
       new Provisioner(
         resourceName,
         {
-          connection: sshConnection(access, target.privateAddress, bastion),
+          connection: sshConnection(access, sshHost(target, key), bastionHost),
+          behindBastion: { bastion: sshConnection(access, bastionHost), target: sshHost(target, key) },
           instanceId: target.instanceId,
           builtFrom: target.builtFrom,
           script: pulumi.all([plan, authorizedKeys]).apply(([p, keys]) => provisionScriptFor(p, { files: [keys] })),
@@ -132,10 +149,10 @@ export class BerthCluster extends pulumi.ComponentResource {
         },
         parent,
       );
-    const etcdReady = provision(`${name}-etcd-provision`, etcd, planEtcd(etcd.privateAddress), manager.reachable);
-    const nfsReady = provision(`${name}-nfs-provision`, nfs, planNfs(nfs.dataVolumeId!), manager.reachable);
+    const etcdReady = provision(`${name}-etcd-provision`, etcd, etcdKey, planEtcd(etcd.privateAddress), manager.reachable);
+    const nfsReady = provision(`${name}-nfs-provision`, nfs, nfsKey, planNfs(nfs.dataVolumeId!), manager.reachable);
     const nodesReady = nodes.map((node) =>
-      provision(`${name}-node-${node.config.name}-provision`, node.host, planNode(node.config.name, node.host.privateAddress), [etcdReady, nfsReady]),
+      provision(`${name}-node-${node.config.name}-provision`, node.host, node.key, planNode(node.config.name, node.host.privateAddress), [etcdReady, nfsReady]),
     );
 
     const proxyTls = new ProxyTls(
@@ -146,13 +163,12 @@ export class BerthCluster extends pulumi.ComponentResource {
     const proxy = new TenantProxy(
       `${name}-proxy`,
       {
-        connection: sshConnection(access, bastion),
+        connection: sshConnection(access, bastionHost),
         instanceId: manager.instanceId,
         builtFrom: manager.builtFrom,
         files: authorizedKeys.apply((keys) => [keys]),
-        plan: planManager,
+        manager: managerInput,
         publicAddress: bastion,
-        port: config.proxy.port,
         tls: proxyTls,
         bundle: config.proxy.bundle,
         reachable: manager.reachable,
@@ -172,24 +188,30 @@ export class BerthCluster extends pulumi.ComponentResource {
       .apply((addresses) => Object.fromEntries(nodes.map((node, index) => [node.config.name, addresses[index]!])));
     const nodeHosts = pulumi.all(
       nodes.map((node) =>
-        pulumi.all([node.host.privateAddress, node.host.publicAddress]).apply(([privateAddress, publicAddress]) => ({
+        pulumi.all([node.host.privateAddress, node.host.publicAddress, node.key.publicKeyOpenssh]).apply(([privateAddress, publicAddress, sshHostKey]) => ({
           name: node.config.name,
           privateAddress,
+          sshHostKey: sshHostKey.trim(),
           enginePort: ENGINE_PORT,
           ...(publicAddress ? { publicAddress } : {}),
         })),
       ),
     );
+    // The smoke scripts pin the same host keys as `pulumi up`.
+    const hostKeys = pulumi
+      .all([managerKey.publicKeyOpenssh, nfsKey.publicKeyOpenssh, etcdKey.publicKeyOpenssh])
+      .apply(([managerHostKey, nfsHostKey, etcdHostKey]) => ({ managerHostKey: managerHostKey.trim(), nfsHostKey: nfsHostKey.trim(), etcdHostKey: etcdHostKey.trim() }));
+    const keysAndCa = pulumi.all([hostKeys, proxyTls.caCertPem]);
     this.inventory = pulumi
-      .all([bastion, manager.privateAddress, nodeHosts, nfs.privateAddress, nfs.publicAddress, etcd.privateAddress, etcd.publicAddress, proxyTls.caCertPem])
-      .apply(([managerPublic, managerPrivate, nodeList, nfsAddress, nfsPublic, etcdAddress, etcdPublic, caPem]) =>
+      .all([bastion, manager.privateAddress, nodeHosts, nfs.privateAddress, nfs.publicAddress, etcd.privateAddress, etcd.publicAddress, keysAndCa])
+      .apply(([managerPublic, managerPrivate, nodeList, nfsAddress, nfsPublic, etcdAddress, etcdPublic, [{ managerHostKey, nfsHostKey, etcdHostKey }, caPem]]) =>
         buildInventory({
           cluster: prefix,
           sshUser: config.sshUser,
-          manager: { name: managerName, privateAddress: managerPrivate, publicAddress: managerPublic },
+          manager: { name: managerName, privateAddress: managerPrivate, publicAddress: managerPublic, sshHostKey: managerHostKey },
           nodes: nodeList,
-          nfs: { name: nfsName, privateAddress: nfsAddress, ...(nfsPublic ? { publicAddress: nfsPublic } : {}), shares: NFS_SHARES.map((share) => share.path) },
-          etcd: { name: etcdName, privateAddress: etcdAddress, ...(etcdPublic ? { publicAddress: etcdPublic } : {}), clientPort: ETCD_CLIENT_PORT },
+          nfs: { name: nfsName, privateAddress: nfsAddress, ...(nfsPublic ? { publicAddress: nfsPublic } : {}), sshHostKey: nfsHostKey, shares: NFS_SHARES.map((share) => share.path) },
+          etcd: { name: etcdName, privateAddress: etcdAddress, ...(etcdPublic ? { publicAddress: etcdPublic } : {}), sshHostKey: etcdHostKey, clientPort: ETCD_CLIENT_PORT },
           proxy: { port: config.proxy.port, authBackend: config.proxy.authBackend, ...(config.proxy.keystoneUrl ? { keystoneUrl: config.proxy.keystoneUrl } : {}) },
           ca: { pem: caPem, managerPath: PATHS.caCert, hint: "pulumi stack output caCertificate > ca.pem" },
         }),

@@ -48,9 +48,10 @@ export interface NodeConfig extends HostConfig {
   fixedIp?: string;
 }
 
+/** `mtu`: the VMs' network MTU when the operator knows better than Neutron's `mtu` attribute. */
 export type NetworkConfig =
-  | { kind: "new"; cidr: Cidr; dnsServers: string[] }
-  | { kind: "existing"; networkId: string; subnetId: string };
+  | { kind: "new"; cidr: Cidr; dnsServers: string[]; mtu?: number }
+  | { kind: "existing"; networkId: string; subnetId: string; mtu?: number };
 
 export interface ProxyConfig extends ProxySettings {
   /** The bundled proxy on this machine, and its SHA-256 (the provisioning insists on it). */
@@ -126,11 +127,26 @@ const cidrList = z
   .array(z.string({ error: "expected CIDRs such as 203.0.113.0/24" }), { error: "expected a list of CIDRs such as [203.0.113.0/24]" })
   .min(1, "required: list at least one CIDR (there is no open default)");
 
+/** The VMs' network MTU: from IPv6's minimum to jumbo frames (the proxy's BERTH_NETWORK_MTU range). */
+const networkMtu = z.int({ error: "expected the network's MTU in bytes (e.g. 1450 on VXLAN, 1442 on Geneve)" }).min(1280).max(9000).optional();
 const NEW_NETWORK = z.strictObject(
-  { cidr: z.string().default(DEFAULT_NETWORK_CIDR), dnsServers: z.array(z.ipv4({ error: "expected DNS server addresses" })).min(1).default(DEFAULT_DNS_SERVERS) },
+  {
+    cidr: z.string().default(DEFAULT_NETWORK_CIDR),
+    dnsServers: z.array(z.ipv4({ error: "expected DNS server addresses" })).min(1).default(DEFAULT_DNS_SERVERS),
+    mtu: networkMtu,
+  },
   { error: "expected {cidr, dnsServers} for a new network, or {networkId, subnetId} for an existing one" },
 );
-const EXISTING_NETWORK = z.strictObject({ networkId: name("the existing network's id"), subnetId: name("the existing subnet's id") });
+const EXISTING_NETWORK = z.strictObject({ networkId: name("the existing network's id"), subnetId: name("the existing subnet's id"), mtu: networkMtu });
+
+/**
+ * `pulumi config set --path 'berth:nodes.docker-host-4' '{}'` stores the string "{}": with --path,
+ * the CLI reads only true, false and integers as anything but strings (pulumi config set --help).
+ * Setting one of the node's keys makes the map; a string is refused with the form that works.
+ */
+const NODE_GIVEN_AS_STRING =
+  "expected the node's settings, got a string (`pulumi config set --path` stores '{}' as text): add a node with one of its keys, " +
+  "e.g. `pulumi config set --path 'berth:nodes.docker-host-4.floatingIp' false`, or write it in the stack file";
 
 const roleHost = { flavor: flavor.optional(), image: image.optional(), volumeSize: volumeSize.optional() };
 
@@ -154,7 +170,10 @@ const SCHEMAS = {
   nodes: z
     .record(
       z.string().regex(DNS_LABEL, "a node name is a lowercase DNS label (letters, digits, '-'; at most 32; e.g. docker-host-1)"),
-      z.strictObject({ ...roleHost, floatingIp: z.boolean().default(false), fixedIp: z.ipv4({ error: "expected an IPv4 address" }).optional() }),
+      z.strictObject(
+        { ...roleHost, floatingIp: z.boolean().default(false), fixedIp: z.ipv4({ error: "expected an IPv4 address" }).optional() },
+        { error: (issue) => (issue.code === "invalid_type" && typeof issue.input === "string" ? NODE_GIVEN_AS_STRING : undefined) },
+      ),
       { error: (issue) => (issue.input === undefined ? "required: a map of docker nodes by name, e.g. {docker-host-1: {}}" : undefined) },
     )
     .refine((nodes) => Object.keys(nodes).length > 0, "required: at least one docker node"),
@@ -287,7 +306,7 @@ class Checks {
       this.problem("berth:network.cidr", `expected an IPv4 CIDR of at least 8 addresses for the new private network, got "${network.cidr}"`);
       return undefined;
     }
-    return { kind: "new", cidr, dnsServers: network.dnsServers };
+    return { kind: "new", cidr, dnsServers: network.dnsServers, ...(network.mtu !== undefined ? { mtu: network.mtu } : {}) };
   }
 
   /** The engines' pool for bridge networks: IPv4, /24 or wider, and never the nodes' own network, which containers' bridges would shadow. */

@@ -12,6 +12,8 @@ export interface InventoryHost {
   privateAddress: string;
   /** Only for a VM with a floating IP of its own. */
   publicAddress?: string;
+  /** The host key its sshd presents ("ssh-ed25519 AAAA..."): the smoke scripts accept no other. */
+  sshHostKey: string;
 }
 
 export interface Inventory {
@@ -81,6 +83,7 @@ export function buildInventory(input: InventoryInput): Inventory {
     etcd: {
       name: input.etcd.name,
       privateAddress: input.etcd.privateAddress,
+      sshHostKey: input.etcd.sshHostKey,
       ...(input.etcd.publicAddress ? { publicAddress: input.etcd.publicAddress } : {}),
       clientUrl: `http://${input.etcd.privateAddress}:${input.etcd.clientPort}`,
     },

@@ -74,6 +74,8 @@ export interface DockerDefaultsInput {
   etcdPort: number;
   /** Where bridge networks' subnets come from (berth:containerAddressPool), an IPv4 CIDR of /24 or wider. */
   addressPool: string;
+  /** The VMs' network MTU: the default bridge's (--mtu). */
+  mtu: number;
 }
 
 /**
@@ -103,7 +105,13 @@ export function renderDockerDefaults(input: DockerDefaultsInput): string {
     enginePort: portNumber("enginePort", input.enginePort),
     etcdAddress: address("etcdAddress", input.etcdAddress),
     etcdPort: portNumber("etcdPort", input.etcdPort),
+    mtu: mtuValue("mtu", input.mtu),
   });
+}
+
+function mtuValue(what: string, value: number): number {
+  if (!Number.isInteger(value) || value < 1280 || value > 9000) throw new Error(`${what}: ${value} is not an MTU from 1280 to 9000`);
+  return value;
 }
 
 /** The apt preferences that keep docker.io on a version that still has --cluster-store. */
@@ -273,6 +281,17 @@ export function renderNfsDisk(input: NfsDiskInput): string {
   });
 }
 
+/** The nfs-server.service drop-in that keeps nfsd down until every exported directory is mounted. */
+export function renderNfsServerMounts(input: { paths: string[] }): string {
+  return render("nfs-server-mounts.conf.hbs", { paths: input.paths.map((path) => absolutePath("paths", path)) });
+}
+
+/** The etcd.service drop-in that waits for the network and restarts etcd after a failure. */
+export function renderEtcdRestart(input: { restartSeconds: number }): string {
+  if (!Number.isInteger(input.restartSeconds) || input.restartSeconds < 1) throw new Error(`restartSeconds: ${input.restartSeconds} is not a whole number of seconds`);
+  return render("etcd-restart.conf.hbs", { restartSeconds: input.restartSeconds });
+}
+
 export interface EtcdDefaultsInput {
   name: string;
   address: string;
@@ -324,6 +343,8 @@ export interface ProxyEnvInput {
   tls?: { certFile: string; keyFile: string };
   /** Where tenants' named volumes live (the proxy's BERTH_VOLUME_BACKEND and its settings). */
   volumes: ProxyVolumes;
+  /** The engines' hosts' network MTU (BERTH_NETWORK_MTU): the networks the proxy creates fit in it. */
+  networkMtu?: number;
 }
 
 /**
@@ -355,6 +376,7 @@ export function renderProxyEnv(input: ProxyEnvInput): string {
     apiFilterFile: optional("apiFilterFile", input.apiFilterFile),
     tls: input.tls ? { certFile: absolutePath("tls.certFile", input.tls.certFile), keyFile: absolutePath("tls.keyFile", input.tls.keyFile) } : null,
     volumes: proxyVolumes(input.volumes),
+    networkMtu: input.networkMtu === undefined ? null : mtuValue("networkMtu", input.networkMtu),
   });
 }
 
@@ -385,6 +407,11 @@ export interface ProxyUnitInput {
   environmentFile: string;
   nodeBinary: string;
   bundlePath: string;
+  /**
+   * The only paths the proxy may write (ProtectSystem=strict makes everything else read-only): the
+   * volume root its settings name. The unit also waits for the mounts they live on.
+   */
+  writablePaths: string[];
 }
 
 /** The systemd unit that runs the bundled proxy under Debian's Node. */
@@ -394,6 +421,7 @@ export function renderProxyUnit(input: ProxyUnitInput): string {
     environmentFile: absolutePath("environmentFile", input.environmentFile),
     nodeBinary: absolutePath("nodeBinary", input.nodeBinary),
     bundlePath: absolutePath("bundlePath", input.bundlePath),
+    writablePaths: input.writablePaths.map((path) => absolutePath("writablePaths", path)),
   });
 }
 
@@ -406,9 +434,17 @@ export interface ProxyHealthInput {
   caFile: string;
   timeoutSeconds: number;
   unit: string;
+  /** The user the proxy runs as: the volume root must be writable to it. */
+  user: string;
+  /** The engines the proxy forwards to: each must answer `_ping`. */
+  engines: Array<{ address: string; port: number }>;
+  /** Keystone, when the proxy authenticates with it: it must answer. */
+  keystoneUrl?: string;
+  /** The proxy's volume root (nfs and shared-dir backends): it must be writable by the proxy. */
+  volumeRoot?: string;
 }
 
-/** The post-deploy check: `_ping` through TLS must answer OK. */
+/** The post-deploy check: `_ping` through TLS, and the proxy's engines, Keystone and volume root. */
 export function renderProxyHealthCheck(input: ProxyHealthInput): string {
   return render("proxy-health.sh.hbs", {
     address: address("address", input.address),
@@ -417,6 +453,10 @@ export function renderProxyHealthCheck(input: ProxyHealthInput): string {
     caFile: absolutePath("caFile", input.caFile),
     timeoutSeconds: input.timeoutSeconds,
     unit: plain("unit", input.unit),
+    user: plain("user", input.user),
+    engines: input.engines.map((engine) => ({ address: address("engines.address", engine.address), port: portNumber("engines.port", engine.port) })),
+    keystoneUrl: input.keystoneUrl === undefined ? null : plain("keystoneUrl", input.keystoneUrl),
+    volumeRoot: input.volumeRoot === undefined ? null : absolutePath("volumeRoot", input.volumeRoot),
   });
 }
 
@@ -448,6 +488,20 @@ export interface CloudInitInput {
   files: FileSpec[];
   /** Run once, at the end of the first boot, after the packages are installed. */
   runcmd: string[];
+  /** The SSH host key the stack generated and `pulumi up` pins (OpenSSH formats). */
+  hostKey?: SshHostKey;
+}
+
+/** An Ed25519 SSH host key: the private key in OpenSSH's format, the public one as an authorized_keys line. */
+export interface SshHostKey {
+  privateKey: string;
+  publicKey: string;
+}
+
+function checkedHostKey(key: SshHostKey): SshHostKey {
+  if (!/^-----BEGIN OPENSSH PRIVATE KEY-----\n[A-Za-z0-9+/=\n]+-----END OPENSSH PRIVATE KEY-----\n?$/.test(key.privateKey)) throw new Error("hostKey.privateKey: not an OpenSSH private key");
+  if (!/^ssh-ed25519 [A-Za-z0-9+/=]+( \S*)?\n?$/.test(key.publicKey)) throw new Error("hostKey.publicKey: not an ssh-ed25519 public key line");
+  return { privateKey: key.privateKey, publicKey: key.publicKey.trim() };
 }
 
 /** The cloud-config user data of one VM. */
@@ -459,6 +513,7 @@ export function renderCloudInit(role: Role, input: CloudInitInput): string {
     bootcmd: input.bootcmd,
     files: input.files.map(checkedFile),
     runcmd: input.runcmd,
+    hostKey: input.hostKey ? checkedHostKey(input.hostKey) : null,
   });
 }
 
@@ -477,6 +532,20 @@ export function renderWaitCloudInit(input: WaitCloudInitInput): string {
     outputLog: absolutePath("outputLog", input.outputLog),
     resultFile: absolutePath("resultFile", input.resultFile),
   });
+}
+
+export interface WaitForSshInput {
+  address: string;
+  /** The authorized_keys line the VM's sshd must present. */
+  hostKey: string;
+  timeoutSeconds: number;
+}
+
+/** Run on the bastion: waits until a VM's sshd answers with its pinned Ed25519 host key. */
+export function renderWaitForSsh(input: WaitForSshInput): string {
+  const [type, key] = input.hostKey.trim().split(/\s+/);
+  if (type !== "ssh-ed25519" || !key || !/^[A-Za-z0-9+/=]+$/.test(key)) throw new Error(`hostKey: ${JSON.stringify(input.hostKey)} is not an ssh-ed25519 public key line`);
+  return render("wait-for-ssh.sh.hbs", { address: address("address", input.address), key, timeoutSeconds: input.timeoutSeconds });
 }
 
 /** A step of a provisioning script: a description (for the log) and a shell command. */

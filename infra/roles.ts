@@ -15,9 +15,11 @@ import {
   renderDockerStaleOverlay,
   renderDockerStaleOverlayDropIn,
   renderEtcdDefaults,
+  renderEtcdRestart,
   renderExports,
   renderNfsDisk,
   renderNfsMountUnit,
+  renderNfsServerMounts,
   renderNodeFirewall,
   renderNodeFirewallUnit,
   renderNodesFile,
@@ -25,13 +27,16 @@ import {
   renderOsdUnit,
   renderProvisionScript,
   renderProxyEnv,
+  renderProxyHealthCheck,
   renderProxyJson,
   renderProxyUnit,
   renderWaitCloudInit,
   type ProvisionedFile,
+  type ProxyVolumes,
   type Role,
   type ScriptCheck,
   type ScriptStep,
+  type SshHostKey,
   type StagedFile,
 } from "./render.ts";
 
@@ -46,8 +51,10 @@ export const PATHS = {
   osdConfigName: "config_nfs.yaml",
   osdUnit: "/etc/systemd/system/berth-osd.service",
   etcdDefaults: "/etc/default/etcd",
+  etcdDropIn: "/etc/systemd/system/etcd.service.d/berth-restart.conf",
   etcdDataDir: "/var/lib/etcd/default",
   exports: "/etc/exports",
+  nfsServerDropIn: "/etc/systemd/system/nfs-server.service.d/berth-mounts.conf",
   nfsDisk: "/usr/local/sbin/berth-nfs-disk",
   nfsData: "/srv/berth-nfs",
   proxyEnv: "/etc/berth/proxy.env",
@@ -131,6 +138,8 @@ export interface NodePlanInput {
   containerAddressPool: string;
   clusterId: string;
   osd: { enabled: boolean; image: string };
+  /** The VMs' network MTU. */
+  mtu: number;
 }
 
 /**
@@ -185,7 +194,7 @@ export function nodePlan(input: NodePlanInput): RolePlan {
       file(PATHS.dockerAptPin, renderDockerAptPin({ version: input.dockerVersion }), []),
       file(
         PATHS.dockerDefaults,
-        renderDockerDefaults({ hostname: input.hostname, nodeAddress: input.address, enginePort: ENGINE_PORT, etcdAddress: input.etcdAddress, etcdPort: ETCD_CLIENT_PORT, addressPool: input.containerAddressPool }),
+        renderDockerDefaults({ hostname: input.hostname, nodeAddress: input.address, enginePort: ENGINE_PORT, etcdAddress: input.etcdAddress, etcdPort: ETCD_CLIENT_PORT, addressPool: input.containerAddressPool, mtu: input.mtu }),
         [DOCKER_UNIT],
       ),
       // Read at the engine's next start: a change restarts nothing.
@@ -260,8 +269,9 @@ export function nfsPlan(input: NfsPlanInput): RolePlan {
         "0755",
       ),
       file(PATHS.exports, renderExports({ clientCidr: input.clientCidr, shares: NFS_SHARES.map((share) => share.path), options: EXPORT_OPTIONS }), ["nfs-server.service"]),
+      file(PATHS.nfsServerDropIn, renderNfsServerMounts({ paths: [PATHS.nfsData, ...NFS_SHARES.map((share) => share.path)] }), []),
     ],
-    runcmd: [PATHS.nfsDisk, "systemctl restart nfs-server.service"],
+    runcmd: [PATHS.nfsDisk, "systemctl daemon-reload", "systemctl restart nfs-server.service"],
     before: [],
     after: [prepareDisk],
     services: ["nfs-server.service"],
@@ -299,6 +309,7 @@ export function etcdPlan(input: EtcdPlanInput): RolePlan {
         }),
         ["etcd.service"],
       ),
+      file(PATHS.etcdDropIn, renderEtcdRestart({ restartSeconds: 5 }), ["etcd.service"]),
     ],
     runcmd: [],
     before: [],
@@ -338,6 +349,8 @@ export interface ManagerPlanInput {
   nfsAddress: string;
   /** With the OpenStorage plugin on the nodes, volumes go through it instead of NFS options. */
   osd: { enabled: boolean };
+  /** The VMs' network MTU: the proxy fits tenants' networks in it. */
+  mtu: number;
 }
 
 /**
@@ -380,9 +393,8 @@ export function managerPlan(input: ManagerPlanInput): RolePlan {
           ...(proxy.flavors !== undefined ? { flavorsFile: PATHS.flavors } : {}),
           ...(proxy.quota !== undefined ? { quotaFile: PATHS.quota } : {}),
           ...(proxy.apiFilter !== undefined ? { apiFilterFile: PATHS.apiFilter } : {}),
-          volumes: input.osd.enabled
-            ? { backend: "osd", driver: "nfs" }
-            : { backend: "nfs", server: input.nfsAddress, export: VOLUME_ROOT, root: VOLUME_ROOT },
+          volumes: proxyVolumes(input),
+          networkMtu: input.mtu,
         }),
         restartsProxy,
       ),
@@ -390,7 +402,11 @@ export function managerPlan(input: ManagerPlanInput): RolePlan {
       ...jsonFile(PATHS.flavors, proxy.flavors),
       ...jsonFile(PATHS.quota, proxy.quota),
       ...jsonFile(PATHS.apiFilter, proxy.apiFilter),
-      file(PATHS.proxyUnit, renderProxyUnit({ user: PROXY_USER, environmentFile: PATHS.proxyEnv, nodeBinary: NODE_BINARY, bundlePath: PATHS.proxyBundle }), restartsProxy),
+      file(
+        PATHS.proxyUnit,
+        renderProxyUnit({ user: PROXY_USER, environmentFile: PATHS.proxyEnv, nodeBinary: NODE_BINARY, bundlePath: PATHS.proxyBundle, writablePaths: proxyWritablePaths(proxyVolumes(input)) }),
+        restartsProxy,
+      ),
     ],
     // The bundle and the TLS key arrive with the provisioning run, which starts the proxy.
     runcmd: [addProxyUser(), "systemctl daemon-reload", `systemctl enable ${mount.unit}`],
@@ -402,6 +418,39 @@ export function managerPlan(input: ManagerPlanInput): RolePlan {
       check("the tenant proxy runs", `systemctl is-active --quiet ${PROXY_UNIT}`, 30),
     ],
   };
+}
+
+/** Where the proxy keeps tenants' named volumes: through the OpenStorage plugin, or directories on the NFS share. */
+function proxyVolumes(input: ManagerPlanInput): ProxyVolumes {
+  return input.osd.enabled ? { backend: "osd", driver: "nfs" } : { backend: "nfs", server: input.nfsAddress, export: VOLUME_ROOT, root: VOLUME_ROOT };
+}
+
+/** What the proxy writes: the volume root its settings name (the osd plugin makes volumes itself). */
+export function proxyWritablePaths(volumes: ProxyVolumes): string[] {
+  return volumes.backend === "osd" ? [] : [volumes.root];
+}
+
+const PROXY_HEALTH_TIMEOUT_SECONDS = 90;
+
+/**
+ * The check `pulumi up` runs after the proxy is provisioned: `_ping` through TLS at the address
+ * tenants use, and what every tenant request depends on (engines, Keystone, the volume root).
+ */
+export function proxyHealthCheckFor(input: ManagerPlanInput, publicAddress: string): string {
+  const volumes = proxyVolumes(input);
+  const writable = proxyWritablePaths(volumes);
+  return renderProxyHealthCheck({
+    address: publicAddress,
+    port: input.proxy.port,
+    connectTo: "127.0.0.1",
+    caFile: PATHS.caCert,
+    timeoutSeconds: PROXY_HEALTH_TIMEOUT_SECONDS,
+    unit: PROXY_UNIT,
+    user: PROXY_USER,
+    engines: input.engines,
+    ...(input.proxy.authBackend === "keystone" && input.proxy.keystoneUrl ? { keystoneUrl: input.proxy.keystoneUrl } : {}),
+    ...(writable[0] !== undefined ? { volumeRoot: writable[0] } : {}),
+  });
 }
 
 function addProxyUser(): string {
@@ -430,14 +479,15 @@ export function proxyBundleFile(sha256: string): StagedFile {
   return { path: PATHS.proxyBundle, source: PATHS.proxyStaging, sha256, mode: "0644", owner: "root:root", restarts: [PROXY_UNIT] };
 }
 
-/** The plan's first-boot user data. */
-export function cloudInitFor(plan: RolePlan): string {
+/** The plan's first-boot user data, with the SSH host key the stack made for the VM. */
+export function cloudInitFor(plan: RolePlan, hostKey?: SshHostKey): string {
   return renderCloudInit(plan.role, {
     hostname: plan.hostname,
     packages: plan.packages,
     bootcmd: plan.bootcmd,
     files: plan.files.map(({ path, content, mode, owner }) => ({ path, content, mode, owner })),
     runcmd: plan.runcmd,
+    ...(hostKey ? { hostKey } : {}),
   });
 }
 

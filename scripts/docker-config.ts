@@ -35,9 +35,11 @@ Settings come from these flags, then OS_* variables (an openrc file), then cloud
   --os-cloud NAME                       the cloud of clouds.yaml to use          (OS_CLOUD)
   --tls-ca FILE                         CA of the berth endpoint, copied as ca.pem
   --tls-cert FILE --tls-key FILE        client certificate and key, copied as cert.pem and key.pem
+                                        (none given: a placeholder pair, which docker-compose insists on)
   --help                                this text
 
-Then: docker --config DIR -H tcp://<berth>:2376 --tlsverify ps`;
+Then: docker --config DIR -H tcp://<berth>:2376 --tlsverify ps
+or:   DOCKER_HOST=tcp://<berth>:2376 DOCKER_TLS_VERIFY=1 DOCKER_CONFIG=DIR DOCKER_CERT_PATH=DIR docker-compose up`;
 
 const OPTIONS = {
   "config-dir": { type: "string" },

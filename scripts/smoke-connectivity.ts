@@ -37,7 +37,7 @@ type Sessions = Map<string, NodeSSH | Error>;
 interface Run {
   inventory: Inventory;
   timeoutMs: number;
-  target(address: string): SshTarget;
+  target(address: string, hostKey: string): SshTarget;
 }
 
 /** Seconds for a command on a host: a little less than the check's own timeout. */
@@ -53,7 +53,7 @@ async function sshChecks(run: Run, sessions: Sessions): Promise<CheckRow[]> {
   const { manager } = run.inventory;
   const rows = [
     await runCheck("ssh", manager.name, run.timeoutMs, async () => {
-      const ssh = await connectDirect({ ...run.target(manager.publicAddress) });
+      const ssh = await connectDirect({ ...run.target(manager.publicAddress, manager.sshHostKey) });
       sessions.set(manager.name, ssh);
       return `${manager.sshUser}@${manager.publicAddress}: ${(await remote(ssh, "hostname")).trim()}`;
     }),
@@ -63,7 +63,7 @@ async function sshChecks(run: Run, sessions: Sessions): Promise<CheckRow[]> {
   const results = await Promise.all(
     others.map((host) =>
       runCheck("ssh via bastion", host.name, run.timeoutMs, async () => {
-        const ssh = await connectThrough(session(sessions, manager.name), run.target(host.address));
+        const ssh = await connectThrough(session(sessions, manager.name), run.target(host.address, host.sshHostKey));
         sessions.set(host.name, ssh);
         return `${host.address}: ${(await remote(ssh, "hostname")).trim()}`;
       }).then((row) => {
@@ -152,7 +152,7 @@ async function smoke(options: ConnectivityOptions): Promise<number> {
   const run: Run = {
     inventory,
     timeoutMs: options.timeoutMs,
-    target: (host) => ({ host, username: inventory.manager.sshUser, privateKey, timeoutMs: options.timeoutMs }),
+    target: (host, hostKey) => ({ host, hostKey, username: inventory.manager.sshUser, privateKey, timeoutMs: options.timeoutMs }),
   };
   const sessions: Sessions = new Map();
   const rows: CheckRow[] = [];

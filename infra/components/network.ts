@@ -2,6 +2,17 @@ import * as openstack from "@pulumi/openstack";
 import * as pulumi from "@pulumi/pulumi";
 import type { NetworkConfig } from "../config.ts";
 
+/**
+ * When neither the stack nor Neutron says (no `net-mtu` extension): Geneve's 1442, the smallest of
+ * Neutron's usual tenant networks (VXLAN 1450, flat or VLAN 1500), so packets fit on all of them.
+ */
+export const DEFAULT_NETWORK_MTU = 1442;
+
+/** The MTU the engines and their networks use: the operator's, else Neutron's, else the safe default. */
+export function effectiveMtu(configured: number | undefined, fromNeutron: number | undefined): number {
+  return configured ?? (fromNeutron !== undefined && fromNeutron > 0 ? fromNeutron : DEFAULT_NETWORK_MTU);
+}
+
 export interface NetworkArgs {
   /** Prefix of the OpenStack names. */
   namePrefix: string;
@@ -22,12 +33,16 @@ export class Network extends pulumi.ComponentResource {
   readonly cidr: pulumi.Output<string>;
   /** What a floating IP needs before it can be associated (the router's leg on the subnet). */
   readonly routed: pulumi.Resource[];
+  /** The network's MTU (berth:network.mtu, else Neutron's `mtu` attribute): docker's networks must fit in it. */
+  readonly mtu: pulumi.Output<number>;
 
   constructor(name: string, args: NetworkArgs, opts?: pulumi.ComponentResourceOptions) {
     super("berth:infra:Network", name, {}, opts);
     const external = openstack.networking.getNetworkOutput({ name: args.externalNetwork, external: true }, { parent: this });
     if (args.network.kind === "existing") {
       const subnet = openstack.networking.getSubnetOutput({ subnetId: args.network.subnetId, networkId: args.network.networkId }, { parent: this });
+      const existing = openstack.networking.getNetworkOutput({ networkId: args.network.networkId }, { parent: this });
+      this.mtu = pulumi.output(existing.mtu).apply((mtu) => effectiveMtu(args.network.mtu, mtu));
       this.networkId = pulumi.output(args.network.networkId);
       this.subnetId = subnet.id;
       this.cidr = subnet.cidr;
@@ -53,6 +68,7 @@ export class Network extends pulumi.ComponentResource {
       );
       const leg = new openstack.networking.RouterInterface(`${name}-router-leg`, { routerId: router.id, subnetId: subnet.id }, { parent: this });
       this.networkId = network.id;
+      this.mtu = network.mtu.apply((mtu) => effectiveMtu(args.network.mtu, mtu));
       this.subnetId = subnet.id;
       this.cidr = subnet.cidr;
       this.routed = [leg];

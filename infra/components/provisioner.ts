@@ -1,6 +1,8 @@
 import { remote, types } from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
+import { renderWaitForSsh } from "../render.ts";
+import { DIAL } from "../ssh-dial.ts";
 
 /** How `pulumi up` logs in: the VMs' user and the stack's private key. */
 export interface SshAccess {
@@ -9,24 +11,28 @@ export interface SshAccess {
   privateKey: pulumi.Input<string>;
 }
 
-/**
- * A node reboots once on its first boot (kernel settings) and every VM takes a while to start
- * sshd: keep dialling for about ten minutes before giving up.
- */
-const DIAL = { dialErrorLimit: 60, perDialTimeout: 10 };
+/** An SSH server: its address and the host key it must present (an authorized_keys line). */
+export interface SshHost {
+  address: pulumi.Input<string>;
+  hostKey: pulumi.Input<string>;
+}
 
-function credentials(access: SshAccess, host: pulumi.Input<string>) {
+/** How long the bastion waits for a VM's sshd to answer with its pinned key. */
+const SSH_READY_TIMEOUT_SECONDS = 900;
+
+function credentials(access: SshAccess, host: SshHost) {
   return {
-    host,
+    host: host.address,
+    hostKey: host.hostKey,
     user: access.user,
     ...DIAL,
     privateKey: access.privateKey,
   };
 }
 
-/** SSH to `host`, through `bastion` when given (every VM but the manager admits SSH only from it). */
-export function sshConnection(access: SshAccess, host: pulumi.Input<string>, bastion?: pulumi.Input<string>): types.input.remote.ConnectionArgs {
-  return { ...credentials(access, host), ...(bastion !== undefined ? { proxy: credentials(access, bastion) } : {}) };
+/** SSH to `target` with its host key pinned, through `bastion` when given (every VM but the manager admits SSH only from it). */
+export function sshConnection(access: SshAccess, target: SshHost, bastion?: SshHost): types.input.remote.ConnectionArgs {
+  return { ...credentials(access, target), ...(bastion !== undefined ? { proxy: credentials(access, bastion) } : {}) };
 }
 
 export function sha256(text: string): string {
@@ -36,6 +42,13 @@ export function sha256(text: string): string {
 export interface ProvisionerArgs {
   /** Where to run: the VM's address, and the bastion unless the VM is the bastion. */
   connection: pulumi.Input<types.input.remote.ConnectionArgs>;
+  /**
+   * For a VM behind the bastion: the bastion's own connection and the VM. The provider dials
+   * through the bastion once and retries the SSH handshake on that same channel, so one handshake
+   * refused while the VM boots would fail the run: the bastion first waits until the VM's sshd
+   * answers with the pinned key (ssh-keyscan), and only then does the provider dial through it.
+   */
+  behindBastion?: { bastion: pulumi.Input<types.input.remote.ConnectionArgs>; target: SshHost };
   /** The VM and the image it runs (Host.builtFrom): a rebuilt VM is provisioned again. */
   instanceId: pulumi.Input<string>;
   builtFrom: pulumi.Input<string>;
@@ -58,6 +71,7 @@ export class Provisioner extends pulumi.ComponentResource {
   constructor(name: string, args: ProvisionerArgs, opts?: pulumi.ComponentResourceOptions) {
     super("berth:infra:Provisioner", name, {}, opts);
     const script = pulumi.output(args.script);
+    const waited = args.behindBastion ? [waitForSsh(`${name}-ssh-ready`, args.behindBastion, [args.instanceId, args.builtFrom], this)] : [];
     this.command = new remote.Command(
       `${name}-run`,
       {
@@ -67,9 +81,18 @@ export class Provisioner extends pulumi.ComponentResource {
         triggers: [args.instanceId, args.builtFrom, script.apply(sha256)],
         addPreviousOutputInEnv: false,
       },
-      { parent: this, dependsOn: args.after ?? [] },
+      { parent: this, dependsOn: [...(args.after ?? []), ...waited] },
     );
     this.log = this.command.stdout;
     this.registerOutputs({ log: this.log });
   }
+}
+
+/** On the bastion: wait until the VM's sshd answers with its pinned host key. */
+/** `build`: what identifies the VM as built (its id and image): a rebuilt VM is waited for again. */
+function waitForSsh(name: string, hop: NonNullable<ProvisionerArgs["behindBastion"]>, build: pulumi.Input<string>[], parent: pulumi.Resource): remote.Command {
+  const script = pulumi
+    .all([hop.target.address, hop.target.hostKey])
+    .apply(([address, hostKey]) => renderWaitForSsh({ address, hostKey, timeoutSeconds: SSH_READY_TIMEOUT_SECONDS }));
+  return new remote.Command(name, { connection: hop.bastion, create: "bash -s", stdin: script, triggers: build, addPreviousOutputInEnv: false }, { parent });
 }

@@ -1,7 +1,7 @@
 import { remote, types } from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { renderProxyHealthCheck, type ProvisionedFile } from "../render.ts";
-import { PATHS, PROXY_UNIT, provisionScriptFor, proxyBundleFile, proxyTlsFiles, type RolePlan } from "../roles.ts";
+import { type ProvisionedFile } from "../render.ts";
+import { managerPlan, PATHS, provisionScriptFor, proxyBundleFile, proxyHealthCheckFor, proxyTlsFiles, type ManagerPlanInput } from "../roles.ts";
 import { Provisioner, sha256 } from "./provisioner.ts";
 
 export interface TenantProxyArgs {
@@ -12,11 +12,10 @@ export interface TenantProxyArgs {
   builtFrom: pulumi.Input<string>;
   /** Files only provisioning carries besides the TLS material (the SSH authorized keys). */
   files: pulumi.Input<ProvisionedFile[]>;
-  /** The manager's plan (roles.ts managerPlan): proxy settings, nodes file, unit. */
-  plan: pulumi.Input<RolePlan>;
+  /** What the manager's plan (roles.ts managerPlan) and the health check are made from. */
+  manager: pulumi.Input<ManagerPlanInput>;
   /** The address tenants use, which the health check verifies the certificate for. */
   publicAddress: pulumi.Input<string>;
-  port: number;
   tls: { caCertPem: pulumi.Input<string>; serverCertPem: pulumi.Input<string>; serverKeyPem: pulumi.Input<string> };
   /** The bundled proxy on this machine and its SHA-256. */
   bundle: { path: string; sha256: string };
@@ -26,12 +25,10 @@ export interface TenantProxyArgs {
   after: pulumi.Input<pulumi.Resource>[];
 }
 
-const HEALTH_TIMEOUT_SECONDS = 90;
-
 /**
  * The tenant proxy on the manager: the bundle copied over, the manager provisioned with the proxy's
  * configuration and TLS material, and a health check that fails `pulumi up` unless `_ping`
- * answers OK through TLS.
+ * answers OK through TLS and the proxy reaches its engines, Keystone and its volume root.
  */
 export class TenantProxy extends pulumi.ComponentResource {
   /** The provisioning log. */
@@ -51,7 +48,7 @@ export class TenantProxy extends pulumi.ComponentResource {
       },
       { parent: this, dependsOn: args.reachable },
     );
-    const script = pulumi.all([args.plan, args.files, args.tls.caCertPem, args.tls.serverCertPem, args.tls.serverKeyPem]).apply(([plan, files, caCert, serverCert, serverKey]) =>
+    const script = pulumi.all([pulumi.output(args.manager).apply(managerPlan), args.files, args.tls.caCertPem, args.tls.serverCertPem, args.tls.serverKeyPem]).apply(([plan, files, caCert, serverCert, serverKey]) =>
       provisionScriptFor(plan, { files: [...files, ...proxyTlsFiles({ caCert, serverCert, serverKey })], staged: [proxyBundleFile(args.bundle.sha256)] }),
     );
     const provisioner = new Provisioner(
@@ -59,9 +56,7 @@ export class TenantProxy extends pulumi.ComponentResource {
       { connection: args.connection, instanceId: args.instanceId, builtFrom: args.builtFrom, script: pulumi.secret(script), after: [...args.reachable, ...args.after, bundle] },
       { parent: this },
     );
-    const healthCheck = pulumi.output(args.publicAddress).apply((address) =>
-      renderProxyHealthCheck({ address, port: args.port, connectTo: "127.0.0.1", caFile: PATHS.caCert, timeoutSeconds: HEALTH_TIMEOUT_SECONDS, unit: PROXY_UNIT }),
-    );
+    const healthCheck = pulumi.all([args.manager, args.publicAddress]).apply(([manager, address]) => proxyHealthCheckFor(manager, address));
     const health = new remote.Command(
       `${name}-health`,
       {

@@ -128,12 +128,15 @@ export interface EngineHandle {
   socketPath: string;
 }
 
+/** The local cluster's bridge and veth pairs keep Linux's default MTU. */
+const LOCAL_MTU = 1500;
+
 export async function startEngine(run: Run, layout: ClusterLayout, host: ClusterHost, etcd: ClusterHost): Promise<EngineHandle> {
   const dir = hostDir(layout, host);
   const socketPath = join(dir, "docker.sock");
   const configFile = join(dir, "daemon.json");
   writeFileSync(configFile, JSON.stringify({ "deprecated-key-path": join(dir, "key.json") }));
-  const rendered = renderDockerDefaults({ hostname: host.name, nodeAddress: host.address, enginePort: ENGINE_PORT, etcdAddress: etcd.address, etcdPort: ETCD_CLIENT_PORT, addressPool: DEFAULT_CONTAINER_ADDRESS_POOL });
+  const rendered = renderDockerDefaults({ hostname: host.name, nodeAddress: host.address, enginePort: ENGINE_PORT, etcdAddress: etcd.address, etcdPort: ETCD_CLIENT_PORT, addressPool: DEFAULT_CONTAINER_ADDRESS_POOL, mtu: LOCAL_MTU });
   writeFileSync(join(dir, "docker.default"), rendered);
   const logFile = join(dir, "dockerd.log");
   const engine = { dir, socketPath, configFile };

@@ -7,13 +7,13 @@
  */
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import { buildInventory, type Inventory } from "../../infra/inventory.ts";
 import { ENGINE_PORT, ETCD_CLIENT_PORT } from "../../infra/ports.ts";
 import { NFS_SHARES } from "../../infra/roles.ts";
 import { writeDockerConfig } from "../lib/docker-config.ts";
 import { issueKeystoneToken } from "../lib/keystone-token.ts";
-import type { ClusterHost } from "./daemons.ts";
+import { sshHostKey, type ClusterHost } from "./daemons.ts";
 import { SSH_PORT, TENANTS, type ClusterLayout } from "./layout.ts";
 
 const CONTEXT = "berth-local";
@@ -29,7 +29,7 @@ export interface InventoryInput {
 }
 
 export function localInventory(layout: ClusterLayout, input: InventoryInput): Inventory {
-  const privateHost = (host: ClusterHost) => ({ name: host.name, privateAddress: host.address });
+  const privateHost = (host: ClusterHost) => ({ name: host.name, privateAddress: host.address, sshHostKey: sshHostKey(layout, host) });
   return buildInventory({
     cluster: `local (${layout.bridge}, ${layout.subnet})`,
     sshUser: "root",
@@ -42,15 +42,20 @@ export function localInventory(layout: ClusterLayout, input: InventoryInput): In
   });
 }
 
+/**
+ * `. .local/env` makes docker and docker-compose talk to the proxy as docker-user-1; `berth_user
+ * <user>` switches. Each tenant's dir is both DOCKER_CONFIG (the token headers) and DOCKER_CERT_PATH
+ * (ca.pem and the placeholder client pair compose insists on): never the CA's own folder, which
+ * holds its private key.
+ */
 export function envFile(layout: ClusterLayout, endpoint: string): string {
-  const example = relative(layout.repository, join(layout.tenantsDir, "docker-user-1")) || join(layout.tenantsDir, "docker-user-1");
   return [
-    "# berth local cluster: `. .local/env`, then a tenant's docker config dir picks the user:",
-    `#   docker --config ${example} ps`,
-    "# (each config dir also holds a docker context for the proxy, so it works without these too)",
+    "# berth local cluster: `. .local/env` makes docker and docker-compose the tenant docker-user-1;",
+    "# `berth_user docker-user-2` switches to another user. `docker --config <dir>` works too.",
     `export DOCKER_HOST=${endpoint}`,
     "export DOCKER_TLS_VERIFY=1",
-    `export DOCKER_CERT_PATH=${layout.tlsDir}`,
+    `berth_user() { [ -d "${layout.tenantsDir}/$1" ] || { echo "no tenant dir ${layout.tenantsDir}/$1" >&2; return 1; }; export DOCKER_CONFIG="${layout.tenantsDir}/$1" DOCKER_CERT_PATH="${layout.tenantsDir}/$1"; }`,
+    "berth_user docker-user-1",
     "",
   ].join("\n");
 }

@@ -11,7 +11,12 @@ import { promisify } from "node:util";
 import { z } from "zod";
 import { INVENTORY_VERSION, type Inventory } from "../../infra/inventory.ts";
 
-const host = { name: z.string().min(1), privateAddress: z.string().min(1), publicAddress: z.string().min(1).optional() };
+const host = {
+  name: z.string().min(1),
+  privateAddress: z.string().min(1),
+  publicAddress: z.string().min(1).optional(),
+  sshHostKey: z.string().regex(/^[a-z0-9-]+ [A-Za-z0-9+/=]+$/, { message: "is not a host key line (type and key)" }),
+};
 
 const inventorySchema = z.object({
   version: z.literal(INVENTORY_VERSION),
@@ -86,12 +91,12 @@ export async function readStackInventory(stack: string): Promise<Inventory> {
 }
 
 /** Every host of the inventory once (a host may play two roles), the manager first. */
-export function inventoryHosts(inventory: Inventory): Array<{ role: string; name: string; address: string }> {
+export function inventoryHosts(inventory: Inventory): Array<{ role: string; name: string; address: string; sshHostKey: string }> {
   const all = [
-    { role: "manager", name: inventory.manager.name, address: inventory.manager.privateAddress },
-    ...inventory.nodes.map((node) => ({ role: "node", name: node.name, address: node.privateAddress })),
-    { role: "nfs", name: inventory.nfs.name, address: inventory.nfs.privateAddress },
-    { role: "etcd", name: inventory.etcd.name, address: inventory.etcd.privateAddress },
+    { role: "manager", name: inventory.manager.name, address: inventory.manager.privateAddress, sshHostKey: inventory.manager.sshHostKey },
+    ...inventory.nodes.map((node) => ({ role: "node", name: node.name, address: node.privateAddress, sshHostKey: node.sshHostKey })),
+    { role: "nfs", name: inventory.nfs.name, address: inventory.nfs.privateAddress, sshHostKey: inventory.nfs.sshHostKey },
+    { role: "etcd", name: inventory.etcd.name, address: inventory.etcd.privateAddress, sshHostKey: inventory.etcd.sshHostKey },
   ];
   const seen = new Set<string>();
   return all.filter((h) => (seen.has(h.address) ? false : (seen.add(h.address), true)));

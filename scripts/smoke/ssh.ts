@@ -12,6 +12,18 @@ export interface SshTarget {
   username: string;
   privateKey: string;
   timeoutMs: number;
+  /** The host key the server must present, from the inventory ("ssh-ed25519 AAAA..."). */
+  hostKey: string;
+}
+
+/**
+ * ssh2 options that accept only `hostKey`: its algorithm is the only one offered, and the key the
+ * server presents must be exactly its blob (ssh2 hands hostVerifier the raw key when no hostHash is set).
+ */
+export function pinnedHostKey(hostKey: string): { algorithms: { serverHostKey: string[] }; hostVerifier: (key: Buffer) => boolean } {
+  const [type, blob] = hostKey.trim().split(/\s+/);
+  if (!type || !blob) throw new Error(`${JSON.stringify(hostKey)} is not a host key line (type and key)`);
+  return { algorithms: { serverHostKey: [type] }, hostVerifier: (key) => key.toString("base64") === blob };
 }
 
 export async function connectDirect(target: SshTarget): Promise<NodeSSH> {
@@ -21,6 +33,7 @@ export async function connectDirect(target: SshTarget): Promise<NodeSSH> {
     username: target.username,
     privateKey: target.privateKey,
     readyTimeout: target.timeoutMs,
+    ...pinnedHostKey(target.hostKey),
   });
 }
 
@@ -34,6 +47,7 @@ export async function connectThrough(bastion: NodeSSH, target: SshTarget): Promi
       username: target.username,
       privateKey: target.privateKey,
       readyTimeout: target.timeoutMs,
+      ...pinnedHostKey(target.hostKey),
     });
   } catch (error) {
     sock.destroy();

@@ -105,6 +105,8 @@ export interface Settings {
   /** How many calls (streams included) one tenant, and everyone together, may have in progress. */
   callLimits: CallLimitSettings;
   policy: Policy;
+  /** BERTH_NETWORK_MTU: the MTU of the engines' hosts' network; networks the proxy creates fit in it. */
+  networkMtu?: number;
 }
 
 /** Tenant ids become name prefixes (`<tenant>_<name>`), so they must never contain `_`. */
@@ -153,6 +155,18 @@ export function parseUpstream(raw: string, name = "BERTH_UPSTREAM"): UpstreamAdd
     return { kind: "tcp", host, port };
   }
   throw new SettingsError(name, `expected unix:///path or tcp://host:port, got "${raw}"`);
+}
+
+/** The smallest MTU IPv6 allows, and the largest jumbo frame: anything outside is a typo. */
+const MTU_RANGE = { min: 1280, max: 9000 };
+
+function optionalMtu(env: Env, name: string): number | undefined {
+  const raw = value(env, name);
+  if (raw === undefined) return undefined;
+  if (!/^\d+$/.test(raw) || Number(raw) < MTU_RANGE.min || Number(raw) > MTU_RANGE.max) {
+    throw new SettingsError(name, `expected an MTU from ${MTU_RANGE.min} to ${MTU_RANGE.max} (the hosts' network, e.g. 1450 on Neutron VXLAN), got "${raw}"`);
+  }
+  return Number(raw);
 }
 
 function readEngines(env: Env): Engines {
@@ -434,5 +448,6 @@ export function readSettings(env: Env): Settings {
     engineTimeoutMs: positiveInt(env, "BERTH_ENGINE_TIMEOUT_MS", 60_000),
     callLimits: { perTenant: positiveInt(env, "BERTH_TENANT_MAX_CALLS", 128), total: positiveInt(env, "BERTH_MAX_CALLS", 2048) },
     policy: readPolicy(env),
+    networkMtu: optionalMtu(env, "BERTH_NETWORK_MTU"),
   };
 }

@@ -76,7 +76,8 @@ function outputsFor(type: string, name: string, inputs: Record<string, any>): Re
         ...inputs,
         privateKeyPem: pem("PRIVATE KEY", name),
         privateKeyOpenssh: pem("OPENSSH PRIVATE KEY", name),
-        publicKeyOpenssh: `ssh-rsa ${digest(name).toString("base64")} ${name}\n`,
+        // As the tls provider writes it: the key type follows the algorithm asked for.
+        publicKeyOpenssh: `${inputs.algorithm === "ED25519" ? "ssh-ed25519" : "ssh-rsa"} ${digest(name).toString("base64")}\n`,
       };
     case "tls:index/certRequest:CertRequest":
       return { ...inputs, certRequestPem: pem("CERTIFICATE REQUEST", name) };

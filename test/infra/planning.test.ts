@@ -95,13 +95,13 @@ describe("the inventory", () => {
   const input = {
     cluster: "berth-prod",
     sshUser: "debian",
-    manager: { name: "berth-prod-manager", privateAddress: "10.42.0.10", publicAddress: "2001:db8::10" },
+    manager: { name: "berth-prod-manager", privateAddress: "10.42.0.10", sshHostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5", publicAddress: "2001:db8::10" },
     nodes: [
-      { name: "b", privateAddress: "10.42.0.22", enginePort: 2375 },
-      { name: "a", privateAddress: "10.42.0.21", enginePort: 2375 },
+      { name: "b", privateAddress: "10.42.0.22", sshHostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5", enginePort: 2375 },
+      { name: "a", privateAddress: "10.42.0.21", sshHostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5", enginePort: 2375 },
     ],
-    nfs: { name: "berth-prod-nfs", privateAddress: "10.42.0.12", shares: ["/var/lib/openstorage/nfs"] },
-    etcd: { name: "berth-prod-etcd", privateAddress: "10.42.0.11", clientPort: 2379 },
+    nfs: { name: "berth-prod-nfs", privateAddress: "10.42.0.12", sshHostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5", shares: ["/var/lib/openstorage/nfs"] },
+    etcd: { name: "berth-prod-etcd", privateAddress: "10.42.0.11", sshHostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5", clientPort: 2379 },
     proxy: { port: 2376, authBackend: "keystone" as const },
     ca: { pem: "-----BEGIN CERTIFICATE-----", managerPath: "/etc/berth/tls/ca.pem", hint: "pulumi stack output caCertificate > ca.pem" },
   };

@@ -12,6 +12,8 @@ export const CLUSTER = {
   nfs: "10.42.0.12",
   nodes: { "docker-host-1": "10.42.0.21", "docker-host-2": "10.42.0.22" },
   dataVolumeId: "5f0c7b1e-93a4-4c1e-b0f2-6d2f3e8a9c10",
+  /** Neutron's MTU on a VXLAN tenant network. */
+  mtu: 1450,
 } as const;
 
 export function examplePlans(): Record<string, RolePlan> {
@@ -26,6 +28,7 @@ export function examplePlans(): Record<string, RolePlan> {
       containerAddressPool: "172.20.0.0/14",
       clusterId: "berth-prod",
       osd: { enabled: true, image: "openstorage/osd" },
+      mtu: CLUSTER.mtu,
     }),
     nfs: nfsPlan({ hostname: "berth-prod-nfs", clientCidr: CLUSTER.cidr, dataVolumeId: CLUSTER.dataVolumeId, dataVolumeSize: 100 }),
     etcd: etcdPlan({ hostname: "berth-prod-etcd", address: CLUSTER.etcd, clusterToken: "berth-prod" }),
@@ -52,5 +55,6 @@ export function exampleManagerPlan(options: { osd: boolean }): RolePlan {
     engines: Object.values(CLUSTER.nodes).map((address) => ({ address, port: 2375 })),
     nfsAddress: CLUSTER.nfs,
     osd: { enabled: options.osd },
+    mtu: CLUSTER.mtu,
   });
 }

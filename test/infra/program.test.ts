@@ -12,6 +12,7 @@ import { BUNDLE_CONTENT, BUNDLE_PATH, exampleValues, parseOptions, rawConfig } f
 import { containsSecret, startMockCloud, type MockCloud, type RecordedResource } from "./mock-cloud.ts";
 import { changesOf, planChanges } from "./provider-rules.ts";
 import { createHash } from "node:crypto";
+import { DIAL, dialBudgetSeconds } from "../../infra/ssh-dial.ts";
 
 let cloud: MockCloud;
 let deploy: (raw: RawConfig) => Promise<{ cluster: BerthCluster; resources: RecordedResource[] }>;
@@ -93,9 +94,11 @@ describe("the example cluster: a manager and three docker nodes", () => {
       "openstack:compute/keypair:Keypair": 1,
       [T.floatingIp]: 1,
       [T.association]: 1,
-      "tls:index/privateKey:PrivateKey": 3,
+      // The generated SSH key, the proxy's CA and server keys, and a host key for each of the 6 VMs.
+      "tls:index/privateKey:PrivateKey": 9,
       [T.copy]: 1,
-      [T.command]: 7,
+      // 6 provisioning runs, the health check, and a wait for sshd for each of the 5 VMs behind the bastion.
+      [T.command]: 12,
     });
     expect(ofType(resources, T.instance).map((server) => server.inputs.name).sort()).toEqual(
       ["berth-test-docker-host-1", "berth-test-docker-host-2", "berth-test-docker-host-3", "berth-test-etcd", "berth-test-manager", "berth-test-nfs"],
@@ -245,9 +248,10 @@ describe("the example cluster: a manager and three docker nodes", () => {
     for (const command of ofType(resources, T.command)) expect(containsSecret(command.serialized.connection), command.name).toBe(true);
     expect(containsSecret(named(resources, "berth-proxy-tls-server-csr").serialized.privateKeyPem)).toBe(true);
     expect(containsSecret(named(resources, "berth-proxy-tls-server").serialized.caPrivateKeyPem)).toBe(true);
+    // The user data carries one private key, the VM's own SSH host key, so it is a secret in the state.
     for (const server of ofType(resources, T.instance)) {
-      expect(server.inputs.userData, server.name).not.toContain("PRIVATE KEY");
-      expect(containsSecret(server.serialized.userData), server.name).toBe(false);
+      expect((server.inputs.userData as string).match(/-----BEGIN [A-Z ]*PRIVATE KEY-----/g) ?? [], server.name).toHaveLength(1);
+      expect(containsSecret(server.serialized.userData), server.name).toBe(true);
     }
     expect(await pulumi.isSecret(cluster.sshPrivateKey!)).toBe(true);
     expect(await pulumi.isSecret(cluster.inventory)).toBe(false);
@@ -266,7 +270,13 @@ describe("the example cluster: a manager and three docker nodes", () => {
       ca: { pem: await cloud.value(cluster.caCertificate), managerPath: "/etc/berth/tls/ca.pem" },
     });
     expect(inventory.nodes).toEqual(
-      ["docker-host-1", "docker-host-2", "docker-host-3"].map((name) => ({ name, privateAddress: portAddressOf(resources, `berth-node-${name}`), enginePort: 2375 })),
+      ["docker-host-1", "docker-host-2", "docker-host-3"].map((name) => ({
+        name,
+        privateAddress: portAddressOf(resources, `berth-node-${name}`),
+        // The key the stack pins, for the smoke scripts to pin too.
+        sshHostKey: (named(resources, `berth-node-${name}-host-key`).outputs.publicKeyOpenssh as string).trim(),
+        enginePort: 2375,
+      })),
     );
     expect(inventory.tenants.onboarding).toContain(`docker -H tcp://${manager}:2376 --tlsverify --tlscacert ca.pem`);
     expect(await cloud.value(cluster.onboardingHint)).toBe(inventory.tenants.onboarding);
@@ -301,7 +311,15 @@ describe("adding a node", () => {
     }
     const added = after.filter((resource) => !before.some((old) => old.urn === resource.urn)).map((resource) => resource.name);
     expect(added.sort()).toEqual(
-      ["berth-node-docker-host-4", "berth-node-docker-host-4-port", "berth-node-docker-host-4-server", "berth-node-docker-host-4-provision", "berth-node-docker-host-4-provision-run"].sort(),
+      [
+        "berth-node-docker-host-4",
+        "berth-node-docker-host-4-host-key",
+        "berth-node-docker-host-4-port",
+        "berth-node-docker-host-4-server",
+        "berth-node-docker-host-4-provision",
+        "berth-node-docker-host-4-provision-ssh-ready",
+        "berth-node-docker-host-4-provision-run",
+      ].sort(),
     );
   });
 });
@@ -490,7 +508,13 @@ describe("other shapes", () => {
     expect(named(resources, "berth-node-docker-host-2-port").inputs.fixedIps).toEqual([{ subnetId: "berth-network-subnet-id", ipAddress: "10.42.0.22" }]);
     expect(named(resources, "berth-node-docker-host-2-provision-run").inputs.connection.proxy).toBeDefined();
     const inventory = await cloud.value(cluster.inventory);
-    expect(inventory.nodes.find((node) => node.name === "docker-host-2")).toEqual({ name: "docker-host-2", privateAddress: "10.42.0.22", publicAddress: expect.stringMatching(/^203\.0\.113\./), enginePort: 2375 });
+    expect(inventory.nodes.find((node) => node.name === "docker-host-2")).toEqual({
+      name: "docker-host-2",
+      privateAddress: "10.42.0.22",
+      publicAddress: expect.stringMatching(/^203\.0\.113\./),
+      sshHostKey: expect.stringMatching(/^ssh-ed25519 /),
+      enginePort: 2375,
+    });
   });
 
   it("two ways of writing one range: one rule each, as the engine allows one resource per name", async () => {
@@ -507,3 +531,73 @@ describe("other shapes", () => {
     ]);
   });
 });
+
+describe("SSH: pinned host keys, a patient dial, stable connection inputs (issue 10)", () => {
+  let resources: RecordedResource[];
+  const hosts = ["berth-etcd", "berth-nfs", "berth-node-docker-host-1", "berth-node-docker-host-2", "berth-node-docker-host-3", "berth-manager"];
+  const publicKeyOf = (host: string) => (named(resources, `${host}-host-key`).outputs.publicKeyOpenssh as string).trim();
+  beforeAll(async () => {
+    resources = (await deploy(rawConfig())).resources;
+  });
+
+  // cloud-init 22.4 (Debian 12), module ssh: `ssh_keys` with ed25519_private/ed25519_public writes
+  // the host key before sshd starts; ssh_deletekeys drops any key the image came with.
+  it("each VM's user data carries the Ed25519 host key the stack made for it", () => {
+    for (const host of hosts) {
+      const document = parseYaml(named(resources, `${host}-server`).inputs.userData as string) as Record<string, any>;
+      expect(named(resources, `${host}-host-key`).inputs.algorithm).toBe("ED25519");
+      expect(document.ssh_deletekeys, host).toBe(true);
+      expect(document.ssh_keys.ed25519_public, host).toBe(publicKeyOf(host));
+      expect(document.ssh_keys.ed25519_private, host).toBe(named(resources, `${host}-host-key`).outputs.privateKeyOpenssh);
+    }
+  });
+  // pulumi-command 1.2.1 connection.go: `hostKey` (an authorized_keys line) becomes
+  // ssh.FixedHostKey with HostKeyAlgorithms of its type, on the target and on the proxy hop;
+  // without it the provider uses ssh.InsecureIgnoreHostKey.
+  it("every connection pins the key of the VM it reaches, and the bastion's on the hop", () => {
+    for (const command of [...ofType(resources, T.command), ...ofType(resources, T.copy)]) {
+      const connection = command.inputs.connection as { hostKey?: string; proxy?: { hostKey?: string } };
+      const manager = publicKeyOf("berth-manager");
+      if (connection.proxy) {
+        const target = hosts.find((host) => command.name.startsWith(`${host}-`))!;
+        expect(connection.hostKey?.trim(), command.name).toBe(publicKeyOf(target));
+        expect(connection.proxy.hostKey?.trim(), command.name).toBe(manager);
+      } else {
+        // The manager itself: the proxy's bundle, provisioning and health check, and the waits for sshd it runs.
+        expect(connection.hostKey?.trim(), command.name).toBe(manager);
+      }
+    }
+  });
+  it("a VM behind the bastion is dialled only after the bastion saw its sshd answer with the pinned key", () => {
+    for (const host of hosts.filter((name) => name !== "berth-manager")) {
+      const wait = named(resources, `${host}-provision-ssh-ready`);
+      expect(wait.inputs.connection.proxy, host).toBeUndefined();
+      expect(wait.inputs.stdin).toContain("ssh-keyscan");
+      expect(wait.inputs.stdin).toContain(publicKeyOf(host).split(" ")[1]);
+      expect(dependsOn(resources, named(resources, `${host}-provision-run`), wait), host).toBe(true);
+    }
+  });
+  // pulumi-command 1.2.1 dialWithRetry over pulumi's retry.Until (sdk/go/common/util/retry/until.go:
+  // 100 ms, x1.5, at most 5 s): a refused dial fails at once, so the wait is the sum of the delays.
+  it("keeps dialling for at least ten minutes of refused connections (60 dials gave 4.4 minutes)", () => {
+    expect(dialBudgetSeconds(60) / 60).toBeCloseTo(4.4, 1);
+    expect(dialBudgetSeconds(DIAL.dialErrorLimit)).toBeGreaterThanOrEqual(600);
+    for (const command of ofType(resources, T.command)) {
+      expect(command.inputs.connection.dialErrorLimit, command.name).toBe(DIAL.dialErrorLimit);
+      if (command.inputs.connection.proxy) expect(command.inputs.connection.proxy.dialErrorLimit, command.name).toBe(DIAL.dialErrorLimit);
+    }
+  });
+  // pulumi-command 1.2.1 connection_unix.go: without agentSocketPath the provider reads
+  // SSH_AUTH_SOCK itself. As an input the path (new in every shell) changed every command's
+  // connection, and so re-ran all provisioning on every `pulumi up` from a new shell.
+  it("connection inputs do not depend on the shell's SSH agent socket", async () => {
+    const values = { ...exampleValues(), publicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOperatorKey operator@laptop" };
+    const inShell = async (socket: string) => (await deploy(rawConfig(values, { env: { SSH_AUTH_SOCK: socket } }))).resources;
+    const [first, second] = [await inShell("/tmp/ssh-AAAA/agent.1"), await inShell("/tmp/ssh-BBBB/agent.2")];
+    for (const command of ofType(first, T.command)) {
+      expect(JSON.stringify(command.inputs.connection), command.name).not.toContain("agentSocketPath");
+      expect(named(second, command.name).inputs.connection, command.name).toEqual(command.inputs.connection);
+    }
+  });
+});
+

@@ -38,6 +38,20 @@ function run(argv: string[], input?: string): { status: number; stdout: string; 
   return { status: result.status ?? 128, stdout: result.stdout, stderr: result.stderr };
 }
 
+/** The health check of the example cluster: its engines, its Keystone and an NFS volume root. */
+const healthInput = (address: string, timeoutSeconds: number) => ({
+  address,
+  port: 2376,
+  connectTo: "127.0.0.1",
+  caFile: PATHS.caCert,
+  timeoutSeconds,
+  unit: "berth-proxy.service",
+  user: "berth",
+  engines: Object.values(CLUSTER.nodes).map((node) => ({ address: node, port: 2375 })),
+  keystoneUrl: "https://keystone.example:5000/v3",
+  volumeRoot: "/var/lib/openstorage/nfs/berth-volumes",
+});
+
 function fileOf(plan: RolePlan, path: string): string {
   const file = plan.files.find((candidate) => candidate.path === path);
   if (!file) throw new Error(`${plan.role} has no ${path}`);
@@ -59,7 +73,7 @@ describe("rendered files match their reviewed snapshots", () => {
     await expect(provisionScriptFor(plans.etcd!)).toMatchFileSnapshot("__snapshots__/etcd/provision.sh");
   });
   it("manager: proxy health check", async () => {
-    const script = renderProxyHealthCheck({ address: CLUSTER.managerPublic, port: 2376, connectTo: "127.0.0.1", caFile: PATHS.caCert, timeoutSeconds: 90, unit: "berth-proxy.service" });
+    const script = renderProxyHealthCheck(healthInput(CLUSTER.managerPublic, 90));
     await expect(script).toMatchFileSnapshot("__snapshots__/manager/proxy-health.sh");
   });
   it("proxy.env without the optional settings", async () => {
@@ -76,15 +90,16 @@ describe("rendered files match their reviewed snapshots", () => {
 });
 
 describe("values that would break a config file are refused", () => {
-  const docker = { hostname: "docker-host-1", nodeAddress: "10.42.0.21", enginePort: 2375, etcdAddress: "10.42.0.11", etcdPort: 2379, addressPool: "172.20.0.0/14" };
+  const docker = { hostname: "docker-host-1", nodeAddress: "10.42.0.21", enginePort: 2375, etcdAddress: "10.42.0.11", etcdPort: 2379, addressPool: "172.20.0.0/14", mtu: 1450 };
   const firewall = { clusterCidr: "10.42.0.0/24", containerPorts: { min: 32768, max: 61000 }, protectedAddresses: [], bridges: ["docker0"] };
   it.each([
     ["an address that is not one", () => renderDockerDefaults({ ...docker, etcdAddress: "10.42.0.11 --debug" }), /etcdAddress: .* is not an IP address/],
     ["a port out of range", () => renderDockerDefaults({ ...docker, enginePort: 70000 }), /enginePort: 70000 is not a port/],
     ["an address pool narrower than a container network", () => renderDockerDefaults({ ...docker, addressPool: "172.20.0.0/25" }), /addressPool: .* is not an IPv4 CIDR of \/24 or wider/],
+    ["an MTU no network has", () => renderDockerDefaults({ ...docker, mtu: 150 }), /mtu: 150 is not an MTU/],
     ["a newline in a setting", () => renderProxyEnv({ listen: "0.0.0.0:2376\nBERTH_AUTH_BACKEND=none", nodesFile: "/etc/berth/nodes", authBackend: "keystone", multiTenant: true, networkAuthorization: true, volumes: { backend: "shared-dir", root: "/srv" } }), /listen: .* not safe/],
     ["an NFS server that is not an address", () => renderProxyEnv({ listen: "0.0.0.0:2376", nodesFile: "/etc/berth/nodes", authBackend: "none", multiTenant: true, networkAuthorization: true, volumes: { backend: "nfs", server: "nfs;reboot", export: "/srv", root: "/srv" } }), /volumes.server: .* not an IP address/],
-    ["a relative path", () => renderProxyUnit({ user: "berth", environmentFile: "proxy.env", nodeBinary: "/usr/bin/node", bundlePath: "/usr/local/lib/berth/berth-proxy.cjs" }), /environmentFile: .* not an absolute path/],
+    ["a relative path", () => renderProxyUnit({ user: "berth", environmentFile: "proxy.env", nodeBinary: "/usr/bin/node", bundlePath: "/usr/local/lib/berth/berth-proxy.cjs", writablePaths: [] }), /environmentFile: .* not an absolute path/],
     ["a quote in an export option", () => renderExports({ clientCidr: "10.42.0.0/24", shares: ["/srv"], options: ["rw'"] }), /options: .* not safe/],
     ["a bridge name that would end the shell word", () => renderNodeFirewall({ ...firewall, bridges: ["docker0' -j ACCEPT"] }), /bridges: .* not safe/],
     ["a published port range upside down", () => renderNodeFirewall({ ...firewall, containerPorts: { min: 61000, max: 32768 } }), /containerPorts: 61000 is above 32768/],
@@ -165,7 +180,7 @@ describe("shell scripts parse", () => {
     expect(syntax.status).toBe(0);
   });
   it("the proxy health check (bash -n)", () => {
-    const script = renderProxyHealthCheck({ address: "203.0.113.10", port: 2376, connectTo: "127.0.0.1", caFile: PATHS.caCert, timeoutSeconds: 5, unit: "berth-proxy.service" });
+    const script = renderProxyHealthCheck(healthInput("203.0.113.10", 5));
     expect(run(["bash", "-n"], script).status).toBe(0);
   });
   it("a script with a syntax error is caught", () => {
@@ -226,7 +241,7 @@ describe("systemd units pass systemd-analyze verify", () => {
     writeFileSync(bundle, "");
     const env = join(scratch, "proxy.env");
     writeFileSync(env, fileOf(plans.manager!, PATHS.proxyEnv));
-    expect(verify("berth-proxy.service", renderProxyUnit({ user: "berth", environmentFile: env, nodeBinary: "/usr/bin/node", bundlePath: bundle }))).toBe("");
+    expect(verify("berth-proxy.service", renderProxyUnit({ user: "berth", environmentFile: env, nodeBinary: "/usr/bin/node", bundlePath: bundle, writablePaths: [scratch] }))).toBe("");
   });
   it("the node firewall unit", () => {
     const script = join(scratch, "berth-node-firewall");

@@ -23,6 +23,8 @@ const env = {
   SWARM_FLAVORS_ENFORCED: "true",
   // "huge" reserves more than half of a node's memory: one per node.
   SWARM_FLAVORS_FILE: dir.file("flavors.json", { default: { Memory: 64 }, huge: { Memory: 14000 } }),
+  // The VMs' network on Neutron VXLAN (issue 10): the overlay must fit inside it.
+  BERTH_NETWORK_MTU: "1450",
 };
 
 let cluster: TestCluster;
@@ -158,6 +160,19 @@ describe("overlay networks across nodes", () => {
     expect(connect.stderr).toMatch(/not found|No such container/);
     const fromBridge = await b(["run", "--rm", "-e", "constraint:node==docker-host-1", TEST_IMAGE, "nc", "-w", "3", "server", "8080"]);
     expect(fromBridge.stdout).toBe("");
+  });
+});
+
+describe("network MTU", () => {
+  // issue 10: Neutron's tenant networks are 1450 (VXLAN) or 1442 (Geneve); libnetwork's overlay
+  // driver defaults to 1450 (1500 less VXLAN) and ignores dockerd's --mtu, so packets over the VMs'
+  // MTU were lost and large transfers hung. The proxy sets com.docker.network.driver.mtu, which the
+  // overlay driver reads as the underlay's MTU and subtracts VXLAN's 50 bytes from.
+  it("gives a tenant's overlay network the hosts' MTU less VXLAN's 50 bytes, seen inside the container", async () => {
+    ok(await a(["network", "create", "mtu-fit"]));
+    expect(ok(await a(["network", "inspect", "-f", '{{index .Options "com.docker.network.driver.mtu"}}', "mtu-fit"])).trim()).toBe("1450");
+    expect(ok(await a(["run", "--rm", "--network", "mtu-fit", TEST_IMAGE, "cat", "/sys/class/net/eth0/mtu"])).trim()).toBe("1400");
+    ok(await a(["network", "rm", "mtu-fit"]));
   });
 });
 

@@ -170,7 +170,7 @@ describe("published ports", () => {
   });
 
   it("engines run with the rendered DOCKER_OPTS serve them from outside the node with no docker-proxy process", async () => {
-    const rendered = renderDockerDefaults({ hostname: "node", nodeAddress: "10.0.0.1", enginePort: 2375, etcdAddress: "10.0.0.2", etcdPort: 2379, addressPool: DEFAULT_CONTAINER_ADDRESS_POOL });
+    const rendered = renderDockerDefaults({ hostname: "node", nodeAddress: "10.0.0.1", enginePort: 2375, etcdAddress: "10.0.0.2", etcdPort: 2379, addressPool: DEFAULT_CONTAINER_ADDRESS_POOL, mtu: 1500 });
     const flags = execStartWords(parseEnvironmentFile(rendered).DOCKER_OPTS!).filter((word) => word.startsWith("--userland-proxy"));
     expect(flags).toEqual(["--userland-proxy=false"]);
     const node = await startEngine({ extraArgs: flags });

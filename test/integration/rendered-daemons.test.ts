@@ -21,11 +21,14 @@ import { ENGINE_PORT, ETCD_CLIENT_PORT, ETCD_LEGACY_CLIENT_PORT } from "../../in
 import { NODE_FIREWALL_CHAINS } from "../../infra/render.ts";
 import { etcdPlan, nodePlan, PATHS, type RolePlan } from "../../infra/roles.ts";
 import { execStartWords, parseEnvironmentFile } from "../infra/environment-file.ts";
+import { TEST_IMAGE, testImageTar } from "../harness/index.ts";
 
 const NETNS = `berthinfra-${process.pid}`;
 /** The "VM's" private address; it exists only inside the namespace. */
 const ADDRESS = "198.18.0.10";
 const CIDR = "198.18.0.0/24";
+/** The VMs' network MTU (Neutron on VXLAN). */
+const MTU = 1450;
 const scratch = mkdtempSync(join(tmpdir(), "berth-daemons-"));
 const started: ChildProcess[] = [];
 
@@ -98,6 +101,7 @@ const node = nodePlan({
   containerAddressPool: "172.20.0.0/14",
   clusterId: "berth-test",
   osd: { enabled: false, image: "openstorage/osd" },
+  mtu: MTU,
 });
 const dockerDir = join(scratch, "docker");
 const socket = join(dockerDir, "docker.sock");
@@ -185,6 +189,14 @@ describe("dockerd 20.10 with the rendered DOCKER_OPTS", () => {
     expect(created.status, created.stderr).toBe(0);
     const network = JSON.parse(curl("http://docker/networks/pool-check", socket) ?? "{}");
     expect(network.IPAM.Config[0].Subnet).toMatch(/^172\.(20|21|22|23)\.\d+\.0\/24$/);
+  });
+  // issue 10: without --mtu the default bridge's containers send 1500-byte packets into a 1450
+  // (VXLAN) or 1442 (Geneve) Neutron network and large transfers hang. dockerd 20.10 applies --mtu
+  // to the default bridge only; the tenant proxy sets the option on the networks it creates.
+  it("gives containers on the default bridge the VMs' network MTU (--mtu)", async () => {
+    runChecked(["docker", "-H", `unix://${socket}`, "load", "-i", await testImageTar()]);
+    const mtu = runChecked(["docker", "-H", `unix://${socket}`, "run", "--rm", TEST_IMAGE, "cat", "/sys/class/net/eth0/mtu"]);
+    expect(mtu.trim()).toBe(String(MTU));
   });
   it("refuses inter-container traffic on the default bridge (--icc=false)", () => {
     const rules = runChecked(inNamespace(["iptables", "-S", "FORWARD"]));

@@ -3,17 +3,20 @@
  * cloud-init (against a stand-in `cloud-init` that finishes cleanly, fails, degrades or hangs),
  * the provisioning script's file handling, restarts and checks (with a stand-in `systemctl` that
  * records what it is asked), and the proxy health check against a TLS server on loopback with a
- * certificate made the way the stack makes it (a private CA, the public address as an IP SAN).
+ * certificate made the way the stack makes it (a private CA, the public address as an IP SAN),
+ * a real engine, the run's Keystone and a "proxy" process in a mount namespace of its own; and the
+ * bastion's wait for a VM's sshd with its pinned host key (against a stand-in `ssh-keyscan`).
  * It needs root, as the VMs' provisioning does: the script installs files with their owners.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { renderProvisionScript, renderProxyHealthCheck, renderWaitCloudInit, type ProvisionScriptInput } from "../../infra/render.ts";
+import { renderProvisionScript, renderProxyHealthCheck, renderWaitCloudInit, renderWaitForSsh, type ProvisionScriptInput } from "../../infra/render.ts";
 import { sha256 } from "../../infra/components/provisioner.ts";
+import { type Engine, sharedKeystone, startEngine } from "../harness/index.ts";
 
 const scratch = mkdtempSync(join(tmpdir(), "berth-scripts-"));
 const bin = join(scratch, "bin");
@@ -111,7 +114,8 @@ describe("the strict wait for cloud-init", () => {
 describe("the provisioning script", () => {
   const root = join(scratch, "host");
   const systemctlLog = join(scratch, "systemctl.log");
-  executable(join(bin, "systemctl"), `#!/bin/sh\necho "$*" >>"${systemctlLog}"\n`);
+  // `show --property MainPID --value` (the health check's question) answers FAKE_MAIN_PID.
+  executable(join(bin, "systemctl"), `#!/bin/sh\nif [ "$1" = show ]; then echo "\${FAKE_MAIN_PID:-0}"; exit 0; fi\necho "$*" >>"${systemctlLog}"\n`);
   const okResult = join(scratch, "ok-result.json");
   writeFileSync(okResult, JSON.stringify({ v1: { errors: [] } }));
   const staged = join(scratch, "staged-bundle.cjs");
@@ -219,8 +223,40 @@ describe("the proxy health check", () => {
     writeFileSync(join(tls, `${name}.ext`), `subjectAltName=${san}\nextendedKeyUsage=serverAuth\n`);
     openssl(["x509", "-req", "-in", `${name}.csr`, "-CA", `${ca}.pem`, "-CAkey", `${ca}.key`, "-CAcreateserial", "-out", `${name}.pem`, "-days", "1", "-extfile", `${name}.ext`]);
   }
-  const check = (caFile: string, timeoutSeconds = 5) =>
-    bash(renderProxyHealthCheck({ address: publicAddress, port, connectTo: "127.0.0.1", caFile: join(tls, caFile), timeoutSeconds, unit: "berth-proxy.service" }));
+  // What the proxy depends on, real: an engine, the run's Keystone, and a volume root owned by the
+  // proxy's user, which a stand-in "proxy" process sees through its own mount namespace.
+  let engine: Engine;
+  const volumeRoot = join(mkdtempSync(join(tmpdir(), "berth-volume-root-")), "berth-volumes");
+  const proxyUser = "nobody";
+  const proxies: ChildProcess[] = [];
+  /** A process in a mount namespace of its own, as systemd makes for the unit; `readOnly` remounts the volume root read-only there. */
+  const proxyProcess = (readOnly: boolean) => {
+    const remount = readOnly ? `mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && ` : "";
+    const child = spawn("unshare", ["--mount", "--propagation", "private", "sh", "-c", `${remount}exec sleep 300`, volumeRoot], { stdio: "ignore" });
+    proxies.push(child);
+    return child.pid!;
+  };
+  let writableProxy = 0;
+  type HealthOverrides = Partial<Parameters<typeof renderProxyHealthCheck>[0]> & { mainPid?: number };
+  const check = (caFile: string, timeoutSeconds = 5, overrides: HealthOverrides = {}) => {
+    const { mainPid = writableProxy, ...input } = overrides;
+    return bash(
+      renderProxyHealthCheck({
+        address: publicAddress,
+        port,
+        connectTo: "127.0.0.1",
+        caFile: join(tls, caFile),
+        timeoutSeconds,
+        unit: "berth-proxy.service",
+        user: proxyUser,
+        engines: [{ address: engine.address, port: 2375 }],
+        keystoneUrl: `${sharedKeystone().url}/v3`,
+        volumeRoot,
+        ...input,
+      }),
+      { FAKE_MAIN_PID: String(mainPid) },
+    );
+  };
   const serve = (name: string) =>
     new Promise<void>((resolve) => {
       server?.close();
@@ -241,27 +277,67 @@ describe("the proxy health check", () => {
     certificate("server", "ca", `IP:${publicAddress},IP:10.42.0.10`);
     certificate("wrong-name", "ca", "IP:203.0.113.99");
     await serve("server");
+    mkdirSync(volumeRoot);
+    chmodSync(join(volumeRoot, ".."), 0o755);
+    spawnSync("chown", [proxyUser, volumeRoot]);
+    writableProxy = proxyProcess(false);
+    engine = await startEngine({ tcp: true, images: false });
   });
-  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  afterAll(async () => {
+    for (const child of proxies) child.kill("SIGKILL");
+    await engine?.stop();
+    rmSync(join(volumeRoot, ".."), { recursive: true, force: true });
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
 
   it("passes when _ping answers OK through TLS for the public address, verified by the stack's CA", async () => {
     answer = "OK";
     const run = await check("ca.pem");
     expect(run.stderr).toBe("");
-    expect(run.stdout).toBe(`https://${publicAddress}:${port}/_ping answers OK\n`);
+    expect(run.stdout).toBe(`healthy: https://${publicAddress}:${port}/_ping answers OK, 1 engine(s) answer, Keystone answers, the proxy can write in ${volumeRoot}\n`);
     expect(run.status).toBe(0);
   });
   it("fails when the proxy answers anything else", async () => {
     answer = "starting";
     const run = await check("ca.pem", 2);
     expect(run.status).toBe(1);
-    expect(run.stderr).toContain("last answer: starting");
+    expect(run.stderr).toContain("its answer: starting");
     answer = "OK";
+  });
+  // issue 10: the unit's ProtectSystem=strict without ReadWritePaths left the volume root read-only
+  // to the proxy (systemd.exec(5), systemd 252: "strict" mounts the whole file system hierarchy
+  // read-only except /dev, /proc, /sys; ReadWritePaths= makes exceptions). `_ping` still said OK.
+  it("fails when the proxy, in its own mount namespace, cannot write in the volume root", async () => {
+    const run = await check("ca.pem", 2, { mainPid: proxyProcess(true) });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain(`the proxy (user ${proxyUser}, its own mount namespace) cannot write in the volume root ${volumeRoot}`);
+    expect(run.stderr).toContain("Read-only file system");
+  });
+  it("fails when the proxy is not running", async () => {
+    const run = await check("ca.pem", 2, { mainPid: 0 });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain("berth-proxy.service has no running process");
+  });
+  it("fails when an engine does not answer", async () => {
+    engine.pause();
+    try {
+      const run = await check("ca.pem", 2);
+      expect(run.status).toBe(1);
+      expect(run.stderr).toContain(`the engine at ${engine.address}:2375 did not answer _ping with OK`);
+    } finally {
+      engine.resume();
+    }
+  });
+  it("fails when Keystone does not answer", async () => {
+    const closed = "http://127.0.0.1:9/v3";
+    const run = await check("ca.pem", 2, { keystoneUrl: closed });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain(`Keystone at ${closed} did not answer`);
   });
   it("fails when the certificate is from another CA", async () => {
     const run = await check("other-ca.pem", 2);
     expect(run.status).toBe(1);
-    expect(run.stderr).toContain("did not answer _ping with OK through TLS");
+    expect(run.stderr).toContain("the tenant proxy did not answer _ping with OK through TLS");
   });
   it("fails when the certificate does not name the public address", async () => {
     await serve("wrong-name");
@@ -271,3 +347,32 @@ describe("the proxy health check", () => {
     await serve("server");
   });
 });
+
+describe("the bastion's wait for a VM's sshd", () => {
+  // A stand-in ssh-keyscan answers as OpenSSH's does ("<host> ssh-ed25519 <key>"), with FAKE_KEY, or
+  // nothing (sshd not up yet) until FAKE_AFTER seconds have passed since FAKE_SINCE.
+  executable(
+    join(bin, "ssh-keyscan"),
+    `#!/bin/sh
+host=$(eval echo "\\$$#")
+[ "$(date +%s)" -ge "$((\${FAKE_SINCE:-0} + \${FAKE_AFTER:-0}))" ] || exit 1
+echo "$host ssh-ed25519 \${FAKE_KEY}"
+`,
+  );
+  const pinned = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPinnedKeyOfTheVm root@vm";
+  const wait = (timeoutSeconds: number) => renderWaitForSsh({ address: "10.42.0.11", hostKey: pinned, timeoutSeconds });
+  const since = () => String(Math.floor(Date.now() / 1000));
+
+  it("waits until sshd answers with the pinned key", async () => {
+    const run = await bash(wait(30), { FAKE_KEY: "AAAAC3NzaC1lZDI1NTE5AAAAIPinnedKeyOfTheVm", FAKE_SINCE: since(), FAKE_AFTER: "3" });
+    expect(run.stderr).toBe("");
+    expect(run.stdout).toBe("10.42.0.11 answers SSH with its pinned host key\n");
+    expect(run.status).toBe(0);
+  });
+  it("fails, naming what answered, when another key answers", async () => {
+    const run = await bash(wait(2), { FAKE_KEY: "AAAAC3NzaC1lZDI1NTE5AAAAIAnImpostorsKey" });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain("did not answer SSH with its pinned host key within 2 s; last answer: 10.42.0.11 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAnImpostorsKey");
+  });
+});
+

@@ -98,3 +98,17 @@ describe("readSettings", () => {
     expect(error.message).toContain(message);
   });
 });
+
+describe("BERTH_NETWORK_MTU", () => {
+  it("is unset by default: networks keep the engine's MTU", () => {
+    expect(readSettings(base).networkMtu).toBeUndefined();
+  });
+  it("reads the hosts' MTU", () => {
+    expect(readSettings({ ...base, BERTH_NETWORK_MTU: "1442" }).networkMtu).toBe(1442);
+  });
+  for (const bad of ["1500b", "576", "65536", "-1"]) {
+    it(`refuses ${bad}`, () => {
+      expect(errorOf({ ...base, BERTH_NETWORK_MTU: bad }).message).toMatch(/^BERTH_NETWORK_MTU: expected an MTU from 1280 to 9000/);
+    });
+  }
+});

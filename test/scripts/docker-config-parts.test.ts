@@ -4,6 +4,7 @@
  * merge into an existing config.json; plus writeDockerConfig on a temporary directory, so that a
  * failure is shown to leave config.json as it was.
  */
+import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -160,5 +161,19 @@ describe("writeDockerConfig", () => {
     expect(() => writeDockerConfig(missingCa, { token: "t", tenantId: "p", tls: { caFile: join(dir.path, "nope.pem") } })).toThrow(/TLS file .*nope.pem does not exist/);
     expect(existsSync(missingCa)).toBe(false);
     expect(() => writeDockerConfig(missingCa, { token: "t", tenantId: "p", tls: { caFile: dir.file("ca2", "CA"), certFile: dir.file("c2", "C") } })).toThrow(/needs its key/);
+  });
+
+  // issue 10: docker-compose 1.29 with DOCKER_CERT_PATH insists on cert.pem and key.pem (docker-py's
+  // TLSConfig: "TLS configuration is invalid"); the proxy asks for no client certificate.
+  it("with a CA and no client pair, adds a self-signed placeholder pair (key 0600); an existing pair stays", () => {
+    const configDir = join(dir.path, "placeholder");
+    writeDockerConfig(configDir, { token: "t", tenantId: "p", tls: { caFile: dir.file("ca3.pem", "CA") } });
+    expect(readFileSync(join(configDir, "ca.pem"), "utf8")).toBe("CA");
+    expect(statSync(join(configDir, "key.pem")).mode & 0o777).toBe(0o600);
+    const subject = spawnSync("openssl", ["x509", "-noout", "-subject", "-in", join(configDir, "cert.pem")], { encoding: "utf8" }).stdout;
+    expect(subject).toContain("berth placeholder client");
+    const pair = ["cert.pem", "key.pem"].map((name) => readFileSync(join(configDir, name), "utf8"));
+    writeDockerConfig(configDir, { token: "t2", tenantId: "p", tls: { caFile: dir.file("ca3.pem", "CA") } });
+    expect(["cert.pem", "key.pem"].map((name) => readFileSync(join(configDir, name), "utf8"))).toEqual(pair);
   });
 });

@@ -13,7 +13,7 @@ import { tokensNeedRenewal } from "../../scripts/local-cluster/cluster.ts";
 import { securityGroupCommands } from "../../scripts/local-cluster/firewall.ts";
 import { clusterLayout, HOSTS, hostsCidr, netnsName, runIndex } from "../../scripts/local-cluster/layout.ts";
 
-const dockerDefaults = renderDockerDefaults({ hostname: "docker-host-1", nodeAddress: "10.212.0.11", enginePort: 2375, etcdAddress: "10.212.0.14", etcdPort: 2379, addressPool: "172.20.0.0/14" });
+const dockerDefaults = renderDockerDefaults({ hostname: "docker-host-1", nodeAddress: "10.212.0.11", enginePort: 2375, etcdAddress: "10.212.0.14", etcdPort: 2379, addressPool: "172.20.0.0/14", mtu: 1500 });
 const engine = { dir: "/s/docker-host-1", socketPath: "/s/docker-host-1/docker.sock", configFile: "/s/docker-host-1/daemon.json" };
 
 describe("shellAssignments", () => {
@@ -31,14 +31,14 @@ describe("shellAssignments", () => {
 describe("dockerdArgs", () => {
   it("keeps every rendered DOCKER_OPTS flag in order and adds only the local paths and socket", () => {
     const args = dockerdArgs(dockerDefaults, engine);
-    expect(args.slice(0, 15)).toEqual([
+    expect(args.slice(0, 16)).toEqual([
       "-H", "tcp://10.212.0.11:2375", "--tls=false", "--icc=false", "--userland-proxy=false",
       "--cluster-store=etcd://10.212.0.14:2379", "--cluster-advertise=10.212.0.11:2375",
       "--default-address-pool", "base=172.20.0.0/14,size=24",
-      "--log-opt", "max-size=10m", "--log-opt", "max-file=3",
+      "--log-opt", "max-size=10m", "--log-opt", "max-file=3", "--mtu=1500",
       "--data-root", "/s/docker-host-1/data",
     ]);
-    expect(args.slice(15)).toEqual([
+    expect(args.slice(16)).toEqual([
       "--exec-root", "/s/docker-host-1/exec",
       "--pidfile", "/s/docker-host-1/dockerd.pid",
       "--config-file", "/s/docker-host-1/daemon.json",

@@ -5,7 +5,7 @@
  * remove, `up` again changing nothing (the same daemons), `status`, a broken cluster rebuilt by
  * `up`, `down` twice, and nothing left behind: no namespace, bridge, iptables rule, process or folder.
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
@@ -27,6 +27,7 @@ const env = {
   BERTH_CLUSTER_NETNS_PREFIX: `lc${run.index}-`,
 };
 const layout = clusterLayout(env);
+const composeProject = testDir("local-cluster-compose");
 
 function cluster(command: "up" | "down" | "status"): Promise<CommandResult> {
   return runCommand([TSX, SCRIPT, command], { env, timeoutMs: 150_000 });
@@ -77,6 +78,25 @@ describe("the local cluster", () => {
     expect(removal.code).not.toBe(0);
     expect(removal.stderr).toMatch(/No such container: tenant1-loop1/);
     expect((await runDocker("docker28", ["--config", user("docker-user-1"), "ps", "-q"])).stdout).not.toBe("");
+  });
+
+  // issue 10: `. .local/env` then docker-compose failed with "TLS configuration is invalid":
+  // docker-compose 1.29 reads DOCKER_CERT_PATH as docker-py does and insists on cert.pem and key.pem
+  // there (compose/cli/docker_client.py tls_config_from_options; docker/tls.py TLSConfig), and the
+  // env pointed at .local/tls, which also holds the CA's private key. REQUESTS_CA_BUNDLE and
+  // CURL_CA_BUNDLE (set on this machine) make its requests library ignore the CA it is given, so
+  // they are unset here as the README's troubleshooting says.
+  it("runs docker-compose for a tenant after `. .local/env` and berth_user, as the README shows", async () => {
+    const project = composeProject.path;
+    composeProject.file("docker-compose.yml", 'version: "2"\nservices:\n  app:\n    image: busybox\n    command: sleep 300\n');
+    const steps = `. ${layout.envFile} && berth_user docker-user-2 && docker-compose -p shop up -d && docker-compose -p shop ps && docker-compose -p shop down`;
+    const result = await runCommand(["env", "-u", "REQUESTS_CA_BUNDLE", "-u", "CURL_CA_BUNDLE", "bash", "-c", steps], { cwd: project, timeoutMs: 120_000 });
+    expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(0);
+    expect(result.stdout).toMatch(/shop_app_1 .*Up/);
+    const certPath = (await runCommand(["bash", "-c", `. ${layout.envFile} && echo "$DOCKER_CERT_PATH"`])).stdout.trim();
+    expect(readdirSync(certPath).sort()).toEqual(expect.arrayContaining(["ca.pem", "cert.pem", "config.json", "key.pem"]));
+    expect(readdirSync(certPath)).not.toContain("ca-key.pem");
+    expect(readFileSync(join(certPath, "key.pem"), "utf8")).not.toBe(readFileSync(join(layout.tlsDir, "ca-key.pem"), "utf8"));
   });
 
   it("changes nothing when run again on a healthy cluster, and status says all is up", async () => {

@@ -81,7 +81,7 @@ describe("smoke:connectivity against the local cluster", () => {
   it("fails on a foreign CA and on a node that is not there, and only on those rows", async () => {
     const inventory = JSON.parse(readFileSync(layout.inventoryFile, "utf8")) as Inventory;
     const foreignCa = await makeTls(join(dir.path, "foreign-ca"), "127.0.0.1");
-    const ghost = { name: "docker-host-9", privateAddress: `${layout.subnetPrefix}.0.99`, enginePort: 2375 };
+    const ghost = { name: "docker-host-9", privateAddress: `${layout.subnetPrefix}.0.99`, sshHostKey: inventory.nodes[0]!.sshHostKey, enginePort: 2375 };
     const broken = { ...inventory, nodes: [...inventory.nodes, ghost], ca: { ...inventory.ca, pem: readFileSync(foreignCa.caFile, "utf8") } };
     const file = join(dir.path, "broken-inventory.json");
     writeFileSync(file, JSON.stringify(broken));
@@ -101,5 +101,19 @@ describe("smoke:connectivity against the local cluster", () => {
       ].sort(),
     );
     expect(result.stdout).toMatch(/proxy _ping over TLS \(berth-manager\): .*certificate/);
+  }, 90_000);
+
+  // issue 10: SSH host keys were not checked; the inventory's key is now the only one accepted.
+  it("refuses SSH to a host that presents another key than the inventory's", async () => {
+    const inventory = JSON.parse(readFileSync(layout.inventoryFile, "utf8")) as Inventory;
+    const impostor = { ...inventory, nfs: { ...inventory.nfs, sshHostKey: inventory.etcd.sshHostKey } };
+    const file = join(dir.path, "impostor-inventory.json");
+    writeFileSync(file, JSON.stringify(impostor));
+    const result = await smokeConnectivity(file, ["--timeout", "4"]);
+    expect(result.code, result.stdout).toBe(1);
+    const failed = tableRows(result.stdout).filter(([, , verdict]) => verdict === "FAIL").map(([check, host]) => `${check} ${host}`);
+    expect(failed).toContain(`ssh via bastion ${inventory.nfs.name}`);
+    expect(failed.filter((row) => row.startsWith("ssh"))).toEqual([`ssh via bastion ${inventory.nfs.name}`]);
+    expect(result.stdout).toMatch(/verification failed/i);
   }, 90_000);
 });

@@ -16,6 +16,7 @@ import { buildInventory, type Inventory } from "../../infra/inventory.ts";
 import { makeTls } from "../../scripts/local-cluster/secrets.ts";
 import { parseConnectivityArgs, parseEnvFile, parseTenantArgs, UsageError } from "../../scripts/smoke/args.ts";
 import { inventoryFromStackOutputs, inventoryHosts, parseInventory } from "../../scripts/smoke/inventory.ts";
+import { pinnedHostKey } from "../../scripts/smoke/ssh.ts";
 import { curlCommand, judgeEnginePing, judgeEtcd, pingCommand, tcpConnect, tcpProbeCommand, tlsPing } from "../../scripts/smoke/probes.ts";
 import { type CheckRow, renderTable, runCheck, summaryLine, withTimeout } from "../../scripts/smoke/results.ts";
 import { shellQuote } from "../../scripts/smoke/ssh.ts";
@@ -29,13 +30,13 @@ function inventory(): Inventory {
   return buildInventory({
     cluster: "berth-dev",
     sshUser: "debian",
-    manager: { name: "manager", privateAddress: "10.0.0.10", publicAddress: "203.0.113.10" },
+    manager: { name: "manager", privateAddress: "10.0.0.10", sshHostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5", publicAddress: "203.0.113.10" },
     nodes: [
-      { name: "docker-host-2", privateAddress: "10.0.0.12", enginePort: 2375 },
-      { name: "docker-host-1", privateAddress: "10.0.0.11", enginePort: 2375 },
+      { name: "docker-host-2", privateAddress: "10.0.0.12", sshHostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5", enginePort: 2375 },
+      { name: "docker-host-1", privateAddress: "10.0.0.11", sshHostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5", enginePort: 2375 },
     ],
-    nfs: { name: "nfs", privateAddress: "10.0.0.20", shares: ["/exports/volumes"] },
-    etcd: { name: "etcd", privateAddress: "10.0.0.30", clientPort: 2379 },
+    nfs: { name: "nfs", privateAddress: "10.0.0.20", sshHostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5", shares: ["/exports/volumes"] },
+    etcd: { name: "etcd", privateAddress: "10.0.0.30", sshHostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5", clientPort: 2379 },
     proxy: { port: 2376, authBackend: "keystone", keystoneUrl: "https://keystone.example:5000/v3" },
     ca: { pem: PEM, managerPath: "/etc/berth/tls/ca.pem", hint: "pulumi stack output caPem > ca.pem" },
   });
@@ -256,3 +257,20 @@ describe("the transcript's readings", () => {
     expect(isProxyRefusal("Error response from daemon: pull access denied for busybox", "HostConfig.Privileged")).toBe(false);
   });
 });
+
+// issue 10: the smoke scripts checked no host key either; they pin the inventory's, as `pulumi up` does.
+describe("SSH host keys", () => {
+  const blob = Buffer.from("the pinned key's wire form");
+  it("offers only the pinned key's algorithm and accepts exactly its key", () => {
+    const options = pinnedHostKey(`ssh-ed25519 ${blob.toString("base64")} root@vm`);
+    expect(options.algorithms.serverHostKey).toEqual(["ssh-ed25519"]);
+    expect(options.hostVerifier(blob)).toBe(true);
+    expect(options.hostVerifier(Buffer.from("an impostor's key"))).toBe(false);
+  });
+  it("an inventory without a host's key is refused", () => {
+    const value = JSON.parse(JSON.stringify(inventory())) as { nodes: Array<Record<string, unknown>> };
+    delete value.nodes[0]!.sshHostKey;
+    expect(() => parseInventory(value, "test")).toThrow(/nodes\.0\.sshHostKey/);
+  });
+});
+

@@ -8,10 +8,12 @@
  * tenant's networks are overlay networks, which every engine sees through the shared key-value
  * store: one node answers for them, a connect happens on the container's node, and an inspect
  * gathers the attached containers from every node. Custom subnets and driver options are refused:
- * they could clash with, or reach into, the hosts' own networks.
+ * they could clash with, or reach into, the hosts' own networks; the proxy sets the MTU option
+ * itself when it knows the hosts' MTU (policy/network-mtu.ts).
  */
 import { Refusal, badRequest } from "../http/errors.ts";
 import { ENGINE_API, type ResolvedNetwork, TENANT_BRIDGE, checkLabels, checkName, hasTenantBridge, isVisibleNetwork, passEngineError, sharedNetworks } from "../ownership.ts";
+import { withNetworkMtu } from "../policy/network-mtu.ts";
 import { ENDPOINT_RULES, NETWORK_CONNECT_RULES, NETWORK_CREATE_RULES, NETWORK_DISCONNECT_RULES, checkFields } from "../policy/fields.ts";
 import type { ClusterNode } from "../upstream/cluster.ts";
 import { anyNode, everywhereJson } from "./fan-out.ts";
@@ -78,6 +80,8 @@ export const create: Handler = async (request) => {
   // In a cluster a tenant's networks are overlay networks: a bridge would exist on one node only,
   // and tenants do not choose nodes. The docker CLI sends "bridge" when no driver is given.
   const cluster = request.cluster.nodes.length > 1 && !request.scope.unrestricted;
+  const driver = cluster ? "overlay" : typeof body.Driver === "string" ? body.Driver : "";
+  const options = withNetworkMtu(body.Options, driver, request.settings.networkMtu);
   return {
     node: anyNode(request),
     method: "POST",
@@ -86,6 +90,7 @@ export const create: Handler = async (request) => {
     body: {
       ...body,
       ...(cluster ? { Driver: "overlay" } : {}),
+      ...(options ? { Options: options } : {}),
       Name: request.networkScope.engineName(checkName("network", body.Name)),
       CheckDuplicate: true,
       Labels: { ...labels, ...request.networkScope.ownerLabels() },
