@@ -75,7 +75,9 @@ export const create: Handler = async (request) => {
   const raw = await request.readJson();
   const body = request.scope.unrestricted ? (raw ?? {}) : checkFields(raw, NETWORK_CREATE_RULES, "");
   if (typeof body.Name !== "string") throw badRequest("a network needs a Name");
-  if (PREDEFINED_NAMES.has(body.Name)) throw new Refusal(403, `${body.Name} is a pre-defined network and cannot be created`, "forbidden", body.Name);
+  // Checked without the leading slash that names drop: `/bridge` would take the tenant's bridge's engine name.
+  const name = checkName("network", body.Name);
+  if (PREDEFINED_NAMES.has(name)) throw new Refusal(403, `${name} is a pre-defined network and cannot be created`, "forbidden", name);
   const labels = checkLabels(body.Labels, "Labels");
   // In a cluster a tenant's networks are overlay networks: a bridge would exist on one node only,
   // and tenants do not choose nodes. The docker CLI sends "bridge" when no driver is given.
@@ -83,7 +85,7 @@ export const create: Handler = async (request) => {
   const engineBody = {
     ...body,
     ...(cluster ? { Driver: "overlay" } : {}),
-    Name: request.networkScope.engineName(checkName("network", body.Name)),
+    Name: request.networkScope.engineName(name),
     CheckDuplicate: true,
     Labels: { ...labels, ...request.networkScope.ownerLabels() },
   };
