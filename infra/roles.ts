@@ -234,7 +234,7 @@ export function nodePlan(input: NodePlanInput): RolePlan {
       ),
       check(
         "containers are kept off the node and the cluster's services (the node firewall)",
-        `iptables -C INPUT -i docker0 -j ${NODE_FIREWALL_CHAINS.toNode} && iptables -C DOCKER-USER -i docker0 -j ${NODE_FIREWALL_CHAINS.toCluster}`,
+        `iptables -C INPUT -i docker0 -j ${NODE_FIREWALL_CHAINS.toNode} && iptables -C DOCKER-USER -i docker0 -j ${NODE_FIREWALL_CHAINS.toCluster} && ebtables -L FORWARD | grep -qF -- "-j ${NODE_FIREWALL_CHAINS.gatewayBridgeArp}"`,
         30,
       ),
       check(
