@@ -52,6 +52,13 @@ export function parseCidr(text: string): Cidr | undefined {
   return { text: `${bigIntToAddress(network, version)}/${prefix}`, version, network, prefix };
 }
 
+/** The last /`prefix` subnet inside `cidr` (of 172.20.0.0/14, the last /24 is 172.23.255.0/24). */
+export function lastSubnet(cidr: Cidr, prefix: number): string {
+  if (prefix < cidr.prefix || prefix > bits(cidr.version)) throw new Error(`/${prefix} is not a subnet of ${cidr.text}`);
+  const last = cidr.network + (1n << BigInt(bits(cidr.version) - cidr.prefix)) - (1n << BigInt(bits(cidr.version) - prefix));
+  return `${bigIntToAddress(last, cidr.version)}/${prefix}`;
+}
+
 /** True for a range that admits every address of its family (0.0.0.0/0, ::/0). */
 export function isWholeInternet(cidr: Cidr): boolean {
   return cidr.prefix === 0;

@@ -12,6 +12,7 @@
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import Handlebars from "handlebars";
+import { lastSubnet, parseCidr } from "./net.ts";
 
 const TEMPLATES = new URL("../templates/", import.meta.url);
 
@@ -90,6 +91,37 @@ export const DEFAULT_CONTAINER_ADDRESS_POOL = "172.20.0.0/14";
 
 /** The size of each bridge network's subnet taken from the address pool: 254 containers. */
 const ADDRESS_POOL_SUBNET = 24;
+
+/** The engine's bridge for overlay containers' traffic out of the node, shared by every tenant's. */
+export const GATEWAY_BRIDGE = "docker_gwbridge";
+
+/**
+ * docker_gwbridge's subnet: the last /24 of the address pool, which the engine hands out from its
+ * start. Left to itself the engine takes the next free /24 when a first overlay container comes;
+ * the node firewall must name the subnet before the engine starts (at boot the bridge does not
+ * exist yet), so the nodes make docker_gwbridge on this one (`gatewayBridgeCreateArgs`).
+ */
+export function gatewayBridgeSubnet(addressPool: string): string {
+  const pool = parseCidr(addressPool);
+  if (!pool || pool.version !== 4 || pool.prefix > ADDRESS_POOL_SUBNET) throw new Error(`addressPool: ${JSON.stringify(addressPool)} is not an IPv4 CIDR of /${ADDRESS_POOL_SUBNET} or wider`);
+  return lastSubnet(pool, ADDRESS_POOL_SUBNET);
+}
+
+/** docker CLI arguments that make docker_gwbridge on `subnet`, with the options the engine gives it itself. */
+export function gatewayBridgeCreateArgs(subnet: string): string[] {
+  return [
+    "network", "create", "--driver", "bridge", "--subnet", plain("subnet", subnet),
+    "--opt", `com.docker.network.bridge.name=${GATEWAY_BRIDGE}`,
+    "--opt", "com.docker.network.bridge.enable_icc=false",
+    "--opt", "com.docker.network.bridge.enable_ip_masquerade=true",
+    GATEWAY_BRIDGE,
+  ];
+}
+
+/** The docker.service drop-in that makes docker_gwbridge on its subnet once the engine answers, if it is not there yet. */
+export function renderDockerGatewayBridgeDropIn(input: { subnet: string }): string {
+  return render("docker-gwbridge.conf.hbs", { bridge: GATEWAY_BRIDGE, create: gatewayBridgeCreateArgs(input.subnet).join(" ") });
+}
 
 /** /etc/default/docker with DOCKER_OPTS, as Debian's docker.service reads it. */
 export function renderDockerDefaults(input: DockerDefaultsInput): string {
@@ -175,10 +207,12 @@ export interface NodeFirewallInput {
   protectedAddresses: Array<{ address: string; service: string }>;
   /** The interfaces containers' traffic enters the node by (iptables names: `br-+` is every `br-*`). */
   bridges: string[];
+  /** docker_gwbridge's subnet (`gatewayBridgeSubnet`): ARP between its containers is dropped. */
+  gatewayBridgeSubnet: string;
 }
 
 /** berth's chains: from a container bridge to the node itself, and on through the node's NAT. */
-export const NODE_FIREWALL_CHAINS = { toNode: "BERTH-CONTAINERS-TO-NODE", toCluster: "BERTH-CONTAINERS-TO-CLUSTER" } as const;
+export const NODE_FIREWALL_CHAINS = { toNode: "BERTH-CONTAINERS-TO-NODE", toCluster: "BERTH-CONTAINERS-TO-CLUSTER", gatewayBridgeArp: "BERTH-GWBRIDGE-ARP" } as const;
 
 /** The iptables rules that keep containers off every node address and the cluster's services. */
 export function renderNodeFirewall(input: NodeFirewallInput): string {
@@ -195,6 +229,7 @@ export function renderNodeFirewall(input: NodeFirewallInput): string {
       service: label("protectedAddresses.service", entry.service),
     })),
     bridges: input.bridges.map((bridge) => plain("bridges", bridge)),
+    gatewayBridgeSubnet: plain("gatewayBridgeSubnet", input.gatewayBridgeSubnet),
   });
 }
 

@@ -14,6 +14,9 @@ import {
   renderDockerDefaults,
   renderDockerStaleOverlay,
   renderDockerStaleOverlayDropIn,
+  renderDockerGatewayBridgeDropIn,
+  gatewayBridgeSubnet,
+  GATEWAY_BRIDGE,
   renderEtcdDefaults,
   renderEtcdRestart,
   renderExports,
@@ -45,6 +48,7 @@ export const PATHS = {
   dockerAptPin: "/etc/apt/preferences.d/berth-docker",
   dockerStaleOverlay: "/usr/local/sbin/berth-docker-stale-overlay",
   dockerStaleOverlayDropIn: "/etc/systemd/system/docker.service.d/berth-stale-overlay.conf",
+  dockerGatewayBridgeDropIn: "/etc/systemd/system/docker.service.d/berth-gwbridge.conf",
   nodeFirewall: "/usr/local/sbin/berth-node-firewall",
   nodeFirewallUnit: "/etc/systemd/system/berth-node-firewall.service",
   osdDir: "/etc/berth/osd",
@@ -146,13 +150,13 @@ export interface NodePlanInput {
  * The interfaces containers' traffic enters a node by: the default bridge, every user bridge
  * (`br-*`, per-tenant bridges included) and the bridge overlay networks' containers go out by.
  */
-export const CONTAINER_BRIDGES = ["docker0", "br-+", "docker_gwbridge"];
+export const CONTAINER_BRIDGES = ["docker0", "br-+", GATEWAY_BRIDGE];
 
 /**
  * The node firewall: containers reach nothing of their own node, and of the private network only
  * other nodes' published container ports (and DNS); never etcd, NFS or the metadata service.
  */
-export function nodeFirewallScript(input: { clusterCidr: string; etcdAddress: string; nfsAddress: string }): string {
+export function nodeFirewallScript(input: { clusterCidr: string; etcdAddress: string; nfsAddress: string; containerAddressPool: string }): string {
   return renderNodeFirewall({
     clusterCidr: input.clusterCidr,
     containerPorts: CONTAINER_PORTS,
@@ -162,6 +166,7 @@ export function nodeFirewallScript(input: { clusterCidr: string; etcdAddress: st
       { address: "169.254.169.254", service: "the metadata service" },
     ],
     bridges: CONTAINER_BRIDGES,
+    gatewayBridgeSubnet: gatewayBridgeSubnet(input.containerAddressPool),
   });
 }
 
@@ -200,11 +205,13 @@ export function nodePlan(input: NodePlanInput): RolePlan {
       // Read at the engine's next start: a change restarts nothing.
       file(PATHS.dockerStaleOverlay, renderDockerStaleOverlay(), [], "0755"),
       file(PATHS.dockerStaleOverlayDropIn, renderDockerStaleOverlayDropIn({ scriptPath: PATHS.dockerStaleOverlay }), []),
+      // Read at the engine's next start; a node whose docker_gwbridge is on another subnet fails the check below.
+      file(PATHS.dockerGatewayBridgeDropIn, renderDockerGatewayBridgeDropIn({ subnet: gatewayBridgeSubnet(input.containerAddressPool) }), []),
       // Not restarted when changed: docker.service requires the unit, so restarting it would restart
       // docker and stop every container. The provisioning run applies the script itself (below).
       file(
         PATHS.nodeFirewall,
-        nodeFirewallScript({ clusterCidr: input.clusterCidr, etcdAddress: input.etcdAddress, nfsAddress: input.nfsAddress }),
+        nodeFirewallScript({ clusterCidr: input.clusterCidr, etcdAddress: input.etcdAddress, nfsAddress: input.nfsAddress, containerAddressPool: input.containerAddressPool }),
         [],
         "0755",
       ),
@@ -236,8 +243,13 @@ export function nodePlan(input: NodePlanInput): RolePlan {
       ),
       check(
         "containers are kept off the node and the cluster's services (the node firewall)",
-        `iptables -C INPUT -i docker0 -j ${NODE_FIREWALL_CHAINS.toNode} && iptables -C DOCKER-USER -i docker0 -j ${NODE_FIREWALL_CHAINS.toCluster}`,
+        `iptables -C INPUT -i docker0 -j ${NODE_FIREWALL_CHAINS.toNode} && iptables -C DOCKER-USER -i docker0 -j ${NODE_FIREWALL_CHAINS.toCluster} && ebtables -L FORWARD | grep -qF -- "-j ${NODE_FIREWALL_CHAINS.gatewayBridgeArp}"`,
         30,
+      ),
+      check(
+        `${GATEWAY_BRIDGE} is on ${gatewayBridgeSubnet(input.containerAddressPool)}, where the node firewall keeps ARP between its containers`,
+        `test "$(docker network inspect --format '{{range .IPAM.Config}}{{.Subnet}}{{end}}' ${GATEWAY_BRIDGE})" = ${gatewayBridgeSubnet(input.containerAddressPool)}`,
+        60,
       ),
       ...mounts.map((mount) => check(`the NFS share is mounted at ${mount.where}`, `mountpoint -q ${mount.where}`)),
       ...(input.osd.enabled ? [check("the OpenStorage driver runs", `test "$(docker inspect --format '{{.State.Running}}' ${OSD_CONTAINER})" = true`, 120)] : []),

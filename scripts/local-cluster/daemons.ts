@@ -9,7 +9,7 @@ import { appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSy
 import { connect } from "node:net";
 import { join } from "node:path";
 import { DEFAULT_PROXY_PORT, ENGINE_PORT, ETCD_CLIENT_PORT, ETCD_LEGACY_CLIENT_PORT, ETCD_PEER_PORT } from "../../infra/ports.ts";
-import { DEFAULT_CONTAINER_ADDRESS_POOL, renderDockerDefaults, renderDockerStaleOverlay, renderEtcdDefaults, renderExports, renderNodesFile, renderProxyEnv, renderProxyJson } from "../../infra/render.ts";
+import { DEFAULT_CONTAINER_ADDRESS_POOL, GATEWAY_BRIDGE, gatewayBridgeCreateArgs, gatewayBridgeSubnet, renderDockerDefaults, renderDockerStaleOverlay, renderEtcdDefaults, renderExports, renderNodesFile, renderProxyEnv, renderProxyJson } from "../../infra/render.ts";
 import { EXPORT_OPTIONS, NFS_SHARES, nodeFirewallScript, VOLUME_ROOT } from "../../infra/roles.ts";
 import { runChecked, runCommand } from "../../test/harness/commands.ts";
 import { jsonRequest } from "../../test/harness/http.ts";
@@ -146,7 +146,15 @@ export async function startEngine(run: Run, layout: ClusterLayout, host: Cluster
   const daemon = await spawnDaemon(argv, { logFile });
   record(run.dir, { kind: "dockerd", id: `${host.name}.dockerd`, process: daemon, socketPath, netns: host.netns });
   await waitUntil(`dockerd on ${host.name}`, daemon, logFile, () => enginePing(socketPath));
+  await makeGatewayBridge(socketPath);
   return { name: host.name, socketPath };
+}
+
+/** What the VMs' docker.service drop-in does once the engine answers (templates/docker-gwbridge.conf.hbs). */
+async function makeGatewayBridge(socketPath: string): Promise<void> {
+  const docker = ["docker", "-H", `unix://${socketPath}`];
+  if ((await runCommand([...docker, "network", "inspect", GATEWAY_BRIDGE])).code === 0) return;
+  await runChecked([...docker, ...gatewayBridgeCreateArgs(gatewayBridgeSubnet(DEFAULT_CONTAINER_ADDRESS_POOL))]);
 }
 
 /** What docker.service's ExecStartPre does on the VMs (templates/docker-stale-overlay.py), with the local roots; its word goes to the engine's log. */
@@ -159,7 +167,7 @@ async function removeStaleOverlayEndpoints(dir: string, engine: LocalEngine, log
 
 /** The node firewall the VMs get (templates/node-firewall.sh.hbs), run in the node's namespace before dockerd starts, as at a VM's boot. */
 export async function applyNodeFirewall(layout: ClusterLayout, node: ClusterHost, etcd: ClusterHost, nfs: ClusterHost): Promise<void> {
-  const script = nodeFirewallScript({ clusterCidr: hostsCidr(layout), etcdAddress: etcd.address, nfsAddress: nfs.address });
+  const script = nodeFirewallScript({ clusterCidr: hostsCidr(layout), etcdAddress: etcd.address, nfsAddress: nfs.address, containerAddressPool: DEFAULT_CONTAINER_ADDRESS_POOL });
   writeFileSync(join(hostDir(layout, node), "node-firewall.sh"), script, { mode: 0o755 });
   await runChecked(["nsenter", `--net=/var/run/netns/${node.netns}`, "sh", "-s"], { input: script });
 }

@@ -2,9 +2,11 @@
  * A docker host of the local cluster restarted as after a reboot or a power cut: every process of
  * the host dies at once (SIGKILL: nothing shuts down cleanly), what a VM keeps under /run (the
  * engine's exec root, pidfile and socket) is emptied, and the host boots its services again the
- * way the VM's units do: sshd, dockerd (after docker.service's ExecStartPre clean-up), the node
- * firewall. Disks survive: the engine's data root, sshd's host key. The host's network namespace,
- * its address and the security groups around it (the cloud's, not the VM's) stay as they are.
+ * way the VM's units do: sshd, the node firewall, dockerd (after docker.service's ExecStartPre
+ * clean-up), so no container it restarts runs a moment without the firewall. Disks survive: the
+ * engine's data root, sshd's host key. The host's network namespace, its address, its firewall
+ * rules (applied again all the same) and the security groups around it (the cloud's, not the
+ * VM's) stay as they are.
  *
  * Only processes the cluster started are killed: the host's sshd and dockerd from the ledger, the
  * processes in dockerd's private mount namespace (containerd, the container shims, docker-proxy)
@@ -104,9 +106,9 @@ export async function rebootNode(run: Run, layout: ClusterLayout, name: string):
   step(`${name}: /run is empty after a boot: removing the engine's exec root, pidfile and socket`);
   for (const path of [roots.execRoot, roots.pidFile, engine.socketPath]) rmSync(path, { recursive: true, force: true });
 
-  step(`${name}: booting: sshd, dockerd, the node firewall`);
+  step(`${name}: booting: sshd, the node firewall, dockerd (berth-node-firewall.service comes before docker.service)`);
   // The security groups admit SSH to a docker host from the bastion only.
   await startSshd(run, layout, node, (await makeSshKey(layout.sshDir)).authorizedKeys, () => sshAnswersFrom(byRole("manager"), node.address));
-  await startEngine(run, layout, node, byRole("etcd"));
   await applyNodeFirewall(layout, node, byRole("etcd"), byRole("nfs"));
+  await startEngine(run, layout, node, byRole("etcd"));
 }

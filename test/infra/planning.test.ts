@@ -2,7 +2,7 @@
  * The pure planning: address arithmetic, the security-group table's invariants, the inventory.
  */
 import { describe, expect, it } from "vitest";
-import { checkFixedAddresses, cidrContains, ethertype, isWholeInternet, parseCidr, type Cidr } from "../../infra/net.ts";
+import { checkFixedAddresses, cidrContains, ethertype, isWholeInternet, lastSubnet, parseCidr, type Cidr } from "../../infra/net.ts";
 import { securityGroupRules, GROUP_ROLES } from "../../infra/rules.ts";
 import { CLUSTER_ONLY_PORTS } from "../../infra/ports.ts";
 import { buildInventory } from "../../infra/inventory.ts";
@@ -31,6 +31,11 @@ describe("CIDRs", () => {
     expect(cidrContains(cidr("10.42.0.0/24"), "10.42.1.0")).toBe(false);
     expect(cidrContains(cidr("2001:db8::/32"), "2001:db8:ffff::1")).toBe(true);
     expect(cidrContains(cidr("10.0.0.0/8"), "2001:db8::1")).toBe(false);
+  });
+  it("finds the last subnet of a range (docker_gwbridge's, in the engines' address pool)", () => {
+    expect(lastSubnet(cidr("172.20.0.0/14"), 24)).toBe("172.23.255.0/24");
+    expect(lastSubnet(cidr("10.9.8.0/24"), 24)).toBe("10.9.8.0/24");
+    expect(() => lastSubnet(cidr("10.9.8.0/24"), 16)).toThrow("/16 is not a subnet of 10.9.8.0/24");
   });
   it("knows the whole internet in both families, and their ethertypes", () => {
     expect([cidr("0.0.0.0/0"), cidr("::/0"), cidr("0.0.0.0/1")].map(isWholeInternet)).toEqual([true, true, false]);

@@ -13,6 +13,7 @@ import { parse as parseYaml } from "yaml";
 import { afterAll, describe, expect, it } from "vitest";
 import {
   mountUnitName,
+  gatewayBridgeSubnet,
   renderDockerDefaults,
   renderExports,
   renderNodeFirewall,
@@ -91,7 +92,7 @@ describe("rendered files match their reviewed snapshots", () => {
 
 describe("values that would break a config file are refused", () => {
   const docker = { hostname: "docker-host-1", nodeAddress: "10.42.0.21", enginePort: 2375, etcdAddress: "10.42.0.11", etcdPort: 2379, addressPool: "172.20.0.0/14", mtu: 1450 };
-  const firewall = { clusterCidr: "10.42.0.0/24", containerPorts: { min: 32768, max: 61000 }, protectedAddresses: [], bridges: ["docker0"] };
+  const firewall = { clusterCidr: "10.42.0.0/24", containerPorts: { min: 32768, max: 61000 }, protectedAddresses: [], bridges: ["docker0"], gatewayBridgeSubnet: "172.23.255.0/24" };
   it.each([
     ["an address that is not one", () => renderDockerDefaults({ ...docker, etcdAddress: "10.42.0.11 --debug" }), /etcdAddress: .* is not an IP address/],
     ["a port out of range", () => renderDockerDefaults({ ...docker, enginePort: 70000 }), /enginePort: 70000 is not a port/],
@@ -104,6 +105,8 @@ describe("values that would break a config file are refused", () => {
     ["a bridge name that would end the shell word", () => renderNodeFirewall({ ...firewall, bridges: ["docker0' -j ACCEPT"] }), /bridges: .* not safe/],
     ["a published port range upside down", () => renderNodeFirewall({ ...firewall, containerPorts: { min: 61000, max: 32768 } }), /containerPorts: 61000 is above 32768/],
     ["a node firewall for no bridge at all", () => renderNodeFirewall({ ...firewall, bridges: [] }), /bridges: at least one/],
+    ["an address pool too narrow for docker_gwbridge's /24", () => gatewayBridgeSubnet("172.20.0.0/25"), /addressPool: .* is not an IPv4 CIDR of \/24 or wider/],
+    ["a docker_gwbridge subnet that would end the shell word", () => renderNodeFirewall({ ...firewall, gatewayBridgeSubnet: "172.23.255.0/24 -j ACCEPT" }), /gatewayBridgeSubnet: .* not safe/],
   ])("%s", (_what, renderBad, message) => {
     expect(renderBad).toThrow(message);
   });

@@ -144,6 +144,27 @@ describe("the cgroup namespace", () => {
   });
 });
 
+describe("networks", () => {
+  // Each network takes a /24 from a pool every tenant draws on (a node's bridge pool, the overlay
+  // pool of the cluster store): without a limit one tenant could take them all.
+  it("a tenant makes at most the tenant's limit of networks, its own bridge not counted", async () => {
+    const limited = await startTestProxy(engine, { ...env, BERTH_NETWORKS_TENANT_MAX: "2" });
+    try {
+      const t = asUser(limited, alice);
+      expect((await t(["run", "--rm", TEST_IMAGE, "true"])).code).toBe(0); // the tenant's own bridge
+      expect((await t(["network", "create", "net-1"])).code).toBe(0);
+      expect((await t(["network", "create", "net-2"])).code).toBe(0);
+      const over = await t(["network", "create", "net-3"]);
+      expect(over.stderr).toContain("network limit exceeded: limit 2 a tenant, in use 2, requested 1");
+      expect((await engine.api("GET", "/networks/tenant-a_net-3")).status).toBe(404);
+      expect((await t(["network", "rm", "net-1"])).code).toBe(0);
+      expect((await t(["network", "create", "net-3"])).code).toBe(0);
+    } finally {
+      await limited.stop();
+    }
+  });
+});
+
 describe("published ports", () => {
   it("a range counts one port per port, and a container publishes at most the limit", async () => {
     await refused(["create", "-p", "40000-40100:40000-40100", TEST_IMAGE, "true"], /HostConfig\.PortBindings: 101 published ports is over the limit of 20/);

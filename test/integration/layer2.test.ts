@@ -180,6 +180,10 @@ describe("the tenant's bridge", () => {
     ok(await asAlpha(["rm", "-f", "a1", "a2", "a3", "a4"]));
     ok(await asAlpha(["network", "rm", "bridge", "back"]));
     expect((await engine.api("GET", "/networks/alpha_bridge")).status).toBe(404);
+    // A leading slash, which names drop, does not make a network that would take the bridge's engine name.
+    const slashed = await asAlpha(["network", "create", "/bridge"]);
+    expect(slashed.stderr).toContain("bridge is a pre-defined network and cannot be created");
+    expect((await engine.api("GET", "/networks/alpha_bridge")).status).toBe(404);
     ok(await asAlpha(["run", "--rm", TEST_IMAGE, "true"]));
     expect((await engine.api("GET", "/networks/alpha_bridge")).status).toBe(200);
   });

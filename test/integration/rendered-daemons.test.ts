@@ -29,6 +29,8 @@ const ADDRESS = "198.18.0.10";
 const CIDR = "198.18.0.0/24";
 /** The VMs' network MTU (Neutron on VXLAN). */
 const MTU = 1450;
+/** The last /24 of the pool the node plan below is given. */
+const GATEWAY_BRIDGE_SUBNET = "172.23.255.0/24";
 const scratch = mkdtempSync(join(tmpdir(), "berth-daemons-"));
 const started: ChildProcess[] = [];
 
@@ -202,6 +204,16 @@ describe("dockerd 20.10 with the rendered DOCKER_OPTS", () => {
     const rules = runChecked(inNamespace(["iptables", "-S", "FORWARD"]));
     expect(rules).toMatch(/-A FORWARD -i docker0 -o docker0 -j DROP/);
   });
+  it("makes docker_gwbridge once, on the subnet the node firewall names (the docker.service drop-in)", () => {
+    const post = /^ExecStartPost=-\/bin\/sh -c '(.*)'$/m.exec(fileOf(node, PATHS.dockerGatewayBridgeDropIn))?.[1];
+    expect(post).toBeDefined();
+    const start = inNamespace(["env", `DOCKER_HOST=unix://${socket}`, "sh", "-c", post!]);
+    runChecked(start);
+    runChecked(start); // the engine's next start finds it
+    const network = JSON.parse(curl("http://docker/networks/docker_gwbridge", socket) ?? "{}");
+    expect(network.IPAM.Config[0].Subnet).toBe(GATEWAY_BRIDGE_SUBNET);
+    expect(network.Options).toMatchObject({ "com.docker.network.bridge.name": "docker_gwbridge", "com.docker.network.bridge.enable_icc": "false" });
+  });
 });
 
 describe("the node firewall script", () => {
@@ -232,6 +244,16 @@ describe("the node firewall script", () => {
     expect(toClusterRules.at(-1)).toMatch(new RegExp(`-d ${cidr} .*-j DROP$`));
     runChecked(inNamespace(["sh", "-s"]), firewall);
     expect(berthRules()).toEqual(first);
+  });
+
+  it("drops ARP between docker_gwbridge's containers, by that subnet, and is idempotent", () => {
+    const bridgeRules = () => runChecked(inNamespace(["ebtables", "-L"]));
+    runChecked(inNamespace(["sh", "-s"]), firewall);
+    const first = bridgeRules();
+    expect(first).toContain(`-j ${NODE_FIREWALL_CHAINS.gatewayBridgeArp}`);
+    expect(first).toContain(`-p ARP --arp-ip-src ${GATEWAY_BRIDGE_SUBNET} --arp-ip-dst ${GATEWAY_BRIDGE_SUBNET} -j DROP`);
+    runChecked(inNamespace(["sh", "-s"]), firewall);
+    expect(bridgeRules()).toEqual(first);
   });
 
   it("keeps its rules through a restart of dockerd, which rewrites its own chains", async () => {

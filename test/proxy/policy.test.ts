@@ -16,6 +16,7 @@ import {
   healthcheckOverImage,
   pidsLimitForCreate,
   shmSizeForCreate,
+  tenantNetworksExcess,
 } from "../../tenant-proxy/src/policy/limits.ts";
 import { checkPublishedPorts, publishedPortCount, tenantPortsExcess } from "../../tenant-proxy/src/policy/ports.ts";
 import { limitTmpfs, parseTmpfsOptions } from "../../tenant-proxy/src/policy/tmpfs.ts";
@@ -156,6 +157,7 @@ const limits: ContainerLimits = {
   ulimitsMax: parseUlimitsMax(DEFAULT_ULIMITS_MAX),
   publishedPortsMax: 20,
   publishedPortsTenantMax: 100,
+  networksTenantMax: 20,
 };
 
 describe("container limits", () => {
@@ -234,6 +236,11 @@ describe("container limits", () => {
     expect(tenantPortsExcess(3, 2, 1)).toBeUndefined();
     expect(tenantPortsExcess(3, 3, 1)).toBe("published port limit exceeded: limit 3 a tenant, in use 3, requested 1");
   });
+
+  it("refuse a tenant's network over its limit", () => {
+    expect(tenantNetworksExcess(3, 2)).toBeUndefined();
+    expect(tenantNetworksExcess(3, 3)).toBe("network limit exceeded: limit 3 a tenant, in use 3, requested 1");
+  });
 });
 
 describe("policy settings", () => {
@@ -273,7 +280,7 @@ describe("policy settings", () => {
 
   it("reads the container limits, with defaults", () => {
     const defaults = readSettings(base).policy.limits;
-    expect(defaults).toMatchObject({ pids: { default: 1024, max: 4096 }, shmMaxBytes: 64 * MIB, healthcheckMinNs: 1e9, publishedPortsMax: 20, publishedPortsTenantMax: 100 });
+    expect(defaults).toMatchObject({ pids: { default: 1024, max: 4096 }, shmMaxBytes: 64 * MIB, healthcheckMinNs: 1e9, publishedPortsMax: 20, publishedPortsTenantMax: 100, networksTenantMax: 20 });
     expect([...defaults.ulimitsMax.keys()]).toEqual(["core", "cpu", "data", "fsize", "locks", "nofile", "nproc", "rss", "stack"]);
     const set = readSettings({
       ...base,
@@ -284,6 +291,7 @@ describe("policy settings", () => {
       BERTH_ULIMITS_MAX: "nofile=65536,nproc=unlimited",
       BERTH_PUBLISHED_PORTS_MAX: "5",
       BERTH_PUBLISHED_PORTS_TENANT_MAX: "50",
+      BERTH_NETWORKS_TENANT_MAX: "7",
     }).policy.limits;
     expect(set).toEqual({
       pids: { default: 256, max: 512 },
@@ -292,6 +300,7 @@ describe("policy settings", () => {
       ulimitsMax: new Map([["nofile", 65536], ["nproc", Infinity]]),
       publishedPortsMax: 5,
       publishedPortsTenantMax: 50,
+      networksTenantMax: 7,
     });
   });
 

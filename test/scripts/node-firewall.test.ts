@@ -2,9 +2,11 @@
  * The node firewall, tried as an attacking tenant tries it, on a real local cluster (`up` in a
  * cluster of its own: folder, bridge, subnet and namespace names from this test run's number,
  * beside any developer's and the other cluster tests'). Tenant B (docker-user-2) has containers on
- * an overlay network on both nodes; tenant A (docker-user-1) has a container on docker0 and one on
- * its own overlay network (so on docker_gwbridge), which is also attached to a user bridge `br-*`
- * made on the engine directly (the shape of per-tenant bridges), all on docker-host-1.
+ * an overlay network on both nodes; tenant A (docker-user-1) has a container on docker0, one on its
+ * own overlay network only (so on docker_gwbridge, the bridge every tenant's overlay containers go
+ * out by) and one on that overlay network and a user bridge `br-*` made on the engine directly (the
+ * shape of per-tenant bridges; the engine takes such a container off docker_gwbridge), all on
+ * docker-host-1.
  *
  * A's packets are sent from inside A's containers' network namespaces (nsenter into the container's
  * namespace, a plain UDP socket of Node's): the busybox image has no UDP client, and any tenant
@@ -90,6 +92,15 @@ async function interfaceAddress(node: typeof NODE1, name: string): Promise<strin
   return /inet (\d+\.\d+\.\d+\.\d+)\//.exec(shown)?.[1] ?? "";
 }
 
+/** A container's address on docker_gwbridge, the engine's own network, which tenants do not see. */
+async function gatewayBridgeAddress(container: Container): Promise<string> {
+  const id = await asTenant(container.tenant, ["inspect", "--format", "{{.Id}}", container.name]);
+  const attached = JSON.parse(await onEngine(container.node.name, ["network", "inspect", "--format", "{{json .Containers}}", "docker_gwbridge"])) as Record<string, { IPv4Address: string }>;
+  const endpoint = attached[id];
+  if (!endpoint) throw new Error(`${container.name} is not on docker_gwbridge`);
+  return endpoint.IPv4Address.split("/")[0]!;
+}
+
 /** An HTTP GET with busybox nc (busybox-static's wget crashes here); succeeds when the page came back. */
 const httpGet = (address: string, port: number) => `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 5 ${address} ${port} | grep -q 'web on'`;
 
@@ -154,7 +165,7 @@ const SILENCE = 3;
 
 let bnetVni = 0;
 let victims: { onNode1: Container; onNode2: Container };
-let attackers: { onDocker0: Container; onOverlay: Container };
+let attackers: { onDocker0: Container; onOverlay: Container; onGatewayBridge: Container };
 const gateways = { docker0: "", dockerGwbridge: "", userBridge: "" };
 let publishedPort = 0;
 let outside: Server | undefined;
@@ -171,11 +182,16 @@ beforeAll(async () => {
   await asTenant(TENANT_A, ["network", "create", "anet"]);
   await asTenant(TENANT_A, ["run", "-d", "--name", "a0", "-e", `constraint:node==${NODE1.name}`, "busybox", "sleep", "600"]);
   await asTenant(TENANT_A, ["run", "-d", "--name", "a1", "--net", "anet", "-e", `constraint:node==${NODE1.name}`, "busybox", "sleep", "600"]);
+  await asTenant(TENANT_A, ["run", "-d", "--name", "a2", "--net", "anet", "-e", `constraint:node==${NODE1.name}`, "busybox", "sleep", "600"]);
   await onEngine(NODE1.name, ["network", "create", "--driver", "bridge", USER_BRIDGE]);
   await onEngine(NODE1.name, ["network", "connect", USER_BRIDGE, await asTenant(TENANT_A, ["inspect", "--format", "{{.Id}}", "a1"])]);
 
   victims = { onNode1: await inspectContainer(TENANT_B, "b1", NODE1), onNode2: await inspectContainer(TENANT_B, "b2", NODE2) };
-  attackers = { onDocker0: await inspectContainer(TENANT_A, "a0", NODE1), onOverlay: await inspectContainer(TENANT_A, "a1", NODE1) };
+  attackers = {
+    onDocker0: await inspectContainer(TENANT_A, "a0", NODE1),
+    onOverlay: await inspectContainer(TENANT_A, "a1", NODE1),
+    onGatewayBridge: await inspectContainer(TENANT_A, "a2", NODE1),
+  };
   gateways.docker0 = await interfaceAddress(NODE1, "docker0");
   gateways.dockerGwbridge = await interfaceAddress(NODE1, "docker_gwbridge");
   gateways.userBridge = await onEngine(NODE1.name, ["network", "inspect", "--format", "{{range .IPAM.Config}}{{.Gateway}}{{end}}", USER_BRIDGE]);
@@ -233,14 +249,22 @@ describe("the node firewall on the local cluster", () => {
     expect(publishedPort).toBeGreaterThanOrEqual(32768);
   });
 
+  it("sets the scene: a2 and B's containers go out by docker_gwbridge, a1 by the user bridge", async () => {
+    expect(await gatewayBridgeAddress(attackers.onGatewayBridge)).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    expect(await gatewayBridgeAddress(victims.onNode1)).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    await expect(gatewayBridgeAddress(attackers.onOverlay)).rejects.toThrow("not on docker_gwbridge");
+  });
+
   it("keeps the overlay control plane (7946 tcp and udp) and SSH of every node away from containers", async () => {
-    const { onDocker0, onOverlay } = attackers;
+    const { onDocker0, onOverlay, onGatewayBridge } = attackers;
     const checks = {
       "own node 7946/tcp": () => tcpAnswers(onDocker0, NODE1.address, 7946),
       "own node 7946/udp": () => memberlistAnswers(onDocker0, NODE1.address),
       "own node ssh": () => tcpAnswers(onDocker0, NODE1.address, 22),
       "docker0 gateway ssh": () => tcpAnswers(onDocker0, gateways.docker0, 22),
-      "docker_gwbridge gateway ssh": () => tcpAnswers(onOverlay, gateways.dockerGwbridge, 22),
+      "docker_gwbridge gateway ssh": () => tcpAnswers(onGatewayBridge, gateways.dockerGwbridge, 22),
+      "own node ssh from docker_gwbridge": () => tcpAnswers(onGatewayBridge, NODE1.address, 22),
+      "other node 7946/udp from docker_gwbridge": () => memberlistAnswers(onGatewayBridge, NODE2.address),
       "user bridge gateway ssh": () => tcpAnswers(onOverlay, gateways.userBridge, 22),
       "other node 7946/tcp": () => tcpAnswers(onDocker0, NODE2.address, 7946),
       "other node 7946/udp": () => memberlistAnswers(onDocker0, NODE2.address),
@@ -251,23 +275,35 @@ describe("the node firewall on the local cluster", () => {
   }, 60_000);
 
   it("delivers no raw VXLAN frame from a container into another tenant's overlay, through any node address", async () => {
-    const { onDocker0, onOverlay } = attackers;
+    const { onDocker0, onOverlay, onGatewayBridge } = attackers;
     const { onNode1, onNode2 } = victims;
     const attempts = [
       { via: "its own node's address", attacker: onDocker0, target: NODE1.address, victim: onNode1 },
       { via: "the docker0 gateway", attacker: onDocker0, target: gateways.docker0, victim: onNode1 },
       { via: "the other node's address", attacker: onDocker0, target: NODE2.address, victim: onNode2 },
-      { via: "the docker_gwbridge gateway", attacker: onOverlay, target: gateways.dockerGwbridge, victim: onNode1 },
+      { via: "the docker_gwbridge gateway", attacker: onGatewayBridge, target: gateways.dockerGwbridge, victim: onNode1 },
+      { via: "the other node's address, from docker_gwbridge", attacker: onGatewayBridge, target: NODE2.address, victim: onNode2 },
       { via: "a user bridge's gateway", attacker: onOverlay, target: gateways.userBridge, victim: onNode1 },
     ];
     const delivered = await Promise.all(attempts.map((attempt, index) => inject(attempt.attacker, attempt.target, attempt.victim, 5001 + index)));
     expect(Object.fromEntries(attempts.map((attempt, index) => [attempt.via, delivered[index]]))).toEqual(Object.fromEntries(attempts.map((attempt) => [attempt.via, ""])));
   }, 60_000);
 
+  it("keeps ARP between the containers on docker_gwbridge, which every tenant's overlay containers share", async () => {
+    const victim = await gatewayBridgeAddress(victims.onNode1);
+    // Any packet to the address makes A's kernel ask for it by ARP; icc=false drops the packet itself.
+    expect(await succeedsInContainer(TENANT_A, "a2", `nc -w 2 ${victim} ${WEB_PORT} </dev/null`)).toBe(false);
+    const neighbour = await asTenant(TENANT_A, ["exec", "a2", "ip", "neigh", "show", victim]);
+    expect(neighbour, `A's container learnt B's MAC on docker_gwbridge: ${neighbour}`).not.toMatch(/lladdr/);
+    // The node itself still reaches its containers there: B's published port answers from outside.
+    expect(await succeedsInContainer(TENANT_B, "b2", httpGet(NODE1.address, publishedPort))).toBe(true);
+  });
+
   it("keeps a container off its own node's published ports, which are for clients outside the node", async () => {
     expect(await succeedsInContainer(TENANT_A, "a0", httpGet(NODE1.address, publishedPort))).toBe(false);
     expect(await succeedsInContainer(TENANT_A, "a0", httpGet(gateways.docker0, publishedPort))).toBe(false);
-    expect(await succeedsInContainer(TENANT_A, "a1", httpGet(gateways.dockerGwbridge, publishedPort))).toBe(false);
+    expect(await succeedsInContainer(TENANT_A, "a2", httpGet(gateways.dockerGwbridge, publishedPort))).toBe(false);
+    expect(await succeedsInContainer(TENANT_A, "a2", httpGet(NODE1.address, publishedPort))).toBe(false);
   });
 
   it("still lets containers reach another node's published ports, as any client the security group admits", async () => {
@@ -282,7 +318,8 @@ describe("the node firewall on the local cluster", () => {
   it("still lets containers reach the world outside the cluster (here: the operator's address)", async () => {
     expect(await succeedsInContainer(TENANT_A, "a0", `echo from-docker0 | nc -w 3 ${OUTSIDE} ${(outside!.address() as { port: number }).port}`)).toBe(true);
     expect(await succeedsInContainer(TENANT_A, "a1", `echo from-overlay | nc -w 3 ${OUTSIDE} ${(outside!.address() as { port: number }).port}`)).toBe(true);
+    expect(await succeedsInContainer(TENANT_A, "a2", `echo from-gwbridge | nc -w 3 ${OUTSIDE} ${(outside!.address() as { port: number }).port}`)).toBe(true);
     await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(outsideHeard.sort()).toEqual(["from-docker0", "from-overlay"]);
+    expect(outsideHeard.sort()).toEqual(["from-docker0", "from-gwbridge", "from-overlay"]);
   });
 });

@@ -50,9 +50,16 @@ async function dockerOk(...args: string[]): Promise<string> {
   return result.stdout;
 }
 
-/** `ping` by name from one container to another: the overlay network and its name resolution both work. */
+/** Every container of the test serves "up" over HTTP on this port (busybox httpd). */
+const WEB_PORT = 8080;
+const SERVE = ["sh", "-c", `mkdir -p /www && echo up > /www/index.html && exec httpd -f -p ${WEB_PORT} -h /www`];
+
+/**
+ * A page fetched by name from one container to another: the overlay network and its name
+ * resolution both work (with busybox nc: tenants' containers have no NET_RAW for busybox's ping).
+ */
 async function reaches(from: string, to: string): Promise<boolean> {
-  return (await docker("exec", from, "ping", "-c", "1", "-W", "3", to)).code === 0;
+  return (await docker("exec", from, "sh", "-c", `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${to} ${WEB_PORT} | grep -q '^up$'`)).code === 0;
 }
 
 async function states(): Promise<Record<string, string>> {
@@ -74,7 +81,7 @@ afterAll(async () => {
 describe("a docker host restarted as after a reboot", () => {
   it("serves its tenants again: their overlay containers start, reach each other by name, and restart policies hold", async () => {
     await dockerOk("network", "create", "app");
-    const onNode = (node: string) => ["-e", `constraint:node==${node}`, "--network", "app", "busybox", "sleep", "100000"];
+    const onNode = (node: string) => ["-e", `constraint:node==${node}`, "--network", "app", "busybox", ...SERVE];
     await dockerOk("run", "-d", "--name", "web", ...onNode("docker-host-1"));
     await dockerOk("run", "-d", "--name", "always", "--restart", "always", ...onNode("docker-host-1"));
     await dockerOk("run", "-d", "--name", "unless", "--restart", "unless-stopped", ...onNode("docker-host-1"));

@@ -24,6 +24,16 @@ export interface ContainerLimits {
   publishedPortsMax: number;
   /** BERTH_PUBLISHED_PORTS_TENANT_MAX: all of a tenant's containers' together. */
   publishedPortsTenantMax: number;
+  /** BERTH_NETWORKS_TENANT_MAX: the networks a tenant made, its own bridges not counted. */
+  networksTenantMax: number;
+}
+
+/**
+ * Why one more network would be over the tenant's limit. Every network takes a /24 from a pool all
+ * tenants share (a node's bridge pool, the cluster store's overlay pool) and a VXLAN id.
+ */
+export function tenantNetworksExcess(max: number, inUse: number): string | undefined {
+  return inUse + 1 > max ? `network limit exceeded: limit ${max} a tenant, in use ${inUse}, requested 1` : undefined;
 }
 
 /** The ulimit names the engine knows (go-units), for the setting. */

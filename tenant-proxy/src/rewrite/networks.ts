@@ -15,11 +15,13 @@ import { Refusal, badRequest } from "../http/errors.ts";
 import { ENGINE_API, type ResolvedNetwork, TENANT_BRIDGE, checkLabels, checkName, hasTenantBridge, isVisibleNetwork, passEngineError, sharedNetworks } from "../ownership.ts";
 import { withNetworkMtu } from "../policy/network-mtu.ts";
 import { ENDPOINT_RULES, NETWORK_CONNECT_RULES, NETWORK_CREATE_RULES, NETWORK_DISCONNECT_RULES, checkFields } from "../policy/fields.ts";
+import { tenantNetworksExcess } from "../policy/limits.ts";
+import { overQuota } from "../policy/quota.ts";
 import type { ClusterNode } from "../upstream/cluster.ts";
 import { anyNode, everywhereJson } from "./fan-out.ts";
 import { listFilters, parseFilters, serializeFilters, withOwner } from "./filters.ts";
 import { ensureTenantBridge } from "./tenant-bridge.ts";
-import { type Handler, type Reply, type TenantRequest, json, pipe } from "./types.ts";
+import { type Handler, type Reply, type TenantRequest, pipe } from "./types.ts";
 import { networkView } from "./views.ts";
 
 /** Names the engine keeps for its own networks; a tenant's `bridge` is made by the proxy alone. */
@@ -75,29 +77,50 @@ export const create: Handler = async (request) => {
   const raw = await request.readJson();
   const body = request.scope.unrestricted ? (raw ?? {}) : checkFields(raw, NETWORK_CREATE_RULES, "");
   if (typeof body.Name !== "string") throw badRequest("a network needs a Name");
-  if (PREDEFINED_NAMES.has(body.Name)) throw new Refusal(403, `${body.Name} is a pre-defined network and cannot be created`, "forbidden", body.Name);
+  // Checked without the leading slash that names drop: `/bridge` would take the tenant's bridge's engine name.
+  const name = checkName("network", body.Name);
+  if (PREDEFINED_NAMES.has(name)) throw new Refusal(403, `${name} is a pre-defined network and cannot be created`, "forbidden", name);
   const labels = checkLabels(body.Labels, "Labels");
   // In a cluster a tenant's networks are overlay networks: a bridge would exist on one node only,
   // and tenants do not choose nodes. The docker CLI sends "bridge" when no driver is given.
   const cluster = request.cluster.nodes.length > 1 && !request.scope.unrestricted;
   const driver = cluster ? "overlay" : typeof body.Driver === "string" ? body.Driver : "";
   const options = withNetworkMtu(body.Options, driver, request.settings.networkMtu);
-  return {
-    node: anyNode(request),
-    method: "POST",
-    segments: ["networks", "create"],
-    query: request.query,
-    body: {
-      ...body,
-      ...(cluster ? { Driver: "overlay" } : {}),
-      ...(options ? { Options: options } : {}),
-      Name: request.networkScope.engineName(checkName("network", body.Name)),
-      CheckDuplicate: true,
-      Labels: { ...labels, ...request.networkScope.ownerLabels() },
-    },
-    response: json((answer) => ({ ...answer, Warning: typeof answer.Warning === "string" ? request.scope.unscopeText(answer.Warning) : answer.Warning })),
+  const engineBody = {
+    ...body,
+    ...(cluster ? { Driver: "overlay" } : {}),
+    ...(options ? { Options: options } : {}),
+    Name: request.networkScope.engineName(name),
+    CheckDuplicate: true,
+    Labels: { ...labels, ...request.networkScope.ownerLabels() },
   };
+  // Counted and made in the tenant's queue, so two creates cannot both take the last one.
+  return request.quota.exclusive(request.scope, async (): Promise<Reply> => {
+    if (!request.scope.unrestricted) await checkTenantNetworks(request);
+    const query = request.query.toString();
+    const created = await anyNode(request).engine.json("POST", `${ENGINE_API}/networks/create${query ? `?${query}` : ""}`, engineBody);
+    if (created.status !== 201) return { reply: created };
+    const warning = created.body.Warning;
+    return { reply: { status: 201, body: { ...created.body, Warning: typeof warning === "string" ? request.scope.unscopeText(warning) : warning } } };
+  });
 };
+
+/**
+ * Refuses a network over the tenant's limit, counting the networks it owns as any node sees them
+ * (a tenant's networks are global in a cluster); its bridges are the proxy's, one per node, and do
+ * not count. Networks shared by every tenant (network authorization off) have no owner to count.
+ */
+async function checkTenantNetworks(request: TenantRequest): Promise<void> {
+  const owner = request.networkScope.ownerFilter();
+  if (owner === undefined) return;
+  const filters = encodeURIComponent(JSON.stringify({ label: [owner] }));
+  const listed = await anyNode(request).engine.json("GET", `${ENGINE_API}/networks?filters=${filters}`);
+  if (listed.status !== 200) throw passEngineError(listed);
+  const bridge = request.networkScope.engineName(TENANT_BRIDGE);
+  const inUse = (listed.body as Array<{ Name: string }>).filter((network) => network.Name !== bridge).length;
+  const excess = tenantNetworksExcess(request.settings.policy.limits.networksTenantMax, inUse);
+  if (excess) throw overQuota(excess);
+}
 
 export const remove: Handler = async (request) => {
   const network = await ownNetwork(request);
