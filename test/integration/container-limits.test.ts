@@ -152,6 +152,24 @@ describe("published ports", () => {
     expect((await a(["create", "--name", "one-in-range", "-p", "40000-41000:80", TEST_IMAGE, "true"])).code).toBe(0);
   });
 
+  it("a port written with and without its protocol counts both, as the engine publishes both", async () => {
+    // The docker CLI always writes 80/tcp; the API takes "80" too, and the engine keeps the two keys apart.
+    const bindings = (from: number, count: number) => Array.from({ length: count }, (_, n) => ({ HostPort: String(from + n) }));
+    const response = await fetch(`http://127.0.0.1:${proxy.port}/v1.41/containers/create?name=twice`, {
+      method: "POST",
+      headers: { "x-auth-token": alice.token, "x-auth-tenantid": alice.tenant, "content-type": "application/json" },
+      body: JSON.stringify({
+        Image: TEST_IMAGE,
+        ExposedPorts: { "80": {}, "80/tcp": {} },
+        HostConfig: { PortBindings: { "80": bindings(40200, 20), "80/tcp": bindings(40220, 1) } },
+      }),
+    });
+    const text = await response.text();
+    expect(response.status, text).toBe(403);
+    expect(text).toContain("HostConfig.PortBindings: 21 published ports is over the limit of 20 a container");
+    expect((await engine.api("GET", "/containers/tenant-a_twice/json")).status).toBe(404);
+  });
+
   it("a tenant's containers, running or not, publish at most the tenant's limit together", async () => {
     const limited = await startTestProxy(engine, { ...env, BERTH_PUBLISHED_PORTS_TENANT_MAX: "3" });
     try {
