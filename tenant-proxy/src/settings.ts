@@ -102,6 +102,8 @@ export interface Settings {
   maxBodyBytes: number;
   /** How long the proxy's own engine calls (lookups, creates) may take; tenants' streams are unbounded. */
   engineTimeoutMs: number;
+  /** How long a client may take to send a request's head; a connection still without one is closed. */
+  headersTimeoutMs: number;
   /** How many calls (streams included) one tenant, and everyone together, may have in progress. */
   callLimits: CallLimitSettings;
   policy: Policy;
@@ -432,6 +434,7 @@ export function readSettings(env: Env): Settings {
     tls,
     maxBodyBytes: positiveInt(env, "BERTH_MAX_BODY_BYTES", 1024 * 1024),
     engineTimeoutMs: positiveInt(env, "BERTH_ENGINE_TIMEOUT_MS", 60_000),
+    headersTimeoutMs: positiveInt(env, "BERTH_HEADERS_TIMEOUT_MS", 60_000),
     callLimits: { perTenant: positiveInt(env, "BERTH_TENANT_MAX_CALLS", 128), total: positiveInt(env, "BERTH_MAX_CALLS", 2048) },
     policy: readPolicy(env),
   };
