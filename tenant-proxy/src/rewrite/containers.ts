@@ -216,14 +216,18 @@ function checkUpdateBody(raw: Record<string, unknown> | undefined, policy: Polic
   return policy.flavors ? flavorForUpdate(policy.flavors, limited) : limited;
 }
 
-/** Start and restart run a container, which its quota must still allow. */
+/**
+ * Start and restart run a container, which its quota must still allow. They take as long as the
+ * tenant's stop timeout (`restart -t 600`) or its volumes' first mount: on the tenants' connections,
+ * not the proxy's lookups, which a tenant's restarts would otherwise fill and time out.
+ */
 export const startLike =
   (action: "start" | "restart"): Handler =>
   async (request): Promise<Reply> => {
     const { id, node } = await ownContainer(request);
     const query = request.query.toString();
     const answer = await request.quota.start(request.scope, node, id, () =>
-      node.engine.json("POST", `${ENGINE_API}/containers/${id}/${action}${query ? `?${query}` : ""}`),
+      node.engine.tenantJson("POST", `${ENGINE_API}/containers/${id}/${action}${query ? `?${query}` : ""}`),
     );
     return { reply: answer };
   };
