@@ -74,6 +74,8 @@ export interface Policy {
   tmpfsMaxBytes: number;
   /** PIDs, /dev/shm, healthchecks, ulimits and published ports of one container (BERTH_PIDS_LIMIT_*, ...). */
   limits: ContainerLimits;
+  /** BERTH_METADATA_MAX_BYTES: what one object's labels, and a container's command, may hold. */
+  metadataMaxBytes: number;
   /** BERTH_TENANT_IMAGE_CHANGES: let tenants build, tag, push, remove, commit, load and save images. */
   tenantImageChanges: boolean;
   /** BERTH_REGISTRY_PRIVATE_CIDRS and BERTH_TENANT_REGISTRIES: where tenants may not, and may, make engines connect. */
@@ -362,6 +364,7 @@ function readPolicy(env: Env): Policy {
     allowedCapabilities: new Set(capabilities),
     tmpfsMaxBytes: positiveInt(env, "BERTH_TMPFS_MAX_MB", 64) * MIB,
     limits: readLimits(env),
+    metadataMaxBytes: positiveInt(env, "BERTH_METADATA_MAX_BYTES", 64 * 1024),
     tenantImageChanges: bool(env, "BERTH_TENANT_IMAGE_CHANGES", false),
     registries: readRegistries(env),
   };

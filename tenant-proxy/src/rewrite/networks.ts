@@ -11,6 +11,7 @@
 import { badRequest } from "../http/errors.ts";
 import { ENGINE_API, checkLabels, checkName, isVisibleNetwork, passEngineError } from "../ownership.ts";
 import { ENDPOINT_RULES, NETWORK_CONNECT_RULES, NETWORK_CREATE_RULES, NETWORK_DISCONNECT_RULES, checkFields } from "../policy/fields.ts";
+import { checkMetadataSize } from "../policy/limits.ts";
 import { anyNode, everywhereJson } from "./fan-out.ts";
 import { listFilters, parseFilters, serializeFilters, withOwner } from "./filters.ts";
 import { type Handler, type Reply, type TenantRequest, json, pipe } from "./types.ts";
@@ -62,6 +63,7 @@ export const create: Handler = async (request) => {
   const body = request.scope.unrestricted ? (raw ?? {}) : checkFields(raw, NETWORK_CREATE_RULES, "");
   if (typeof body.Name !== "string") throw badRequest("a network needs a Name");
   const labels = checkLabels(body.Labels, "Labels");
+  if (!request.scope.unrestricted) checkMetadataSize(labels, "Labels", request.settings.policy.metadataMaxBytes);
   // In a cluster a tenant's networks are overlay networks: a bridge would exist on one node only,
   // and tenants do not choose nodes. The docker CLI sends "bridge" when no driver is given.
   const cluster = request.cluster.nodes.length > 1 && !request.scope.unrestricted;
