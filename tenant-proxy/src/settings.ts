@@ -336,6 +336,7 @@ function readLimits(env: Env): ContainerLimits {
     ulimitsMax: parseUlimitsMax(value(env, "BERTH_ULIMITS_MAX") ?? DEFAULT_ULIMITS_MAX),
     publishedPortsMax: positiveInt(env, "BERTH_PUBLISHED_PORTS_MAX", 20),
     publishedPortsTenantMax: positiveInt(env, "BERTH_PUBLISHED_PORTS_TENANT_MAX", 100),
+    mountsMax: positiveInt(env, "BERTH_MOUNTS_MAX", 64),
   };
 }
 

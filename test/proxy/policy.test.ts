@@ -156,6 +156,7 @@ const limits: ContainerLimits = {
   ulimitsMax: parseUlimitsMax(DEFAULT_ULIMITS_MAX),
   publishedPortsMax: 20,
   publishedPortsTenantMax: 100,
+  mountsMax: 64,
 };
 
 describe("container limits", () => {
@@ -287,6 +288,7 @@ describe("policy settings", () => {
       BERTH_ULIMITS_MAX: "nofile=65536,nproc=unlimited",
       BERTH_PUBLISHED_PORTS_MAX: "5",
       BERTH_PUBLISHED_PORTS_TENANT_MAX: "50",
+      BERTH_MOUNTS_MAX: "16",
     }).policy.limits;
     expect(set).toEqual({
       pids: { default: 256, max: 512 },
@@ -295,6 +297,7 @@ describe("policy settings", () => {
       ulimitsMax: new Map([["nofile", 65536], ["nproc", Infinity]]),
       publishedPortsMax: 5,
       publishedPortsTenantMax: 50,
+      mountsMax: 16,
     });
   });
 
