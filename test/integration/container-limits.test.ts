@@ -155,6 +155,14 @@ describe("labels and commands, which every list answer copies", () => {
     await refused(["network", "create", "--label", `big=${big}`, "big-labels"], /Labels: \d+ bytes is over the limit of 65536 bytes/);
     expect((await a(["create", "--name", "labelled", "--label", `fine=${"x".repeat(1000)}`, TEST_IMAGE, "echo", "fine"])).code).toBe(0);
   });
+
+  it("count the image's labels too, which the container takes", async () => {
+    const image = "berth-test/big-labels:latest";
+    expect((await engine.docker(["create", "--name", "big-labels-base", TEST_IMAGE, "true"])).code).toBe(0);
+    // Two changes: the engine reads each as a Dockerfile line, at most 64 KiB.
+    expect((await engine.docker(["commit", "--change", `LABEL a=${"x".repeat(40_000)}`, "--change", `LABEL b=${"x".repeat(40_000)}`, "big-labels-base", image])).code).toBe(0);
+    await refused(["create", image, "true"], /Labels \(with the image's\): \d+ bytes is over the limit of 65536 bytes/);
+  });
 });
 
 describe("mounts", () => {

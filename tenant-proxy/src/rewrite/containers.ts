@@ -13,7 +13,7 @@ import { encodeSegments } from "../http/request.ts";
 import { ENGINE_API, type ResolvedContainer, checkLabels, checkName, passEngineError, scopedFilterValues } from "../ownership.ts";
 import { UPDATE_RULES, checkFields } from "../policy/fields.ts";
 import { flavorForUpdate } from "../policy/flavors.ts";
-import { checkMountCount, checkPidsLimitUpdate, checkUlimits, healthcheckOverImage } from "../policy/limits.ts";
+import { checkMetadataSize, checkMountCount, checkPidsLimitUpdate, checkUlimits, healthcheckOverImage } from "../policy/limits.ts";
 import { checkPublishedPorts } from "../policy/ports.ts";
 import type { Policy } from "../settings.ts";
 import { checkPsArgs } from "../policy/ps-args.ts";
@@ -354,6 +354,7 @@ function limitedByImage(
   policy: Policy,
 ): { body: Record<string, any>; publishedPorts: number } {
   checkLabels(imageConfig?.Labels, `image ${body.Image} labels`);
+  checkMetadataSize({ ...imageConfig?.Labels, ...body.Labels }, "Labels (with the image's)", policy.metadataMaxBytes);
   checkMountCount(body, imageConfig?.Volumes, policy.limits);
   const publishedPorts = checkPublishedPorts(body.HostConfig, body.ExposedPorts, imageConfig?.ExposedPorts, policy.limits.publishedPortsMax);
   const healthcheck = healthcheckOverImage(body.Healthcheck, imageConfig?.Healthcheck, policy.limits);
