@@ -49,7 +49,7 @@ export async function startProxy(settings: Settings, audit: AuditLog = jsonLines
     calls: new CallLimits(settings.callLimits),
     audit,
   });
-  const { server, close } = createServer(pipeline, settings.tls);
+  const { server, close } = createServer(pipeline, { tls: settings.tls, headersTimeoutMs: settings.headersTimeoutMs });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(settings.listen.port, settings.listen.host, () => resolve());

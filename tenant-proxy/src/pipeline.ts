@@ -110,7 +110,7 @@ async function decide(context: ProxyContext, req: IncomingMessage, arrival: Arri
   const identity = operation.access === "public" ? undefined : await authenticate(context.authenticator, req.headers);
   trace.identity = identity;
   if (identity) authorise(operation, identity, context.settings.policy);
-  trace.release = context.calls.enter(identity?.tenant);
+  trace.release = context.calls.enter(identity && { tenant: identity.tenant, user: identity.user });
   const unrestricted = identity === undefined || identity.admin || !context.settings.multiTenant;
   const scope = unrestricted ? ADMIN_SCOPE : new TenantScope(identity.tenant);
   if (!unrestricted) checkQuery(operation, target.query);

@@ -5,7 +5,9 @@
  * peeked at before the parser sees it; if it is such a request, an `Upgrade: tcp` header is added
  * for the parser's sake and the connection is remembered as legacy, so the engine is asked the old
  * way and answers the old way. Later requests on a kept-alive connection are not rewritten: a hijack
- * there must carry the Upgrade header (the pipeline says so).
+ * there must carry the Upgrade header (the pipeline says so). A connection gets `headersTimeoutMs` to
+ * send its first head, peeked or not: before credentials it is nobody's call, so nothing else bounds
+ * how many silent or trickling connections one client keeps open.
  */
 import http, { type IncomingMessage } from "node:http";
 import net from "node:net";
@@ -40,9 +42,16 @@ export interface BerthServer {
   close(): Promise<void>;
 }
 
-export function createServer(handlers: StreamHandlers, tlsOptions?: { cert: Buffer; key: Buffer }): BerthServer {
+export interface ServerOptions {
+  tls?: { cert: Buffer; key: Buffer };
+  /** How long a client may take to send a request head (BERTH_HEADERS_TIMEOUT_MS). */
+  headersTimeoutMs: number;
+}
+
+export function createServer(handlers: StreamHandlers, options: ServerOptions): BerthServer {
+  const { tls: tlsOptions, headersTimeoutMs } = options;
   const legacySockets = new WeakSet<Duplex>();
-  const httpServer = http.createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 5_000 });
+  const httpServer = http.createServer({ requestTimeout: 0, headersTimeout: headersTimeoutMs, keepAliveTimeout: 5_000 });
   httpServer.on("request", (req, res) => void handlers.onRequest(req, res));
   httpServer.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on("error", () => socket.destroy());
@@ -66,7 +75,13 @@ export function createServer(handlers: StreamHandlers, tlsOptions?: { cert: Buff
     socket.once("close", () => connections.delete(socket));
     socket.on("error", () => socket.destroy());
     let buffered: Buffer = Buffer.alloc(0);
+    const tooSlow = () => socket.destroy();
+    (socket as net.Socket).setTimeout(headersTimeoutMs);
+    socket.once("timeout", tooSlow);
     const handOver = () => {
+      // From here Node's parser times the head (headersTimeout), and streams may be idle for long.
+      (socket as net.Socket).setTimeout(0);
+      socket.off("timeout", tooSlow);
       socket.off("data", onData);
       socket.pause();
       if (buffered.length > 0) socket.unshift(buffered);

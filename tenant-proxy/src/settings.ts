@@ -74,6 +74,8 @@ export interface Policy {
   tmpfsMaxBytes: number;
   /** PIDs, /dev/shm, healthchecks, ulimits and published ports of one container (BERTH_PIDS_LIMIT_*, ...). */
   limits: ContainerLimits;
+  /** BERTH_METADATA_MAX_BYTES: what one object's labels, and a container's command, may hold. */
+  metadataMaxBytes: number;
   /** BERTH_TENANT_IMAGE_CHANGES: let tenants build, tag, push, remove, commit, load and save images. */
   tenantImageChanges: boolean;
   /** BERTH_REGISTRY_PRIVATE_CIDRS and BERTH_TENANT_REGISTRIES: where tenants may not, and may, make engines connect. */
@@ -102,6 +104,8 @@ export interface Settings {
   maxBodyBytes: number;
   /** How long the proxy's own engine calls (lookups, creates) may take; tenants' streams are unbounded. */
   engineTimeoutMs: number;
+  /** How long a client may take to send a request's head; a connection still without one is closed. */
+  headersTimeoutMs: number;
   /** How many calls (streams included) one tenant, and everyone together, may have in progress. */
   callLimits: CallLimitSettings;
   policy: Policy;
@@ -347,6 +351,7 @@ function readLimits(env: Env): ContainerLimits {
     publishedPortsMax: positiveInt(env, "BERTH_PUBLISHED_PORTS_MAX", 20),
     publishedPortsTenantMax: positiveInt(env, "BERTH_PUBLISHED_PORTS_TENANT_MAX", 100),
     networksTenantMax: positiveInt(env, "BERTH_NETWORKS_TENANT_MAX", 20),
+    mountsMax: positiveInt(env, "BERTH_MOUNTS_MAX", 64),
   };
 }
 
@@ -375,6 +380,7 @@ function readPolicy(env: Env): Policy {
     allowedCapabilities: new Set(capabilities),
     tmpfsMaxBytes: positiveInt(env, "BERTH_TMPFS_MAX_MB", 64) * MIB,
     limits: readLimits(env),
+    metadataMaxBytes: positiveInt(env, "BERTH_METADATA_MAX_BYTES", 64 * 1024),
     tenantImageChanges: bool(env, "BERTH_TENANT_IMAGE_CHANGES", false),
     registries: readRegistries(env),
   };
@@ -447,6 +453,7 @@ export function readSettings(env: Env): Settings {
     tls,
     maxBodyBytes: positiveInt(env, "BERTH_MAX_BODY_BYTES", 1024 * 1024),
     engineTimeoutMs: positiveInt(env, "BERTH_ENGINE_TIMEOUT_MS", 60_000),
+    headersTimeoutMs: positiveInt(env, "BERTH_HEADERS_TIMEOUT_MS", 60_000),
     callLimits: { perTenant: positiveInt(env, "BERTH_TENANT_MAX_CALLS", 128), total: positiveInt(env, "BERTH_MAX_CALLS", 2048) },
     policy: readPolicy(env),
     networkMtu: optionalMtu(env, "BERTH_NETWORK_MTU"),

@@ -244,6 +244,21 @@ describe("host escapes", () => {
     await cliFails(["create", ...flags, TEST_IMAGE, "true"], message);
   });
 
+  // Go's JSON decoder matches field names regardless of case and keeps the last value of a field:
+  // a lower-case twin after a checked field replaces it at the engine, inside nested objects too.
+  it.each([
+    ["a host port outside the range (the node's SSH)", { PortBindings: { "80/tcp": [{ HostPort: "", hostport: "22" }] } }, /hostport \(did you mean HostPort\?\)/],
+    ["a binding to one host address", { PortBindings: { "80/tcp": [{ HostIp: "", hostip: "127.0.0.1", HostPort: "40001" }] } }, /hostip \(did you mean HostIp\?\)/],
+    ["a log driver that connects out from the host", { LogConfig: { Type: "", type: "syslog", config: { "syslog-address": "udp://127.0.0.1:514" } } }, /unknown field HostConfig\.LogConfig\.type \(did you mean Type\?\)/],
+  ])("docker create with a lower-case twin of a checked nested field is refused: %s", async (_what, hostConfig, message) => {
+    await apiFails("POST", "/containers/create", { Image: TEST_IMAGE, HostConfig: hostConfig }, 400, message);
+  });
+
+  it("network create with a lower-case twin of IPAM's checked fields is refused", async () => {
+    await apiFails("POST", "/networks/create", { Name: "twin", IPAM: { Driver: "default", config: [{ Subnet: "169.254.169.0/24" }] } }, 400, /unknown field IPAM\.config \(did you mean Config\?\)/);
+    await apiFails("POST", "/networks/create", { Name: "twin", IPAM: { options: { foo: "bar" } } }, 400, /unknown field IPAM\.options/);
+  });
+
   it("a local volume mounting a host path is refused", async () => {
     await cliFails(["volume", "create", "--opt", "type=none", "--opt", "o=bind", "--opt", "device=/etc", "hostetc"], /DriverOpts/);
   });

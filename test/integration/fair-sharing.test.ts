@@ -168,6 +168,24 @@ describe("long streams of one tenant", () => {
   }, 180_000);
 });
 
+describe("a tenant's start or restart that takes long", () => {
+  it("runs on the tenants' connections for as long as it takes, not on the proxy's lookups and their timeout", async () => {
+    // busybox sleep as PID 1 ignores SIGTERM: a restart waits out its -t before the kill.
+    const patient = await cluster.startProxy({ ...env, BERTH_ENGINE_TIMEOUT_MS: "2000" });
+    const p = asUser(patient, alice);
+    try {
+      ok(await p(["run", "-d", "--name", "stubborn", TEST_IMAGE, "sleep", "1000"]));
+      const started = Date.now();
+      const restarted = await p(["restart", "-t", "5", "stubborn"], { timeoutMs: 30_000 });
+      expect(restarted.code, restarted.stderr).toBe(0);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(5_000);
+      ok(await p(["rm", "-f", "stubborn"]));
+    } finally {
+      await patient.stop();
+    }
+  }, 60_000);
+});
+
 describe("a slow call of one tenant", () => {
   it("fails that tenant's call alone, naming the node, and leaves the node up for everyone", async () => {
     const host1 = cluster.engines[0]!;

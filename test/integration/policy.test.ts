@@ -209,6 +209,8 @@ describe("image changes opened to tenants (BERTH_TENANT_IMAGE_CHANGES=true)", ()
       const headers = { "x-auth-token": "token-tenant-a", "x-auth-tenantid": "tenant-a" };
       const attempts = [
         ["POST", `/images/create?fromSrc=${encodeURIComponent(`http://${engine.address}:2375/containers/json`)}&repo=berth-test/imported`],
+        // The engine pulls whenever fromImage is given, fromSrc or not.
+        ["POST", `/images/create?fromSrc=-&fromImage=${encodeURIComponent(`${engine.address}:2375/x`)}&tag=latest`],
         ["POST", `/build?remote=${encodeURIComponent("http://127.0.0.1:2379/v2/keys")}`],
         ["POST", `/build?remote=${encodeURIComponent(`git@${engine.address}:repo.git`)}`],
       ];

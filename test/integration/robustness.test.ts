@@ -121,6 +121,40 @@ describe("malformed requests", () => {
   });
 });
 
+describe("connections that never send a whole request head", () => {
+  /** Whether the proxy closes a connection that sent `bytes` and nothing more, within `waitMs`. */
+  function closedByProxy(port: number, bytes: string, waitMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const socket = net.connect(port, "127.0.0.1");
+      const timer = setTimeout(() => {
+        socket.destroy();
+        resolve(false);
+      }, waitMs);
+      socket.on("close", () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+      socket.on("error", () => undefined);
+      socket.resume();
+      if (bytes !== "") socket.write(bytes);
+    });
+  }
+
+  it("are closed after the head timeout: silent ones and slow ones alike, before any credentials", async () => {
+    // Such connections are nobody's calls yet (no token read), so only a timeout bounds how many one client holds.
+    const quick = await startTestProxy(engine, { BERTH_AUTH_BACKEND: "static", BERTH_TOKENS_FILE: tokensFile, BERTH_HEADERS_TIMEOUT_MS: "1000" });
+    try {
+      const [silent, partial] = await Promise.all([
+        closedByProxy(quick.port, "", 8_000),
+        closedByProxy(quick.port, "GET /_ping HTTP/1.1\r\nHost: proxy\r\n", 8_000),
+      ]);
+      expect({ silent, partial }).toEqual({ silent: true, partial: true });
+    } finally {
+      await quick.stop();
+    }
+  });
+});
+
 describe("keys named like JavaScript's object members", () => {
   const KEYS = ["__proto__", "constructor", "hasOwnProperty", "toString", "valueOf", "isPrototypeOf", "__defineGetter__"];
   const send = async (method: string, path: string, body?: unknown) => {

@@ -158,6 +158,7 @@ const limits: ContainerLimits = {
   publishedPortsMax: 20,
   publishedPortsTenantMax: 100,
   networksTenantMax: 20,
+  mountsMax: 64,
 };
 
 describe("container limits", () => {
@@ -230,6 +231,9 @@ describe("container limits", () => {
     expect(publishedPortCount({ PortBindings: {}, PublishAllPorts: true }, { "80/tcp": {}, "81": {} }, { "80/tcp": {}, "9000/tcp": {} })).toBe(3);
     expect(publishedPortCount({ PortBindings: { "80/tcp": [{}, {}] }, PublishAllPorts: true }, { "80/tcp": {} }, null)).toBe(2);
     expect(publishedPortCount({ PortBindings: {}, PublishAllPorts: false }, { "80/tcp": {} }, { "81/tcp": {} })).toBe(0);
+    // The engine keeps "80" and "80/tcp" apart: each key's bindings publish, and -P publishes each key.
+    expect(publishedPortCount({ PortBindings: { "80": [{}, {}], "80/tcp": [{}] } }, undefined, undefined)).toBe(3);
+    expect(publishedPortCount({ PortBindings: {}, PublishAllPorts: true }, { "80": {}, "80/tcp": {} }, { "80/tcp": {} })).toBe(2);
     expect(() => publishedPortCount({ PortBindings: { "80-90/tcp": [{}] } }, undefined, undefined)).toThrow('"80-90/tcp" is not one port');
     expect(() => checkPublishedPorts({ PortBindings: range }, undefined, undefined, 20)).toThrow("HostConfig.PortBindings: 101 published ports is over the limit of 20 a container");
     expect(checkPublishedPorts({ PortBindings: range }, undefined, undefined, 101)).toBe(101);
@@ -292,6 +296,7 @@ describe("policy settings", () => {
       BERTH_PUBLISHED_PORTS_MAX: "5",
       BERTH_PUBLISHED_PORTS_TENANT_MAX: "50",
       BERTH_NETWORKS_TENANT_MAX: "7",
+      BERTH_MOUNTS_MAX: "16",
     }).policy.limits;
     expect(set).toEqual({
       pids: { default: 256, max: 512 },
@@ -301,6 +306,7 @@ describe("policy settings", () => {
       publishedPortsMax: 5,
       publishedPortsTenantMax: 50,
       networksTenantMax: 7,
+      mountsMax: 16,
     });
   });
 

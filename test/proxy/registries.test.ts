@@ -33,6 +33,11 @@ describe("registries tenants may reach", () => {
     for (const authority of ["10.0.0.14:2379", "127.0.0.1:9", "[::1]:2375", "169.254.169.254", "localhost:5000", "inside.example", "nowhere.example", "[::ffff:10.0.0.1]:80", "10.0.0.5:5001"]) {
       await expect(checkRegistry(authority, policy, lookup), authority).rejects.toThrow(refused);
     }
+    // IPv6 forms that carry an IPv4 address a translator or tunnel may take to it: compatible,
+    // translated (SIIT), local-use NAT64, 6to4, Teredo; and the discard prefix.
+    for (const authority of ["[::127.0.0.1]:80", "[::ffff:0:7f00:1]:80", "[64:ff9b:1::7f00:1]:80", "[2002:7f00:1::]:80", "[2001:0:7f00:1::]:80", "[100::1]:80"]) {
+      await expect(checkRegistry(authority, policy, lookup), authority).rejects.toThrow(refused);
+    }
     for (const authority of ["public.example:443", "93.184.215.14", "10.0.0.5:5000", "Registry.Internal:5000"]) {
       await expect(checkRegistry(authority, policy, lookup), authority).resolves.toBeUndefined();
     }

@@ -111,16 +111,20 @@ export const UPDATE_RULES: Rules = {
 
 const PORT_RANGE = { low: 32768, high: 61000 };
 
+const PORT_BINDING_RULES: Rules = { HostIp: "any", HostPort: "any" }; // checked by checkPortBindings
+
 function checkPortBindings(value: unknown): string | undefined {
   if (value === null || value === undefined) return undefined;
   if (typeof value !== "object" || Array.isArray(value)) return "must be an object";
   for (const [port, bindings] of Object.entries(value)) {
     if (bindings === null) continue;
     if (!Array.isArray(bindings)) return `${port} must list its bindings`;
-    for (const binding of bindings as { HostIp?: unknown; HostPort?: unknown }[]) {
-      const hostIp = binding?.HostIp ?? "";
+    for (const [index, entry] of bindings.entries()) {
+      // Field by field: a `hostport` twin would otherwise be the engine's HostPort, unchecked.
+      const binding = checkFields(entry, PORT_BINDING_RULES, `HostConfig.PortBindings["${port}"][${index}]`);
+      const hostIp = binding.HostIp ?? "";
       if (hostIp !== "" && hostIp !== "0.0.0.0" && hostIp !== "::") return `binding ${port} to host address ${String(hostIp)} is not allowed`;
-      const hostPort = String(binding?.HostPort ?? "");
+      const hostPort = String(binding.HostPort ?? "");
       if (hostPort === "" || hostPort === "0") continue;
       const range = /^(\d+)(?:-(\d+))?$/.exec(hostPort);
       const low = range ? Number(range[1]) : NaN;
@@ -155,8 +159,8 @@ const HOST_CONFIG_RULES: Rules = {
   Binds: "any", // checked and scoped with the volume references
   ContainerIDFile: "any", // a client-side file name the engine ignores
   LogConfig: (value) => {
-    const config = value as { Type?: unknown; Config?: unknown } | null | undefined;
-    if (!config) return undefined;
+    if (!value) return undefined;
+    const config = checkFields(value, { Type: "any", Config: "any" }, "HostConfig.LogConfig");
     if (config.Type !== undefined && config.Type !== "") return "only the service's default log driver is available";
     return isUnset(config.Config) ? undefined : "log options are not available to tenants";
   },
@@ -297,8 +301,8 @@ export const NETWORK_CREATE_RULES: Rules = {
   Attachable: "any",
   Ingress: unset("ingress networks belong to swarm mode"),
   IPAM: (value) => {
-    const ipam = value as { Driver?: unknown; Config?: unknown; Options?: unknown } | null | undefined;
-    if (!ipam) return undefined;
+    if (!value) return undefined;
+    const ipam = checkFields(value, { Driver: "any", Config: "any", Options: "any" }, "IPAM");
     if (ipam.Driver !== undefined && ipam.Driver !== "" && ipam.Driver !== "default") return "only the default IPAM driver is available";
     if (!isUnset(ipam.Options)) return "IPAM options are not available to tenants";
     if (!isUnset(ipam.Config)) return "custom subnets are not available: the engine assigns one that cannot clash with the hosts' networks";

@@ -14,8 +14,6 @@ import { FieldRefusal } from "./fields.ts";
 /** A container port key as the engine takes it: one port and a protocol (`80/tcp`, `53/udp`). */
 const PORT_KEY = /^\d{1,5}(\/(tcp|udp|sctp))?$/;
 
-const normalised = (port: string) => (port.includes("/") ? port : `${port}/tcp`);
-
 function portKeys(value: unknown, field: string): string[] {
   if (value === undefined || value === null) return [];
   if (typeof value !== "object" || Array.isArray(value)) throw badRequest(`${field} must be an object`);
@@ -25,14 +23,17 @@ function portKeys(value: unknown, field: string): string[] {
   return keys;
 }
 
-/** How many host ports a create publishes, given the exposed ports of its image. */
+/**
+ * How many host ports a create publishes, given the exposed ports of its image. Keys are taken as
+ * written, as the engine takes them: `80` and `80/tcp` are two keys to it, and each one's bindings
+ * publish (both on 80/tcp).
+ */
 export function publishedPortCount(hostConfig: Record<string, any>, exposedPorts: unknown, imageExposedPorts: unknown): number {
   const bindings = (hostConfig.PortBindings ?? {}) as Record<string, unknown[] | null>;
-  const bound = new Map(portKeys(bindings, "HostConfig.PortBindings").map((port) => [normalised(port), bindings[port]?.length ?? 0]));
+  const bound = new Map(portKeys(bindings, "HostConfig.PortBindings").map((port) => [port, bindings[port]?.length ?? 0]));
   if (hostConfig.PublishAllPorts === true) {
     for (const port of [...portKeys(exposedPorts, "ExposedPorts"), ...portKeys(imageExposedPorts, "the image's ExposedPorts")]) {
-      const key = normalised(port);
-      if (!bound.get(key)) bound.set(key, 1);
+      if (!bound.get(port)) bound.set(port, 1);
     }
   }
   return [...bound.values()].reduce((sum, count) => sum + count, 0);

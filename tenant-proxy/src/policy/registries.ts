@@ -18,11 +18,15 @@ export interface RegistryPolicy {
   allowed: ReadonlySet<string>;
 }
 
-/** Everything that is not the public internet, IPv4 and IPv6 (NAT64 included; IPv4-mapped addresses are checked as IPv4). */
+/**
+ * Everything that is not the public internet, IPv4 and IPv6 (IPv4-mapped addresses are checked as
+ * IPv4). The IPv6 prefixes that embed an IPv4 address (compatible, translated, NAT64 well-known and
+ * local-use, 6to4, Teredo) are refused whole: a translator or tunnel on the way may take them to it.
+ */
 export const DEFAULT_PRIVATE_CIDRS = [
   "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12", "192.0.0.0/24", "192.168.0.0/16",
   "198.18.0.0/15", "224.0.0.0/3",
-  "::/128", "::1/128", "64:ff9b::/96", "fc00::/7", "fe80::/10", "ff00::/8",
+  "::/96", "::1/128", "::ffff:0:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "2001::/32", "2002::/16", "fc00::/7", "fe80::/10", "ff00::/8",
 ];
 
 /** A BlockList of CIDRs, or the first one that cannot be read. */

@@ -24,7 +24,7 @@ import {
   checkFields,
 } from "../policy/fields.ts";
 import { flavorForCreate } from "../policy/flavors.ts";
-import { checkHealthcheck, checkUlimits, pidsLimitForCreate, shmSizeForCreate } from "../policy/limits.ts";
+import { checkHealthcheck, checkMetadataSize, checkUlimits, pidsLimitForCreate, shmSizeForCreate } from "../policy/limits.ts";
 import { withoutRawSockets } from "../policy/raw-sockets.ts";
 import { limitTmpfs } from "../policy/tmpfs.ts";
 import type { Policy } from "../settings.ts";
@@ -76,6 +76,8 @@ export function checkCreateBody(body: Json | undefined, policy: Policy): Json {
   if (body === undefined) throw badRequest("a container create needs a JSON body");
   const config = checkFields(body, CONTAINER_CONFIG_RULES, "");
   checkLabels(config.Labels, "Labels");
+  checkMetadataSize(config.Labels, "Labels", policy.metadataMaxBytes);
+  checkMetadataSize([config.Entrypoint, config.Cmd], "Cmd and Entrypoint", policy.metadataMaxBytes);
   let host = checkFields(config.HostConfig, hostConfigRules(policy.allowedCapabilities), "HostConfig");
   if (host.Binds !== undefined && host.Binds !== null) {
     if (!Array.isArray(host.Binds)) throw badRequest("HostConfig.Binds must be a list");
@@ -88,6 +90,7 @@ export function checkCreateBody(body: Json | undefined, policy: Policy): Json {
       if (checked.VolumeOptions !== undefined && checked.VolumeOptions !== null) {
         const options = checkFields(checked.VolumeOptions, VOLUME_OPTIONS_RULES, `HostConfig.Mounts[${index}].VolumeOptions`);
         checkLabels(options.Labels, `HostConfig.Mounts[${index}].VolumeOptions.Labels`);
+        checkMetadataSize(options.Labels, `HostConfig.Mounts[${index}].VolumeOptions.Labels`, policy.metadataMaxBytes);
         checked.VolumeOptions = options;
       }
       return checked;

@@ -14,7 +14,7 @@ import { encodeSegments } from "../http/request.ts";
 import { ENGINE_API, type ResolvedContainer, checkLabels, checkName, hasTenantBridge, passEngineError, scopedFilterValues } from "../ownership.ts";
 import { UPDATE_RULES, checkFields } from "../policy/fields.ts";
 import { flavorForUpdate } from "../policy/flavors.ts";
-import { checkPidsLimitUpdate, checkUlimits, healthcheckOverImage } from "../policy/limits.ts";
+import { checkMetadataSize, checkMountCount, checkPidsLimitUpdate, checkUlimits, healthcheckOverImage } from "../policy/limits.ts";
 import { checkPublishedPorts } from "../policy/ports.ts";
 import type { Policy } from "../settings.ts";
 import { checkPsArgs } from "../policy/ps-args.ts";
@@ -218,14 +218,18 @@ function checkUpdateBody(raw: Record<string, unknown> | undefined, policy: Polic
   return policy.flavors ? flavorForUpdate(policy.flavors, limited) : limited;
 }
 
-/** Start and restart run a container, which its quota must still allow. */
+/**
+ * Start and restart run a container, which its quota must still allow. They take as long as the
+ * tenant's stop timeout (`restart -t 600`) or its volumes' first mount: on the tenants' connections,
+ * not the proxy's lookups, which a tenant's restarts would otherwise fill and time out.
+ */
 export const startLike =
   (action: "start" | "restart"): Handler =>
   async (request): Promise<Reply> => {
     const { id, node } = await ownContainer(request);
     const query = request.query.toString();
     const answer = await request.quota.start(request.scope, node, id, () =>
-      node.engine.json("POST", `${ENGINE_API}/containers/${id}/${action}${query ? `?${query}` : ""}`),
+      node.engine.tenantJson("POST", `${ENGINE_API}/containers/${id}/${action}${query ? `?${query}` : ""}`),
     );
     return { reply: answer };
   };
@@ -352,6 +356,8 @@ function limitedByImage(
   policy: Policy,
 ): { body: Record<string, any>; publishedPorts: number } {
   checkLabels(imageConfig?.Labels, `image ${body.Image} labels`);
+  checkMetadataSize({ ...imageConfig?.Labels, ...body.Labels }, "Labels (with the image's)", policy.metadataMaxBytes);
+  checkMountCount(body, imageConfig?.Volumes, policy.limits);
   const publishedPorts = checkPublishedPorts(body.HostConfig, body.ExposedPorts, imageConfig?.ExposedPorts, policy.limits.publishedPortsMax);
   const healthcheck = healthcheckOverImage(body.Healthcheck, imageConfig?.Healthcheck, policy.limits);
   return { body: healthcheck === body.Healthcheck ? body : { ...body, Healthcheck: healthcheck }, publishedPorts };

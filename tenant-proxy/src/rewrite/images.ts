@@ -71,9 +71,12 @@ export const onImageEverywhere =
     return { reply: answers.find((answer) => answer.status >= 400) ?? answers[0]! };
   };
 
-/** Pulls on every node, for everyone; imports (`fromSrc`, with a tar body) only where image changes are open. */
+/**
+ * Pulls on every node, for everyone; imports (`fromSrc`, with a tar body) only where image changes
+ * are open. The engine pulls whenever `fromImage` is given, with or without `fromSrc`: so does this.
+ */
 export const pull: Handler = async (request): Promise<MergedStream | EngineCall> => {
-  if (request.query.has("fromSrc")) {
+  if (!request.query.get("fromImage") && request.query.has("fromSrc")) {
     if (!request.settings.policy.tenantImageChanges && !request.scope.unrestricted) {
       throw new Refusal(403, "importing images is for administrators", "admin-only", "fromSrc");
     }

@@ -15,7 +15,7 @@ import { Refusal, badRequest } from "../http/errors.ts";
 import { ENGINE_API, type ResolvedNetwork, TENANT_BRIDGE, checkLabels, checkName, hasTenantBridge, isVisibleNetwork, passEngineError, sharedNetworks } from "../ownership.ts";
 import { withNetworkMtu } from "../policy/network-mtu.ts";
 import { ENDPOINT_RULES, NETWORK_CONNECT_RULES, NETWORK_CREATE_RULES, NETWORK_DISCONNECT_RULES, checkFields } from "../policy/fields.ts";
-import { tenantNetworksExcess } from "../policy/limits.ts";
+import { checkMetadataSize, tenantNetworksExcess } from "../policy/limits.ts";
 import { overQuota } from "../policy/quota.ts";
 import type { ClusterNode } from "../upstream/cluster.ts";
 import { anyNode, everywhereJson } from "./fan-out.ts";
@@ -81,6 +81,7 @@ export const create: Handler = async (request) => {
   const name = checkName("network", body.Name);
   if (PREDEFINED_NAMES.has(name)) throw new Refusal(403, `${name} is a pre-defined network and cannot be created`, "forbidden", name);
   const labels = checkLabels(body.Labels, "Labels");
+  if (!request.scope.unrestricted) checkMetadataSize(labels, "Labels", request.settings.policy.metadataMaxBytes);
   // In a cluster a tenant's networks are overlay networks: a bridge would exist on one node only,
   // and tenants do not choose nodes. The docker CLI sends "bridge" when no driver is given.
   const cluster = request.cluster.nodes.length > 1 && !request.scope.unrestricted;

@@ -15,6 +15,7 @@ import { join, resolve, sep } from "node:path";
 import { Refusal } from "../http/errors.ts";
 import { ENGINE_API, type Scope, checkLabels, checkName, passEngineError } from "../ownership.ts";
 import { VOLUME_CREATE_RULES, checkFields } from "../policy/fields.ts";
+import { checkMetadataSize } from "../policy/limits.ts";
 import type { VolumeBackend } from "../settings.ts";
 import type { ClusterNode } from "../upstream/cluster.ts";
 import { everywhereJson } from "./fan-out.ts";
@@ -109,6 +110,7 @@ export const create: Handler = async (request): Promise<Reply> => {
   const raw = (await request.readJson()) ?? {};
   const body = request.scope.unrestricted ? raw : checkFields(raw, VOLUME_CREATE_RULES, "");
   const labels = checkLabels(body.Labels, "Labels");
+  if (!request.scope.unrestricted) checkMetadataSize(labels, "Labels", request.settings.policy.metadataMaxBytes);
   const name = typeof body.Name === "string" && body.Name !== "" ? checkName("volume", body.Name) : randomBytes(32).toString("hex");
   const healthy = request.cluster.healthy();
   if (healthy.length === 0) throw new Refusal(503, "no engine is available", "engine-unavailable");

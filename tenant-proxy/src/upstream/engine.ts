@@ -42,6 +42,11 @@ export interface Upstream {
   connect(): Promise<net.Socket>;
   /** The proxy's own call, on the lookup connections, within the engine timeout. */
   json(method: string, path: string, body?: unknown): Promise<JsonAnswer>;
+  /**
+   * A tenant's call that the proxy reads as JSON, on the tenants' connections and for as long as
+   * the engine takes: a start or restart waits out the tenant's own stop timeout.
+   */
+  tenantJson(method: string, path: string, body?: unknown): Promise<JsonAnswer>;
   /** A health check's call, on a connection of its own, given up (and its connection closed) after `timeoutMs`. */
   health(path: string, timeoutMs: number): Promise<JsonAnswer>;
   /** Closes kept-alive connections (at shutdown). */
@@ -124,11 +129,15 @@ export class Engine implements Upstream {
     return this.jsonOn("lookup", method, path, body, this.timeoutMs);
   }
 
+  tenantJson(method: string, path: string, body?: unknown): Promise<JsonAnswer> {
+    return this.jsonOn("tenant", method, path, body, undefined);
+  }
+
   health(path: string, timeoutMs: number): Promise<JsonAnswer> {
     return this.jsonOn("health", "GET", path, undefined, timeoutMs);
   }
 
-  private async jsonOn(pool: Pool, method: string, path: string, body: unknown, timeoutMs: number): Promise<JsonAnswer> {
+  private async jsonOn(pool: Pool, method: string, path: string, body: unknown, timeoutMs: number | undefined): Promise<JsonAnswer> {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     const response = await this.send(
       { method, path, headers: payload ? { "Content-Type": "application/json", "Content-Length": payload.length } : {}, body: payload, timeoutMs },
