@@ -107,7 +107,7 @@ async function decide(context: ProxyContext, req: IncomingMessage, arrival: Arri
   trace.operation = operation;
   if (arrival.kind === "stream" && !operation.hijack) throw badRequest(`${operation.id} cannot be upgraded to a stream`);
 
-  const identity = operation.access === "public" ? undefined : await authenticate(context.authenticator, req.headers);
+  const identity = operation.access === "public" ? undefined : await authenticate(context.authenticator, req.headers, req.socket.remoteAddress ?? "unknown");
   trace.identity = identity;
   if (identity) authorise(operation, identity, context.settings.policy);
   trace.release = context.calls.enter(identity && { tenant: identity.tenant, user: identity.user });

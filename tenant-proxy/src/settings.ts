@@ -7,6 +7,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { z } from "zod";
 import type { CallLimitSettings } from "./call-limits.ts";
+import type { LookupLimits } from "./identity/lookup-slots.ts";
 import { OPERATIONS } from "./operations.ts";
 import { disabledOperations } from "./policy/api-filter.ts";
 import { type Flavors, flavorsSchema, MIB } from "./policy/flavors.ts";
@@ -56,7 +57,7 @@ export interface StaticToken {
 }
 
 export type AuthSettings =
-  | { backend: "keystone"; keystoneUrl: string; cacheTtlMs: number; cacheSize: number; timeoutMs: number }
+  | { backend: "keystone"; keystoneUrl: string; cacheTtlMs: number; cacheSize: number; timeoutMs: number; lookups: LookupLimits }
   | { backend: "static"; tokensFile: string; tokens: StaticToken[] }
   | { backend: "none" };
 
@@ -417,6 +418,10 @@ export function readSettings(env: Env): Settings {
       cacheTtlMs: positiveInt(env, "BERTH_TOKEN_CACHE_SECONDS", 30) * 1000,
       cacheSize: positiveInt(env, "BERTH_TOKEN_CACHE_SIZE", 10_000),
       timeoutMs: positiveInt(env, "BERTH_KEYSTONE_TIMEOUT_MS", 5_000),
+      lookups: {
+        total: positiveInt(env, "BERTH_KEYSTONE_MAX_LOOKUPS", 32),
+        perAddress: positiveInt(env, "BERTH_KEYSTONE_MAX_LOOKUPS_PER_ADDRESS", 4),
+      },
     };
   } else if (backend === "static") {
     const tokensFile = value(env, "BERTH_TOKENS_FILE");

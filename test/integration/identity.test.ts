@@ -81,8 +81,8 @@ describe("Keystone tokens", () => {
   it("a token past its expiry is refused, whatever Keystone still says", async () => {
     const valid = await token(`alice-${suffix}`, tenantA);
     const twoHoursLater = () => Date.now() + 2 * 3600 * 1000;
-    const authenticator = new KeystoneAuthenticator({ keystoneUrl: keystone.url, cacheTtlMs: 60_000, cacheSize: 10, timeoutMs: 2_000 }, twoHoursLater);
-    await expect(authenticator.authenticate({ token: valid, tenant: tenantA })).rejects.toMatchObject({ status: 401, message: "the token has expired" });
+    const authenticator = new KeystoneAuthenticator({ keystoneUrl: keystone.url, cacheTtlMs: 60_000, cacheSize: 10, timeoutMs: 2_000, lookups: { total: 4, perAddress: 4 } }, twoHoursLater);
+    await expect(authenticator.authenticate({ token: valid, tenant: tenantA, address: "127.0.0.1" })).rejects.toMatchObject({ status: 401, message: "the token has expired" });
   });
 
   it("garbage, missing and malformed headers are refused before the engine", async () => {
@@ -110,6 +110,35 @@ describe("Keystone tokens", () => {
       await keystone.start();
     }
     expect((await call(fresh, tenantA)).status).toBe(200);
+  });
+});
+
+describe("a flood of unknown tokens", () => {
+  // Found by the attacker's pass: every unknown token costs a Keystone lookup, and nothing bounded
+  // how many ran at once, so anyone could send random tokens until Keystone answered 503 for all.
+  it("gets at most the lookups an address may have at once, and leaves known tokens served", async () => {
+    const bounded = await startTestProxy(engine, {
+      BERTH_AUTH_BACKEND: "keystone",
+      SWARM_KEYSTONE_URL: `${keystone.url}/v3`,
+      BERTH_KEYSTONE_MAX_LOOKUPS_PER_ADDRESS: "2",
+    });
+    try {
+      const known = await token(`alice-${suffix}`, tenantA);
+      expect((await call(known, tenantA, bounded)).status).toBe(200);
+      const flood = await Promise.all(Array.from({ length: 30 }, (_, n) => call(`random-token-${n}-${Math.random()}`, tenantA, bounded)));
+      const statuses = flood.map((answer) => answer.status);
+      expect(statuses.filter((status) => status !== 401 && status !== 429), statuses.join(",")).toEqual([]);
+      expect(statuses.filter((status) => status === 401).length).toBeGreaterThanOrEqual(2);
+      const refused = flood.find((answer) => answer.status === 429);
+      expect(refused?.body.message).toBe("too many token checks in progress from your address (at most 2 at once): try again");
+      // A token the proxy already knows needs no lookup; once the flood is over, new ones are checked again.
+      const during = call(known, tenantA, bounded);
+      await Promise.all(Array.from({ length: 10 }, (_, n) => call(`random-again-${n}`, tenantA, bounded)));
+      expect((await during).status).toBe(200);
+      expect((await call(await token(`bob-${suffix}`, tenantA), tenantA, bounded)).status).toBe(200);
+    } finally {
+      await bounded.stop();
+    }
   });
 });
 
@@ -157,9 +186,9 @@ describe("the shared Keystone's admin tenant and pass-through mode", () => {
 describe("static tokens", () => {
   it("maps a token to its user and tenant, and refuses it for another tenant", async () => {
     const authenticator = new StaticTokenAuthenticator([{ token: "token-abcdefgh", user: "u", tenant: "t1" }, { token: "token-admin-1", user: "root", tenant: "ops", admin: true }]);
-    expect(await authenticator.authenticate({ token: "token-abcdefgh", tenant: "t1" })).toEqual({ user: "u", tenant: "t1", admin: false });
-    expect((await authenticator.authenticate({ token: "token-admin-1", tenant: "ops" })).admin).toBe(true);
-    await expect(authenticator.authenticate({ token: "token-abcdefgh", tenant: "t2" })).rejects.toBeInstanceOf(Refusal);
-    await expect(authenticator.authenticate({ token: "token-unknown", tenant: "t1" })).rejects.toMatchObject({ status: 401 });
+    expect(await authenticator.authenticate({ token: "token-abcdefgh", tenant: "t1", address: "127.0.0.1" })).toEqual({ user: "u", tenant: "t1", admin: false });
+    expect((await authenticator.authenticate({ token: "token-admin-1", tenant: "ops", address: "127.0.0.1" })).admin).toBe(true);
+    await expect(authenticator.authenticate({ token: "token-abcdefgh", tenant: "t2", address: "127.0.0.1" })).rejects.toBeInstanceOf(Refusal);
+    await expect(authenticator.authenticate({ token: "token-unknown", tenant: "t1", address: "127.0.0.1" })).rejects.toMatchObject({ status: 401 });
   });
 });

@@ -23,11 +23,13 @@ export interface Authenticator {
 export interface Credentials {
   token: string;
   tenant: string;
+  /** The client's address, which bounds its share of the identity service. */
+  address: string;
 }
 
 export const unauthenticated = (message: string): Refusal => new Refusal(401, message, "unauthenticated");
 
-export function credentialsFrom(headers: IncomingHttpHeaders): Credentials {
+export function credentialsFrom(headers: IncomingHttpHeaders, address: string): Credentials {
   const token = single(headers, "x-auth-token");
   const tenant = single(headers, "x-auth-tenantid");
   if (token === undefined || tenant === undefined) {
@@ -35,7 +37,7 @@ export function credentialsFrom(headers: IncomingHttpHeaders): Credentials {
   }
   if (!TENANT_ID_PATTERN.test(tenant)) throw unauthenticated("malformed X-Auth-TenantId header");
   if (token.length > 16_384 || /[\s\u0000-\u001f]/.test(token)) throw unauthenticated("malformed X-Auth-Token header");
-  return { token, tenant };
+  return { token, tenant, address };
 }
 
 /** Node joins a repeated header with ", ", which the token and tenant checks then refuse. */

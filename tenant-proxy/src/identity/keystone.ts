@@ -13,6 +13,7 @@ import https from "node:https";
 import { LRUCache } from "lru-cache";
 import { Refusal } from "../http/errors.ts";
 import { type Authenticator, type Credentials, type Identity, unauthenticated } from "./identity.ts";
+import { type LookupLimits, LookupSlots } from "./lookup-slots.ts";
 
 export interface KeystoneOptions {
   /** Keystone's root URL, without /v3. */
@@ -22,6 +23,8 @@ export interface KeystoneOptions {
   timeoutMs: number;
   adminTenantId?: string;
   membersTenantId?: string;
+  /** How many lookups of unknown tokens may run at once. */
+  lookups: LookupLimits;
 }
 
 type Outcome = { identity: Identity } | { refusal: Refusal };
@@ -45,12 +48,14 @@ const unavailable = (why: string): Refusal =>
 export class KeystoneAuthenticator implements Authenticator {
   private readonly cache: LRUCache<string, Outcome>;
   private readonly inFlight = new Map<string, Promise<Answer>>();
+  private readonly slots: LookupSlots;
 
   constructor(
     private readonly options: KeystoneOptions,
     private readonly now: () => number = Date.now,
   ) {
     this.cache = new LRUCache({ max: options.cacheSize, ttl: options.cacheTtlMs });
+    this.slots = new LookupSlots(options.lookups);
   }
 
   async authenticate(credentials: Credentials): Promise<Identity> {
@@ -59,7 +64,11 @@ export class KeystoneAuthenticator implements Authenticator {
     if (outcome === undefined) {
       let pending = this.inFlight.get(key);
       if (pending === undefined) {
-        pending = this.lookUp(credentials).finally(() => this.inFlight.delete(key));
+        const giveBack = this.slots.take(credentials.address);
+        pending = this.lookUp(credentials).finally(() => {
+          giveBack();
+          this.inFlight.delete(key);
+        });
         this.inFlight.set(key, pending);
         const answer = await pending;
         if (answer.ttlMs > 0) this.cache.set(key, answer.outcome, { ttl: answer.ttlMs });

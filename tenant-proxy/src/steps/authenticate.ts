@@ -9,7 +9,7 @@ import { type Authenticator, type Identity, credentialsFrom } from "../identity/
 
 const ANONYMOUS_ADMIN: Identity = { user: "anonymous", tenant: "none", admin: true };
 
-export async function authenticate(authenticator: Authenticator | undefined, headers: IncomingHttpHeaders): Promise<Identity> {
+export async function authenticate(authenticator: Authenticator | undefined, headers: IncomingHttpHeaders, address: string): Promise<Identity> {
   if (authenticator === undefined) return ANONYMOUS_ADMIN;
-  return authenticator.authenticate(credentialsFrom(headers));
+  return authenticator.authenticate(credentialsFrom(headers, address));
 }
