@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { checkFixedAddresses, cidrsOverlap, isWholeInternet, parseCidr, type Cidr } from "./net.ts";
+import { checkFixedAddresses, cidrsOverlap, isWholeInternet, parseCidr, effectiveMtu, type Cidr } from "./net.ts";
 import { DEFAULT_CONTAINER_ADDRESS_POOL } from "./render.ts";
 // The proxy's own readers of its files: a stack the proxy would refuse is refused at preview.
 import { OPERATIONS } from "../tenant-proxy/src/operations.ts";
@@ -19,6 +19,7 @@ import { flavorsSchema } from "../tenant-proxy/src/policy/flavors.ts";
 import { quotaSchema } from "../tenant-proxy/src/policy/quota.ts";
 import { TENANT_ID_PATTERN as TENANT_ID } from "../tenant-proxy/src/settings.ts";
 import { DEFAULT_PROXY_PORT, ENGINE_PORT, SSH_PORT } from "./ports.ts";
+import { proxyRefusal } from "./proxy-check.ts";
 import type { ProxySettings } from "./roles.ts";
 
 export const DEFAULT_BUNDLE = "tenant-proxy/dist/berth-proxy.cjs";
@@ -419,6 +420,10 @@ export function parseConfig(raw: RawConfig, options: ParseOptions = {}): BerthCo
   const etcd = checks.host(values.etcd, "etcd");
   const nfs = checks.host(values.nfs, "nfs");
   const proxy = checks.proxy(proxyCidrs, options.readBundle ?? readBundleFromDisk);
+  if (checks.issues.length === 0) {
+    const refusal = proxyRefusal({ proxy: proxy!, nodes: nodes!.length, osd: values.osdPlugin!, mtu: effectiveMtu(network!.mtu, undefined) });
+    if (refusal) checks.problem("berth:proxy", `the tenant proxy would refuse to start with these settings: ${refusal}`);
+  }
   if (checks.issues.length > 0) throw new ConfigError(checks.issues);
 
   // No issue means every key parsed and every piece above was built.

@@ -111,3 +111,14 @@ export function checkFixedAddresses(subnet: Cidr, requests: ReadonlyArray<{ name
   }
   return problems;
 }
+
+/**
+ * When neither the stack nor Neutron says (no `net-mtu` extension): Geneve's 1442, the smallest of
+ * Neutron's usual tenant networks (VXLAN 1450, flat or VLAN 1500), so packets fit on all of them.
+ */
+export const DEFAULT_NETWORK_MTU = 1442;
+
+/** The MTU the engines and their networks use: the operator's, else Neutron's, else the safe default. */
+export function effectiveMtu(configured: number | undefined, fromNeutron: number | undefined): number {
+  return configured ?? (fromNeutron !== undefined && fromNeutron > 0 ? fromNeutron : DEFAULT_NETWORK_MTU);
+}

@@ -17,6 +17,19 @@ import { DEFAULT_PRIVATE_CIDRS, type RegistryPolicy, privateRanges } from "./pol
 import { type NodeSpec, parseNodesFile } from "./upstream/cluster.ts";
 import type { Strategy } from "./upstream/scheduler.ts";
 
+/**
+ * Where the settings' files (nodes, flavors, quota, API filter, tokens, TLS) are read from: the
+ * disk for the proxy, the files a stack will write for infra's check at preview (one reader, so a
+ * stack the proxy would refuse is refused before anything is created).
+ */
+export interface SettingsFiles {
+  /** The file's bytes; throws (with a message naming why) when it cannot be read. */
+  read(path: string): Buffer;
+  exists(path: string): boolean;
+}
+
+const DISK: SettingsFiles = { read: (path) => readFileSync(path), exists: existsSync };
+
 export class SettingsError extends Error {
   constructor(
     readonly setting: string,
@@ -174,7 +187,7 @@ function optionalMtu(env: Env, name: string): number | undefined {
   return Number(raw);
 }
 
-function readEngines(env: Env): Engines {
+function readEngines(env: Env, files: SettingsFiles): Engines {
   const upstream = value(env, "BERTH_UPSTREAM");
   const nodesFile = value(env, "BERTH_NODES_FILE");
   if ((upstream === undefined) === (nodesFile === undefined)) {
@@ -187,7 +200,7 @@ function readEngines(env: Env): Engines {
   if (upstream !== undefined) return { nodes: [{ name: "engine", address: parseUpstream(upstream) }], named: false, ...timing };
   let lines: ReturnType<typeof parseNodesFile>;
   try {
-    lines = parseNodesFile(readFileSync(nodesFile!, "utf8"));
+    lines = parseNodesFile(files.read(nodesFile!).toString("utf8"));
   } catch (error) {
     throw new SettingsError("BERTH_NODES_FILE", `${nodesFile}: ${(error as Error).message}`);
   }
@@ -256,10 +269,10 @@ const staticTokensSchema = z
   )
   .min(1, "the file lists no tokens");
 
-function readJsonFile(path: string, name: string): unknown {
+function readJsonFile(files: SettingsFiles, path: string, name: string): unknown {
   let text: string;
   try {
-    text = readFileSync(path, "utf8");
+    text = files.read(path).toString("utf8");
   } catch (error) {
     throw new SettingsError(name, `cannot read ${path}: ${(error as Error).message}`);
   }
@@ -270,14 +283,14 @@ function readJsonFile(path: string, name: string): unknown {
   }
 }
 
-function parseJsonFile<T>(path: string, name: string, schema: z.ZodType<T>): T {
-  const parsed = schema.safeParse(readJsonFile(path, name));
+function parseJsonFile<T>(files: SettingsFiles, path: string, name: string, schema: z.ZodType<T>): T {
+  const parsed = schema.safeParse(readJsonFile(files, path, name));
   if (!parsed.success) throw new SettingsError(name, `${path}: ${z.prettifyError(parsed.error).replace(/\n/g, "; ")}`);
   return parsed.data;
 }
 
-export function readTokensFile(path: string, name = "BERTH_TOKENS_FILE"): StaticToken[] {
-  const json = readJsonFile(path, name);
+export function readTokensFile(path: string, name = "BERTH_TOKENS_FILE", files: SettingsFiles = DISK): StaticToken[] {
+  const json = readJsonFile(files, path, name);
   const parsed = staticTokensSchema.safeParse(json);
   if (!parsed.success) throw new SettingsError(name, `${path}: ${z.prettifyError(parsed.error).replace(/\n/g, "; ")}`);
   const seen = new Set<string>();
@@ -304,10 +317,10 @@ function authBackend(env: Env): "keystone" | "static" | "none" {
   return chosen as "keystone" | "static" | "none";
 }
 
-function readPem(env: Env, name: string): Buffer {
+function readPem(env: Env, files: SettingsFiles, name: string): Buffer {
   const path = value(env, name)!;
   try {
-    return readFileSync(path);
+    return files.read(path);
   } catch (error) {
     throw new SettingsError(name, `cannot read ${path}: ${(error as Error).message}`);
   }
@@ -356,17 +369,17 @@ function readLimits(env: Env): ContainerLimits {
   };
 }
 
-function readPolicy(env: Env): Policy {
+function readPolicy(env: Env, files: SettingsFiles): Policy {
   const flavors = bool(env, "SWARM_FLAVORS_ENFORCED", false)
-    ? parseJsonFile(policyFile(env, "SWARM_FLAVORS_FILE", "flavors.json"), "SWARM_FLAVORS_FILE", flavorsSchema)
+    ? parseJsonFile(files, policyFile(env, "SWARM_FLAVORS_FILE", "flavors.json"), "SWARM_FLAVORS_FILE", flavorsSchema)
     : undefined;
   const quota = bool(env, "SWARM_ENFORCE_QUOTA", false)
-    ? parseJsonFile(policyFile(env, "SWARM_QUOTA_FILE", "quota.json"), "SWARM_QUOTA_FILE", quotaSchema)
+    ? parseJsonFile(files, policyFile(env, "SWARM_QUOTA_FILE", "quota.json"), "SWARM_QUOTA_FILE", quotaSchema)
     : undefined;
   let disabled: ReadonlySet<string> = new Set();
-  const filterFile = value(env, "SWARM_APIFILTER_FILE") ?? (existsSync("apifilter.json") ? "apifilter.json" : undefined);
+  const filterFile = value(env, "SWARM_APIFILTER_FILE") ?? (files.exists("apifilter.json") ? "apifilter.json" : undefined);
   if (filterFile !== undefined) {
-    const result = disabledOperations(readJsonFile(filterFile, "SWARM_APIFILTER_FILE"), OPERATIONS);
+    const result = disabledOperations(readJsonFile(files, filterFile, "SWARM_APIFILTER_FILE"), OPERATIONS);
     if ("error" in result) throw new SettingsError("SWARM_APIFILTER_FILE", `${filterFile}: ${result.error}`);
     disabled = result.disabled;
   }
@@ -400,9 +413,9 @@ function readRegistries(env: Env): RegistryPolicy {
   return { privateRanges: ranges, allowed: new Set(allowed) };
 }
 
-export function readSettings(env: Env): Settings {
+export function readSettings(env: Env, files: SettingsFiles = DISK): Settings {
   const listen = parseListen(value(env, "BERTH_LISTEN") ?? "0.0.0.0:2376");
-  const engines = readEngines(env);
+  const engines = readEngines(env, files);
   const scheduler = value(env, "BERTH_SCHEDULER_STRATEGY") ?? "spread";
   if (scheduler !== "spread" && scheduler !== "binpack" && scheduler !== "random") {
     throw new SettingsError("BERTH_SCHEDULER_STRATEGY", `expected spread, binpack or random, got "${scheduler}"`);
@@ -426,7 +439,7 @@ export function readSettings(env: Env): Settings {
   } else if (backend === "static") {
     const tokensFile = value(env, "BERTH_TOKENS_FILE");
     if (tokensFile === undefined) throw new SettingsError("BERTH_TOKENS_FILE", "required with the static auth backend");
-    auth = { backend, tokensFile, tokens: readTokensFile(tokensFile) };
+    auth = { backend, tokensFile, tokens: readTokensFile(tokensFile, "BERTH_TOKENS_FILE", files) };
   } else {
     if (multiTenant) {
       throw new SettingsError("BERTH_AUTH_BACKEND", "none means no authentication, which is only allowed with SWARM_MULTI_TENANT=false");
@@ -443,7 +456,7 @@ export function readSettings(env: Env): Settings {
   const certSet = value(env, "BERTH_TLS_CERT") !== undefined;
   const keySet = value(env, "BERTH_TLS_KEY") !== undefined;
   if (certSet !== keySet) throw new SettingsError(certSet ? "BERTH_TLS_KEY" : "BERTH_TLS_CERT", "BERTH_TLS_CERT and BERTH_TLS_KEY go together");
-  const tls = certSet ? { cert: readPem(env, "BERTH_TLS_CERT"), key: readPem(env, "BERTH_TLS_KEY") } : undefined;
+  const tls = certSet ? { cert: readPem(env, files, "BERTH_TLS_CERT"), key: readPem(env, files, "BERTH_TLS_KEY") } : undefined;
 
   return {
     listen,
@@ -460,7 +473,7 @@ export function readSettings(env: Env): Settings {
     engineTimeoutMs: positiveInt(env, "BERTH_ENGINE_TIMEOUT_MS", 60_000),
     headersTimeoutMs: positiveInt(env, "BERTH_HEADERS_TIMEOUT_MS", 60_000),
     callLimits: { perTenant: positiveInt(env, "BERTH_TENANT_MAX_CALLS", 128), total: positiveInt(env, "BERTH_MAX_CALLS", 2048) },
-    policy: readPolicy(env),
+    policy: readPolicy(env, files),
     networkMtu: optionalMtu(env, "BERTH_NETWORK_MTU"),
   };
 }

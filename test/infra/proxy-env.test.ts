@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { PATHS, proxyTlsFiles, VOLUME_ROOT, type RolePlan } from "../../infra/roles.ts";
 import { readSettings } from "../../tenant-proxy/src/settings.ts";
 import { testDir } from "../support/test-dir.ts";
-import { parseEnvironmentFile } from "./environment-file.ts";
+import { parseEnvironmentFile } from "../../infra/environment-file.ts";
 import { CLUSTER, exampleManagerPlan } from "./plans.ts";
 
 const dir = testDir("berth-proxy-env-");

@@ -14,10 +14,10 @@ import { afterAll, describe, expect, it } from "vitest";
 import { cloudInitFor, NFS_SHARES, PATHS, type RolePlan } from "../../infra/roles.ts";
 import { renderWaitForSsh } from "../../infra/render.ts";
 import { parse as parseYaml } from "yaml";
-import { parseEnvironmentFile } from "./environment-file.ts";
+import { parseEnvironmentFile } from "../../infra/environment-file.ts";
 import { parseExports } from "./exports-syntax.ts";
 import { CLUSTER, examplePlans, exampleManagerPlan } from "./plans.ts";
-import { DEFAULT_NETWORK_MTU, effectiveMtu } from "../../infra/components/network.ts";
+import { DEFAULT_NETWORK_MTU, effectiveMtu } from "../../infra/net.ts";
 import { parseConfig } from "../../infra/config.ts";
 import { exampleValues, parseOptions, rawConfig } from "./fixtures.ts";
 

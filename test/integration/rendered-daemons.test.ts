@@ -20,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ENGINE_PORT, ETCD_CLIENT_PORT, ETCD_LEGACY_CLIENT_PORT } from "../../infra/ports.ts";
 import { NODE_FIREWALL_CHAINS } from "../../infra/render.ts";
 import { etcdPlan, nodePlan, PATHS, type RolePlan } from "../../infra/roles.ts";
-import { execStartWords, parseEnvironmentFile } from "../infra/environment-file.ts";
+import { execStartWords, parseEnvironmentFile } from "../../infra/environment-file.ts";
 import { TEST_IMAGE, testImageTar } from "../harness/index.ts";
 
 const NETNS = `berthinfra-${process.pid}`;

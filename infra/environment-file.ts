@@ -2,6 +2,8 @@
  * Reads an environment file the way systemd's EnvironmentFile= does (the subset berth writes:
  * comments, KEY=value, double- or single-quoted values), and expands an unquoted `$VAR` in an
  * ExecStart= line the way systemd does: split at whitespace, quotes inside the value not honoured.
+ * The preview's check of the proxy's settings reads the rendered proxy.env with it, and the tests
+ * read the other rendered environment files.
  */
 export function parseEnvironmentFile(text: string): Record<string, string> {
   const variables: Record<string, string> = {};
