@@ -601,3 +601,54 @@ describe("SSH: pinned host keys, a patient dial, stable connection inputs (issue
   });
 });
 
+
+/** The input names a resource type takes, read from its SDK's declaration (`export interface <Resource>Args`). */
+function inputNamesOf(type: string): Set<string> {
+  const [pkg, module, resource] = type.split(":") as [string, string, string];
+  const file = `node_modules/@pulumi/${pkg}/${module.split("/")[0]}/${resource[0]!.toLowerCase()}${resource.slice(1)}.d.ts`;
+  const declaration = readFileSync(file, "utf8");
+  const body = new RegExp(`export interface ${resource}Args \\{([\\s\\S]*?)\\n\\}`).exec(declaration)?.[1];
+  if (!body) throw new Error(`${file}: no ${resource}Args`);
+  return new Set([...body.matchAll(/^ {4}(?:readonly )?(\w+)\??:/gm)].map((match) => match[1]!));
+}
+
+describe("what the cloud checks at create and at change (operator's pass)", () => {
+  let resources: RecordedResource[];
+  beforeAll(async () => {
+    ({ resources } = await deploy(rawConfig()));
+  });
+
+  // Nova's API schema (nova/api/openstack/compute/schemas/servers.py): user_data is
+  // {'type': 'string', 'format': 'base64', 'maxLength': 65535}, and gophercloud's
+  // servers.CreateOpts base64-encodes the provider's user_data. A node carries the most files
+  // (measured: 24.4 kB rendered, 32.6 kB in base64), and each VM's user data holds its SSH host key.
+  it("every VM's user data fits Nova's 65535 characters of base64", () => {
+    const NOVA_USER_DATA_MAX = 65535;
+    for (const server of ofType(resources, T.instance)) {
+      const encoded = Buffer.from(server.inputs.userData as string).toString("base64").length;
+      // The pretend cloud's keys are shorter than real ones: keep 4 kB for a real Ed25519 key and longer addresses.
+      expect(encoded + 4096, server.name).toBeLessThanOrEqual(NOVA_USER_DATA_MAX);
+    }
+  });
+
+  // The engine matches ignoreChanges against the SDK's input names: a misspelt one ignores nothing,
+  // silently (a new image would then rebuild every server).
+  it("every ignoreChanges names an input of its resource", () => {
+    for (const resource of resources.filter((r) => r.options.ignoreChanges.length > 0)) {
+      const inputs = inputNamesOf(resource.type);
+      for (const path of resource.options.ignoreChanges) expect(inputs.has(path.split(/[.[]/)[0]!), `${resource.name}: ${path}`).toBe(true);
+    }
+  });
+
+  // terraform-provider-openstack v1.54.1 resource_openstack_networking_secgroup_rule_v2.go: every
+  // field is ForceNew, description included. Neutron (neutron/db/securitygroups_db.py,
+  // _check_for_duplicate_rules/_rule_to_key) refuses a rule equal to an existing one in direction,
+  // ethertype, ports, protocol and remote, whatever its description ("Security group rule already
+  // exists", 409). Pulumi creates a replacement before deleting the old one unless told otherwise,
+  // so a rule whose description changed (a berth upgrade) would be refused.
+  it("a security-group rule is replaced delete-first: Neutron refuses a copy that differs only in its description", () => {
+    const rules = ofType(resources, T.rule);
+    expect(rules.length).toBeGreaterThan(0);
+    for (const rule of rules) expect(rule.options.deleteBeforeReplace, rule.name).toBe(true);
+  });
+});
