@@ -370,6 +370,18 @@ describe("changing a running stack", () => {
     }
   });
 
+  // pulumi-command 1.2.1 (command.go): a Command runs again only when its triggers change. The proxy
+  // and each engine are provisioned again after a --replace (new server id), with the same script:
+  // the health check must run again then too, so it watches the provisioning runs (their ids change
+  // exactly when they run again), not only the proxy's script.
+  it("the proxy's health check runs again whenever the proxy or an engine was provisioned again", async () => {
+    const { next } = await plan(exampleValues(), exampleValues());
+    const triggers = named(next, "berth-proxy-health").inputs.triggers as unknown[];
+    const provisioning = ofType(next, T.command).filter((command) => /^berth-(proxy|node-.*)-provision-run$/.test(command.name));
+    expect(provisioning.map((command) => command.name)).toHaveLength(4);
+    for (const command of provisioning) expect(triggers, command.name).toContain(`${command.name}-id`);
+  });
+
   it("a new VM is built from the newest image; rebuilding one is --replace, which provisions it again", async () => {
     const { next } = await plan(exampleValues(), { ...exampleValues(), nodes: { ...(exampleValues().nodes as object), "docker-host-4": {} } }, () =>
       cloud.publishImage(IMAGE, "image-debian-newer"),
