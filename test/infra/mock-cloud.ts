@@ -31,7 +31,7 @@ export interface RecordedResource {
   parent: string;
   dependencies: string[];
   /** The resource options the engine would act on when it diffs this run against the last. */
-  options: { ignoreChanges: string[]; replaceOnChanges: string[]; protect: boolean; retainOnDelete: boolean; deleteBeforeReplace: boolean };
+  options: { ignoreChanges: string[]; replaceOnChanges: string[]; protect: boolean; retainOnDelete: boolean; deleteBeforeReplace: boolean; additionalSecretOutputs: string[] };
 }
 
 export interface MockCloud {
@@ -163,6 +163,7 @@ export async function startMockCloud(project = "berth", stack = "test"): Promise
             protect: request.getProtect() ?? false,
             retainOnDelete: request.getRetainondelete() ?? false,
             deleteBeforeReplace: request.getDeletebeforereplace(),
+            additionalSecretOutputs: request.getAdditionalsecretoutputsList(),
           },
         });
       }
