@@ -667,6 +667,20 @@ describe("what the cloud checks at create and at change (operator's pass)", () =
   // ethertype, ports, protocol and remote, whatever its description ("Security group rule already
   // exists", 409). Pulumi creates a replacement before deleting the old one unless told otherwise,
   // so a rule whose description changed (a berth upgrade) would be refused.
+  // The key pair must NOT be replaced delete-first, though Nova refuses a second pair of one name
+  // (KeyPairExists, 409): for a delete-first replacement the engine also replaces every dependent
+  // whose provider Diff says "replace" once the inputs taken from the old resource are unknown, and
+  // it calls that Diff without the dependent's ignoreChanges (pulumi pkg/resource/deploy/
+  // step_generator.go, calculateDependentReplacements: `prov.Diff(..., inputsForDiff, true, nil)`).
+  // key_pair is ForceNew on compute_instance_v2, so a new name prefix would replace every server.
+  // Created first, the new pair has the new name and no conflict. (The stack key itself never changes:
+  // changing its algorithm in a berth release would need a new pair name as well.)
+  it("the Nova key pair is replaced create-first, so its replacement never replaces a server", () => {
+    expect(named(resources, "berth-keypair").options.deleteBeforeReplace).toBe(false);
+    const servers = ofType(resources, T.instance);
+    expect(servers.every((server) => server.inputs.keyPair === "berth-test")).toBe(true);
+  });
+
   it("a security-group rule is replaced delete-first: Neutron refuses a copy that differs only in its description", () => {
     const rules = ofType(resources, T.rule);
     expect(rules.length).toBeGreaterThan(0);
