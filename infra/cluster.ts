@@ -60,6 +60,8 @@ export class BerthCluster extends pulumi.ComponentResource {
     const stackKey = new tls.PrivateKey(`${name}-ssh-key`, { algorithm: "RSA", rsaBits: 4096 }, parent);
     const privateKey = pulumi.secret(stackKey.privateKeyOpenssh);
     const access: SshAccess = { user: config.sshUser, privateKey };
+    // Replaced create-first (the new pair has the new name): a delete-first replacement would make
+    // the engine replace every server, as it checks dependents without their ignoreChanges.
     const keyPair = new openstack.compute.Keypair(`${name}-keypair`, { name: prefix, publicKey: stackKey.publicKeyOpenssh }, parent);
     const authorizedKeys = stackKey.publicKeyOpenssh.apply((stackPublicKey) => authorizedKeysFile(config.sshUser, [stackPublicKey, ...(config.operatorKey ? [config.operatorKey] : [])]));
 

@@ -81,7 +81,9 @@ export class Provisioner extends pulumi.ComponentResource {
         triggers: [args.instanceId, args.builtFrom, script.apply(sha256)],
         addPreviousOutputInEnv: false,
       },
-      { parent: this, dependsOn: [...(args.after ?? []), ...waited] },
+      // The command's outputs repeat its stdin, and the provider tags only `connection` secret: the
+      // script (the proxy's TLS key on the manager) stays secret in the state because we say so.
+      { parent: this, dependsOn: [...(args.after ?? []), ...waited], additionalSecretOutputs: ["stdin"] },
     );
     this.log = this.command.stdout;
     this.registerOutputs({ log: this.log });

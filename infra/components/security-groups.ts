@@ -43,7 +43,9 @@ export class SecurityGroups extends pulumi.ComponentResource {
             ...(rule.ports ? { portRangeMin: rule.ports.min, portRangeMax: rule.ports.max } : {}),
             ...("cidr" in rule.source ? { remoteIpPrefix: rule.source.cidr.text } : { remoteGroupId: groups[rule.source.group].id }),
           },
-          { parent: this },
+          // Every field of a rule is replace-only, and Neutron refuses a second rule that matches an
+          // existing one in all but its description: the old rule must go first.
+          { parent: this, deleteBeforeReplace: true },
         );
       }
     }

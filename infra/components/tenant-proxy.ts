@@ -2,7 +2,7 @@ import { remote, types } from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { type ProvisionedFile } from "../render.ts";
 import { managerPlan, PATHS, provisionScriptFor, proxyBundleFile, proxyHealthCheckFor, proxyTlsFiles, type ManagerPlanInput } from "../roles.ts";
-import { Provisioner, sha256 } from "./provisioner.ts";
+import { Provisioner } from "./provisioner.ts";
 
 export interface TenantProxyArgs {
   /** SSH to the manager (directly: it is the bastion). */
@@ -21,8 +21,8 @@ export interface TenantProxyArgs {
   bundle: { path: string; sha256: string };
   /** The manager's floating IP association: nothing can reach the manager before it. */
   reachable: pulumi.Resource[];
-  /** What must be provisioned first: the engines the proxy forwards to. */
-  after: pulumi.Input<pulumi.Resource>[];
+  /** The engines' provisioning: done before the proxy's, and the health check runs again whenever one runs again. */
+  after: Provisioner[];
 }
 
 /**
@@ -63,8 +63,9 @@ export class TenantProxy extends pulumi.ComponentResource {
         connection: args.connection,
         create: "sudo bash -s",
         stdin: healthCheck,
-        // Checked again whenever the proxy was provisioned again.
-        triggers: [script.apply(sha256)],
+        // Checked again whenever the proxy or an engine was provisioned again (a command's id changes
+        // exactly when its triggers do): a rebuilt VM is provisioned with an unchanged script.
+        triggers: [provisioner.command.id, ...args.after.map((engine) => engine.command.id)],
         addPreviousOutputInEnv: false,
       },
       { parent: this, dependsOn: [provisioner] },

@@ -30,8 +30,10 @@ export interface RecordedResource {
   outputs: Record<string, any>;
   parent: string;
   dependencies: string[];
+  /** For each input, the URNs its value came from (the engine's PropertyDependencies). */
+  propertyDependencies: Record<string, string[]>;
   /** The resource options the engine would act on when it diffs this run against the last. */
-  options: { ignoreChanges: string[]; replaceOnChanges: string[]; protect: boolean; retainOnDelete: boolean; deleteBeforeReplace: boolean };
+  options: { ignoreChanges: string[]; replaceOnChanges: string[]; protect: boolean; retainOnDelete: boolean; deleteBeforeReplace: boolean; additionalSecretOutputs: string[] };
 }
 
 export interface MockCloud {
@@ -157,12 +159,14 @@ export async function startMockCloud(project = "berth", stack = "test"): Promise
           outputs: unwrapSecrets(response.getObject()?.toJavaScript() ?? {}) as Record<string, any>,
           parent: request.getParent(),
           dependencies: request.getDependenciesList(),
+          propertyDependencies: propertyDependenciesOf(request),
           options: {
             ignoreChanges: request.getIgnorechangesList(),
             replaceOnChanges: request.getReplaceonchangesList(),
             protect: request.getProtect() ?? false,
             retainOnDelete: request.getRetainondelete() ?? false,
             deleteBeforeReplace: request.getDeletebeforereplace(),
+            additionalSecretOutputs: request.getAdditionalsecretoutputsList(),
           },
         });
       }
@@ -210,4 +214,12 @@ export function containsSecret(value: unknown): boolean {
     return record[SECRET_SIGNATURE] !== undefined || Object.values(record).some(containsSecret);
   }
   return false;
+}
+
+function propertyDependenciesOf(request: { getPropertydependenciesMap(): { forEach(callback: (value: { getUrnsList(): string[] }, key: string) => void): void } }): Record<string, string[]> {
+  const dependencies: Record<string, string[]> = {};
+  request.getPropertydependenciesMap().forEach((value, key) => {
+    dependencies[key] = value.getUrnsList();
+  });
+  return dependencies;
 }

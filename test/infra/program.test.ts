@@ -257,6 +257,15 @@ describe("the example cluster: a manager and three docker nodes", () => {
     expect(await pulumi.isSecret(cluster.inventory)).toBe(false);
   });
 
+  // pulumi-command 1.2.1 (command.go): a Command's outputs repeat its inputs, stdin included, and
+  // only `connection` is tagged secret by the provider. Whether a secret stdin stays secret in the
+  // state then depends on propagation the provider does not document: the program says so itself.
+  it("every provisioning command keeps its stdin (the script, with the proxy's TLS key) secret in its outputs", () => {
+    const provisioning = ofType(resources, T.command).filter((command) => command.name.endsWith("-provision-run"));
+    expect(provisioning).toHaveLength(6);
+    for (const command of provisioning) expect(command.options.additionalSecretOutputs, command.name).toContain("stdin");
+  });
+
   it("exports the inventory the smoke scripts read", async () => {
     const inventory = await cloud.value(cluster.inventory);
     const manager = publicAddressOf(resources);
@@ -368,6 +377,18 @@ describe("changing a running stack", () => {
       cloud.publishImage(IMAGE, `image-${IMAGE}`);
       expect(changesOf(changes, isServerOrData), `volumeSize ${volumeSize}`).toEqual([]);
     }
+  });
+
+  // pulumi-command 1.2.1 (command.go): a Command runs again only when its triggers change. The proxy
+  // and each engine are provisioned again after a --replace (new server id), with the same script:
+  // the health check must run again then too, so it watches the provisioning runs (their ids change
+  // exactly when they run again), not only the proxy's script.
+  it("the proxy's health check runs again whenever the proxy or an engine was provisioned again", async () => {
+    const { next } = await plan(exampleValues(), exampleValues());
+    const triggers = named(next, "berth-proxy-health").inputs.triggers as unknown[];
+    const provisioning = ofType(next, T.command).filter((command) => /^berth-(proxy|node-.*)-provision-run$/.test(command.name));
+    expect(provisioning.map((command) => command.name)).toHaveLength(4);
+    for (const command of provisioning) expect(triggers, command.name).toContain(`${command.name}-id`);
   });
 
   it("a new VM is built from the newest image; rebuilding one is --replace, which provisions it again", async () => {
@@ -601,3 +622,68 @@ describe("SSH: pinned host keys, a patient dial, stable connection inputs (issue
   });
 });
 
+
+/** The input names a resource type takes, read from its SDK's declaration (`export interface <Resource>Args`). */
+function inputNamesOf(type: string): Set<string> {
+  const [pkg, module, resource] = type.split(":") as [string, string, string];
+  const file = `node_modules/@pulumi/${pkg}/${module.split("/")[0]}/${resource[0]!.toLowerCase()}${resource.slice(1)}.d.ts`;
+  const declaration = readFileSync(file, "utf8");
+  const body = new RegExp(`export interface ${resource}Args \\{([\\s\\S]*?)\\n\\}`).exec(declaration)?.[1];
+  if (!body) throw new Error(`${file}: no ${resource}Args`);
+  return new Set([...body.matchAll(/^ {4}(?:readonly )?(\w+)\??:/gm)].map((match) => match[1]!));
+}
+
+describe("what the cloud checks at create and at change (operator's pass)", () => {
+  let resources: RecordedResource[];
+  beforeAll(async () => {
+    ({ resources } = await deploy(rawConfig()));
+  });
+
+  // Nova's API schema (nova/api/openstack/compute/schemas/servers.py): user_data is
+  // {'type': 'string', 'format': 'base64', 'maxLength': 65535}, and gophercloud's
+  // servers.CreateOpts base64-encodes the provider's user_data. A node carries the most files
+  // (measured: 24.4 kB rendered, 32.6 kB in base64), and each VM's user data holds its SSH host key.
+  it("every VM's user data fits Nova's 65535 characters of base64", () => {
+    const NOVA_USER_DATA_MAX = 65535;
+    for (const server of ofType(resources, T.instance)) {
+      const encoded = Buffer.from(server.inputs.userData as string).toString("base64").length;
+      // The pretend cloud's keys are shorter than real ones: keep 4 kB for a real Ed25519 key and longer addresses.
+      expect(encoded + 4096, server.name).toBeLessThanOrEqual(NOVA_USER_DATA_MAX);
+    }
+  });
+
+  // The engine matches ignoreChanges against the SDK's input names: a misspelt one ignores nothing,
+  // silently (a new image would then rebuild every server).
+  it("every ignoreChanges names an input of its resource", () => {
+    for (const resource of resources.filter((r) => r.options.ignoreChanges.length > 0)) {
+      const inputs = inputNamesOf(resource.type);
+      for (const path of resource.options.ignoreChanges) expect(inputs.has(path.split(/[.[]/)[0]!), `${resource.name}: ${path}`).toBe(true);
+    }
+  });
+
+  // terraform-provider-openstack v1.54.1 resource_openstack_networking_secgroup_rule_v2.go: every
+  // field is ForceNew, description included. Neutron (neutron/db/securitygroups_db.py,
+  // _check_for_duplicate_rules/_rule_to_key) refuses a rule equal to an existing one in direction,
+  // ethertype, ports, protocol and remote, whatever its description ("Security group rule already
+  // exists", 409). Pulumi creates a replacement before deleting the old one unless told otherwise,
+  // so a rule whose description changed (a berth upgrade) would be refused.
+  // The key pair must NOT be replaced delete-first, though Nova refuses a second pair of one name
+  // (KeyPairExists, 409): for a delete-first replacement the engine also replaces every dependent
+  // whose provider Diff says "replace" once the inputs taken from the old resource are unknown, and
+  // it calls that Diff without the dependent's ignoreChanges (pulumi pkg/resource/deploy/
+  // step_generator.go, calculateDependentReplacements: `prov.Diff(..., inputsForDiff, true, nil)`).
+  // key_pair is ForceNew on compute_instance_v2, so a new name prefix would replace every server.
+  // Created first, the new pair has the new name and no conflict. (The stack key itself never changes:
+  // changing its algorithm in a berth release would need a new pair name as well.)
+  it("the Nova key pair is replaced create-first, so its replacement never replaces a server", () => {
+    expect(named(resources, "berth-keypair").options.deleteBeforeReplace).toBe(false);
+    const servers = ofType(resources, T.instance);
+    expect(servers.every((server) => server.inputs.keyPair === "berth-test")).toBe(true);
+  });
+
+  it("a security-group rule is replaced delete-first: Neutron refuses a copy that differs only in its description", () => {
+    const rules = ofType(resources, T.rule);
+    expect(rules.length).toBeGreaterThan(0);
+    for (const rule of rules) expect(rule.options.deleteBeforeReplace, rule.name).toBe(true);
+  });
+});

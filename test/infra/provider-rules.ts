@@ -95,18 +95,27 @@ function changedInputs(before: RecordedResource, after: RecordedResource): strin
 
 /**
  * For each resource of `before` (by name), what the next `pulumi up` with `after` does to it. A
- * replaced resource gets a new id: whoever names that id in a replace-only input is replaced too.
+ * replaced resource gets a new id: whoever names that id in a replace-only input is replaced too,
+ * unless it ignores that input. A resource replaced delete-first replaces such dependents even when
+ * they ignore the input: the engine asks their provider's Diff without their ignoreChanges (pulumi
+ * pkg/resource/deploy/step_generator.go, calculateDependentReplacements).
  */
 export function planChanges(before: RecordedResource[], after: RecordedResource[]): Map<string, Change> {
   const afterByUrn = new Map(after.map((resource) => [resource.urn, resource]));
   const attached = attachedVolumeIds(after);
   const plan = new Map<string, Change>();
   const replacedIds = new Set<string>();
+  /** The URNs of resources replaced delete-first. */
+  const deletedFirst = new Set<string>();
   const decide = (resource: RecordedResource, next: RecordedResource): Change => {
     const changed = changedInputs(resource, next);
     const replaceOnly = new Set([...(REPLACED_BY[resource.type] ?? []), ...next.options.replaceOnChanges]);
     const ignored = new Set(next.options.ignoreChanges);
-    const namesReplaced = [...replaceOnly].some((key) => !ignored.has(key) && [...replacedIds].some((id) => JSON.stringify(next.inputs[key] ?? null).includes(`"${id}"`)));
+    const namesReplaced = [...replaceOnly].some(
+      (key) =>
+        (!ignored.has(key) && [...replacedIds].some((id) => JSON.stringify(next.inputs[key] ?? null).includes(`"${id}"`))) ||
+        (next.propertyDependencies[key] ?? []).some((urn) => deletedFirst.has(urn)),
+    );
     if (changed.some((key) => replaceOnly.has(key)) || namesReplaced) {
       return next.options.protect ? { refused: `${resource.name} is protected and would be replaced (${changed.join(", ")})` } : "replace";
     }
@@ -126,6 +135,7 @@ export function planChanges(before: RecordedResource[], after: RecordedResource[
       plan.set(resource.name, change);
       if ((change === "replace" || change === "delete") && !replacedIds.has(`${resource.name}-id`)) {
         replacedIds.add(`${resource.name}-id`);
+        if (change === "replace" && next?.options.deleteBeforeReplace) deletedFirst.add(resource.urn);
         grown = true;
       }
     }

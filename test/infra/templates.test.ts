@@ -158,6 +158,17 @@ describe("cloud-init user data", () => {
     expect(script).toContain(`put ${PATHS.nodeFirewall} 0755 root:root <<'BERTH_FILE'`);
     expect(script).toContain(`put ${PATHS.nodeFirewallUnit} 0644 root:root <<'BERTH_FILE'`);
   });
+  // cloud-init 22.4 (cloudinit/config/cc_write_files.py, write_files): the module runs in the init
+  // stage, before packages are installed and before provisioning creates the proxy's user; chown to a
+  // user that does not exist yet (cloudinit/util.py chownbyname: OSError "Unknown user or group")
+  // stops the module, leaving the later files unwritten. Files owned by another user (the proxy's
+  // TLS key) travel by provisioning only.
+  it("every file in the user data belongs to root, who exists when cloud-init writes it", () => {
+    for (const [role, plan] of Object.entries(plans)) {
+      const document = parseYaml(cloudInitFor(plan)) as { write_files: Array<{ path: string; owner: string }> };
+      for (const file of document.write_files) expect(file.owner, `${role}: ${file.path}`).toBe("root:root");
+    }
+  });
   it("the user data never carries the proxy's TLS key", () => {
     const script = provisionScriptFor(plans.manager!, { files: proxyTlsFiles({ caCert: "CA", serverCert: "CERT", serverKey: "-----BEGIN PRIVATE KEY-----" }) });
     expect(script).toContain(Buffer.from("-----BEGIN PRIVATE KEY-----").toString("base64"));
