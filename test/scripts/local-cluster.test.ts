@@ -7,30 +7,19 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { runCommand, runDocker, type CommandResult } from "../harness/index.ts";
-import { currentRun } from "../harness/run.ts";
 import { daemonPids } from "../../scripts/local-cluster/health.ts";
-import { clusterLayout } from "../../scripts/local-cluster/layout.ts";
 import { leftovers } from "../../scripts/local-cluster/leftovers.ts";
 import { testDir } from "../support/test-dir.ts";
+import { testCluster } from "../support/local-cluster.ts";
 
-const SCRIPT = fileURLToPath(new URL("../../scripts/local-cluster.ts", import.meta.url));
-const TSX = fileURLToPath(new URL("../../node_modules/.bin/tsx", import.meta.url));
-const run = currentRun();
-// Test runs use 10.213.0.0/16 and up, a developer's cluster 10.212.0.0/16: this one lies below both.
-const env = {
-  BERTH_LOCAL_DIR: join(testDir("local-cluster").path, "local"),
-  BERTH_CLUSTER_BRIDGE: `berth-lc${run.index}`,
-  BERTH_CLUSTER_SUBNET: `10.${170 + run.index}.0.0/16`,
-  BERTH_CLUSTER_NETNS_PREFIX: `lc${run.index}-`,
-};
-const layout = clusterLayout(env);
+const own = testCluster("lc");
+const { env, layout } = own;
 const composeProject = testDir("local-cluster-compose");
 
 function cluster(command: "up" | "down" | "status"): Promise<CommandResult> {
-  return runCommand([TSX, SCRIPT, command], { env, timeoutMs: 150_000 });
+  return own.run([command], 150_000);
 }
 
 function expectSuccess(result: CommandResult): string {

@@ -16,25 +16,13 @@
 import { spawn } from "node:child_process";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { clusterLayout } from "../../scripts/local-cluster/layout.ts";
 import { runCommand, runDocker, type CommandResult } from "../harness/index.ts";
-import { currentRun } from "../harness/run.ts";
 import { dockerMac, MEMBERLIST_ACK, memberlistPing, vxlanDatagram } from "../support/overlay-packets.ts";
-import { testDir } from "../support/test-dir.ts";
+import { testCluster } from "../support/local-cluster.ts";
 
-const SCRIPT = fileURLToPath(new URL("../../scripts/local-cluster.ts", import.meta.url));
-const TSX = fileURLToPath(new URL("../../node_modules/.bin/tsx", import.meta.url));
-const run = currentRun();
-// Test runs use 10.213.0.0/16 and up, a developer's cluster 10.212, local-cluster 10.170+, smoke-connectivity 10.160+.
-const env = {
-  BERTH_LOCAL_DIR: join(testDir("nf").path, "local"),
-  BERTH_CLUSTER_BRIDGE: `berth-nf${run.index}`,
-  BERTH_CLUSTER_SUBNET: `10.${140 + run.index}.0.0/16`,
-  BERTH_CLUSTER_NETNS_PREFIX: `nf${run.index}-`,
-};
-const layout = clusterLayout(env);
+const own = testCluster("nf");
+const { env, layout } = own;
 const NODE1 = { name: "docker-host-1", address: `${layout.subnetPrefix}.0.11` };
 const NODE2 = { name: "docker-host-2", address: `${layout.subnetPrefix}.0.12` };
 const ETCD = `${layout.subnetPrefix}.0.14`;
@@ -47,7 +35,7 @@ const VXLAN_PORT = 4789;
 const WEB_PORT = 8080;
 
 function cluster(command: "up" | "down"): Promise<CommandResult> {
-  return runCommand([TSX, SCRIPT, command], { env, timeoutMs: 150_000 });
+  return own.run([command], 150_000);
 }
 
 function ok(result: CommandResult, what: string): string {

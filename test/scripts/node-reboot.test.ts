@@ -10,31 +10,19 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runCommand, runDocker, type CommandResult } from "../harness/index.ts";
+import { runDocker, type CommandResult } from "../harness/index.ts";
 import { waitFor } from "../harness/processes.ts";
-import { currentRun } from "../harness/run.ts";
 import { daemonPids } from "../../scripts/local-cluster/health.ts";
-import { clusterLayout } from "../../scripts/local-cluster/layout.ts";
 import { leftovers } from "../../scripts/local-cluster/leftovers.ts";
-import { testDir } from "../support/test-dir.ts";
+import { testCluster } from "../support/local-cluster.ts";
 
-const SCRIPT = fileURLToPath(new URL("../../scripts/local-cluster.ts", import.meta.url));
-const TSX = fileURLToPath(new URL("../../node_modules/.bin/tsx", import.meta.url));
-const run = currentRun();
-// Below local-cluster.test.ts's 10.170+ and the harness's 10.213+, above a developer's 10.212 nothing.
-const env = {
-  BERTH_LOCAL_DIR: join(testDir("node-reboot").path, "local"),
-  BERTH_CLUSTER_BRIDGE: `berth-rb${run.index}`,
-  BERTH_CLUSTER_SUBNET: `10.${140 + run.index}.0.0/16`,
-  BERTH_CLUSTER_NETNS_PREFIX: `rb${run.index}-`,
-};
-const layout = clusterLayout(env);
+const own = testCluster("rb");
+const { layout } = own;
 const tenant = join(layout.tenantsDir, "docker-user-1");
 
 function cluster(...args: string[]): Promise<CommandResult> {
-  return runCommand([TSX, SCRIPT, ...args], { env, timeoutMs: 170_000 });
+  return own.run(args);
 }
 
 function expectSuccess(result: CommandResult): string {

@@ -11,27 +11,18 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Inventory } from "../../infra/inventory.ts";
-import { clusterLayout } from "../../scripts/local-cluster/layout.ts";
 import { makeTls } from "../../scripts/local-cluster/secrets.ts";
 import { runCommand, type CommandResult } from "../harness/index.ts";
-import { currentRun } from "../harness/run.ts";
 import { testDir } from "../support/test-dir.ts";
+import { TSX, testCluster } from "../support/local-cluster.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const TSX = join(ROOT, "node_modules/.bin/tsx");
-const dir = testDir("sc"); // short: containerd's socket path under it must stay within 108 bytes
-const run = currentRun();
-// Test runs use 10.213.0.0/16 and up, a developer's cluster 10.212, the local-cluster test 10.170+.
-const env = {
-  BERTH_LOCAL_DIR: join(dir.path, "local"),
-  BERTH_CLUSTER_BRIDGE: `berth-sc${run.index}`,
-  BERTH_CLUSTER_SUBNET: `10.${160 + run.index}.0.0/16`,
-  BERTH_CLUSTER_NETNS_PREFIX: `sc${run.index}-`,
-};
-const layout = clusterLayout(env);
+const own = testCluster("sc");
+const { layout } = own;
+const dir = testDir("sc-files");
 
 function localCluster(command: "up" | "down"): Promise<CommandResult> {
-  return runCommand([TSX, join(ROOT, "scripts/local-cluster.ts"), command], { env, timeoutMs: 150_000 });
+  return own.run([command], 150_000);
 }
 
 function smokeConnectivity(inventoryFile: string, extra: string[] = []): Promise<CommandResult> {
