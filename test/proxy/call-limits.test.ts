@@ -1,16 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { CallLimits } from "../../tenant-proxy/src/call-limits.ts";
-import { Refusal } from "../../tenant-proxy/src/http/errors.ts";
+import { refusalOf } from "../support/refusal.ts";
 
-function refusalOf(enter: () => unknown): Refusal {
-  try {
-    enter();
-  } catch (error) {
-    if (error instanceof Refusal) return error;
-    throw error;
-  }
-  throw new Error("expected a refusal");
-}
 
 describe("CallLimits", () => {
   it("refuses a tenant's call past its own limit with a 429, and leaves other tenants their places", () => {

@@ -4,18 +4,13 @@ import { TenantScope } from "../../tenant-proxy/src/ownership.ts";
 import { checkCreateBody, createReferences, scopeCreateBody } from "../../tenant-proxy/src/rewrite/container-create.ts";
 import { type Policy, readSettings } from "../../tenant-proxy/src/settings.ts";
 import type { ClusterNode } from "../../tenant-proxy/src/upstream/cluster.ts";
+import { refusalOf } from "../support/refusal.ts";
 
 const scope = new TenantScope("t1");
 const policy: Policy = readSettings({ BERTH_UPSTREAM: "unix:///run/docker.sock", BERTH_AUTH_BACKEND: "none", SWARM_MULTI_TENANT: "false" }).policy;
 
 function refusal(body: Record<string, unknown>): Refusal {
-  try {
-    checkCreateBody(body, policy);
-  } catch (error) {
-    if (error instanceof Refusal) return error;
-    throw error;
-  }
-  throw new Error("expected a refusal");
+  return refusalOf(() => checkCreateBody(body, policy));
 }
 
 describe("checkCreateBody: host restrictions", () => {

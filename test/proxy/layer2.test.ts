@@ -5,7 +5,6 @@
  * a real engine.
  */
 import { describe, expect, it } from "vitest";
-import { Refusal } from "../../tenant-proxy/src/http/errors.ts";
 import { ADMIN_SCOPE, SHARED_NETWORKS_SCOPE, TenantScope, hasTenantBridge, isVisibleNetwork, scopedFilterValues } from "../../tenant-proxy/src/ownership.ts";
 import { ENDPOINT_RULES, checkFields } from "../../tenant-proxy/src/policy/fields.ts";
 import { withoutRawSockets } from "../../tenant-proxy/src/policy/raw-sockets.ts";
@@ -13,33 +12,25 @@ import { checkCreateBody } from "../../tenant-proxy/src/rewrite/container-create
 import { joinsDefaultNetwork, onTenantBridge } from "../../tenant-proxy/src/rewrite/tenant-bridge.ts";
 import { networkView } from "../../tenant-proxy/src/rewrite/views.ts";
 import { type Policy, readSettings } from "../../tenant-proxy/src/settings.ts";
+import { refusalOf } from "../support/refusal.ts";
 
 const policy: Policy = readSettings({ BERTH_UPSTREAM: "unix:///run/docker.sock", BERTH_AUTH_BACKEND: "none", SWARM_MULTI_TENANT: "false" }).policy;
 const t1 = new TenantScope("t1");
 const PING = { "net.ipv4.ping_group_range": "0 2147483647" };
 
-function thrown(work: () => unknown): Refusal {
-  try {
-    work();
-  } catch (error) {
-    if (error instanceof Refusal) return error;
-    throw error;
-  }
-  throw new Error("expected a refusal");
-}
 
 describe("MAC addresses", () => {
   it.each([
     [{ Image: "x", MacAddress: "02:42:ac:11:00:02" }, "MacAddress"],
     [{ Image: "x", NetworkingConfig: { EndpointsConfig: { bridge: { MacAddress: "02:42:ac:11:00:02" } } } }, "NetworkingConfig.EndpointsConfig.bridge.MacAddress"],
   ])("are refused in a create (%o) with a 403 naming %s", (body, field) => {
-    const refusal = thrown(() => checkCreateBody(body, policy));
+    const refusal = refusalOf(() => checkCreateBody(body, policy));
     expect(refusal.status).toBe(403);
     expect(refusal.message).toBe(`${field}: choosing a MAC address is not allowed: the engine assigns one`);
   });
 
   it("are refused in a network connect's endpoint, and an empty one passes", () => {
-    expect(thrown(() => checkFields({ MacAddress: "02:42:ac:11:00:02" }, ENDPOINT_RULES, "EndpointConfig")).message).toMatch(/^EndpointConfig\.MacAddress: /);
+    expect(refusalOf(() => checkFields({ MacAddress: "02:42:ac:11:00:02" }, ENDPOINT_RULES, "EndpointConfig")).message).toMatch(/^EndpointConfig\.MacAddress: /);
     expect(checkFields({ MacAddress: "" }, ENDPOINT_RULES, "EndpointConfig")).toEqual({ MacAddress: "" });
   });
 });
@@ -57,12 +48,12 @@ describe("withoutRawSockets", () => {
   });
 
   it("refuses a CapDrop that is not a list", () => {
-    expect(thrown(() => withoutRawSockets({ CapDrop: "NET_RAW" })).status).toBe(400);
+    expect(refusalOf(() => withoutRawSockets({ CapDrop: "NET_RAW" })).status).toBe(400);
   });
 
   it("is applied to every tenant create, while the tenant's own sysctls stay refused", () => {
     expect(checkCreateBody({ Image: "x" }, policy).HostConfig).toMatchObject({ CapDrop: ["NET_RAW"], Sysctls: PING });
-    expect(thrown(() => checkCreateBody({ Image: "x", HostConfig: { Sysctls: PING } }, policy)).message).toMatch(/^HostConfig\.Sysctls/);
+    expect(refusalOf(() => checkCreateBody({ Image: "x", HostConfig: { Sysctls: PING } }, policy)).message).toMatch(/^HostConfig\.Sysctls/);
   });
 });
 

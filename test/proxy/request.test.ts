@@ -1,16 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { Refusal } from "../../tenant-proxy/src/http/errors.ts";
 import { MAX_JSON_DEPTH, checkContentType, encodeSegments, parseJson, parseJsonObject, parseTarget } from "../../tenant-proxy/src/http/request.ts";
+import { refusalOf } from "../support/refusal.ts";
 
-function refusalOf(fn: () => unknown): Refusal {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof Refusal) return error;
-    throw error;
-  }
-  throw new Error("expected a refusal");
-}
 
 describe("parseTarget", () => {
   it("splits the version prefix from the decoded segments", () => {
