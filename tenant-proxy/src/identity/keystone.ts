@@ -42,6 +42,13 @@ interface TokenInfo {
   expiresAt: number;
 }
 
+/**
+ * A connection per lookup, never kept: Keystone (or its uwsgi) may close an idle connection just as
+ * the next lookup takes it, and that lookup then fails with "socket hang up" (seen under a burst of
+ * lookups). Lookups are few, since answers are cached, so a fresh connection costs little.
+ */
+const ONE_USE = { http: new http.Agent({ keepAlive: false }), https: new https.Agent({ keepAlive: false }) };
+
 const unavailable = (why: string): Refusal =>
   new Refusal(503, `identity service unavailable: ${why}`, "identity-unavailable");
 
@@ -133,11 +140,11 @@ export class KeystoneAuthenticator implements Authenticator {
    * One GET to Keystone over a kept-alive connection. A server may close an idle connection just as
    * it is reused (uwsgi does); Node's documented remedy is to retry such a request once.
    */
-  private get(path: string, headers: Record<string, string>, retried = false): Promise<{ status: number; body: unknown }> {
+  private get(path: string, headers: Record<string, string>): Promise<{ status: number; body: unknown }> {
     const url = new URL(this.options.keystoneUrl + path);
-    const transport = url.protocol === "https:" ? https : http;
+    const [transport, agent] = url.protocol === "https:" ? [https, ONE_USE.https] : [http, ONE_USE.http];
     return new Promise((resolve, reject) => {
-      const request = transport.get(url, { headers: { ...headers, Accept: "application/json" }, timeout: this.options.timeoutMs }, (response) => {
+      const request = transport.get(url, { agent, headers: { ...headers, Accept: "application/json" }, timeout: this.options.timeoutMs }, (response) => {
         const chunks: Buffer[] = [];
         response.on("data", (chunk: Buffer) => chunks.push(chunk));
         response.on("error", (error) => reject(unavailable(error.message)));
@@ -154,10 +161,7 @@ export class KeystoneAuthenticator implements Authenticator {
         });
       });
       request.on("timeout", () => request.destroy(new Error(`no answer within ${this.options.timeoutMs} ms`)));
-      request.on("error", (error: NodeJS.ErrnoException) => {
-        if (request.reusedSocket && error.code === "ECONNRESET" && !retried) resolve(this.get(path, headers, true));
-        else reject(unavailable(error.message));
-      });
+      request.on("error", (error) => reject(unavailable(error.message)));
     });
   }
 }
