@@ -52,6 +52,19 @@ function compose(user: TenantUser, args: string[], secret = `${user.tenant}-secr
   });
 }
 
+/**
+ * `up -d`, once more when dockerd 20.10 failed a container start with its own etcd unreachable
+ * ("etcd cluster is unavailable or misconfigured ... network is unreachable"): seen twice in full
+ * runs, only with several overlay containers starting at once on a busy machine: the engine's own
+ * address stays reachable, so the dial most likely ran in the container's network namespace. No
+ * proxy answer causes it; `up` again finds the network and the other container made and starts it.
+ */
+async function upDespiteEngineFlake(user: TenantUser) {
+  const first = await compose(user, ["up", "-d"]);
+  const engineFlake = /etcd cluster is unavailable or misconfigured; error #0: dial tcp [\d.]+:2379: connect: network is unreachable/;
+  return first.code !== 0 && engineFlake.test(first.stderr) ? compose(user, ["up", "-d"]) : first;
+}
+
 /** What the app's web answers at the address `docker-compose port` gives. */
 function askWeb(address: string): Promise<string> {
   const [host, port] = address.trim().split(":");
@@ -116,7 +129,7 @@ describe("docker-compose 1.29 in cluster mode", () => {
   });
 
   it("lets two tenants use the same project name at once without interference", async () => {
-    const [upA, upB] = await Promise.all([compose(alice, ["up", "-d"]), compose(bob, ["up", "-d"])]);
+    const [upA, upB] = await Promise.all([upDespiteEngineFlake(alice), upDespiteEngineFlake(bob)]);
     expect(upA.code, upA.stderr).toBe(0);
     expect(upB.code, upB.stderr).toBe(0);
     const [psA, psB] = await Promise.all([compose(alice, ["ps", "-q"]), compose(bob, ["ps", "-q"])]);
