@@ -9,6 +9,7 @@
  * project: otherwise one person could take the whole total with a handful of projects.
  */
 import { Refusal } from "./http/errors.ts";
+import { Places, type Release } from "./places.ts";
 
 export interface CallLimitSettings {
   /** Calls one tenant, and one user across its projects, may have in progress at once. */
@@ -23,50 +24,35 @@ export interface Caller {
   user: string;
 }
 
-/** Gives the place back; calling it again does nothing. */
-export type Release = () => void;
-
 const STREAMS_COUNT = "streams such as events, logs -f, stats and attach count until they end";
 
 export class CallLimits {
-  private readonly held = new Map<string, number>();
-  private total = 0;
+  private readonly places: Places;
 
-  constructor(private readonly limits: CallLimitSettings) {}
+  constructor(private readonly limits: CallLimitSettings) {
+    this.places = new Places(limits.total, () => new Refusal(429, "the service is busy: too many calls in progress from all projects; try again shortly", "too-many-calls"));
+  }
 
   /** Takes a place for one call, or refuses it. Public calls count towards the total only. */
   enter(caller: Caller | undefined): Release {
-    const keys = caller === undefined ? [] : [`tenant:${caller.tenant}`, `user:${caller.user}`];
-    if (caller !== undefined && this.count(keys[0]!) >= this.limits.perTenant) {
-      throw new Refusal(429, `too many calls in progress for your project: at most ${this.limits.perTenant} at once (${STREAMS_COUNT})`, "too-many-calls");
-    }
-    if (caller !== undefined && this.count(keys[1]!) >= this.limits.perTenant) {
-      throw new Refusal(429, `too many calls in progress for you, across your projects: at most ${this.limits.perTenant} at once (${STREAMS_COUNT})`, "too-many-calls");
-    }
-    if (this.total >= this.limits.total) {
-      throw new Refusal(429, "the service is busy: too many calls in progress from all projects; try again shortly", "too-many-calls");
-    }
-    this.total++;
-    for (const key of keys) this.held.set(key, this.count(key) + 1);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.total--;
-      for (const key of keys) {
-        const left = this.count(key) - 1;
-        if (left <= 0) this.held.delete(key);
-        else this.held.set(key, left);
-      }
-    };
+    if (caller === undefined) return this.places.take([]);
+    const max = this.limits.perTenant;
+    return this.places.take([
+      {
+        key: `tenant:${caller.tenant}`,
+        max,
+        refusal: () => new Refusal(429, `too many calls in progress for your project: at most ${max} at once (${STREAMS_COUNT})`, "too-many-calls"),
+      },
+      {
+        key: `user:${caller.user}`,
+        max,
+        refusal: () => new Refusal(429, `too many calls in progress for you, across your projects: at most ${max} at once (${STREAMS_COUNT})`, "too-many-calls"),
+      },
+    ]);
   }
 
   /** Calls in progress: of one tenant, or of everyone. */
   inProgress(tenant?: string): number {
-    return tenant === undefined ? this.total : this.count(`tenant:${tenant}`);
-  }
-
-  private count(key: string): number {
-    return this.held.get(key) ?? 0;
+    return this.places.count(tenant === undefined ? undefined : `tenant:${tenant}`);
   }
 }

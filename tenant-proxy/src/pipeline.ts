@@ -11,7 +11,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import type { AuditLog } from "./audit.ts";
-import type { CallLimits, Release } from "./call-limits.ts";
+import type { CallLimits } from "./call-limits.ts";
+import type { Release } from "./places.ts";
 import { Refusal, badRequest } from "./http/errors.ts";
 import { checkContentType, parseJsonObject, parseTarget, readBody, type RequestTarget } from "./http/request.ts";
 import type { Authenticator, Identity } from "./identity/identity.ts";

@@ -6,6 +6,7 @@
  * cache and need no place, so tenants at work are not slowed by a flood.
  */
 import { Refusal } from "../http/errors.ts";
+import { Places, type Release } from "../places.ts";
 
 export interface LookupLimits {
   /** BERTH_KEYSTONE_MAX_LOOKUPS: lookups in progress from all clients together. */
@@ -15,33 +16,22 @@ export interface LookupLimits {
 }
 
 export class LookupSlots {
-  private readonly byAddress = new Map<string, number>();
-  private inUse = 0;
+  private readonly places: Places;
 
-  constructor(private readonly limits: LookupLimits) {}
+  constructor(private readonly limits: LookupLimits) {
+    this.places = new Places(limits.total, () => new Refusal(429, "the service is busy: too many token checks in progress; try again shortly", "too-many-calls"));
+  }
 
   /** Takes a place for a lookup from `address`, or refuses with a 429; the returned function gives it back once. */
-  take(address: string): () => void {
-    const fromAddress = this.byAddress.get(address) ?? 0;
-    if (fromAddress >= this.limits.perAddress) {
-      throw new Refusal(429, `too many token checks in progress from your address (at most ${this.limits.perAddress} at once): try again`, "too-many-calls");
-    }
-    if (this.inUse >= this.limits.total) throw new Refusal(429, "the service is busy: too many token checks in progress; try again shortly", "too-many-calls");
-    this.byAddress.set(address, fromAddress + 1);
-    this.inUse++;
-    let given = false;
-    return () => {
-      if (given) return;
-      given = true;
-      this.inUse--;
-      const left = (this.byAddress.get(address) ?? 1) - 1;
-      if (left === 0) this.byAddress.delete(address);
-      else this.byAddress.set(address, left);
-    };
+  take(address: string): Release {
+    const max = this.limits.perAddress;
+    return this.places.take([
+      { key: address, max, refusal: () => new Refusal(429, `too many token checks in progress from your address (at most ${max} at once): try again`, "too-many-calls") },
+    ]);
   }
 
   /** Places in use, in all and for one address (for tests). */
   held(address?: string): number {
-    return address === undefined ? this.inUse : (this.byAddress.get(address) ?? 0);
+    return this.places.count(address);
   }
 }
