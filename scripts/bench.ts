@@ -11,7 +11,7 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { startEngine, withScriptRun, type Run } from "../test/harness/index.ts";
+import { startEngine, withScriptRun, type Run } from "./harness/index.ts";
 import { buildProxyBundle } from "./build-proxy.ts";
 import { createFixture, LISTED_CONTAINERS } from "./bench/fixture.ts";
 import { directPath, serverVersions, startHaproxy, startTenantProxy, writeTenant } from "./bench/paths.ts";

@@ -10,7 +10,7 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type Engine, type Run, TEST_IMAGE, startEngines } from "../../test/harness/index.ts";
+import { type Engine, type Run, TEST_IMAGE, startEngines } from "../harness/index.ts";
 import { ApiClient } from "./api.ts";
 import { type Path, startTenantProxy, type Tenant, writeTenant } from "./paths.ts";
 import type { Verdict } from "./report.ts";

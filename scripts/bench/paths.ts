@@ -11,7 +11,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { TENANT_HEADER, TOKEN_HEADER, writeDockerConfig } from "../lib/docker-config.ts";
 import { NODE18, NODE18_LIBS } from "../lib/node18.ts";
-import { type Engine, type Run, type RunDaemon, freeLoopbackPort, runCommand, startRunDaemon, waitFor } from "../../test/harness/index.ts";
+import { type Engine, type Run, type RunDaemon, freeLoopbackPort, runCommand, startRunDaemon, waitFor } from "../harness/index.ts";
 
 export type PathName = "engine" | "haproxy" | "proxy";
 export const PATH_NAMES: PathName[] = ["engine", "haproxy", "proxy"];

@@ -5,7 +5,7 @@
  * checked against the engine directly: nothing changed.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type DockerCli, type Engine, TEST_IMAGE, sharedKeystone, startEngine } from "../harness/index.ts";
+import { type DockerCli, type Engine, TEST_IMAGE, sharedKeystone, startEngine } from "../../scripts/harness/index.ts";
 import { type Cast, type TestProxy, asUser, keystoneCast, startTestProxy } from "../support/proxy.ts";
 
 const LOOP = ["sh", "-c", "while true; do echo Hello world; sleep 1; done"];

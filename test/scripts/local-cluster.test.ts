@@ -8,7 +8,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { runCommand, runDocker, type CommandResult } from "../harness/index.ts";
+import { runCommand, runDocker, type CommandResult } from "../../scripts/harness/index.ts";
 import { daemonPids } from "../../scripts/local-cluster/health.ts";
 import { leftovers } from "../../scripts/local-cluster/leftovers.ts";
 import { testDir } from "../support/test-dir.ts";

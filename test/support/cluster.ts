@@ -8,7 +8,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Engine, type Etcd, type NfsServer, startEngine, startEtcd, startNfsServer } from "../harness/index.ts";
+import { type Engine, type Etcd, type NfsServer, startEngine, startEtcd, startNfsServer } from "../../scripts/harness/index.ts";
 import { type TestProxy, startTestProxy } from "./proxy.ts";
 
 export interface TestCluster {

@@ -21,7 +21,7 @@ export const TEST_IMAGE = "berth-test/busybox:latest";
 export const PING_IMAGE = "berth-test/iputils-ping:latest";
 const REGISTRY_REPOSITORY = "berth-test/busybox";
 const BUSYBOX = "/bin/busybox";
-const ARTIFACTS = fileURLToPath(new URL("../.artifacts/", import.meta.url));
+const ARTIFACTS = fileURLToPath(new URL("./.artifacts/", import.meta.url));
 const TEST_IMAGE_TAR = join(ARTIFACTS, "berth-test-busybox.tar");
 
 /** The `docker save` tarball of TEST_IMAGE that global setup built for this run. */
