@@ -17,7 +17,7 @@ import { OPERATIONS } from "../tenant-proxy/src/operations.ts";
 import { disabledOperations } from "../tenant-proxy/src/policy/api-filter.ts";
 import { flavorsSchema } from "../tenant-proxy/src/policy/flavors.ts";
 import { quotaSchema } from "../tenant-proxy/src/policy/quota.ts";
-import { TENANT_ID_PATTERN as TENANT_ID } from "../tenant-proxy/src/settings.ts";
+import { TENANT_ID_PATTERN as TENANT_ID } from "../tenant-proxy/src/identity/identity.ts";
 import { DEFAULT_PROXY_PORT, ENGINE_PORT, SSH_PORT } from "./ports.ts";
 import { proxyRefusal } from "./proxy-check.ts";
 import type { ProxySettings } from "./roles.ts";

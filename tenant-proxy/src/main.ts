@@ -7,14 +7,15 @@ import { jsonLinesAudit, type AuditLog } from "./audit.ts";
 import type { Authenticator } from "./identity/identity.ts";
 import { KeystoneAuthenticator } from "./identity/keystone.ts";
 import { StaticTokenAuthenticator } from "./identity/static-tokens.ts";
-import { Resolver } from "./ownership.ts";
 import { createPipeline } from "./pipeline.ts";
 import { QuotaGuard } from "./rewrite/quota-guard.ts";
 import { createServer } from "./server.ts";
-import { type Settings, SettingsError, readSettings } from "./settings.ts";
+import { SettingsError, readSettings } from "./settings.ts";
 import { Cluster } from "./upstream/cluster.ts";
 import { CallLimits } from "./call-limits.ts";
 import { Sizes } from "./upstream/node-state.ts";
+import { Resolver } from "./resolver.ts";
+import { type Settings } from "./settings-types.ts";
 
 export interface RunningProxy {
   /** host:port the proxy listens on (the real port when 0 was asked for). */

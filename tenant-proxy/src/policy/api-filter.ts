@@ -5,7 +5,7 @@
  * call open; `_ping` and `version`, which every client calls first, cannot be disabled.
  */
 import { z } from "zod";
-import type { Operation } from "../operations.ts";
+import type { Operation } from "../rewrite/types.ts";
 
 const apiFilterSchema = z.strictObject({ disableapi: z.array(z.string().min(1)) });
 const ALWAYS_ON = new Set(["ping", "version"]);
