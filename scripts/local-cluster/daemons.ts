@@ -265,7 +265,7 @@ export async function startProxy(run: Run, layout: ClusterLayout, input: ProxyIn
     flavorsFile,
     quotaFile,
     tls: input.tls,
-    volumes: { backend: "shared-dir", root: volumeRoot(layout) },
+    volumes: { kind: "shared-dir", root: volumeRoot(layout) },
   });
   file("proxy.env", proxyEnv);
   const bundle = join(dir, "berth-proxy.cjs");

@@ -8,6 +8,8 @@ import { z } from "zod";
 import type { Operation } from "../rewrite/types.ts";
 
 const apiFilterSchema = z.strictObject({ disableapi: z.array(z.string().min(1)) });
+/** The file's shape: FDCS operation names to refuse. */
+export type ApiFilterFile = z.infer<typeof apiFilterSchema>;
 const ALWAYS_ON = new Set(["ping", "version"]);
 
 /** The operation ids the file disables, or a message naming what is wrong. */
