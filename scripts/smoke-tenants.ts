@@ -277,11 +277,11 @@ async function composeChecks(run: Run): Promise<CheckRow[]> {
 function escapeChecks(run: Run): Promise<CheckRow[]> {
   const { u1, prefix, image } = run;
   return Promise.all(
-    HOST_ESCAPES.map((escape, i) =>
-      runCheck(`refused: ${escape.flags.join(" ")}`, u1.label, run.checkMs, async () => {
-        const created = await u1.docker(["create", "--name", `${prefix}-escape-${i}`, ...escape.flags, image, "true"]);
+    HOST_ESCAPES.map((hostEscape, i) =>
+      runCheck(`refused: ${hostEscape.flags.join(" ")}`, u1.label, run.checkMs, async () => {
+        const created = await u1.docker(["create", "--name", `${prefix}-escape-${i}`, ...hostEscape.flags, image, "true"]);
         if (created.code === 0) throw new Error(`created ${created.stdout.trim().slice(0, 12)}: the engine would run it`);
-        if (!isProxyRefusal(created.stderr, escape.field)) throw new Error(`failed, but not with the proxy's refusal of ${escape.field}: ${said(created)}`);
+        if (!isProxyRefusal(created.stderr, hostEscape.field)) throw new Error(`failed, but not with the proxy's refusal of ${hostEscape.field}: ${said(created)}`);
         return said(created).replace(/^Error response from daemon: /, "");
       }),
     ),

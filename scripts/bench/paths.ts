@@ -99,7 +99,14 @@ export async function startTenantProxy(run: Run, dir: string, id: string, bundle
   };
   const daemon = await startRunDaemon(run, id, [NODE18, bundle], { logFile, env });
   let port: number | undefined;
-  const listening = await waitFor(() => (port = listeningPort(logFile)) !== undefined, READY_TIMEOUT_MS, 50);
+  const listening = await waitFor(
+    () => {
+      port = listeningPort(logFile);
+      return port !== undefined;
+    },
+    READY_TIMEOUT_MS,
+    50,
+  );
   if (!listening || port === undefined) throw new Error(`the proxy did not start within ${READY_TIMEOUT_MS} ms; its log:\n${logTail(logFile)}`);
   const path: Path = { name: "proxy", target: { host: "127.0.0.1", port }, dockerHost: `tcp://127.0.0.1:${port}` };
   await waitUntilPinged(path, logFile);

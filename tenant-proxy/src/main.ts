@@ -15,7 +15,7 @@ import { Cluster } from "./upstream/cluster.ts";
 import { CallLimits } from "./call-limits.ts";
 import { Sizes } from "./upstream/node-state.ts";
 import { Resolver } from "./resolver.ts";
-import { type Settings } from "./settings-types.ts";
+import type { Settings } from "./settings-types.ts";
 
 export interface RunningProxy {
   /** host:port the proxy listens on (the real port when 0 was asked for). */

@@ -29,7 +29,7 @@ import { tunnel } from "./streams.ts";
 import type { Cluster } from "./upstream/cluster.ts";
 import type { Sizes } from "./upstream/node-state.ts";
 import type { Resolver } from "./resolver.ts";
-import { type Settings } from "./settings-types.ts";
+import type { Settings } from "./settings-types.ts";
 
 export interface ProxyContext {
   settings: Settings;

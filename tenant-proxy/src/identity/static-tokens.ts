@@ -5,7 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import { type Authenticator, type Credentials, type Identity, unauthenticated } from "./identity.ts";
-import { type StaticToken } from "../settings-types.ts";
+import type { StaticToken } from "../settings-types.ts";
 
 const digest = (token: string): string => createHash("sha256").update(token).digest("hex");
 

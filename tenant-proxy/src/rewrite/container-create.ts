@@ -22,7 +22,7 @@ import { checkHealthcheck, checkMetadataSize, checkUlimits, pidsLimitForCreate, 
 import { withoutRawSockets } from "../policy/raw-sockets.ts";
 import { limitTmpfs } from "../policy/tmpfs.ts";
 import type { ResolvedContainer, ResolvedNetwork } from "../resolver.ts";
-import { type Policy } from "../settings-types.ts";
+import type { Policy } from "../settings-types.ts";
 
 type Json = Record<string, any>;
 

@@ -30,7 +30,7 @@ import { type Handler, type Reply, type TenantRequest, json, pipe } from "./type
 import { containerInspectView, containerSummaryView, visibleContainerName } from "./views.ts";
 import { ensureVolumes } from "./volumes.ts";
 import type { ResolvedContainer } from "../resolver.ts";
-import { type Policy } from "../settings-types.ts";
+import type { Policy } from "../settings-types.ts";
 
 const LIST_FILTERS = ["ancestor", "before", "expose", "exited", "health", "id", "isolation", "is-task", "label", "name", "network", "publish", "since", "status", "volume"];
 const PRUNE_FILTERS = ["until", "label", "label!"];
@@ -283,7 +283,7 @@ async function place(request: TenantRequest, body: Record<string, any>, resolved
   const healthy = request.cluster.healthy();
   if (healthy.length === 0) throw noEngine();
   if (request.cluster.nodes.length === 1) return healthy[0]!;
-  let rules;
+  let rules: Placement["rules"];
   try {
     rules = placementRules(body.Env as string[] | null, body.Labels as Record<string, string> | null);
   } catch (error) {

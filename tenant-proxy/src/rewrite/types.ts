@@ -14,7 +14,7 @@ import type { Cluster, ClusterNode } from "../upstream/cluster.ts";
 import type { Sizes } from "../upstream/node-state.ts";
 import type { QuotaGuard } from "./quota-guard.ts";
 import type { Resolver } from "../resolver.ts";
-import { type Settings } from "../settings-types.ts";
+import type { Settings } from "../settings-types.ts";
 
 /** One row of the operations table (operations.ts): an engine API operation and how tenants may use it. */
 export type Access = "public" | "tenant" | "admin" | "refused";

@@ -22,7 +22,7 @@ import { listFilters, parseFilters, serializeFilters, withOwner } from "./filter
 import type { Handler, Reply, TenantRequest } from "./types.ts";
 import { volumeView } from "./views.ts";
 import { ENGINE_API, passEngineError } from "../upstream/engine.ts";
-import { type VolumeBackend } from "../settings-types.ts";
+import type { VolumeBackend } from "../settings-types.ts";
 
 const LIST_FILTERS = ["dangling", "driver", "label", "name"];
 const PRUNE_FILTERS = ["label", "label!"];
