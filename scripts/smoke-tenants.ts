@@ -2,7 +2,7 @@
  * npm run smoke:tenants -- [--tenant1 DIR] [--tenant2 DIR] [--tenant2-member DIR] [--host URL]
  *                          [--ca FILE] [--image IMAGE] [--nodes N1,N2] [--timeout S]
  *
- * Replays the FDCS introduction (../shared/reference/fdcs-introduction.txt) against a live berth
+ * Replays the FDCS introduction (the walk-through FIWARE's Docker Container Service gives its users) against a live berth
  * endpoint with the stock docker CLI and docker-compose, as three users would: docker-user-1 (one
  * tenant), docker-user-2 and docker-user-3 (both members of a second tenant). Isolation, refused
  * removal, name scoping, members sharing, attach; an overlay network and a volume shared by two

@@ -1,6 +1,6 @@
 /**
  * What a benchmark run found, in one shape for the printed summary and for
- * .local/bench/results.json (from which the README table is filled). Each case keeps its three
+ * .local/bench/results.json (from which the table in scripts/README.md is filled). Each case keeps its three
  * paths' figures side by side and is judged against the issue's target for it; a miss is reported
  * as MISS, never as a failure of the run, because this is a measurement, not a test.
  */

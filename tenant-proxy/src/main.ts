@@ -1,7 +1,10 @@
 /**
- * Start-up: read and validate the settings (a bad one stops the proxy with a message naming it),
- * build the identity backend, the engine and the pipeline, listen, and stop cleanly on SIGTERM or
- * SIGINT. Exported `startProxy` is what tests and the local cluster use to run it in-process.
+ * Start-up: read and validate the settings (a bad one stops the proxy with exit code 2 and a
+ * message naming it), build the identity backend, the cluster of engines (one engine is a cluster
+ * of one), the resolver, the quota guard, the call limits and the pipeline, listen, and stop
+ * cleanly on SIGTERM or SIGINT. Run directly (`npm run proxy`, or the bundle built from this file
+ * that the VMs and the local cluster run on Node 18); exported `startProxy` is what the tests use to
+ * run it in-process.
  */
 import { jsonLinesAudit, type AuditLog } from "./audit.ts";
 import type { Authenticator } from "./identity/identity.ts";

@@ -1,5 +1,5 @@
 /**
- * The FDCS introduction, step by step (../shared/reference/fdcs-introduction.txt), with three users
+ * The FDCS introduction (the walk-through FIWARE's Docker Container Service gives its users), step by step, with three users
  * in two tenants of a real Keystone, the stock docker CLIs (28 and Debian's 20.10) and a real dockerd
  * behind the proxy. Every claim the transcript makes is checked, and each refused attempt is also
  * checked against the engine directly: nothing changed.

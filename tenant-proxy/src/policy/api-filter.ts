@@ -23,7 +23,7 @@ export function disabledOperations(json: unknown, operations: readonly Operation
     const key = name.toLowerCase();
     if (ALWAYS_ON.has(key)) return { error: `"${name}" cannot be disabled: every docker client calls it first` };
     const ids = byName.get(key);
-    if (!ids) return { error: `unknown operation "${name}" (the names are listed in the README)` };
+    if (!ids) return { error: `unknown operation "${name}" (the names are listed in tenant-proxy/README.md)` };
     ids.forEach((id) => disabled.add(id));
   }
   return { disabled };
