@@ -14,10 +14,10 @@ import { checkFixedAddresses, cidrsOverlap, isWholeInternet, parseCidr, effectiv
 import { DEFAULT_CONTAINER_ADDRESS_POOL } from "./render.ts";
 // The proxy's own readers of its files: a stack the proxy would refuse is refused at preview.
 import { OPERATIONS } from "../tenant-proxy/src/operations.ts";
-import { disabledOperations } from "../tenant-proxy/src/policy/api-filter.ts";
+import { type ApiFilterFile, disabledOperations } from "../tenant-proxy/src/policy/api-filter.ts";
 import { flavorsSchema } from "../tenant-proxy/src/policy/flavors.ts";
 import { quotaSchema } from "../tenant-proxy/src/policy/quota.ts";
-import { TENANT_ID_PATTERN as TENANT_ID } from "../tenant-proxy/src/settings.ts";
+import { TENANT_ID_PATTERN as TENANT_ID } from "../tenant-proxy/src/identity/identity.ts";
 import { DEFAULT_PROXY_PORT, ENGINE_PORT, SSH_PORT } from "./ports.ts";
 import { proxyRefusal } from "./proxy-check.ts";
 import type { ProxySettings } from "./roles.ts";
@@ -231,7 +231,7 @@ const SCHEMAS = {
           const result = disabledOperations(filter, OPERATIONS);
           if ("error" in result) context.addIssue({ code: "custom", message: `${result.error} (FDCS operation names such as networkcreate)` });
         })
-        .transform((filter) => filter as { disableapi: string[] })
+        .transform((filter) => filter as ApiFilterFile)
         .optional(),
       dnsNames: z.array(z.string().regex(DNS_NAME, "expected a DNS name")).default([]),
     },

@@ -13,6 +13,7 @@ import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import Handlebars from "handlebars";
 import { lastSubnet, parseCidr } from "./net.ts";
+import type { AuthSettings, VolumeBackend } from "../tenant-proxy/src/settings-types.ts";
 
 const TEMPLATES = new URL("../templates/", import.meta.url);
 
@@ -364,7 +365,7 @@ export interface ProxyEnvInput {
   /** host:port to listen on. */
   listen: string;
   nodesFile: string;
-  authBackend: "keystone" | "static" | "none";
+  authBackend: AuthSettings["backend"];
   keystoneUrl?: string;
   adminTenantId?: string;
   membersTenantId?: string;
@@ -383,14 +384,10 @@ export interface ProxyEnvInput {
 }
 
 /**
- * nfs: the engines mount `export/<tenant dir>` from `server` with the local driver, and the proxy
- * makes those directories under `root`, where the manager mounts the same export. shared-dir: a
- * directory every engine and the proxy see at `root`. osd: the OpenStorage plugin's `driver`.
+ * The proxy's own volume backends (tenant-proxy/src/settings-types.ts), under the proxy's names;
+ * `local` is for one engine, never a cluster, so infra does not write it.
  */
-export type ProxyVolumes =
-  | { backend: "nfs"; server: string; export: string; root: string }
-  | { backend: "shared-dir"; root: string }
-  | { backend: "osd"; driver: string };
+export type ProxyVolumes = Exclude<VolumeBackend, { kind: "local" }>;
 
 /** /etc/berth/proxy.env: the proxy's BERTH_* and SWARM_* settings. */
 export function renderProxyEnv(input: ProxyEnvInput): string {
@@ -416,19 +413,19 @@ export function renderProxyEnv(input: ProxyEnvInput): string {
 }
 
 function proxyVolumes(volumes: ProxyVolumes): Record<string, string | null> {
-  switch (volumes.backend) {
+  switch (volumes.kind) {
     case "nfs":
       return {
-        backend: volumes.backend,
+        kind: volumes.kind,
         nfsServer: address("volumes.server", volumes.server),
         nfsExport: absolutePath("volumes.export", volumes.export),
         root: absolutePath("volumes.root", volumes.root),
         osdDriver: null,
       };
     case "shared-dir":
-      return { backend: volumes.backend, nfsServer: null, nfsExport: null, root: absolutePath("volumes.root", volumes.root), osdDriver: null };
+      return { kind: volumes.kind, nfsServer: null, nfsExport: null, root: absolutePath("volumes.root", volumes.root), osdDriver: null };
     case "osd":
-      return { backend: volumes.backend, nfsServer: null, nfsExport: null, root: null, osdDriver: plain("volumes.driver", volumes.driver) };
+      return { kind: volumes.kind, nfsServer: null, nfsExport: null, root: null, osdDriver: plain("volumes.driver", volumes.driver) };
   }
 }
 

@@ -4,7 +4,10 @@
  * VM's cloud-init user data (first boot) and its provisioning script (every `pulumi up`), so the two
  * can never drift apart.
  */
+import type { ApiFilterFile } from "../tenant-proxy/src/policy/api-filter.ts";
+import type { Flavors } from "../tenant-proxy/src/policy/flavors.ts";
 import type { QuotaFile } from "../tenant-proxy/src/policy/quota.ts";
+import type { AuthSettings } from "../tenant-proxy/src/settings-types.ts";
 import { CONTAINER_PORTS, ENGINE_PORT, ETCD_CLIENT_PORT, ETCD_LEGACY_CLIENT_PORT, ETCD_PEER_PORT, NFS_PORT } from "./ports.ts";
 import {
   mountUnitName,
@@ -335,21 +338,24 @@ export function etcdPlan(input: EtcdPlanInput): RolePlan {
   };
 }
 
-/** The tenant proxy's settings (FDCS's SWARM_*), as the stack configures them. */
+/**
+ * The tenant proxy's settings (FDCS's SWARM_*), as the stack configures them, in the proxy's own
+ * types: the files are the proxy's formats, and the proxy's reader checks the whole at preview
+ * (proxy-check.ts).
+ */
 export interface ProxySettings {
   port: number;
-  authBackend: "keystone" | "none";
+  /** The static tokens backend is for the local cluster, never a stack. */
+  authBackend: Exclude<AuthSettings["backend"], "static">;
   keystoneUrl?: string;
   adminTenantId?: string;
   membersTenantId?: string;
   multiTenant: boolean;
   networkAuthorization: boolean;
   /** Memory sizes (MB) by name, with a "default". */
-  flavors?: Record<string, { Memory: number }>;
-  /** The proxy's quota file (tenant-proxy/src/policy/quota.ts): Memory (MB), Containers, Cpus, per-tenant overrides. */
+  flavors?: Flavors;
   quota?: QuotaFile;
-  /** FDCS operation names to refuse. */
-  apiFilter?: { disableapi: string[] };
+  apiFilter?: ApiFilterFile;
 }
 
 export interface ManagerPlanInput {
@@ -434,12 +440,12 @@ export function managerPlan(input: ManagerPlanInput): RolePlan {
 
 /** Where the proxy keeps tenants' named volumes: through the OpenStorage plugin, or directories on the NFS share. */
 function proxyVolumes(input: ManagerPlanInput): ProxyVolumes {
-  return input.osd.enabled ? { backend: "osd", driver: "nfs" } : { backend: "nfs", server: input.nfsAddress, export: VOLUME_ROOT, root: VOLUME_ROOT };
+  return input.osd.enabled ? { kind: "osd", driver: "nfs" } : { kind: "nfs", server: input.nfsAddress, export: VOLUME_ROOT, root: VOLUME_ROOT };
 }
 
 /** What the proxy writes: the volume root its settings name (the osd plugin makes volumes itself). */
 export function proxyWritablePaths(volumes: ProxyVolumes): string[] {
-  return volumes.backend === "osd" ? [] : [volumes.root];
+  return volumes.kind === "osd" ? [] : [volumes.root];
 }
 
 const PROXY_HEALTH_TIMEOUT_SECONDS = 90;

@@ -4,14 +4,14 @@
  * 20.10 (the test harness's engine, in its own network namespace, never the machine's daemon). It
  * measures API calls, whole docker CLI commands, streams and 20 concurrent clients, then the
  * proxy's peak memory, then cluster mode (list fan-out over 1, 3 and 6 engines, create throughput), prints each figure beside the issue's target (PASS/MISS, never a failing
- * exit: it is a measurement), and writes .local/bench/results.json for the README table. It exits
+ * exit: it is a measurement), and writes .local/bench/results.json for the table in scripts/README.md. It exits
  * non-zero only when the run itself breaks; the harness run it lives in is released either way.
  */
 import { mkdirSync, readFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { startEngine, withScriptRun, type Run } from "../test/harness/index.ts";
+import { startEngine, withScriptRun, type Run } from "./harness/index.ts";
 import { buildProxyBundle } from "./build-proxy.ts";
 import { createFixture, LISTED_CONTAINERS } from "./bench/fixture.ts";
 import { directPath, serverVersions, startHaproxy, startTenantProxy, writeTenant } from "./bench/paths.ts";

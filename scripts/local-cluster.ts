@@ -1,5 +1,5 @@
 /**
- * The whole berth service on one machine, as DESIGN §5 describes it: `up` stands up the FDCS
+ * The whole berth service on one machine (scripts/README.md, "The local cluster"): `up` stands up the FDCS
  * topology with real daemons (a manager with the tenant proxy and Keystone, two docker hosts, an
  * NFS host, an etcd host, each a network namespace on a bridge of its own) configured from the same
  * render functions as the OpenStack VMs, and writes .local/ for tenants and the smoke scripts;

@@ -2,7 +2,7 @@
  * npm run smoke:tenants -- [--tenant1 DIR] [--tenant2 DIR] [--tenant2-member DIR] [--host URL]
  *                          [--ca FILE] [--image IMAGE] [--nodes N1,N2] [--timeout S]
  *
- * Replays the FDCS introduction (../shared/reference/fdcs-introduction.txt) against a live berth
+ * Replays the FDCS introduction (the walk-through FIWARE's Docker Container Service gives its users) against a live berth
  * endpoint with the stock docker CLI and docker-compose, as three users would: docker-user-1 (one
  * tenant), docker-user-2 and docker-user-3 (both members of a second tenant). Isolation, refused
  * removal, name scoping, members sharing, attach; an overlay network and a volume shared by two
@@ -277,11 +277,11 @@ async function composeChecks(run: Run): Promise<CheckRow[]> {
 function escapeChecks(run: Run): Promise<CheckRow[]> {
   const { u1, prefix, image } = run;
   return Promise.all(
-    HOST_ESCAPES.map((escape, i) =>
-      runCheck(`refused: ${escape.flags.join(" ")}`, u1.label, run.checkMs, async () => {
-        const created = await u1.docker(["create", "--name", `${prefix}-escape-${i}`, ...escape.flags, image, "true"]);
+    HOST_ESCAPES.map((hostEscape, i) =>
+      runCheck(`refused: ${hostEscape.flags.join(" ")}`, u1.label, run.checkMs, async () => {
+        const created = await u1.docker(["create", "--name", `${prefix}-escape-${i}`, ...hostEscape.flags, image, "true"]);
         if (created.code === 0) throw new Error(`created ${created.stdout.trim().slice(0, 12)}: the engine would run it`);
-        if (!isProxyRefusal(created.stderr, escape.field)) throw new Error(`failed, but not with the proxy's refusal of ${escape.field}: ${said(created)}`);
+        if (!isProxyRefusal(created.stderr, hostEscape.field)) throw new Error(`failed, but not with the proxy's refusal of ${hostEscape.field}: ${said(created)}`);
         return said(created).replace(/^Error response from daemon: /, "");
       }),
     ),

@@ -5,8 +5,7 @@
  * slow part, so the registry and the image are done while it boots. Teardown releases everything
  * the run's ledger still lists, including what a crashed worker left behind.
  */
-import { startSharedKeystone } from "./harness/keystone.ts";
-import { beginRun, endRun, reapOnSignal, startRegistryWithTestImages } from "./harness/lifecycle.ts";
+import { startSharedKeystone, beginRun, endRun, reapOnSignal, startRegistryWithTestImages } from "../scripts/harness/index.ts";
 
 export default async function setup(): Promise<() => Promise<void>> {
   const run = await beginRun();

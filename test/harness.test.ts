@@ -8,7 +8,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { DOCKER_CLIS, runCommand, sharedKeystone, sharedRegistry, startEngine, startEngines, startKeystone, TEST_IMAGE, type DockerCli, type Engine } from "./harness/index.ts";
+import { DOCKER_CLIS, runCommand, sharedKeystone, sharedRegistry, startEngine, startEngines, startKeystone, TEST_IMAGE, type DockerCli, type Engine } from "../scripts/harness/index.ts";
 
 /** Runs a command inside an engine's network namespace, as that "host" would. */
 function inNamespace(engine: Engine, argv: string[]) {

@@ -1,4 +1,4 @@
-import { remote, types } from "@pulumi/command";
+import { remote, type types } from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "node:crypto";
 import { renderWaitForSsh } from "../render.ts";

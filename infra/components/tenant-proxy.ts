@@ -1,6 +1,6 @@
-import { remote, types } from "@pulumi/command";
+import { remote, type types } from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { type ProvisionedFile } from "../render.ts";
+import type { ProvisionedFile } from "../render.ts";
 import { managerPlan, PATHS, provisionScriptFor, proxyBundleFile, proxyHealthCheckFor, proxyTlsFiles, type ManagerPlanInput } from "../roles.ts";
 import { Provisioner } from "./provisioner.ts";
 

@@ -10,11 +10,10 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type Engine, type Run, TEST_IMAGE, startEngines } from "../../test/harness/index.ts";
+import { type Engine, type Run, TEST_IMAGE, startEngines } from "../harness/index.ts";
 import { ApiClient } from "./api.ts";
 import { type Path, startTenantProxy, type Tenant, writeTenant } from "./paths.ts";
-import type { Verdict } from "./report.ts";
-import { type Summary, summarize, timed } from "./stats.ts";
+import { type Summary, summarize, timed, type Verdict } from "./stats.ts";
 
 export const FAN_OUT_ENGINES = [1, 3, 6] as const;
 const CONTAINERS_PER_TENANT = 60;

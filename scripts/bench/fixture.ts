@@ -5,7 +5,7 @@
  * a finished container that wrote 100 MiB to its log, and a stopped one holding a 512 MiB file of
  * random bytes for `docker cp`.
  */
-import { TEST_IMAGE } from "../../test/harness/index.ts";
+import { TEST_IMAGE } from "../harness/index.ts";
 import { ApiClient } from "./api.ts";
 import type { Path, Tenant } from "./paths.ts";
 

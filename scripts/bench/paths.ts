@@ -11,7 +11,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { TENANT_HEADER, TOKEN_HEADER, writeDockerConfig } from "../lib/docker-config.ts";
 import { NODE18, NODE18_LIBS } from "../lib/node18.ts";
-import { type Engine, type Run, type RunDaemon, freeLoopbackPort, runCommand, startRunDaemon, waitFor } from "../../test/harness/index.ts";
+import { type Engine, type Run, type RunDaemon, freeLoopbackPort, runCommand, startRunDaemon, waitFor } from "../harness/index.ts";
 
 export type PathName = "engine" | "haproxy" | "proxy";
 export const PATH_NAMES: PathName[] = ["engine", "haproxy", "proxy"];
@@ -99,7 +99,14 @@ export async function startTenantProxy(run: Run, dir: string, id: string, bundle
   };
   const daemon = await startRunDaemon(run, id, [NODE18, bundle], { logFile, env });
   let port: number | undefined;
-  const listening = await waitFor(() => (port = listeningPort(logFile)) !== undefined, READY_TIMEOUT_MS, 50);
+  const listening = await waitFor(
+    () => {
+      port = listeningPort(logFile);
+      return port !== undefined;
+    },
+    READY_TIMEOUT_MS,
+    50,
+  );
   if (!listening || port === undefined) throw new Error(`the proxy did not start within ${READY_TIMEOUT_MS} ms; its log:\n${logTail(logFile)}`);
   const path: Path = { name: "proxy", target: { host: "127.0.0.1", port }, dockerHost: `tcp://127.0.0.1:${port}` };
   await waitUntilPinged(path, logFile);

@@ -1,6 +1,6 @@
 /**
  * What a benchmark run found, in one shape for the printed summary and for
- * .local/bench/results.json (from which the README table is filled). Each case keeps its three
+ * .local/bench/results.json (from which the table in scripts/README.md is filled). Each case keeps its three
  * paths' figures side by side and is judged against the issue's target for it; a miss is reported
  * as MISS, never as a failure of the run, because this is a measurement, not a test.
  */
@@ -9,7 +9,7 @@ import { dirname } from "node:path";
 import { table } from "../lib/console.ts";
 import { PATH_NAMES, type PathName } from "./paths.ts";
 import type { FanOutResults } from "./fan-out.ts";
-import type { Summary } from "./stats.ts";
+import type { Summary, Verdict } from "./stats.ts";
 
 export type Unit = "ms" | "MiB/s";
 
@@ -17,12 +17,6 @@ export type Unit = "ms" | "MiB/s";
 export interface PathFigures extends Summary {
   /** Whole-run throughput of a concurrency case, in operations per second. */
   opsPerSec?: number;
-}
-
-export interface Verdict {
-  target: string;
-  measured: string;
-  pass: boolean;
 }
 
 export interface CaseResult {

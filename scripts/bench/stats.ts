@@ -5,6 +5,13 @@
  */
 import { performance } from "node:perf_hooks";
 
+/** A figure measured against its target, as every case states it. */
+export interface Verdict {
+  target: string;
+  measured: string;
+  pass: boolean;
+}
+
 export interface Summary {
   n: number;
   p50: number;

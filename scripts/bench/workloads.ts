@@ -6,7 +6,7 @@
  * answer is checked (status, or the bytes a stream delivered): a path that answers wrong breaks
  * the run instead of producing a figure.
  */
-import { DOCKER_CLIS, TEST_IMAGE, runCommand, runDocker } from "../../test/harness/index.ts";
+import { DOCKER_CLIS, TEST_IMAGE, runCommand, runDocker } from "../harness/index.ts";
 import { ApiClient } from "./api.ts";
 import { CP_BYTES, type Fixture, LISTED_CONTAINERS, LOG_BYTES, MIB } from "./fixture.ts";
 import type { Path, PathName, Tenant } from "./paths.ts";

@@ -10,13 +10,7 @@ import { join, relative } from "node:path";
 import { buildProxyBundle } from "../build-proxy.ts";
 import { step, table } from "../lib/console.ts";
 import { NODE18 } from "../lib/node18.ts";
-import { runCommand } from "../../test/harness/commands.ts";
-import { startSharedKeystone, type Keystone } from "../../test/harness/keystone.ts";
-import { entries, type LedgerEntry } from "../../test/harness/ledger.ts";
-import { createBridge, createHost } from "../../test/harness/network.ts";
-import { identify } from "../../test/harness/processes.ts";
-import { releaseAll } from "../../test/harness/release.ts";
-import type { Run } from "../../test/harness/run.ts";
+import { runCommand, startSharedKeystone, type Keystone, entries, type LedgerEntry, createBridge, createHost, identify, releaseAll, type Run } from "../harness/index.ts";
 import {
   applyNodeFirewall,
   applySecurityGroups,

@@ -11,12 +11,7 @@ import { join } from "node:path";
 import { DEFAULT_PROXY_PORT, ENGINE_PORT, ETCD_CLIENT_PORT, ETCD_LEGACY_CLIENT_PORT, ETCD_PEER_PORT } from "../../infra/ports.ts";
 import { DEFAULT_CONTAINER_ADDRESS_POOL, GATEWAY_BRIDGE, gatewayBridgeCreateArgs, gatewayBridgeSubnet, renderDockerDefaults, renderDockerStaleOverlay, renderEtcdDefaults, renderExports, renderNodesFile, renderProxyEnv, renderProxyJson } from "../../infra/render.ts";
 import { EXPORT_OPTIONS, NFS_SHARES, nodeFirewallScript, VOLUME_ROOT } from "../../infra/roles.ts";
-import { runChecked, runCommand } from "../../test/harness/commands.ts";
-import { jsonRequest } from "../../test/harness/http.ts";
-import { writeBusyboxRootfs } from "../../test/harness/images.ts";
-import { record } from "../../test/harness/ledger.ts";
-import { isRunning, spawnDaemon, waitFor, type ProcessIdentity } from "../../test/harness/processes.ts";
-import type { Run } from "../../test/harness/run.ts";
+import { runChecked, runCommand, jsonRequest, writeBusyboxRootfs, record, isRunning, spawnDaemon, waitFor, type ProcessIdentity, type Run } from "../harness/index.ts";
 import { NODE18, NODE18_LIBS } from "../lib/node18.ts";
 import { hostPort, tlsPing } from "../smoke/probes.ts";
 import { securityGroupCommands, type FirewallInput } from "./firewall.ts";
@@ -270,7 +265,7 @@ export async function startProxy(run: Run, layout: ClusterLayout, input: ProxyIn
     flavorsFile,
     quotaFile,
     tls: input.tls,
-    volumes: { backend: "shared-dir", root: volumeRoot(layout) },
+    volumes: { kind: "shared-dir", root: volumeRoot(layout) },
   });
   file("proxy.env", proxyEnv);
   const bundle = join(dir, "berth-proxy.cjs");

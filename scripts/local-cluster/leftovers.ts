@@ -6,8 +6,7 @@
  * local cluster's test both ask this, so CI checks teardown the same way the test does.
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { runCommand } from "../../test/harness/commands.ts";
-import { pidRunning } from "../../test/harness/processes.ts";
+import { runCommand, pidRunning } from "../harness/index.ts";
 import { HOSTS, madePaths, netnsName, type ClusterLayout } from "./layout.ts";
 
 /** Everything of the cluster still present, one line each; `pids` are daemons known to have been its own. */

@@ -14,9 +14,7 @@
  */
 import { readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { step } from "../lib/console.ts";
-import { entries, type LedgerEntry } from "../../test/harness/ledger.ts";
-import { identify, isRunning, killProcess, type ProcessIdentity } from "../../test/harness/processes.ts";
-import type { Run } from "../../test/harness/run.ts";
+import { entries, type LedgerEntry, identify, isRunning, killProcess, type ProcessIdentity, type Run } from "../harness/index.ts";
 import { engineRoots } from "./configs.ts";
 import { applyNodeFirewall, hostDir, startEngine, startSshd, type ClusterHost } from "./daemons.ts";
 import { readState, sshAnswersFrom } from "./health.ts";

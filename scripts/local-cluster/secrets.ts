@@ -7,7 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { runChecked } from "../../test/harness/commands.ts";
+import { runChecked } from "../harness/index.ts";
 
 export interface TlsFiles {
   caFile: string;

@@ -6,7 +6,7 @@
  * A command never throws: the caller judges code, stdout and stderr; a hung one is killed.
  */
 import { basename } from "node:path";
-import { type CommandResult, runCommand } from "../../test/harness/commands.ts";
+import { type CommandResult, runCommand } from "../harness/index.ts";
 import type { Endpoint } from "./args.ts";
 
 export type { CommandResult };

@@ -5,11 +5,10 @@
  * checked here so a wrong file fails with the field that is wrong rather than half-way through
  * the checks.
  */
-import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { promisify } from "node:util";
 import { z } from "zod";
 import { INVENTORY_VERSION, type Inventory } from "../../infra/inventory.ts";
+import { $ } from "zx";
 
 const host = {
   name: z.string().min(1),
@@ -80,14 +79,11 @@ export function readInventoryFile(path: string): Inventory {
 }
 
 export async function readStackInventory(stack: string): Promise<Inventory> {
-  try {
-    const { stdout } = await promisify(execFile)("pulumi", ["stack", "output", "--json", "--stack", stack], { maxBuffer: 16 * 1024 * 1024 });
-    return inventoryFromStackOutputs(stdout, stack);
-  } catch (error) {
-    const failure = error as { code?: unknown; stderr?: string; message: string };
-    if (failure.code === "ENOENT") throw new Error("pulumi is not installed here: use --inventory <file> instead of --stack");
-    throw new Error(failure.stderr?.trim() ? `pulumi stack output --stack ${stack}: ${failure.stderr.trim()}` : failure.message);
-  }
+  const output = await $({ nothrow: true, quiet: true })`pulumi stack output --json --stack ${stack}`;
+  // bash's own answer when the program is missing.
+  if (output.exitCode === 127) throw new Error("pulumi is not installed here: use --inventory <file> instead of --stack");
+  if (output.exitCode !== 0) throw new Error(`pulumi stack output --stack ${stack}: ${output.stderr.trim() || `exited with ${output.exitCode}`}`);
+  return inventoryFromStackOutputs(output.stdout, stack);
 }
 
 /** Every host of the inventory once (a host may play two roles), the manager first. */

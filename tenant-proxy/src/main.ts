@@ -1,20 +1,24 @@
 /**
- * Start-up: read and validate the settings (a bad one stops the proxy with a message naming it),
- * build the identity backend, the engine and the pipeline, listen, and stop cleanly on SIGTERM or
- * SIGINT. Exported `startProxy` is what tests and the local cluster use to run it in-process.
+ * Start-up: read and validate the settings (a bad one stops the proxy with exit code 2 and a
+ * message naming it), build the identity backend, the cluster of engines (one engine is a cluster
+ * of one), the resolver, the quota guard, the call limits and the pipeline, listen, and stop
+ * cleanly on SIGTERM or SIGINT. Run directly (`npm run proxy`, or the bundle built from this file
+ * that the VMs and the local cluster run on Node 18); exported `startProxy` is what the tests use to
+ * run it in-process.
  */
 import { jsonLinesAudit, type AuditLog } from "./audit.ts";
 import type { Authenticator } from "./identity/identity.ts";
 import { KeystoneAuthenticator } from "./identity/keystone.ts";
 import { StaticTokenAuthenticator } from "./identity/static-tokens.ts";
-import { Resolver } from "./ownership.ts";
 import { createPipeline } from "./pipeline.ts";
 import { QuotaGuard } from "./rewrite/quota-guard.ts";
 import { createServer } from "./server.ts";
-import { type Settings, SettingsError, readSettings } from "./settings.ts";
+import { SettingsError, readSettings } from "./settings.ts";
 import { Cluster } from "./upstream/cluster.ts";
 import { CallLimits } from "./call-limits.ts";
 import { Sizes } from "./upstream/node-state.ts";
+import { Resolver } from "./resolver.ts";
+import type { Settings } from "./settings-types.ts";
 
 export interface RunningProxy {
   /** host:port the proxy listens on (the real port when 0 was asked for). */

@@ -12,35 +12,8 @@ import * as images from "./rewrite/images.ts";
 import * as networks from "./rewrite/networks.ts";
 import * as plugins from "./rewrite/plugins.ts";
 import * as system from "./rewrite/system.ts";
-import type { Handler } from "./rewrite/types.ts";
+import type { Handler, Operation } from "./rewrite/types.ts";
 import * as volumes from "./rewrite/volumes.ts";
-
-export type Access = "public" | "tenant" | "admin" | "refused";
-
-export interface Operation {
-  /** The spec's operationId. */
-  id: string;
-  method: "GET" | "HEAD" | "POST" | "PUT" | "DELETE";
-  /** The spec's path; `{name}` of images, plugins and distribution, and `{id}` of networks, span several segments. */
-  path: string;
-  fdcs: string;
-  access: Access;
-  /**
-   * How requests are scoped, routed to a node and rewritten. Operations without one (admin-only
-   * plugin management, build sessions) go as they are to one node.
-   */
-  handler?: Handler;
-  /** The query parameters a tenant may send (the spec's, plus the few real clients add). */
-  query?: readonly string[];
-  /** What body a tenant's request may carry. */
-  body?: "none" | "json" | "stream";
-  /** Attach and exec start: the connection becomes a raw stream. */
-  hijack?: boolean;
-  /** An admin-only image change that BERTH_TENANT_IMAGE_CHANGES opens to tenants (via `handler`). */
-  imageChange?: boolean;
-  /** Why an operation is admin-only or refused, said to whoever is refused. */
-  reason?: string;
-}
 
 const BUILD_QUERY = [
   "dockerfile", "t", "extrahosts", "remote", "q", "nocache", "cachefrom", "pull", "rm", "forcerm", "memory", "memswap", "cpushares",

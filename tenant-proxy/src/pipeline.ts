@@ -16,12 +16,11 @@ import type { Release } from "./places.ts";
 import { Refusal, badRequest } from "./http/errors.ts";
 import { checkContentType, parseJsonObject, parseTarget, readBody, type RequestTarget } from "./http/request.ts";
 import type { Authenticator, Identity } from "./identity/identity.ts";
-import { matchOperation, type Operation } from "./operations.ts";
-import { ADMIN_SCOPE, type Resolver, SHARED_NETWORKS_SCOPE, TenantScope } from "./ownership.ts";
+import { matchOperation } from "./operations.ts";
+import { ADMIN_SCOPE, SHARED_NETWORKS_SCOPE, TenantScope } from "./ownership.ts";
 import { anyNode } from "./rewrite/fan-out.ts";
 import type { QuotaGuard } from "./rewrite/quota-guard.ts";
-import type { EngineCall, MergedStream, Reply, TenantRequest } from "./rewrite/types.ts";
-import type { Settings } from "./settings.ts";
+import type { EngineCall, MergedStream, Operation, Reply, TenantRequest } from "./rewrite/types.ts";
 import { authenticate } from "./steps/authenticate.ts";
 import { authorise } from "./steps/authorise.ts";
 import { enginePath, forward, passThroughHeaders, tenantHeaders } from "./steps/forward.ts";
@@ -29,6 +28,8 @@ import { respond, respondMerged, sendJson, sendRefusal, type Unscope, unscopedEr
 import { tunnel } from "./streams.ts";
 import type { Cluster } from "./upstream/cluster.ts";
 import type { Sizes } from "./upstream/node-state.ts";
+import type { Resolver } from "./resolver.ts";
+import type { Settings } from "./settings-types.ts";
 
 export interface ProxyContext {
   settings: Settings;

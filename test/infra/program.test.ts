@@ -423,7 +423,7 @@ describe("changing a running stack", () => {
     for (const command of ofType(next, T.command).filter((command) => command.name.endsWith("-provision-run"))) {
       const script = command.inputs.stdin as string;
       expect(script, command.name).toContain("put /home/debian/.ssh/authorized_keys 0600 debian:debian");
-      const written = Buffer.from(/put \/home\/debian\/\.ssh\/authorized_keys[^\n]*\n([^]*?)\nBERTH_FILE/.exec(script)![1]!.replace(/\s/g, ""), "base64").toString();
+      const written = Buffer.from(/put \/home\/debian\/\.ssh\/authorized_keys[^\n]*\n([\s\S]*?)\nBERTH_FILE/.exec(script)![1]!.replace(/\s/g, ""), "base64").toString();
       expect(written.split("\n").filter(Boolean), command.name).toEqual([stackKey.trim(), keyB]);
       // Provisioning logs in with the stack's key, which a rotation of the operator's never changes.
       expect(command.inputs.connection.privateKey, command.name).toMatch(/OPENSSH PRIVATE KEY/);

@@ -6,6 +6,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { renderProxyEnv, type ProxyVolumes } from "../../infra/render.ts";
 import { PATHS, proxyTlsFiles, VOLUME_ROOT, type RolePlan } from "../../infra/roles.ts";
 import { readSettings } from "../../tenant-proxy/src/settings.ts";
 import { testDir } from "../support/test-dir.ts";
@@ -47,4 +48,22 @@ describe("the manager's proxy.env starts the proxy in cluster mode", () => {
     expect(manager.after.map((step) => step.command).join("\n")).toMatch(new RegExp(`enable --now .*\\.mount && install -d -o berth -m 0755 ${VOLUME_ROOT}`));
     expect(manager.services.indexOf("berth-proxy.service")).toBeGreaterThan(manager.services.findIndex((unit) => unit.endsWith(".mount")));
   });
+});
+
+describe("proxy.env speaks the proxy's own words", () => {
+  // One name per concept: what infra says of the volume backend is what the proxy reads back,
+  // field for field, so the two can never drift apart under two spellings.
+  const backends: ProxyVolumes[] = [
+    { kind: "nfs", server: "192.0.2.2", export: "/srv/volumes", root: "/srv/volumes" },
+    { kind: "shared-dir", root: "/srv/volumes" },
+    { kind: "osd", driver: "nfs" },
+  ];
+  for (const volumes of backends) {
+    it(`reads back the ${volumes.kind} volume backend as written`, () => {
+      const env = parseEnvironmentFile(
+        renderProxyEnv({ listen: "0.0.0.0:2376", nodesFile: "/etc/berth/nodes", authBackend: "none", multiTenant: false, networkAuthorization: true, volumes }),
+      );
+      expect(readSettings({ ...env, BERTH_NODES_FILE: undefined, BERTH_UPSTREAM: "unix:///run/docker.sock" }).volumes).toEqual(volumes);
+    });
+  }
 });

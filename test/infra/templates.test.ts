@@ -84,7 +84,7 @@ describe("rendered files match their reviewed snapshots", () => {
       authBackend: "none",
       multiTenant: false,
       networkAuthorization: true,
-      volumes: { backend: "shared-dir", root: "/srv/volumes" },
+      volumes: { kind: "shared-dir", root: "/srv/volumes" },
     });
     await expect(env).toMatchFileSnapshot("__snapshots__/manager/proxy.env-minimal");
   });
@@ -98,8 +98,8 @@ describe("values that would break a config file are refused", () => {
     ["a port out of range", () => renderDockerDefaults({ ...docker, enginePort: 70000 }), /enginePort: 70000 is not a port/],
     ["an address pool narrower than a container network", () => renderDockerDefaults({ ...docker, addressPool: "172.20.0.0/25" }), /addressPool: .* is not an IPv4 CIDR of \/24 or wider/],
     ["an MTU no network has", () => renderDockerDefaults({ ...docker, mtu: 150 }), /mtu: 150 is not an MTU/],
-    ["a newline in a setting", () => renderProxyEnv({ listen: "0.0.0.0:2376\nBERTH_AUTH_BACKEND=none", nodesFile: "/etc/berth/nodes", authBackend: "keystone", multiTenant: true, networkAuthorization: true, volumes: { backend: "shared-dir", root: "/srv" } }), /listen: .* not safe/],
-    ["an NFS server that is not an address", () => renderProxyEnv({ listen: "0.0.0.0:2376", nodesFile: "/etc/berth/nodes", authBackend: "none", multiTenant: true, networkAuthorization: true, volumes: { backend: "nfs", server: "nfs;reboot", export: "/srv", root: "/srv" } }), /volumes.server: .* not an IP address/],
+    ["a newline in a setting", () => renderProxyEnv({ listen: "0.0.0.0:2376\nBERTH_AUTH_BACKEND=none", nodesFile: "/etc/berth/nodes", authBackend: "keystone", multiTenant: true, networkAuthorization: true, volumes: { kind: "shared-dir", root: "/srv" } }), /listen: .* not safe/],
+    ["an NFS server that is not an address", () => renderProxyEnv({ listen: "0.0.0.0:2376", nodesFile: "/etc/berth/nodes", authBackend: "none", multiTenant: true, networkAuthorization: true, volumes: { kind: "nfs", server: "nfs;reboot", export: "/srv", root: "/srv" } }), /volumes.server: .* not an IP address/],
     ["a relative path", () => renderProxyUnit({ user: "berth", environmentFile: "proxy.env", nodeBinary: "/usr/bin/node", bundlePath: "/usr/local/lib/berth/berth-proxy.cjs", writablePaths: [] }), /environmentFile: .* not an absolute path/],
     ["a quote in an export option", () => renderExports({ clientCidr: "10.42.0.0/24", shares: ["/srv"], options: ["rw'"] }), /options: .* not safe/],
     ["a bridge name that would end the shell word", () => renderNodeFirewall({ ...firewall, bridges: ["docker0' -j ACCEPT"] }), /bridges: .* not safe/],

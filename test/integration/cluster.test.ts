@@ -6,7 +6,7 @@
  * answering; each placement is checked on the engines directly.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TEST_IMAGE, sharedRegistry } from "../harness/index.ts";
+import { TEST_IMAGE, sharedRegistry } from "../../scripts/harness/index.ts";
 import { type TestCluster, startTestCluster } from "../support/cluster.ts";
 import { type TestProxy, asUser, tenantUser } from "../support/proxy.ts";
 import { testDir } from "../support/test-dir.ts";

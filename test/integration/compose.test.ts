@@ -7,7 +7,7 @@
  */
 import net from "node:net";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { TEST_IMAGE, runCommand } from "../harness/index.ts";
+import { TEST_IMAGE, runCommand } from "../../scripts/harness/index.ts";
 import { type TestCluster, startTestCluster } from "../support/cluster.ts";
 import { type TenantUser, type TestProxy, tenantUser } from "../support/proxy.ts";
 import { testDir } from "../support/test-dir.ts";

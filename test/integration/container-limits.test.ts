@@ -10,7 +10,7 @@ import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_CONTAINER_ADDRESS_POOL, renderDockerDefaults } from "../../infra/render.ts";
-import { type Engine, TEST_IMAGE, runCommand, startEngine, waitFor } from "../harness/index.ts";
+import { type Engine, TEST_IMAGE, runCommand, startEngine, waitFor } from "../../scripts/harness/index.ts";
 import { parseEnvironmentFile, execStartWords } from "../../infra/environment-file.ts";
 import { type TestProxy, asUser, startTestProxy, tenantUser } from "../support/proxy.ts";
 import { testDir } from "../support/test-dir.ts";

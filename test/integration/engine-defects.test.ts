@@ -16,7 +16,7 @@
 import { readFileSync, readdirSync, readlinkSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Engine, type Etcd, TEST_IMAGE, startEngine, startEtcd } from "../harness/index.ts";
+import { type Engine, type Etcd, TEST_IMAGE, startEngine, startEtcd } from "../../scripts/harness/index.ts";
 
 let etcd: Etcd;
 let engine: Engine;

@@ -6,7 +6,7 @@
  */
 import http from "node:http";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { TEST_IMAGE } from "../harness/index.ts";
+import { TEST_IMAGE } from "../../scripts/harness/index.ts";
 import { type TestCluster, startTestCluster } from "../support/cluster.ts";
 import { type TestProxy, asUser, tenantUser } from "../support/proxy.ts";
 import { testDir } from "../support/test-dir.ts";

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KeystoneAuthenticator } from "../../tenant-proxy/src/identity/keystone.ts";
 import { StaticTokenAuthenticator } from "../../tenant-proxy/src/identity/static-tokens.ts";
 import { Refusal } from "../../tenant-proxy/src/http/errors.ts";
-import { type Engine, type Keystone, TEST_IMAGE, runDocker, sharedKeystone, startEngine, startKeystone } from "../harness/index.ts";
+import { type Engine, type Keystone, TEST_IMAGE, runDocker, sharedKeystone, startEngine, startKeystone } from "../../scripts/harness/index.ts";
 import { type TestProxy, startTestProxy, tenantUser } from "../support/proxy.ts";
 
 const PASSWORD = "identity-password";

@@ -12,7 +12,7 @@
  * (busybox's ping needs a raw socket).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Engine, PING_IMAGE, TEST_IMAGE, importPingImage, runCommand, startEngine } from "../harness/index.ts";
+import { type Engine, PING_IMAGE, TEST_IMAGE, importPingImage, runCommand, startEngine } from "../../scripts/harness/index.ts";
 import { type TestProxy, asUser, startTestProxy, tenantUser } from "../support/proxy.ts";
 import { testDir } from "../support/test-dir.ts";
 

@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Engine, PING_IMAGE, TEST_IMAGE, importPingImage, runCommand, runDocker, startEngine } from "../harness/index.ts";
+import { type Engine, PING_IMAGE, TEST_IMAGE, importPingImage, runCommand, runDocker, startEngine } from "../../scripts/harness/index.ts";
 import { asUser, startTestProxy, tenantUser } from "../support/proxy.ts";
 import { testDir } from "../support/test-dir.ts";
 

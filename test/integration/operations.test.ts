@@ -4,7 +4,7 @@
  * is unchanged. One engine, one Keystone-backed proxy, the transcript's cast.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type CommandResult, type Engine, PING_IMAGE, TEST_IMAGE, importPingImage, runCommand, sharedKeystone, sharedRegistry, startEngine } from "../harness/index.ts";
+import { type CommandResult, type Engine, PING_IMAGE, TEST_IMAGE, importPingImage, runCommand, sharedKeystone, sharedRegistry, startEngine } from "../../scripts/harness/index.ts";
 import { engineState } from "../support/engine-state.ts";
 import { type Cast, type TestProxy, asUser, keystoneCast, startTestProxy } from "../support/proxy.ts";
 

@@ -5,7 +5,7 @@
  * with reserved labels, and image changes opened to tenants.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Engine, TEST_IMAGE, startEngine } from "../harness/index.ts";
+import { type Engine, TEST_IMAGE, startEngine } from "../../scripts/harness/index.ts";
 import { type TestProxy, asUser, startTestProxy, tenantUser } from "../support/proxy.ts";
 import { testDir } from "../support/test-dir.ts";
 

@@ -8,7 +8,7 @@
  */
 import fc from "fast-check";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { type Engine, TEST_IMAGE, startEngine } from "../harness/index.ts";
+import { type Engine, TEST_IMAGE, startEngine } from "../../scripts/harness/index.ts";
 import { type TestProxy, startTestProxy } from "../support/proxy.ts";
 import { testDir } from "../support/test-dir.ts";
 

@@ -21,7 +21,7 @@ import { ENGINE_PORT, ETCD_CLIENT_PORT, ETCD_LEGACY_CLIENT_PORT } from "../../in
 import { NODE_FIREWALL_CHAINS } from "../../infra/render.ts";
 import { etcdPlan, nodePlan, PATHS, type RolePlan } from "../../infra/roles.ts";
 import { execStartWords, parseEnvironmentFile } from "../../infra/environment-file.ts";
-import { TEST_IMAGE, testImageTar } from "../harness/index.ts";
+import { TEST_IMAGE, testImageTar } from "../../scripts/harness/index.ts";
 
 const NETNS = `berthinfra-${process.pid}`;
 /** The "VM's" private address; it exists only inside the namespace. */

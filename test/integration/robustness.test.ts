@@ -6,7 +6,7 @@
  */
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Engine, TEST_IMAGE, startEngine } from "../harness/index.ts";
+import { type Engine, TEST_IMAGE, startEngine } from "../../scripts/harness/index.ts";
 import { engineState } from "../support/engine-state.ts";
 import { type TestProxy, asUser, startTestProxy, tenantUser } from "../support/proxy.ts";
 import { testDir } from "../support/test-dir.ts";

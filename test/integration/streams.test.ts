@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildProxyBundle } from "../../scripts/build-proxy.ts";
 import { NODE18, NODE18_LIBS } from "../../scripts/lib/node18.ts";
-import { type Engine, TEST_IMAGE, freeLoopbackPort, runCommand, runDocker, startEngine } from "../harness/index.ts";
+import { type Engine, TEST_IMAGE, freeLoopbackPort, runCommand, runDocker, startEngine } from "../../scripts/harness/index.ts";
 import { tenantUser } from "../support/proxy.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "berth-streams-"));

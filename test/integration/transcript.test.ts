@@ -1,11 +1,11 @@
 /**
- * The FDCS introduction, step by step (../shared/reference/fdcs-introduction.txt), with three users
+ * The FDCS introduction (the walk-through FIWARE's Docker Container Service gives its users), step by step, with three users
  * in two tenants of a real Keystone, the stock docker CLIs (28 and Debian's 20.10) and a real dockerd
  * behind the proxy. Every claim the transcript makes is checked, and each refused attempt is also
  * checked against the engine directly: nothing changed.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type DockerCli, type Engine, TEST_IMAGE, sharedKeystone, startEngine } from "../harness/index.ts";
+import { type DockerCli, type Engine, TEST_IMAGE, sharedKeystone, startEngine } from "../../scripts/harness/index.ts";
 import { type Cast, type TestProxy, asUser, keystoneCast, startTestProxy } from "../support/proxy.ts";
 
 const LOOP = ["sh", "-c", "while true; do echo Hello world; sleep 1; done"];

@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderProvisionScript, renderProxyHealthCheck, renderWaitCloudInit, renderWaitForSsh, type ProvisionScriptInput } from "../../infra/render.ts";
 import { sha256 } from "../../infra/components/provisioner.ts";
-import { type Engine, sharedKeystone, startEngine } from "../harness/index.ts";
+import { type Engine, sharedKeystone, startEngine } from "../../scripts/harness/index.ts";
 
 const scratch = mkdtempSync(join(tmpdir(), "berth-scripts-"));
 const bin = join(scratch, "bin");

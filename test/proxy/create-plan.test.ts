@@ -1,10 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { Refusal } from "../../tenant-proxy/src/http/errors.ts";
+import type { Refusal } from "../../tenant-proxy/src/http/errors.ts";
 import { TenantScope } from "../../tenant-proxy/src/ownership.ts";
 import { checkCreateBody, createReferences, scopeCreateBody } from "../../tenant-proxy/src/rewrite/container-create.ts";
-import { type Policy, readSettings } from "../../tenant-proxy/src/settings.ts";
+import { readSettings } from "../../tenant-proxy/src/settings.ts";
 import type { ClusterNode } from "../../tenant-proxy/src/upstream/cluster.ts";
 import { refusalOf } from "../support/refusal.ts";
+import type { Policy } from "../../tenant-proxy/src/settings-types.ts";
 
 const scope = new TenantScope("t1");
 const policy: Policy = readSettings({ BERTH_UPSTREAM: "unix:///run/docker.sock", BERTH_AUTH_BACKEND: "none", SWARM_MULTI_TENANT: "false" }).policy;

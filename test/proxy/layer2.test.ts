@@ -11,8 +11,9 @@ import { withoutRawSockets } from "../../tenant-proxy/src/policy/raw-sockets.ts"
 import { checkCreateBody } from "../../tenant-proxy/src/rewrite/container-create.ts";
 import { joinsDefaultNetwork, onTenantBridge } from "../../tenant-proxy/src/rewrite/tenant-bridge.ts";
 import { networkView } from "../../tenant-proxy/src/rewrite/views.ts";
-import { type Policy, readSettings } from "../../tenant-proxy/src/settings.ts";
+import { readSettings } from "../../tenant-proxy/src/settings.ts";
 import { refusalOf } from "../support/refusal.ts";
+import type { Policy } from "../../tenant-proxy/src/settings-types.ts";
 
 const policy: Policy = readSettings({ BERTH_UPSTREAM: "unix:///run/docker.sock", BERTH_AUTH_BACKEND: "none", SWARM_MULTI_TENANT: "false" }).policy;
 const t1 = new TenantScope("t1");

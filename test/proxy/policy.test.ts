@@ -93,7 +93,7 @@ describe("the API filter", () => {
   });
 
   it("refuses unknown names, _ping and version, and other shapes", () => {
-    expect(disabledOperations({ disableapi: ["networkslits"] }, OPERATIONS)).toEqual({ error: 'unknown operation "networkslits" (the names are listed in the README)' });
+    expect(disabledOperations({ disableapi: ["networkslits"] }, OPERATIONS)).toEqual({ error: 'unknown operation "networkslits" (the names are listed in tenant-proxy/README.md)' });
     expect(disabledOperations({ disableapi: ["ping"] }, OPERATIONS)).toMatchObject({ error: expect.stringContaining("cannot be disabled") });
     expect(disabledOperations({ disableapi: ["version"] }, OPERATIONS)).toMatchObject({ error: expect.stringContaining("cannot be disabled") });
     expect(disabledOperations({ enableapi: [] }, OPERATIONS)).toMatchObject({ error: expect.any(String) });

@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type CommandResult, type Engine, type Keystone, freeLoopbackPort, runCommand, runDocker, sharedKeystone, startEngine } from "../harness/index.ts";
+import { type CommandResult, type Engine, type Keystone, freeLoopbackPort, runCommand, runDocker, sharedKeystone, startEngine } from "../../scripts/harness/index.ts";
 import { type TestProxy, startTestProxy } from "../support/proxy.ts";
 import { testDir } from "../support/test-dir.ts";
 

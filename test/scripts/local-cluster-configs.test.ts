@@ -121,7 +121,7 @@ describe("the proxy's environment", () => {
         multiTenant: true,
         networkAuthorization: true,
         tls: { certFile: "/s/cert.pem", keyFile: "/s/key.pem" },
-        volumes: { backend: "shared-dir", root: "/s/export" },
+        volumes: { kind: "shared-dir", root: "/s/export" },
       }),
     );
     expect(env).toMatchObject({

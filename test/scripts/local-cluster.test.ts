@@ -8,7 +8,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { runCommand, runDocker, type CommandResult } from "../harness/index.ts";
+import { runCommand, runDocker, type CommandResult } from "../../scripts/harness/index.ts";
 import { daemonPids } from "../../scripts/local-cluster/health.ts";
 import { leftovers } from "../../scripts/local-cluster/leftovers.ts";
 import { testDir } from "../support/test-dir.ts";
@@ -74,8 +74,8 @@ describe("the local cluster", () => {
   // there (compose/cli/docker_client.py tls_config_from_options; docker/tls.py TLSConfig), and the
   // env pointed at .local/tls, which also holds the CA's private key. REQUESTS_CA_BUNDLE and
   // CURL_CA_BUNDLE (set on this machine) make its requests library ignore the CA it is given, so
-  // they are unset here as the README's troubleshooting says.
-  it("runs docker-compose for a tenant after `. .local/env` and berth_user, as the README shows", async () => {
+  // they are unset here as scripts/README.md says for the local cluster.
+  it("runs docker-compose for a tenant after `. .local/env` and berth_user, as scripts/README.md shows", async () => {
     const project = composeProject.path;
     composeProject.file("docker-compose.yml", 'version: "2"\nservices:\n  app:\n    image: busybox\n    command: sleep 300\n');
     const steps = `. ${layout.envFile} && berth_user docker-user-2 && docker-compose -p shop up -d && docker-compose -p shop ps && docker-compose -p shop down`;

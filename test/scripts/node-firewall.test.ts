@@ -17,7 +17,7 @@ import { spawn } from "node:child_process";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runCommand, runDocker, type CommandResult } from "../harness/index.ts";
+import { runCommand, runDocker, type CommandResult } from "../../scripts/harness/index.ts";
 import { dockerMac, MEMBERLIST_ACK, memberlistPing, vxlanDatagram } from "../support/overlay-packets.ts";
 import { testCluster } from "../support/local-cluster.ts";
 

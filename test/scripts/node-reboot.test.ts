@@ -11,8 +11,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runDocker, type CommandResult } from "../harness/index.ts";
-import { waitFor } from "../harness/processes.ts";
+import { runDocker, type CommandResult, waitFor } from "../../scripts/harness/index.ts";
 import { daemonPids } from "../../scripts/local-cluster/health.ts";
 import { leftovers } from "../../scripts/local-cluster/leftovers.ts";
 import { testCluster } from "../support/local-cluster.ts";

@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Inventory } from "../../infra/inventory.ts";
 import { makeTls } from "../../scripts/local-cluster/secrets.ts";
-import { runCommand, type CommandResult } from "../harness/index.ts";
+import { runCommand, type CommandResult } from "../../scripts/harness/index.ts";
 import { testDir } from "../support/test-dir.ts";
 import { TSX, testCluster } from "../support/local-cluster.ts";
 

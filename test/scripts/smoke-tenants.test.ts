@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeTls } from "../../scripts/local-cluster/secrets.ts";
-import { type CommandResult, TEST_IMAGE, runCommand } from "../harness/index.ts";
+import { type CommandResult, TEST_IMAGE, runCommand } from "../../scripts/harness/index.ts";
 import { type TestCluster, startTestCluster } from "../support/cluster.ts";
 import { type TestProxy, tenantUser } from "../support/proxy.ts";
 import { testDir } from "../support/test-dir.ts";

@@ -3,12 +3,12 @@
  * nfs-ganesha exporting the volumes' directory, and N engines in their own namespaces joined
  * through etcd for overlay networks, listed in a nodes file as `docker-host-1 tcp://ip:2375`. The
  * proxy runs in front of them in cluster mode with the shared-directory volume backend (this
- * kernel has no NFS client; the README says what differs on VMs).
+ * kernel has no NFS client; tenant-proxy/README.md says what differs on VMs).
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Engine, type Etcd, type NfsServer, startEngine, startEtcd, startNfsServer } from "../harness/index.ts";
+import { type Engine, type Etcd, type NfsServer, startEngine, startEtcd, startNfsServer } from "../../scripts/harness/index.ts";
 import { type TestProxy, startTestProxy } from "./proxy.ts";
 
 export interface TestCluster {

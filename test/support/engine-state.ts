@@ -3,7 +3,7 @@
  * containers with their state, labels and networks, networks and volumes. A refused attempt must
  * leave it exactly as it was.
  */
-import type { Engine } from "../harness/index.ts";
+import type { Engine } from "../../scripts/harness/index.ts";
 
 export async function engineState(engine: Engine): Promise<string> {
   const [containers, networks, volumes] = await Promise.all([

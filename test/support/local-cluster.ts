@@ -8,8 +8,7 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { clusterLayout, type ClusterLayout } from "../../scripts/local-cluster/layout.ts";
-import { runCommand, type CommandResult } from "../harness/index.ts";
-import { currentRun } from "../harness/run.ts";
+import { runCommand, type CommandResult, currentRun } from "../../scripts/harness/index.ts";
 import { testDir } from "./test-dir.ts";
 
 const SCRIPT = fileURLToPath(new URL("../../scripts/local-cluster.ts", import.meta.url));

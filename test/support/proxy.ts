@@ -10,7 +10,7 @@ import type { AuditLog, RefusalRecord } from "../../tenant-proxy/src/audit.ts";
 import { type RunningProxy, startProxy } from "../../tenant-proxy/src/main.ts";
 import { readSettings } from "../../tenant-proxy/src/settings.ts";
 import { testDir } from "./test-dir.ts";
-import { type CommandResult, type DockerCli, type Engine, type Keystone, runDocker } from "../harness/index.ts";
+import { type CommandResult, type DockerCli, type Engine, type Keystone, runDocker } from "../../scripts/harness/index.ts";
 
 export interface TestProxy {
   /** `tcp://127.0.0.1:<port>` for the docker CLI. */

@@ -5,7 +5,9 @@
  */
 import type { IncomingHttpHeaders } from "node:http";
 import { Refusal } from "../http/errors.ts";
-import { TENANT_ID_PATTERN } from "../settings.ts";
+
+/** Tenant ids become name prefixes (`<tenant>_<name>`), so they must never contain `_`. */
+export const TENANT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9-]{0,63}$/;
 
 export interface Identity {
   /** The user's name (or id when the backend has no name), for the audit log. */

@@ -4,8 +4,8 @@
  * the same path whatever the token; the tenant header must be the token's tenant.
  */
 import { createHash } from "node:crypto";
-import type { StaticToken } from "../settings.ts";
 import { type Authenticator, type Credentials, type Identity, unauthenticated } from "./identity.ts";
+import type { StaticToken } from "../settings-types.ts";
 
 const digest = (token: string): string => createHash("sha256").update(token).digest("hex");
 

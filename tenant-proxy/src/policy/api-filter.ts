@@ -5,9 +5,11 @@
  * call open; `_ping` and `version`, which every client calls first, cannot be disabled.
  */
 import { z } from "zod";
-import type { Operation } from "../operations.ts";
+import type { Operation } from "../rewrite/types.ts";
 
 const apiFilterSchema = z.strictObject({ disableapi: z.array(z.string().min(1)) });
+/** The file's shape: FDCS operation names to refuse. */
+export type ApiFilterFile = z.infer<typeof apiFilterSchema>;
 const ALWAYS_ON = new Set(["ping", "version"]);
 
 /** The operation ids the file disables, or a message naming what is wrong. */
@@ -21,7 +23,7 @@ export function disabledOperations(json: unknown, operations: readonly Operation
     const key = name.toLowerCase();
     if (ALWAYS_ON.has(key)) return { error: `"${name}" cannot be disabled: every docker client calls it first` };
     const ids = byName.get(key);
-    if (!ids) return { error: `unknown operation "${name}" (the names are listed in the README)` };
+    if (!ids) return { error: `unknown operation "${name}" (the names are listed in tenant-proxy/README.md)` };
     ids.forEach((id) => disabled.add(id));
   }
   return { disabled };

@@ -7,13 +7,7 @@
  * tenant's name as a network alias so containers still find each other by the names they chose.
  */
 import { badRequest } from "../http/errors.ts";
-import {
-  type ResolvedContainer,
-  type ResolvedNetwork,
-  type Scope,
-  checkLabels,
-  checkName,
-} from "../ownership.ts";
+import { type Scope, checkLabels, checkName } from "../ownership.ts";
 import {
   CONTAINER_CONFIG_RULES,
   ENDPOINT_RULES,
@@ -27,7 +21,8 @@ import { flavorForCreate } from "../policy/flavors.ts";
 import { checkHealthcheck, checkMetadataSize, checkUlimits, pidsLimitForCreate, shmSizeForCreate } from "../policy/limits.ts";
 import { withoutRawSockets } from "../policy/raw-sockets.ts";
 import { limitTmpfs } from "../policy/tmpfs.ts";
-import type { Policy } from "../settings.ts";
+import type { ResolvedContainer, ResolvedNetwork } from "../resolver.ts";
+import type { Policy } from "../settings-types.ts";
 
 type Json = Record<string, any>;
 

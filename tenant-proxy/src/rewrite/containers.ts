@@ -11,15 +11,14 @@
 import { randomInt } from "node:crypto";
 import { Refusal, badRequest } from "../http/errors.ts";
 import { encodeSegments } from "../http/request.ts";
-import { ENGINE_API, type ResolvedContainer, checkLabels, checkName, hasTenantBridge, passEngineError, scopedFilterValues } from "../ownership.ts";
+import { checkLabels, checkName, hasTenantBridge, scopedFilterValues } from "../ownership.ts";
 import { UPDATE_RULES, checkFields } from "../policy/fields.ts";
 import { flavorForUpdate } from "../policy/flavors.ts";
 import { checkMetadataSize, checkMountCount, checkPidsLimitUpdate, checkUlimits, healthcheckOverImage } from "../policy/limits.ts";
 import { checkPublishedPorts } from "../policy/ports.ts";
-import type { Policy } from "../settings.ts";
 import { checkPsArgs } from "../policy/ps-args.ts";
 import type { ClusterNode } from "../upstream/cluster.ts";
-import { type JsonAnswer, readAll } from "../upstream/engine.ts";
+import { type JsonAnswer, readAll, ENGINE_API, passEngineError } from "../upstream/engine.ts";
 import { nodeStates } from "../upstream/node-state.ts";
 import { type Placement, placementRules, schedule } from "../upstream/scheduler.ts";
 import { checkCreateBody, createReferences, scopeCreateBody, type ResolvedReferences } from "./container-create.ts";
@@ -30,6 +29,8 @@ import { ensureTenantBridge, joinsDefaultNetwork, onTenantBridge } from "./tenan
 import { type Handler, type Reply, type TenantRequest, json, pipe } from "./types.ts";
 import { containerInspectView, containerSummaryView, visibleContainerName } from "./views.ts";
 import { ensureVolumes } from "./volumes.ts";
+import type { ResolvedContainer } from "../resolver.ts";
+import type { Policy } from "../settings-types.ts";
 
 const LIST_FILTERS = ["ancestor", "before", "expose", "exited", "health", "id", "isolation", "is-task", "label", "name", "network", "publish", "since", "status", "volume"];
 const PRUNE_FILTERS = ["until", "label", "label!"];
@@ -282,7 +283,7 @@ async function place(request: TenantRequest, body: Record<string, any>, resolved
   const healthy = request.cluster.healthy();
   if (healthy.length === 0) throw noEngine();
   if (request.cluster.nodes.length === 1) return healthy[0]!;
-  let rules;
+  let rules: Placement["rules"];
   try {
     rules = placementRules(body.Env as string[] | null, body.Labels as Record<string, string> | null);
   } catch (error) {

@@ -6,9 +6,9 @@
  * that is up but too slow with the call fails the call (see Cluster.everywhere).
  */
 import { Refusal } from "../http/errors.ts";
-import { passEngineError } from "../ownership.ts";
 import type { ClusterNode } from "../upstream/cluster.ts";
 import type { TenantRequest } from "./types.ts";
+import { passEngineError } from "../upstream/engine.ts";
 
 export const UNAVAILABLE_HEADER = "X-Berth-Unavailable-Nodes";
 

@@ -10,12 +10,13 @@
 import { lookup } from "node:dns/promises";
 import { Refusal, badRequest } from "../http/errors.ts";
 import { encodeSegments } from "../http/request.ts";
-import { ENGINE_API, checkLabels } from "../ownership.ts";
+import { checkLabels } from "../ownership.ts";
 import { CONTAINER_CONFIG_RULES, FieldRefusal, checkFields } from "../policy/fields.ts";
 import { checkRegistry, imageRegistry, urlAuthority } from "../policy/registries.ts";
 import type { ClusterNode } from "../upstream/cluster.ts";
 import { anyNode, everywhereJson } from "./fan-out.ts";
 import { type EngineCall, type Handler, type MergedStream, type Reply, type TenantRequest, pipe } from "./types.ts";
+import { ENGINE_API } from "../upstream/engine.ts";
 
 const imageSegments = (name: string): string[] => name.split("/");
 

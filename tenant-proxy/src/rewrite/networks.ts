@@ -12,7 +12,7 @@
  * itself when it knows the hosts' MTU (policy/network-mtu.ts).
  */
 import { Refusal, badRequest } from "../http/errors.ts";
-import { ENGINE_API, type ResolvedNetwork, TENANT_BRIDGE, checkLabels, checkName, hasTenantBridge, isVisibleNetwork, passEngineError, sharedNetworks } from "../ownership.ts";
+import { TENANT_BRIDGE, checkLabels, checkName, hasTenantBridge, isVisibleNetwork, sharedNetworks } from "../ownership.ts";
 import { withNetworkMtu } from "../policy/network-mtu.ts";
 import { ENDPOINT_RULES, NETWORK_CONNECT_RULES, NETWORK_CREATE_RULES, NETWORK_DISCONNECT_RULES, checkFields } from "../policy/fields.ts";
 import { checkMetadataSize, tenantNetworksExcess } from "../policy/limits.ts";
@@ -23,6 +23,8 @@ import { listFilters, parseFilters, serializeFilters, withOwner } from "./filter
 import { ensureTenantBridge } from "./tenant-bridge.ts";
 import { type Handler, type Reply, type TenantRequest, pipe } from "./types.ts";
 import { networkView } from "./views.ts";
+import { ENGINE_API, passEngineError } from "../upstream/engine.ts";
+import type { ResolvedNetwork } from "../resolver.ts";
 
 /** Names the engine keeps for its own networks; a tenant's `bridge` is made by the proxy alone. */
 const PREDEFINED_NAMES = new Set(["bridge", "host", "none"]);

@@ -6,11 +6,12 @@
  * pass a check that only one of them fits — and no two creates on different nodes can both take
  * the same name.
  */
-import { ENGINE_API, type Scope, passEngineError } from "../ownership.ts";
+import type { Scope } from "../ownership.ts";
 import { tenantPortsExcess } from "../policy/ports.ts";
 import { NO_USAGE, type QuotaFile, type QuotaLimits, TenantQueue, type Usage, checkSized, limitsFor, overQuota, quotaExcess } from "../policy/quota.ts";
 import { type Cluster, type ClusterNode, isUnavailable } from "../upstream/cluster.ts";
 import type { Size, Sizes } from "../upstream/node-state.ts";
+import { ENGINE_API, passEngineError } from "../upstream/engine.ts";
 
 export class QuotaGuard {
   private readonly queue = new TenantQueue();

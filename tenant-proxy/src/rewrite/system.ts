@@ -6,7 +6,7 @@
  * networks and volumes, with names it knows. Events of deleted objects are matched by their scoped
  * names, since the objects (and their labels) are gone by then.
  */
-import { ENGINE_API, OWNER_LABEL, type Scope, scopedFilterValues } from "../ownership.ts";
+import { OWNER_LABEL, type Scope, scopedFilterValues } from "../ownership.ts";
 import { checkFields } from "../policy/fields.ts";
 import type { ClusterNode } from "../upstream/cluster.ts";
 import { urlAuthority } from "../policy/registries.ts";
@@ -15,6 +15,7 @@ import { checkTenantRegistry } from "./images.ts";
 import { parseFilters, serializeFilters } from "./filters.ts";
 import { type Handler, type MergedStream, type Reply, pipe } from "./types.ts";
 import { nodeSection, visibleLabels, volumeView } from "./views.ts";
+import { ENGINE_API } from "../upstream/engine.ts";
 
 const EVENT_FILTERS = ["container", "event", "image", "label", "network", "type", "volume"];
 const EVENT_TYPES = new Set(["container", "network", "volume"]);

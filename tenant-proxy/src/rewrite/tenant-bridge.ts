@@ -9,8 +9,10 @@
  * concurrent creates make it once. `onTenantBridge` is the pure rewrite of a create body.
  */
 import { Refusal } from "../http/errors.ts";
-import { ENGINE_API, type ResolvedNetwork, type Scope, TENANT_BRIDGE, passEngineError } from "../ownership.ts";
+import { type Scope, TENANT_BRIDGE } from "../ownership.ts";
 import type { ClusterNode } from "../upstream/cluster.ts";
+import { ENGINE_API, passEngineError } from "../upstream/engine.ts";
+import type { ResolvedNetwork } from "../resolver.ts";
 
 type Json = Record<string, any>;
 

@@ -9,12 +9,40 @@
 import type { IncomingHttpHeaders } from "node:http";
 import type { Readable } from "node:stream";
 import type { Identity } from "../identity/identity.ts";
-import type { Operation } from "../operations.ts";
-import type { Resolver, Scope } from "../ownership.ts";
-import type { Settings } from "../settings.ts";
+import type { Scope } from "../ownership.ts";
 import type { Cluster, ClusterNode } from "../upstream/cluster.ts";
 import type { Sizes } from "../upstream/node-state.ts";
 import type { QuotaGuard } from "./quota-guard.ts";
+import type { Resolver } from "../resolver.ts";
+import type { Settings } from "../settings-types.ts";
+
+/** One row of the operations table (operations.ts): an engine API operation and how tenants may use it. */
+export type Access = "public" | "tenant" | "admin" | "refused";
+
+export interface Operation {
+  /** The spec's operationId. */
+  id: string;
+  method: "GET" | "HEAD" | "POST" | "PUT" | "DELETE";
+  /** The spec's path; `{name}` of images, plugins and distribution, and `{id}` of networks, span several segments. */
+  path: string;
+  fdcs: string;
+  access: Access;
+  /**
+   * How requests are scoped, routed to a node and rewritten. Operations without one (admin-only
+   * plugin management, build sessions) go as they are to one node.
+   */
+  handler?: Handler;
+  /** The query parameters a tenant may send (the spec's, plus the few real clients add). */
+  query?: readonly string[];
+  /** What body a tenant's request may carry. */
+  body?: "none" | "json" | "stream";
+  /** Attach and exec start: the connection becomes a raw stream. */
+  hijack?: boolean;
+  /** An admin-only image change that BERTH_TENANT_IMAGE_CHANGES opens to tenants (via `handler`). */
+  imageChange?: boolean;
+  /** Why an operation is admin-only or refused, said to whoever is refused. */
+  reason?: string;
+}
 
 export interface TenantRequest {
   identity: Identity;

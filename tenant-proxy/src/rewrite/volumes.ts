@@ -13,15 +13,16 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, rmSync } from "node:fs";
 import { join, resolve, sep } from "node:path";
 import { Refusal } from "../http/errors.ts";
-import { ENGINE_API, type Scope, checkLabels, checkName, passEngineError } from "../ownership.ts";
+import { type Scope, checkLabels, checkName } from "../ownership.ts";
 import { VOLUME_CREATE_RULES, checkFields } from "../policy/fields.ts";
 import { checkMetadataSize } from "../policy/limits.ts";
-import type { VolumeBackend } from "../settings.ts";
 import type { ClusterNode } from "../upstream/cluster.ts";
 import { everywhereJson } from "./fan-out.ts";
 import { listFilters, parseFilters, serializeFilters, withOwner } from "./filters.ts";
 import type { Handler, Reply, TenantRequest } from "./types.ts";
 import { volumeView } from "./views.ts";
+import { ENGINE_API, passEngineError } from "../upstream/engine.ts";
+import type { VolumeBackend } from "../settings-types.ts";
 
 const LIST_FILTERS = ["dangling", "driver", "label", "name"];
 const PRUNE_FILTERS = ["label", "label!"];

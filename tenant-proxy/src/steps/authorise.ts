@@ -7,8 +7,8 @@
  */
 import { Refusal } from "../http/errors.ts";
 import type { Identity } from "../identity/identity.ts";
-import type { Operation } from "../operations.ts";
-import type { Policy } from "../settings.ts";
+import type { Operation } from "../rewrite/types.ts";
+import type { Policy } from "../settings-types.ts";
 
 /** Whether a tenant may call the operation (administrators may call all but refused ones). */
 export function openToTenants(operation: Operation, policy: Policy): boolean {

@@ -12,9 +12,7 @@
  */
 import { LRUCache } from "lru-cache";
 import { Refusal } from "../http/errors.ts";
-import { ENGINE_API } from "../ownership.ts";
-import type { UpstreamAddress } from "../settings.ts";
-import { Engine, type Upstream } from "./engine.ts";
+import { Engine, type Upstream, ENGINE_API, type UpstreamAddress } from "./engine.ts";
 
 export interface NodeSpec {
   name: string;

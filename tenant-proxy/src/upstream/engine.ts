@@ -15,7 +15,18 @@ import http, { type IncomingMessage, type OutgoingHttpHeaders } from "node:http"
 import net from "node:net";
 import type { Readable } from "node:stream";
 import { Refusal } from "../http/errors.ts";
-import type { UpstreamAddress } from "../settings.ts";
+
+/** The engine API version the proxy's own calls use: Debian 12's dockerd 20.10 speaks 1.41. */
+export const ENGINE_API = "/v1.41";
+
+/** Where an engine listens: its unix socket, or a TCP address (BERTH_UPSTREAM, a nodes file line). */
+export type UpstreamAddress = { kind: "unix"; path: string } | { kind: "tcp"; host: string; port: number };
+
+/** An engine error met during a lookup, passed on with the engine's own status and message. */
+export function passEngineError(answer: { status: number; body: any }): Refusal {
+  const message = typeof answer.body?.message === "string" ? answer.body.message : `engine answered ${answer.status}`;
+  return new Refusal(answer.status >= 400 ? answer.status : 502, message, "engine-error");
+}
 
 export interface EngineRequest {
   method: string;

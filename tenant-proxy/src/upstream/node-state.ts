@@ -5,10 +5,11 @@
  * updates come through the proxy, which forgets the size it changes.
  */
 import { LRUCache } from "lru-cache";
-import { ENGINE_API, type Scope, passEngineError } from "../ownership.ts";
+import type { Scope } from "../ownership.ts";
 import { publishedPortCount } from "../policy/ports.ts";
 import { type Cluster, type ClusterNode, isUnavailable } from "./cluster.ts";
 import type { NodeState } from "./scheduler.ts";
+import { ENGINE_API, passEngineError } from "./engine.ts";
 
 export interface Size {
   memory: number;

@@ -2,7 +2,7 @@
  * Removes test runs whose vitest process is gone, from outside that process. Started detached by a
  * run that received SIGINT or SIGTERM (with the run directory as argument: it waits up to 30 s for
  * the run's owner to exit, then removes the run); run by hand with no argument, it removes every
- * stale run: `npx tsx test/harness/reap.ts`.
+ * stale run: `npx tsx scripts/harness/reap.ts`.
  */
 import { existsSync } from "node:fs";
 import { removeStaleRuns } from "./lifecycle.ts";

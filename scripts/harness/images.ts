@@ -10,8 +10,16 @@ import { execFileSync } from "node:child_process";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { succeeded } from "./commands.ts";
-import type { Engine } from "./engine.ts";
+import { type CommandResult, succeeded } from "./commands.ts";
+
+/**
+ * What building and importing images needs of an engine (engine.ts's Engine has it): said here,
+ * since engine.ts loads the tarball made here and importing Engine back would tie the two in a circle.
+ */
+interface ImageEngine {
+  name: string;
+  docker(args: string[], opts: { timeoutMs: number }): Promise<CommandResult>;
+}
 
 export const TEST_IMAGE = "berth-test/busybox:latest";
 /**
@@ -21,7 +29,7 @@ export const TEST_IMAGE = "berth-test/busybox:latest";
 export const PING_IMAGE = "berth-test/iputils-ping:latest";
 const REGISTRY_REPOSITORY = "berth-test/busybox";
 const BUSYBOX = "/bin/busybox";
-const ARTIFACTS = fileURLToPath(new URL("../.artifacts/", import.meta.url));
+const ARTIFACTS = fileURLToPath(new URL("./.artifacts/", import.meta.url));
 const TEST_IMAGE_TAR = join(ARTIFACTS, "berth-test-busybox.tar");
 
 /** The `docker save` tarball of TEST_IMAGE that global setup built for this run. */
@@ -31,7 +39,7 @@ export async function testImageTar(): Promise<string> {
 }
 
 /** Builds TEST_IMAGE on `engine`, saves its tarball and fills the registry at `registryAddress`. */
-export async function buildTestImages(engine: Engine, registryAddress: string): Promise<void> {
+export async function buildTestImages(engine: ImageEngine, registryAddress: string): Promise<void> {
   mkdirSync(ARTIFACTS, { recursive: true });
   const work = mkdtempSync(join(ARTIFACTS, "build-"));
   try {
@@ -64,7 +72,7 @@ export function writeBusyboxRootfs(rootfs: string, tarball: string): void {
 }
 
 /** Imports PING_IMAGE on `engine` (about a second): busybox, /usr/bin/ping and the libraries it loads. */
-export async function importPingImage(engine: Engine): Promise<void> {
+export async function importPingImage(engine: ImageEngine): Promise<void> {
   mkdirSync(ARTIFACTS, { recursive: true });
   const work = mkdtempSync(join(ARTIFACTS, "ping-"));
   try {
@@ -83,6 +91,6 @@ export async function importPingImage(engine: Engine): Promise<void> {
   }
 }
 
-async function dockerChecked(engine: Engine, args: string[]): Promise<void> {
+async function dockerChecked(engine: ImageEngine, args: string[]): Promise<void> {
   succeeded(await engine.docker(args, { timeoutMs: 120_000 }), `docker ${args.join(" ")} on ${engine.name}`);
 }

@@ -6,7 +6,7 @@
  * variables of the machine never leak in, and only the host and config directory the test chose
  * are set.
  */
-import { spawn } from "node:child_process";
+import { $ } from "zx";
 
 export const DOCKER_CLIS = { docker28: "/usr/local/bin/docker", docker20: "/usr/bin/docker" } as const;
 export type DockerCli = keyof typeof DOCKER_CLIS;
@@ -26,7 +26,6 @@ export interface CommandOptions {
 
 const DEFAULT_TIMEOUT_MS = 60_000;
 const TIMED_OUT = 124;
-const NOT_STARTED = 127;
 
 /**
  * This process's environment without the docker client's settings. A developer who sourced the
@@ -44,37 +43,30 @@ export function runCommand(argv: string[], opts: CommandOptions = {}): Promise<C
   return runWithEnvironment(argv, { ...withoutDockerSettings(), ...opts.env }, opts);
 }
 
-function runWithEnvironment(argv: string[], env: NodeJS.ProcessEnv, opts: CommandOptions): Promise<CommandResult> {
-  const [file, ...args] = argv;
-  if (!file) throw new Error("a command needs a program to run");
+/**
+ * zx runs the program (through bash, every argument quoted) and kills it, with whatever it started,
+ * at the timeout; `nothrow` makes every exit a result. Only the quoting shell's own "not found"
+ * (127) and the kill (124 here) need translating into what callers assert on.
+ */
+async function runWithEnvironment(argv: string[], env: NodeJS.ProcessEnv, opts: CommandOptions): Promise<CommandResult> {
+  if (argv.length === 0) throw new Error("a command needs a program to run");
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  return new Promise((resolve) => {
-    const child = spawn(file, args, { cwd: opts.cwd, env });
-    const stdout: Buffer[] = [];
-    const stderr: Buffer[] = [];
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill("SIGKILL");
-    }, timeoutMs);
-    child.stdout.on("data", (chunk: Buffer) => stdout.push(chunk));
-    child.stderr.on("data", (chunk: Buffer) => stderr.push(chunk));
-    child.stdin.on("error", () => {}); // a program that exits without reading its input
-    child.stdin.end(opts.input);
-    child.on("error", (error) => {
-      clearTimeout(timer);
-      resolve({ code: NOT_STARTED, stdout: "", stderr: `${file}: ${error.message}\n` });
-    });
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      const err = Buffer.concat(stderr).toString("utf8");
-      resolve({
-        code: timedOut ? TIMED_OUT : (code ?? 128),
-        stdout: Buffer.concat(stdout).toString("utf8"),
-        stderr: timedOut ? `${err}\n${argv.join(" ")}: killed after ${timeoutMs} ms\n` : signal ? `${err}\nkilled by ${signal}\n` : err,
-      });
-    });
-  });
+  const output = await $({
+    env,
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
+    input: opts.input ?? "",
+    timeout: timeoutMs,
+    timeoutSignal: "SIGKILL",
+    nothrow: true,
+    quiet: true,
+    verbose: false,
+  })`${argv}`;
+  const timedOut = output.signal === "SIGKILL" && output.duration >= timeoutMs;
+  return {
+    code: timedOut ? TIMED_OUT : (output.exitCode ?? 128),
+    stdout: output.stdout,
+    stderr: timedOut ? `${output.stderr}\n${argv.join(" ")}: killed after ${timeoutMs} ms\n` : output.signal ? `${output.stderr}\nkilled by ${output.signal}\n` : output.stderr,
+  };
 }
 
 /** Like runCommand, but a non-zero exit is an error naming the command and its stderr. */

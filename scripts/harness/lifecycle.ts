@@ -4,7 +4,7 @@
  * namespaces and an iptables rule behind; the next run finds it by its dead owner and removes what
  * its ledger lists, saying so. Ctrl-C or SIGTERM to vitest is different: vitest exits 1 ms after
  * the signal, too soon for an asynchronous teardown, so the run instead starts a detached reaper
- * (test/harness/reap.ts) that waits for vitest to be gone and then removes the run the same way.
+ * (scripts/harness/reap.ts) that waits for vitest to be gone and then removes the run the same way.
  * A script outside vitest (`npm run bench`) gets the same run, registry and test image through
  * withScriptRun, and its own long-running helpers join the run's ledger through startRunDaemon.
  */
