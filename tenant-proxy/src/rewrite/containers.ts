@@ -9,7 +9,7 @@
  * engine's generated name into the tenant's scope.
  */
 import { randomInt } from "node:crypto";
-import { Refusal, badRequest } from "../http/errors.ts";
+import { Refusal, badRequest, forbidden } from "../http/errors.ts";
 import { encodeSegments } from "../http/request.ts";
 import { ENGINE_API, type ResolvedContainer, checkLabels, checkName, hasTenantBridge, passEngineError, scopedFilterValues } from "../ownership.ts";
 import { UPDATE_RULES, checkFields } from "../policy/fields.ts";
@@ -18,6 +18,7 @@ import { checkMetadataSize, checkMountCount, checkPidsLimitUpdate, checkUlimits,
 import { checkPublishedPorts } from "../policy/ports.ts";
 import type { Policy } from "../settings.ts";
 import { checkPsArgs } from "../policy/ps-args.ts";
+import { topIsSafeUnder } from "../policy/runtime.ts";
 import type { ClusterNode } from "../upstream/cluster.ts";
 import { type JsonAnswer, readAll } from "../upstream/engine.ts";
 import { nodeStates } from "../upstream/node-state.ts";
@@ -158,6 +159,10 @@ export const stats: Handler = async (request) => {
  */
 export const top: Handler = async (request): Promise<Reply> => {
   const psArgs = request.query.get("ps_args") ?? "";
+  const { tenantRuntime } = request.settings.policy;
+  if (!request.scope.unrestricted && !topIsSafeUnder(tenantRuntime)) {
+    throw forbidden(`docker top is not available under the ${tenantRuntime} runtime: the engine would list the node's processes`, "forbidden", request.params.id);
+  }
   if (!request.scope.unrestricted) checkPsArgs(psArgs);
   const { id, node } = await ownContainer(request);
   const answer = await node.engine.json("GET", `${ENGINE_API}/containers/${id}/top${psArgs === "" ? "" : `?ps_args=${encodeURIComponent(psArgs)}`}`);
