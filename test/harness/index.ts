@@ -7,6 +7,7 @@ export { DOCKER_CLIS, runCommand, runDocker, type CommandResult, type DockerCli 
 export { waitFor } from "./processes.ts";
 export { freeLoopbackPort } from "./http.ts";
 export { startEngine, startEngines, type Engine, type StartEngineOptions } from "./engine.ts";
+export { testSandbox } from "./sandbox.ts";
 export { PING_IMAGE, TEST_IMAGE, importPingImage, testImageTar } from "./images.ts";
 export { startRunDaemon, withScriptRun, type RunDaemon } from "./lifecycle.ts";
 export type { Run } from "./run.ts";
