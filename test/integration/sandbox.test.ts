@@ -108,6 +108,11 @@ describe("gvisor: tenants' containers run under runsc", () => {
     expect(kernel.stdout.trim()).not.toBe(readFileSync("/proc/sys/kernel/osrelease", "utf8").trim());
   });
 
+  it("gives the node gVisor's sandbox process as the container's, never the tenant's own", async () => {
+    const pid = (await engine.api("GET", "/containers/tenant-a_boxed/json")).body.State.Pid as number;
+    expect(readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[0]).toBe("runsc-sandbox");
+  });
+
   it("refuses a tenant's runc", async () => {
     const refused = await docker(["create", "--runtime", "runc", TEST_IMAGE, "true"]);
     expect(refused.code).not.toBe(0);
