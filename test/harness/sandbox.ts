@@ -15,6 +15,7 @@ export function testSandbox(env: NodeJS.ProcessEnv = process.env): Sandbox {
   return parsed.data;
 }
 
+const REMAP_LOCK = "/run/berth-remap-user.lock";
 const remapLine = `${REMAP.user}:${REMAP.firstId}:${REMAP.count}`;
 const hasRemapLine = (file: string): boolean => {
   try {
@@ -27,10 +28,12 @@ const hasRemapLine = (file: string): boolean => {
 /**
  * The remap user with the stack's range, made as a node makes it at boot. This changes the
  * machine's /etc/passwd, /etc/subuid and /etc/subgid (nothing else reads the dockremap entries);
- * it only writes when they differ, so engines starting at once in several workers find it done.
+ * it only writes when they differ.
  */
 export async function ensureRemapUser(): Promise<void> {
   const present = hasRemapLine("/etc/subuid") && hasRemapLine("/etc/subgid") && (await runCommand(["id", "-u", REMAP.user])).code === 0;
   if (present) return;
-  succeeded(await runCommand(["sh", "-ec", remapUserCommands().join("\n")]), "making the remap user");
+  // Under a lock: two workers rewriting the files at once could leave the line twice, and dockerd
+  // refuses overlapping ranges.
+  succeeded(await runCommand(["flock", REMAP_LOCK, "sh", "-ec", remapUserCommands().join("\n")]), "making the remap user");
 }
