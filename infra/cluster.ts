@@ -112,7 +112,7 @@ export class BerthCluster extends pulumi.ComponentResource {
 
     const planNode = (nodeName: string, address: pulumi.Input<string>) =>
       pulumi.all([address, etcd.privateAddress, nfs.privateAddress, network.cidr, network.mtu]).apply(([a, etcdAddress, nfsAddress, clusterCidr, mtu]) =>
-        nodePlan({ hostname: nodeName, address: a, etcdAddress, nfsAddress, clusterCidr, dockerVersion: config.dockerVersion, containerAddressPool: config.containerAddressPool.text, clusterId: prefix, osd: config.osd, mtu }),
+        nodePlan({ hostname: nodeName, address: a, etcdAddress, nfsAddress, clusterCidr, dockerVersion: config.dockerVersion, containerAddressPool: config.containerAddressPool.text, clusterId: prefix, osd: config.osd, mtu, sandbox: config.sandbox }),
       );
     const nodes = config.nodes.map((node) => {
       const key = hostKey(`${name}-node-${node.name}`);
@@ -130,7 +130,7 @@ export class BerthCluster extends pulumi.ComponentResource {
     const engines = pulumi.all(nodes.map((node) => node.host.privateAddress)).apply((addresses) => addresses.map((address) => ({ address, port: ENGINE_PORT })));
     const managerInput = pulumi
       .all([engines, nfs.privateAddress, network.mtu])
-      .apply(([list, nfsAddress, mtu]): ManagerPlanInput => ({ hostname: managerName, proxy: config.proxy, engines: list, nfsAddress, osd: config.osd, mtu }));
+      .apply(([list, nfsAddress, mtu]): ManagerPlanInput => ({ hostname: managerName, proxy: config.proxy, engines: list, nfsAddress, osd: config.osd, mtu, sandbox: config.sandbox }));
     const planManager = managerInput.apply(managerPlan);
     const managerKey = hostKey(`${name}-manager`);
     const manager = host(`${name}-manager`, "manager", managerName, config.manager, { userData: () => userDataWith(managerKey, planManager) });

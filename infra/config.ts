@@ -21,6 +21,7 @@ import { TENANT_ID_PATTERN as TENANT_ID } from "../tenant-proxy/src/identity/ide
 import { DEFAULT_PROXY_PORT, ENGINE_PORT, SSH_PORT } from "./ports.ts";
 import { proxyRefusal } from "./proxy-check.ts";
 import type { ProxySettings } from "./roles.ts";
+import { type Sandbox, sandboxSchema } from "./sandbox.ts";
 
 export const DEFAULT_BUNDLE = "tenant-proxy/dist/berth-proxy.cjs";
 export const DEFAULT_IMAGE = "debian-12";
@@ -84,6 +85,8 @@ export interface BerthConfig {
   /** berth:containerAddressPool: the engines' pool for bridge networks (--default-address-pool). */
   containerAddressPool: Cidr;
   osd: { enabled: boolean; image: string };
+  /** berth:sandbox: what stands between a tenant's container and the node's kernel (infra/sandbox.ts). */
+  sandbox: Sandbox;
   proxy: ProxyConfig;
 }
 
@@ -209,6 +212,7 @@ const SCHEMAS = {
   containerAddressPool: z.string().default(DEFAULT_CONTAINER_ADDRESS_POOL),
   osdPlugin: z.boolean().default(false),
   osdImage: z.string().regex(/^[a-z0-9][a-z0-9._/:@-]*$/, "expected a docker image reference").default(DEFAULT_OSD_IMAGE),
+  sandbox: sandboxSchema.default("none"),
   proxy: z.strictObject(
     {
       port: z.int().min(1).max(65535).default(DEFAULT_PROXY_PORT),
@@ -421,7 +425,7 @@ export function parseConfig(raw: RawConfig, options: ParseOptions = {}): BerthCo
   const nfs = checks.host(values.nfs, "nfs");
   const proxy = checks.proxy(proxyCidrs, options.readBundle ?? readBundleFromDisk);
   if (checks.issues.length === 0) {
-    const refusal = proxyRefusal({ proxy: proxy!, nodes: nodes!.length, osd: values.osdPlugin!, mtu: effectiveMtu(network!.mtu, undefined) });
+    const refusal = proxyRefusal({ proxy: proxy!, nodes: nodes!.length, osd: values.osdPlugin!, mtu: effectiveMtu(network!.mtu, undefined), sandbox: values.sandbox! });
     if (refusal) checks.problem("berth:proxy", `the tenant proxy would refuse to start with these settings: ${refusal}`);
   }
   if (checks.issues.length > 0) throw new ConfigError(checks.issues);
@@ -444,6 +448,7 @@ export function parseConfig(raw: RawConfig, options: ParseOptions = {}): BerthCo
     dockerVersion: v.dockerVersion,
     containerAddressPool: containerAddressPool!,
     osd: { enabled: v.osdPlugin, image: v.osdImage },
+    sandbox: v.sandbox,
     proxy: proxy!,
   };
 }
@@ -457,7 +462,7 @@ function decode(text: string): unknown {
   }
 }
 
-const STRING_KEYS = new Set(["namePrefix", "flavor", "image", "sshUser", "externalNetwork", "publicKey", "sshPrivateKey", "dockerVersion", "containerAddressPool", "osdImage"]);
+const STRING_KEYS = new Set(["namePrefix", "flavor", "image", "sshUser", "externalNetwork", "publicKey", "sshPrivateKey", "dockerVersion", "containerAddressPool", "osdImage", "sandbox"]);
 
 /** Reads the running stack's `berth:*` configuration and environment. */
 export function readStackConfig(): RawConfig {

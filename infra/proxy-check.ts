@@ -8,12 +8,14 @@ import { readSettings, SettingsError } from "../tenant-proxy/src/settings.ts";
 import { parseEnvironmentFile } from "./environment-file.ts";
 import { ENGINE_PORT } from "./ports.ts";
 import { managerPlan, PATHS, type ProxySettings } from "./roles.ts";
+import type { Sandbox } from "./sandbox.ts";
 
 export interface ProxyCheckInput {
   proxy: ProxySettings;
   nodes: number;
   osd: boolean;
   mtu: number;
+  sandbox: Sandbox;
 }
 
 /** The proxy's refusal of the manager's rendered settings (naming the variable), or undefined when it would start. */
@@ -25,6 +27,7 @@ export function proxyRefusal(input: ProxyCheckInput): string | undefined {
     nfsAddress: "192.0.2.2",
     osd: { enabled: input.osd },
     mtu: input.mtu,
+    sandbox: input.sandbox,
   });
   const files = new Map(plan.files.map((file) => [file.path, Buffer.from(file.content)]));
   const certificates = new Set<string>([PATHS.serverCert, PATHS.serverKey]);

@@ -78,6 +78,8 @@ export interface DockerDefaultsInput {
   addressPool: string;
   /** The VMs' network MTU: the default bridge's (--mtu). */
   mtu: number;
+  /** The tenants' sandbox's own flags (infra/sandbox.ts: `--userns-remap`), if any. */
+  sandboxFlags?: string[];
 }
 
 /**
@@ -139,7 +141,17 @@ export function renderDockerDefaults(input: DockerDefaultsInput): string {
     etcdAddress: address("etcdAddress", input.etcdAddress),
     etcdPort: portNumber("etcdPort", input.etcdPort),
     mtu: mtuValue("mtu", input.mtu),
+    sandboxFlags: (input.sandboxFlags ?? []).map((flag) => plain("sandboxFlags", flag)).join(" "),
   });
+}
+
+/** /etc/docker/daemon.json: what DOCKER_OPTS cannot say (a runtime's arguments). */
+export function renderDockerDaemonJson(input: { runtimes: Record<string, { path: string; runtimeArgs: string[] }> }): string {
+  const runtimes = Object.fromEntries(
+    Object.entries(input.runtimes).map(([name, runtime]) => [plain("runtime", name), { path: absolutePath("runtime path", runtime.path), runtimeArgs: runtime.runtimeArgs.map((arg) => plain("runtimeArgs", arg)) }]),
+  );
+  return `${JSON.stringify({ runtimes }, null, 2)}
+`;
 }
 
 function mtuValue(what: string, value: number): number {
@@ -381,6 +393,10 @@ export interface ProxyEnvInput {
   volumes: ProxyVolumes;
   /** The engines' hosts' network MTU (BERTH_NETWORK_MTU): the networks the proxy creates fit in it. */
   networkMtu?: number;
+  /** BERTH_TENANT_RUNTIME: the runtime tenants' containers run under (the sandbox's). */
+  tenantRuntime?: string;
+  /** BERTH_VOLUME_OWNER: `uid:gid` of new volume directories (the engines' remapped root). */
+  volumeOwner?: string;
 }
 
 /**
@@ -409,6 +425,8 @@ export function renderProxyEnv(input: ProxyEnvInput): string {
     tls: input.tls ? { certFile: absolutePath("tls.certFile", input.tls.certFile), keyFile: absolutePath("tls.keyFile", input.tls.keyFile) } : null,
     volumes: proxyVolumes(input.volumes),
     networkMtu: input.networkMtu === undefined ? null : mtuValue("networkMtu", input.networkMtu),
+    tenantRuntime: optional("tenantRuntime", input.tenantRuntime),
+    volumeOwner: optional("volumeOwner", input.volumeOwner),
   });
 }
 

@@ -8,12 +8,14 @@ import type { ApiFilterFile } from "../tenant-proxy/src/policy/api-filter.ts";
 import type { Flavors } from "../tenant-proxy/src/policy/flavors.ts";
 import type { QuotaFile } from "../tenant-proxy/src/policy/quota.ts";
 import type { AuthSettings } from "../tenant-proxy/src/settings-types.ts";
+import { REMAP, type Sandbox, remapUserCommands, sandboxDockerFlags, sandboxPackages, sandboxProxySettings, sandboxRuntimes } from "./sandbox.ts";
 import { CONTAINER_PORTS, ENGINE_PORT, ETCD_CLIENT_PORT, ETCD_LEGACY_CLIENT_PORT, ETCD_PEER_PORT, NFS_PORT } from "./ports.ts";
 import {
   mountUnitName,
   NODE_FIREWALL_CHAINS,
   renderCloudInit,
   renderDockerAptPin,
+  renderDockerDaemonJson,
   renderDockerDefaults,
   renderDockerStaleOverlay,
   renderDockerStaleOverlayDropIn,
@@ -48,6 +50,7 @@ import {
 
 export const PATHS = {
   dockerDefaults: "/etc/default/docker",
+  dockerDaemonJson: "/etc/docker/daemon.json",
   dockerAptPin: "/etc/apt/preferences.d/berth-docker",
   dockerStaleOverlay: "/usr/local/sbin/berth-docker-stale-overlay",
   dockerStaleOverlayDropIn: "/etc/systemd/system/docker.service.d/berth-stale-overlay.conf",
@@ -147,6 +150,8 @@ export interface NodePlanInput {
   osd: { enabled: boolean; image: string };
   /** The VMs' network MTU. */
   mtu: number;
+  /** berth:sandbox: the node remaps user namespaces, or has gVisor's runtime. */
+  sandbox: Sandbox;
 }
 
 /**
@@ -173,6 +178,18 @@ export function nodeFirewallScript(input: { clusterCidr: string; etcdAddress: st
   });
 }
 
+/** The engine runs with the stack's sandbox. */
+function sandboxChecks(sandbox: Sandbox): ScriptCheck[] {
+  switch (sandbox) {
+    case "userns":
+      return [check(`the engine remaps user namespaces to ${REMAP.user} (${REMAP.firstId}+)`, `docker info --format '{{.DockerRootDir}}' | grep -q '/${REMAP.firstId}\\.${REMAP.firstId}$'`, 10)];
+    case "gvisor":
+      return [check("the engine has gVisor's runtime (runsc)", "runsc --version >/dev/null && docker info --format '{{json .Runtimes}}' | grep -q '\"runsc\"'", 10)];
+    case "none":
+      return [];
+  }
+}
+
 export function nodePlan(input: NodePlanInput): RolePlan {
   const mounts = NFS_SHARES.map((share) => ({ where: share.path, unit: mountUnitName(share.path) }));
   const osdFiles = input.osd.enabled
@@ -196,15 +213,26 @@ export function nodePlan(input: NodePlanInput): RolePlan {
   return {
     role: "node",
     hostname: input.hostname,
-    packages: ["docker.io", "nfs-common", "curl", "python3"],
-    bootcmd: [KERNEL_CGROUP_BOOTCMD],
+    packages: ["docker.io", "nfs-common", "curl", "python3", ...sandboxPackages(input.sandbox)],
+    // The remap user exists before docker starts, at every boot, as dockerd needs it.
+    bootcmd: [KERNEL_CGROUP_BOOTCMD, ...(input.sandbox === "userns" ? remapUserCommands() : [])],
     files: [
       file(PATHS.dockerAptPin, renderDockerAptPin({ version: input.dockerVersion }), []),
       file(
         PATHS.dockerDefaults,
-        renderDockerDefaults({ hostname: input.hostname, nodeAddress: input.address, enginePort: ENGINE_PORT, etcdAddress: input.etcdAddress, etcdPort: ETCD_CLIENT_PORT, addressPool: input.containerAddressPool, mtu: input.mtu }),
+        renderDockerDefaults({
+          hostname: input.hostname,
+          nodeAddress: input.address,
+          enginePort: ENGINE_PORT,
+          etcdAddress: input.etcdAddress,
+          etcdPort: ETCD_CLIENT_PORT,
+          addressPool: input.containerAddressPool,
+          mtu: input.mtu,
+          sandboxFlags: sandboxDockerFlags(input.sandbox),
+        }),
         [DOCKER_UNIT],
       ),
+      file(PATHS.dockerDaemonJson, renderDockerDaemonJson({ runtimes: sandboxRuntimes(input.sandbox) }), [DOCKER_UNIT]),
       // Read at the engine's next start: a change restarts nothing.
       file(PATHS.dockerStaleOverlay, renderDockerStaleOverlay(), [], "0755"),
       file(PATHS.dockerStaleOverlayDropIn, renderDockerStaleOverlayDropIn({ scriptPath: PATHS.dockerStaleOverlay }), []),
@@ -232,12 +260,14 @@ export function nodePlan(input: NodePlanInput): RolePlan {
     // The NFS server may not be up yet on the first boot: the mounts are enabled, and started by
     // the provisioning run, which comes after the NFS server's.
     runcmd: ["systemctl daemon-reload", `systemctl enable --now ${FIREWALL_UNIT}`, `systemctl enable ${mounts.map((mount) => mount.unit).join(" ")}`],
-    before: [],
+    // A running node that turns userns on restarts docker with the new DOCKER_OPTS: the user must be there first.
+    before: input.sandbox === "userns" ? [{ description: `the remap user ${REMAP.user} and its ids, before docker restarts`, command: remapUserCommands().join(" && ") }] : [],
     after: [{ description: "apply the node firewall now (its unit applies it at every boot, before docker)", command: PATHS.nodeFirewall }],
     services: [DOCKER_UNIT, FIREWALL_UNIT, ...mounts.map((mount) => mount.unit), ...osdUnits],
     checks: [
       check("the kernel runs with memory cgroup swap accounting (cgroup_enable=memory swapaccount=1)", "grep -qw swapaccount=1 /proc/cmdline", 5),
       check("docker.io is 20.10, which still has --cluster-store", "dpkg-query --show --showformat='${Version}' docker.io | grep -q '^20\\.10'", 5),
+      ...sandboxChecks(input.sandbox),
       check(`the engine answers on ${input.address}:${ENGINE_PORT}`, `test "$(curl --silent --max-time 5 http://${input.address}:${ENGINE_PORT}/_ping)" = OK`),
       check(
         "the engine registered in etcd (overlay networks span the nodes)",
@@ -369,6 +399,8 @@ export interface ManagerPlanInput {
   osd: { enabled: boolean };
   /** The VMs' network MTU: the proxy fits tenants' networks in it. */
   mtu: number;
+  /** berth:sandbox: the proxy's tenants' runtime, and who owns volume directories. */
+  sandbox: Sandbox;
 }
 
 /**
@@ -380,6 +412,7 @@ export const VOLUME_ROOT = `${NFS_SHARES[0].path}/berth-volumes`;
 
 export function managerPlan(input: ManagerPlanInput): RolePlan {
   const { proxy } = input;
+  const { tenantRuntime } = sandboxProxySettings(input.sandbox);
   const share = NFS_SHARES[0].path;
   const mount = { where: share, unit: mountUnitName(share) };
   // After the files are written and before the proxy starts: the mount must be up to make the directory in it.
@@ -413,6 +446,9 @@ export function managerPlan(input: ManagerPlanInput): RolePlan {
           ...(proxy.apiFilter !== undefined ? { apiFilterFile: PATHS.apiFilter } : {}),
           volumes: proxyVolumes(input),
           networkMtu: input.mtu,
+          // BERTH_VOLUME_OWNER stays unset: over NFS the proxy cannot chown, so under userns the
+          // proxy's own user has the remapped root's uid (addProxyUser) and owns what it makes.
+          ...(tenantRuntime ? { tenantRuntime } : {}),
         }),
         restartsProxy,
       ),
@@ -427,13 +463,16 @@ export function managerPlan(input: ManagerPlanInput): RolePlan {
       ),
     ],
     // The bundle and the TLS key arrive with the provisioning run, which starts the proxy.
-    runcmd: [addProxyUser(), "systemctl daemon-reload", `systemctl enable ${mount.unit}`],
-    before: [{ description: `the system user the proxy runs as`, command: addProxyUser() }],
+    runcmd: [addProxyUser(input.sandbox), "systemctl daemon-reload", `systemctl enable ${mount.unit}`],
+    before: [{ description: `the system user the proxy runs as`, command: addProxyUser(input.sandbox) }],
     after: [makeVolumeRoot],
     services: [mount.unit, PROXY_UNIT],
     checks: [
       check(`the NFS share is mounted at ${share}`, `mountpoint -q ${share}`),
       check("the tenant proxy runs", `systemctl is-active --quiet ${PROXY_UNIT}`, 30),
+      ...(input.sandbox === "userns"
+        ? [check(`the proxy's user is the nodes' remapped root (${REMAP.firstId}), so containers' root owns the volume directories it makes`, `test "$(id -u ${PROXY_USER})" = ${REMAP.firstId}`, 5)]
+        : []),
     ],
   };
 }
@@ -471,8 +510,14 @@ export function proxyHealthCheckFor(input: ManagerPlanInput, publicAddress: stri
   });
 }
 
-function addProxyUser(): string {
-  return `id -u ${PROXY_USER} >/dev/null 2>&1 || useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin ${PROXY_USER}`;
+/**
+ * The proxy's system user. Under userns its uid is the nodes' remapped root: the volume directories
+ * it makes on the NFS share then belong to every container's root. A manager that made the user
+ * before the stack chose userns keeps its uid, and the manager's check says so.
+ */
+function addProxyUser(sandbox: Sandbox): string {
+  const uid = sandbox === "userns" ? ` --uid ${REMAP.firstId}` : "";
+  return `id -u ${PROXY_USER} >/dev/null 2>&1 || useradd --system${uid} --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin ${PROXY_USER}`;
 }
 
 /** The proxy's TLS material: provisioning only, never user data (the key is a secret). */

@@ -17,7 +17,7 @@ packages=(
   haproxy busybox-static iputils-ping
   node-acorn node-cjs-module-lexer node-undici
   iproute2 iptables openssl procps util-linux curl ca-certificates openssh-server
-  python3
+  python3 runsc
 )
 
 missing=()

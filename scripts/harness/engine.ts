@@ -20,6 +20,8 @@ import { isRunning, spawnDaemon, waitFor } from "./processes.ts";
 import { sharedRegistryAddress } from "./registry.ts";
 import { release } from "./release.ts";
 import { currentRun, type Run } from "./run.ts";
+import { sandboxDockerFlags, sandboxRuntimes, type Sandbox } from "../../infra/sandbox.ts";
+import { ensureRemapUser, testSandbox } from "./sandbox.ts";
 
 const DOCKERD = "/usr/sbin/dockerd";
 const READY_TIMEOUT_MS = 60_000;
@@ -62,6 +64,8 @@ export interface StartEngineOptions {
   labels?: string[];
   /** A key-value store (`etcd://ip:2379`) shared with other engines for overlay networks; implies tcp. */
   clusterStore?: string;
+  /** The tenants' sandbox the engine is set up for (infra/sandbox.ts); default BERTH_TEST_SANDBOX. */
+  sandbox?: Sandbox;
 }
 
 export async function startEngine(opts: StartEngineOptions = {}): Promise<Engine> {
@@ -96,15 +100,17 @@ export async function startEngine(opts: StartEngineOptions = {}): Promise<Engine
     },
   };
 
+  const sandbox = opts.sandbox ?? testSandbox();
   try {
+    if (sandbox === "userns") await ensureRemapUser();
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, "daemon.json"), JSON.stringify({ "deprecated-key-path": join(dir, "key.json") }));
+    writeFileSync(join(dir, "daemon.json"), JSON.stringify({ "deprecated-key-path": join(dir, "key.json"), runtimes: sandboxRuntimes(sandbox) }));
     const logFile = join(dir, "dockerd.log");
     const argv = [
       "nsenter", `--net=/var/run/netns/${host.netns}`,
       "unshare", "--uts", "--mount", "--propagation", "slave",
       "sh", "-c", 'hostname "$0" && exec "$@"', name,
-      DOCKERD, ...dockerdFlags(run, host, dir, socketPath, tcpHost, opts),
+      DOCKERD, ...dockerdFlags(run, host, dir, socketPath, tcpHost, opts), ...sandboxDockerFlags(sandbox),
     ];
     const daemon = await spawnDaemon(argv, { logFile });
     dockerd = { kind: "dockerd", id: `host-${host.hostIndex}.dockerd`, process: daemon, socketPath, netns: host.netns };

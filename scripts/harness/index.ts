@@ -19,3 +19,4 @@ export { sharedKeystone, startKeystone, startSharedKeystone, type IssuedToken, t
 export { sharedRegistry, type Registry } from "./registry.ts";
 export { startEtcd, type Etcd } from "./etcd.ts";
 export { startNfsServer, type NfsServer } from "./nfs.ts";
+export { testSandbox } from "./sandbox.ts";

@@ -9,7 +9,8 @@ import { appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSy
 import { connect } from "node:net";
 import { join } from "node:path";
 import { DEFAULT_PROXY_PORT, ENGINE_PORT, ETCD_CLIENT_PORT, ETCD_LEGACY_CLIENT_PORT, ETCD_PEER_PORT } from "../../infra/ports.ts";
-import { DEFAULT_CONTAINER_ADDRESS_POOL, GATEWAY_BRIDGE, gatewayBridgeCreateArgs, gatewayBridgeSubnet, renderDockerDefaults, renderDockerStaleOverlay, renderEtcdDefaults, renderExports, renderNodesFile, renderProxyEnv, renderProxyJson } from "../../infra/render.ts";
+import { remapUserCommands, sandboxDockerFlags, sandboxProxySettings, sandboxRuntimes } from "../../infra/sandbox.ts";
+import { DEFAULT_CONTAINER_ADDRESS_POOL, GATEWAY_BRIDGE, gatewayBridgeCreateArgs, gatewayBridgeSubnet, renderDockerDaemonJson, renderDockerDefaults, renderDockerStaleOverlay, renderEtcdDefaults, renderExports, renderNodesFile, renderProxyEnv, renderProxyJson } from "../../infra/render.ts";
 import { EXPORT_OPTIONS, NFS_SHARES, nodeFirewallScript, VOLUME_ROOT } from "../../infra/roles.ts";
 import { runChecked, runCommand, jsonRequest, writeBusyboxRootfs, record, isRunning, spawnDaemon, waitFor, type ProcessIdentity, type Run } from "../harness/index.ts";
 import { NODE18, NODE18_LIBS } from "../lib/node18.ts";
@@ -130,8 +131,21 @@ export async function startEngine(run: Run, layout: ClusterLayout, host: Cluster
   const dir = hostDir(layout, host);
   const socketPath = join(dir, "docker.sock");
   const configFile = join(dir, "daemon.json");
-  writeFileSync(configFile, JSON.stringify({ "deprecated-key-path": join(dir, "key.json") }));
-  const rendered = renderDockerDefaults({ hostname: host.name, nodeAddress: host.address, enginePort: ENGINE_PORT, etcdAddress: etcd.address, etcdPort: ETCD_CLIENT_PORT, addressPool: DEFAULT_CONTAINER_ADDRESS_POOL, mtu: LOCAL_MTU });
+  // The VMs' /etc/docker/daemon.json (the sandbox's runtimes) plus a key file of this engine's own.
+  const daemonJson = JSON.parse(renderDockerDaemonJson({ runtimes: sandboxRuntimes(layout.sandbox) }));
+  writeFileSync(configFile, JSON.stringify({ ...daemonJson, "deprecated-key-path": join(dir, "key.json") }));
+  // What a node's boot commands do before docker starts under userns.
+  if (layout.sandbox === "userns") await runChecked(["sh", "-ec", remapUserCommands().join("\n")]);
+  const rendered = renderDockerDefaults({
+    hostname: host.name,
+    nodeAddress: host.address,
+    enginePort: ENGINE_PORT,
+    etcdAddress: etcd.address,
+    etcdPort: ETCD_CLIENT_PORT,
+    addressPool: DEFAULT_CONTAINER_ADDRESS_POOL,
+    mtu: LOCAL_MTU,
+    sandboxFlags: sandboxDockerFlags(layout.sandbox),
+  });
   writeFileSync(join(dir, "docker.default"), rendered);
   const logFile = join(dir, "dockerd.log");
   const engine = { dir, socketPath, configFile };
@@ -266,6 +280,8 @@ export async function startProxy(run: Run, layout: ClusterLayout, input: ProxyIn
     quotaFile,
     tls: input.tls,
     volumes: { kind: "shared-dir", root: volumeRoot(layout) },
+    // The proxy runs as root here and chowns the shared directories itself (BERTH_VOLUME_OWNER).
+    ...sandboxProxySettings(layout.sandbox),
   });
   file("proxy.env", proxyEnv);
   const bundle = join(dir, "berth-proxy.cjs");

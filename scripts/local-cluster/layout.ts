@@ -3,18 +3,22 @@
  * up. The defaults give a developer's cluster in the repository's ignored .local/ on 10.212.0.0/16
  * (the test harness's runs use 10.213.0.0/16 and up); BERTH_LOCAL_DIR, BERTH_CLUSTER_BRIDGE,
  * BERTH_CLUSTER_SUBNET and BERTH_CLUSTER_NETNS_PREFIX move all of it, so a test can run a second
- * cluster beside a developer's without touching it.
+ * cluster beside a developer's without touching it. BERTH_SANDBOX (none, userns, gvisor) is the
+ * stack's berth:sandbox for the local cluster's engines and proxy.
  */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { SSH_PORT } from "../../infra/ports.ts";
 import type { Role } from "../../infra/render.ts";
+import { type Sandbox, sandboxSchema } from "../../infra/sandbox.ts";
 
 export { SSH_PORT };
 
 const REPOSITORY = fileURLToPath(new URL("../../", import.meta.url));
 
 export interface ClusterLayout {
+  /** The tenants' sandbox (BERTH_SANDBOX), as berth:sandbox sets it for a stack. */
+  sandbox: Sandbox;
   /** The ignored output folder: inventory.json, env, tenants/, tls/, ssh/, cluster/. */
   localDir: string;
   /** Daemons' state, configs and logs, and the ledger `down` works from. */
@@ -73,7 +77,10 @@ export function clusterLayout(env: NodeJS.ProcessEnv = process.env): ClusterLayo
   if (!match || Number(match[1]) > 255) throw new Error(`BERTH_CLUSTER_SUBNET: "${subnet}" is not a 10.x.0.0/16 subnet`);
   const netnsPrefix = env.BERTH_CLUSTER_NETNS_PREFIX ?? DEFAULTS.netnsPrefix;
   if (!/^[a-z0-9-]*$/.test(netnsPrefix)) throw new Error(`BERTH_CLUSTER_NETNS_PREFIX: "${netnsPrefix}" may hold only a-z, 0-9 and -`);
+  const sandbox = sandboxSchema.safeParse(env.BERTH_SANDBOX || "none");
+  if (!sandbox.success) throw new Error(`BERTH_SANDBOX: "${env.BERTH_SANDBOX}" is not a sandbox (none, userns or gvisor)`);
   return {
+    sandbox: sandbox.data,
     localDir,
     stateDir: join(localDir, "cluster"),
     tlsDir: join(localDir, "tls"),

@@ -28,9 +28,18 @@ export interface Engines {
  */
 export type VolumeBackend =
   | { kind: "local" }
-  | { kind: "nfs"; server: string; export: string; root: string }
-  | { kind: "shared-dir"; root: string }
+  | { kind: "nfs"; server: string; export: string; root: string; owner?: VolumeOwner }
+  | { kind: "shared-dir"; root: string; owner?: VolumeOwner }
   | { kind: "osd"; driver: string };
+
+/**
+ * BERTH_VOLUME_OWNER: who owns a new volume directory. Under user-namespace remapping a container's
+ * root is an unprivileged uid on the node, which could not write a directory the proxy made as root.
+ */
+export interface VolumeOwner {
+  uid: number;
+  gid: number;
+}
 
 export interface StaticToken {
   token: string;
@@ -64,6 +73,8 @@ export interface Policy {
   tenantImageChanges: boolean;
   /** BERTH_REGISTRY_PRIVATE_CIDRS and BERTH_TENANT_REGISTRIES: where tenants may not, and may, make engines connect. */
   registries: RegistryPolicy;
+  /** BERTH_TENANT_RUNTIME: the engine runtime every tenant container runs under (e.g. gVisor's runsc); unset: the engine's default. */
+  tenantRuntime?: string;
 }
 
 export interface Settings {

@@ -13,7 +13,7 @@ import { flavorsSchema, MIB } from "./policy/flavors.ts";
 import { type ContainerLimits, ULIMIT_NAMES } from "./policy/limits.ts";
 import { quotaSchema } from "./policy/quota.ts";
 import { DEFAULT_PRIVATE_CIDRS, type RegistryPolicy, privateRanges } from "./policy/registries.ts";
-import type { AuthSettings, Engines, Policy, Settings, StaticToken, VolumeBackend } from "./settings-types.ts";
+import type { AuthSettings, Engines, Policy, Settings, StaticToken, VolumeBackend, VolumeOwner } from "./settings-types.ts";
 import { parseNodesFile } from "./upstream/cluster.ts";
 import type { UpstreamAddress } from "./upstream/engine.ts";
 
@@ -141,14 +141,34 @@ function readVolumeBackend(env: Env, cluster: boolean): VolumeBackend {
       if (cluster) throw new SettingsError("BERTH_VOLUME_BACKEND", "a cluster needs volumes every node reaches: nfs, shared-dir or osd");
       return { kind };
     case "nfs":
-      return { kind, server: required("BERTH_NFS_SERVER"), export: absolute("BERTH_NFS_EXPORT"), root: absolute("BERTH_VOLUME_ROOT") };
+      return { kind, server: required("BERTH_NFS_SERVER"), export: absolute("BERTH_NFS_EXPORT"), root: absolute("BERTH_VOLUME_ROOT"), ...volumeOwner(env) };
     case "shared-dir":
-      return { kind, root: absolute("BERTH_VOLUME_ROOT") };
+      return { kind, root: absolute("BERTH_VOLUME_ROOT"), ...volumeOwner(env) };
     case "osd":
       return { kind, driver: value(env, "BERTH_OSD_DRIVER") ?? "nfs" };
     default:
       throw new SettingsError("BERTH_VOLUME_BACKEND", `expected local, nfs, shared-dir or osd, got "${kind}"`);
   }
+}
+
+/** `uid:gid`, e.g. `100000:100000`, the first ids of the engines' user-namespace remapping. */
+function volumeOwner(env: Env): { owner?: VolumeOwner } {
+  const raw = value(env, "BERTH_VOLUME_OWNER");
+  if (raw === undefined) return {};
+  const match = /^(\d{1,10}):(\d{1,10})$/.exec(raw);
+  if (!match || Number(match[1]) > 0xfffffffe || Number(match[2]) > 0xfffffffe) {
+    throw new SettingsError("BERTH_VOLUME_OWNER", `expected uid:gid (the engines' remapped root, e.g. 100000:100000), got "${raw}"`);
+  }
+  return { owner: { uid: Number(match[1]), gid: Number(match[2]) } };
+}
+
+/** A runtime name as dockerd's `runtimes` keys them; `runc` is the engine's own default. */
+function optionalRuntime(env: Env, name: string): string | undefined {
+  const raw = value(env, name);
+  if (raw !== undefined && !/^[a-z][a-z0-9_.-]{0,63}$/.test(raw)) {
+    throw new SettingsError(name, `expected a runtime name registered on the engines (e.g. runsc), got "${raw}"`);
+  }
+  return raw;
 }
 
 function keystoneUrl(env: Env): string {
@@ -307,6 +327,7 @@ function readPolicy(env: Env, files: SettingsFiles): Policy {
     metadataMaxBytes: positiveInt(env, "BERTH_METADATA_MAX_BYTES", 64 * 1024),
     tenantImageChanges: bool(env, "BERTH_TENANT_IMAGE_CHANGES", false),
     registries: readRegistries(env),
+    tenantRuntime: optionalRuntime(env, "BERTH_TENANT_RUNTIME"),
   };
 }
 

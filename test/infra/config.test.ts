@@ -55,6 +55,10 @@ describe("a good stack file", () => {
   it("accepts no authentication for a single tenant", () => {
     expect(parseConfig(withProxy({ authBackend: "none", multiTenant: false, keystoneUrl: undefined }), parseOptions).proxy.authBackend).toBe("none");
   });
+  it("takes the tenants' sandbox, none unless the stack names one", () => {
+    expect(parseConfig(rawConfig(), parseOptions).sandbox).toBe("none");
+    expect(parseConfig(withValues({ sandbox: "gvisor" }), parseOptions).sandbox).toBe("gvisor");
+  });
   it("accepts FDCS's spelling of the auth backend", () => {
     expect(parseConfig(withProxy({ authBackend: "Keystone" }), parseOptions).proxy.authBackend).toBe("keystone");
   });
@@ -98,6 +102,7 @@ describe("a bad stack file is refused with an error that names the key", () => {
     ["no external network", without("externalNetwork"), /^berth:externalNetwork: expected the name of the external \(floating IP\) network/],
     ["a floating IP setting on the manager", withValues({ manager: { floatingIp: false } }), /^berth:manager: Unrecognized key: "floatingIp"/],
     ["an unknown key", withValues({ nodeCount: 3 }), /^berth:nodeCount: unknown key \(known keys: .*nodes/],
+    ["a sandbox berth does not know", withValues({ sandbox: "kata" }), /^berth:sandbox: expected one of none, userns, gvisor/],
     ["a Docker that lost --cluster-store", withValues({ dockerVersion: "24.0.*" }), /^berth:dockerVersion: Docker 23 removed --cluster-store/],
     ["a private key for the imported key, no longer used", withValues({ publicKey: "ssh-ed25519 AAAAC3Nza operator", sshPrivateKey: "-----BEGIN OPENSSH PRIVATE KEY-----" }), /^berth:sshPrivateKey: no longer used: `pulumi up` provisions with the stack's own key/],
     ["a public key that is not one", withValues({ publicKey: "not a key" }), /^berth:publicKey: expected an OpenSSH public key line/],

@@ -3,6 +3,7 @@
  * by the template tests so every rendered file is checked from the same input the program uses.
  */
 import { etcdPlan, managerPlan, nfsPlan, nodePlan, type RolePlan } from "../../infra/roles.ts";
+import type { Sandbox } from "../../infra/sandbox.ts";
 
 export const CLUSTER = {
   cidr: "10.42.0.0/24",
@@ -16,7 +17,7 @@ export const CLUSTER = {
   mtu: 1450,
 } as const;
 
-export function examplePlans(): Record<string, RolePlan> {
+export function examplePlans(sandbox: Sandbox = "none"): Record<string, RolePlan> {
   return {
     node: nodePlan({
       hostname: "docker-host-1",
@@ -29,15 +30,16 @@ export function examplePlans(): Record<string, RolePlan> {
       clusterId: "berth-prod",
       osd: { enabled: true, image: "openstorage/osd" },
       mtu: CLUSTER.mtu,
+      sandbox,
     }),
     nfs: nfsPlan({ hostname: "berth-prod-nfs", clientCidr: CLUSTER.cidr, dataVolumeId: CLUSTER.dataVolumeId, dataVolumeSize: 100 }),
     etcd: etcdPlan({ hostname: "berth-prod-etcd", address: CLUSTER.etcd, clusterToken: "berth-prod" }),
-    manager: exampleManagerPlan({ osd: true }),
+    manager: exampleManagerPlan({ osd: true, sandbox }),
   };
 }
 
 /** The example manager, with the OpenStorage plugin on the nodes or volumes over NFS options. */
-export function exampleManagerPlan(options: { osd: boolean }): RolePlan {
+export function exampleManagerPlan(options: { osd: boolean; sandbox?: Sandbox }): RolePlan {
   return managerPlan({
     hostname: "berth-prod-manager",
     proxy: {
@@ -56,5 +58,6 @@ export function exampleManagerPlan(options: { osd: boolean }): RolePlan {
     nfsAddress: CLUSTER.nfs,
     osd: { enabled: options.osd },
     mtu: CLUSTER.mtu,
+    sandbox: options.sandbox ?? "none",
   });
 }

@@ -20,12 +20,13 @@ const proxy: ProxySettings = {
   quota: { Memory: 300 },
   apiFilter: { disableapi: ["networkconnect"] },
 };
-const cluster = { nodes: 3, osd: false, mtu: 1450 };
+const cluster = { nodes: 3, osd: false, mtu: 1450, sandbox: "none" as const };
 
 describe("the proxy's own reader at preview", () => {
   it("accepts what the manager of the example stack gets, with the NFS volumes or the osd plugin", () => {
     expect(proxyRefusal({ proxy, ...cluster })).toBeUndefined();
     expect(proxyRefusal({ proxy, ...cluster, osd: true })).toBeUndefined();
+    for (const sandbox of ["userns", "gvisor"] as const) expect(proxyRefusal({ proxy, ...cluster, sandbox })).toBeUndefined();
     expect(() => parseConfig(rawConfig(exampleValues()), parseOptions)).not.toThrow();
   });
 

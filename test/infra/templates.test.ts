@@ -90,6 +90,32 @@ describe("rendered files match their reviewed snapshots", () => {
   });
 });
 
+describe("what each sandbox (berth:sandbox) changes on the nodes and the manager", () => {
+  for (const sandbox of ["userns", "gvisor"] as const) {
+    const sandboxed = examplePlans(sandbox);
+    const differs = (role: string) => sandboxed[role]!.files.filter((file) => file.content !== fileOf(plans[role]!, file.path));
+    for (const role of ["node", "manager"]) {
+      it(`${sandbox}, ${role}: the files that differ and the user data`, async () => {
+        for (const file of differs(role)) {
+          await expect(file.content).toMatchFileSnapshot(`__snapshots__/${role}-${sandbox}/${snapshotName(file.path)}`);
+        }
+        await expect(cloudInitFor(sandboxed[role]!)).toMatchFileSnapshot(`__snapshots__/${role}-${sandbox}/cloud-init.yaml`);
+      });
+    }
+  }
+  it("userns remaps the engine and makes its remap user at every boot, before docker", () => {
+    const node = examplePlans("userns").node!;
+    expect(fileOf(node, PATHS.dockerDefaults)).toMatch(/ --userns-remap=dockremap"$/m);
+    expect(node.bootcmd.join("\n")).toMatch(/useradd --system .*dockremap[\s\S]*dockremap:10000000:65536 >> \/etc\/subuid/);
+  });
+  it("gvisor installs runsc, registers it with the engine and makes it the tenants' runtime", () => {
+    const { node, manager } = examplePlans("gvisor");
+    expect(node!.packages).toContain("runsc");
+    expect(JSON.parse(fileOf(node!, PATHS.dockerDaemonJson))).toEqual({ runtimes: { runsc: { path: "/usr/bin/runsc", runtimeArgs: ["--network=host"] } } });
+    expect(fileOf(manager!, PATHS.proxyEnv)).toMatch(/^BERTH_TENANT_RUNTIME=runsc$/m);
+  });
+});
+
 describe("values that would break a config file are refused", () => {
   const docker = { hostname: "docker-host-1", nodeAddress: "10.42.0.21", enginePort: 2375, etcdAddress: "10.42.0.11", etcdPort: 2379, addressPool: "172.20.0.0/14", mtu: 1450 };
   const firewall = { clusterCidr: "10.42.0.0/24", containerPorts: { min: 32768, max: 61000 }, protectedAddresses: [], bridges: ["docker0"], gatewayBridgeSubnet: "172.23.255.0/24" };

@@ -104,6 +104,7 @@ const node = nodePlan({
   clusterId: "berth-test",
   osd: { enabled: false, image: "openstorage/osd" },
   mtu: MTU,
+  sandbox: "none",
 });
 const dockerDir = join(scratch, "docker");
 const socket = join(dockerDir, "docker.sock");

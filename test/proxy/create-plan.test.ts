@@ -77,6 +77,22 @@ describe("checkCreateBody: host restrictions", () => {
   });
 });
 
+describe("checkCreateBody: the service's runtime (BERTH_TENANT_RUNTIME)", () => {
+  const sandboxed: Policy = { ...policy, tenantRuntime: "runsc" };
+  it("runs every tenant container under the operator's runtime", () => {
+    expect(checkCreateBody({ Image: "busybox" }, sandboxed).HostConfig.Runtime).toBe("runsc");
+    expect(checkCreateBody({ Image: "busybox", HostConfig: { Runtime: "" } }, sandboxed).HostConfig.Runtime).toBe("runsc");
+  });
+  it("refuses a tenant's way out of the sandbox, naming the field", () => {
+    const refused = refusalOf(() => checkCreateBody({ Image: "busybox", HostConfig: { Runtime: "runc" } }, sandboxed));
+    expect(refused.status).toBe(403);
+    expect(refused.message).toMatch(/^HostConfig\.Runtime: containers run under the service's runtime \(runsc\)/);
+  });
+  it("leaves the engine's default alone when the operator names none", () => {
+    expect(checkCreateBody({ Image: "busybox" }, policy).HostConfig.Runtime).toBeUndefined();
+  });
+});
+
 describe("createReferences and scopeCreateBody", () => {
   const body = checkCreateBody({
     Image: "busybox",

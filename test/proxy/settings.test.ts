@@ -112,3 +112,22 @@ describe("BERTH_NETWORK_MTU", () => {
     });
   }
 });
+
+describe("sandbox settings", () => {
+  const sharedDir = { ...base, BERTH_VOLUME_BACKEND: "shared-dir", BERTH_VOLUME_ROOT: "/srv/volumes" };
+  it("leave the runtime and the volume directories' owner to the engine by default", () => {
+    const settings = readSettings(sharedDir);
+    expect(settings.policy.tenantRuntime).toBeUndefined();
+    expect(settings.volumes).toEqual({ kind: "shared-dir", root: "/srv/volumes" });
+  });
+  it("read the tenants' runtime (BERTH_TENANT_RUNTIME)", () => {
+    expect(readSettings({ ...base, BERTH_TENANT_RUNTIME: "runsc" }).policy.tenantRuntime).toBe("runsc");
+    expect(errorOf({ ...base, BERTH_TENANT_RUNTIME: "/usr/bin/runsc" }).message).toMatch(/^BERTH_TENANT_RUNTIME: expected a runtime name/);
+  });
+  it("read the remapped root that owns new volume directories (BERTH_VOLUME_OWNER)", () => {
+    expect(readSettings({ ...sharedDir, BERTH_VOLUME_OWNER: "100000:100000" }).volumes).toEqual({ kind: "shared-dir", root: "/srv/volumes", owner: { uid: 100000, gid: 100000 } });
+    for (const bad of ["100000", "dockremap:dockremap", "-1:0", "4294967295:0"]) {
+      expect(errorOf({ ...sharedDir, BERTH_VOLUME_OWNER: bad }).message).toMatch(/^BERTH_VOLUME_OWNER: expected uid:gid/);
+    }
+  });
+});

@@ -10,7 +10,8 @@ import type { AuditLog, RefusalRecord } from "../../tenant-proxy/src/audit.ts";
 import { type RunningProxy, startProxy } from "../../tenant-proxy/src/main.ts";
 import { readSettings } from "../../tenant-proxy/src/settings.ts";
 import { testDir } from "./test-dir.ts";
-import { type CommandResult, type DockerCli, type Engine, type Keystone, runDocker } from "../../scripts/harness/index.ts";
+import { type CommandResult, type DockerCli, type Engine, type Keystone, runDocker, testSandbox } from "../../scripts/harness/index.ts";
+import { sandboxProxySettings } from "../../infra/sandbox.ts";
 
 export interface TestProxy {
   /** `tcp://127.0.0.1:<port>` for the docker CLI. */
@@ -31,11 +32,20 @@ export function capturingAudit(refusals: RefusalRecord[], errors: string[]): Aud
   };
 }
 
-/** A proxy in front of one engine, or of the cluster `env` names (BERTH_NODES_FILE) when `engine` is undefined. */
+/** The proxy settings of the run's sandbox (BERTH_TEST_SANDBOX), as a stack renders them into proxy.env. */
+export function sandboxProxyEnv(): Record<string, string> {
+  const { tenantRuntime, volumeOwner } = sandboxProxySettings(testSandbox());
+  return { ...(tenantRuntime ? { BERTH_TENANT_RUNTIME: tenantRuntime } : {}), ...(volumeOwner ? { BERTH_VOLUME_OWNER: volumeOwner } : {}) };
+}
+
+/**
+ * A proxy in front of one engine, or of the cluster `env` names (BERTH_NODES_FILE) when `engine` is
+ * undefined, with the run's sandbox settings unless `env` gives its own.
+ */
 export async function startTestProxy(engine: Engine | undefined, env: Record<string, string>): Promise<TestProxy> {
   const refusals: RefusalRecord[] = [];
   const errors: string[] = [];
-  let settings = readSettings({ BERTH_LISTEN: "127.0.0.1:0", ...(engine ? { BERTH_UPSTREAM: `unix://${engine.socketPath}` } : {}), ...env });
+  let settings = readSettings({ BERTH_LISTEN: "127.0.0.1:0", ...(engine ? { BERTH_UPSTREAM: `unix://${engine.socketPath}` } : {}), ...sandboxProxyEnv(), ...env });
   let running: RunningProxy = await startProxy(settings, capturingAudit(refusals, errors));
   const port = running.address.port;
   settings = { ...settings, listen: { host: "127.0.0.1", port } };

@@ -3,13 +3,17 @@
  * forge frames, answer ARP for others and read what reaches its interface. Tenants' containers
  * lose it (they cannot add it back: CapAdd is refused unless the operator allows it), and `ping`
  * keeps working through unprivileged ICMP sockets, which `net.ipv4.ping_group_range` opens to
- * every group of the container's own network namespace. Tenants' own sysctls stay refused.
+ * the container's groups in its own network namespace. Tenants' own sysctls stay refused.
  */
 import { badRequest } from "../http/errors.ts";
 
 type Json = Record<string, any>;
 
-const PING_GROUP_RANGE = { "net.ipv4.ping_group_range": "0 2147483647" };
+/**
+ * Groups 0-65535: the kernel refuses a range with a group its user namespace does not map, and an
+ * engine that remaps user namespaces (berth:sandbox userns) maps exactly 65536 ids into a container.
+ */
+const PING_GROUP_RANGE = { "net.ipv4.ping_group_range": "0 65535" };
 
 const isNetRaw = (capability: unknown): boolean => /^(CAP_)?(NET_RAW|ALL)$/i.test(String(capability));
 

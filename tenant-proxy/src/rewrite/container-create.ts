@@ -20,6 +20,7 @@ import {
 import { flavorForCreate } from "../policy/flavors.ts";
 import { checkHealthcheck, checkMetadataSize, checkUlimits, pidsLimitForCreate, shmSizeForCreate } from "../policy/limits.ts";
 import { withoutRawSockets } from "../policy/raw-sockets.ts";
+import { withTenantRuntime } from "../policy/runtime.ts";
 import { limitTmpfs } from "../policy/tmpfs.ts";
 import type { ResolvedContainer, ResolvedNetwork } from "../resolver.ts";
 import type { Policy } from "../settings-types.ts";
@@ -63,8 +64,8 @@ function containerRefOf(mode: unknown): string | undefined {
 
 /**
  * Field rules, reserved labels and shapes, then the operator's resource policy (flavors, tmpfs and
- * /dev/shm sizes, PIDs, ulimits, healthchecks) and a private cgroup namespace (on a cgroup v1 host
- * the engine's default is the host's, which shows the host's cgroup paths); returns the body the
+ * /dev/shm sizes, PIDs, ulimits, healthchecks), the service's runtime and a private cgroup namespace
+ * (on a cgroup v1 host the engine's default is the host's, which shows the host's cgroup paths); returns the body the
  * rest of the plan works on.
  */
 export function checkCreateBody(body: Json | undefined, policy: Policy): Json {
@@ -93,6 +94,7 @@ export function checkCreateBody(body: Json | undefined, policy: Policy): Json {
   }
   host = limitTmpfs(host, policy.tmpfsMaxBytes);
   host = withoutRawSockets(host);
+  host = withTenantRuntime(host, policy.tenantRuntime);
   if (policy.flavors) host = flavorForCreate(policy.flavors, host);
   const { limits } = policy;
   host = {

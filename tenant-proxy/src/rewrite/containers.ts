@@ -9,7 +9,7 @@
  * engine's generated name into the tenant's scope.
  */
 import { randomInt } from "node:crypto";
-import { Refusal, badRequest } from "../http/errors.ts";
+import { Refusal, badRequest, forbidden } from "../http/errors.ts";
 import { encodeSegments } from "../http/request.ts";
 import { checkLabels, checkName, hasTenantBridge, scopedFilterValues } from "../ownership.ts";
 import { UPDATE_RULES, checkFields } from "../policy/fields.ts";
@@ -17,6 +17,7 @@ import { flavorForUpdate } from "../policy/flavors.ts";
 import { checkMetadataSize, checkMountCount, checkPidsLimitUpdate, checkUlimits, healthcheckOverImage } from "../policy/limits.ts";
 import { checkPublishedPorts } from "../policy/ports.ts";
 import { checkPsArgs } from "../policy/ps-args.ts";
+import { topIsSafeUnder } from "../policy/runtime.ts";
 import type { ClusterNode } from "../upstream/cluster.ts";
 import { type JsonAnswer, readAll, ENGINE_API, passEngineError } from "../upstream/engine.ts";
 import { nodeStates } from "../upstream/node-state.ts";
@@ -159,6 +160,10 @@ export const stats: Handler = async (request) => {
  */
 export const top: Handler = async (request): Promise<Reply> => {
   const psArgs = request.query.get("ps_args") ?? "";
+  const { tenantRuntime } = request.settings.policy;
+  if (!request.scope.unrestricted && !topIsSafeUnder(tenantRuntime)) {
+    throw forbidden(`docker top is not available under the ${tenantRuntime} runtime: the engine would list the node's processes`, "forbidden", request.params.id);
+  }
   if (!request.scope.unrestricted) checkPsArgs(psArgs);
   const { id, node } = await ownContainer(request);
   const answer = await node.engine.json("GET", `${ENGINE_API}/containers/${id}/top${psArgs === "" ? "" : `?ps_args=${encodeURIComponent(psArgs)}`}`);

@@ -10,7 +10,7 @@
  * the container that mounts them and go with `docker rm -v`.
  */
 import { randomBytes } from "node:crypto";
-import { mkdirSync, rmSync } from "node:fs";
+import { chownSync, mkdirSync, rmSync } from "node:fs";
 import { join, resolve, sep } from "node:path";
 import { Refusal } from "../http/errors.ts";
 import { type Scope, checkLabels, checkName } from "../ownership.ts";
@@ -48,6 +48,17 @@ export function volumeDefinition(backend: VolumeBackend, scope: Scope, name: str
   }
 }
 
+/**
+ * Makes the volume's directory, owned by the engines' remapped root when they remap user
+ * namespaces (BERTH_VOLUME_OWNER): a container's root is then that uid on the node and must be able
+ * to write its volume, as it can with the engine's own local volumes.
+ */
+function makeVolumeDirectory(backend: VolumeBackend, directory: string): void {
+  mkdirSync(directory, { recursive: true, mode: 0o777 });
+  const owner = backend.kind === "nfs" || backend.kind === "shared-dir" ? backend.owner : undefined;
+  if (owner) chownSync(directory, owner.uid, owner.gid);
+}
+
 /** The volume's directory as the proxy sees it (nfs: the export mounted on the manager), if any. */
 function localDirectory(backend: VolumeBackend, scope: Scope, name: string): string | undefined {
   const root = backend.kind === "nfs" || backend.kind === "shared-dir" ? backend.root : undefined;
@@ -60,7 +71,7 @@ function localDirectory(backend: VolumeBackend, scope: Scope, name: string): str
 async function defineOn(request: TenantRequest, node: ClusterNode, name: string, labels: Record<string, string>) {
   const backend = request.settings.volumes;
   const directory = localDirectory(backend, request.scope, name);
-  if (directory) mkdirSync(directory, { recursive: true, mode: 0o777 });
+  if (directory) makeVolumeDirectory(backend, directory);
   const created = await node.engine.json("POST", `${ENGINE_API}/volumes/create`, {
     Name: request.scope.engineName(name),
     ...volumeDefinition(backend, request.scope, name),

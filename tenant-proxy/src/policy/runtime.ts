@@ -1,0 +1,26 @@
+/**
+ * The runtime a tenant's container runs under is the operator's choice, never the tenant's: with
+ * BERTH_TENANT_RUNTIME set (gVisor's `runsc`), every tenant container gets it, so a tenant cannot
+ * leave the sandbox by asking for the engine's default `runc`. The field rules already limit what a
+ * tenant may name to the default; this decides what the engine is told.
+ */
+import { FieldRefusal } from "./fields.ts";
+
+type Json = Record<string, any>;
+
+/** A checked HostConfig with the service's runtime in it (unchanged when the operator sets none). */
+export function withTenantRuntime(host: Json, tenantRuntime: string | undefined): Json {
+  if (tenantRuntime === undefined) return host;
+  const asked = host.Runtime ?? "";
+  if (asked !== "" && asked !== tenantRuntime) {
+    throw new FieldRefusal("HostConfig.Runtime", `containers run under the service's runtime (${tenantRuntime}); leave the runtime unset`);
+  }
+  return { ...host, Runtime: tenantRuntime };
+}
+
+/**
+ * Whether `docker top` tells the truth under the runtime. Under a sandbox with its own kernel
+ * (runsc) the engine gets the sandbox's process ids, which it then looks up in the node's own
+ * process table: the answer lists the node's processes (its PID 1 and whatever has those ids).
+ */
+export const topIsSafeUnder = (tenantRuntime: string | undefined): boolean => tenantRuntime === undefined || tenantRuntime === "runc";

@@ -1,0 +1,128 @@
+/**
+ * The tenants' sandboxes (infra/sandbox.ts, `berth:sandbox`), each on a real dockerd 20.10 set up as
+ * a node of such a stack, through the proxy with the settings the stack renders for it:
+ * - userns: root in a tenant's container is an unprivileged uid on the node (read from the node's
+ *   /proc, by the engine's own State.Pid), volumes of the shared-dir backend and `docker cp` work,
+ *   and a tenant cannot opt out (`--userns=host`, `--privileged`);
+ * - gvisor: every tenant container runs under runsc whatever the tenant asks, and `docker top`,
+ *   which would list the node's processes under runsc, is refused.
+ */
+import { readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { GVISOR_RUNTIME, REMAP, sandboxProxySettings } from "../../infra/sandbox.ts";
+import { type Engine, TEST_IMAGE, startEngine } from "../../scripts/harness/index.ts";
+import { type TestProxy, asUser, startTestProxy, tenantUser } from "../support/proxy.ts";
+import { testDir } from "../support/test-dir.ts";
+
+const dir = testDir("sandbox");
+const alice = tenantUser("alice", "tenant-a", "token-tenant-a");
+const tokens = dir.file("tokens.json", [{ token: alice.token, user: "alice", tenant: "tenant-a" }]);
+const volumeRoot = join(dir.path, "volumes");
+
+/** The ids of a node process as the node sees them, from /proc/<pid>/status. */
+function nodeIds(pid: number): { uid: number[]; gid: number[] } {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const ids = (field: string) => /^\S+:\s+(.*)$/m.exec(status.split("\n").find((line) => line.startsWith(`${field}:`)) ?? "")![1]!.split(/\s+/).map(Number);
+  return { uid: ids("Uid"), gid: ids("Gid") };
+}
+
+async function sandboxed(sandbox: "userns" | "gvisor"): Promise<{ engine: Engine; proxy: TestProxy; docker: ReturnType<typeof asUser> }> {
+  const engine = await startEngine({ sandbox });
+  const { tenantRuntime, volumeOwner } = sandboxProxySettings(sandbox);
+  const proxy = await startTestProxy(engine, {
+    BERTH_AUTH_BACKEND: "static",
+    BERTH_TOKENS_FILE: tokens,
+    BERTH_VOLUME_BACKEND: "shared-dir",
+    BERTH_VOLUME_ROOT: volumeRoot,
+    BERTH_TENANT_RUNTIME: tenantRuntime ?? "",
+    BERTH_VOLUME_OWNER: volumeOwner ?? "",
+  });
+  return { engine, proxy, docker: asUser(proxy, alice) };
+}
+
+describe("userns: a tenant's root is nobody on the node", () => {
+  let engine: Engine;
+  let proxy: TestProxy;
+  let docker: ReturnType<typeof asUser>;
+  beforeAll(async () => ({ engine, proxy, docker } = await sandboxed("userns")));
+  afterAll(async () => {
+    await proxy?.stop();
+    await engine?.stop();
+  });
+
+  it("runs the container's root process as the remapped uid, read from the node", async () => {
+    const run = await docker(["run", "-d", "--name", "rooted", TEST_IMAGE, "sh", "-c", "id -u > /tmp/uid; sleep 300"]);
+    expect(run.code, run.stderr).toBe(0);
+    const inside = await docker(["exec", "rooted", "id", "-u"]);
+    expect(inside.stdout.trim()).toBe("0");
+    const pid = (await engine.api("GET", "/containers/tenant-a_rooted/json")).body.State.Pid as number;
+    expect(pid).toBeGreaterThan(0);
+    expect(nodeIds(pid)).toEqual({ uid: Array(4).fill(REMAP.firstId), gid: Array(4).fill(REMAP.firstId) });
+  });
+
+  it("lets the container's root write its named volume, owned by the remapped uid on the share", async () => {
+    const write = await docker(["run", "--rm", "-v", "data:/data", TEST_IMAGE, "sh", "-c", "echo kept > /data/file && cat /data/file"]);
+    expect(write.code, write.stderr).toBe(0);
+    expect(write.stdout.trim()).toBe("kept");
+    const file = statSync(join(volumeRoot, "tenant-a", "data", "file"));
+    expect([file.uid, file.gid]).toEqual([REMAP.firstId, REMAP.firstId]);
+  });
+
+  it("copies files in and out with docker cp", async () => {
+    const source = dir.file("cp-in.txt", "copied in\n");
+    expect((await docker(["cp", source, "rooted:/tmp/cp-in.txt"])).code).toBe(0);
+    expect((await docker(["exec", "rooted", "cat", "/tmp/cp-in.txt"])).stdout).toBe("copied in\n");
+    const out = join(dir.path, "uid-out");
+    const copied = await docker(["cp", "rooted:/tmp/uid", out]);
+    expect(copied.code, copied.stderr).toBe(0);
+    expect(readFileSync(out, "utf8").trim()).toBe("0");
+  });
+
+  it.each([
+    [["--userns", "host"], /HostConfig\.UsernsMode/],
+    [["--privileged"], /HostConfig\.Privileged/],
+  ])("refuses a way out: %s", async (flags, field) => {
+    const refused = await docker(["create", ...flags, TEST_IMAGE, "true"]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(field);
+  });
+});
+
+describe("gvisor: tenants' containers run under runsc", () => {
+  let engine: Engine;
+  let proxy: TestProxy;
+  let docker: ReturnType<typeof asUser>;
+  beforeAll(async () => ({ engine, proxy, docker } = await sandboxed("gvisor")));
+  afterAll(async () => {
+    await proxy?.stop();
+    await engine?.stop();
+  });
+
+  it("runs every tenant container under gVisor's kernel", async () => {
+    const run = await docker(["run", "-d", "--name", "boxed", TEST_IMAGE, "sleep", "300"]);
+    expect(run.code, run.stderr).toBe(0);
+    expect((await engine.api("GET", "/containers/tenant-a_boxed/json")).body.HostConfig.Runtime).toBe(GVISOR_RUNTIME);
+    // gVisor's kernel answers with its own version, never the node's.
+    const kernel = await docker(["exec", "boxed", "uname", "-r"]);
+    expect(kernel.stdout.trim()).not.toBe(readFileSync("/proc/sys/kernel/osrelease", "utf8").trim());
+  });
+
+  it("gives the node gVisor's sandbox process as the container's, never the tenant's own", async () => {
+    const pid = (await engine.api("GET", "/containers/tenant-a_boxed/json")).body.State.Pid as number;
+    expect(readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[0]).toBe("runsc-sandbox");
+  });
+
+  it("refuses a tenant's runc", async () => {
+    const refused = await docker(["create", "--runtime", "runc", TEST_IMAGE, "true"]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/HostConfig\.Runtime/);
+  });
+
+  it("refuses docker top, which would list the node's processes", async () => {
+    const top = await docker(["top", "boxed"]);
+    expect(top.stdout).not.toMatch(/process_api|dockerd|containerd/);
+    expect(top.code).not.toBe(0);
+    expect(top.stderr).toMatch(/docker top is not available under the runsc runtime/);
+  });
+});
