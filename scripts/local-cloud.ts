@@ -1,0 +1,165 @@
+/**
+ * The local cloud (README "The local cloud: the OpenStack path without OpenStack"): the Pulumi
+ * program's own VMs as systemd-nspawn machines on this machine, provisioned by the program's own
+ * commands over SSH through the bastion. Run as root:
+ *   npm run cloud:up      the program under the local cloud's mocks; every server it declares
+ *                         boots from its user data; every command runs in dependency order, again
+ *                         only when the engine would run it again (idempotent)
+ *   npm run cloud:status  the machines and the commands' last results (non-zero exit if one is down)
+ *   npm run cloud:down    every machine, the bridge and the package cache process; the caches stay
+ */
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { RecordedResource } from "./lib/mock-cloud.ts";
+import { step, table } from "./lib/console.ts";
+import { NFS_SHARES } from "../infra/roles.ts";
+import { commandsInOrder, commandsOn, commandsToRun, machinesOf, type Command } from "./local-cloud/graph.ts";
+import { runCommand } from "./local-cloud/commands.ts";
+import { aptCacheDown, aptCacheUp, baseImage, bootMachine, bridgeDown, bridgeUp, cloudLayout, destroyMachine, inMachine, isRunning, machineNames, type CloudLayout } from "./local-cloud/machines.ts";
+import { declaredResources } from "./local-cloud/program.ts";
+
+const FLOATING_CIDR = "10.95.200.0/24";
+/**
+ * This kernel has no NFS server (nor client): the NFS server's provisioning runs for real and fails
+ * where the kernel's nfsd is needed. Its result is reported, and the rest of the graph goes on as if
+ * it had succeeded; the shares are host folders bound into the machines that mount them (README).
+ */
+const KERNEL_LIMITED_ROLES = new Set(["nfs"]);
+
+interface CloudState {
+  /** The last run's resources, without the commands that did not succeed: what the next run diffs against. */
+  resources: RecordedResource[];
+  /** Command name -> what its last run did. */
+  results: Record<string, string>;
+}
+
+const stateFile = (layout: CloudLayout) => join(layout.stateDir, "state.json");
+const readState = (layout: CloudLayout): CloudState => (existsSync(stateFile(layout)) ? JSON.parse(readFileSync(stateFile(layout), "utf8")) : { resources: [], results: {} });
+
+async function up(layout: CloudLayout): Promise<boolean> {
+  const started = Date.now();
+  mkdirSync(layout.stateDir, { recursive: true });
+  step("base image");
+  const base = baseImage(layout);
+  step(`bridge ${layout.bridge} and the package cache`);
+  bridgeUp(layout);
+  const aptProxy = aptCacheUp(layout);
+
+  step("the program (infra/index.ts) under the local cloud's mocks, stack local-cloud");
+  const resources = await declaredResources({ stateDir: layout.stateDir, floatingCidr: FLOATING_CIDR });
+  const machines = machinesOf(resources);
+  const commands = commandsInOrder(resources);
+  console.log(`    ${resources.length} resources: ${machines.length} servers, ${commands.length} commands`);
+
+  step("machines: one per server, booted from the user data the program rendered");
+  for (const machine of machines) {
+    const wasRunning = isRunning(layout, machine.name);
+    bootMachine(layout, base, machine, { aptProxy, dnsServers: [layout.hostAddress], shares: machine.role === "nfs" || machine.role === "etcd" ? [] : [...NFS_SHARES] });
+    console.log(`    ${machine.name} (${machine.role}) ${machine.address}${machine.floatingAddress ? ` / ${machine.floatingAddress}` : ""}: ${wasRunning ? "running" : "booting"}`);
+  }
+
+  const previous = readState(layout);
+  const toRun = commandsToRun(commands, resources, previous.resources);
+  step(`commands: ${toRun.size} of ${commands.length} to run (the rest unchanged since their last run)`);
+  const limited = commandsOn(commands, machines.filter((machine) => KERNEL_LIMITED_ROLES.has(machine.role)));
+  const results = await runInOrder(commands, toRun, previous.results, limited);
+  const failed = new Set(Object.entries(results).filter(([, result]) => result.startsWith("failed") || result.startsWith("skipped")).map(([name]) => name));
+  const state: CloudState = { resources: resources.filter((resource) => !failed.has(resource.name)), results };
+  writeFileSync(stateFile(layout), JSON.stringify(state), { mode: 0o600 });
+
+  console.log();
+  console.log(table([["command", "result"], ...commands.map((command) => [command.name, results[command.name]!.split("\n")[0]!])], { rule: true }));
+  console.log(`\nlocal cloud: ${machines.length} machines, ${commands.length - failed.size}/${commands.length} commands done, in ${Math.round((Date.now() - started) / 1000)} s`);
+  return Object.values(results).every((result) => !result.startsWith("failed") && !result.startsWith("skipped"));
+}
+
+/** Runs every command whose prerequisites are done, in parallel, until all ran, failed or were skipped. */
+/** `limited`: commands that fail on this kernel; their failure is reported as such and blocks nothing. */
+async function runInOrder(commands: Command[], toRun: Set<string>, before: Record<string, string>, limited: Set<string>): Promise<Record<string, string>> {
+  const results: Record<string, string> = {};
+  const status = new Map<string, "done" | "failed">();
+  const pending = new Set(commands.map((command) => command.urn));
+  const byUrn = new Map(commands.map((command) => [command.urn, command]));
+  while (pending.size > 0) {
+    const blocked = [...pending].filter((urn) => byUrn.get(urn)!.after.some((earlier) => status.get(earlier) === "failed"));
+    for (const urn of blocked) {
+      results[byUrn.get(urn)!.name] = "skipped: an earlier command failed";
+      status.set(urn, "failed");
+      pending.delete(urn);
+    }
+    const ready = [...pending].filter((urn) => byUrn.get(urn)!.after.every((earlier) => status.get(earlier) === "done"));
+    if (ready.length === 0) break;
+    await Promise.all(
+      ready.map(async (urn) => {
+        pending.delete(urn);
+        const command = byUrn.get(urn)!;
+        if (!toRun.has(urn)) {
+          results[command.name] = before[command.name] ?? "unchanged";
+          status.set(urn, "done");
+          return;
+        }
+        const startedAt = Date.now();
+        console.log(`    ${command.name}: running`);
+        try {
+          await runCommand(command);
+          results[command.name] = `ran in ${Math.round((Date.now() - startedAt) / 1000)} s`;
+          status.set(urn, "done");
+        } catch (error) {
+          const limitedHere = limited.has(urn);
+          results[command.name] = `${limitedHere ? "not on this kernel (no NFS)" : "failed"}: ${(error as Error).message}`;
+          console.log(`    ${command.name}: ${results[command.name]}`);
+          status.set(urn, limitedHere ? "done" : "failed");
+        }
+        console.log(`    ${command.name}: ${results[command.name]!.split("\n")[0]}`);
+      }),
+    );
+  }
+  return results;
+}
+
+async function down(layout: CloudLayout): Promise<void> {
+  for (const name of machineNames(layout)) {
+    step(`machine ${name}`);
+    await destroyMachine(layout, name);
+  }
+  step("package cache process, bridge, state (the base image and the package cache stay)");
+  aptCacheDown(layout);
+  bridgeDown(layout);
+  for (const hierarchy of readdirSync("/sys/fs/cgroup")) {
+    const parent = join("/sys/fs/cgroup", hierarchy, "berth-cloud");
+    if (existsSync(parent)) rmdirSync(parent);
+  }
+  rmSync(layout.stateDir, { recursive: true, force: true });
+}
+
+function status(layout: CloudLayout): boolean {
+  const names = machineNames(layout);
+  const rows = names.map((name) => [name, isRunning(layout, name) ? "running" : "off", inMachine(layout, name, "cloud-init status 2>/dev/null | sed -n 's/^status: //p'")?.trim() ?? "-"]);
+  console.log(table([["machine", "state", "cloud-init"], ...rows], { rule: true }));
+  const { results } = readState(layout);
+  console.log(table([["command", "last result"], ...Object.entries(results).map(([name, result]) => [name, result.split("\n")[0]!])], { rule: true }));
+  return names.length > 0 && rows.every((row) => row[1] === "running") && Object.values(results).every((result) => !result.startsWith("failed") && !result.startsWith("skipped"));
+}
+
+async function main(command: string | undefined): Promise<number> {
+  const layout = cloudLayout();
+  switch (command) {
+    case "up":
+      return (await up(layout)) ? 0 : 1;
+    case "down":
+      await down(layout);
+      return 0;
+    case "status":
+      return status(layout) ? 0 : 1;
+  }
+  console.error("usage: tsx scripts/local-cloud.ts up|down|status");
+  return 2;
+}
+
+main(process.argv[2]).then(
+  (code) => process.exit(code),
+  (error: Error) => {
+    console.error(`local cloud ${process.argv[2]} failed: ${error.stack ?? error.message}`);
+    process.exit(1);
+  },
+);
