@@ -7,16 +7,38 @@
  *                         only when the engine would run it again (idempotent)
  *   npm run cloud:status  the machines and the commands' last results (non-zero exit if one is down)
  *   npm run cloud:down    every machine, the bridge and the package cache process; the caches stay
+ *   npm run cloud:reboot <machine>    `systemctl reboot` inside; waits until it is back
+ *   npm run cloud:poweroff <machine>  `systemctl poweroff` inside; the next `cloud:up` boots it again
+ *   npm run cloud:leftovers           what of the local cloud is still here (exit 1 if anything)
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { RecordedResource } from "./lib/mock-cloud.ts";
 import { step, table } from "./lib/console.ts";
 import { NFS_SHARES } from "../infra/roles.ts";
-import { commandsInOrder, commandsOn, commandsToRun, machinesOf, type Command } from "./local-cloud/graph.ts";
+import { commandsInOrder, commandsOn, commandsToRun, machinesOf, rulesByGroup, type Command } from "./local-cloud/graph.ts";
 import { runCommand } from "./local-cloud/commands.ts";
-import { aptCacheDown, aptCacheUp, baseImage, bootMachine, bridgeDown, bridgeUp, cloudLayout, destroyMachine, inMachine, isRunning, machineNames, type CloudLayout } from "./local-cloud/machines.ts";
-import { declaredResources } from "./local-cloud/program.ts";
+import { firewallRules } from "./local-cloud/firewall.ts";
+import {
+  applyFirewall,
+  aptCacheDown,
+  aptCacheUp,
+  baseImage,
+  bootMachine,
+  bridgeDown,
+  bridgeUp,
+  cloudLayout,
+  destroyMachine,
+  inMachine,
+  isRunning,
+  leftovers,
+  machineNames,
+  powerOffMachine,
+  rebootMachine,
+  removeFirewall,
+  type CloudLayout,
+} from "./local-cloud/machines.ts";
+import { runProgram } from "./local-cloud/program.ts";
 
 const FLOATING_CIDR = "10.95.200.0/24";
 /**
@@ -46,7 +68,11 @@ async function up(layout: CloudLayout): Promise<boolean> {
   const aptProxy = aptCacheUp(layout);
 
   step("the program (infra/index.ts) under the local cloud's mocks, stack local-cloud");
-  const resources = await declaredResources({ stateDir: layout.stateDir, floatingCidr: FLOATING_CIDR });
+  const { resources, outputs } = await runProgram({ stateDir: layout.stateDir, floatingCidr: FLOATING_CIDR });
+  // The stack outputs, where `pulumi stack output` would give them: the smoke scripts read these.
+  writeFileSync(join(layout.stateDir, "inventory.json"), `${JSON.stringify(outputs.inventory, null, 2)}\n`);
+  writeFileSync(join(layout.stateDir, "ssh-key"), outputs.sshPrivateKey, { mode: 0o600 });
+  writeFileSync(join(layout.stateDir, "ca.pem"), outputs.caCertificate);
   const machines = machinesOf(resources);
   const commands = commandsInOrder(resources);
   console.log(`    ${resources.length} resources: ${machines.length} servers, ${commands.length} commands`);
@@ -57,6 +83,9 @@ async function up(layout: CloudLayout): Promise<boolean> {
     bootMachine(layout, base, machine, { aptProxy, dnsServers: [layout.hostAddress], shares: machine.role === "nfs" || machine.role === "etcd" ? [] : [...NFS_SHARES] });
     console.log(`    ${machine.name} (${machine.role}) ${machine.address}${machine.floatingAddress ? ` / ${machine.floatingAddress}` : ""}: ${wasRunning ? "running" : "booting"}`);
   }
+
+  step("security groups: each machine's ingress filtered by its groups' rules");
+  applyFirewall(layout, firewallRules(machines, rulesByGroup(resources)));
 
   const previous = readState(layout);
   const toRun = commandsToRun(commands, resources, previous.resources);
@@ -73,47 +102,44 @@ async function up(layout: CloudLayout): Promise<boolean> {
   return Object.values(results).every((result) => !result.startsWith("failed") && !result.startsWith("skipped"));
 }
 
-/** Runs every command whose prerequisites are done, in parallel, until all ran, failed or were skipped. */
-/** `limited`: commands that fail on this kernel; their failure is reported as such and blocks nothing. */
+/**
+ * Runs each command as soon as every command before it is done, as the engine does (in parallel
+ * otherwise), until all ran, failed or were skipped because one before them failed.
+ * `limited`: commands that fail on this kernel; their failure is reported as such and blocks nothing.
+ */
 async function runInOrder(commands: Command[], toRun: Set<string>, before: Record<string, string>, limited: Set<string>): Promise<Record<string, string>> {
   const results: Record<string, string> = {};
-  const status = new Map<string, "done" | "failed">();
-  const pending = new Set(commands.map((command) => command.urn));
+  const finished = new Map<string, Promise<boolean>>();
   const byUrn = new Map(commands.map((command) => [command.urn, command]));
-  while (pending.size > 0) {
-    const blocked = [...pending].filter((urn) => byUrn.get(urn)!.after.some((earlier) => status.get(earlier) === "failed"));
-    for (const urn of blocked) {
-      results[byUrn.get(urn)!.name] = "skipped: an earlier command failed";
-      status.set(urn, "failed");
-      pending.delete(urn);
+  const outcome = (urn: string): Promise<boolean> => {
+    if (!finished.has(urn)) finished.set(urn, execute(byUrn.get(urn)!));
+    return finished.get(urn)!;
+  };
+  const execute = async (command: Command): Promise<boolean> => {
+    const earlier = await Promise.all(command.after.map(outcome));
+    if (earlier.some((ok) => !ok)) {
+      results[command.name] = "skipped: an earlier command failed";
+      return false;
     }
-    const ready = [...pending].filter((urn) => byUrn.get(urn)!.after.every((earlier) => status.get(earlier) === "done"));
-    if (ready.length === 0) break;
-    await Promise.all(
-      ready.map(async (urn) => {
-        pending.delete(urn);
-        const command = byUrn.get(urn)!;
-        if (!toRun.has(urn)) {
-          results[command.name] = before[command.name] ?? "unchanged";
-          status.set(urn, "done");
-          return;
-        }
-        const startedAt = Date.now();
-        console.log(`    ${command.name}: running`);
-        try {
-          await runCommand(command);
-          results[command.name] = `ran in ${Math.round((Date.now() - startedAt) / 1000)} s`;
-          status.set(urn, "done");
-        } catch (error) {
-          const limitedHere = limited.has(urn);
-          results[command.name] = `${limitedHere ? "not on this kernel (no NFS)" : "failed"}: ${(error as Error).message}`;
-          console.log(`    ${command.name}: ${results[command.name]}`);
-          status.set(urn, limitedHere ? "done" : "failed");
-        }
-        console.log(`    ${command.name}: ${results[command.name]!.split("\n")[0]}`);
-      }),
-    );
-  }
+    if (!toRun.has(command.urn)) {
+      results[command.name] = before[command.name] ?? "unchanged";
+      return true;
+    }
+    const startedAt = Date.now();
+    console.log(`    ${command.name}: running`);
+    try {
+      await runCommand(command);
+      results[command.name] = `ran in ${Math.round((Date.now() - startedAt) / 1000)} s`;
+    } catch (error) {
+      const limitedHere = limited.has(command.urn);
+      results[command.name] = `${limitedHere ? "not on this kernel (no NFS)" : "failed"}: ${(error as Error).message}`;
+      console.log(`    ${command.name}: ${results[command.name]}`);
+      if (!limitedHere) return false;
+    }
+    console.log(`    ${command.name}: ${results[command.name]!.split("\n")[0]}`);
+    return true;
+  };
+  await Promise.all(commands.map((command) => outcome(command.urn)));
   return results;
 }
 
@@ -122,8 +148,9 @@ async function down(layout: CloudLayout): Promise<void> {
     step(`machine ${name}`);
     await destroyMachine(layout, name);
   }
-  step("package cache process, bridge, state (the base image and the package cache stay)");
+  step("package cache process, firewall, bridge, state (the base image and the package cache stay)");
   aptCacheDown(layout);
+  removeFirewall(layout);
   bridgeDown(layout);
   for (const hierarchy of readdirSync("/sys/fs/cgroup")) {
     const parent = join("/sys/fs/cgroup", hierarchy, "berth-cloud");
@@ -141,9 +168,37 @@ function status(layout: CloudLayout): boolean {
   return names.length > 0 && rows.every((row) => row[1] === "running") && Object.values(results).every((result) => !result.startsWith("failed") && !result.startsWith("skipped"));
 }
 
-async function main(command: string | undefined): Promise<number> {
+/** A machine by its server name, or by the part after the stack's prefix (docker-host-1). */
+function machineNamed(layout: CloudLayout, name: string | undefined): string {
+  const names = machineNames(layout);
+  const found = names.find((candidate) => candidate === name) ?? names.find((candidate) => name !== undefined && candidate.endsWith(`-${name}`));
+  if (!found) throw new Error(`no machine ${name ?? "(none given)"}; the machines are ${names.join(", ") || "none"}`);
+  return found;
+}
+
+async function main(command: string | undefined, argument: string | undefined): Promise<number> {
   const layout = cloudLayout();
   switch (command) {
+    case "reboot": {
+      const name = machineNamed(layout, argument);
+      step(`rebooting ${name} (systemctl reboot inside)`);
+      await rebootMachine(layout, name);
+      console.log(`${name} is up again`);
+      return 0;
+    }
+    case "poweroff": {
+      const name = machineNamed(layout, argument);
+      step(`powering ${name} off (systemctl poweroff inside)`);
+      await powerOffMachine(layout, name);
+      console.log(`${name} is off; \`npm run cloud:up\` boots it again`);
+      return 0;
+    }
+    case "leftovers": {
+      const left = leftovers(layout);
+      for (const thing of left) console.log(`left behind: ${thing}`);
+      console.log(left.length === 0 ? "nothing of the local cloud is left" : `${left.length} thing(s) of the local cloud left behind`);
+      return left.length === 0 ? 0 : 1;
+    }
     case "up":
       return (await up(layout)) ? 0 : 1;
     case "down":
@@ -152,11 +207,11 @@ async function main(command: string | undefined): Promise<number> {
     case "status":
       return status(layout) ? 0 : 1;
   }
-  console.error("usage: tsx scripts/local-cloud.ts up|down|status");
+  console.error("usage: tsx scripts/local-cloud.ts up|down|status|leftovers|reboot <machine>|poweroff <machine>");
   return 2;
 }
 
-main(process.argv[2]).then(
+main(process.argv[2], process.argv[3]).then(
   (code) => process.exit(code),
   (error: Error) => {
     console.error(`local cloud ${process.argv[2]} failed: ${error.stack ?? error.message}`);

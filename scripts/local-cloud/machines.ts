@@ -6,6 +6,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { FIREWALL_CHAIN } from "./firewall.ts";
 import type { Machine } from "./graph.ts";
 import { renderSeed } from "./seed.ts";
 
@@ -114,6 +115,19 @@ export function leaderOf(layout: CloudLayout, name: string): number | undefined 
 export const sharesDir = (layout: CloudLayout) => join(layout.stateDir, "nfs-shares");
 
 /**
+ * What the local cloud adds to every machine, as a cloud's environment would provide it: the
+ * package mirror (through the cache on the bridge), and, since this kernel has no sunrpc, a tmpfs
+ * where nfs-common mounts the RPC pipe file system, so that the NFS mount units (whose paths the
+ * local cloud binds from host folders, see bootMachine) start instead of failing their dependency.
+ */
+function writeLocalCloudFiles(root: string, aptProxy: string): void {
+  writeFileSync(join(root, "etc/apt/apt.conf.d/00berth-local-cloud-proxy"), `Acquire::http::Proxy "${aptProxy}";\n`);
+  const dropIn = join(root, "etc/systemd/system/run-rpc_pipefs.mount.d");
+  mkdirSync(dropIn, { recursive: true });
+  writeFileSync(join(dropIn, "berth-local-cloud.conf"), "# berth local cloud: no sunrpc in this kernel (no NFS); a tmpfs stands in for rpc_pipefs.\n[Mount]\nWhat=tmpfs\nType=tmpfs\n");
+}
+
+/**
  * Boots a machine: an overlay on the base image, its NoCloud seed (the program's user data), the
  * apt proxy, a host folder for /var/lib/docker (overlay2 cannot sit on the overlay root), and the
  * NFS substitute's folders; then the supervisor (machine.sh), which boots it again after a reboot.
@@ -136,7 +150,7 @@ export function bootMachine(layout: CloudLayout, base: string, machine: Machine,
     publicKeys: machine.publicKeys,
   });
   for (const [file, content] of Object.entries(seed)) writeFileSync(join(seedDir!, file), content);
-  writeFileSync(join(root!, "etc/apt/apt.conf.d/00berth-local-cloud-proxy"), `Acquire::http::Proxy "${options.aptProxy}";\n`);
+  writeLocalCloudFiles(root!, options.aptProxy);
   const shareBinds = options.shares.flatMap((share) => {
     const hostFolder = join(sharesDir(layout), share.directory);
     mkdirSync(hostFolder, { recursive: true });
@@ -197,4 +211,58 @@ export async function destroyMachine(layout: CloudLayout, name: string): Promise
 export function machineNames(layout: CloudLayout): string[] {
   const dir = join(layout.stateDir, "machines");
   return existsSync(dir) ? readdirSync(dir) : [];
+}
+
+/** The security groups in force: the chain (firewall.ts) filled anew, and jumped to from FORWARD and OUTPUT for the bridge. */
+export function applyFirewall(layout: CloudLayout, rules: string[][]): void {
+  if (quietly("iptables", ["-n", "-L", FIREWALL_CHAIN]) === undefined) sh("iptables", ["-N", FIREWALL_CHAIN]);
+  sh("iptables", ["-F", FIREWALL_CHAIN]);
+  for (const rule of rules) sh("iptables", ["-A", FIREWALL_CHAIN, ...rule]);
+  for (const hook of firewallHooks(layout)) if (quietly("iptables", ["-C", ...hook]) === undefined) sh("iptables", ["-I", ...hook]);
+}
+
+export function removeFirewall(layout: CloudLayout): void {
+  for (const hook of firewallHooks(layout)) quietly("iptables", ["-D", ...hook]);
+  if (quietly("iptables", ["-n", "-L", FIREWALL_CHAIN]) !== undefined) {
+    sh("iptables", ["-F", FIREWALL_CHAIN]);
+    sh("iptables", ["-X", FIREWALL_CHAIN]);
+  }
+}
+
+const firewallHooks = (layout: CloudLayout) => [
+  ["FORWARD", "-o", layout.bridge, "-j", FIREWALL_CHAIN],
+  ["OUTPUT", "-o", layout.bridge, "-j", FIREWALL_CHAIN],
+];
+
+/** Reboots a machine from inside, as an operator would (`systemctl reboot`); resolves once it is up again with sshd running. */
+export async function rebootMachine(layout: CloudLayout, name: string): Promise<void> {
+  const before = leaderOf(layout, name);
+  if (!before) throw new Error(`${name} is not running`);
+  inMachine(layout, name, "systemctl reboot");
+  for (let waited = 0; waited < 240; waited++) {
+    await sleep(500);
+    const leader = leaderOf(layout, name);
+    if (leader && leader !== before && inMachine(layout, name, "systemctl is-active ssh")?.trim() === "active") return;
+  }
+  throw new Error(`${name} did not come back within 2 minutes of its reboot`);
+}
+
+/** Powers a machine off (`systemctl poweroff` inside); the supervisor ends with it. `cloud:up` boots it again. */
+export async function powerOffMachine(layout: CloudLayout, name: string): Promise<void> {
+  inMachine(layout, name, "systemctl poweroff");
+  for (let waited = 0; isRunning(layout, name) && waited < 120; waited++) await sleep(500);
+  if (isRunning(layout, name)) throw new Error(`${name} did not power off within a minute`);
+}
+
+/** What of the local cloud is still on this machine (after `down`, nothing). */
+export function leftovers(layout: CloudLayout): string[] {
+  const left: string[] = [];
+  if (existsSync(`/sys/class/net/${layout.bridge}`)) left.push(`bridge ${layout.bridge}`);
+  if (quietly("iptables", ["-n", "-L", FIREWALL_CHAIN]) !== undefined) left.push(`iptables chain ${FIREWALL_CHAIN}`);
+  if (quietly("iptables", ["-C", "FORWARD", "-i", layout.bridge, "-o", layout.bridge, "-j", "ACCEPT"]) !== undefined) left.push("the FORWARD rule for the bridge");
+  for (const hierarchy of readdirSync("/sys/fs/cgroup")) if (existsSync(join("/sys/fs/cgroup", hierarchy, "berth-cloud"))) left.push(`cgroup ${hierarchy}/berth-cloud`);
+  if (readFileSync("/proc/self/mountinfo", "utf8").includes(layout.stateDir)) left.push(`mounts under ${layout.stateDir}`);
+  if (existsSync(layout.stateDir)) left.push(`folder ${layout.stateDir}`);
+  if ((quietly("pgrep", ["-f", `--directory=${join(layout.stateDir, "machines")}/`]) ?? "").trim()) left.push("systemd-nspawn processes of the local cloud");
+  return left;
 }

@@ -8,6 +8,7 @@ import { parse as parseYaml } from "yaml";
 import { startMockCloud, type MockCloud, type RecordedResource } from "../../scripts/lib/mock-cloud.ts";
 import { commandsInOrder, commandsToRun, machinesOf, rulesByGroup } from "../../scripts/local-cloud/graph.ts";
 import { renderSeed } from "../../scripts/local-cloud/seed.ts";
+import { firewallRules } from "../../scripts/local-cloud/firewall.ts";
 import { exampleValues, parseOptions, rawConfig } from "./fixtures.ts";
 
 let cloud: MockCloud;
@@ -95,5 +96,30 @@ describe("the NoCloud seed", () => {
       version: 2,
       ethernets: { host0: { addresses: ["10.95.0.14/24", "10.95.200.10/24"], gateway4: "10.95.0.1", nameservers: { addresses: ["10.95.0.1"] } } },
     });
+  });
+});
+
+describe("the security groups as the machines' firewall", () => {
+  it("admits replies, then what each machine's groups admit (a group source is its machines' addresses), and drops the rest", async () => {
+    const resources = await declare();
+    const machines = machinesOf(resources);
+    const rules = firewallRules(machines, rulesByGroup(resources));
+    const byName = (role: string) => machines.find((machine) => machine.role === role)!;
+    const [manager, node, etcd] = [byName("manager"), byName("node"), byName("etcd")];
+    const admits = (source: string, destination: string, port: number) =>
+      rules.some((rule) => rule.includes("ACCEPT") && rule[rule.indexOf("-s") + 1] === source && rule[rule.indexOf("-d") + 1] === destination && rule[rule.indexOf("--dport") + 1] === String(port));
+    expect(rules[0]).toEqual(["-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"]);
+    // The engines' API from the manager only; etcd from the nodes.
+    expect(admits(manager.address, node.address, 2375)).toBe(true);
+    expect(rules.some((rule) => rule.includes("ACCEPT") && rule[rule.indexOf("-d") + 1] === node.address && rule.includes("2375") && rule[rule.indexOf("-s") + 1] !== manager.address && !rule[rule.indexOf("-s") + 1]!.startsWith(manager.floatingAddress!))).toBe(false);
+    expect(admits(node.address, etcd.address, 2379)).toBe(true);
+    // SSH to the manager from the allowed CIDR, at both of its addresses.
+    expect(admits("198.51.100.0/24", manager.address, 22)).toBe(true);
+    expect(admits("198.51.100.0/24", manager.floatingAddress!, 22)).toBe(true);
+    for (const machine of machines) {
+      const drop = rules.findIndex((rule) => rule.includes("DROP") && rule[rule.indexOf("-d") + 1] === machine.address);
+      const lastAccept = rules.findLastIndex((rule) => rule.includes("ACCEPT") && rule[rule.indexOf("-d") + 1] === machine.address);
+      expect(drop).toBeGreaterThan(lastAccept);
+    }
   });
 });
