@@ -36,6 +36,8 @@ import {
   powerOffMachine,
   rebootMachine,
   removeFirewall,
+  sharesDown,
+  sharesUp,
   type CloudLayout,
 } from "./local-cloud/machines.ts";
 import { runProgram } from "./local-cloud/program.ts";
@@ -65,6 +67,7 @@ async function up(layout: CloudLayout): Promise<boolean> {
   const base = baseImage(layout);
   step(`bridge ${layout.bridge} and the package cache`);
   bridgeUp(layout);
+  sharesUp(layout);
   const aptProxy = aptCacheUp(layout);
 
   step("the program (infra/index.ts) under the local cloud's mocks, stack local-cloud");
@@ -151,6 +154,7 @@ async function down(layout: CloudLayout): Promise<void> {
   step("package cache process, firewall, bridge, state (the base image and the package cache stay)");
   aptCacheDown(layout);
   removeFirewall(layout);
+  sharesDown(layout);
   bridgeDown(layout);
   for (const hierarchy of readdirSync("/sys/fs/cgroup")) {
     const parent = join("/sys/fs/cgroup", hierarchy, "berth-cloud");

@@ -115,6 +115,20 @@ export function leaderOf(layout: CloudLayout, name: string): number | undefined 
 export const sharesDir = (layout: CloudLayout) => join(layout.stateDir, "nfs-shares");
 
 /**
+ * The shares' host folder is a tmpfs: a bind of a folder on a disk shows in the machine as a mount
+ * of that disk (/dev/vda), and systemd then makes the share's mount unit wait for a device unit no
+ * container has (90 s, then the unit fails). A tmpfs has no device. The data lasts until `down`.
+ */
+export function sharesUp(layout: CloudLayout): void {
+  mkdirSync(sharesDir(layout), { recursive: true });
+  if (quietly("mountpoint", ["-q", sharesDir(layout)]) === undefined) sh("mount", ["-t", "tmpfs", "-o", "size=2g,mode=0755", "berth-cloud-shares", sharesDir(layout)]);
+}
+
+export function sharesDown(layout: CloudLayout): void {
+  if (existsSync(sharesDir(layout)) && quietly("mountpoint", ["-q", sharesDir(layout)]) !== undefined) sh("umount", [sharesDir(layout)]);
+}
+
+/**
  * What the local cloud adds to every machine, as a cloud's environment would provide it: the
  * package mirror (through the cache on the bridge), and, since this kernel has no sunrpc, a tmpfs
  * where nfs-common mounts the RPC pipe file system, so that the NFS mount units (whose paths the
