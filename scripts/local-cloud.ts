@@ -40,6 +40,7 @@ import {
   sharesUp,
   type CloudLayout,
 } from "./local-cloud/machines.ts";
+import { keystoneDown, keystoneUp } from "./local-cloud/keystone.ts";
 import { runProgram } from "./local-cloud/program.ts";
 
 const FLOATING_CIDR = "10.95.200.0/24";
@@ -65,10 +66,11 @@ async function up(layout: CloudLayout): Promise<boolean> {
   mkdirSync(layout.stateDir, { recursive: true });
   step("base image");
   const base = baseImage(layout);
-  step(`bridge ${layout.bridge} and the package cache`);
+  step(`bridge ${layout.bridge}, the package cache and the cloud's Keystone`);
   bridgeUp(layout);
   sharesUp(layout);
   const aptProxy = aptCacheUp(layout);
+  console.log(`    Keystone: ${await keystoneUp(layout)}`);
 
   step("the program (infra/index.ts) under the local cloud's mocks, stack local-cloud");
   const { resources, outputs } = await runProgram({ stateDir: layout.stateDir, floatingCidr: FLOATING_CIDR });
@@ -151,7 +153,8 @@ async function down(layout: CloudLayout): Promise<void> {
     step(`machine ${name}`);
     await destroyMachine(layout, name);
   }
-  step("package cache process, firewall, bridge, state (the base image and the package cache stay)");
+  step("Keystone, package cache process, firewall, bridge, state (the base image and the package cache stay)");
+  await keystoneDown(layout);
   aptCacheDown(layout);
   removeFirewall(layout);
   sharesDown(layout);
