@@ -13,12 +13,18 @@ set -euo pipefail
 cache=${BERTH_CLOUD_CACHE:-/var/cache/berth}
 base=$cache/base-bookworm
 mirror=${BERTH_CLOUD_MIRROR:-http://deb.debian.org/debian}
-[[ -f $base/.berth-base-complete ]] && { echo "==> base image: $base (cached)"; exit 0; }
+# Debian's cloud images have the "important" packages (ping among them); minbase has only the
+# required ones, so the important ones a VM's tools use are listed.
+packages=systemd,systemd-sysv,dbus,openssh-server,cloud-init,sudo,iproute2,iputils-ping,ca-certificates,curl,locales,python3-cffi-backend,ifupdown,netbase,gnupg
+# The stamp records what the image was built with: a changed list rebuilds it.
+if [[ -f $base/.berth-base-complete && "$(cat "$base/.berth-base-complete")" == "$packages" ]]; then
+  echo "==> base image: $base (cached)"
+  exit 0
+fi
 
 echo "==> building the base image in $base (debootstrap, about a minute)"
 rm -rf "$base" "$base.tmp"
 mkdir -p "$cache"
-packages=systemd,systemd-sysv,dbus,openssh-server,cloud-init,sudo,iproute2,ca-certificates,curl,locales,python3-cffi-backend,ifupdown,netbase,gnupg
 debootstrap --variant=minbase --include="$packages" bookworm "$base.tmp" "$mirror" >"$cache/debootstrap.log" 2>&1 ||
   { tail -n 30 "$cache/debootstrap.log" >&2; exit 1; }
 root=$base.tmp
@@ -49,6 +55,6 @@ chmod 0755 "$root/usr/sbin/update-grub"
 : >"$root/etc/machine-id"
 rm -f "$root"/etc/ssh/ssh_host_*
 chroot "$root" apt-get clean
-touch "$root/.berth-base-complete"
+echo "$packages" >"$root/.berth-base-complete"
 mv "$root" "$base"
 echo "==> base image ready: $base ($(du -sh "$base" | cut -f1))"
