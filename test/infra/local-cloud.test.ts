@@ -80,6 +80,13 @@ describe("what a run runs again", () => {
     expect(again).toEqual(["berth-node-docker-host-4-provision-run", "berth-node-docker-host-4-provision-ssh-ready", "berth-proxy-health", "berth-proxy-provision-run"]);
   });
 
+  it("a changed node setting runs every node's provisioning and the health check again, nothing else", async () => {
+    const first = await declare();
+    const changed = await declare({ ...exampleValues(), dockerVersion: "20.10.25*" });
+    const again = [...commandsToRun(commandsInOrder(changed), changed, first)].map(short).sort();
+    expect(again).toEqual(["berth-node-docker-host-1-provision-run", "berth-node-docker-host-2-provision-run", "berth-node-docker-host-3-provision-run", "berth-proxy-health"]);
+  });
+
   it("a command that failed last time runs again", async () => {
     const first = await declare();
     const withoutFailed = first.filter((resource) => resource.name !== "berth-etcd-provision-run");
