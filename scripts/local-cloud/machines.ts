@@ -277,6 +277,8 @@ export function leftovers(layout: CloudLayout): string[] {
   for (const hierarchy of readdirSync("/sys/fs/cgroup")) if (existsSync(join("/sys/fs/cgroup", hierarchy, "berth-cloud"))) left.push(`cgroup ${hierarchy}/berth-cloud`);
   if (readFileSync("/proc/self/mountinfo", "utf8").includes(layout.stateDir)) left.push(`mounts under ${layout.stateDir}`);
   if (existsSync(layout.stateDir)) left.push(`folder ${layout.stateDir}`);
-  if ((quietly("pgrep", ["-f", `--directory=${join(layout.stateDir, "machines")}/`]) ?? "").trim()) left.push("systemd-nspawn processes of the local cloud");
+  if ((quietly("pgrep", ["-f", "--", `--directory=${join(layout.stateDir, "machines")}/`]) ?? "").trim()) left.push("systemd-nspawn processes of the local cloud");
+  if ((quietly("pgrep", ["-f", "--", `--http-socket ${layout.hostAddress}:`]) ?? "").trim()) left.push(`Keystone's uwsgi on ${layout.hostAddress}`);
+  if ((quietly("pgrep", ["-f", `apt-cacher-ng -c ${join(layout.stateDir, "apt-cacher-ng")}`]) ?? "").trim()) left.push("the package cache's apt-cacher-ng");
   return left;
 }
