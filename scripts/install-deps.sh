@@ -4,7 +4,8 @@
 # CLIs and docker-compose, python3 (the nodes' stale overlay clean-up runs on it), the npm
 # dependencies, and Debian's Node 18 (unpacked, not installed) so the suite can prove the proxy
 # bundle runs on the manager's Node (Debian's Node 18 loads acorn, cjs-module-lexer and undici from
-# /usr/share/nodejs, hence those three packages). Idempotent: it installs only what is missing and
+# /usr/share/nodejs, hence those three packages), and what the local cloud boots its machines with
+# (systemd-nspawn, debootstrap, apt-cacher-ng). Idempotent: it installs only what is missing and
 # says what it did.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,7 @@ packages=(
   node-acorn node-cjs-module-lexer node-undici
   iproute2 iptables openssl procps util-linux curl ca-certificates openssh-server
   python3 runsc
+  systemd-container debootstrap apt-cacher-ng
 )
 
 missing=()

@@ -9,8 +9,8 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RecordedResource } from "./mock-cloud.ts";
-import { startMockCloud } from "./mock-cloud.ts";
+import type { RecordedResource } from "../../scripts/lib/mock-cloud.ts";
+import { startMockCloud } from "../../scripts/lib/mock-cloud.ts";
 import { parseOptions, rawConfig } from "./fixtures.ts";
 
 // The protocol classes come from @pulumi/pulumi's own copies, as the policy runner uses them.

@@ -9,8 +9,8 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { BerthCluster } from "../../infra/cluster.ts";
 import type { RawConfig } from "../../infra/config.ts";
 import { BUNDLE_CONTENT, BUNDLE_PATH, exampleValues, parseOptions, rawConfig } from "./fixtures.ts";
-import { containsSecret, startMockCloud, type MockCloud, type RecordedResource } from "./mock-cloud.ts";
-import { changesOf, planChanges } from "./provider-rules.ts";
+import { containsSecret, startMockCloud, type MockCloud, type RecordedResource } from "../../scripts/lib/mock-cloud.ts";
+import { changesOf, planChanges } from "../../scripts/lib/provider-rules.ts";
 import { createHash } from "node:crypto";
 import { DIAL, dialBudgetSeconds } from "../../infra/ssh-dial.ts";
 

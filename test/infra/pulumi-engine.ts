@@ -6,7 +6,7 @@
  * every registered resource and the stack's outputs.
  */
 import { createRequire } from "node:module";
-import { cloudMocks } from "./mock-cloud.ts";
+import { cloudMocks } from "../../scripts/lib/mock-cloud.ts";
 
 const require = createRequire(import.meta.url);
 const pulumiRequire = createRequire(require.resolve("@pulumi/pulumi"));

@@ -16,7 +16,7 @@ import { fileURLToPath } from "node:url";
 import { parse as parseYaml } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startPretendEngine, type PretendEngine } from "./pulumi-engine.ts";
-import { SECRET_SIGNATURE } from "./mock-cloud.ts";
+import { SECRET_SIGNATURE } from "../../scripts/lib/mock-cloud.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const RUNNER = createRequire(import.meta.url).resolve("@pulumi/pulumi/cmd/run");

@@ -38,10 +38,10 @@ export interface RecordedResource {
 
 export interface MockCloud {
   /**
-   * Runs `build` and returns what it registered (only this run's resources); rejects with what the
+   * Runs `build` (awaited, so a program loaded by a dynamic import is registered in full) and returns what it registered (only this run's resources); rejects with what the
    * pretend cloud refused, as `pulumi up` would fail.
    */
-  record(build: () => unknown): Promise<RecordedResource[]>;
+  record(build: () => unknown | Promise<unknown>): Promise<RecordedResource[]>;
   /** The cloud publishes an image under `name` (a newer one, when the name had one): lookups now find `id`. */
   publishImage(name: string, id: string): void;
   /** A volume the cloud holds (a deployed stack's), found by name; undefined removes it. */
@@ -133,11 +133,12 @@ export const cloudMocks: pulumi.runtime.Mocks = {
   call: ({ token, inputs }) => answer(token, inputs),
 };
 
-export async function startMockCloud(project = "berth", stack = "test"): Promise<MockCloud> {
+/** `mocks`: the pretend cloud's answers; the local cloud (scripts/local-cloud) answers with real keys and its own addresses. */
+export async function startMockCloud(project = "berth", stack = "test", mocks: pulumi.runtime.Mocks = cloudMocks): Promise<MockCloud> {
   const byUrn = new Map<string, RecordedResource>();
   let inFlight = 0;
   const refusals: string[] = [];
-  await pulumi.runtime.setMocks(cloudMocks, project, stack, false);
+  await pulumi.runtime.setMocks(mocks, project, stack, false);
   const monitor = pulumi.runtime.getMonitor() as unknown as { registerResource(request: any, callback: (error: unknown, response: any) => void): void };
   const register = monitor.registerResource.bind(monitor);
   monitor.registerResource = (request, callback) => {
@@ -185,7 +186,7 @@ export async function startMockCloud(project = "berth", stack = "test"): Promise
     async record(build) {
       byUrn.clear();
       refusals.length = 0;
-      build();
+      await build();
       await settled();
       if (refusals.length > 0) throw new Error(`the cloud refused:\n${refusals.join("\n")}`);
       return [...byUrn.values()];
@@ -196,7 +197,8 @@ export async function startMockCloud(project = "berth", stack = "test"): Promise
   };
 }
 
-function unwrapSecrets(value: unknown): unknown {
+/** The value with every secret marker removed. */
+export function unwrapSecrets(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(unwrapSecrets);
   if (value && typeof value === "object") {
     const record = value as Record<string, unknown>;

@@ -1,0 +1,132 @@
+/**
+ * The local cloud's pure parts (scripts/local-cloud): what it reads out of the program's recorded
+ * resources (machines, their addresses and user data, the commands in the engine's order), which
+ * commands a run must run again, and the NoCloud seed it gives each machine.
+ */
+import { beforeAll, describe, expect, it } from "vitest";
+import { parse as parseYaml } from "yaml";
+import { startMockCloud, type MockCloud, type RecordedResource } from "../../scripts/lib/mock-cloud.ts";
+import { commandsInOrder, commandsToRun, machinesOf, rulesByGroup } from "../../scripts/local-cloud/graph.ts";
+import { renderSeed } from "../../scripts/local-cloud/seed.ts";
+import { firewallRules } from "../../scripts/local-cloud/firewall.ts";
+import { exampleValues, parseOptions, rawConfig } from "./fixtures.ts";
+
+let cloud: MockCloud;
+let declare: (values?: Record<string, unknown>) => Promise<RecordedResource[]>;
+
+beforeAll(async () => {
+  cloud = await startMockCloud();
+  const { deployBerth } = await import("../../infra/cluster.ts");
+  const { parseConfig } = await import("../../infra/config.ts");
+  declare = (values = exampleValues()) => cloud.record(() => deployBerth("berth", parseConfig(rawConfig(values), parseOptions)));
+}, 60_000);
+
+const short = (urn: string) => urn.split("::").pop()!;
+
+describe("machines from the program", () => {
+  it("one per server, with its port's address, the manager's floating address, its role and user data", async () => {
+    const machines = machinesOf(await declare());
+    expect(machines.map((machine) => `${machine.name} ${machine.role}`).sort()).toEqual(["berth-test-docker-host-1 node", "berth-test-docker-host-2 node", "berth-test-docker-host-3 node", "berth-test-etcd etcd", "berth-test-manager manager", "berth-test-nfs nfs"]);
+    for (const machine of machines) {
+      expect(machine.address).toMatch(/^10\.42\./);
+      expect(machine.userData).toMatch(/^#cloud-config\n/);
+      expect(machine.securityGroupIds).toHaveLength(1);
+      expect(machine.publicKeys).toEqual([expect.stringMatching(/^ssh-rsa /)]);
+    }
+    expect(machines.filter((machine) => machine.floatingAddress).map((machine) => machine.name)).toEqual(["berth-test-manager"]);
+  });
+
+  it("every security group's ingress rules, by the group's id", async () => {
+    const resources = await declare();
+    const rules = rulesByGroup(resources);
+    const manager = machinesOf(resources).find((machine) => machine.role === "manager")!;
+    const managerRules = rules.get(manager.securityGroupIds[0]!)!;
+    expect(managerRules.some((rule) => rule.ports?.min === 22 && "cidr" in rule.from)).toBe(true);
+  });
+});
+
+describe("commands in the engine's order", () => {
+  it("waits for cloud-init's SSH first, etcd and NFS before the engines, the engines before the proxy, the health check last", async () => {
+    const commands = commandsInOrder(await declare());
+    const position = (name: string) => commands.findIndex((command) => command.name === name);
+    const names = commands.map((command) => command.name);
+    expect(names).toContain("berth-proxy-bundle");
+    expect(position("berth-etcd-provision-run")).toBeGreaterThan(position("berth-etcd-provision-ssh-ready"));
+    for (const node of ["docker-host-1", "docker-host-2", "docker-host-3"]) {
+      const run = commands[position(`berth-node-${node}-provision-run`)]!;
+      expect(run.after.map(short)).toEqual(expect.arrayContaining(["berth-etcd-provision-run", "berth-nfs-provision-run", `berth-node-${node}-provision-ssh-ready`]));
+      expect(position("berth-proxy-provision-run")).toBeGreaterThan(position(run.name));
+    }
+    expect(commands.at(-1)!.name).toBe("berth-proxy-health");
+    expect(commands[position("berth-proxy-health")]!.after.map(short)).toContain("berth-proxy-provision-run");
+  });
+});
+
+describe("what a run runs again", () => {
+  it("everything the first time, nothing when nothing changed", async () => {
+    const first = await declare();
+    const commands = commandsInOrder(first);
+    expect(commandsToRun(commands, first, []).size).toBe(commands.length);
+    const second = await declare();
+    expect([...commandsToRun(commandsInOrder(second), second, first)]).toEqual([]);
+  });
+
+  it("a changed node template runs exactly that node's provisioning and the proxy's health check again", async () => {
+    const first = await declare();
+    const values = exampleValues();
+    // The node's docker_gwbridge subnet comes from the pool: every node's files change, the manager's do not.
+    const changed = await declare({ ...values, nodes: { ...(values.nodes as object), "docker-host-4": {} } });
+    const again = [...commandsToRun(commandsInOrder(changed), changed, first)].map(short).sort();
+    expect(again).toEqual(["berth-node-docker-host-4-provision-run", "berth-node-docker-host-4-provision-ssh-ready", "berth-proxy-health", "berth-proxy-provision-run"]);
+  });
+
+  it("a changed node setting runs every node's provisioning and the health check again, nothing else", async () => {
+    const first = await declare();
+    const changed = await declare({ ...exampleValues(), dockerVersion: "20.10.25*" });
+    const again = [...commandsToRun(commandsInOrder(changed), changed, first)].map(short).sort();
+    expect(again).toEqual(["berth-node-docker-host-1-provision-run", "berth-node-docker-host-2-provision-run", "berth-node-docker-host-3-provision-run", "berth-proxy-health"]);
+  });
+
+  it("a command that failed last time runs again", async () => {
+    const first = await declare();
+    const withoutFailed = first.filter((resource) => resource.name !== "berth-etcd-provision-run");
+    expect([...commandsToRun(commandsInOrder(first), first, withoutFailed)].map(short)).toEqual(["berth-etcd-provision-run"]);
+  });
+});
+
+describe("the NoCloud seed", () => {
+  it("names the instance and gives host0 the port's address, the floating one beside it, the gateway and DNS", () => {
+    const seed = renderSeed({ instanceId: "m-local", hostname: "m", addresses: ["10.95.0.14/24", "10.95.200.10/24"], gateway: "10.95.0.1", dnsServers: ["10.95.0.1"], userData: "#cloud-config\n", publicKeys: ["ssh-rsa AAAA"] });
+    expect(parseYaml(seed["meta-data"])).toEqual({ "instance-id": "m-local", "local-hostname": "m", "public-keys": ["ssh-rsa AAAA"] });
+    expect(seed["user-data"]).toBe("#cloud-config\n");
+    expect(parseYaml(seed["network-config"])).toEqual({
+      version: 2,
+      ethernets: { host0: { addresses: ["10.95.0.14/24", "10.95.200.10/24"], gateway4: "10.95.0.1", nameservers: { addresses: ["10.95.0.1"] } } },
+    });
+  });
+});
+
+describe("the security groups as the machines' firewall", () => {
+  it("admits replies, then what each machine's groups admit (a group source is its machines' addresses), and drops the rest", async () => {
+    const resources = await declare();
+    const machines = machinesOf(resources);
+    const rules = firewallRules(machines, rulesByGroup(resources));
+    const byName = (role: string) => machines.find((machine) => machine.role === role)!;
+    const [manager, node, etcd] = [byName("manager"), byName("node"), byName("etcd")];
+    const admits = (source: string, destination: string, port: number) =>
+      rules.some((rule) => rule.includes("ACCEPT") && rule[rule.indexOf("-s") + 1] === source && rule[rule.indexOf("-d") + 1] === destination && rule[rule.indexOf("--dport") + 1] === String(port));
+    expect(rules[0]).toEqual(["-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"]);
+    // The engines' API from the manager only; etcd from the nodes.
+    expect(admits(manager.address, node.address, 2375)).toBe(true);
+    expect(rules.some((rule) => rule.includes("ACCEPT") && rule[rule.indexOf("-d") + 1] === node.address && rule.includes("2375") && rule[rule.indexOf("-s") + 1] !== manager.address && !rule[rule.indexOf("-s") + 1]!.startsWith(manager.floatingAddress!))).toBe(false);
+    expect(admits(node.address, etcd.address, 2379)).toBe(true);
+    // SSH to the manager from the allowed CIDR, at both of its addresses.
+    expect(admits("198.51.100.0/24", manager.address, 22)).toBe(true);
+    expect(admits("198.51.100.0/24", manager.floatingAddress!, 22)).toBe(true);
+    for (const machine of machines) {
+      const drop = rules.findIndex((rule) => rule.includes("DROP") && rule[rule.indexOf("-d") + 1] === machine.address);
+      const lastAccept = rules.findLastIndex((rule) => rule.includes("ACCEPT") && rule[rule.indexOf("-d") + 1] === machine.address);
+      expect(drop).toBeGreaterThan(lastAccept);
+    }
+  });
+});
