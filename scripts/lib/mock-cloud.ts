@@ -15,26 +15,12 @@
 import { createHash } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { refusalOf } from "./provider-rules.ts";
+import type { RecordedResource } from "./recorded-resource.ts";
+
+export type { RecordedResource };
 
 export const SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d";
 
-export interface RecordedResource {
-  urn: string;
-  type: string;
-  name: string;
-  /** Inputs as the mock saw them (secrets unwrapped). */
-  inputs: Record<string, any>;
-  /** Inputs as serialized for the engine: secret values are {SECRET_SIGNATURE: ..., value}. */
-  serialized: Record<string, unknown>;
-  /** What the pretend cloud answered (e.g. a port's allFixedIps). */
-  outputs: Record<string, any>;
-  parent: string;
-  dependencies: string[];
-  /** For each input, the URNs its value came from (the engine's PropertyDependencies). */
-  propertyDependencies: Record<string, string[]>;
-  /** The resource options the engine would act on when it diffs this run against the last. */
-  options: { ignoreChanges: string[]; replaceOnChanges: string[]; protect: boolean; retainOnDelete: boolean; deleteBeforeReplace: boolean; additionalSecretOutputs: string[] };
-}
 
 export interface MockCloud {
   /**

@@ -13,7 +13,7 @@
  * program (the deployed one and the next), what would happen to each resource.
  */
 import { isDeepStrictEqual } from "node:util";
-import type { RecordedResource } from "./mock-cloud.ts";
+import type { RecordedResource } from "./recorded-resource.ts";
 
 const INSTANCE = "openstack:compute/instance:Instance";
 const VOLUME = "openstack:blockstorage/volume:Volume";
