@@ -14,7 +14,7 @@ import { createServer } from "./server.ts";
 import { type Settings, SettingsError, readSettings } from "./settings.ts";
 import { Cluster } from "./upstream/cluster.ts";
 import { CallLimits } from "./call-limits.ts";
-import { Sizes } from "./upstream/node-state.ts";
+import { ClusterState } from "./upstream/node-state.ts";
 
 export interface RunningProxy {
   /** host:port the proxy listens on (the real port when 0 was asked for). */
@@ -38,14 +38,15 @@ export async function startProxy(settings: Settings, audit: AuditLog = jsonLines
   const { nodes, named, healthIntervalMs, fanOutTimeoutMs } = settings.engines;
   const cluster = new Cluster(nodes, named, { timeoutMs: settings.engineTimeoutMs, healthIntervalMs, fanOutTimeoutMs });
   await cluster.start();
-  const sizes = new Sizes();
+  // Read in the background: the first create waits for it, nothing else does.
+  const state = new ClusterState(cluster, { resyncIntervalMs: settings.engines.resyncIntervalMs });
+  state.start();
   const pipeline = createPipeline({
     settings,
     authenticator: authenticatorFor(settings),
     cluster,
     resolver: new Resolver(cluster),
-    sizes,
-    quota: new QuotaGuard(cluster, sizes, settings.policy.quota),
+    quota: new QuotaGuard(state, settings.policy.quota),
     calls: new CallLimits(settings.callLimits),
     audit,
   });
@@ -59,6 +60,7 @@ export async function startProxy(settings: Settings, audit: AuditLog = jsonLines
     address: { host: bound.address, port: bound.port },
     stop: async () => {
       await close();
+      state.stop();
       cluster.stop();
     },
   };

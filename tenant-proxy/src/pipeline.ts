@@ -28,7 +28,6 @@ import { enginePath, forward, passThroughHeaders, tenantHeaders } from "./steps/
 import { respond, respondMerged, sendJson, sendRefusal, type Unscope, unscopedError } from "./steps/respond.ts";
 import { tunnel } from "./streams.ts";
 import type { Cluster } from "./upstream/cluster.ts";
-import type { Sizes } from "./upstream/node-state.ts";
 
 export interface ProxyContext {
   settings: Settings;
@@ -36,7 +35,6 @@ export interface ProxyContext {
   authenticator?: Authenticator;
   cluster: Cluster;
   resolver: Resolver;
-  sizes: Sizes;
   quota: QuotaGuard;
   calls: CallLimits;
   audit: AuditLog;
@@ -129,7 +127,6 @@ async function decide(context: ProxyContext, req: IncomingMessage, arrival: Arri
     bodyStream: () => req,
     cluster: context.cluster,
     resolver: context.resolver,
-    sizes: context.sizes,
     quota: context.quota,
     settings: context.settings,
   };

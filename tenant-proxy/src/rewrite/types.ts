@@ -13,7 +13,6 @@ import type { Operation } from "../operations.ts";
 import type { Resolver, Scope } from "../ownership.ts";
 import type { Settings } from "../settings.ts";
 import type { Cluster, ClusterNode } from "../upstream/cluster.ts";
-import type { Sizes } from "../upstream/node-state.ts";
 import type { QuotaGuard } from "./quota-guard.ts";
 
 export interface TenantRequest {
@@ -34,7 +33,6 @@ export interface TenantRequest {
   cluster: Cluster;
   resolver: Resolver;
   /** Containers' memory and CPU reservations, read from the engines and cached by id. */
-  sizes: Sizes;
   /** Creates, updates and starts go through it: one at a time per tenant, within its quota. */
   quota: QuotaGuard;
   settings: Settings;
