@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Engine, type Run, TEST_IMAGE, startEngines, withScriptRun } from "../../test/harness/index.ts";
 import { ApiClient } from "./api.ts";
-import { type Path, startTenantProxy, type Tenant, writeTenant } from "./paths.ts";
+import { type HttpTarget, type Path, startTenantProxy, type Tenant, writeTenant } from "./paths.ts";
 import type { Verdict } from "./report.ts";
 import { performance } from "node:perf_hooks";
 
@@ -33,6 +33,8 @@ const OWNER_LABEL = "berth.tenant";
 interface Throughput {
   existing: number;
   perSecond: number;
+  /** The same creates straight to one engine, just before: what this machine gives at this moment. */
+  enginePerSecond: number;
   /** Load average (1 min) when the case ended. */
   load: number;
 }
@@ -74,13 +76,13 @@ export async function createCases(run: Run, dir: string, bundle: string, progres
     };
     let proxy = await startTenantProxy(run, own, "creates-proxy", bundle, settings);
     let existing = await fill(engines, tenant, 0, SMALL_CLUSTER);
-    const small = await throughput(proxy.path, tenant, existing);
-    existing += CREATES;
-    progress(`creates: ${small.perSecond.toFixed(1)}/s with ${small.existing} containers in the cluster (load ${small.load})`);
+    const small = await throughput(proxy.path, engines[0]!, tenant, existing);
+    existing += 2 * CREATES;
+    progress(`creates: ${small.perSecond.toFixed(1)}/s with ${small.existing} containers in the cluster, one engine directly ${small.enginePerSecond.toFixed(1)}/s (load ${small.load})`);
     existing = await fill(engines, tenant, existing, LARGE_CLUSTER);
-    const large = await throughput(proxy.path, tenant, existing);
-    existing += CREATES;
-    progress(`creates: ${large.perSecond.toFixed(1)}/s with ${large.existing} containers in the cluster (load ${large.load})`);
+    const large = await throughput(proxy.path, engines[0]!, tenant, existing);
+    existing += 2 * CREATES;
+    progress(`creates: ${large.perSecond.toFixed(1)}/s with ${large.existing} containers in the cluster, one engine directly ${large.enginePerSecond.toFixed(1)}/s (load ${large.load})`);
     await proxy.daemon.stop();
     proxy = await startTenantProxy(run, own, "creates-proxy-restarted", bundle, settings);
     const client = new ApiClient(proxy.path.target, tenant.headers);
@@ -127,22 +129,25 @@ async function fill(engines: Engine[], tenant: Tenant, existing: number, total: 
   return total;
 }
 
-/** CREATES unnamed creates through the proxy, CONCURRENCY at a time. */
-async function throughput(path: Path, tenant: Tenant, existing: number): Promise<Throughput> {
-  const clients = Array.from({ length: CONCURRENCY }, () => new ApiClient(path.target, tenant.headers));
+/** CREATES unnamed creates straight to one engine, then through the proxy, CONCURRENCY at a time. */
+async function throughput(path: Path, engine: Engine, tenant: Tenant, existing: number): Promise<Throughput> {
+  const enginePerSecond = CREATES / (await timedSeconds(() => createsOn({ socketPath: engine.socketPath }, {})));
+  const perSecond = CREATES / (await timedSeconds(() => createsOn(path.target, tenant.headers)));
+  return { existing, perSecond, enginePerSecond, load: load() };
+}
+
+async function createsOn(target: HttpTarget, headers: Record<string, string>): Promise<void> {
+  const clients = Array.from({ length: CONCURRENCY }, () => new ApiClient(target, headers));
   let next = 0;
   try {
-    const seconds = await timedSeconds(() =>
-      Promise.all(
-        clients.map(async (client) => {
-          while (next < CREATES) {
-            next++;
-            await client.json("POST", "/containers/create", { Image: TEST_IMAGE, Cmd: ["true"] });
-          }
-        }),
-      ),
+    await Promise.all(
+      clients.map(async (client) => {
+        while (next < CREATES) {
+          next++;
+          await client.json("POST", "/containers/create", { Image: TEST_IMAGE, Cmd: ["true"] });
+        }
+      }),
     );
-    return { existing, perSecond: CREATES / seconds, load: load() };
   } finally {
     clients.forEach((client) => client.close());
   }
@@ -154,8 +159,8 @@ export function formatCreates(results: CreateResults): string {
   const { throughput: rate, scaling, firstAfterRestart: first } = results;
   return [
     `creates, ${results.creates} at a time ${results.concurrency} over ${results.engines} engines, containers-only quota:`,
-    `  with ${rate.existing} containers: ${verdict(rate.verdict)}, load ${rate.load}`,
-    `  ${scaling.small.existing} → ${scaling.large.existing} containers: ${scaling.small.perSecond.toFixed(1)}/s → ${scaling.large.perSecond.toFixed(1)}/s, slowdown ${verdict(scaling.verdict)}, load ${scaling.small.load} / ${scaling.large.load}`,
+    `  with ${rate.existing} containers: ${verdict(rate.verdict)} (one engine directly ${rate.enginePerSecond.toFixed(1)}/s), load ${rate.load}`,
+    `  ${scaling.small.existing} → ${scaling.large.existing} containers: ${scaling.small.perSecond.toFixed(1)}/s → ${scaling.large.perSecond.toFixed(1)}/s (one engine directly ${scaling.small.enginePerSecond.toFixed(1)}/s → ${scaling.large.enginePerSecond.toFixed(1)}/s), slowdown ${verdict(scaling.verdict)}, load ${scaling.small.load} / ${scaling.large.load}`,
     `  first create after a restart with ${first.existing} containers: ${verdict(first.verdict)}, load ${first.load}`,
   ].join("\n");
 }

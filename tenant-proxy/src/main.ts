@@ -39,7 +39,7 @@ export async function startProxy(settings: Settings, audit: AuditLog = jsonLines
   const cluster = new Cluster(nodes, named, { timeoutMs: settings.engineTimeoutMs, healthIntervalMs, fanOutTimeoutMs });
   await cluster.start();
   // Read in the background: the first create waits for it, nothing else does.
-  const state = new ClusterState(cluster, { resyncIntervalMs: settings.engines.resyncIntervalMs });
+  const state = new ClusterState(cluster, { resyncIntervalMs: settings.engines.resyncIntervalMs, readyTimeoutMs: fanOutTimeoutMs });
   state.start();
   const pipeline = createPipeline({
     settings,

@@ -288,7 +288,7 @@ function fixedHostPorts(hostConfig: Record<string, any>): string[] {
  * volumes with (they must be together), else the scheduler's choice among the healthy nodes, as
  * the cluster state sees them (synchronous: the choice and its reservation are one step).
  */
-function place(request: TenantRequest, body: Record<string, any>, resolved: ResolvedReferences): ClusterNode {
+function place(request: TenantRequest, body: Record<string, any>, resolved: ResolvedReferences, bySize: boolean): ClusterNode {
   const linked = [...new Set([...resolved.containers.values()].map((c) => c.node))];
   if (linked.length > 1) throw badRequest(`the containers this one refers to are on different nodes (${linked.map((n) => n.name).join(", ")})`);
   if (linked.length === 1) return linked[0]!;
@@ -302,7 +302,7 @@ function place(request: TenantRequest, body: Record<string, any>, resolved: Reso
     throw badRequest((error as Error).message);
   }
   const placement: Placement = { memory: Number(body.HostConfig.Memory ?? 0), hostPorts: fixedHostPorts(body.HostConfig), rules };
-  const nodes = request.quota.state.schedulerView(request.scope);
+  const nodes = request.quota.state.schedulerView(request.scope, bySize);
   if (nodes.length === 0) throw noEngine();
   const decision = schedule(placement, nodes, request.settings.scheduler);
   if (!decision.node) throw new Refusal(409, `no node can take this container: ${decision.reason}`, "conflict");
@@ -334,12 +334,16 @@ export const create: Handler = async (request): Promise<Reply> => {
   const body = scopeCreateBody(checked, request.scope, resolved, visibleName);
   const { quota } = request;
   quota.checkCreateSized(request.scope, body.HostConfig);
-  await quota.state.whenReady();
+  await quota.ready(request.scope);
+  // Placing by memory needs every container's size; spread and random without memory need only the
+  // counts (memory breaks ties between equal counts, by the sizes read so far).
+  const bySize = Number(body.HostConfig.Memory ?? 0) > 0 || request.settings.scheduler === "binpack";
+  if (bySize) await quota.state.whenSized();
 
   // One synchronous step: the name, the node and the quota are checked and reserved together.
   const named = visibleName === undefined ? undefined : request.scope.engineName(visibleName);
   if (named !== undefined) nameIsFreeOnOtherNodes(request, named);
-  const node = place(request, body, resolved);
+  const node = place(request, body, resolved, bySize);
   const engineName = named ?? (request.scope.unrestricted ? undefined : freeGeneratedName(request));
   const reservation = quota.reserveCreate(request.scope, body.HostConfig, node.name, fixedHostPorts(body.HostConfig), engineName);
 
@@ -349,7 +353,7 @@ export const create: Handler = async (request): Promise<Reply> => {
     let engineBody = body;
     if (!request.scope.unrestricted) {
       const limited = limitedByImage(body, image.body.Config, request.settings.policy);
-      quota.reservePorts(request.scope, reservation, limited.publishedPorts, request.settings.policy.limits.publishedPortsTenantMax);
+      await quota.reservePorts(request.scope, reservation, limited.publishedPorts, request.settings.policy.limits.publishedPortsTenantMax);
       engineBody = limited.body;
     }
     await ensureVolumes(request, createReferences(checked).volumes, [node]);

@@ -37,8 +37,18 @@ export class QuotaGuard {
   }
 
   /**
+   * Waits for what the tenant's quota checks read: every healthy node listed, and the sizes of the
+   * tenant's containers when the quota counts memory or CPUs.
+   */
+  async ready(scope: Scope): Promise<void> {
+    await this.state.whenReady();
+    const limits = this.limits(scope);
+    if (limits && scope.tenant !== undefined && (limits.Memory !== undefined || limits.Cpus !== undefined)) await this.state.sizeTenant(scope.tenant);
+  }
+
+  /**
    * Checks a create against the quota and reserves what it takes on `node`, in one step: call it
-   * after `state.whenReady()`, with nothing awaited in between.
+   * after `ready`, with nothing awaited in between.
    */
   reserveCreate(scope: Scope, hostConfig: Record<string, unknown>, node: string, hostPorts: string[], engineName: string | undefined): Reservation {
     const request: Usage = { memory: Number(hostConfig.Memory ?? 0), nanoCpus: Number(hostConfig.NanoCpus ?? 0), containers: 1 };
@@ -54,8 +64,9 @@ export class QuotaGuard {
    * Refuses a new container's published ports over the tenant's limit, and reserves them: once
    * the image says how many ports `-P` publishes.
    */
-  reservePorts(scope: Scope, reservation: Reservation, requested: number, max: number): void {
+  async reservePorts(scope: Scope, reservation: Reservation, requested: number, max: number): Promise<void> {
     if (requested === 0 || scope.tenant === undefined) return;
+    await this.state.sizeTenant(scope.tenant);
     const excess = tenantPortsExcess(max, this.state.usage(scope.tenant).publishedPorts, requested);
     if (excess) throw overQuota(excess);
     reservation.publishedPorts = requested;
@@ -77,7 +88,7 @@ export class QuotaGuard {
   }
 
   async update(scope: Scope, node: ClusterNode, id: string, update: Record<string, unknown>, work: () => Promise<JsonAnswer>): Promise<JsonAnswer> {
-    await this.state.whenReady();
+    await this.ready(scope);
     const current = await this.state.sizeOf(node, id);
     const next = {
       memory: update.Memory ? Number(update.Memory) : current.memory,
@@ -117,7 +128,7 @@ export class QuotaGuard {
   async start<T>(scope: Scope, node: ClusterNode, id: string, work: () => Promise<T>): Promise<T> {
     const limits = this.limits(scope);
     if (!limits || scope.tenant === undefined) return work();
-    await this.state.whenReady();
+    await this.ready(scope);
     const own = await this.state.sizeOf(node, id);
     const usage = this.state.usage(scope.tenant);
     const others: Usage = { memory: usage.memory - own.memory, nanoCpus: usage.nanoCpus - own.nanoCpus, containers: usage.containers - 1 };

@@ -1,9 +1,10 @@
 /**
  * What each node holds, kept in memory so that placing a create and checking a quota cost no engine
  * calls: every container's memory and CPU reservation, the host ports it publishes, its names and
- * owner, and the node's images. Each node's state is rebuilt from the engine (a full list, an inspect
- * for each container not known yet) when the proxy starts, in the background, and again every
- * resync interval; in between, the engine's event stream keeps it current. The stream is opened
+ * owner, and the node's images. Each node's state is rebuilt from the engine (a full list at once;
+ * an inspect for each container not sized yet, in the background or when a quota or a placement by
+ * memory needs it) when the proxy starts, and again every resync interval; in between, the
+ * engine's event stream keeps it current. The stream is opened
  * before the list is read and its events are applied after it, one at a time, so nothing falls in
  * between; when the stream drops, the node counts as unsynced until it is open again and a resync
  * has run. Callers wait for the healthy nodes to be synced (`whenReady`) instead of guessing.
@@ -38,8 +39,12 @@ interface ContainerRecord extends Size {
   hostPorts: string[];
   /** When it was last confirmed (read from the engine, or committed on a create's answer). */
   confirmedAt: number;
-  /** Its size is uncertain (an update went unanswered): read it again at the next resync. */
-  stale?: boolean;
+  /**
+   * Whether its size is known: a container seen only in a list (at start, or made behind the
+   * proxy's back) is sized by an inspect in the background, or at once when a quota needs it; one
+   * whose update went unanswered holds the larger size until it is read again.
+   */
+  sized: boolean;
 }
 
 /** A change on its way to an engine, counted until the engine's answer settles it. */
@@ -63,6 +68,8 @@ interface NodeRecord {
   synced: boolean;
   /** The stream and resync being brought up, which callers wait for. */
   syncing?: Promise<void>;
+  /** The inspects of the containers listed but not sized yet, in the background. */
+  sizing?: Promise<void>;
   stream?: IncomingMessage;
   /** Events and resyncs, applied one at a time in arrival order. */
   queue: Promise<void>;
@@ -71,6 +78,8 @@ interface NodeRecord {
 
 export interface StateOptions {
   resyncIntervalMs: number;
+  /** How long a create waits for a node to be read before going on without it (the fan-out timeout). */
+  readyTimeoutMs: number;
 }
 
 const CONTAINER_EVENTS = ["create", "destroy", "rename", "update", "start", "die"];
@@ -85,6 +94,8 @@ interface ListedContainer {
 }
 
 const ZERO: Size = { memory: 0, nanoCpus: 0, publishedPorts: 0 };
+/** Inspects in flight per node while sizing in the background, so tenants' calls keep their share. */
+const SIZING_CONCURRENCY = 2;
 
 export class ClusterState {
   private readonly records: Map<string, NodeRecord>;
@@ -122,14 +133,63 @@ export class ClusterState {
   }
 
   /**
-   * Waits until every healthy node's state follows its engine, bringing up any that does not. A
-   * node that cannot be read stays unsynced: it takes no new containers, and what it held when
-   * last read still counts against quotas.
+   * Waits until every healthy node's state follows its engine (its containers listed, perhaps not
+   * all sized yet), bringing up any that does not. A node that cannot be read stays unsynced: it
+   * takes no new containers, and what it held when last read still counts against quotas.
    */
   async whenReady(): Promise<void> {
+    const unsynced = [...this.records.values()].filter((record) => record.node.healthy && !record.synced);
+    if (unsynced.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const givenUp = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.options.readyTimeoutMs)));
+    await Promise.race([Promise.all(unsynced.map((record) => this.sync(record).catch(() => undefined))), givenUp]);
+    clearTimeout(timer);
+  }
+
+  /**
+   * Waits until every container on the healthy nodes is sized, what placing by memory needs; a node
+   * not sized within the ready timeout is left out of that placement (see `schedulerView`).
+   */
+  async whenSized(): Promise<void> {
+    await this.whenReady();
+    const sizing = [...this.records.values()]
+      .filter((record) => record.node.healthy && !isSized(record))
+      .map((record) => (record.sizing ??= this.sizeNode(record).finally(() => (record.sizing = undefined))).catch(() => undefined));
+    if (sizing.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const givenUp = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.options.readyTimeoutMs)));
+    await Promise.race([Promise.all(sizing), givenUp]);
+    clearTimeout(timer);
+  }
+
+  /** Sizes a tenant's containers not sized yet, on every node that answers: what its quota needs. */
+  async sizeTenant(tenant: string): Promise<void> {
     await Promise.all(
-      [...this.records.values()].filter((record) => record.node.healthy && !record.synced).map((record) => this.sync(record).catch(() => undefined)),
+      [...this.records.values()].flatMap((record) =>
+        [...record.containers.entries()]
+          .filter(([, container]) => container.owner === tenant && !container.sized)
+          .map(([id]) => this.size(record, id).catch(() => undefined)),
+      ),
     );
+  }
+
+  private async sizeNode(record: NodeRecord): Promise<void> {
+    const unsized = [...record.containers.entries()].filter(([, container]) => !container.sized).map(([id]) => id);
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(SIZING_CONCURRENCY, unsized.length) }, async () => {
+        while (next < unsized.length) await this.size(record, unsized[next++]!);
+      }),
+    );
+  }
+
+  /** Reads a container's size, unless an event or a commit has meanwhile. */
+  private async size(record: NodeRecord, id: string): Promise<void> {
+    if (record.containers.get(id)?.sized !== false) return;
+    const read = await this.inspect(record.node, id);
+    if (record.containers.get(id)?.sized !== false) return;
+    if (read) record.containers.set(id, read);
+    else record.containers.delete(id);
   }
 
   /** Opens the node's event stream, then resyncs; concurrent callers share one attempt. */
@@ -157,7 +217,7 @@ export class ClusterState {
   }
 
   private async openStream(record: NodeRecord): Promise<void> {
-    const response = await record.node.engine.request({ method: "GET", path: `${ENGINE_API}/events?filters=${EVENT_FILTERS}` });
+    const response = await record.node.engine.request({ method: "GET", path: `${ENGINE_API}/events?filters=${EVENT_FILTERS}`, timeoutMs: this.options.readyTimeoutMs });
     if (response.statusCode !== 200) {
       response.resume();
       throw new Error(`the event stream of ${record.node.name} answered ${response.statusCode}`);
@@ -183,7 +243,7 @@ export class ClusterState {
   }
 
   private onEvent(record: NodeRecord, line: string): void {
-    let event: { Type?: string; Action?: string; Actor?: { ID?: string } };
+    let event: { Type?: string; Action?: string; Actor?: { ID?: string; Attributes?: Record<string, string> } };
     try {
       event = JSON.parse(line);
     } catch {
@@ -197,6 +257,8 @@ export class ClusterState {
       record.imagesDirty = true;
       void this.enqueue(record, () => this.readImages(record)).catch(() => this.unsync(record));
     } else if (event.Type === "container" && id) {
+      // A create of the proxy's own, still on its way: the engine's answer commits it.
+      if (event.Action === "create" && this.reservedName(event.Actor?.Attributes?.name)) return;
       void this.enqueue(record, () => this.onContainerEvent(record, id, event.Action ?? "")).catch(() => this.unsync(record));
     }
   }
@@ -221,23 +283,24 @@ export class ClusterState {
     record.images = new Set((images.body as { Id: string; RepoTags: string[] | null }[]).flatMap((image) => [image.Id, ...(image.RepoTags ?? [])]));
   }
 
-  /** The whole node read again: containers not listed (and not committed meanwhile) are gone. */
+  /**
+   * The whole node read again: containers not listed (and not committed meanwhile) are gone, new
+   * ones are known at once and sized in the background.
+   */
   private async resync(record: NodeRecord): Promise<void> {
     const startedAt = ++this.tick;
     const [listed] = await Promise.all([record.node.engine.json("GET", `${ENGINE_API}/containers/json?all=1`), this.readImages(record)]);
     if (listed.status !== 200) throw passEngineError(listed);
-    const list = listed.body as ListedContainer[];
-    const read = await Promise.all(
-      list.map(async (container) => {
-        const known = record.containers.get(container.Id);
-        if (known && !known.stale) return [container.Id, { ...known, ...fromList(container), confirmedAt: startedAt }] as const;
-        return [container.Id, await this.inspect(record.node, container.Id)] as const;
-      }),
-    );
     const fresh = new Map<string, ContainerRecord>();
-    for (const [id, container] of read) if (container) fresh.set(id, container);
+    for (const container of listed.body as ListedContainer[]) {
+      const known = record.containers.get(container.Id);
+      fresh.set(container.Id, { ...(known ?? { ...ZERO, sized: false }), ...fromList(container), confirmedAt: startedAt });
+    }
     for (const [id, container] of record.containers) if (!fresh.has(id) && container.confirmedAt > startedAt) fresh.set(id, container);
     record.containers = fresh;
+    record.sizing ??= this.sizeNode(record)
+      .catch(() => undefined)
+      .finally(() => (record.sizing = undefined));
     for (const reservation of this.reservations) {
       if (reservation.node === record.node.name && reservation.unansweredAt !== undefined && reservation.unansweredAt < startedAt) this.reservations.delete(reservation);
     }
@@ -260,13 +323,17 @@ export class ClusterState {
       owner: body.Config?.Labels?.[OWNER_LABEL],
       hostPorts: Object.entries(ports).flatMap(([port, bindings]) => (bindings ?? []).filter((b) => b.HostPort).map((b) => `${b.HostPort}/${port.split("/")[1] ?? "tcp"}`)),
       confirmedAt: ++this.tick,
+      sized: true,
     };
   }
 
-  /** The scheduler's view of every healthy, synced node, counting what is reserved on each. */
-  schedulerView(scope: Scope): NodeState[] {
+  /**
+   * The scheduler's view of every healthy, synced node, counting what is reserved on each; with
+   * `bySize`, only of the nodes whose every container is sized.
+   */
+  schedulerView(scope: Scope, bySize: boolean): NodeState[] {
     return [...this.records.values()]
-      .filter((record) => record.node.healthy && record.synced)
+      .filter((record) => record.node.healthy && record.synced && (!bySize || isSized(record)))
       .map((record) => {
         const reserved = [...this.reservations].filter((r) => r.node === record.node.name);
         const containers = [...record.containers.entries()];
@@ -299,6 +366,11 @@ export class ClusterState {
     return total;
   }
 
+  private reservedName(engineName: string | undefined): boolean {
+    for (const reservation of this.reservations) if (reservation.engineName === engineName && reservation.unansweredAt === undefined) return true;
+    return false;
+  }
+
   /** Whether an engine name is in use on any node, or reserved by a create on its way. */
   nameTaken(engineName: string): boolean {
     for (const reservation of this.reservations) if (reservation.engineName === engineName) return true;
@@ -310,7 +382,7 @@ export class ClusterState {
   async sizeOf(node: ClusterNode, id: string): Promise<Size> {
     const record = this.records.get(node.name);
     const known = record?.containers.get(id);
-    if (known && !known.stale) return known;
+    if (known?.sized) return known;
     const read = await this.inspect(node, id);
     if (read) record?.containers.set(id, read);
     return read ?? ZERO;
@@ -322,7 +394,7 @@ export class ClusterState {
     if (!known) return;
     known.memory = certain ? size.memory : Math.max(known.memory, size.memory);
     known.nanoCpus = certain ? size.nanoCpus : Math.max(known.nanoCpus, size.nanoCpus);
-    known.stale = certain ? known.stale : true;
+    known.sized = certain && known.sized;
   }
 
   reserve(reservation: Reservation): Reservation {
@@ -353,9 +425,15 @@ export class ClusterState {
       // Host ports are taken at start, which the start event reports.
       hostPorts: [],
       confirmedAt: ++this.tick,
+      sized: true,
     });
   }
 }
+
+const isSized = (record: NodeRecord): boolean => {
+  for (const container of record.containers.values()) if (!container.sized) return false;
+  return true;
+};
 
 function fromList(container: ListedContainer): Pick<ContainerRecord, "names" | "owner" | "hostPorts"> {
   return {
