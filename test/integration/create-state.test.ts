@@ -13,7 +13,7 @@ import { testDir } from "../support/test-dir.ts";
 
 const MIB = 1024 * 1024;
 const dir = testDir("create-state");
-const tenants = ["edge", "failing", "racing", "vanishing", "dropped", "restarted"];
+const tenants = ["edge", "failing", "racing", "vanishing", "dropped", "restarted", "imaging"];
 const tokensFile = dir.file("tokens.json", tenants.map((tenant) => ({ token: `token-${tenant}-0123`, user: `user-${tenant}`, tenant })));
 const quotaFile = dir.file("quota.json", {
   Containers: 4,
@@ -157,6 +157,21 @@ describe("creates from the cluster state", () => {
     const results = await Promise.all([create("dropped"), create("dropped")]);
     expect(results.filter((r) => r.status === 201)).toHaveLength(1);
     expect(await held("dropped")).toHaveLength(4);
+  });
+
+  it("read an image again once it changed on the node, not an inspect kept from before", async () => {
+    for (const engine of engines) expect((await engine.api("POST", `/images/${TEST_IMAGE}/tag?repo=kept&tag=1`)).status).toBe(201);
+    expect((await create("imaging", { Image: "kept:1", Env: [`constraint:node==${engines[0]!.name}`] }, "kept-before")).status).toBe(201);
+    // Behind the proxy's back, kept:1 becomes an image with a label of the reserved prefix.
+    for (const engine of engines) {
+      const base = await engine.api("POST", "/containers/create", { Image: TEST_IMAGE, Cmd: ["true"] });
+      expect((await engine.api("POST", `/commit?container=${base.body.Id}&repo=kept&tag=1`, { Labels: { "berth.tenant": "someone-else" } })).status).toBe(201);
+      await engine.api("DELETE", `/containers/${base.body.Id}`);
+    }
+    const after = await create("imaging", { Image: "kept:1", Env: [`constraint:node==${engines[0]!.name}`] }, "kept-after");
+    expect(after.status).toBe(400);
+    expect(after.body.message).toContain("berth.");
+    expect((await api("imaging", "DELETE", "/containers/kept-before")).status).toBe(204);
   });
 
   it("rebuild the state after a restart, so the first creates count what the engines hold", async () => {

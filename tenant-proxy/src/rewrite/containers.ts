@@ -313,9 +313,9 @@ function place(request: TenantRequest, body: Record<string, any>, resolved: Reso
  * The image on the chosen node, pulled there if missing: its inspect answer, or the engine's 404
  * when it is nowhere to be had (the CLI then pulls it and creates again).
  */
-async function ensureImage(node: ClusterNode, image: string): Promise<{ status: number; body: any }> {
+async function ensureImage(request: TenantRequest, node: ClusterNode, image: string): Promise<{ status: number; body: any }> {
   const path = `${ENGINE_API}/images/${encodeSegments(image.split("/"))}/json`;
-  const present = await node.engine.json("GET", path);
+  const present = await request.quota.state.imageInspect(node, path, () => node.engine.json("GET", path));
   if (present.status !== 404) return present;
   const pull = await node.engine.request({ method: "POST", path: `${ENGINE_API}/images/create?fromImage=${encodeURIComponent(image)}` });
   const progress = await readAll(pull);
@@ -348,7 +348,7 @@ export const create: Handler = async (request): Promise<Reply> => {
   const reservation = quota.reserveCreate(request.scope, body.HostConfig, node.name, fixedHostPorts(body.HostConfig), engineName);
 
   const createOnEngine = async (): Promise<JsonAnswer> => {
-    const image = await ensureImage(node, checked.Image);
+    const image = await ensureImage(request, node, checked.Image);
     if (image.status !== 200) return image;
     let engineBody = body;
     if (!request.scope.unrestricted) {

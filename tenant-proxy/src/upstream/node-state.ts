@@ -20,6 +20,7 @@ import { ENGINE_API, OWNER_LABEL, type Scope, passEngineError } from "../ownersh
 import { publishedPortCount } from "../policy/ports.ts";
 import type { Usage } from "../policy/quota.ts";
 import type { Cluster, ClusterNode } from "./cluster.ts";
+import type { JsonAnswer } from "./engine.ts";
 import type { NodeState } from "./scheduler.ts";
 
 export interface Size {
@@ -74,6 +75,8 @@ interface NodeRecord {
   /** Events and resyncs, applied one at a time in arrival order. */
   queue: Promise<void>;
   imagesDirty: boolean;
+  /** Image inspects by path, kept while the stream is open: any image event on the node clears them. */
+  imageInspects: Map<string, Promise<JsonAnswer>>;
 }
 
 export interface StateOptions {
@@ -96,6 +99,8 @@ interface ListedContainer {
 const ZERO: Size = { memory: 0, nanoCpus: 0, publishedPorts: 0 };
 /** Inspects in flight per node while sizing in the background, so tenants' calls keep their share. */
 const SIZING_CONCURRENCY = 2;
+/** Image inspects kept per node (a tenant's creates use a handful of images). */
+const IMAGE_INSPECTS_KEPT = 256;
 
 export class ClusterState {
   private readonly records: Map<string, NodeRecord>;
@@ -110,7 +115,7 @@ export class ClusterState {
     private readonly options: StateOptions,
   ) {
     this.records = new Map(
-      cluster.nodes.map((node) => [node.name, { node, containers: new Map(), images: new Set(), synced: false, queue: Promise.resolve(), imagesDirty: false }]),
+      cluster.nodes.map((node) => [node.name, { node, containers: new Map(), images: new Set(), synced: false, queue: Promise.resolve(), imagesDirty: false, imageInspects: new Map() }]),
     );
   }
 
@@ -206,6 +211,7 @@ export class ClusterState {
 
   private unsync(record: NodeRecord): void {
     record.synced = false;
+    record.imageInspects.clear();
     record.stream?.destroy();
     record.stream = undefined;
   }
@@ -253,6 +259,7 @@ export class ClusterState {
     }
     const id = event.Actor?.ID;
     if (event.Type === "image") {
+      record.imageInspects.clear();
       if (record.imagesDirty) return;
       record.imagesDirty = true;
       void this.enqueue(record, () => this.readImages(record)).catch(() => this.unsync(record));
@@ -376,6 +383,26 @@ export class ClusterState {
     for (const reservation of this.reservations) if (reservation.engineName === engineName) return true;
     for (const record of this.records.values()) for (const container of record.containers.values()) if (container.names.includes(engineName)) return true;
     return false;
+  }
+
+  /**
+   * An image's inspect on a node (`read`), kept until an image event on the node says anything
+   * changed there; only while the node's stream is open, and only a found image.
+   */
+  async imageInspect(node: ClusterNode, path: string, read: () => Promise<JsonAnswer>): Promise<JsonAnswer> {
+    const record = this.records.get(node.name);
+    if (!record?.synced) return read();
+    let answer = record.imageInspects.get(path);
+    if (!answer) {
+      if (record.imageInspects.size >= IMAGE_INSPECTS_KEPT) record.imageInspects.clear();
+      answer = read();
+      record.imageInspects.set(path, answer);
+      void answer.then(
+        (found) => found.status !== 200 && record.imageInspects.get(path) === answer && record.imageInspects.delete(path),
+        () => record.imageInspects.get(path) === answer && record.imageInspects.delete(path),
+      );
+    }
+    return answer;
   }
 
   /** A container's size: as known, or read from its engine (and then known). */
