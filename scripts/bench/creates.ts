@@ -29,6 +29,8 @@ const TARGET_RATE = 120;
 const TARGET_SLOWDOWN = 1.3;
 const TARGET_FIRST_CREATE_S = 0.2;
 const OWNER_LABEL = "berth.tenant";
+/** After a fill, how long the proxy gets to take in the engines' events before creates are timed. */
+const SETTLE_MS = 5_000;
 
 interface Throughput {
   existing: number;
@@ -129,8 +131,12 @@ async function fill(engines: Engine[], tenant: Tenant, existing: number, total: 
   return total;
 }
 
-/** CREATES unnamed creates straight to one engine, then through the proxy, CONCURRENCY at a time. */
+/**
+ * CREATES unnamed creates straight to one engine, then through the proxy, CONCURRENCY at a time,
+ * once the fill has settled (the proxy has read the containers made behind its back).
+ */
 async function throughput(path: Path, engine: Engine, tenant: Tenant, existing: number): Promise<Throughput> {
+  await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
   const enginePerSecond = CREATES / (await timedSeconds(() => createsOn({ socketPath: engine.socketPath }, {})));
   const perSecond = CREATES / (await timedSeconds(() => createsOn(path.target, tenant.headers)));
   return { existing, perSecond, enginePerSecond, load: load() };
