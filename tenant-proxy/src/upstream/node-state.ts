@@ -265,7 +265,8 @@ export class ClusterState {
       void this.enqueue(record, () => this.readImages(record)).catch(() => this.unsync(record));
     } else if (event.Type === "container" && id) {
       // A create of the proxy's own, still on its way: the engine's answer commits it.
-      if (event.Action === "create" && this.reservedName(event.Actor?.Attributes?.name)) return;
+      const name = event.Actor?.Attributes?.name;
+      if (event.Action === "create" && name !== undefined && this.reservedName(name)) return;
       void this.enqueue(record, () => this.onContainerEvent(record, id, event.Action ?? "")).catch(() => this.unsync(record));
     }
   }
@@ -373,7 +374,7 @@ export class ClusterState {
     return total;
   }
 
-  private reservedName(engineName: string | undefined): boolean {
+  private reservedName(engineName: string): boolean {
     for (const reservation of this.reservations) if (reservation.engineName === engineName && reservation.unansweredAt === undefined) return true;
     return false;
   }
