@@ -37,10 +37,10 @@ function authenticatorFor(settings: Settings): Authenticator | undefined {
 export async function startProxy(settings: Settings, audit: AuditLog = jsonLinesAudit()): Promise<RunningProxy> {
   const { nodes, named, healthIntervalMs, fanOutTimeoutMs } = settings.engines;
   const cluster = new Cluster(nodes, named, { timeoutMs: settings.engineTimeoutMs, healthIntervalMs, fanOutTimeoutMs });
-  await cluster.start();
-  // Read in the background: the first create waits for it, nothing else does.
+  // Read in the background from now, beside the first health checks: creates wait for it, nothing else does.
   const state = new ClusterState(cluster, { resyncIntervalMs: settings.engines.resyncIntervalMs, readyTimeoutMs: fanOutTimeoutMs });
   state.start();
+  await cluster.start();
   const pipeline = createPipeline({
     settings,
     authenticator: authenticatorFor(settings),
@@ -54,6 +54,10 @@ export async function startProxy(settings: Settings, audit: AuditLog = jsonLines
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(settings.listen.port, settings.listen.host, () => resolve());
+  }).catch((error: unknown) => {
+    state.stop();
+    cluster.stop();
+    throw error;
   });
   const bound = server.address() as { address: string; port: number };
   return {
