@@ -16,6 +16,7 @@
  * reservation stays until a resync of that node, started after, says what is there.
  */
 import type { IncomingMessage } from "node:http";
+import { Refusal } from "../http/errors.ts";
 import { ENGINE_API, OWNER_LABEL, type Scope, passEngineError } from "../ownership.ts";
 import { publishedPortCount } from "../policy/ports.ts";
 import type { Usage } from "../policy/quota.ts";
@@ -167,15 +168,26 @@ export class ClusterState {
     clearTimeout(timer);
   }
 
-  /** Sizes a tenant's containers not sized yet, on every node that answers: what its quota needs. */
+  /**
+   * Sizes a tenant's containers not sized yet on the healthy nodes, what its quota needs (a down
+   * node's count with what was read of them). Refuses, rather than guess, when one is still not
+   * sized within the ready timeout.
+   */
   async sizeTenant(tenant: string): Promise<void> {
-    await Promise.all(
-      [...this.records.values()].flatMap((record) =>
-        [...record.containers.entries()]
-          .filter(([, container]) => container.owner === tenant && !container.sized)
-          .map(([id]) => this.size(record, id).catch(() => undefined)),
-      ),
-    );
+    const unsized = () =>
+      [...this.records.values()]
+        .filter((record) => record.node.healthy)
+        .flatMap((record) => [...record.containers.entries()].filter(([, c]) => c.owner === tenant && !c.sized).map(([id]) => ({ record, id })));
+    const sizing = unsized().map(({ record, id }) => this.size(record, id).catch(() => undefined));
+    if (sizing.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const givenUp = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.options.readyTimeoutMs)));
+    await Promise.race([Promise.all(sizing), givenUp]);
+    clearTimeout(timer);
+    const left = unsized();
+    if (left.length > 0) {
+      throw new Refusal(503, `the quota cannot be checked now: the sizes of ${left.length} of the tenant's containers on ${left[0]!.record.node.name} could not be read; try again`, "engine-unavailable");
+    }
   }
 
   private async sizeNode(record: NodeRecord): Promise<void> {
