@@ -3,11 +3,12 @@
  * beside HAProxy as the cost of any proxy hop, all three measured in one run on one real dockerd
  * 20.10 (the test harness's engine, in its own network namespace, never the machine's daemon). It
  * measures API calls, whole docker CLI commands, streams and 20 concurrent clients, then the
- * proxy's peak memory, then cluster mode (list fan-out over 1, 3 and 6 engines, create throughput), prints each figure beside the issue's target (PASS/MISS, never a failing
+ * proxy's peak memory, then cluster mode (list fan-out over 1, 3 and 6 engines, create throughput;
+ * creates with a filling cluster and after a restart, scripts/bench/creates.ts), prints each figure beside the issue's target (PASS/MISS, never a failing
  * exit: it is a measurement), and writes .local/bench/results.json for the table in scripts/README.md. It exits
  * non-zero only when the run itself breaks; the harness run it lives in is released either way.
  */
-import { mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -16,6 +17,7 @@ import { buildProxyBundle } from "./build-proxy.ts";
 import { createFixture, LISTED_CONTAINERS } from "./bench/fixture.ts";
 import { directPath, serverVersions, startHaproxy, startTenantProxy, writeTenant } from "./bench/paths.ts";
 import { type CaseResult, formatCaseLine, formatSummary, judgeRss, type Results, writeResults } from "./bench/report.ts";
+import { createCases, type CreateResults, formatCreates } from "./bench/creates.ts";
 import { fanOutCase, formatFanOut } from "./bench/fan-out.ts";
 import { apiCases, cliCases, concurrencyCase, streamCases, type Workbench } from "./bench/workloads.ts";
 
@@ -32,7 +34,7 @@ function peakRssMiB(pid: number): number {
   return Number(kib) / 1024;
 }
 
-async function measure(run: Run): Promise<Results> {
+async function measure(run: Run): Promise<Results & { creates: CreateResults }> {
   const dir = join(run.dir, "bench");
   mkdirSync(dir, { recursive: true });
   mkdirSync(OUTPUT, { recursive: true });
@@ -57,6 +59,8 @@ async function measure(run: Run): Promise<Results> {
   const rss = proxyRss();
   await Promise.all([proxy.daemon.stop(), engine.stop()]);
   const fanOut = await fanOutCase(run, dir, bundle, progress);
+  const creates = await createCases(run, dir, bundle, progress);
+  writeFileSync(join(OUTPUT, "creates.json"), `${JSON.stringify(creates, null, 2)}\n`);
   return {
     startedAt: new Date(started).toISOString(),
     seconds: Math.round((Date.now() - started) / 1000),
@@ -64,6 +68,7 @@ async function measure(run: Run): Promise<Results> {
     cases,
     proxyPeakRss: { mib: rss, verdict: judgeRss(rss, RSS_TARGET_MIB), atStart, afterCase },
     fanOut,
+    creates,
   };
 }
 
@@ -77,6 +82,7 @@ async function main(): Promise<void> {
   console.log(`${results.machine.cpus} CPUs, load average ${one?.toFixed(2)} / ${five?.toFixed(2)} at the start, ${results.seconds} s in all; ratios are to the engine\n`);
   console.log(formatSummary(results));
   console.log(`\n${formatFanOut(results.fanOut)}`);
+  console.log(`\n${formatCreates(results.creates)}`);
   console.log(`\nresults: ${file}`);
 }
 

@@ -16,7 +16,7 @@ import { createServer } from "./server.ts";
 import { SettingsError, readSettings } from "./settings.ts";
 import { Cluster } from "./upstream/cluster.ts";
 import { CallLimits } from "./call-limits.ts";
-import { Sizes } from "./upstream/node-state.ts";
+import { ClusterState } from "./upstream/node-state.ts";
 import { Resolver } from "./resolver.ts";
 import type { Settings } from "./settings-types.ts";
 
@@ -41,15 +41,16 @@ function authenticatorFor(settings: Settings): Authenticator | undefined {
 export async function startProxy(settings: Settings, audit: AuditLog = jsonLinesAudit()): Promise<RunningProxy> {
   const { nodes, named, healthIntervalMs, fanOutTimeoutMs } = settings.engines;
   const cluster = new Cluster(nodes, named, { timeoutMs: settings.engineTimeoutMs, healthIntervalMs, fanOutTimeoutMs });
+  // Read in the background from now, beside the first health checks: creates wait for it, nothing else does.
+  const state = new ClusterState(cluster, { resyncIntervalMs: settings.engines.resyncIntervalMs, readyTimeoutMs: fanOutTimeoutMs });
+  state.start();
   await cluster.start();
-  const sizes = new Sizes();
   const pipeline = createPipeline({
     settings,
     authenticator: authenticatorFor(settings),
     cluster,
     resolver: new Resolver(cluster),
-    sizes,
-    quota: new QuotaGuard(cluster, sizes, settings.policy.quota),
+    quota: new QuotaGuard(state, settings.policy.quota),
     calls: new CallLimits(settings.callLimits),
     audit,
   });
@@ -57,12 +58,17 @@ export async function startProxy(settings: Settings, audit: AuditLog = jsonLines
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(settings.listen.port, settings.listen.host, () => resolve());
+  }).catch((error: unknown) => {
+    state.stop();
+    cluster.stop();
+    throw error;
   });
   const bound = server.address() as { address: string; port: number };
   return {
     address: { host: bound.address, port: bound.port },
     stop: async () => {
       await close();
+      state.stop();
       cluster.stop();
     },
   };

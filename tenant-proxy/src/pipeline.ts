@@ -27,7 +27,6 @@ import { enginePath, forward, passThroughHeaders, tenantHeaders } from "./steps/
 import { respond, respondMerged, sendJson, sendRefusal, type Unscope, unscopedError } from "./steps/respond.ts";
 import { tunnel } from "./streams.ts";
 import type { Cluster } from "./upstream/cluster.ts";
-import type { Sizes } from "./upstream/node-state.ts";
 import type { Resolver } from "./resolver.ts";
 import type { Settings } from "./settings-types.ts";
 
@@ -37,7 +36,6 @@ export interface ProxyContext {
   authenticator?: Authenticator;
   cluster: Cluster;
   resolver: Resolver;
-  sizes: Sizes;
   quota: QuotaGuard;
   calls: CallLimits;
   audit: AuditLog;
@@ -130,7 +128,6 @@ async function decide(context: ProxyContext, req: IncomingMessage, arrival: Arri
     bodyStream: () => req,
     cluster: context.cluster,
     resolver: context.resolver,
-    sizes: context.sizes,
     quota: context.quota,
     settings: context.settings,
   };

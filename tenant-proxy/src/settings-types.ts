@@ -18,6 +18,8 @@ export interface Engines {
   named: boolean;
   healthIntervalMs: number;
   fanOutTimeoutMs: number;
+  /** How often each node's in-memory state is read again in full (events keep it current between). */
+  resyncIntervalMs: number;
 }
 
 /**

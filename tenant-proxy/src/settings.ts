@@ -106,6 +106,7 @@ function readEngines(env: Env, files: SettingsFiles): Engines {
   const timing = {
     healthIntervalMs: positiveInt(env, "BERTH_HEALTH_INTERVAL_MS", 5_000),
     fanOutTimeoutMs: positiveInt(env, "BERTH_FANOUT_TIMEOUT_MS", 5_000),
+    resyncIntervalMs: positiveInt(env, "BERTH_STATE_RESYNC_INTERVAL_MS", 60_000),
   };
   if (upstream !== undefined) return { nodes: [{ name: "engine", address: parseUpstream(upstream) }], named: false, ...timing };
   let lines: ReturnType<typeof parseNodesFile>;

@@ -2,9 +2,9 @@
  * Quotas (FDCS SWARM_ENFORCE_QUOTA / SWARM_QUOTA_FILE). FDCS's file, `{"Memory": 300}` (megabytes,
  * one limit for every tenant), still works; berth adds `Containers` and `Cpus` limits and per-tenant
  * overrides under `tenants`. Every container a tenant has, running or not, holds its memory and
- * CPUs: usage is read from the live engine (restart-safe), and create, update and start are checked
- * and carried out one at a time per tenant, so concurrent requests at the edge can never add up to
- * more than the quota. Under a memory or CPU quota a container must say how much it takes
+ * CPUs: usage is the cluster state's, rebuilt from the engines (restart-safe), and each check
+ * reserves what it allows in the same step (rewrite/quota-guard.ts), so concurrent requests at the
+ * edge can never add up to more than the quota. Under a memory or CPU quota a container must say how much it takes
  * (flavors do that for memory), or unlimited would be a way around it.
  */
 import { z } from "zod";
@@ -69,7 +69,7 @@ export function quotaExcess(limits: QuotaLimits, usage: Usage, request: Usage): 
   return undefined;
 }
 
-/** Runs one quota-checked change at a time per tenant. */
+/** Runs one change at a time per tenant (renames, whose names must stay unique across nodes). */
 export class TenantQueue {
   private readonly tails = new Map<string, Promise<unknown>>();
 

@@ -20,7 +20,7 @@ import { checkPsArgs } from "../policy/ps-args.ts";
 import { topIsSafeUnder } from "../policy/runtime.ts";
 import type { ClusterNode } from "../upstream/cluster.ts";
 import { type JsonAnswer, readAll, ENGINE_API, passEngineError } from "../upstream/engine.ts";
-import { nodeStates } from "../upstream/node-state.ts";
+import { generatedName } from "./generated-names.ts";
 import { type Placement, placementRules, schedule } from "../upstream/scheduler.ts";
 import { checkCreateBody, createReferences, scopeCreateBody, type ResolvedReferences } from "./container-create.ts";
 import { listFilters, parseFilters, serializeFilters, withOwner } from "./filters.ts";
@@ -185,12 +185,24 @@ export const rename: Handler = async (request): Promise<Reply> => {
   const engineName = request.scope.engineName(checkName("container", name));
   const { id, node } = await ownContainer(request);
   return request.quota.exclusive(request.scope, async () => {
+    nameIsFreeOnOtherNodes(request, engineName);
     await nameIsFree(request, engineName, node);
     const answer = await node.engine.json("POST", `${ENGINE_API}/containers/${id}/rename?name=${encodeURIComponent(engineName)}`);
     if (answer.status === 204) request.resolver.renamed(request.scope, id, engineName);
     return { reply: answer };
   });
 };
+
+/**
+ * A create's name must be free on every node (and not reserved by a create on its way), as the
+ * cluster state knows them; the chosen node's engine refuses a name it holds itself.
+ */
+function nameIsFreeOnOtherNodes(request: TenantRequest, engineName: string): void {
+  if (request.cluster.nodes.length === 1) return;
+  if (request.quota.state.nameTaken(engineName)) {
+    throw new Refusal(409, `Conflict. The container name "/${request.scope.visibleName(engineName)}" is already in use`, "conflict");
+  }
+}
 
 /**
  * Names are unique per engine; in a cluster the proxy keeps them unique across the nodes it can
@@ -279,9 +291,10 @@ function fixedHostPorts(hostConfig: Record<string, any>): string[] {
 
 /**
  * The node for a new container: the node of the containers it links to or shares namespaces and
- * volumes with (they must be together), else the scheduler's choice among the healthy nodes.
+ * volumes with (they must be together), else the scheduler's choice among the healthy nodes, as
+ * the cluster state sees them (synchronous: the choice and its reservation are one step).
  */
-async function place(request: TenantRequest, body: Record<string, any>, resolved: ResolvedReferences): Promise<ClusterNode> {
+function place(request: TenantRequest, body: Record<string, any>, resolved: ResolvedReferences, bySize: boolean): ClusterNode {
   const linked = [...new Set([...resolved.containers.values()].map((c) => c.node))];
   if (linked.length > 1) throw badRequest(`the containers this one refers to are on different nodes (${linked.map((n) => n.name).join(", ")})`);
   if (linked.length === 1) return linked[0]!;
@@ -295,7 +308,9 @@ async function place(request: TenantRequest, body: Record<string, any>, resolved
     throw badRequest((error as Error).message);
   }
   const placement: Placement = { memory: Number(body.HostConfig.Memory ?? 0), hostPorts: fixedHostPorts(body.HostConfig), rules };
-  const decision = schedule(placement, await nodeStates(request.cluster, request.sizes, request.scope), request.settings.scheduler);
+  const nodes = request.quota.state.schedulerView(request.scope, bySize);
+  if (nodes.length === 0) throw noEngine();
+  const decision = schedule(placement, nodes, request.settings.scheduler);
   if (!decision.node) throw new Refusal(409, `no node can take this container: ${decision.reason}`, "conflict");
   return request.cluster.byName(decision.node)!;
 }
@@ -304,9 +319,9 @@ async function place(request: TenantRequest, body: Record<string, any>, resolved
  * The image on the chosen node, pulled there if missing: its inspect answer, or the engine's 404
  * when it is nowhere to be had (the CLI then pulls it and creates again).
  */
-async function ensureImage(node: ClusterNode, image: string): Promise<{ status: number; body: any }> {
+async function ensureImage(request: TenantRequest, node: ClusterNode, image: string): Promise<{ status: number; body: any }> {
   const path = `${ENGINE_API}/images/${encodeSegments(image.split("/"))}/json`;
-  const present = await node.engine.json("GET", path);
+  const present = await request.quota.state.imageInspect(node, path, () => node.engine.json("GET", path));
   if (present.status !== 404) return present;
   const pull = await node.engine.request({ method: "POST", path: `${ENGINE_API}/images/create?fromImage=${encodeURIComponent(image)}` });
   const progress = await readAll(pull);
@@ -323,31 +338,51 @@ export const create: Handler = async (request): Promise<Reply> => {
   await checkImageRegistry(request, checked.Image);
   const resolved = await resolveReferences(request, checked);
   const body = scopeCreateBody(checked, request.scope, resolved, visibleName);
-  const engineName = visibleName === undefined ? undefined : request.scope.engineName(visibleName);
+  const { quota } = request;
+  quota.checkCreateSized(request.scope, body.HostConfig);
+  await quota.ready(request.scope);
+  // Placing by memory needs every container's size; spread and random without memory need only the
+  // counts (memory breaks ties between equal counts, by the sizes read so far).
+  const bySize = Number(body.HostConfig.Memory ?? 0) > 0 || request.settings.scheduler === "binpack";
+  if (bySize) await quota.state.whenSized();
 
-  return request.quota.create(request.scope, body.HostConfig, async () => {
-    if (engineName !== undefined) await nameIsFree(request, engineName);
-    const node = await place(request, body, resolved);
-    const image = await ensureImage(node, checked.Image);
-    if (image.status !== 200) return { reply: image };
+  // One synchronous step: the name, the node and the quota are checked and reserved together.
+  const named = visibleName === undefined ? undefined : request.scope.engineName(visibleName);
+  if (named !== undefined) nameIsFreeOnOtherNodes(request, named);
+  const node = place(request, body, resolved, bySize);
+  const engineName = named ?? (request.scope.unrestricted ? undefined : freeGeneratedName(request));
+  const reservation = quota.reserveCreate(request.scope, body.HostConfig, node.name, fixedHostPorts(body.HostConfig), engineName);
+
+  const createOnEngine = async (): Promise<JsonAnswer> => {
+    const image = await ensureImage(request, node, checked.Image);
+    if (image.status !== 200) return image;
     let engineBody = body;
     if (!request.scope.unrestricted) {
       const limited = limitedByImage(body, image.body.Config, request.settings.policy);
-      await request.quota.checkTenantPorts(request.scope, limited.publishedPorts, request.settings.policy.limits.publishedPortsTenantMax);
+      await quota.reservePorts(request.scope, reservation, limited.publishedPorts, request.settings.policy.limits.publishedPortsTenantMax);
       engineBody = limited.body;
     }
     await ensureVolumes(request, createReferences(checked).volumes, [node]);
-    const query = new URLSearchParams();
-    if (engineName !== undefined) query.set("name", engineName);
+    const onItsNode = await onNode(request, node, engineBody, visibleName);
     const platform = request.query.get("platform");
-    if (platform) query.set("platform", platform);
-    const created = await node.engine.json("POST", `${ENGINE_API}/containers/create?${query}`, await onNode(request, node, engineBody, visibleName));
-    if (created.status !== 201) return { reply: created };
-    request.cluster.remember(created.body.Id, node);
-    if (visibleName === undefined && !request.scope.unrestricted) await scopeGeneratedName(request, node, created.body.Id);
-    const warnings = (created.body.Warnings as string[] | null)?.map((warning) => request.scope.unscopeText(warning)) ?? null;
-    return { reply: { status: 201, body: { ...created.body, Warnings: warnings } } };
-  });
+    const createNamed = (name: string | undefined) => {
+      const query = new URLSearchParams();
+      if (name !== undefined) query.set("name", name);
+      if (platform) query.set("platform", platform);
+      return node.engine.json("POST", `${ENGINE_API}/containers/create?${query}`, onItsNode);
+    };
+    if (named !== undefined || engineName === undefined) return createNamed(engineName);
+    // A generated name the state did not know was taken (made on the engine a moment ago): another.
+    return createAvoidingConflicts(request.scope.visibleName(engineName), (name) => {
+      reservation.engineName = request.scope.engineName(name);
+      return createNamed(reservation.engineName);
+    });
+  };
+  const created = await quota.settleCreate(reservation, createOnEngine);
+  if (created.status !== 201) return { reply: created };
+  request.cluster.remember(created.body.Id, node);
+  const warnings = (created.body.Warnings as string[] | null)?.map((warning) => request.scope.unscopeText(warning)) ?? null;
+  return { reply: { status: 201, body: { ...created.body, Warnings: warnings } } };
 };
 
 /**
@@ -386,31 +421,24 @@ function checkCreateShape(body: Record<string, unknown> | undefined): Record<str
 const SCOPED_NAME_ATTEMPTS = 5;
 
 /**
- * Calls `rename` with the generated name and, while the answer is a conflict, again with a random
+ * Calls `create` with the generated name and, while the answer is a conflict, again with a random
  * digit appended (at most SCOPED_NAME_ATTEMPTS calls); returns the last answer.
  */
-export async function renameAvoidingConflicts(generated: string, rename: (name: string) => Promise<JsonAnswer>, digit: () => number = () => randomInt(10)): Promise<JsonAnswer> {
-  let answer = await rename(generated);
-  for (let attempt = 1; answer.status === 409 && attempt < SCOPED_NAME_ATTEMPTS; attempt++) answer = await rename(`${generated}${digit()}`);
+export async function createAvoidingConflicts(generated: string, create: (name: string) => Promise<JsonAnswer>, digit: () => number = () => randomInt(10)): Promise<JsonAnswer> {
+  let answer = await create(generated);
+  for (let attempt = 1; answer.status === 409 && attempt < SCOPED_NAME_ATTEMPTS; attempt++) answer = await create(`${generated}${digit()}`);
   return answer;
 }
 
 /**
- * The engine named the container (`eager_turing`); move that name into the tenant's scope. The
- * engine only knows its generated name is free, not that `<tenant>_eager_turing` is: an earlier
- * container may have been given it the same way, so a conflict tries again with a digit appended.
+ * A name for a container created without one, in the tenant's scope from the start (the engine's
+ * own generated name would be outside it): the engine's `adjective_surname` form, one no node
+ * holds; a few tries, then a digit appended as the engine does.
  */
-async function scopeGeneratedName(request: TenantRequest, node: ClusterNode, id: string): Promise<void> {
-  const inspected = await node.engine.json("GET", `${ENGINE_API}/containers/${id}/json`);
-  const generated = inspected.status === 200 ? String(inspected.body.Name).replace(/^\//, "") : undefined;
-  const renamed =
-    generated === undefined
-      ? undefined
-      : await renameAvoidingConflicts(generated, (name) =>
-          node.engine.json("POST", `${ENGINE_API}/containers/${id}/rename?name=${encodeURIComponent(request.scope.engineName(name))}`),
-        );
-  if (renamed?.status !== 204) {
-    await node.engine.json("DELETE", `${ENGINE_API}/containers/${id}?force=1`);
-    throw renamed ? passEngineError(renamed) : new Refusal(500, "the new container could not be named; it was removed", "engine-error");
+function freeGeneratedName(request: TenantRequest): string {
+  let visible = generatedName();
+  for (let attempt = 1; request.quota.state.nameTaken(request.scope.engineName(visible)); attempt++) {
+    visible = attempt < SCOPED_NAME_ATTEMPTS ? generatedName() : `${visible}${randomInt(10)}`;
   }
+  return request.scope.engineName(visible);
 }

@@ -1,24 +1,23 @@
 /**
- * Carries out creates, renames, updates and starts one at a time per tenant, within its quota.
- * The limits and the arithmetic are pure (policy/quota.ts); this is the effectful edge: it reads
- * what the tenant's containers hold from every node (sizes cached by id), and runs each check
- * together with its engine calls in the tenant's queue, so no two changes of one tenant can both
- * pass a check that only one of them fits — and no two creates on different nodes can both take
- * the same name.
+ * Keeps creates, updates and starts within the tenant's quota. The limits and the arithmetic are
+ * pure (policy/quota.ts); what the tenant holds is the cluster state's (upstream/node-state.ts):
+ * its containers on every node plus what is reserved for changes on their way to an engine. Each
+ * check and its reservation happen in one synchronous step, so no two changes of one tenant can
+ * both pass a check that only one of them fits, while the engine calls themselves run concurrently.
+ * Renames, which need no quota but unique names across nodes, still run one at a time per tenant.
  */
 import type { Scope } from "../ownership.ts";
 import { tenantPortsExcess } from "../policy/ports.ts";
-import { NO_USAGE, type QuotaFile, type QuotaLimits, TenantQueue, type Usage, checkSized, limitsFor, overQuota, quotaExcess } from "../policy/quota.ts";
-import { type Cluster, type ClusterNode, isUnavailable } from "../upstream/cluster.ts";
-import type { Size, Sizes } from "../upstream/node-state.ts";
-import { ENGINE_API, passEngineError } from "../upstream/engine.ts";
+import { type QuotaFile, type QuotaLimits, TenantQueue, type Usage, checkSized, limitsFor, overQuota, quotaExcess } from "../policy/quota.ts";
+import { type ClusterNode, isUnavailable } from "../upstream/cluster.ts";
+import type { JsonAnswer } from "../upstream/engine.ts";
+import type { ClusterState, Reservation } from "../upstream/node-state.ts";
 
 export class QuotaGuard {
   private readonly queue = new TenantQueue();
 
   constructor(
-    private readonly cluster: Cluster,
-    private readonly sizes: Sizes,
+    readonly state: ClusterState,
     private readonly quota: QuotaFile | undefined,
   ) {}
 
@@ -26,104 +25,115 @@ export class QuotaGuard {
     return this.quota && scope.tenant !== undefined ? limitsFor(this.quota, scope.tenant) : undefined;
   }
 
-  /** Runs `work` alone among the caller's changes (names must be unique across nodes). */
+  /** Runs `work` alone among the caller's renames (names must be unique across nodes). */
   exclusive<T>(scope: Scope, work: () => Promise<T>): Promise<T> {
     return this.queue.run(scope.tenant ?? "*", work);
   }
 
-  async create<T>(scope: Scope, hostConfig: Record<string, unknown>, work: () => Promise<T>): Promise<T> {
+  /** Refuses a container without a size under a quota that counts that size (before any state is read). */
+  checkCreateSized(scope: Scope, hostConfig: Record<string, unknown>): void {
     const limits = this.limits(scope);
     if (limits) checkSized(limits, hostConfig.Memory, hostConfig.NanoCpus, hostConfig.CpuQuota);
-    const request: Usage = { memory: Number(hostConfig.Memory ?? 0), nanoCpus: Number(hostConfig.NanoCpus ?? 0), containers: 1 };
-    return this.exclusive(scope, async () => {
-      if (limits) {
-        const excess = quotaExcess(limits, await this.usage(scope), request);
-        if (excess) throw overQuota(excess);
-      }
-      return work();
-    });
   }
 
-  async update<T>(scope: Scope, node: ClusterNode, id: string, update: Record<string, unknown>, work: () => Promise<T>): Promise<T> {
+  /**
+   * Waits for what the tenant's quota checks read: every healthy node listed, and the sizes of the
+   * tenant's containers when the quota counts memory or CPUs.
+   */
+  async ready(scope: Scope): Promise<void> {
+    await this.state.whenReady();
     const limits = this.limits(scope);
-    return this.exclusive(scope, async () => {
-      if (limits) {
-        const current = await this.sizes.of(node, id);
-        const next = {
-          memory: update.Memory ? Number(update.Memory) : current.memory,
-          nanoCpus: update.NanoCpus ? Number(update.NanoCpus) : current.nanoCpus,
-        };
-        checkSized(limits, next.memory, next.nanoCpus, update.CpuQuota);
-        const usage = await this.usage(scope);
-        const others: Usage = { memory: usage.memory - current.memory, nanoCpus: usage.nanoCpus - current.nanoCpus, containers: usage.containers };
-        const excess = quotaExcess(limits, others, { ...next, containers: 0 });
-        if (excess) throw overQuota(excess);
-      }
-      try {
-        return await work();
-      } finally {
-        this.sizes.forget(id);
-      }
+    if (limits && scope.tenant !== undefined && (limits.Memory !== undefined || limits.Cpus !== undefined)) await this.state.sizeTenant(scope.tenant);
+  }
+
+  /**
+   * Checks a create against the quota and reserves what it takes on `node`, in one step: call it
+   * after `ready`, with nothing awaited in between.
+   */
+  reserveCreate(scope: Scope, hostConfig: Record<string, unknown>, node: string, hostPorts: string[], engineName: string | undefined): Reservation {
+    const request: Usage = { memory: Number(hostConfig.Memory ?? 0), nanoCpus: Number(hostConfig.NanoCpus ?? 0), containers: 1 };
+    const limits = this.limits(scope);
+    if (limits && scope.tenant !== undefined) {
+      const excess = quotaExcess(limits, this.state.usage(scope.tenant), request);
+      if (excess) throw overQuota(excess);
+    }
+    return this.state.reserve({ ...request, tenant: scope.tenant, node, publishedPorts: 0, hostPorts, engineName });
+  }
+
+  /**
+   * Refuses a new container's published ports over the tenant's limit, and reserves them: once
+   * the image says how many ports `-P` publishes.
+   */
+  async reservePorts(scope: Scope, reservation: Reservation, requested: number, max: number): Promise<void> {
+    if (requested === 0 || scope.tenant === undefined) return;
+    await this.state.sizeTenant(scope.tenant);
+    const excess = tenantPortsExcess(max, this.state.usage(scope.tenant).publishedPorts, requested);
+    if (excess) throw overQuota(excess);
+    reservation.publishedPorts = requested;
+  }
+
+  /** Settles a create's reservation on the engine's answer, or on its failure to give one. */
+  async settleCreate(reservation: Reservation, create: () => Promise<JsonAnswer>): Promise<JsonAnswer> {
+    let created: JsonAnswer;
+    try {
+      created = await create();
+    } catch (error) {
+      if (isUnavailable(error)) this.state.unanswered(reservation);
+      else this.state.release(reservation);
+      throw error;
+    }
+    if (created.status === 201) this.state.commit(reservation, created.body.Id, reservation.engineName);
+    else this.state.release(reservation);
+    return created;
+  }
+
+  async update(scope: Scope, node: ClusterNode, id: string, update: Record<string, unknown>, work: () => Promise<JsonAnswer>): Promise<JsonAnswer> {
+    await this.ready(scope);
+    const current = await this.state.sizeOf(node, id);
+    const next = {
+      memory: update.Memory ? Number(update.Memory) : current.memory,
+      nanoCpus: update.NanoCpus ? Number(update.NanoCpus) : current.nanoCpus,
+    };
+    const limits = this.limits(scope);
+    if (limits && scope.tenant !== undefined) {
+      checkSized(limits, next.memory, next.nanoCpus, update.CpuQuota);
+      const usage = this.state.usage(scope.tenant);
+      const others: Usage = { memory: usage.memory - current.memory, nanoCpus: usage.nanoCpus - current.nanoCpus, containers: usage.containers };
+      const excess = quotaExcess(limits, others, { ...next, containers: 0 });
+      if (excess) throw overQuota(excess);
+    }
+    // What the update adds is held until the engine answers; what it frees, only once it has.
+    const growth = this.state.reserve({
+      tenant: scope.tenant,
+      node: node.name,
+      memory: Math.max(0, next.memory - current.memory),
+      nanoCpus: Math.max(0, next.nanoCpus - current.nanoCpus),
+      containers: 0,
+      publishedPorts: 0,
+      hostPorts: [],
     });
+    try {
+      const answer = await work();
+      if (answer.status === 200) this.state.resized(node, id, next, true);
+      return answer;
+    } catch (error) {
+      this.state.resized(node, id, next, false);
+      throw error;
+    } finally {
+      this.state.release(growth);
+    }
   }
 
   /** A start counts against the quota too: the operator may have lowered it since the create. */
   async start<T>(scope: Scope, node: ClusterNode, id: string, work: () => Promise<T>): Promise<T> {
     const limits = this.limits(scope);
-    if (!limits) return work();
-    return this.exclusive(scope, async () => {
-      const [usage, own] = await Promise.all([this.usage(scope), this.sizes.of(node, id)]);
-      const others: Usage = { memory: usage.memory - own.memory, nanoCpus: usage.nanoCpus - own.nanoCpus, containers: usage.containers - 1 };
-      const excess = quotaExcess(limits, others, { ...own, containers: 1 });
-      if (excess) throw overQuota(excess);
-      return work();
-    });
-  }
-
-  /**
-   * Refuses a new container's published ports over the tenant's limit. Call it inside `create`'s
-   * work (the tenant's queue), once the image says how many ports `-P` publishes.
-   */
-  async checkTenantPorts(scope: Scope, requested: number, max: number): Promise<void> {
-    if (requested === 0 || scope.tenant === undefined) return;
-    const inUse = (await this.held(scope)).reduce((sum, size) => sum + size.publishedPorts, 0);
-    const excess = tenantPortsExcess(max, inUse, requested);
+    if (!limits || scope.tenant === undefined) return work();
+    await this.ready(scope);
+    const own = await this.state.sizeOf(node, id);
+    const usage = this.state.usage(scope.tenant);
+    const others: Usage = { memory: usage.memory - own.memory, nanoCpus: usage.nanoCpus - own.nanoCpus, containers: usage.containers - 1 };
+    const excess = quotaExcess(limits, others, { ...own, containers: 1 });
     if (excess) throw overQuota(excess);
+    return work();
   }
-
-  private async usage(scope: Scope): Promise<Usage> {
-    return (await this.held(scope)).reduce<Usage>(
-      (total, size) => ({ memory: total.memory + size.memory, nanoCpus: total.nanoCpus + size.nanoCpus, containers: total.containers + 1 }),
-      NO_USAGE,
-    );
-  }
-
-  /**
-   * What each of the tenant's containers holds on every node, read from the engines. A node that is
-   * down counts with what it held when last read, so creates can go on elsewhere without the
-   * tenant getting more than its quota when the node comes back (after a proxy restart, a node
-   * down since then counts as empty: the one thing that is not read back from the engines).
-   */
-  private async held(scope: Scope): Promise<Size[]> {
-    const filters = encodeURIComponent(JSON.stringify({ label: [scope.ownerFilter()] }));
-    const { answers, missing, errors } = await this.cluster.everywhere(async (node) => {
-      const listed = await node.engine.json("GET", `${ENGINE_API}/containers/json?all=1&filters=${filters}`);
-      if (listed.status !== 200) throw passEngineError(listed);
-      return Promise.all((listed.body as { Id: string }[]).map((container) => this.sizes.of(node, container.Id)));
-    });
-    const refused = errors.find((failed) => !isUnavailable(failed.error));
-    if (refused) throw refused.error;
-    // A node that is up but too slow for this call counts like one that is down.
-    const unread = [...missing, ...errors.map((failed) => failed.node.name)];
-    const held = [
-      ...answers.map(({ node, value }) => {
-        this.lastRead.set(`${node.name}:${scope.tenant}`, value);
-        return value;
-      }),
-      ...unread.map((name) => this.lastRead.get(`${name}:${scope.tenant}`) ?? []),
-    ];
-    return held.flat();
-  }
-
-  private readonly lastRead = new Map<string, Size[]>();
 }

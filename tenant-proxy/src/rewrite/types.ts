@@ -11,7 +11,6 @@ import type { Readable } from "node:stream";
 import type { Identity } from "../identity/identity.ts";
 import type { Scope } from "../ownership.ts";
 import type { Cluster, ClusterNode } from "../upstream/cluster.ts";
-import type { Sizes } from "../upstream/node-state.ts";
 import type { QuotaGuard } from "./quota-guard.ts";
 import type { Resolver } from "../resolver.ts";
 import type { Settings } from "../settings-types.ts";
@@ -62,7 +61,6 @@ export interface TenantRequest {
   cluster: Cluster;
   resolver: Resolver;
   /** Containers' memory and CPU reservations, read from the engines and cached by id. */
-  sizes: Sizes;
   /** Creates, updates and starts go through it: one at a time per tenant, within its quota. */
   quota: QuotaGuard;
   settings: Settings;

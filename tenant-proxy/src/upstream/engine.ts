@@ -70,7 +70,7 @@ export const engineUnavailable = (name: string, why: string): Refusal =>
 export class Engine implements Upstream {
   private readonly agents: Record<Pool, http.Agent> = {
     tenant: new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 32 }),
-    // Bounds the proxy's bursts (an inspect per container when the scheduler sizes a node).
+    // Bounds the proxy's bursts (an inspect per container when the cluster state reads a node).
     lookup: new http.Agent({ keepAlive: true, maxSockets: 256, maxFreeSockets: 32 }),
     // One check at a time per node (Cluster deduplicates them); a spare for the one being closed.
     health: new http.Agent({ keepAlive: true, maxSockets: 2, maxFreeSockets: 1 }),
