@@ -267,9 +267,15 @@ export class Resolver {
         ? { id: answer.body.Id as string, engineName: String(answer.body.Name).replace(/^\//, ""), node, inspected: answer.body }
         : undefined;
     };
+    // The engine's `id` filter matches a prefix only when it is unique among ALL the engine's
+    // containers (dockerd's idIndex): another tenant's container sharing it would hide the caller's.
+    // So a prefix is matched here, among the caller's own containers; a full id can use the filter.
     const byId = async (node: ClusterNode) => {
       const owner = scope.ownerFilter();
-      const filters: Record<string, string[]> = owner === undefined ? { id: [bare] } : { id: [bare], label: [owner] };
+      const filters: Record<string, string[]> = {
+        ...(FULL_ID.test(bare) ? { id: [bare] } : {}),
+        ...(owner === undefined ? {} : { label: [owner] }),
+      };
       const answer = await node.engine.json("GET", `${ENGINE_API}/containers/json?all=1&filters=${filtersQuery(filters)}`);
       if (answer.status !== 200) throw passEngineError(answer);
       return (answer.body as { Id: string; Names: string[] }[])
@@ -283,22 +289,19 @@ export class Resolver {
       return asked;
     };
 
-    // Docker's own order: a name first (a full id never is one), then an id or an id prefix.
-    let missing: string[] = [];
-    if (!FULL_ID.test(bare)) {
-      const named = await ask(byName);
-      missing = named.missing;
-      const hits = named.answers.flatMap((a) => (a.value ? [a.value] : []));
-      if (hits.length > 1) throw badRequest(`the name ${bare} is used on ${hits.map((h) => h.node.name).join(" and ")}: use the container's id`, ref);
-      if (hits.length === 1) return this.remember(scope, bare, hits[0]!);
-    }
-    if (ID_PREFIX.test(bare) || FULL_ID.test(bare)) {
-      const listed = await ask(byId);
-      missing = [...new Set([...missing, ...listed.missing])];
-      const hits = listed.answers.flatMap((a) => a.value);
-      if (hits.length > 1) throw badRequest(`multiple IDs found with provided prefix: ${bare}`, ref);
-      if (hits.length === 1) return this.remember(scope, bare, hits[0]!);
-    }
+    // Docker's own order: a name first (a full id never is one), then an id or an id prefix. Both
+    // are asked at once, so a short id costs one round trip, not two; the name still wins.
+    const [named, listed] = await Promise.all([
+      FULL_ID.test(bare) ? undefined : ask(byName),
+      ID_PREFIX.test(bare) || FULL_ID.test(bare) ? ask(byId) : undefined,
+    ]);
+    const nameHits = named?.answers.flatMap((a) => (a.value ? [a.value] : [])) ?? [];
+    if (nameHits.length > 1) throw badRequest(`the name ${bare} is used on ${nameHits.map((h) => h.node.name).join(" and ")}: use the container's id`, ref);
+    if (nameHits.length === 1) return this.remember(scope, bare, nameHits[0]!);
+    const idHits = listed?.answers.flatMap((a) => a.value) ?? [];
+    if (idHits.length > 1) throw badRequest(`multiple IDs found with provided prefix: ${bare}`, ref);
+    if (idHits.length === 1) return this.remember(scope, bare, idHits[0]!);
+    const missing = [...new Set([...(named?.missing ?? []), ...(listed?.missing ?? [])])];
     if (cached && !pinned) {
       this.found.delete(this.key(scope, "c", bare));
       return this.container(scope, ref);
