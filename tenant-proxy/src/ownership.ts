@@ -23,6 +23,8 @@ export const ENGINE_API = "/v1.41";
 const NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 const FULL_ID = /^[0-9a-f]{64}$/;
 const ID_PREFIX = /^[0-9a-f]{1,63}$/;
+/** dockerd 20.10's answer (a 500) to a prefix that several of its containers share. */
+const AMBIGUOUS_ON_ENGINE = /^multiple IDs found with provided prefix/i;
 
 export type Labels = Record<string, string> | null | undefined;
 
@@ -267,20 +269,28 @@ export class Resolver {
         ? { id: answer.body.Id as string, engineName: String(answer.body.Name).replace(/^\//, ""), node, inspected: answer.body }
         : undefined;
     };
-    // The engine's `id` filter matches a prefix only when it is unique among ALL the engine's
-    // containers (dockerd's idIndex): another tenant's container sharing it would hide the caller's.
-    // So a prefix is matched here, among the caller's own containers; a full id can use the filter.
+    // An id, or a prefix of one, as the engine itself resolves it among ALL its containers: one
+    // call, whose inspect answer serves the request too. Only an answer that is the caller's own
+    // container settles it; when the engine finds another's (or the prefix is ambiguous on the
+    // engine, or names someone's container), the caller's own containers are listed and matched
+    // here. (The engine's `id` list filter cannot do this: it matches a prefix only when it is unique
+    // among all containers, so another tenant's container sharing it would hide the caller's.)
     const byId = async (node: ClusterNode) => {
+      const answer = await node.engine.json("GET", `${ENGINE_API}/containers/${bare}/json`);
+      if (answer.status === 404) return [];
+      if (answer.status === 200 && scope.owns(answer.body?.Config?.Labels) && String(answer.body.Id).startsWith(bare)) {
+        return [{ id: answer.body.Id as string, engineName: String(answer.body.Name).replace(/^\//, ""), node, inspected: answer.body }];
+      }
+      if (answer.status !== 200 && !AMBIGUOUS_ON_ENGINE.test(String(answer.body?.message))) throw passEngineError(answer);
+      return FULL_ID.test(bare) ? [] : ownByPrefix(node);
+    };
+    const ownByPrefix = async (node: ClusterNode) => {
       const owner = scope.ownerFilter();
-      const filters: Record<string, string[]> = {
-        ...(FULL_ID.test(bare) ? { id: [bare] } : {}),
-        ...(owner === undefined ? {} : { label: [owner] }),
-      };
-      const answer = await node.engine.json("GET", `${ENGINE_API}/containers/json?all=1&filters=${filtersQuery(filters)}`);
+      const answer = await node.engine.json("GET", `${ENGINE_API}/containers/json?all=1${owner === undefined ? "" : `&filters=${filtersQuery({ label: [owner] })}`}`);
       if (answer.status !== 200) throw passEngineError(answer);
       return (answer.body as { Id: string; Names: string[] }[])
         .filter((c) => c.Id.startsWith(bare))
-        .map((c) => ({ id: c.Id, engineName: (c.Names[0] ?? "").replace(/^\//, ""), node }));
+        .map((c): ResolvedContainer => ({ id: c.Id, engineName: (c.Names[0] ?? "").replace(/^\//, ""), node }));
     };
     const ask = async <T>(work: (node: ClusterNode) => Promise<T>) => {
       if (candidates) return { answers: await Promise.all(candidates.map(async (node) => ({ node, value: await work(node) }))), missing: [] as string[] };

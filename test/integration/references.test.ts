@@ -101,7 +101,7 @@ describe("the lookups behind a short id", () => {
   function recorded(upstream: Upstream, events: string[]): Upstream {
     return Object.assign(Object.create(upstream) as Upstream, {
       json: async (method: string, path: string, body?: unknown): Promise<JsonAnswer> => {
-        const call = path.includes("/containers/json") ? "list" : "inspect";
+        const call = path.includes("/containers/json") ? "list" : path.includes("/containers/owner_") ? "name" : "id";
         events.push(`${call} asked`);
         try {
           return await upstream.json(method, path, body);
@@ -112,7 +112,7 @@ describe("the lookups behind a short id", () => {
     });
   }
 
-  it("asks for the name and lists the id prefix at once: one round trip", async () => {
+  it("asks for the name and the id prefix at once: one round trip, whose answer is the inspect", async () => {
     const cluster = new Cluster([{ name: "engine", address: { kind: "unix", path: engine.socketPath } }], false, { timeoutMs: 10_000, healthIntervalMs: 60_000, fanOutTimeoutMs: 10_000 });
     const events: string[] = [];
     cluster.nodes[0]!.engine = recorded(cluster.nodes[0]!.engine, events);
@@ -120,8 +120,9 @@ describe("the lookups behind a short id", () => {
       const target = ids.owner[2]!;
       const found = await new Resolver(cluster).container(new TenantScope("owner"), target.slice(0, 8));
       expect(found.id).toBe(target);
-      expect(events.slice(0, 2).sort()).toEqual(["inspect asked", "list asked"]);
+      expect(events.slice(0, 2).sort()).toEqual(["id asked", "name asked"]);
       expect(events).toHaveLength(4);
+      expect(found.inspected?.Id).toBe(target);
     } finally {
       cluster.stop();
     }
