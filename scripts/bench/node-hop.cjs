@@ -2,7 +2,7 @@
  * The floor for any proxy written in Node: a bare HTTP pass-through to the engine's unix socket, on
  * the same Node 18 the tenant proxy runs on, doing nothing a proxy could skip (no identity, no
  * rewriting): requests and answers are piped with Node's own HTTP parser on both sides, headers
- * flushed at once (the docker CLI waits for the head of `wait`), upgrades (attach) tunnelled as raw
+ * flushed at once (the docker CLI waits for the head of `wait`), `Accept-Encoding` dropped, upgrades (attach) tunnelled as raw
  * bytes. Plain JavaScript, so Node 18 runs it as it is. Usage: node node-hop.cjs <engine socket>;
  * it prints `listening <port>` on a free loopback port.
  */
@@ -14,6 +14,8 @@ const socketPath = process.argv[2];
 const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
 
 const server = http.createServer((req, res) => {
+  // Dropped as HAProxy's config and the tenant proxy drop it: the engine would gzip `docker cp`.
+  delete req.headers["accept-encoding"];
   const upstream = http.request({ socketPath, agent, method: req.method, path: req.url, headers: req.headers }, (answer) => {
     res.writeHead(answer.statusCode, answer.headers);
     res.flushHeaders();

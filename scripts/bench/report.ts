@@ -110,7 +110,7 @@ export function formatSummary(results: Results): string {
     result.tail === "p90" ? result.title : `${result.title} (p50 / ${result.tail})`,
     ...PATH_NAMES.map((name) => cell(result, name)),
     result.verdict?.target ?? "-",
-    result.verdict?.measured ?? `${ratio(result, "proxy")} op/s`,
+    result.verdict?.measured ?? `${ratio(result, "proxy")}${result.paths.proxy.opsPerSec === undefined ? "" : " op/s"}`,
     result.verdict ? (result.verdict.pass ? "PASS" : "MISS") : "",
     result.loadAverage?.toFixed(2) ?? "",
   ]);
