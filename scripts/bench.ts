@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: what the tenant proxy costs, as a ratio to the same engine reached directly and
- * beside HAProxy as the cost of any proxy hop, all three measured in one run on one real dockerd
+ * beside HAProxy as the cost of any proxy hop and a bare Node 18 pass-through as the floor for a
+ * proxy written in Node, all four measured in one run on one real dockerd
  * 20.10 (the test harness's engine, in its own network namespace, never the machine's daemon). It
  * measures API calls, whole docker CLI commands, streams and 20 concurrent clients, then the
  * proxy's peak memory, then cluster mode (list fan-out over 1, 3 and 6 engines, create throughput;
@@ -15,14 +16,14 @@ import { fileURLToPath } from "node:url";
 import { startEngine, withScriptRun, type Run } from "./harness/index.ts";
 import { buildProxyBundle } from "./build-proxy.ts";
 import { createFixture, LISTED_CONTAINERS } from "./bench/fixture.ts";
-import { directPath, serverVersions, startHaproxy, startTenantProxy, writeTenant } from "./bench/paths.ts";
+import { directPath, serverVersions, startHaproxy, startNodeHop, startTenantProxy, writeTenant } from "./bench/paths.ts";
 import { type CaseResult, formatCaseLine, formatSummary, judgeRss, type Results, writeResults } from "./bench/report.ts";
 import { createCases, type CreateResults, formatCreates } from "./bench/creates.ts";
 import { fanOutCase, formatFanOut } from "./bench/fan-out.ts";
 import { apiCases, cliCases, concurrencyCase, streamCases, type Workbench } from "./bench/workloads.ts";
 
 const OUTPUT = fileURLToPath(new URL("../.local/bench/", import.meta.url));
-const RSS_TARGET_MIB = 150;
+const RSS_TARGET_MIB = 120;
 
 const started = Date.now();
 const progress = (line: string) => console.log(`[bench ${((Date.now() - started) / 1000).toFixed(0).padStart(3)} s] ${line}`);
@@ -41,8 +42,9 @@ async function measure(run: Run): Promise<Results & { creates: CreateResults }> 
   const tenant = writeTenant(dir);
   progress("starting an engine and building the proxy bundle");
   const [engine, bundle] = await Promise.all([startEngine({ name: "bench-engine" }), buildProxyBundle(join(OUTPUT, "berth-proxy.cjs"))]);
-  progress("starting HAProxy and the proxy bundle on Node 18");
+  progress("starting HAProxy, the bare Node hop and the proxy bundle on Node 18");
   const haproxy = await startHaproxy(run, dir, engine);
+  const nodeHop = await startNodeHop(run, dir, engine);
   const proxy = await startTenantProxy(run, dir, "bench-proxy", bundle, { BERTH_UPSTREAM: engine.host });
   const proxyRss = () => peakRssMiB(proxy.daemon.process.pid);
   const atStart = proxyRss();
@@ -51,9 +53,10 @@ async function measure(run: Run): Promise<Results & { creates: CreateResults }> 
   const afterCase: Record<string, number> = {};
   const finished = (result: CaseResult) => {
     afterCase[result.id] = proxyRss();
-    progress(`  ${formatCaseLine(result)}; proxy VmHWM ${afterCase[result.id]!.toFixed(1)} MiB`);
+    result.loadAverage = loadavg()[0];
+    progress(`  ${formatCaseLine(result)}; proxy VmHWM ${afterCase[result.id]!.toFixed(1)} MiB; load ${result.loadAverage!.toFixed(2)}`);
   };
-  const bench: Workbench = { paths: [directPath(engine), haproxy, proxy.path], tenant, fixture, progress, finished };
+  const bench: Workbench = { paths: [directPath(engine), haproxy, nodeHop, proxy.path], tenant, fixture, progress, finished };
   const loadAverageAtStart = loadavg();
   const cases = [...(await apiCases(bench)), ...(await cliCases(bench)), ...(await streamCases(bench)), await concurrencyCase(bench)];
   const rss = proxyRss();
@@ -78,7 +81,7 @@ async function main(): Promise<void> {
   const file = join(OUTPUT, "results.json");
   writeResults(file, results);
   const [one, five] = results.machine.loadAverageAtStart;
-  console.log(`\nberth benchmark: engine (unix socket) vs HAProxy ${results.machine.haproxy.replace(/^HAProxy version (\S+).*/, "$1")} (HTTP mode, http-no-delay) vs tenant proxy (bundle on Node ${results.machine.proxyNode}, static tokens, multi-tenant)`);
+  console.log(`\nberth benchmark: engine (unix socket) vs HAProxy ${results.machine.haproxy.replace(/^HAProxy version (\S+).*/, "$1")} (HTTP mode, http-no-delay, Accept-Encoding dropped) vs a bare Node ${results.machine.proxyNode} pass-through vs tenant proxy (bundle on Node ${results.machine.proxyNode}, static tokens, multi-tenant)`);
   console.log(`${results.machine.cpus} CPUs, load average ${one?.toFixed(2)} / ${five?.toFixed(2)} at the start, ${results.seconds} s in all; ratios are to the engine\n`);
   console.log(formatSummary(results));
   console.log(`\n${formatFanOut(results.fanOut)}`);

@@ -1,6 +1,9 @@
 /**
  * Bundles the tenant proxy into one file, tenant-proxy/dist/berth-proxy.cjs, that runs on the
- * manager's distribution Node.js (Debian 12: Node 18) with no node_modules beside it.
+ * manager's distribution Node.js (Debian 12: Node 18) with no node_modules beside it. Its source
+ * map is a file of its own beside it (`<bundle>.map`): inline, the map was 8.6 MiB of heap in every
+ * proxy process. Node started with --enable-source-maps reads it when a stack trace is printed; without
+ * the file, traces name the bundle's own lines.
  */
 import { build } from "esbuild";
 import { statSync } from "node:fs";
@@ -16,7 +19,7 @@ export async function buildProxyBundle(outfile = BUNDLE_PATH): Promise<string> {
     platform: "node",
     target: "node18",
     format: "cjs",
-    sourcemap: "inline",
+    sourcemap: "linked",
     legalComments: "none",
     logLevel: "warning",
     banner: { js: "#!/usr/bin/env node" },

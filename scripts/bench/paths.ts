@@ -1,20 +1,22 @@
 /**
- * The three ways the benchmark reaches one engine: straight to its unix socket, through HAProxy as
- * a plain HTTP pass-through (what any proxy hop costs), and through the tenant proxy as it runs in
+ * The four ways the benchmark reaches one engine: straight to its unix socket, through HAProxy as
+ * a plain HTTP pass-through (what any proxy hop costs), through a bare Node 18 pass-through (the
+ * floor for a proxy written in Node), and through the tenant proxy as it runs in
  * production: the one-file bundle on Debian's Node 18, as its own process, multi-tenant, with a
- * static tokens file. HAProxy and the proxy are daemons in the run's ledger, so the run's release
+ * static tokens file. HAProxy, the Node hop and the proxy are daemons in the run's ledger, so the run's release
  * stops them even if the benchmark dies half-way. Every path is handed the same client identity
  * (the tenant's headers), which the engine and HAProxy simply ignore, so clients differ only in
  * where they connect.
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { TENANT_HEADER, TOKEN_HEADER, writeDockerConfig } from "../lib/docker-config.ts";
 import { NODE18, NODE18_LIBS } from "../lib/node18.ts";
 import { type Engine, type Run, type RunDaemon, freeLoopbackPort, runCommand, startRunDaemon, waitFor } from "../harness/index.ts";
 
-export type PathName = "engine" | "haproxy" | "proxy";
-export const PATH_NAMES: PathName[] = ["engine", "haproxy", "proxy"];
+export type PathName = "engine" | "haproxy" | "node" | "proxy";
+export const PATH_NAMES: PathName[] = ["engine", "haproxy", "node", "proxy"];
 
 export type HttpTarget = { socketPath: string } | { host: string; port: number };
 
@@ -35,6 +37,7 @@ export interface Tenant {
 }
 
 const HAPROXY = "/usr/sbin/haproxy";
+const NODE_HOP = fileURLToPath(new URL("./node-hop.cjs", import.meta.url));
 const READY_TIMEOUT_MS = 30_000;
 
 export function directPath(engine: Engine): Path {
@@ -54,6 +57,8 @@ export function writeTenant(dir: string, name = "bench-tenant"): Tenant {
  * HAProxy in HTTP mode on a loopback port, keep-alive both sides, tunnelling upgrades (attach).
  * `http-no-delay` because Docker's attach and wait are interactive: without it HAProxy corks small
  * sends (MSG_MORE) and `docker run` waits up to 200 ms for the last bytes of a stream.
+ * `Accept-Encoding` is dropped, as the tenant proxy drops it: over TCP the docker CLI asks for gzip,
+ * and passed on, the engine would gzip `docker cp` and the figure would measure gzip, not the hop.
  */
 export async function startHaproxy(run: Run, dir: string, engine: Engine): Promise<Path> {
   const port = await freeLoopbackPort();
@@ -70,6 +75,7 @@ export async function startHaproxy(run: Run, dir: string, engine: Engine): Promi
     "  timeout tunnel 1h",
     "frontend bench",
     `  bind 127.0.0.1:${port}`,
+    "  http-request del-header Accept-Encoding",
     "  default_backend engine",
     "backend engine",
     `  server engine unix@${engine.socketPath}`,
@@ -78,6 +84,18 @@ export async function startHaproxy(run: Run, dir: string, engine: Engine): Promi
   await startRunDaemon(run, "bench-haproxy", [HAPROXY, "-db", "-f", config], { logFile: join(dir, "haproxy.log") });
   const path: Path = { name: "haproxy", target: { host: "127.0.0.1", port }, dockerHost: `tcp://127.0.0.1:${port}` };
   await waitUntilPinged(path, join(dir, "haproxy.log"));
+  return path;
+}
+
+/** The bare Node 18 pass-through of node-hop.cjs in front of the engine's socket. */
+export async function startNodeHop(run: Run, dir: string, engine: Engine): Promise<Path> {
+  const logFile = join(dir, "node-hop.log");
+  await startRunDaemon(run, "bench-node-hop", [NODE18, NODE_HOP, engine.socketPath], { logFile, env: { PATH: process.env.PATH ?? "/usr/bin:/bin", LD_LIBRARY_PATH: NODE18_LIBS } });
+  let port: number | undefined;
+  const listening = await waitFor(() => (port = Number(/^listening (\d+)/m.exec(readFileSync(logFile, "utf8"))?.[1] ?? NaN)) > 0, READY_TIMEOUT_MS, 50);
+  if (!listening || port === undefined) throw new Error(`the Node hop did not start within ${READY_TIMEOUT_MS} ms; its log:\n${logTail(logFile)}`);
+  const path: Path = { name: "node", target: { host: "127.0.0.1", port }, dockerHost: `tcp://127.0.0.1:${port}` };
+  await waitUntilPinged(path, logFile);
   return path;
 }
 

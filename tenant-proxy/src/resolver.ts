@@ -11,6 +11,9 @@ import { FULL_ID, ID_PREFIX, type Labels, type Scope, TENANT_BRIDGE, hasTenantBr
 import type { Cluster, ClusterNode } from "./upstream/cluster.ts";
 import { ENGINE_API, passEngineError } from "./upstream/engine.ts";
 
+/** dockerd 20.10's answer (a 500) to a prefix that several of its containers share. */
+const AMBIGUOUS_ON_ENGINE = /^multiple IDs found with provided prefix/i;
+
 export interface ResolvedContainer {
   id: string;
   /** The engine-side name, without the leading slash. */
@@ -89,14 +92,28 @@ export class Resolver {
         ? { id: answer.body.Id as string, engineName: String(answer.body.Name).replace(/^\//, ""), node, inspected: answer.body }
         : undefined;
     };
+    // An id, or a prefix of one, as the engine itself resolves it among ALL its containers: one
+    // call, whose inspect answer serves the request too. Only an answer that is the caller's own
+    // container settles it; when the engine finds another's (or the prefix is ambiguous on the
+    // engine, or names someone's container), the caller's own containers are listed and matched
+    // here. (The engine's `id` list filter cannot do this: it matches a prefix only when it is unique
+    // among all containers, so another tenant's container sharing it would hide the caller's.)
     const byId = async (node: ClusterNode) => {
+      const answer = await node.engine.json("GET", `${ENGINE_API}/containers/${bare}/json`);
+      if (answer.status === 404) return [];
+      if (answer.status === 200 && scope.owns(answer.body?.Config?.Labels) && String(answer.body.Id).startsWith(bare)) {
+        return [{ id: answer.body.Id as string, engineName: String(answer.body.Name).replace(/^\//, ""), node, inspected: answer.body }];
+      }
+      if (answer.status !== 200 && !AMBIGUOUS_ON_ENGINE.test(String(answer.body?.message))) throw passEngineError(answer);
+      return FULL_ID.test(bare) ? [] : ownByPrefix(node);
+    };
+    const ownByPrefix = async (node: ClusterNode) => {
       const owner = scope.ownerFilter();
-      const filters: Record<string, string[]> = owner === undefined ? { id: [bare] } : { id: [bare], label: [owner] };
-      const answer = await node.engine.json("GET", `${ENGINE_API}/containers/json?all=1&filters=${filtersQuery(filters)}`);
+      const answer = await node.engine.json("GET", `${ENGINE_API}/containers/json?all=1${owner === undefined ? "" : `&filters=${filtersQuery({ label: [owner] })}`}`);
       if (answer.status !== 200) throw passEngineError(answer);
       return (answer.body as { Id: string; Names: string[] }[])
         .filter((c) => c.Id.startsWith(bare))
-        .map((c) => ({ id: c.Id, engineName: (c.Names[0] ?? "").replace(/^\//, ""), node }));
+        .map((c): ResolvedContainer => ({ id: c.Id, engineName: (c.Names[0] ?? "").replace(/^\//, ""), node }));
     };
     const ask = async <T>(work: (node: ClusterNode) => Promise<T>) => {
       if (candidates) return { answers: await Promise.all(candidates.map(async (node) => ({ node, value: await work(node) }))), missing: [] as string[] };
@@ -105,22 +122,19 @@ export class Resolver {
       return asked;
     };
 
-    // Docker's own order: a name first (a full id never is one), then an id or an id prefix.
-    let missing: string[] = [];
-    if (!FULL_ID.test(bare)) {
-      const named = await ask(byName);
-      missing = named.missing;
-      const hits = named.answers.flatMap((a) => (a.value ? [a.value] : []));
-      if (hits.length > 1) throw badRequest(`the name ${bare} is used on ${hits.map((h) => h.node.name).join(" and ")}: use the container's id`, ref);
-      if (hits.length === 1) return this.remember(scope, bare, hits[0]!);
-    }
-    if (ID_PREFIX.test(bare) || FULL_ID.test(bare)) {
-      const listed = await ask(byId);
-      missing = [...new Set([...missing, ...listed.missing])];
-      const hits = listed.answers.flatMap((a) => a.value);
-      if (hits.length > 1) throw badRequest(`multiple IDs found with provided prefix: ${bare}`, ref);
-      if (hits.length === 1) return this.remember(scope, bare, hits[0]!);
-    }
+    // Docker's own order: a name first (a full id never is one), then an id or an id prefix. Both
+    // are asked at once, so a short id costs one round trip, not two; the name still wins.
+    const [named, listed] = await Promise.all([
+      FULL_ID.test(bare) ? undefined : ask(byName),
+      ID_PREFIX.test(bare) || FULL_ID.test(bare) ? ask(byId) : undefined,
+    ]);
+    const nameHits = named?.answers.flatMap((a) => (a.value ? [a.value] : [])) ?? [];
+    if (nameHits.length > 1) throw badRequest(`the name ${bare} is used on ${nameHits.map((h) => h.node.name).join(" and ")}: use the container's id`, ref);
+    if (nameHits.length === 1) return this.remember(scope, bare, nameHits[0]!);
+    const idHits = listed?.answers.flatMap((a) => a.value) ?? [];
+    if (idHits.length > 1) throw badRequest(`multiple IDs found with provided prefix: ${bare}`, ref);
+    if (idHits.length === 1) return this.remember(scope, bare, idHits[0]!);
+    const missing = [...new Set([...(named?.missing ?? []), ...(listed?.missing ?? [])])];
     if (cached && !pinned) {
       this.found.delete(this.key(scope, "c", bare));
       return this.container(scope, ref);
