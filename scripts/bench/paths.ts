@@ -91,9 +91,10 @@ export async function startHaproxy(run: Run, dir: string, engine: Engine): Promi
 export async function startNodeHop(run: Run, dir: string, engine: Engine): Promise<Path> {
   const logFile = join(dir, "node-hop.log");
   await startRunDaemon(run, "bench-node-hop", [NODE18, NODE_HOP, engine.socketPath], { logFile, env: { PATH: process.env.PATH ?? "/usr/bin:/bin", LD_LIBRARY_PATH: NODE18_LIBS } });
-  let port: number | undefined;
-  const listening = await waitFor(() => (port = Number(/^listening (\d+)/m.exec(readFileSync(logFile, "utf8"))?.[1] ?? NaN)) > 0, READY_TIMEOUT_MS, 50);
-  if (!listening || port === undefined) throw new Error(`the Node hop did not start within ${READY_TIMEOUT_MS} ms; its log:\n${logTail(logFile)}`);
+  const listeningPort = () => Number(/^listening (\d+)/m.exec(readFileSync(logFile, "utf8"))?.[1] ?? Number.NaN);
+  const listening = await waitFor(() => listeningPort() > 0, READY_TIMEOUT_MS, 50);
+  const port = listeningPort();
+  if (!listening || !(port > 0)) throw new Error(`the Node hop did not start within ${READY_TIMEOUT_MS} ms; its log:\n${logTail(logFile)}`);
   const path: Path = { name: "node", target: { host: "127.0.0.1", port }, dockerHost: `tcp://127.0.0.1:${port}` };
   await waitUntilPinged(path, logFile);
   return path;

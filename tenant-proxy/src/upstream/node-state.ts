@@ -161,7 +161,7 @@ export class ClusterState {
     await this.whenReady();
     const sizing = [...this.records.values()]
       .filter((record) => record.node.healthy && !isSized(record))
-      .map((record) => (record.sizing ??= this.sizeNode(record).finally(() => (record.sizing = undefined))).catch(() => undefined));
+      .map((record) => this.sizingOf(record));
     if (sizing.length === 0) return;
     let timer: NodeJS.Timeout | undefined;
     const givenUp = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.options.readyTimeoutMs)));
@@ -189,6 +189,18 @@ export class ClusterState {
     if (left.length > 0) {
       throw new Refusal(503, `the quota cannot be checked now: the sizes of ${left.length} of the tenant's containers on ${left[0]!.record.node.name} could not be read; try again`, "engine-unavailable");
     }
+  }
+
+  /** The node's background sizing: the one under way, or a new one (one a node at a time); never rejects. */
+  private sizingOf(record: NodeRecord): Promise<void> {
+    if (!record.sizing) {
+      record.sizing = this.sizeNode(record)
+        .catch(() => undefined)
+        .finally(() => {
+          record.sizing = undefined;
+        });
+    }
+    return record.sizing;
   }
 
   private async sizeNode(record: NodeRecord): Promise<void> {
@@ -319,9 +331,7 @@ export class ClusterState {
     }
     for (const [id, container] of record.containers) if (!fresh.has(id) && container.confirmedAt > startedAt) fresh.set(id, container);
     record.containers = fresh;
-    record.sizing ??= this.sizeNode(record)
-      .catch(() => undefined)
-      .finally(() => (record.sizing = undefined));
+    void this.sizingOf(record);
     for (const reservation of this.reservations) {
       if (reservation.node === record.node.name && reservation.unansweredAt !== undefined && reservation.unansweredAt < startedAt) this.reservations.delete(reservation);
     }
