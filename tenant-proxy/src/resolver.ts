@@ -11,8 +11,6 @@ import { FULL_ID, ID_PREFIX, type Labels, type Scope, TENANT_BRIDGE, hasTenantBr
 import type { Cluster, ClusterNode } from "./upstream/cluster.ts";
 import { ENGINE_API, passEngineError } from "./upstream/engine.ts";
 
-/** dockerd 20.10's answer (a 500) to a prefix that several of its containers share. */
-const AMBIGUOUS_ON_ENGINE = /^multiple IDs found with provided prefix/i;
 
 export interface ResolvedContainer {
   id: string;
@@ -92,20 +90,21 @@ export class Resolver {
         ? { id: answer.body.Id as string, engineName: String(answer.body.Name).replace(/^\//, ""), node, inspected: answer.body }
         : undefined;
     };
-    // An id, or a prefix of one, as the engine itself resolves it among ALL its containers: one
-    // call, whose inspect answer serves the request too. Only an answer that is the caller's own
-    // container settles it; when the engine finds another's (or the prefix is ambiguous on the
-    // engine, or names someone's container), the caller's own containers are listed and matched
-    // here. (The engine's `id` list filter cannot do this: it matches a prefix only when it is unique
-    // among all containers, so another tenant's container sharing it would hide the caller's.)
+    // A full id is asked of the engine: one call, whose answer serves an inspect too, and which is
+    // the same call whoever owns that id. A prefix is always matched among the caller's own
+    // containers, never first resolved by the engine among ALL its containers: a lookup that costs
+    // more calls when another tenant's container shares the prefix (or the prefix is ambiguous on
+    // the engine) tells the caller, by its timing, which ids other tenants hold - and the caller can
+    // widen that gap at will by owning many containers. (The engine's `id` list filter cannot help:
+    // it matches a prefix only when it is unique among all containers, so another tenant's container
+    // sharing it would hide the caller's.)
     const byId = async (node: ClusterNode) => {
+      if (!FULL_ID.test(bare)) return ownByPrefix(node);
       const answer = await node.engine.json("GET", `${ENGINE_API}/containers/${bare}/json`);
       if (answer.status === 404) return [];
-      if (answer.status === 200 && scope.owns(answer.body?.Config?.Labels) && String(answer.body.Id).startsWith(bare)) {
-        return [{ id: answer.body.Id as string, engineName: String(answer.body.Name).replace(/^\//, ""), node, inspected: answer.body }];
-      }
-      if (answer.status !== 200 && !AMBIGUOUS_ON_ENGINE.test(String(answer.body?.message))) throw passEngineError(answer);
-      return FULL_ID.test(bare) ? [] : ownByPrefix(node);
+      if (answer.status !== 200) throw passEngineError(answer);
+      if (!scope.owns(answer.body?.Config?.Labels) || answer.body.Id !== bare) return [];
+      return [{ id: answer.body.Id as string, engineName: String(answer.body.Name).replace(/^\//, ""), node, inspected: answer.body }];
     };
     const ownByPrefix = async (node: ClusterNode) => {
       const owner = scope.ownerFilter();
