@@ -178,12 +178,22 @@ export const rename: Handler = async (request): Promise<Reply> => {
   if (name === null || name === "") throw badRequest("rename needs a new name");
   const engineName = request.scope.engineName(checkName("container", name));
   const { id, node } = await ownContainer(request);
+  const { state } = request.quota;
   return request.quota.exclusive(request.scope, async () => {
     nameIsFreeOnOtherNodes(request, engineName);
-    await nameIsFree(request, engineName, node);
-    const answer = await node.engine.json("POST", `${ENGINE_API}/containers/${id}/rename?name=${encodeURIComponent(engineName)}`);
-    if (answer.status === 204) request.resolver.renamed(request.scope, id, engineName);
-    return { reply: answer };
+    // Held from the check on, as a create's name is: a create on another node meanwhile is refused.
+    const held = state.reserve({ tenant: request.scope.tenant, node: node.name, memory: 0, nanoCpus: 0, containers: 0, publishedPorts: 0, hostPorts: [], engineName });
+    try {
+      await nameIsFree(request, engineName, node);
+      const answer = await node.engine.json("POST", `${ENGINE_API}/containers/${id}/rename?name=${encodeURIComponent(engineName)}`);
+      if (answer.status === 204) {
+        request.resolver.renamed(request.scope, id, engineName);
+        state.renamed(node, id, engineName);
+      }
+      return { reply: answer };
+    } finally {
+      state.release(held);
+    }
   });
 };
 

@@ -428,6 +428,12 @@ export class ClusterState {
     return read ?? ZERO;
   }
 
+  /** Sets a container's name after a rename the engine accepted, before its event is read. */
+  renamed(node: ClusterNode, id: string, engineName: string): void {
+    const known = this.records.get(node.name)?.containers.get(id);
+    if (known) known.names = [engineName];
+  }
+
   /** Sets a container's size after an update the engine accepted, or marks it uncertain. */
   resized(node: ClusterNode, id: string, size: Pick<Size, "memory" | "nanoCpus">, certain: boolean): void {
     const known = this.records.get(node.name)?.containers.get(id);

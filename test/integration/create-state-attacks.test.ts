@@ -1,0 +1,88 @@
+/**
+ * A hostile tenant against the in-memory cluster state (upstream/node-state.ts) that places
+ * creates and checks names and quotas without asking the engines: two real engines in cluster
+ * mode, and what the tenant ends up with asked of the engines directly.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Engine, TEST_IMAGE, startEngines } from "../harness/index.ts";
+import { type TestProxy, startTestProxy } from "../support/proxy.ts";
+import { testDir } from "../support/test-dir.ts";
+
+const dir = testDir("create-state-attacks");
+const tenants = ["renamer"];
+const tokensFile = dir.file("tokens.json", tenants.map((tenant) => ({ token: `token-${tenant}-0123`, user: `user-${tenant}`, tenant })));
+
+let engines: Engine[];
+let proxy: TestProxy;
+
+beforeAll(async () => {
+  engines = await startEngines(2, { tcp: true });
+  const nodesFile = dir.file("cluster.ips", engines.map((engine) => `${engine.name} ${engine.address}:2375`).join("\n") + "\n");
+  proxy = await startTestProxy(undefined, {
+    BERTH_NODES_FILE: nodesFile,
+    BERTH_VOLUME_BACKEND: "shared-dir",
+    BERTH_VOLUME_ROOT: dir.path,
+    BERTH_AUTH_BACKEND: "static",
+    BERTH_TOKENS_FILE: tokensFile,
+    BERTH_HEALTH_INTERVAL_MS: "500",
+    BERTH_FANOUT_TIMEOUT_MS: "2000",
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await proxy?.stop();
+  await Promise.all((engines ?? []).map((engine) => engine.stop()));
+});
+
+async function api(tenant: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const response = await fetch(`http://127.0.0.1:${proxy.port}/v1.41${path}`, {
+    method,
+    headers: { "x-auth-token": `token-${tenant}-0123`, "x-auth-tenantid": tenant, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text && response.headers.get("content-type")?.includes("json") ? JSON.parse(text) : text };
+}
+
+const create = (tenant: string, name: string, body: Record<string, unknown> = {}) =>
+  api(tenant, "POST", `/containers/create?name=${name}`, { Image: TEST_IMAGE, Cmd: ["true"], ...body });
+
+/** How many containers the engines hold under one engine name. */
+async function holders(engineName: string): Promise<number> {
+  const found = await Promise.all(engines.map((engine) => engine.api("GET", `/containers/${engineName}/json`)));
+  return found.filter((answer) => answer.status === 200).length;
+}
+
+describe("names kept unique across nodes by the cluster state", () => {
+  it("never let a named create on another node take the name a rename just took", async () => {
+    const [first, second] = engines.map((engine) => engine.name);
+    const holding: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      expect((await create("renamer", `old-${i}`, { Env: [`constraint:node==${first}`] })).status).toBe(201);
+      expect((await api("renamer", "POST", `/containers/old-${i}/rename?name=new-${i}`)).status).toBe(204);
+      const created = await create("renamer", `new-${i}`, { Env: [`constraint:node==${second}`] });
+      holding.push(await holders(`renamer_new-${i}`));
+      expect(created.status).toBe(409);
+      expect(created.body.message).toContain("is already in use");
+    }
+    expect(holding).toEqual([1, 1, 1, 1, 1]);
+  });
+
+  it("never let a rename and a named create on another node both take one name", async () => {
+    const [first, second] = engines.map((engine) => engine.name);
+    const holding: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      expect((await create("renamer", `from-${i}`, { Env: [`constraint:node==${first}`] })).status).toBe(201);
+      const [renamed, created] = await Promise.all([
+        api("renamer", "POST", `/containers/from-${i}/rename?name=to-${i}`),
+        create("renamer", `to-${i}`, { Env: [`constraint:node==${second}`] }),
+      ]);
+      holding.push(await holders(`renamer_to-${i}`));
+      // Whichever came first has the name; the other is told it is in use.
+      const refused = [renamed, created].filter((answer) => answer.status >= 300);
+      expect(refused).toHaveLength(1);
+      expect(refused[0]!.body.message).toContain("is already in use");
+    }
+    expect(holding).toEqual([1, 1, 1, 1, 1]);
+  });
+});
