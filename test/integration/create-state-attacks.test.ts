@@ -3,13 +3,15 @@
  * creates and checks names and quotas without asking the engines: two real engines in cluster
  * mode, and what the tenant ends up with asked of the engines directly.
  */
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Engine, TEST_IMAGE, startEngines } from "../harness/index.ts";
 import { type TestProxy, startTestProxy } from "../support/proxy.ts";
 import { testDir } from "../support/test-dir.ts";
 
 const dir = testDir("create-state-attacks");
-const tenants = ["renamer"];
+const tenants = ["renamer", "hoarder"];
 const tokensFile = dir.file("tokens.json", tenants.map((tenant) => ({ token: `token-${tenant}-0123`, user: `user-${tenant}`, tenant })));
 
 let engines: Engine[];
@@ -84,5 +86,35 @@ describe("names kept unique across nodes by the cluster state", () => {
       expect(refused[0]!.body.message).toContain("is already in use");
     }
     expect(holding).toEqual([1, 1, 1, 1, 1]);
+  });
+});
+
+/** The heap in use after a full collection (the proxy runs in this process). */
+function heapAfterCollection(): number {
+  setFlagsFromString("--expose-gc");
+  const collect = runInNewContext("gc") as () => void;
+  collect();
+  collect();
+  return process.memoryUsage().heapUsed;
+}
+
+describe("image inspects the cluster state keeps for creates", () => {
+  it("keep no image's whole inspect however many spellings of it a tenant creates from", async () => {
+    // An image whose config is large (1 MB of labels, as a tenant can push to a registry and pull).
+    const engine = engines[0]!;
+    const base = await engine.api("POST", "/containers/create", { Image: TEST_IMAGE, Cmd: ["true"] });
+    const committed = await engine.api("POST", `/commit?container=${base.body.Id}&repo=bulky&tag=1`, { Labels: { bulk: "x".repeat(1024 * 1024) } });
+    expect(committed.status).toBe(201);
+    await engine.api("DELETE", `/containers/${base.body.Id}`);
+    const id = String(committed.body.Id).replace(/^sha256:/, "");
+    // The engine takes any unique prefix of the id, with or without its algorithm: ~100 paths for one image.
+    const spellings = Array.from({ length: 52 }, (_, i) => id.slice(0, 12 + i)).flatMap((prefix) => [prefix, `sha256:${prefix}`]);
+    const before = heapAfterCollection();
+    for (const image of spellings) {
+      const refused = await api("hoarder", "POST", "/containers/create", { Image: image, Cmd: ["true"], Env: [`constraint:node==${engine.name}`] });
+      expect(refused.body.message ?? refused.body).toContain("bytes is over the limit");
+    }
+    const grown = heapAfterCollection() - before;
+    expect(grown).toBeLessThan(20 * 1024 * 1024);
   });
 });

@@ -325,12 +325,19 @@ function place(request: TenantRequest, body: Record<string, any>, resolved: Reso
  */
 async function ensureImage(request: TenantRequest, node: ClusterNode, image: string): Promise<{ status: number; body: any }> {
   const path = `${ENGINE_API}/images/${encodeSegments(image.split("/"))}/json`;
-  const present = await request.quota.state.imageInspect(node, path, () => node.engine.json("GET", path));
+  const present = await request.quota.state.imageInspect(node, path, async () => whatCreatesRead(await node.engine.json("GET", path)));
   if (present.status !== 404) return present;
   const pull = await node.engine.request({ method: "POST", path: `${ENGINE_API}/images/create?fromImage=${encodeURIComponent(image)}` });
   const progress = await readAll(pull);
   const failed = pull.statusCode !== 200 || progress.split("\n").some((line) => line.includes('"error"'));
   return failed ? present : node.engine.json("GET", path);
+}
+
+/** What a create reads of its image's inspect (limitedByImage): all the cluster state keeps of it. */
+function whatCreatesRead(answer: JsonAnswer): JsonAnswer {
+  if (answer.status !== 200) return answer;
+  const { Labels, Volumes, ExposedPorts, Healthcheck } = answer.body?.Config ?? {};
+  return { status: 200, body: { Config: { Labels, Volumes, ExposedPorts, Healthcheck } } };
 }
 
 export const create: Handler = async (request): Promise<Reply> => {

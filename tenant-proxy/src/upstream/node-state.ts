@@ -102,6 +102,11 @@ const ZERO: Size = { memory: 0, nanoCpus: 0, publishedPorts: 0 };
 const SIZING_CONCURRENCY = 2;
 /** Image inspects kept per node (a tenant's creates use a handful of images). */
 const IMAGE_INSPECTS_KEPT = 256;
+/**
+ * The largest image inspect kept, as JSON characters: an image's config is whatever its pusher
+ * wrote, and every spelling of its name (each id prefix) is a path of its own.
+ */
+const IMAGE_INSPECT_KEPT_MAX_CHARS = 16 * 1024;
 
 export class ClusterState {
   private readonly records: Map<string, NodeRecord>;
@@ -400,7 +405,8 @@ export class ClusterState {
 
   /**
    * An image's inspect on a node (`read`), kept until an image event on the node says anything
-   * changed there; only while the node's stream is open, and only a found image.
+   * changed there; only while the node's stream is open, and only a found image whose answer (of
+   * which callers pass only what they read) is small.
    */
   async imageInspect(node: ClusterNode, path: string, read: () => Promise<JsonAnswer>): Promise<JsonAnswer> {
     const record = this.records.get(node.name);
@@ -411,7 +417,10 @@ export class ClusterState {
       answer = read();
       record.imageInspects.set(path, answer);
       void answer.then(
-        (found) => found.status !== 200 && record.imageInspects.get(path) === answer && record.imageInspects.delete(path),
+        (found) =>
+          (found.status !== 200 || JSON.stringify(found.body).length > IMAGE_INSPECT_KEPT_MAX_CHARS) &&
+          record.imageInspects.get(path) === answer &&
+          record.imageInspects.delete(path),
         () => record.imageInspects.get(path) === answer && record.imageInspects.delete(path),
       );
     }
