@@ -3,6 +3,7 @@
  * creates and checks names and quotas without asking the engines: two real engines in cluster
  * mode, and what the tenant ends up with asked of the engines directly.
  */
+import { request as httpRequest, type ClientRequest, type IncomingMessage } from "node:http";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -11,7 +12,8 @@ import { type TestProxy, startTestProxy } from "../support/proxy.ts";
 import { testDir } from "../support/test-dir.ts";
 
 const dir = testDir("create-state-attacks");
-const tenants = ["renamer", "hoarder"];
+const tenants = ["renamer", "hoarder", "locker", "victim"];
+const quotaFile = dir.file("quota.json", { tenants: { victim: { Containers: 1 } } });
 const tokensFile = dir.file("tokens.json", tenants.map((tenant) => ({ token: `token-${tenant}-0123`, user: `user-${tenant}`, tenant })));
 
 let engines: Engine[];
@@ -26,6 +28,8 @@ beforeAll(async () => {
     BERTH_VOLUME_ROOT: dir.path,
     BERTH_AUTH_BACKEND: "static",
     BERTH_TOKENS_FILE: tokensFile,
+    SWARM_ENFORCE_QUOTA: "true",
+    SWARM_QUOTA_FILE: quotaFile,
     BERTH_HEALTH_INTERVAL_MS: "500",
     BERTH_FANOUT_TIMEOUT_MS: "2000",
   });
@@ -117,4 +121,59 @@ describe("image inspects the cluster state keeps for creates", () => {
     const grown = heapAfterCollection() - before;
     expect(grown).toBeLessThan(20 * 1024 * 1024);
   });
+});
+
+/** A tenant's `docker cp` out of a container through the proxy, its body left unread. */
+function unreadArchive(tenant: string, container: string, path: string): Promise<{ request: ClientRequest; response: IncomingMessage }> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest({
+      host: "127.0.0.1",
+      port: proxy.port,
+      method: "GET",
+      path: `/v1.41/containers/${container}/archive?path=${encodeURIComponent(path)}`,
+      headers: { "x-auth-token": `token-${tenant}-0123`, "x-auth-tenantid": tenant },
+    });
+    request.on("response", (response) => {
+      response.pause();
+      resolve({ request, response });
+    });
+    request.on("error", reject);
+    request.end();
+  });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe("events applied while a tenant holds a container's lock", () => {
+  it("count another tenant's removed container as gone while a tenant keeps its own container locked", async () => {
+    const node = engines[0]!;
+    const onNode = { Env: [`constraint:node==${node.name}`] };
+    expect((await create("victim", "kept", onNode)).status).toBe(201);
+    // The engine holds a container's lock until a `docker cp` out of it is read to the end.
+    const locked = await create("locker", "locked", { ...onNode, Cmd: ["sh", "-c", "dd if=/dev/zero of=/big bs=1M count=64 2>/dev/null; sleep 600"] });
+    expect(locked.status).toBe(201);
+    expect((await api("locker", "POST", "/containers/locked/start")).status).toBe(204);
+    await sleep(1_500);
+    const holding: ClientRequest[] = [];
+    try {
+      holding.push((await unreadArchive("locker", "locked", "/big")).request);
+      // A rename waits for the lock, a second copy behind it: the rename's event comes once the first
+      // copy ends, and the proxy's inspect on it waits behind the second copy.
+      const renamed = api("locker", "POST", "/containers/locked/rename?name=renamed");
+      await sleep(500);
+      const second = unreadArchive("locker", "locked", "/big");
+      await sleep(500);
+      holding.shift()!.destroy();
+      expect((await renamed).status).toBe(204);
+      holding.push((await second).request);
+      await sleep(500);
+      expect((await api("victim", "DELETE", "/containers/kept")).status).toBe(204);
+      await sleep(500);
+      const again = await create("victim", "again", onNode);
+      expect(again.body.message ?? "").not.toContain("quota exceeded");
+      expect(again.status).toBe(201);
+    } finally {
+      for (const request of holding) request.destroy();
+    }
+  }, 60_000);
 });

@@ -5,7 +5,7 @@
  * an inspect for each container not sized yet, in the background or when a quota or a placement by
  * memory needs it) when the proxy starts, and again every resync interval; in between, the
  * engine's event stream keeps it current. The stream is opened
- * before the list is read and its events are applied after it, one at a time, so nothing falls in
+ * before the list is read and its events are applied after it, one at a time per container, so nothing falls in
  * between; when the stream drops, the node counts as unsynced until it is open again and a resync
  * has run. Callers wait for the healthy nodes to be synced (`whenReady`) instead of guessing.
  *
@@ -73,8 +73,14 @@ interface NodeRecord {
   /** The inspects of the containers listed but not sized yet, in the background. */
   sizing?: Promise<void>;
   stream?: IncomingMessage;
-  /** Events and resyncs, applied one at a time in arrival order. */
+  /** Resyncs and image events, applied one at a time in arrival order. */
   queue: Promise<void>;
+  /**
+   * Each container's events, applied one at a time in arrival order after the resyncs that came
+   * before them; containers apart, because a tenant can hold its container's lock on the engine
+   * (a `docker cp` out of it left unread) and with it the inspect its event needs.
+   */
+  containerQueues: Map<string, Promise<void>>;
   imagesDirty: boolean;
   /** Image inspects by path, kept while the stream is open: any image event on the node clears them. */
   imageInspects: Map<string, Promise<JsonAnswer>>;
@@ -121,7 +127,7 @@ export class ClusterState {
     private readonly options: StateOptions,
   ) {
     this.records = new Map(
-      cluster.nodes.map((node) => [node.name, { node, containers: new Map(), images: new Set(), synced: false, queue: Promise.resolve(), imagesDirty: false, imageInspects: new Map() }]),
+      cluster.nodes.map((node) => [node.name, { node, containers: new Map(), images: new Set(), synced: false, queue: Promise.resolve(), containerQueues: new Map(), imagesDirty: false, imageInspects: new Map() }]),
     );
   }
 
@@ -239,6 +245,16 @@ export class ClusterState {
     return next;
   }
 
+  /** Runs a container's event after the node's work queued so far and the container's earlier events. */
+  private enqueueFor(record: NodeRecord, id: string, work: () => Promise<void>): Promise<void> {
+    const earlier = record.containerQueues.get(id) ?? Promise.resolve();
+    const next = Promise.all([record.queue, earlier.catch(() => undefined)]).then(work);
+    const settled = next.catch(() => undefined);
+    record.containerQueues.set(id, settled);
+    void settled.then(() => record.containerQueues.get(id) === settled && record.containerQueues.delete(id));
+    return next;
+  }
+
   private async openStream(record: NodeRecord): Promise<void> {
     const response = await record.node.engine.request({ method: "GET", path: `${ENGINE_API}/events?filters=${EVENT_FILTERS}`, timeoutMs: this.options.readyTimeoutMs });
     if (response.statusCode !== 200) {
@@ -284,7 +300,7 @@ export class ClusterState {
       // A create of the proxy's own, still on its way: the engine's answer commits it.
       const name = event.Actor?.Attributes?.name;
       if (event.Action === "create" && name !== undefined && this.reservedName(name)) return;
-      void this.enqueue(record, () => this.onContainerEvent(record, id, event.Action ?? "")).catch(() => this.unsync(record));
+      void this.enqueueFor(record, id, () => this.onContainerEvent(record, id, event.Action ?? "")).catch(() => this.unsync(record));
     }
   }
 
