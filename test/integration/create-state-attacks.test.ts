@@ -12,7 +12,7 @@ import { type TestProxy, startTestProxy } from "../support/proxy.ts";
 import { testDir } from "../support/test-dir.ts";
 
 const dir = testDir("create-state-attacks");
-const tenants = ["renamer", "hoarder", "locker", "victim"];
+const tenants = ["renamer", "hoarder", "locker", "victim", "bystander"];
 const quotaFile = dir.file("quota.json", { tenants: { victim: { Containers: 1 } } });
 const tokensFile = dir.file("tokens.json", tenants.map((tenant) => ({ token: `token-${tenant}-0123`, user: `user-${tenant}`, tenant })));
 
@@ -32,6 +32,7 @@ beforeAll(async () => {
     SWARM_QUOTA_FILE: quotaFile,
     BERTH_HEALTH_INTERVAL_MS: "500",
     BERTH_FANOUT_TIMEOUT_MS: "2000",
+    BERTH_ENGINE_TIMEOUT_MS: "3000",
   });
 }, 120_000);
 
@@ -174,6 +175,28 @@ describe("events applied while a tenant holds a container's lock", () => {
       expect(again.status).toBe(201);
     } finally {
       for (const request of holding) request.destroy();
+    }
+  }, 60_000);
+
+  it("place creates by memory on a node where a tenant's update went unanswered behind its container's lock", async () => {
+    const node = engines[0]!;
+    const onNode = { Env: [`constraint:node==${node.name}`] };
+    const frozen = await create("locker", "frozen", { ...onNode, HostConfig: { Memory: 64 * 1024 * 1024 }, Cmd: ["sh", "-c", "dd if=/dev/zero of=/big bs=1M count=64 2>/dev/null; sleep 600"] });
+    expect(frozen.status).toBe(201);
+    expect((await api("locker", "POST", "/containers/frozen/start")).status).toBe(204);
+    await sleep(1_500);
+    const { request: copy } = await unreadArchive("locker", "frozen", "/big");
+    try {
+      // The update waits for the lock on the engine: the proxy gives up on it after its engine timeout.
+      const update = await api("locker", "POST", `/containers/${frozen.body.Id}/update`, { Memory: 128 * 1024 * 1024, MemorySwap: -1 });
+      expect(update.status).toBeGreaterThanOrEqual(500);
+      const started = Date.now();
+      const placed = await create("bystander", "sized", { ...onNode, HostConfig: { Memory: 32 * 1024 * 1024 } });
+      expect(placed.body.message ?? "").toBe("");
+      expect(placed.status).toBe(201);
+      expect(Date.now() - started).toBeLessThan(1_500);
+    } finally {
+      copy.destroy();
     }
   }, 60_000);
 });

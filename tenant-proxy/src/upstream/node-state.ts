@@ -43,8 +43,7 @@ interface ContainerRecord extends Size {
   confirmedAt: number;
   /**
    * Whether its size is known: a container seen only in a list (at start, or made behind the
-   * proxy's back) is sized by an inspect in the background, or at once when a quota needs it; one
-   * whose update went unanswered holds the larger size until it is read again.
+   * proxy's back) is sized by an inspect in the background, or at once when a quota needs it.
    */
   sized: boolean;
 }
@@ -459,13 +458,16 @@ export class ClusterState {
     if (known) known.names = [engineName];
   }
 
-  /** Sets a container's size after an update the engine accepted, or marks it uncertain. */
+  /**
+   * Sets a container's size after an update the engine accepted; after one it did not answer, the
+   * larger of both sizes, which bounds it until an event reads it again (not read at once: the
+   * engine may be holding the container's lock, as long as a tenant keeps a `docker cp` unread).
+   */
   resized(node: ClusterNode, id: string, size: Pick<Size, "memory" | "nanoCpus">, certain: boolean): void {
     const known = this.records.get(node.name)?.containers.get(id);
     if (!known) return;
     known.memory = certain ? size.memory : Math.max(known.memory, size.memory);
     known.nanoCpus = certain ? size.nanoCpus : Math.max(known.nanoCpus, size.nanoCpus);
-    known.sized = certain && known.sized;
   }
 
   reserve(reservation: Reservation): Reservation {
