@@ -184,12 +184,22 @@ export const rename: Handler = async (request): Promise<Reply> => {
   if (name === null || name === "") throw badRequest("rename needs a new name");
   const engineName = request.scope.engineName(checkName("container", name));
   const { id, node } = await ownContainer(request);
+  const { state } = request.quota;
   return request.quota.exclusive(request.scope, async () => {
     nameIsFreeOnOtherNodes(request, engineName);
-    await nameIsFree(request, engineName, node);
-    const answer = await node.engine.json("POST", `${ENGINE_API}/containers/${id}/rename?name=${encodeURIComponent(engineName)}`);
-    if (answer.status === 204) request.resolver.renamed(request.scope, id, engineName);
-    return { reply: answer };
+    // Held from the check on, as a create's name is: a create on another node meanwhile is refused.
+    const held = state.reserve({ tenant: request.scope.tenant, node: node.name, memory: 0, nanoCpus: 0, containers: 0, publishedPorts: 0, hostPorts: [], engineName });
+    try {
+      await nameIsFree(request, engineName, node);
+      const answer = await node.engine.json("POST", `${ENGINE_API}/containers/${id}/rename?name=${encodeURIComponent(engineName)}`);
+      if (answer.status === 204) {
+        request.resolver.renamed(request.scope, id, engineName);
+        state.renamed(node, id, engineName);
+      }
+      return { reply: answer };
+    } finally {
+      state.release(held);
+    }
   });
 };
 
@@ -321,12 +331,19 @@ function place(request: TenantRequest, body: Record<string, any>, resolved: Reso
  */
 async function ensureImage(request: TenantRequest, node: ClusterNode, image: string): Promise<{ status: number; body: any }> {
   const path = `${ENGINE_API}/images/${encodeSegments(image.split("/"))}/json`;
-  const present = await request.quota.state.imageInspect(node, path, () => node.engine.json("GET", path));
+  const present = await request.quota.state.imageInspect(node, path, async () => whatCreatesRead(await node.engine.json("GET", path)));
   if (present.status !== 404) return present;
   const pull = await node.engine.request({ method: "POST", path: `${ENGINE_API}/images/create?fromImage=${encodeURIComponent(image)}` });
   const progress = await readAll(pull);
   const failed = pull.statusCode !== 200 || progress.split("\n").some((line) => line.includes('"error"'));
   return failed ? present : node.engine.json("GET", path);
+}
+
+/** What a create reads of its image's inspect (limitedByImage): all the cluster state keeps of it. */
+function whatCreatesRead(answer: JsonAnswer): JsonAnswer {
+  if (answer.status !== 200) return answer;
+  const { Labels, Volumes, ExposedPorts, Healthcheck } = answer.body?.Config ?? {};
+  return { status: 200, body: { Config: { Labels, Volumes, ExposedPorts, Healthcheck } } };
 }
 
 export const create: Handler = async (request): Promise<Reply> => {

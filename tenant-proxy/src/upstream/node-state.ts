@@ -5,7 +5,7 @@
  * an inspect for each container not sized yet, in the background or when a quota or a placement by
  * memory needs it) when the proxy starts, and again every resync interval; in between, the
  * engine's event stream keeps it current. The stream is opened
- * before the list is read and its events are applied after it, one at a time, so nothing falls in
+ * before the list is read and its events are applied after it, one at a time per container, so nothing falls in
  * between; when the stream drops, the node counts as unsynced until it is open again and a resync
  * has run. Callers wait for the healthy nodes to be synced (`whenReady`) instead of guessing.
  *
@@ -44,8 +44,7 @@ interface ContainerRecord extends Size {
   confirmedAt: number;
   /**
    * Whether its size is known: a container seen only in a list (at start, or made behind the
-   * proxy's back) is sized by an inspect in the background, or at once when a quota needs it; one
-   * whose update went unanswered holds the larger size until it is read again.
+   * proxy's back) is sized by an inspect in the background, or at once when a quota needs it.
    */
   sized: boolean;
 }
@@ -74,8 +73,14 @@ interface NodeRecord {
   /** The inspects of the containers listed but not sized yet, in the background. */
   sizing?: Promise<void>;
   stream?: IncomingMessage;
-  /** Events and resyncs, applied one at a time in arrival order. */
+  /** Resyncs and image events, applied one at a time in arrival order. */
   queue: Promise<void>;
+  /**
+   * Each container's events, applied one at a time in arrival order after the resyncs that came
+   * before them; containers apart, because a tenant can hold its container's lock on the engine
+   * (a `docker cp` out of it left unread) and with it the inspect its event needs.
+   */
+  containerQueues: Map<string, Promise<void>>;
   imagesDirty: boolean;
   /** Image inspects by path, kept while the stream is open: any image event on the node clears them. */
   imageInspects: Map<string, Promise<JsonAnswer>>;
@@ -103,6 +108,11 @@ const ZERO: Size = { memory: 0, nanoCpus: 0, publishedPorts: 0 };
 const SIZING_CONCURRENCY = 2;
 /** Image inspects kept per node (a tenant's creates use a handful of images). */
 const IMAGE_INSPECTS_KEPT = 256;
+/**
+ * The largest image inspect kept, as JSON characters: an image's config is whatever its pusher
+ * wrote, and every spelling of its name (each id prefix) is a path of its own.
+ */
+const IMAGE_INSPECT_KEPT_MAX_CHARS = 16 * 1024;
 
 export class ClusterState {
   private readonly records: Map<string, NodeRecord>;
@@ -117,7 +127,7 @@ export class ClusterState {
     private readonly options: StateOptions,
   ) {
     this.records = new Map(
-      cluster.nodes.map((node) => [node.name, { node, containers: new Map(), images: new Set(), synced: false, queue: Promise.resolve(), imagesDirty: false, imageInspects: new Map() }]),
+      cluster.nodes.map((node) => [node.name, { node, containers: new Map(), images: new Set(), synced: false, queue: Promise.resolve(), containerQueues: new Map(), imagesDirty: false, imageInspects: new Map() }]),
     );
   }
 
@@ -247,6 +257,16 @@ export class ClusterState {
     return next;
   }
 
+  /** Runs a container's event after the node's work queued so far and the container's earlier events. */
+  private enqueueFor(record: NodeRecord, id: string, work: () => Promise<void>): Promise<void> {
+    const earlier = record.containerQueues.get(id) ?? Promise.resolve();
+    const next = Promise.all([record.queue, earlier.catch(() => undefined)]).then(work);
+    const settled = next.catch(() => undefined);
+    record.containerQueues.set(id, settled);
+    void settled.then(() => record.containerQueues.get(id) === settled && record.containerQueues.delete(id));
+    return next;
+  }
+
   private async openStream(record: NodeRecord): Promise<void> {
     const response = await record.node.engine.request({ method: "GET", path: `${ENGINE_API}/events?filters=${EVENT_FILTERS}`, timeoutMs: this.options.readyTimeoutMs });
     if (response.statusCode !== 200) {
@@ -292,7 +312,7 @@ export class ClusterState {
       // A create of the proxy's own, still on its way: the engine's answer commits it.
       const name = event.Actor?.Attributes?.name;
       if (event.Action === "create" && name !== undefined && this.reservedName(name)) return;
-      void this.enqueue(record, () => this.onContainerEvent(record, id, event.Action ?? "")).catch(() => this.unsync(record));
+      void this.enqueueFor(record, id, () => this.onContainerEvent(record, id, event.Action ?? "")).catch(() => this.unsync(record));
     }
   }
 
@@ -411,7 +431,8 @@ export class ClusterState {
 
   /**
    * An image's inspect on a node (`read`), kept until an image event on the node says anything
-   * changed there; only while the node's stream is open, and only a found image.
+   * changed there; only while the node's stream is open, and only a found image whose answer (of
+   * which callers pass only what they read) is small.
    */
   async imageInspect(node: ClusterNode, path: string, read: () => Promise<JsonAnswer>): Promise<JsonAnswer> {
     const record = this.records.get(node.name);
@@ -422,7 +443,10 @@ export class ClusterState {
       answer = read();
       record.imageInspects.set(path, answer);
       void answer.then(
-        (found) => found.status !== 200 && record.imageInspects.get(path) === answer && record.imageInspects.delete(path),
+        (found) =>
+          (found.status !== 200 || JSON.stringify(found.body).length > IMAGE_INSPECT_KEPT_MAX_CHARS) &&
+          record.imageInspects.get(path) === answer &&
+          record.imageInspects.delete(path),
         () => record.imageInspects.get(path) === answer && record.imageInspects.delete(path),
       );
     }
@@ -439,13 +463,22 @@ export class ClusterState {
     return read ?? ZERO;
   }
 
-  /** Sets a container's size after an update the engine accepted, or marks it uncertain. */
+  /** Sets a container's name after a rename the engine accepted, before its event is read. */
+  renamed(node: ClusterNode, id: string, engineName: string): void {
+    const known = this.records.get(node.name)?.containers.get(id);
+    if (known) known.names = [engineName];
+  }
+
+  /**
+   * Sets a container's size after an update the engine accepted; after one it did not answer, the
+   * larger of both sizes, which bounds it until an event reads it again (not read at once: the
+   * engine may be holding the container's lock, as long as a tenant keeps a `docker cp` unread).
+   */
   resized(node: ClusterNode, id: string, size: Pick<Size, "memory" | "nanoCpus">, certain: boolean): void {
     const known = this.records.get(node.name)?.containers.get(id);
     if (!known) return;
     known.memory = certain ? size.memory : Math.max(known.memory, size.memory);
     known.nanoCpus = certain ? size.nanoCpus : Math.max(known.nanoCpus, size.nanoCpus);
-    known.sized = certain && known.sized;
   }
 
   reserve(reservation: Reservation): Reservation {
