@@ -7,7 +7,7 @@ import { request as httpRequest, type ClientRequest, type IncomingMessage } from
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Engine, TEST_IMAGE, startEngines } from "../harness/index.ts";
+import { type Engine, TEST_IMAGE, startEngines } from "../../scripts/harness/index.ts";
 import { type TestProxy, startTestProxy } from "../support/proxy.ts";
 import { testDir } from "../support/test-dir.ts";
 
