@@ -8,7 +8,7 @@ import type { ApiFilterFile } from "../tenant-proxy/src/policy/api-filter.ts";
 import type { Flavors } from "../tenant-proxy/src/policy/flavors.ts";
 import type { QuotaFile } from "../tenant-proxy/src/policy/quota.ts";
 import type { AuthSettings } from "../tenant-proxy/src/settings-types.ts";
-import { REMAP, type Sandbox, remapUserCommands, sandboxDockerFlags, sandboxPackages, sandboxProxySettings, sandboxRuntimes } from "./sandbox.ts";
+import { REMAP, type Sandbox, remapUserCommands, sandboxDockerDataRoot, sandboxDockerFlags, sandboxPackages, sandboxProxySettings, sandboxRuntimes } from "./sandbox.ts";
 import { CONTAINER_PORTS, ENGINE_PORT, ETCD_CLIENT_PORT, ETCD_LEGACY_CLIENT_PORT, ETCD_PEER_PORT, NFS_PORT } from "./ports.ts";
 import {
   mountUnitName,
@@ -251,7 +251,7 @@ export function nodePlan(input: NodePlanInput): RolePlan {
       file(PATHS.dockerDaemonJson, renderDockerDaemonJson({ runtimes: sandboxRuntimes(input.sandbox) }), [DOCKER_UNIT]),
       // Read at the engine's next start: a change restarts nothing.
       file(PATHS.dockerStaleOverlay, renderDockerStaleOverlay(), [], "0755"),
-      file(PATHS.dockerStaleOverlayDropIn, renderDockerStaleOverlayDropIn({ scriptPath: PATHS.dockerStaleOverlay }), []),
+      file(PATHS.dockerStaleOverlayDropIn, renderDockerStaleOverlayDropIn({ scriptPath: PATHS.dockerStaleOverlay, dataRoot: sandboxDockerDataRoot(input.sandbox) }), []),
       // Read at the engine's next start; a node whose docker_gwbridge is on another subnet fails the check below.
       file(PATHS.dockerGatewayBridgeDropIn, renderDockerGatewayBridgeDropIn({ subnet: gatewayBridgeSubnet(input.containerAddressPool) }), []),
       // Not restarted when changed: docker.service requires the unit, so restarting it would restart
