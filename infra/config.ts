@@ -357,6 +357,18 @@ class Checks {
     return nodes;
   }
 
+  /**
+   * The OpenStorage plugin cannot run on a remapped engine: it runs --privileged --net=host, which
+   * dockerd 20.10 refuses under --userns-remap (moby v20.10 daemon/daemon_unix.go
+   * verifyPlatformContainerSettings), and a volume driver unaware of the mapping makes directories
+   * the tenants' remapped root cannot write (Docker's userns-remap docs, "known limitations").
+   */
+  osdSandbox(): void {
+    if (this.values.osdPlugin && this.values.sandbox === "userns") {
+      this.problem("berth:osdPlugin", "the OpenStorage plugin cannot run with berth:sandbox userns (dockerd refuses its --privileged --net=host container on a remapped engine): turn one of them off");
+    }
+  }
+
   proxy(proxyCidrs: Cidr[] | undefined, readBundle: (path: string) => Buffer | undefined): ProxyConfig | undefined {
     const proxy = this.values.proxy;
     if (!proxy) return undefined;
@@ -424,6 +436,7 @@ export function parseConfig(raw: RawConfig, options: ParseOptions = {}): BerthCo
   const etcd = checks.host(values.etcd, "etcd");
   const nfs = checks.host(values.nfs, "nfs");
   const proxy = checks.proxy(proxyCidrs, options.readBundle ?? readBundleFromDisk);
+  checks.osdSandbox();
   if (checks.issues.length === 0) {
     const refusal = proxyRefusal({ proxy: proxy!, nodes: nodes!.length, osd: values.osdPlugin!, mtu: effectiveMtu(network!.mtu, undefined), sandbox: values.sandbox! });
     if (refusal) checks.problem("berth:proxy", `the tenant proxy would refuse to start with these settings: ${refusal}`);

@@ -262,8 +262,11 @@ export function renderDockerStaleOverlay(): string {
 }
 
 /** docker.service's drop-in that runs it before the engine starts. */
-export function renderDockerStaleOverlayDropIn(input: { scriptPath: string }): string {
-  return render("docker-stale-overlay.conf.hbs", { scriptPath: absolutePath("scriptPath", input.scriptPath) });
+export function renderDockerStaleOverlayDropIn(input: { scriptPath: string; dataRoot?: string }): string {
+  return render("docker-stale-overlay.conf.hbs", {
+    scriptPath: absolutePath("scriptPath", input.scriptPath),
+    dataRoot: input.dataRoot === undefined ? undefined : absolutePath("dataRoot", input.dataRoot),
+  });
 }
 
 export interface OsdUnitInput {

@@ -8,7 +8,7 @@ import type { ApiFilterFile } from "../tenant-proxy/src/policy/api-filter.ts";
 import type { Flavors } from "../tenant-proxy/src/policy/flavors.ts";
 import type { QuotaFile } from "../tenant-proxy/src/policy/quota.ts";
 import type { AuthSettings } from "../tenant-proxy/src/settings-types.ts";
-import { REMAP, type Sandbox, remapUserCommands, sandboxDockerFlags, sandboxPackages, sandboxProxySettings, sandboxRuntimes } from "./sandbox.ts";
+import { REMAP, type Sandbox, remapUserCommands, sandboxDockerDataRoot, sandboxDockerFlags, sandboxPackages, sandboxProxySettings, sandboxRuntimes } from "./sandbox.ts";
 import { CONTAINER_PORTS, ENGINE_PORT, ETCD_CLIENT_PORT, ETCD_LEGACY_CLIENT_PORT, ETCD_PEER_PORT, NFS_PORT } from "./ports.ts";
 import {
   mountUnitName,
@@ -190,6 +190,22 @@ function sandboxChecks(sandbox: Sandbox): ScriptCheck[] {
   }
 }
 
+/**
+ * Installs the packages a running VM lacks. cloud-init installs user data's `packages` on the first
+ * boot only (cloud-init 22.4, cc_package_update_upgrade_install: once per instance); apt is asked
+ * only when one is missing, so a provisioning run of an unchanged VM needs no mirror.
+ */
+function installedPackagesSteps(packages: string[]): ScriptStep[] {
+  if (packages.length === 0) return [];
+  const missing = packages.map((name) => `! dpkg-query --show --showformat='\${Status}' ${name} 2>/dev/null | grep -q 'install ok installed'`).join(" || ");
+  return [
+    {
+      description: `the packages ${packages.join(", ")}, on a VM that booted without them`,
+      command: `if ${missing}; then apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install --yes ${packages.join(" ")}; fi`,
+    },
+  ];
+}
+
 export function nodePlan(input: NodePlanInput): RolePlan {
   const mounts = NFS_SHARES.map((share) => ({ where: share.path, unit: mountUnitName(share.path) }));
   const osdFiles = input.osd.enabled
@@ -235,7 +251,7 @@ export function nodePlan(input: NodePlanInput): RolePlan {
       file(PATHS.dockerDaemonJson, renderDockerDaemonJson({ runtimes: sandboxRuntimes(input.sandbox) }), [DOCKER_UNIT]),
       // Read at the engine's next start: a change restarts nothing.
       file(PATHS.dockerStaleOverlay, renderDockerStaleOverlay(), [], "0755"),
-      file(PATHS.dockerStaleOverlayDropIn, renderDockerStaleOverlayDropIn({ scriptPath: PATHS.dockerStaleOverlay }), []),
+      file(PATHS.dockerStaleOverlayDropIn, renderDockerStaleOverlayDropIn({ scriptPath: PATHS.dockerStaleOverlay, dataRoot: sandboxDockerDataRoot(input.sandbox) }), []),
       // Read at the engine's next start; a node whose docker_gwbridge is on another subnet fails the check below.
       file(PATHS.dockerGatewayBridgeDropIn, renderDockerGatewayBridgeDropIn({ subnet: gatewayBridgeSubnet(input.containerAddressPool) }), []),
       // Not restarted when changed: docker.service requires the unit, so restarting it would restart
@@ -260,8 +276,13 @@ export function nodePlan(input: NodePlanInput): RolePlan {
     // The NFS server may not be up yet on the first boot: the mounts are enabled, and started by
     // the provisioning run, which comes after the NFS server's.
     runcmd: ["systemctl daemon-reload", `systemctl enable --now ${FIREWALL_UNIT}`, `systemctl enable ${mounts.map((mount) => mount.unit).join(" ")}`],
-    // A running node that turns userns on restarts docker with the new DOCKER_OPTS: the user must be there first.
-    before: input.sandbox === "userns" ? [{ description: `the remap user ${REMAP.user} and its ids, before docker restarts`, command: remapUserCommands().join(" && ") }] : [],
+    before: [
+      // A running node never reads its user data again (host.ts ignores userData changes): a stack
+      // that turns gvisor on in place installs runsc here, before docker restarts with it.
+      ...installedPackagesSteps(sandboxPackages(input.sandbox)),
+      // A running node that turns userns on restarts docker with the new DOCKER_OPTS: the user must be there first.
+      ...(input.sandbox === "userns" ? [{ description: `the remap user ${REMAP.user} and its ids, before docker restarts`, command: remapUserCommands().join(" && ") }] : []),
+    ],
     after: [{ description: "apply the node firewall now (its unit applies it at every boot, before docker)", command: PATHS.nodeFirewall }],
     services: [DOCKER_UNIT, FIREWALL_UNIT, ...mounts.map((mount) => mount.unit), ...osdUnits],
     checks: [

@@ -50,6 +50,15 @@ export function sandboxRuntimes(sandbox: Sandbox): Record<string, { path: string
   return sandbox === "gvisor" ? { [GVISOR_RUNTIME]: { path: RUNSC_PATH, runtimeArgs: ["--network=host"] } } : {};
 }
 
+/**
+ * Where the engine keeps everything when it is not /var/lib/docker: under --userns-remap dockerd 20.10
+ * moves its root, libnetwork's store included, to <root>/<uid>.<gid> (moby v20.10
+ * daemon/daemon_unix.go setupDaemonRoot).
+ */
+export function sandboxDockerDataRoot(sandbox: Sandbox): string | undefined {
+  return sandbox === "userns" ? `/var/lib/docker/${REMAP.firstId}.${REMAP.firstId}` : undefined;
+}
+
 /** The proxy's settings for the sandbox (BERTH_TENANT_RUNTIME, BERTH_VOLUME_OWNER). */
 export function sandboxProxySettings(sandbox: Sandbox): { tenantRuntime?: string; volumeOwner?: string } {
   if (sandbox === "gvisor") return { tenantRuntime: GVISOR_RUNTIME };

@@ -103,6 +103,11 @@ describe("a bad stack file is refused with an error that names the key", () => {
     ["a floating IP setting on the manager", withValues({ manager: { floatingIp: false } }), /^berth:manager: Unrecognized key: "floatingIp"/],
     ["an unknown key", withValues({ nodeCount: 3 }), /^berth:nodeCount: unknown key \(known keys: .*nodes/],
     ["a sandbox berth does not know", withValues({ sandbox: "kata" }), /^berth:sandbox: expected one of none, userns, gvisor/],
+    // dockerd 20.10 refuses --privileged and --net=host under --userns-remap unless the container
+    // asks for --userns=host (moby v20.10 daemon/daemon_unix.go verifyPlatformContainerSettings), and
+    // Docker's userns-remap docs name volume drivers unaware of the mapping as incompatible: the
+    // plugin's directories would belong to the node's root, not the tenants' remapped one.
+    ["the OpenStorage plugin under userns", withValues({ osdPlugin: true, sandbox: "userns" }), /^berth:osdPlugin: .*userns/],
     ["a Docker that lost --cluster-store", withValues({ dockerVersion: "24.0.*" }), /^berth:dockerVersion: Docker 23 removed --cluster-store/],
     ["a private key for the imported key, no longer used", withValues({ publicKey: "ssh-ed25519 AAAAC3Nza operator", sshPrivateKey: "-----BEGIN OPENSSH PRIVATE KEY-----" }), /^berth:sshPrivateKey: no longer used: `pulumi up` provisions with the stack's own key/],
     ["a public key that is not one", withValues({ publicKey: "not a key" }), /^berth:publicKey: expected an OpenSSH public key line/],

@@ -114,6 +114,32 @@ describe("what each sandbox (berth:sandbox) changes on the nodes and the manager
     expect(JSON.parse(fileOf(node!, PATHS.dockerDaemonJson))).toEqual({ runtimes: { runsc: { path: "/usr/bin/runsc", runtimeArgs: ["--network=host"] } } });
     expect(fileOf(manager!, PATHS.proxyEnv)).toMatch(/^BERTH_TENANT_RUNTIME=runsc$/m);
   });
+  // dockerd 20.10 refuses to start when a directive is given both as a flag and in daemon.json
+  // ("the following directives are specified both as a flag and in the configuration file": moby
+  // v20.10 daemon/config/config.go findConfigurationConflicts); daemon.json's `runtimes` is the flag --add-runtime.
+  it.each(["none", "userns", "gvisor"] as const)("%s: no directive is both in DOCKER_OPTS and in daemon.json", (sandbox) => {
+    const node = examplePlans(sandbox).node!;
+    const flags = new Set([...fileOf(node, PATHS.dockerDefaults).matchAll(/(?:^DOCKER_OPTS="| )--?([a-z-]+)/gm)].map((match) => match[1]));
+    const directives = Object.keys(JSON.parse(fileOf(node, PATHS.dockerDaemonJson))).map((key) => (key === "runtimes" ? "add-runtime" : key));
+    expect(flags.has("cluster-store")).toBe(true);
+    expect(directives.filter((directive) => flags.has(directive))).toEqual([]);
+  });
+  // A running VM never reads its user data again: infra/components/host.ts ignores changes to userData,
+  // and cloud-init 22.4 installs `packages` on the first boot only (cc_package_update_upgrade_install,
+  // frequency once-per-instance). A stack that turns gvisor on in place gets runsc from provisioning.
+  it("gvisor on a running node: provisioning installs runsc before the engine restarts with it", () => {
+    const script = provisionScriptFor(examplePlans("gvisor").node!);
+    const install = script.search(/apt-get install [^\n]*\brunsc\b/);
+    expect(install).toBeGreaterThan(-1);
+    expect(install).toBeLessThan(script.indexOf(`put ${PATHS.dockerDaemonJson} `));
+  });
+  // dockerd 20.10 under --userns-remap keeps its whole root, libnetwork's local store included, in
+  // <data-root>/<uid>.<gid> (moby v20.10 daemon/daemon_unix.go setupDaemonRoot; the node's check reads
+  // the same DockerRootDir): the clean-up before each start must read that store, not the unused one.
+  it("userns: the stale overlay clean-up reads the remapped engine's own store", () => {
+    expect(fileOf(examplePlans("userns").node!, PATHS.dockerStaleOverlayDropIn)).toMatch(/^ExecStartPre=-\S+ --data-root \/var\/lib\/docker\/10000000\.10000000$/m);
+    expect(fileOf(plans.node!, PATHS.dockerStaleOverlayDropIn)).toMatch(/^ExecStartPre=-\S+$/m);
+  });
 });
 
 describe("values that would break a config file are refused", () => {
