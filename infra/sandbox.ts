@@ -55,8 +55,8 @@ export function sandboxRuntimes(sandbox: Sandbox): Record<string, { path: string
  * moves its root, libnetwork's store included, to <root>/<uid>.<gid> (moby v20.10
  * daemon/daemon_unix.go setupDaemonRoot).
  */
-export function sandboxDockerDataRoot(sandbox: Sandbox): string | undefined {
-  return sandbox === "userns" ? `/var/lib/docker/${REMAP.firstId}.${REMAP.firstId}` : undefined;
+export function sandboxDockerDataRoot(sandbox: Sandbox, dataRoot = "/var/lib/docker"): string | undefined {
+  return sandbox === "userns" ? `${dataRoot}/${REMAP.firstId}.${REMAP.firstId}` : undefined;
 }
 
 /** The proxy's settings for the sandbox (BERTH_TENANT_RUNTIME, BERTH_VOLUME_OWNER). */

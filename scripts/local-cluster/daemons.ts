@@ -9,7 +9,7 @@ import { appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSy
 import { connect } from "node:net";
 import { join } from "node:path";
 import { DEFAULT_PROXY_PORT, ENGINE_PORT, ETCD_CLIENT_PORT, ETCD_LEGACY_CLIENT_PORT, ETCD_PEER_PORT } from "../../infra/ports.ts";
-import { remapUserCommands, sandboxDockerFlags, sandboxProxySettings, sandboxRuntimes } from "../../infra/sandbox.ts";
+import { type Sandbox, remapUserCommands, sandboxDockerDataRoot, sandboxDockerFlags, sandboxProxySettings, sandboxRuntimes } from "../../infra/sandbox.ts";
 import { DEFAULT_CONTAINER_ADDRESS_POOL, GATEWAY_BRIDGE, gatewayBridgeCreateArgs, gatewayBridgeSubnet, renderDockerDaemonJson, renderDockerDefaults, renderDockerStaleOverlay, renderEtcdDefaults, renderExports, renderNodesFile, renderProxyEnv, renderProxyJson } from "../../infra/render.ts";
 import { EXPORT_OPTIONS, NFS_SHARES, nodeFirewallScript, VOLUME_ROOT } from "../../infra/roles.ts";
 import { runChecked, runCommand, jsonRequest, writeBusyboxRootfs, record, isRunning, spawnDaemon, waitFor, type ProcessIdentity, type Run } from "../harness/index.ts";
@@ -149,7 +149,7 @@ export async function startEngine(run: Run, layout: ClusterLayout, host: Cluster
   writeFileSync(join(dir, "docker.default"), rendered);
   const logFile = join(dir, "dockerd.log");
   const engine = { dir, socketPath, configFile };
-  await removeStaleOverlayEndpoints(dir, engine, logFile);
+  await removeStaleOverlayEndpoints(dir, engine, logFile, layout.sandbox);
   // A private mount namespace keeps the engine's overlay mounts out of the root namespace.
   const argv = inHost(host, ["/usr/sbin/dockerd", ...dockerdArgs(rendered, engine)], true);
   const daemon = await spawnDaemon(argv, { logFile });
@@ -167,11 +167,13 @@ async function makeGatewayBridge(socketPath: string): Promise<void> {
 }
 
 /** What docker.service's ExecStartPre does on the VMs (templates/docker-stale-overlay.py), with the local roots; its word goes to the engine's log. */
-async function removeStaleOverlayEndpoints(dir: string, engine: LocalEngine, logFile: string): Promise<void> {
+async function removeStaleOverlayEndpoints(dir: string, engine: LocalEngine, logFile: string, sandbox: Sandbox): Promise<void> {
   const script = join(dir, "docker-stale-overlay.py");
   writeFileSync(script, renderDockerStaleOverlay(), { mode: 0o755 });
   const roots = engineRoots(engine);
-  appendFileSync(logFile, await runChecked([script, "--data-root", roots.dataRoot, "--exec-root", roots.execRoot]));
+  // Under userns the engine keeps its whole root, the network store included, in the remapped root's folder.
+  const dataRoot = sandboxDockerDataRoot(sandbox, roots.dataRoot) ?? roots.dataRoot;
+  appendFileSync(logFile, await runChecked([script, "--data-root", dataRoot, "--exec-root", roots.execRoot]));
 }
 
 /** The node firewall the VMs get (templates/node-firewall.sh.hbs), run in the node's namespace before dockerd starts, as at a VM's boot. */

@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { afterAll, describe, expect, it } from "vitest";
+import { sandboxDockerDataRoot } from "../../infra/sandbox.ts";
 import {
   mountUnitName,
   gatewayBridgeSubnet,
@@ -139,6 +140,11 @@ describe("what each sandbox (berth:sandbox) changes on the nodes and the manager
   it("userns: the stale overlay clean-up reads the remapped engine's own store", () => {
     expect(fileOf(examplePlans("userns").node!, PATHS.dockerStaleOverlayDropIn)).toMatch(/^ExecStartPre=-\S+ --data-root \/var\/lib\/docker\/10000000\.10000000$/m);
     expect(fileOf(plans.node!, PATHS.dockerStaleOverlayDropIn)).toMatch(/^ExecStartPre=-\S+$/m);
+  });
+
+  it("userns: the remapped root follows the engine's own data root (the local cluster's engines have their own)", () => {
+    expect(sandboxDockerDataRoot("userns", "/var/tmp/berth-local/hosts/docker-host-1/data")).toBe("/var/tmp/berth-local/hosts/docker-host-1/data/10000000.10000000");
+    expect(sandboxDockerDataRoot("gvisor", "/var/tmp/x")).toBeUndefined();
   });
 });
 
