@@ -7,6 +7,7 @@
  * - gvisor: every tenant container runs under runsc whatever the tenant asks, and `docker top`,
  *   which would list the node's processes under runsc, is refused.
  */
+import { execFileSync } from "node:child_process";
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -124,5 +125,29 @@ describe("gvisor: tenants' containers run under runsc", () => {
     expect(top.stdout).not.toMatch(/process_api|dockerd|containerd/);
     expect(top.code).not.toBe(0);
     expect(top.stderr).toMatch(/docker top is not available under the runsc runtime/);
+  });
+
+  it("refuses builds, whose RUN steps the engine would run under its default runc, outside the sandbox", async () => {
+    const open = await startTestProxy(engine, {
+      BERTH_AUTH_BACKEND: "static",
+      BERTH_TOKENS_FILE: tokens,
+      BERTH_TENANT_RUNTIME: GVISOR_RUNTIME,
+      BERTH_TENANT_IMAGE_CHANGES: "true",
+    });
+    try {
+      dir.file("Dockerfile", `FROM ${TEST_IMAGE}\nRUN uname -r\n`);
+      const tar = execFileSync("tar", ["-C", dir.path, "-c", "Dockerfile"]);
+      const build = await fetch(`http://127.0.0.1:${open.port}/v1.41/build?t=berth-test/escape:1`, {
+        method: "POST",
+        headers: { "x-auth-token": alice.token, "x-auth-tenantid": "tenant-a", "content-type": "application/x-tar" },
+        body: tar,
+      });
+      const output = await build.text();
+      expect(output).not.toContain(readFileSync("/proc/sys/kernel/osrelease", "utf8").trim());
+      expect(build.status).toBe(403);
+      expect(output).toMatch(/builds are not available under the runsc runtime/);
+    } finally {
+      await open.stop();
+    }
   });
 });

@@ -24,3 +24,10 @@ export function withTenantRuntime(host: Json, tenantRuntime: string | undefined)
  * process table: the answer lists the node's processes (its PID 1 and whatever has those ids).
  */
 export const topIsSafeUnder = (tenantRuntime: string | undefined): boolean => tenantRuntime === undefined || tenantRuntime === "runc";
+
+/**
+ * Whether a build's RUN steps run under the tenants' runtime. The engine runs them in containers of
+ * its own default runtime (runc), never the one the proxy sets on creates: under a sandbox a build
+ * would run tenant code on the node's kernel.
+ */
+export const buildsRunUnder = (tenantRuntime: string | undefined): boolean => tenantRuntime === undefined || tenantRuntime === "runc";

@@ -8,11 +8,12 @@
  * lists merge every node's images, and an image is inspected, tagged or removed where it is.
  */
 import { lookup } from "node:dns/promises";
-import { Refusal, badRequest } from "../http/errors.ts";
+import { Refusal, badRequest, forbidden } from "../http/errors.ts";
 import { encodeSegments } from "../http/request.ts";
 import { checkLabels } from "../ownership.ts";
 import { CONTAINER_CONFIG_RULES, FieldRefusal, checkFields } from "../policy/fields.ts";
 import { checkRegistry, imageRegistry, urlAuthority } from "../policy/registries.ts";
+import { buildsRunUnder } from "../policy/runtime.ts";
 import type { ClusterNode } from "../upstream/cluster.ts";
 import { anyNode, everywhereJson } from "./fan-out.ts";
 import { type EngineCall, type Handler, type MergedStream, type Reply, type TenantRequest, pipe } from "./types.ts";
@@ -104,6 +105,10 @@ function streamToAnyNode(request: TenantRequest, segments: string[]): EngineCall
 }
 
 export const build: Handler = async (request) => {
+  const { tenantRuntime } = request.settings.policy;
+  if (!request.scope.unrestricted && !buildsRunUnder(tenantRuntime)) {
+    throw forbidden(`builds are not available under the ${tenantRuntime} runtime: the engine runs their steps under its default runtime, outside the sandbox`);
+  }
   const mode = request.query.get("networkmode");
   if (!request.scope.unrestricted && mode !== null && !["", "default", "bridge", "none"].includes(mode)) {
     throw new FieldRefusal("networkmode", "builds run on the default bridge or without network");
