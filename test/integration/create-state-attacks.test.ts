@@ -7,49 +7,24 @@ import { request as httpRequest, type ClientRequest, type IncomingMessage } from
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Engine, TEST_IMAGE, startEngines } from "../../scripts/harness/index.ts";
-import { type TestProxy, startTestProxy } from "../support/proxy.ts";
+import { type Engine, TEST_IMAGE } from "../../scripts/harness/index.ts";
+import type { TestProxy } from "../support/proxy.ts";
+import { asTenant, startStateCluster, stopStateCluster } from "../support/state-cluster.ts";
 import { testDir } from "../support/test-dir.ts";
 
 const dir = testDir("create-state-attacks");
 const tenants = ["renamer", "hoarder", "locker", "victim", "bystander"];
-const quotaFile = dir.file("quota.json", { tenants: { victim: { Containers: 1 } } });
-const tokensFile = dir.file("tokens.json", tenants.map((tenant) => ({ token: `token-${tenant}-0123`, user: `user-${tenant}`, tenant })));
 
 let engines: Engine[];
 let proxy: TestProxy;
 
 beforeAll(async () => {
-  engines = await startEngines(2, { tcp: true });
-  const nodesFile = dir.file("cluster.ips", engines.map((engine) => `${engine.name} ${engine.address}:2375`).join("\n") + "\n");
-  proxy = await startTestProxy(undefined, {
-    BERTH_NODES_FILE: nodesFile,
-    BERTH_VOLUME_BACKEND: "shared-dir",
-    BERTH_VOLUME_ROOT: dir.path,
-    BERTH_AUTH_BACKEND: "static",
-    BERTH_TOKENS_FILE: tokensFile,
-    SWARM_ENFORCE_QUOTA: "true",
-    SWARM_QUOTA_FILE: quotaFile,
-    BERTH_HEALTH_INTERVAL_MS: "500",
-    BERTH_FANOUT_TIMEOUT_MS: "2000",
-    BERTH_ENGINE_TIMEOUT_MS: "3000",
-  });
+  ({ engines, proxy } = await startStateCluster(dir, tenants, { tenants: { victim: { Containers: 1 } } }));
 }, 120_000);
 
-afterAll(async () => {
-  await proxy?.stop();
-  await Promise.all((engines ?? []).map((engine) => engine.stop()));
-});
+afterAll(() => stopStateCluster({ engines, proxy }));
 
-async function api(tenant: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
-  const response = await fetch(`http://127.0.0.1:${proxy.port}/v1.41${path}`, {
-    method,
-    headers: { "x-auth-token": `token-${tenant}-0123`, "x-auth-tenantid": tenant, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  return { status: response.status, body: text && response.headers.get("content-type")?.includes("json") ? JSON.parse(text) : text };
-}
+const api = (tenant: string, method: string, path: string, body?: unknown) => asTenant(proxy, tenant, method, path, body);
 
 const create = (tenant: string, name: string, body: Record<string, unknown> = {}) =>
   api(tenant, "POST", `/containers/create?name=${name}`, { Image: TEST_IMAGE, Cmd: ["true"], ...body });
