@@ -7,7 +7,7 @@ import { request as httpRequest, type ClientRequest, type IncomingMessage } from
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Engine, TEST_IMAGE } from "../../scripts/harness/index.ts";
+import { type Engine, TEST_IMAGE, waitFor } from "../../scripts/harness/index.ts";
 import type { TestProxy } from "../support/proxy.ts";
 import { asTenant, startStateCluster, stopStateCluster } from "../support/state-cluster.ts";
 import { testDir } from "../support/test-dir.ts";
@@ -28,6 +28,11 @@ const api = (tenant: string, method: string, path: string, body?: unknown) => as
 
 const create = (tenant: string, name: string, body: Record<string, unknown> = {}) =>
   api(tenant, "POST", `/containers/create?name=${name}`, { Image: TEST_IMAGE, Cmd: ["true"], ...body });
+
+/** Until the container has written its /big (a fixed wait was too short on a busy machine). */
+async function untilWritten(node: Engine, engineName: string): Promise<void> {
+  expect(await waitFor(async () => (await node.docker(["exec", engineName, "test", "-f", "/written"])).code === 0, 60_000, 200)).toBe(true);
+}
 
 /** How many containers the engines hold under one engine name. */
 async function holders(engineName: string): Promise<number> {
@@ -126,10 +131,10 @@ describe("events applied while a tenant holds a container's lock", () => {
     const onNode = { Env: [`constraint:node==${node.name}`] };
     expect((await create("victim", "kept", onNode)).status).toBe(201);
     // The engine holds a container's lock until a `docker cp` out of it is read to the end.
-    const locked = await create("locker", "locked", { ...onNode, Cmd: ["sh", "-c", "dd if=/dev/zero of=/big bs=1M count=64 2>/dev/null; sleep 600"] });
+    const locked = await create("locker", "locked", { ...onNode, Cmd: ["sh", "-c", "dd if=/dev/zero of=/big bs=1M count=64 2>/dev/null; touch /written; sleep 600"] });
     expect(locked.status).toBe(201);
     expect((await api("locker", "POST", "/containers/locked/start")).status).toBe(204);
-    await sleep(1_500);
+    await untilWritten(node, "locker_locked");
     const holding: ClientRequest[] = [];
     try {
       holding.push((await unreadArchive("locker", "locked", "/big")).request);
@@ -156,10 +161,10 @@ describe("events applied while a tenant holds a container's lock", () => {
   it("place creates by memory on a node where a tenant's update went unanswered behind its container's lock", async () => {
     const node = engines[0]!;
     const onNode = { Env: [`constraint:node==${node.name}`] };
-    const frozen = await create("locker", "frozen", { ...onNode, HostConfig: { Memory: 64 * 1024 * 1024 }, Cmd: ["sh", "-c", "dd if=/dev/zero of=/big bs=1M count=64 2>/dev/null; sleep 600"] });
+    const frozen = await create("locker", "frozen", { ...onNode, HostConfig: { Memory: 64 * 1024 * 1024 }, Cmd: ["sh", "-c", "dd if=/dev/zero of=/big bs=1M count=64 2>/dev/null; touch /written; sleep 600"] });
     expect(frozen.status).toBe(201);
     expect((await api("locker", "POST", "/containers/frozen/start")).status).toBe(204);
-    await sleep(1_500);
+    await untilWritten(node, "locker_frozen");
     const { request: copy } = await unreadArchive("locker", "frozen", "/big");
     try {
       // The update waits for the lock on the engine: the proxy gives up on it after its engine timeout.
