@@ -88,7 +88,8 @@ async function webAnswer(user: TenantUser): Promise<string> {
 // may fail its next etcd calls there (a defect of the engine, pinned in engine-defects.test.ts).
 beforeEach(async () => {
   cluster = await startTestCluster([[], [], []]);
-  proxy = await cluster.startProxy({ BERTH_AUTH_BACKEND: "static", BERTH_TOKENS_FILE: tokensFile });
+  // As on a deployed stack, the proxy sets the hosts' MTU on the networks it creates.
+  proxy = await cluster.startProxy({ BERTH_AUTH_BACKEND: "static", BERTH_TOKENS_FILE: tokensFile, BERTH_NETWORK_MTU: "1450" });
 }, 240_000);
 
 afterEach(async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { SHARED_NETWORKS_SCOPE, TenantScope, checkName } from "../../tenant-proxy/src/ownership.ts";
+import { ADMIN_SCOPE, SHARED_NETWORKS_SCOPE, TenantScope, checkName } from "../../tenant-proxy/src/ownership.ts";
 import { nameMatcher, parseFilters, serializeFilters, withOwner } from "../../tenant-proxy/src/rewrite/filters.ts";
 import { imageSummaryView } from "../../tenant-proxy/src/rewrite/images.ts";
 import { eventView } from "../../tenant-proxy/src/rewrite/system.ts";
@@ -88,6 +88,12 @@ describe("views", () => {
   it("shows volumes by their tenant names, and shared networks as they are", () => {
     expect(volumeView(t1, { Name: "t1_v", Labels: { "berth.tenant": "t1" }, Mountpoint: "/d/t1_v/_data", Options: { type: "nfs" } })).toEqual({ Name: "v", Labels: {}, Mountpoint: "/d/v/_data", Options: null });
     expect(networkView(t1, SHARED_NETWORKS_SCOPE, { Name: "shared", Labels: null, Containers: {} }).Name).toBe("shared");
+  });
+
+  it("hides the MTU the proxy set on a tenant's network, which docker-compose would take for a changed definition", () => {
+    const network = { Name: "t1_app_default", Labels: { "berth.tenant": "t1" }, Containers: {}, Options: { "com.docker.network.driver.mtu": "1450" } };
+    expect(networkView(t1, t1, network).Options).toEqual({});
+    expect(networkView(ADMIN_SCOPE, ADMIN_SCOPE, network).Options).toEqual(network.Options);
   });
 });
 

@@ -7,6 +7,7 @@
  * one per object shape, used by lists, inspects, events and prunes alike.
  */
 import { type Labels, type Scope, withoutReservedLabels } from "../ownership.ts";
+import { MTU_OPTION } from "../policy/network-mtu.ts";
 import type { ClusterNode } from "../upstream/cluster.ts";
 
 type Json = Record<string, any>;
@@ -142,6 +143,7 @@ export function networkView(scope: Scope, networkScope: Scope, network: Json): J
   const containers = network.Containers as Record<string, Json> | null | undefined;
   return {
     ...network,
+    ...(scope.unrestricted ? {} : { Options: withoutServiceOptions(network.Options) }),
     Name: networkScope.visibleName(network.Name),
     Labels: visibleLabels(scope, network.Labels as Labels),
     Containers:
@@ -152,6 +154,17 @@ export function networkView(scope: Scope, networkScope: Scope, network: Json): J
           .map(([id, endpoint]) => [id, { ...endpoint, Name: scope.visibleName(endpoint.Name) }]),
       ),
   };
+}
+
+/**
+ * A network's driver options as a tenant sees them: without the MTU the proxy set (tenants set no
+ * driver options), which docker-compose would take for a changed network definition and refuse
+ * the project's next `up` ("needs to be recreated").
+ */
+function withoutServiceOptions(options: unknown): unknown {
+  if (!options || typeof options !== "object" || !(MTU_OPTION in options)) return options;
+  const { [MTU_OPTION]: _set, ...rest } = options as Record<string, unknown>;
+  return rest;
 }
 
 /**
