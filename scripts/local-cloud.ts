@@ -109,7 +109,7 @@ async function up(layout: CloudLayout): Promise<boolean> {
   if (provisioned) {
     step("tenants: Keystone's projects and users, a docker config dir per user, busybox:latest on the nodes");
     const tokens = await tenantsUp(layout, keystone, outputs.inventory.proxy.endpoint, join(layout.stateDir, "ca.pem"));
-    importBusybox(layout, machines.filter((machine) => machine.role === "node").map((machine) => machine.name));
+    await importBusybox(layout, machines.filter((machine) => machine.role === "node").map((machine) => machine.name));
     console.log(table([["USER", "PROJECT", "TRY"], ...tokens.map((token) => [token.user, token.project, `docker --config ${join(tenantsDir(layout), token.user)} ps`])]));
     console.log(`\`. ${cloudEnvFile(layout)}\` sets DOCKER_HOST and TLS for the tenant docker-user-1; \`berth_user <user>\` switches.`);
   }

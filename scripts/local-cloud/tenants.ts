@@ -17,6 +17,7 @@ import { leaderOf, type CloudLayout } from "./machines.ts";
 
 export const tenantsDir = (layout: CloudLayout) => join(layout.stateDir, "tenants");
 export const cloudEnvFile = (layout: CloudLayout) => join(layout.stateDir, "env");
+const DOCKERD_WAIT_MS = 180_000;
 const passwordsFile = (layout: CloudLayout) => join(layout.stateDir, "passwords.json");
 
 /**
@@ -39,8 +40,22 @@ export async function tenantsUp(layout: CloudLayout, keystone: { url: string; st
   return tokens;
 }
 
-/** busybox:latest in each node's engine, imported through the machine's own docker CLI. */
-export function importBusybox(layout: CloudLayout, nodeNames: string[]): void {
+const inNode = (leader: number, args: string[]) => execFileSync("nsenter", ["-t", String(leader), "-a", ...args], { stdio: ["ignore", "ignore", "ignore"] });
+const succeeds = (run: () => unknown) => {
+  try {
+    run();
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * busybox:latest in each node's engine that lacks it, imported through the machine's own docker
+ * CLI. A node booted again by this `up` (after a power-off) runs no command, so its dockerd may
+ * still be starting: wait for it, as the engine's clients would.
+ */
+export async function importBusybox(layout: CloudLayout, nodeNames: string[]): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), "berth-cloud-busybox-"));
   try {
     const tarball = join(work, "rootfs.tar");
@@ -48,6 +63,12 @@ export function importBusybox(layout: CloudLayout, nodeNames: string[]): void {
     for (const name of nodeNames) {
       const leader = leaderOf(layout, name);
       if (!leader) throw new Error(`${name} is not running`);
+      const deadline = Date.now() + DOCKERD_WAIT_MS;
+      while (!succeeds(() => inNode(leader, ["docker", "info"]))) {
+        if (Date.now() > deadline) throw new Error(`dockerd on ${name} did not answer within ${DOCKERD_WAIT_MS / 1000} s`);
+        await new Promise((resolve) => setTimeout(resolve, 2000));
+      }
+      if (succeeds(() => inNode(leader, ["docker", "image", "inspect", "busybox:latest"]))) continue;
       execFileSync("nsenter", ["-t", String(leader), "-a", "docker", "import", "--change", 'CMD ["sh"]', "-", "busybox:latest"], {
         input: readFileSync(tarball),
         stdio: ["pipe", "ignore", "pipe"],
