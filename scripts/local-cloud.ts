@@ -42,6 +42,7 @@ import {
 } from "./local-cloud/machines.ts";
 import { keystoneDown, keystoneUp } from "./local-cloud/keystone.ts";
 import { runProgram } from "./local-cloud/program.ts";
+import { cloudEnvFile, importBusybox, tenantsDir, tenantsUp } from "./local-cloud/tenants.ts";
 
 const FLOATING_CIDR = "10.95.200.0/24";
 /**
@@ -70,7 +71,8 @@ async function up(layout: CloudLayout): Promise<boolean> {
   bridgeUp(layout);
   sharesUp(layout);
   const aptProxy = aptCacheUp(layout);
-  console.log(`    Keystone: ${await keystoneUp(layout)}`);
+  const keystone = await keystoneUp(layout);
+  console.log(`    Keystone: ${keystone.url}`);
 
   step("the program (infra/index.ts) under the local cloud's mocks, stack local-cloud");
   const { resources, outputs } = await runProgram({ stateDir: layout.stateDir, floatingCidr: FLOATING_CIDR });
@@ -100,11 +102,19 @@ async function up(layout: CloudLayout): Promise<boolean> {
   const failed = new Set(Object.entries(results).filter(([, result]) => result.startsWith("failed") || result.startsWith("skipped")).map(([name]) => name));
   const state: CloudState = { resources: resources.filter((resource) => !failed.has(resource.name)), results };
   writeFileSync(stateFile(layout), JSON.stringify(state), { mode: 0o600 });
+  const provisioned = Object.values(results).every((result) => !result.startsWith("failed") && !result.startsWith("skipped"));
 
   console.log();
   console.log(table([["command", "result"], ...commands.map((command) => [command.name, results[command.name]!.split("\n")[0]!])], { rule: true }));
+  if (provisioned) {
+    step("tenants: Keystone's projects and users, a docker config dir per user, busybox:latest on the nodes");
+    const tokens = await tenantsUp(layout, keystone, outputs.inventory.proxy.endpoint, join(layout.stateDir, "ca.pem"));
+    await importBusybox(layout, machines.filter((machine) => machine.role === "node").map((machine) => machine.name));
+    console.log(table([["USER", "PROJECT", "TRY"], ...tokens.map((token) => [token.user, token.project, `docker --config ${join(tenantsDir(layout), token.user)} ps`])]));
+    console.log(`\`. ${cloudEnvFile(layout)}\` sets DOCKER_HOST and TLS for the tenant docker-user-1; \`berth_user <user>\` switches.`);
+  }
   console.log(`\nlocal cloud: ${machines.length} machines, ${commands.length - failed.size}/${commands.length} commands done, in ${Math.round((Date.now() - started) / 1000)} s`);
-  return Object.values(results).every((result) => !result.startsWith("failed") && !result.startsWith("skipped"));
+  return provisioned;
 }
 
 /**

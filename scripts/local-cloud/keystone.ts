@@ -6,7 +6,8 @@
  */
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { identify, releaseAll, type Run, startSharedKeystone } from "../harness/index.ts";
+import { identify, type Keystone, releaseAll, type Run, startSharedKeystone } from "../harness/index.ts";
+import { TOKEN_LIFETIME_SECONDS } from "../local-cluster/layout.ts";
 import type { CloudLayout } from "./machines.ts";
 
 export const KEYSTONE_PORT = 5000;
@@ -20,14 +21,14 @@ async function answers(url: string): Promise<boolean> {
   }
 }
 
-/** Starts Keystone unless it already answers; resolves with its URL. */
-export async function keystoneUp(layout: CloudLayout): Promise<string> {
+/** Starts Keystone unless it already answers; resolves with its URL, and its handle when this call started it. */
+export async function keystoneUp(layout: CloudLayout): Promise<{ url: string; started?: Keystone }> {
   const url = `http://${layout.hostAddress}:${KEYSTONE_PORT}`;
-  if (await answers(url)) return url;
+  if (await answers(url)) return { url };
   mkdirSync(keystoneDir(layout), { recursive: true });
   const run: Run = { dir: keystoneDir(layout), index: Number(layout.hostAddress.split(".")[1]), owner: identify(process.pid), bridge: layout.bridge, subnetPrefix: layout.hostAddress.split(".").slice(0, 2).join(".") };
-  await startSharedKeystone(run, { host: layout.hostAddress, port: KEYSTONE_PORT });
-  return url;
+  // The local cluster's token lifetime, so the tenants' config dirs keep working between runs.
+  return { url, started: await startSharedKeystone(run, { host: layout.hostAddress, port: KEYSTONE_PORT, tokenExpirationSeconds: TOKEN_LIFETIME_SECONDS }) };
 }
 
 export async function keystoneDown(layout: CloudLayout): Promise<string[]> {

@@ -10,7 +10,7 @@ import { join, relative } from "node:path";
 import { buildProxyBundle } from "../build-proxy.ts";
 import { step, table } from "../lib/console.ts";
 import { NODE18 } from "../lib/node18.ts";
-import { runCommand, startSharedKeystone, type Keystone, entries, type LedgerEntry, createBridge, createHost, identify, releaseAll, type Run } from "../harness/index.ts";
+import { runCommand, startSharedKeystone, entries, type LedgerEntry, createBridge, createHost, identify, releaseAll, type Run } from "../harness/index.ts";
 import {
   applyNodeFirewall,
   applySecurityGroups,
@@ -27,7 +27,7 @@ import {
 import { checkHealth, daemonPids, healthTable, readState, stateFile, type ClusterState } from "./health.ts";
 import { HOSTS, KEYSTONE_PORT, TENANTS, TOKEN_LIFETIME_SECONDS, TOKEN_RENEWAL_MS, madePaths, netnsName, runIndex, type ClusterLayout } from "./layout.ts";
 import { rebootNode } from "./reboot.ts";
-import { envFile, localInventory, sshConfig, writeTenantConfigs } from "./outputs.ts";
+import { createTenants, envFile, localInventory, sshConfig, writeTenantConfigs } from "./outputs.ts";
 import { makePasswords, makeSshKey, makeTls, readPasswords } from "./secrets.ts";
 
 const REQUIRED = ["/usr/sbin/dockerd", "/usr/bin/etcd", "/usr/bin/ganesha.nfsd", "/usr/bin/uwsgi", "/usr/bin/keystone-manage", "/usr/sbin/sshd", "/usr/bin/nfs-cat", "/bin/busybox", "/usr/bin/openssl", "/usr/bin/python3"];
@@ -118,10 +118,10 @@ async function build(layout: ClusterLayout): Promise<ClusterState> {
   await applySecurityGroups(hosts, { hosts, operatorAddress: `${layout.subnetPrefix}.0.1`, proxyPort: PROXY_PORT, keystonePort: KEYSTONE_PORT });
 
   step("writing .local/: inventory.json, env, ssh config, a docker config dir per user");
-  const tokens = await writeTenantConfigs(layout, keystoneUrl, passwords, endpoint, tls.caFile);
+  const tokens = await writeTenantConfigs(layout.tenantsDir, keystoneUrl, passwords, endpoint, tls.caFile);
   const inventory = localInventory(layout, { manager, nodes, nfs, etcd, proxyPort: PROXY_PORT, keystoneUrl, caFile: tls.caFile });
   writeFileSync(layout.inventoryFile, `${JSON.stringify(inventory, null, 2)}\n`);
-  writeFileSync(layout.envFile, envFile(layout, endpoint));
+  writeFileSync(layout.envFile, envFile(layout.tenantsDir, endpoint));
   writeSshClientFiles(layout, hosts, ssh.privateKey);
 
   const state: ClusterState = { hosts, engines, keystoneUrl, endpoint, proxyPort: PROXY_PORT, adminProjectId, tokens };
@@ -145,17 +145,6 @@ async function createNetwork(run: Run, layout: ClusterLayout): Promise<ClusterHo
   return hosts;
 }
 
-/** The transcript's projects, each user a member of its project; returns the project ids by name. */
-async function createTenants(keystone: Keystone, passwords: Record<string, string>): Promise<Record<string, string>> {
-  const projectIds: Record<string, string> = {};
-  for (const tenant of TENANTS) {
-    const projectId = await keystone.createProject(tenant.project);
-    projectIds[tenant.project] = projectId;
-    for (const user of tenant.users) await keystone.createUser(user, passwords[user]!, [projectId]);
-  }
-  return projectIds;
-}
-
 /** known_hosts with every host's key, and the ssh_config that reaches the others through the manager. */
 function writeSshClientFiles(layout: ClusterLayout, hosts: ClusterHost[], privateKey: string): void {
   const knownHosts = join(layout.sshDir, "known_hosts");
@@ -166,7 +155,7 @@ function writeSshClientFiles(layout: ClusterLayout, hosts: ClusterHost[], privat
 async function renewTokens(layout: ClusterLayout, state: ClusterState): Promise<void> {
   if (!tokensNeedRenewal(state.tokens, Date.now())) return;
   step("tokens expire within a day: issuing new ones into the tenants' config dirs");
-  const tokens = await writeTenantConfigs(layout, state.keystoneUrl, readPasswords(layout.passwordsFile), state.endpoint, layout.caFile);
+  const tokens = await writeTenantConfigs(layout.tenantsDir, state.keystoneUrl, readPasswords(layout.passwordsFile), state.endpoint, layout.caFile);
   writeFileSync(stateFile(layout), `${JSON.stringify({ ...state, tokens }, null, 2)}\n`);
 }
 

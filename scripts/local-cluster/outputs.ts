@@ -13,6 +13,7 @@ import { ENGINE_PORT, ETCD_CLIENT_PORT } from "../../infra/ports.ts";
 import { NFS_SHARES } from "../../infra/roles.ts";
 import { writeDockerConfig } from "../lib/docker-config.ts";
 import { issueKeystoneToken } from "../lib/keystone-token.ts";
+import type { Keystone } from "../harness/index.ts";
 import { sshHostKey, type ClusterHost } from "./daemons.ts";
 import { SSH_PORT, TENANTS, type ClusterLayout } from "./layout.ts";
 
@@ -48,13 +49,13 @@ export function localInventory(layout: ClusterLayout, input: InventoryInput): In
  * (ca.pem and the placeholder client pair compose insists on): never the CA's own folder, which
  * holds its private key.
  */
-export function envFile(layout: ClusterLayout, endpoint: string): string {
+export function envFile(tenantsDir: string, endpoint: string): string {
   return [
-    "# berth local cluster: `. .local/env` makes docker and docker-compose the tenant docker-user-1;",
+    "# berth: sourcing this file makes docker and docker-compose the tenant docker-user-1;",
     "# `berth_user docker-user-2` switches to another user. `docker --config <dir>` works too.",
     `export DOCKER_HOST=${endpoint}`,
     "export DOCKER_TLS_VERIFY=1",
-    `berth_user() { [ -d "${layout.tenantsDir}/$1" ] || { echo "no tenant dir ${layout.tenantsDir}/$1" >&2; return 1; }; export DOCKER_CONFIG="${layout.tenantsDir}/$1" DOCKER_CERT_PATH="${layout.tenantsDir}/$1"; }`,
+    `berth_user() { [ -d "${tenantsDir}/$1" ] || { echo "no tenant dir ${tenantsDir}/$1" >&2; return 1; }; export DOCKER_CONFIG="${tenantsDir}/$1" DOCKER_CERT_PATH="${tenantsDir}/$1"; }`,
     "berth_user docker-user-1",
     "",
   ].join("\n");
@@ -67,9 +68,20 @@ export interface TenantToken {
   expiresAt: string;
 }
 
-/** Issues each user a project-scoped token and writes their docker config dir; returns the tokens' expiry. */
+/** The transcript's projects, each user a member of its project; returns the project ids by name. */
+export async function createTenants(keystone: Keystone, passwords: Record<string, string>): Promise<Record<string, string>> {
+  const projectIds: Record<string, string> = {};
+  for (const tenant of TENANTS) {
+    const projectId = await keystone.createProject(tenant.project);
+    projectIds[tenant.project] = projectId;
+    for (const user of tenant.users) await keystone.createUser(user, passwords[user]!, [projectId]);
+  }
+  return projectIds;
+}
+
+/** Issues each user a project-scoped token and writes their docker config dir under `tenantsDir`; returns the tokens' expiry. */
 export async function writeTenantConfigs(
-  layout: ClusterLayout,
+  tenantsDir: string,
   keystoneUrl: string,
   passwords: Record<string, string>,
   endpoint: string,
@@ -79,7 +91,7 @@ export async function writeTenantConfigs(
   return Promise.all(
     users.map(async ({ user, project }) => {
       const issued = await issueKeystoneToken({ authUrl: keystoneUrl, method: "password", username: user, password: passwords[user], projectName: project });
-      const dir = join(layout.tenantsDir, user);
+      const dir = join(tenantsDir, user);
       writeDockerConfig(dir, { token: issued.token, tenantId: issued.projectId, tls: { caFile } });
       writeDockerContext(dir, endpoint, caFile);
       return { user, project, projectId: issued.projectId, expiresAt: issued.expiresAt };
@@ -94,7 +106,7 @@ function writeDockerContext(configDir: string, endpoint: string, caFile: string)
   const tls = join(configDir, "contexts", "tls", id, "docker");
   mkdirSync(meta, { recursive: true });
   mkdirSync(tls, { recursive: true });
-  const context = { Name: CONTEXT, Metadata: { Description: "the berth local cluster's tenant proxy" }, Endpoints: { docker: { Host: endpoint, SkipTLSVerify: false } } };
+  const context = { Name: CONTEXT, Metadata: { Description: "the berth tenant proxy" }, Endpoints: { docker: { Host: endpoint, SkipTLSVerify: false } } };
   writeFileSync(join(meta, "meta.json"), JSON.stringify(context));
   writeFileSync(join(tls, "ca.pem"), readFileSync(caFile));
   const configPath = join(configDir, "config.json");
