@@ -6,7 +6,13 @@ import { defineConfig } from "vitest/config";
  * real dockerd, Keystone, etcd, a registry and network namespaces, as root, and gets the global
  * setup that makes the run's bridge and shared daemons. `npm test` runs both and prints one summary.
  */
-const UNIT_TESTS = ["test/proxy/**/*.test.ts", "test/architecture/*.test.ts", "test/infra/**/*.test.ts", "test/scripts/*-parts.test.ts", "test/scripts/local-cluster-configs.test.ts"];
+const UNIT_TESTS = [
+  "test/proxy/**/*.test.ts",
+  "test/architecture/*.test.ts",
+  "test/infra/**/*.test.ts",
+  "test/scripts/*-parts.test.ts",
+  "test/scripts/local-cluster-configs.test.ts",
+];
 
 export default defineConfig({
   test: {

@@ -10,7 +10,19 @@ import * as tls from "@pulumi/tls";
 import type { BerthConfig, HostConfig } from "./config.ts";
 import { buildInventory, type Inventory } from "./inventory.ts";
 import { ENGINE_PORT, ETCD_CLIENT_PORT } from "./ports.ts";
-import { authorizedKeysFile, cloudInitFor, etcdPlan, managerPlan, nfsPlan, nodePlan, NFS_SHARES, PATHS, provisionScriptFor, type ManagerPlanInput, type RolePlan } from "./roles.ts";
+import {
+  authorizedKeysFile,
+  cloudInitFor,
+  etcdPlan,
+  managerPlan,
+  nfsPlan,
+  nodePlan,
+  NFS_SHARES,
+  PATHS,
+  provisionScriptFor,
+  type ManagerPlanInput,
+  type RolePlan,
+} from "./roles.ts";
 import { securityGroupRules, type GroupRole } from "./rules.ts";
 import { Host, type HostArgs } from "./components/host.ts";
 import { Network } from "./components/network.ts";
@@ -47,7 +59,12 @@ export class BerthCluster extends pulumi.ComponentResource {
       `${name}-security`,
       {
         namePrefix: prefix,
-        rules: securityGroupRules({ sshCidrs: config.access.ssh, proxyCidrs: config.access.proxy, containerCidrs: config.access.containers, proxyPort: config.proxy.port }),
+        rules: securityGroupRules({
+          sshCidrs: config.access.ssh,
+          proxyCidrs: config.access.proxy,
+          containerCidrs: config.access.containers,
+          proxyPort: config.proxy.port,
+        }),
       },
       parent,
     );
@@ -63,7 +80,9 @@ export class BerthCluster extends pulumi.ComponentResource {
     // Replaced create-first (the new pair has the new name): a delete-first replacement would make
     // the engine replace every server, as it checks dependents without their ignoreChanges.
     const keyPair = new openstack.compute.Keypair(`${name}-keypair`, { name: prefix, publicKey: stackKey.publicKeyOpenssh }, parent);
-    const authorizedKeys = stackKey.publicKeyOpenssh.apply((stackPublicKey) => authorizedKeysFile(config.sshUser, [stackPublicKey, ...(config.operatorKey ? [config.operatorKey] : [])]));
+    const authorizedKeys = stackKey.publicKeyOpenssh.apply((stackPublicKey) =>
+      authorizedKeysFile(config.sshUser, [stackPublicKey, ...(config.operatorKey ? [config.operatorKey] : [])]),
+    );
 
     const images = new Map<string, pulumi.Output<string>>();
     const imageId = (image: string) => {
@@ -93,7 +112,9 @@ export class BerthCluster extends pulumi.ComponentResource {
     // connection `pulumi up` makes pins it (the provisioning carries the proxy's TLS key).
     const hostKey = (resourceName: string) => new tls.PrivateKey(`${resourceName}-host-key`, { algorithm: "ED25519" }, parent);
     const userDataWith = (key: tls.PrivateKey, plan: pulumi.Output<RolePlan>) =>
-      pulumi.secret(pulumi.all([plan, key.privateKeyOpenssh, key.publicKeyOpenssh]).apply(([p, privateKey, publicKey]) => cloudInitFor(p, { privateKey, publicKey })));
+      pulumi.secret(
+        pulumi.all([plan, key.privateKeyOpenssh, key.publicKeyOpenssh]).apply(([p, privateKey, publicKey]) => cloudInitFor(p, { privateKey, publicKey })),
+      );
     const sshHost = (target: Host, key: tls.PrivateKey, address = target.privateAddress): SshHost => ({ address, hostKey: key.publicKeyOpenssh });
 
     const etcdName = `${prefix}-etcd`;
@@ -103,7 +124,9 @@ export class BerthCluster extends pulumi.ComponentResource {
 
     const nfsName = nfsServerName(prefix);
     const planNfs = (volumeId: pulumi.Input<string>) =>
-      pulumi.all([network.cidr, volumeId]).apply(([clientCidr, dataVolumeId]) => nfsPlan({ hostname: nfsName, clientCidr, dataVolumeId, dataVolumeSize: config.nfs.dataVolumeSize }));
+      pulumi
+        .all([network.cidr, volumeId])
+        .apply(([clientCidr, dataVolumeId]) => nfsPlan({ hostname: nfsName, clientCidr, dataVolumeId, dataVolumeSize: config.nfs.dataVolumeSize }));
     const nfsKey = hostKey(`${name}-nfs`);
     const nfs = host(`${name}-nfs`, "nfs", nfsName, config.nfs, {
       dataVolume: { size: config.nfs.dataVolumeSize, ...(config.nfs.dataVolumeType ? { type: config.nfs.dataVolumeType } : {}) },
@@ -112,7 +135,19 @@ export class BerthCluster extends pulumi.ComponentResource {
 
     const planNode = (nodeName: string, address: pulumi.Input<string>) =>
       pulumi.all([address, etcd.privateAddress, nfs.privateAddress, network.cidr, network.mtu]).apply(([a, etcdAddress, nfsAddress, clusterCidr, mtu]) =>
-        nodePlan({ hostname: nodeName, address: a, etcdAddress, nfsAddress, clusterCidr, dockerVersion: config.dockerVersion, containerAddressPool: config.containerAddressPool.text, clusterId: prefix, osd: config.osd, mtu, sandbox: config.sandbox }),
+        nodePlan({
+          hostname: nodeName,
+          address: a,
+          etcdAddress,
+          nfsAddress,
+          clusterCidr,
+          dockerVersion: config.dockerVersion,
+          containerAddressPool: config.containerAddressPool.text,
+          clusterId: prefix,
+          osd: config.osd,
+          mtu,
+          sandbox: config.sandbox,
+        }),
       );
     const nodes = config.nodes.map((node) => {
       const key = hostKey(`${name}-node-${node.name}`);
@@ -127,10 +162,20 @@ export class BerthCluster extends pulumi.ComponentResource {
     });
 
     const managerName = `${prefix}-manager`;
-    const engines = pulumi.all(nodes.map((node) => node.host.privateAddress)).apply((addresses) => addresses.map((address) => ({ address, port: ENGINE_PORT })));
-    const managerInput = pulumi
-      .all([engines, nfs.privateAddress, network.mtu])
-      .apply(([list, nfsAddress, mtu]): ManagerPlanInput => ({ hostname: managerName, proxy: config.proxy, engines: list, nfsAddress, osd: config.osd, mtu, sandbox: config.sandbox }));
+    const engines = pulumi
+      .all(nodes.map((node) => node.host.privateAddress))
+      .apply((addresses) => addresses.map((address) => ({ address, port: ENGINE_PORT })));
+    const managerInput = pulumi.all([engines, nfs.privateAddress, network.mtu]).apply(
+      ([list, nfsAddress, mtu]): ManagerPlanInput => ({
+        hostname: managerName,
+        proxy: config.proxy,
+        engines: list,
+        nfsAddress,
+        osd: config.osd,
+        mtu,
+        sandbox: config.sandbox,
+      }),
+    );
     const planManager = managerInput.apply(managerPlan);
     const managerKey = hostKey(`${name}-manager`);
     const manager = host(`${name}-manager`, "manager", managerName, config.manager, { userData: () => userDataWith(managerKey, planManager) });
@@ -202,21 +247,42 @@ export class BerthCluster extends pulumi.ComponentResource {
     // The smoke scripts pin the same host keys as `pulumi up`.
     const hostKeys = pulumi
       .all([managerKey.publicKeyOpenssh, nfsKey.publicKeyOpenssh, etcdKey.publicKeyOpenssh])
-      .apply(([managerHostKey, nfsHostKey, etcdHostKey]) => ({ managerHostKey: managerHostKey.trim(), nfsHostKey: nfsHostKey.trim(), etcdHostKey: etcdHostKey.trim() }));
+      .apply(([managerHostKey, nfsHostKey, etcdHostKey]) => ({
+        managerHostKey: managerHostKey.trim(),
+        nfsHostKey: nfsHostKey.trim(),
+        etcdHostKey: etcdHostKey.trim(),
+      }));
     const keysAndCa = pulumi.all([hostKeys, proxyTls.caCertPem]);
     this.inventory = pulumi
       .all([bastion, manager.privateAddress, nodeHosts, nfs.privateAddress, nfs.publicAddress, etcd.privateAddress, etcd.publicAddress, keysAndCa])
-      .apply(([managerPublic, managerPrivate, nodeList, nfsAddress, nfsPublic, etcdAddress, etcdPublic, [{ managerHostKey, nfsHostKey, etcdHostKey }, caPem]]) =>
-        buildInventory({
-          cluster: prefix,
-          sshUser: config.sshUser,
-          manager: { name: managerName, privateAddress: managerPrivate, publicAddress: managerPublic, sshHostKey: managerHostKey },
-          nodes: nodeList,
-          nfs: { name: nfsName, privateAddress: nfsAddress, ...(nfsPublic ? { publicAddress: nfsPublic } : {}), sshHostKey: nfsHostKey, shares: NFS_SHARES.map((share) => share.path) },
-          etcd: { name: etcdName, privateAddress: etcdAddress, ...(etcdPublic ? { publicAddress: etcdPublic } : {}), sshHostKey: etcdHostKey, clientPort: ETCD_CLIENT_PORT },
-          proxy: { port: config.proxy.port, authBackend: config.proxy.authBackend, ...(config.proxy.keystoneUrl ? { keystoneUrl: config.proxy.keystoneUrl } : {}) },
-          ca: { pem: caPem, managerPath: PATHS.caCert, hint: "pulumi stack output caCertificate > ca.pem" },
-        }),
+      .apply(
+        ([managerPublic, managerPrivate, nodeList, nfsAddress, nfsPublic, etcdAddress, etcdPublic, [{ managerHostKey, nfsHostKey, etcdHostKey }, caPem]]) =>
+          buildInventory({
+            cluster: prefix,
+            sshUser: config.sshUser,
+            manager: { name: managerName, privateAddress: managerPrivate, publicAddress: managerPublic, sshHostKey: managerHostKey },
+            nodes: nodeList,
+            nfs: {
+              name: nfsName,
+              privateAddress: nfsAddress,
+              ...(nfsPublic ? { publicAddress: nfsPublic } : {}),
+              sshHostKey: nfsHostKey,
+              shares: NFS_SHARES.map((share) => share.path),
+            },
+            etcd: {
+              name: etcdName,
+              privateAddress: etcdAddress,
+              ...(etcdPublic ? { publicAddress: etcdPublic } : {}),
+              sshHostKey: etcdHostKey,
+              clientPort: ETCD_CLIENT_PORT,
+            },
+            proxy: {
+              port: config.proxy.port,
+              authBackend: config.proxy.authBackend,
+              ...(config.proxy.keystoneUrl ? { keystoneUrl: config.proxy.keystoneUrl } : {}),
+            },
+            ca: { pem: caPem, managerPath: PATHS.caCert, hint: "pulumi stack output caCertificate > ca.pem" },
+          }),
       );
     this.proxyEndpoint = this.inventory.proxy.endpoint;
     this.onboardingHint = this.inventory.tenants.onboarding;

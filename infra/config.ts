@@ -123,7 +123,11 @@ const DNS_NAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](
 const PUBLIC_KEY = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+=*( [^\n]*)?$/;
 const ROLE_NAMES = new Set(["manager", "etcd", "nfs"]);
 
-const name = (what: string) => z.string({ error: `expected ${what}` }).trim().min(1, `expected ${what}`);
+const name = (what: string) =>
+  z
+    .string({ error: `expected ${what}` })
+    .trim()
+    .min(1, `expected ${what}`);
 const flavor = name("a flavor name");
 const image = name("an image name");
 const volumeSize = z.int({ error: "expected a whole number of GB (0 = the flavor's ephemeral disk)" }).min(0).max(16384);
@@ -136,7 +140,10 @@ const networkMtu = z.int({ error: "expected the network's MTU in bytes (e.g. 145
 const NEW_NETWORK = z.strictObject(
   {
     cidr: z.string().default(DEFAULT_NETWORK_CIDR),
-    dnsServers: z.array(z.ipv4({ error: "expected DNS server addresses" })).min(1).default(DEFAULT_DNS_SERVERS),
+    dnsServers: z
+      .array(z.ipv4({ error: "expected DNS server addresses" }))
+      .min(1)
+      .default(DEFAULT_DNS_SERVERS),
     mtu: networkMtu,
   },
   { error: "expected {cidr, dnsServers} for a new network, or {networkId, subnetId} for an existing one" },
@@ -160,7 +167,10 @@ const SCHEMAS = {
   flavor: flavor.optional(),
   image: image.default(DEFAULT_IMAGE),
   volumeSize: volumeSize.default(0),
-  sshUser: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, "expected a Unix user name").default(DEFAULT_SSH_USER),
+  sshUser: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_-]{0,31}$/, "expected a Unix user name")
+    .default(DEFAULT_SSH_USER),
   manager: z.strictObject(roleHost).default({}),
   etcd: z.strictObject({ ...roleHost, floatingIp: z.boolean().default(false) }).default({ floatingIp: false }),
   nfs: z
@@ -184,15 +194,13 @@ const SCHEMAS = {
   externalNetwork: name("the name of the external (floating IP) network"),
   // A new network or an existing one, told apart by the keys given, so that an error speaks of
   // the shape the operator meant.
-  network: z
-    .unknown()
-    .transform((value, context) => {
-      const existing = typeof value === "object" && value !== null && ("networkId" in value || "subnetId" in value);
-      const result = (existing ? EXISTING_NETWORK : NEW_NETWORK).safeParse(value ?? {});
-      if (result.success) return result.data;
-      for (const issue of result.error.issues) context.addIssue({ code: "custom", message: issue.message, path: issue.path });
-      return z.NEVER;
-    }),
+  network: z.unknown().transform((value, context) => {
+    const existing = typeof value === "object" && value !== null && ("networkId" in value || "subnetId" in value);
+    const result = (existing ? EXISTING_NETWORK : NEW_NETWORK).safeParse(value ?? {});
+    if (result.success) return result.data;
+    for (const issue of result.error.issues) context.addIssue({ code: "custom", message: issue.message, path: issue.path });
+    return z.NEVER;
+  }),
   sshAllowedCidrs: cidrList,
   proxyAllowedCidrs: cidrList,
   containerPortCidrs: z.array(z.string()).min(1).default(["0.0.0.0/0"]),
@@ -207,11 +215,17 @@ const SCHEMAS = {
   dockerVersion: z
     .string()
     .regex(/^[0-9A-Za-z.+~:*-]+$/, "expected a Debian version pattern such as 20.10.*")
-    .refine((version) => /^20\.10([.+~*-]|$)/.test(version), "Docker 23 removed --cluster-store, which the overlay networks need: pin a 20.10 version (e.g. 20.10.*)")
+    .refine(
+      (version) => /^20\.10([.+~*-]|$)/.test(version),
+      "Docker 23 removed --cluster-store, which the overlay networks need: pin a 20.10 version (e.g. 20.10.*)",
+    )
     .default(DEFAULT_DOCKER_VERSION),
   containerAddressPool: z.string().default(DEFAULT_CONTAINER_ADDRESS_POOL),
   osdPlugin: z.boolean().default(false),
-  osdImage: z.string().regex(/^[a-z0-9][a-z0-9._/:@-]*$/, "expected a docker image reference").default(DEFAULT_OSD_IMAGE),
+  osdImage: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9._/:@-]*$/, "expected a docker image reference")
+    .default(DEFAULT_OSD_IMAGE),
   sandbox: sandboxSchema.default("none"),
   proxy: z.strictObject(
     {
@@ -257,7 +271,12 @@ function messageOf(issue: z.core.$ZodIssue): string {
 type Shape = { flavor?: string; image?: string; volumeSize?: number };
 
 function defaultNamePrefix(project: string, stack: string): string {
-  const prefix = `${project}-${stack}`.toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/^[^a-z]+/, "").slice(0, 32).replace(/-+$/, "");
+  const prefix = `${project}-${stack}`
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, "-")
+    .replace(/^[^a-z]+/, "")
+    .slice(0, 32)
+    .replace(/-+$/, "");
   return prefix || "berth";
 }
 
@@ -283,7 +302,10 @@ class Checks {
   credentials(): void {
     const { openstackCloud, env } = this.raw;
     if (!openstackCloud && !env.OS_CLOUD && !env.OS_AUTH_URL) {
-      this.problem("openstack:cloud", "no OpenStack credentials: set openstack:cloud to an entry of clouds.yaml, or export OS_CLOUD or the OS_* variables (OS_AUTH_URL, ...)");
+      this.problem(
+        "openstack:cloud",
+        "no OpenStack credentials: set openstack:cloud to an entry of clouds.yaml, or export OS_CLOUD or the OS_* variables (OS_AUTH_URL, ...)",
+      );
     }
   }
 
@@ -296,7 +318,11 @@ class Checks {
       return cidr ? [cidr] : [];
     });
     const open = what && this.values.allowWholeInternet === false ? cidrs.find(isWholeInternet) : undefined;
-    if (open) this.problem(`berth:${key}`, `${open.text} opens ${what} to the whole internet: list your own ranges, or set berth:allowWholeInternet to true to accept that`);
+    if (open)
+      this.problem(
+        `berth:${key}`,
+        `${open.text} opens ${what} to the whole internet: list your own ranges, or set berth:allowWholeInternet to true to accept that`,
+      );
     // One range written twice (203.0.113.5/24 and 203.0.113.0/24) admits nothing more: keep it
     // once, since a second, identical rule is refused by Neutron and clashes in resource names.
     return [...new Map(cidrs.map((cidr) => [cidr.text, cidr])).values()];
@@ -365,7 +391,10 @@ class Checks {
    */
   osdSandbox(): void {
     if (this.values.osdPlugin && this.values.sandbox === "userns") {
-      this.problem("berth:osdPlugin", "the OpenStorage plugin cannot run with berth:sandbox userns (dockerd refuses its --privileged --net=host container on a remapped engine): turn one of them off");
+      this.problem(
+        "berth:osdPlugin",
+        "the OpenStorage plugin cannot run with berth:sandbox userns (dockerd refuses its --privileged --net=host container on a remapped engine): turn one of them off",
+      );
     }
   }
 
@@ -380,11 +409,17 @@ class Checks {
       else if (/\/v2\.0\/?$/.test(proxy.keystoneUrl)) this.problem("berth:proxy.keystoneUrl", "Keystone v2.0 no longer exists: give the v3 URL (.../v3)");
     } else {
       if (proxy.multiTenant) {
-        this.problem("berth:proxy.authBackend", "none (no authentication) cannot tell tenants apart: the proxy refuses it while berth:proxy.multiTenant is true; set berth:proxy.multiTenant to false for a single-tenant service, or use keystone");
+        this.problem(
+          "berth:proxy.authBackend",
+          "none (no authentication) cannot tell tenants apart: the proxy refuses it while berth:proxy.multiTenant is true; set berth:proxy.multiTenant to false for a single-tenant service, or use keystone",
+        );
       }
       if (proxy.membersTenantId) this.problem("berth:proxy.membersTenantId", "needs the keystone backend (members are Keystone project members)");
       if (proxyCidrs?.some(isWholeInternet)) {
-        this.problem("berth:proxy.authBackend", "none lets anyone who reaches the proxy use every engine: refused while berth:proxyAllowedCidrs admits the whole internet");
+        this.problem(
+          "berth:proxy.authBackend",
+          "none lets anyone who reaches the proxy use every engine: refused while berth:proxyAllowedCidrs admits the whole internet",
+        );
       }
     }
     const bundle = readBundle(proxy.bundle);
@@ -438,7 +473,13 @@ export function parseConfig(raw: RawConfig, options: ParseOptions = {}): BerthCo
   const proxy = checks.proxy(proxyCidrs, options.readBundle ?? readBundleFromDisk);
   checks.osdSandbox();
   if (checks.issues.length === 0) {
-    const refusal = proxyRefusal({ proxy: proxy!, nodes: nodes!.length, osd: values.osdPlugin!, mtu: effectiveMtu(network!.mtu, undefined), sandbox: values.sandbox! });
+    const refusal = proxyRefusal({
+      proxy: proxy!,
+      nodes: nodes!.length,
+      osd: values.osdPlugin!,
+      mtu: effectiveMtu(network!.mtu, undefined),
+      sandbox: values.sandbox!,
+    });
     if (refusal) checks.problem("berth:proxy", `the tenant proxy would refuse to start with these settings: ${refusal}`);
   }
   if (checks.issues.length > 0) throw new ConfigError(checks.issues);
@@ -452,7 +493,12 @@ export function parseConfig(raw: RawConfig, options: ParseOptions = {}): BerthCo
     sshUser: v.sshUser,
     manager: { ...manager!, floatingIp: true },
     etcd: { ...etcd!, floatingIp: v.etcd.floatingIp },
-    nfs: { ...nfs!, floatingIp: v.nfs.floatingIp, dataVolumeSize: v.nfs.dataVolumeSize, ...(v.nfs.dataVolumeType ? { dataVolumeType: v.nfs.dataVolumeType } : {}) },
+    nfs: {
+      ...nfs!,
+      floatingIp: v.nfs.floatingIp,
+      dataVolumeSize: v.nfs.dataVolumeSize,
+      ...(v.nfs.dataVolumeType ? { dataVolumeType: v.nfs.dataVolumeType } : {}),
+    },
     nodes: nodes!,
     externalNetwork: v.externalNetwork,
     network: network!,
@@ -475,7 +521,19 @@ function decode(text: string): unknown {
   }
 }
 
-const STRING_KEYS = new Set(["namePrefix", "flavor", "image", "sshUser", "externalNetwork", "publicKey", "sshPrivateKey", "dockerVersion", "containerAddressPool", "osdImage", "sandbox"]);
+const STRING_KEYS = new Set([
+  "namePrefix",
+  "flavor",
+  "image",
+  "sshUser",
+  "externalNetwork",
+  "publicKey",
+  "sshPrivateKey",
+  "dockerVersion",
+  "containerAddressPool",
+  "osdImage",
+  "sandbox",
+]);
 
 /** Reads the running stack's `berth:*` configuration and environment. */
 export function readStackConfig(): RawConfig {

@@ -67,7 +67,7 @@ export interface InventoryInput {
 export function onboardingHint(endpoint: string): string {
   return (
     `docker -H ${endpoint} --tlsverify --tlscacert ca.pem --config ~/.berth ps ` +
-    "# ca.pem: the stack's CA; ~/.berth/config.json: {\"HttpHeaders\": {\"X-Auth-Token\": \"<keystone token>\", \"X-Auth-TenantId\": \"<project id>\"}}"
+    '# ca.pem: the stack\'s CA; ~/.berth/config.json: {"HttpHeaders": {"X-Auth-Token": "<keystone token>", "X-Auth-TenantId": "<project id>"}}'
   );
 }
 

@@ -106,17 +106,26 @@ export const GATEWAY_BRIDGE = "docker_gwbridge";
  */
 export function gatewayBridgeSubnet(addressPool: string): string {
   const pool = parseCidr(addressPool);
-  if (!pool || pool.version !== 4 || pool.prefix > ADDRESS_POOL_SUBNET) throw new Error(`addressPool: ${JSON.stringify(addressPool)} is not an IPv4 CIDR of /${ADDRESS_POOL_SUBNET} or wider`);
+  if (!pool || pool.version !== 4 || pool.prefix > ADDRESS_POOL_SUBNET)
+    throw new Error(`addressPool: ${JSON.stringify(addressPool)} is not an IPv4 CIDR of /${ADDRESS_POOL_SUBNET} or wider`);
   return lastSubnet(pool, ADDRESS_POOL_SUBNET);
 }
 
 /** docker CLI arguments that make docker_gwbridge on `subnet`, with the options the engine gives it itself. */
 export function gatewayBridgeCreateArgs(subnet: string): string[] {
   return [
-    "network", "create", "--driver", "bridge", "--subnet", plain("subnet", subnet),
-    "--opt", `com.docker.network.bridge.name=${GATEWAY_BRIDGE}`,
-    "--opt", "com.docker.network.bridge.enable_icc=false",
-    "--opt", "com.docker.network.bridge.enable_ip_masquerade=true",
+    "network",
+    "create",
+    "--driver",
+    "bridge",
+    "--subnet",
+    plain("subnet", subnet),
+    "--opt",
+    `com.docker.network.bridge.name=${GATEWAY_BRIDGE}`,
+    "--opt",
+    "com.docker.network.bridge.enable_icc=false",
+    "--opt",
+    "com.docker.network.bridge.enable_ip_masquerade=true",
     GATEWAY_BRIDGE,
   ];
 }
@@ -130,7 +139,8 @@ export function renderDockerGatewayBridgeDropIn(input: { subnet: string }): stri
 export function renderDockerDefaults(input: DockerDefaultsInput): string {
   const pool = /^(\d{1,3}(?:\.\d{1,3}){3})\/(\d{1,2})$/.exec(input.addressPool);
   const poolPrefix = Number(pool?.[2]);
-  if (!pool || isIP(pool[1]!) !== 4 || poolPrefix > ADDRESS_POOL_SUBNET) throw new Error(`addressPool: ${JSON.stringify(input.addressPool)} is not an IPv4 CIDR of /${ADDRESS_POOL_SUBNET} or wider`);
+  if (!pool || isIP(pool[1]!) !== 4 || poolPrefix > ADDRESS_POOL_SUBNET)
+    throw new Error(`addressPool: ${JSON.stringify(input.addressPool)} is not an IPv4 CIDR of /${ADDRESS_POOL_SUBNET} or wider`);
   return render("docker-defaults.hbs", {
     addressPoolBase: input.addressPool,
     addressPoolSize: ADDRESS_POOL_SUBNET,
@@ -148,7 +158,10 @@ export function renderDockerDefaults(input: DockerDefaultsInput): string {
 /** /etc/docker/daemon.json: what DOCKER_OPTS cannot say (a runtime's arguments). */
 export function renderDockerDaemonJson(input: { runtimes: Record<string, { path: string; runtimeArgs: string[] }> }): string {
   const runtimes = Object.fromEntries(
-    Object.entries(input.runtimes).map(([name, runtime]) => [plain("runtime", name), { path: absolutePath("runtime path", runtime.path), runtimeArgs: runtime.runtimeArgs.map((arg) => plain("runtimeArgs", arg)) }]),
+    Object.entries(input.runtimes).map(([name, runtime]) => [
+      plain("runtime", name),
+      { path: absolutePath("runtime path", runtime.path), runtimeArgs: runtime.runtimeArgs.map((arg) => plain("runtimeArgs", arg)) },
+    ]),
   );
   return `${JSON.stringify({ runtimes }, null, 2)}
 `;
@@ -225,7 +238,11 @@ export interface NodeFirewallInput {
 }
 
 /** berth's chains: from a container bridge to the node itself, and on through the node's NAT. */
-export const NODE_FIREWALL_CHAINS = { toNode: "BERTH-CONTAINERS-TO-NODE", toCluster: "BERTH-CONTAINERS-TO-CLUSTER", gatewayBridgeArp: "BERTH-GWBRIDGE-ARP" } as const;
+export const NODE_FIREWALL_CHAINS = {
+  toNode: "BERTH-CONTAINERS-TO-NODE",
+  toCluster: "BERTH-CONTAINERS-TO-CLUSTER",
+  gatewayBridgeArp: "BERTH-GWBRIDGE-ARP",
+} as const;
 
 /** The iptables rules that keep containers off every node address and the cluster's services. */
 export function renderNodeFirewall(input: NodeFirewallInput): string {
@@ -339,7 +356,8 @@ export function renderNfsServerMounts(input: { paths: string[] }): string {
 
 /** The etcd.service drop-in that waits for the network and restarts etcd after a failure. */
 export function renderEtcdRestart(input: { restartSeconds: number }): string {
-  if (!Number.isInteger(input.restartSeconds) || input.restartSeconds < 1) throw new Error(`restartSeconds: ${input.restartSeconds} is not a whole number of seconds`);
+  if (!Number.isInteger(input.restartSeconds) || input.restartSeconds < 1)
+    throw new Error(`restartSeconds: ${input.restartSeconds} is not a whole number of seconds`);
   return render("etcd-restart.conf.hbs", { restartSeconds: input.restartSeconds });
 }
 
@@ -552,7 +570,8 @@ export interface SshHostKey {
 }
 
 function checkedHostKey(key: SshHostKey): SshHostKey {
-  if (!/^-----BEGIN OPENSSH PRIVATE KEY-----\n[A-Za-z0-9+/=\n]+-----END OPENSSH PRIVATE KEY-----\n?$/.test(key.privateKey)) throw new Error("hostKey.privateKey: not an OpenSSH private key");
+  if (!/^-----BEGIN OPENSSH PRIVATE KEY-----\n[A-Za-z0-9+/=\n]+-----END OPENSSH PRIVATE KEY-----\n?$/.test(key.privateKey))
+    throw new Error("hostKey.privateKey: not an OpenSSH private key");
   if (!/^ssh-ed25519 [A-Za-z0-9+/=]+( \S*)?\n?$/.test(key.publicKey)) throw new Error("hostKey.publicKey: not an ssh-ed25519 public key line");
   return { privateKey: key.privateKey, publicKey: key.publicKey.trim() };
 }
@@ -597,7 +616,8 @@ export interface WaitForSshInput {
 /** Run on the bastion: waits until a VM's sshd answers with its pinned Ed25519 host key. */
 export function renderWaitForSsh(input: WaitForSshInput): string {
   const [type, key] = input.hostKey.trim().split(/\s+/);
-  if (type !== "ssh-ed25519" || !key || !/^[A-Za-z0-9+/=]+$/.test(key)) throw new Error(`hostKey: ${JSON.stringify(input.hostKey)} is not an ssh-ed25519 public key line`);
+  if (type !== "ssh-ed25519" || !key || !/^[A-Za-z0-9+/=]+$/.test(key))
+    throw new Error(`hostKey: ${JSON.stringify(input.hostKey)} is not an ssh-ed25519 public key line`);
   return render("wait-for-ssh.sh.hbs", { address: address("address", input.address), key, timeoutSeconds: input.timeoutSeconds });
 }
 

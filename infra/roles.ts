@@ -8,7 +8,16 @@ import type { ApiFilterFile } from "../tenant-proxy/src/policy/api-filter.ts";
 import type { Flavors } from "../tenant-proxy/src/policy/flavors.ts";
 import type { QuotaFile } from "../tenant-proxy/src/policy/quota.ts";
 import type { AuthSettings } from "../tenant-proxy/src/settings-types.ts";
-import { REMAP, type Sandbox, remapUserCommands, sandboxDockerDataRoot, sandboxDockerFlags, sandboxPackages, sandboxProxySettings, sandboxRuntimes } from "./sandbox.ts";
+import {
+  REMAP,
+  type Sandbox,
+  remapUserCommands,
+  sandboxDockerDataRoot,
+  sandboxDockerFlags,
+  sandboxPackages,
+  sandboxProxySettings,
+  sandboxRuntimes,
+} from "./sandbox.ts";
 import { CONTAINER_PORTS, ENGINE_PORT, ETCD_CLIENT_PORT, ETCD_LEGACY_CLIENT_PORT, ETCD_PEER_PORT, NFS_PORT } from "./ports.ts";
 import {
   mountUnitName,
@@ -132,7 +141,13 @@ export interface RolePlan {
   checks: ScriptCheck[];
 }
 
-const file = (path: string, content: string, restarts: string[], mode = "0644", owner = "root:root"): ProvisionedFile => ({ path, content, mode, owner, restarts });
+const file = (path: string, content: string, restarts: string[], mode = "0644", owner = "root:root"): ProvisionedFile => ({
+  path,
+  content,
+  mode,
+  owner,
+  restarts,
+});
 
 const check = (description: string, command: string, timeoutSeconds = 60): ScriptCheck => ({ description, command, timeoutSeconds });
 
@@ -182,9 +197,17 @@ export function nodeFirewallScript(input: { clusterCidr: string; etcdAddress: st
 function sandboxChecks(sandbox: Sandbox): ScriptCheck[] {
   switch (sandbox) {
     case "userns":
-      return [check(`the engine remaps user namespaces to ${REMAP.user} (${REMAP.firstId}+)`, `docker info --format '{{.DockerRootDir}}' | grep -q '/${REMAP.firstId}\\.${REMAP.firstId}$'`, 10)];
+      return [
+        check(
+          `the engine remaps user namespaces to ${REMAP.user} (${REMAP.firstId}+)`,
+          `docker info --format '{{.DockerRootDir}}' | grep -q '/${REMAP.firstId}\\.${REMAP.firstId}$'`,
+          10,
+        ),
+      ];
     case "gvisor":
-      return [check("the engine has gVisor's runtime (runsc)", "runsc --version >/dev/null && docker info --format '{{json .Runtimes}}' | grep -q '\"runsc\"'", 10)];
+      return [
+        check("the engine has gVisor's runtime (runsc)", "runsc --version >/dev/null && docker info --format '{{json .Runtimes}}' | grep -q '\"runsc\"'", 10),
+      ];
     case "none":
       return [];
   }
@@ -251,20 +274,33 @@ export function nodePlan(input: NodePlanInput): RolePlan {
       file(PATHS.dockerDaemonJson, renderDockerDaemonJson({ runtimes: sandboxRuntimes(input.sandbox) }), [DOCKER_UNIT]),
       // Read at the engine's next start: a change restarts nothing.
       file(PATHS.dockerStaleOverlay, renderDockerStaleOverlay(), [], "0755"),
-      file(PATHS.dockerStaleOverlayDropIn, renderDockerStaleOverlayDropIn({ scriptPath: PATHS.dockerStaleOverlay, dataRoot: sandboxDockerDataRoot(input.sandbox) }), []),
+      file(
+        PATHS.dockerStaleOverlayDropIn,
+        renderDockerStaleOverlayDropIn({ scriptPath: PATHS.dockerStaleOverlay, dataRoot: sandboxDockerDataRoot(input.sandbox) }),
+        [],
+      ),
       // Read at the engine's next start; a node whose docker_gwbridge is on another subnet fails the check below.
       file(PATHS.dockerGatewayBridgeDropIn, renderDockerGatewayBridgeDropIn({ subnet: gatewayBridgeSubnet(input.containerAddressPool) }), []),
       // Not restarted when changed: docker.service requires the unit, so restarting it would restart
       // docker and stop every container. The provisioning run applies the script itself (below).
       file(
         PATHS.nodeFirewall,
-        nodeFirewallScript({ clusterCidr: input.clusterCidr, etcdAddress: input.etcdAddress, nfsAddress: input.nfsAddress, containerAddressPool: input.containerAddressPool }),
+        nodeFirewallScript({
+          clusterCidr: input.clusterCidr,
+          etcdAddress: input.etcdAddress,
+          nfsAddress: input.nfsAddress,
+          containerAddressPool: input.containerAddressPool,
+        }),
         [],
         "0755",
       ),
       file(PATHS.nodeFirewallUnit, renderNodeFirewallUnit({ scriptPath: PATHS.nodeFirewall }), []),
       ...NFS_SHARES.map((share, index) =>
-        file(`/etc/systemd/system/${mounts[index]!.unit}`, renderNfsMountUnit({ server: input.nfsAddress, remotePath: share.path, where: share.path, options: NFS_MOUNT_OPTIONS }), [mounts[index]!.unit]),
+        file(
+          `/etc/systemd/system/${mounts[index]!.unit}`,
+          renderNfsMountUnit({ server: input.nfsAddress, remotePath: share.path, where: share.path, options: NFS_MOUNT_OPTIONS }),
+          [mounts[index]!.unit],
+        ),
       ),
       file(
         `${PATHS.osdDir}/${PATHS.osdConfigName}`,
@@ -281,7 +317,9 @@ export function nodePlan(input: NodePlanInput): RolePlan {
       // that turns gvisor on in place installs runsc here, before docker restarts with it.
       ...installedPackagesSteps(sandboxPackages(input.sandbox)),
       // A running node that turns userns on restarts docker with the new DOCKER_OPTS: the user must be there first.
-      ...(input.sandbox === "userns" ? [{ description: `the remap user ${REMAP.user} and its ids, before docker restarts`, command: remapUserCommands().join(" && ") }] : []),
+      ...(input.sandbox === "userns"
+        ? [{ description: `the remap user ${REMAP.user} and its ids, before docker restarts`, command: remapUserCommands().join(" && ") }]
+        : []),
     ],
     after: [{ description: "apply the node firewall now (its unit applies it at every boot, before docker)", command: PATHS.nodeFirewall }],
     services: [DOCKER_UNIT, FIREWALL_UNIT, ...mounts.map((mount) => mount.unit), ...osdUnits],
@@ -306,7 +344,9 @@ export function nodePlan(input: NodePlanInput): RolePlan {
         60,
       ),
       ...mounts.map((mount) => check(`the NFS share is mounted at ${mount.where}`, `mountpoint -q ${mount.where}`)),
-      ...(input.osd.enabled ? [check("the OpenStorage driver runs", `test "$(docker inspect --format '{{.State.Running}}' ${OSD_CONTAINER})" = true`, 120)] : []),
+      ...(input.osd.enabled
+        ? [check("the OpenStorage driver runs", `test "$(docker inspect --format '{{.State.Running}}' ${OSD_CONTAINER})" = true`, 120)]
+        : []),
     ],
   };
 }
@@ -321,7 +361,10 @@ export interface NfsPlanInput {
 }
 
 export function nfsPlan(input: NfsPlanInput): RolePlan {
-  const prepareDisk = { description: `format (once), mount and grow to the volume (${input.dataVolumeSize} GB) the data volume and the shared directories`, command: PATHS.nfsDisk };
+  const prepareDisk = {
+    description: `format (once), mount and grow to the volume (${input.dataVolumeSize} GB) the data volume and the shared directories`,
+    command: PATHS.nfsDisk,
+  };
   return {
     role: "nfs",
     hostname: input.hostname,
@@ -334,7 +377,9 @@ export function nfsPlan(input: NfsPlanInput): RolePlan {
         [],
         "0755",
       ),
-      file(PATHS.exports, renderExports({ clientCidr: input.clientCidr, shares: NFS_SHARES.map((share) => share.path), options: EXPORT_OPTIONS }), ["nfs-server.service"]),
+      file(PATHS.exports, renderExports({ clientCidr: input.clientCidr, shares: NFS_SHARES.map((share) => share.path), options: EXPORT_OPTIONS }), [
+        "nfs-server.service",
+      ]),
       file(PATHS.nfsServerDropIn, renderNfsServerMounts({ paths: [PATHS.nfsData, ...NFS_SHARES.map((share) => share.path)] }), []),
     ],
     runcmd: [PATHS.nfsDisk, "systemctl daemon-reload", "systemctl restart nfs-server.service"],
@@ -343,7 +388,9 @@ export function nfsPlan(input: NfsPlanInput): RolePlan {
     services: ["nfs-server.service"],
     checks: [
       check(`the data volume is mounted at ${PATHS.nfsData}`, `mountpoint -q ${PATHS.nfsData}`, 5),
-      ...NFS_SHARES.map((share) => check(`${share.path} is exported to ${input.clientCidr}`, `exportfs -s | grep -q '^${share.path}[[:space:]]*${input.clientCidr}('`, 30)),
+      ...NFS_SHARES.map((share) =>
+        check(`${share.path} is exported to ${input.clientCidr}`, `exportfs -s | grep -q '^${share.path}[[:space:]]*${input.clientCidr}('`, 30),
+      ),
     ],
   };
 }
@@ -384,7 +431,10 @@ export function etcdPlan(input: EtcdPlanInput): RolePlan {
     checks: [
       check("etcd is healthy", `curl --silent --fail --max-time 5 ${url(ETCD_CLIENT_PORT)}/health | grep -q '"health":"true"'`),
       check("etcd serves the v2 API that docker's --cluster-store speaks", `curl --silent --fail --max-time 5 ${url(ETCD_CLIENT_PORT)}/v2/keys/ >/dev/null`),
-      check(`etcd answers on the legacy client port ${ETCD_LEGACY_CLIENT_PORT}`, `curl --silent --fail --max-time 5 ${url(ETCD_LEGACY_CLIENT_PORT)}/health >/dev/null`),
+      check(
+        `etcd answers on the legacy client port ${ETCD_LEGACY_CLIENT_PORT}`,
+        `curl --silent --fail --max-time 5 ${url(ETCD_LEGACY_CLIENT_PORT)}/health >/dev/null`,
+      ),
     ],
   };
 }
@@ -449,7 +499,9 @@ export function managerPlan(input: ManagerPlanInput): RolePlan {
     packages: ["nodejs", "nfs-common", "curl", "ca-certificates"],
     bootcmd: [],
     files: [
-      file(`/etc/systemd/system/${mount.unit}`, renderNfsMountUnit({ server: input.nfsAddress, remotePath: share, where: share, options: NFS_MOUNT_OPTIONS }), [mount.unit]),
+      file(`/etc/systemd/system/${mount.unit}`, renderNfsMountUnit({ server: input.nfsAddress, remotePath: share, where: share, options: NFS_MOUNT_OPTIONS }), [
+        mount.unit,
+      ]),
       file(
         PATHS.proxyEnv,
         renderProxyEnv({
@@ -479,7 +531,13 @@ export function managerPlan(input: ManagerPlanInput): RolePlan {
       ...jsonFile(PATHS.apiFilter, proxy.apiFilter),
       file(
         PATHS.proxyUnit,
-        renderProxyUnit({ user: PROXY_USER, environmentFile: PATHS.proxyEnv, nodeBinary: NODE_BINARY, bundlePath: PATHS.proxyBundle, writablePaths: proxyWritablePaths(proxyVolumes(input)) }),
+        renderProxyUnit({
+          user: PROXY_USER,
+          environmentFile: PATHS.proxyEnv,
+          nodeBinary: NODE_BINARY,
+          bundlePath: PATHS.proxyBundle,
+          writablePaths: proxyWritablePaths(proxyVolumes(input)),
+        }),
         restartsProxy,
       ),
     ],
@@ -492,7 +550,13 @@ export function managerPlan(input: ManagerPlanInput): RolePlan {
       check(`the NFS share is mounted at ${share}`, `mountpoint -q ${share}`),
       check("the tenant proxy runs", `systemctl is-active --quiet ${PROXY_UNIT}`, 30),
       ...(input.sandbox === "userns"
-        ? [check(`the proxy's user is the nodes' remapped root (${REMAP.firstId}), so containers' root owns the volume directories it makes`, `test "$(id -u ${PROXY_USER})" = ${REMAP.firstId}`, 5)]
+        ? [
+            check(
+              `the proxy's user is the nodes' remapped root (${REMAP.firstId}), so containers' root owns the volume directories it makes`,
+              `test "$(id -u ${PROXY_USER})" = ${REMAP.firstId}`,
+              5,
+            ),
+          ]
         : []),
     ],
   };

@@ -81,8 +81,12 @@ async function main(): Promise<void> {
   const file = join(OUTPUT, "results.json");
   writeResults(file, results);
   const [one, five] = results.machine.loadAverageAtStart;
-  console.log(`\nberth benchmark: engine (unix socket) vs HAProxy ${results.machine.haproxy.replace(/^HAProxy version (\S+).*/, "$1")} (HTTP mode, http-no-delay, Accept-Encoding dropped) vs a bare Node ${results.machine.proxyNode} pass-through vs tenant proxy (bundle on Node ${results.machine.proxyNode}, static tokens, multi-tenant)`);
-  console.log(`${results.machine.cpus} CPUs, load average ${one?.toFixed(2)} / ${five?.toFixed(2)} at the start, ${results.seconds} s in all; ratios are to the engine\n`);
+  console.log(
+    `\nberth benchmark: engine (unix socket) vs HAProxy ${results.machine.haproxy.replace(/^HAProxy version (\S+).*/, "$1")} (HTTP mode, http-no-delay, Accept-Encoding dropped) vs a bare Node ${results.machine.proxyNode} pass-through vs tenant proxy (bundle on Node ${results.machine.proxyNode}, static tokens, multi-tenant)`,
+  );
+  console.log(
+    `${results.machine.cpus} CPUs, load average ${one?.toFixed(2)} / ${five?.toFixed(2)} at the start, ${results.seconds} s in all; ratios are to the engine\n`,
+  );
   console.log(formatSummary(results));
   console.log(`\n${formatFanOut(results.fanOut)}`);
   console.log(`\n${formatCreates(results.creates)}`);

@@ -62,7 +62,6 @@ const OPTIONS = {
 
 type Flags = ReturnType<typeof parseFlags>;
 
-
 function parseFlags(argv: string[]) {
   return parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }).values;
 }

@@ -60,7 +60,8 @@ interface CloudState {
 }
 
 const stateFile = (layout: CloudLayout) => join(layout.stateDir, "state.json");
-const readState = (layout: CloudLayout): CloudState => (existsSync(stateFile(layout)) ? JSON.parse(readFileSync(stateFile(layout), "utf8")) : { resources: [], results: {} });
+const readState = (layout: CloudLayout): CloudState =>
+  existsSync(stateFile(layout)) ? JSON.parse(readFileSync(stateFile(layout), "utf8")) : { resources: [], results: {} };
 
 async function up(layout: CloudLayout): Promise<boolean> {
   const started = Date.now();
@@ -87,8 +88,14 @@ async function up(layout: CloudLayout): Promise<boolean> {
   step("machines: one per server, booted from the user data the program rendered");
   for (const machine of machines) {
     const wasRunning = isRunning(layout, machine.name);
-    bootMachine(layout, base, machine, { aptProxy, dnsServers: [layout.hostAddress], shares: machine.role === "nfs" || machine.role === "etcd" ? [] : [...NFS_SHARES] });
-    console.log(`    ${machine.name} (${machine.role}) ${machine.address}${machine.floatingAddress ? ` / ${machine.floatingAddress}` : ""}: ${wasRunning ? "running" : "booting"}`);
+    bootMachine(layout, base, machine, {
+      aptProxy,
+      dnsServers: [layout.hostAddress],
+      shares: machine.role === "nfs" || machine.role === "etcd" ? [] : [...NFS_SHARES],
+    });
+    console.log(
+      `    ${machine.name} (${machine.role}) ${machine.address}${machine.floatingAddress ? ` / ${machine.floatingAddress}` : ""}: ${wasRunning ? "running" : "booting"}`,
+    );
   }
 
   step("security groups: each machine's ingress filtered by its groups' rules");
@@ -97,9 +104,16 @@ async function up(layout: CloudLayout): Promise<boolean> {
   const previous = readState(layout);
   const toRun = commandsToRun(commands, resources, previous.resources);
   step(`commands: ${toRun.size} of ${commands.length} to run (the rest unchanged since their last run)`);
-  const limited = commandsOn(commands, machines.filter((machine) => KERNEL_LIMITED_ROLES.has(machine.role)));
+  const limited = commandsOn(
+    commands,
+    machines.filter((machine) => KERNEL_LIMITED_ROLES.has(machine.role)),
+  );
   const results = await runInOrder(commands, toRun, previous.results, limited);
-  const failed = new Set(Object.entries(results).filter(([, result]) => result.startsWith("failed") || result.startsWith("skipped")).map(([name]) => name));
+  const failed = new Set(
+    Object.entries(results)
+      .filter(([, result]) => result.startsWith("failed") || result.startsWith("skipped"))
+      .map(([name]) => name),
+  );
   const state: CloudState = { resources: resources.filter((resource) => !failed.has(resource.name)), results };
   writeFileSync(stateFile(layout), JSON.stringify(state), { mode: 0o600 });
   const provisioned = Object.values(results).every((result) => !result.startsWith("failed") && !result.startsWith("skipped"));
@@ -109,11 +123,18 @@ async function up(layout: CloudLayout): Promise<boolean> {
   if (provisioned) {
     step("tenants: Keystone's projects and users, a docker config dir per user, busybox:latest on the nodes");
     const tokens = await tenantsUp(layout, keystone, outputs.inventory.proxy.endpoint, join(layout.stateDir, "ca.pem"));
-    await importBusybox(layout, machines.filter((machine) => machine.role === "node").map((machine) => machine.name));
-    console.log(table([["USER", "PROJECT", "TRY"], ...tokens.map((token) => [token.user, token.project, `docker --config ${join(tenantsDir(layout), token.user)} ps`])]));
+    await importBusybox(
+      layout,
+      machines.filter((machine) => machine.role === "node").map((machine) => machine.name),
+    );
+    console.log(
+      table([["USER", "PROJECT", "TRY"], ...tokens.map((token) => [token.user, token.project, `docker --config ${join(tenantsDir(layout), token.user)} ps`])]),
+    );
     console.log(`\`. ${cloudEnvFile(layout)}\` sets DOCKER_HOST and TLS for the tenant docker-user-1; \`berth_user <user>\` switches.`);
   }
-  console.log(`\nlocal cloud: ${machines.length} machines, ${commands.length - failed.size}/${commands.length} commands done, in ${Math.round((Date.now() - started) / 1000)} s`);
+  console.log(
+    `\nlocal cloud: ${machines.length} machines, ${commands.length - failed.size}/${commands.length} commands done, in ${Math.round((Date.now() - started) / 1000)} s`,
+  );
   return provisioned;
 }
 
@@ -178,11 +199,19 @@ async function down(layout: CloudLayout): Promise<void> {
 
 function status(layout: CloudLayout): boolean {
   const names = machineNames(layout);
-  const rows = names.map((name) => [name, isRunning(layout, name) ? "running" : "off", inMachine(layout, name, "cloud-init status 2>/dev/null | sed -n 's/^status: //p'")?.trim() ?? "-"]);
+  const rows = names.map((name) => [
+    name,
+    isRunning(layout, name) ? "running" : "off",
+    inMachine(layout, name, "cloud-init status 2>/dev/null | sed -n 's/^status: //p'")?.trim() ?? "-",
+  ]);
   console.log(table([["machine", "state", "cloud-init"], ...rows], { rule: true }));
   const { results } = readState(layout);
   console.log(table([["command", "last result"], ...Object.entries(results).map(([name, result]) => [name, result.split("\n")[0]!])], { rule: true }));
-  return names.length > 0 && rows.every((row) => row[1] === "running") && Object.values(results).every((result) => !result.startsWith("failed") && !result.startsWith("skipped"));
+  return (
+    names.length > 0 &&
+    rows.every((row) => row[1] === "running") &&
+    Object.values(results).every((result) => !result.startsWith("failed") && !result.startsWith("skipped"))
+  );
 }
 
 /** A machine by its server name, or by the part after the stack's prefix (docker-host-1). */

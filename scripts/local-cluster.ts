@@ -43,7 +43,8 @@ main(process.argv[2], process.argv[3]).then(
   (code) => process.exit(code),
   (error: Error) => {
     console.error(`local cluster ${process.argv[2]} failed: ${error.message}`);
-    if (process.argv[2] === "up") console.error("What was started is left for inspection (logs under .local/cluster/hosts/): `up` rebuilds it, `down` removes it.");
+    if (process.argv[2] === "up")
+      console.error("What was started is left for inspection (logs under .local/cluster/hosts/): `up` rebuilds it, `down` removes it.");
     process.exit(1);
   },
 );

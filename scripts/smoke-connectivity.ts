@@ -97,7 +97,8 @@ function engineChecks(run: Run, sessions: Sessions): Promise<CheckRow[]> {
       ...[node.privateAddress, ...(node.publicAddress ? [node.publicAddress] : [])].map((address) =>
         runCheck("engine port closed from here", node.name, run.timeoutMs, async () => {
           const outcome = await tcpConnect(address, node.enginePort, Math.min(5000, run.timeoutMs - 500));
-          if (outcome.open) throw new Error(`${hostPort(address, node.enginePort)} accepted a connection from here: the engine API must be open to the manager only`);
+          if (outcome.open)
+            throw new Error(`${hostPort(address, node.enginePort)} accepted a connection from here: the engine API must be open to the manager only`);
           return `${hostPort(address, node.enginePort)}: ${outcome.why}`;
         }),
       ),
@@ -129,7 +130,12 @@ async function etcdAnswer(ssh: NodeSSH, clientUrl: string, seconds: number): Pro
 function serviceChecks(run: Run, sessions: Sessions): Promise<CheckRow[]> {
   const { etcd, nfs, manager, nodes } = run.inventory;
   const etcdRows = nodes.map((node) =>
-    runCheck("etcd from node", node.name, run.timeoutMs, async () => `${etcd.clientUrl}: ${await etcdAnswer(session(sessions, node.name), etcd.clientUrl, innerSeconds(run))}`),
+    runCheck(
+      "etcd from node",
+      node.name,
+      run.timeoutMs,
+      async () => `${etcd.clientUrl}: ${await etcdAnswer(session(sessions, node.name), etcd.clientUrl, innerSeconds(run))}`,
+    ),
   );
   // The manager mounts the share too: the proxy makes the tenants' volume directories there.
   const nfsRows = [...nodes.map((n) => n.name), manager.name].map((name) =>

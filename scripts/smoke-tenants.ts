@@ -120,7 +120,9 @@ async function isolationChecks(run: Run): Promise<CheckRow[]> {
     await check("name scoping: both tenants own the same name", `${u1.label}, ${u2.label}`, async () => {
       await runDetached(u1, image, n.same, LOOP);
       await runDetached(u2, image, n.same, LOOP);
-      const ids = await Promise.all([u1, u2].map(async (u) => stdoutOf(await u.docker(["inspect", "-f", "{{.Id}}", n.same]), `${u.label}: docker inspect`).trim()));
+      const ids = await Promise.all(
+        [u1, u2].map(async (u) => stdoutOf(await u.docker(["inspect", "-f", "{{.Id}}", n.same]), `${u.label}: docker inspect`).trim()),
+      );
       if (ids[0] === ids[1]) throw new Error(`both tenants' ${n.same} are the same container ${ids[0]}`);
       return `${n.same}: ${ids.map((id) => id.slice(0, 12)).join(" and ")}`;
     }),
@@ -155,7 +157,8 @@ async function clusterNodes(run: Run): Promise<[string, string]> {
   if (run.nodes) return run.nodes;
   const info = stdoutOf(await run.u2.docker(["info", "--format", "{{json .SystemStatus}}"]), "docker info");
   const nodes = nodesFromSystemStatus(info);
-  if (nodes.length < 2) throw new Error(`docker info lists ${nodes.length} node(s) (${nodes.join(", ") || "none"}); the cross-node checks need two (or --nodes)`);
+  if (nodes.length < 2)
+    throw new Error(`docker info lists ${nodes.length} node(s) (${nodes.join(", ") || "none"}); the cross-node checks need two (or --nodes)`);
   return [nodes[0]!, nodes[1]!];
 }
 
@@ -257,7 +260,9 @@ async function composeChecks(run: Run): Promise<CheckRow[]> {
       await compose(["up", "-d", "--scale", "web=3"]);
       const webs = await serviceIds("web");
       if (webs.length !== 3) throw new Error(`docker-compose ps -q web lists ${webs.length} containers`);
-      const nodes = stdoutOf(await u1.docker(["inspect", "-f", "{{.Node.Name}}", ...webs]), "docker inspect").split("\n").filter(Boolean);
+      const nodes = stdoutOf(await u1.docker(["inspect", "-f", "{{.Node.Name}}", ...webs]), "docker inspect")
+        .split("\n")
+        .filter(Boolean);
       return `3 web containers on ${[...new Set(nodes)].sort().join(", ")}`;
     }),
   );
@@ -281,7 +286,8 @@ function escapeChecks(run: Run): Promise<CheckRow[]> {
       runCheck(`refused: ${hostEscape.flags.join(" ")}`, u1.label, run.checkMs, async () => {
         const created = await u1.docker(["create", "--name", `${prefix}-escape-${i}`, ...hostEscape.flags, image, "true"]);
         if (created.code === 0) throw new Error(`created ${created.stdout.trim().slice(0, 12)}: the engine would run it`);
-        if (!isProxyRefusal(created.stderr, hostEscape.field)) throw new Error(`failed, but not with the proxy's refusal of ${hostEscape.field}: ${said(created)}`);
+        if (!isProxyRefusal(created.stderr, hostEscape.field))
+          throw new Error(`failed, but not with the proxy's refusal of ${hostEscape.field}: ${said(created)}`);
         return said(created).replace(/^Error response from daemon: /, "");
       }),
     ),
@@ -313,7 +319,8 @@ async function sweep(cli: TenantCli, prefix: string): Promise<string> {
       if (result.code !== 0) failures.set(object, said(result));
     }
     const left = failures.size > 0 ? await list(kind.ls) : [];
-    if (left.length > 0) problems.push(`could not remove ${kind.what}: ${left.map((object) => `${object} (${failures.get(object) ?? "still listed"})`).join(", ")}`);
+    if (left.length > 0)
+      problems.push(`could not remove ${kind.what}: ${left.map((object) => `${object} (${failures.get(object) ?? "still listed"})`).join(", ")}`);
     removed.push(`${found.length - left.length} ${kind.what}`);
   }
   if (problems.length > 0) throw new Error(`${problems.join("; ")} (removed ${removed.join(", ")})`);
@@ -345,7 +352,11 @@ function catchInterrupts(): [{ signal?: NodeJS.Signals }, () => void] {
 
 async function smoke(options: TenantOptions): Promise<number> {
   const prefix = runPrefix();
-  const [u1, u2, u3] = [options.tenant1, options.tenant2, options.tenant2Member].map((dir) => tenantCli(dir, options.endpoint, options.timeoutMs)) as [TenantCli, TenantCli, TenantCli];
+  const [u1, u2, u3] = [options.tenant1, options.tenant2, options.tenant2Member].map((dir) => tenantCli(dir, options.endpoint, options.timeoutMs)) as [
+    TenantCli,
+    TenantCli,
+    TenantCli,
+  ];
   const run: Run = {
     u1,
     u2,
@@ -359,13 +370,20 @@ async function smoke(options: TenantOptions): Promise<number> {
   };
   const rows: CheckRow[] = [];
   const [interrupted, stopListening] = catchInterrupts();
-  step(`${options.endpoint.host} (${options.endpoint.ca ? `TLS verified with ${options.endpoint.ca}` : "plain TCP"}), image ${options.image}, run prefix ${prefix}`);
+  step(
+    `${options.endpoint.host} (${options.endpoint.ca ? `TLS verified with ${options.endpoint.ca}` : "plain TCP"}), image ${options.image}, run prefix ${prefix}`,
+  );
   try {
     step("the endpoint answers each user");
     rows.push(
       ...(await Promise.all(
         [u1, u2, u3].map((cli) =>
-          runCheck("endpoint answers", cli.label, run.checkMs, async () => `server ${stdoutOf(await cli.docker(["version", "--format", "{{.Server.Version}}"]), "docker version").trim()}`),
+          runCheck(
+            "endpoint answers",
+            cli.label,
+            run.checkMs,
+            async () => `server ${stdoutOf(await cli.docker(["version", "--format", "{{.Server.Version}}"]), "docker version").trim()}`,
+          ),
         ),
       )),
     );
@@ -396,7 +414,10 @@ function readEnvFile(): Record<string, string> | undefined {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const options = optionsOrExitCode(() => parseTenantArgs(argv, process.env, { localDir: LOCAL_DIR, home: homedir(), exists: existsSync, envFile: readEnvFile() }), USAGE);
+  const options = optionsOrExitCode(
+    () => parseTenantArgs(argv, process.env, { localDir: LOCAL_DIR, home: homedir(), exists: existsSync, envFile: readEnvFile() }),
+    USAGE,
+  );
   if (typeof options === "number") return options;
   const missing = [options.tenant1, options.tenant2, options.tenant2Member].filter((dir) => !existsSync(join(dir, "config.json")));
   if (missing.length > 0) {

@@ -8,7 +8,18 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { DOCKER_CLIS, runCommand, sharedKeystone, sharedRegistry, startEngine, startEngines, startKeystone, TEST_IMAGE, type DockerCli, type Engine } from "../scripts/harness/index.ts";
+import {
+  DOCKER_CLIS,
+  runCommand,
+  sharedKeystone,
+  sharedRegistry,
+  startEngine,
+  startEngines,
+  startKeystone,
+  TEST_IMAGE,
+  type DockerCli,
+  type Engine,
+} from "../scripts/harness/index.ts";
 
 /** Runs a command inside an engine's network namespace, as that "host" would. */
 function inNamespace(engine: Engine, argv: string[]) {
@@ -49,7 +60,11 @@ describe("two engines", () => {
 
     // Take engine two's end of the veth pair off the bridge: the path is gone.
     const peer = (await inNamespace(two, ["ip", "-o", "link", "show", "dev", "eth0"])).stdout.match(/eth0@if(\d+)/)?.[1];
-    const rootSide = (await runCommand(["ip", "-o", "link", "show"])).stdout.split("\n").find((line) => line.startsWith(`${peer}: `))?.split(/[:@]/)[1]?.trim();
+    const rootSide = (await runCommand(["ip", "-o", "link", "show"])).stdout
+      .split("\n")
+      .find((line) => line.startsWith(`${peer}: `))
+      ?.split(/[:@]/)[1]
+      ?.trim();
     expect(rootSide).toMatch(/^berth\d+v\d+$/);
     const bridge = (await runCommand(["ip", "-o", "link", "show", "dev", rootSide!])).stdout.match(/master (\S+)/)?.[1];
     await runCommand(["ip", "link", "set", rootSide!, "nomaster"]);

@@ -99,12 +99,11 @@ export class Host extends pulumi.ComponentResource {
           { parent: this, protect: true, ignoreChanges: ["volumeType"] },
         )
       : undefined;
-    const bootDevice = args.volumeSize > 0
-      ? { uuid: args.imageId, sourceType: "image", destinationType: "volume", volumeSize: args.volumeSize, bootIndex: 0, deleteOnTermination: true }
-      : { uuid: args.imageId, sourceType: "image", destinationType: "local", bootIndex: 0, deleteOnTermination: true };
-    const dataDevice = dataVolume
-      ? [{ uuid: dataVolume.id, sourceType: "volume", destinationType: "volume", bootIndex: -1, deleteOnTermination: false }]
-      : [];
+    const bootDevice =
+      args.volumeSize > 0
+        ? { uuid: args.imageId, sourceType: "image", destinationType: "volume", volumeSize: args.volumeSize, bootIndex: 0, deleteOnTermination: true }
+        : { uuid: args.imageId, sourceType: "image", destinationType: "local", bootIndex: 0, deleteOnTermination: true };
+    const dataDevice = dataVolume ? [{ uuid: dataVolume.id, sourceType: "volume", destinationType: "volume", bootIndex: -1, deleteOnTermination: false }] : [];
     const instance = new openstack.compute.Instance(
       `${name}-server`,
       {

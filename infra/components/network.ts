@@ -38,7 +38,11 @@ export class Network extends pulumi.ComponentResource {
       this.cidr = subnet.cidr;
       this.routed = [];
     } else {
-      const network = new openstack.networking.Network(`${name}-net`, { name: args.namePrefix, description: "berth: the cluster's private network", adminStateUp: true }, { parent: this });
+      const network = new openstack.networking.Network(
+        `${name}-net`,
+        { name: args.namePrefix, description: "berth: the cluster's private network", adminStateUp: true },
+        { parent: this },
+      );
       const subnet = new openstack.networking.Subnet(
         `${name}-subnet`,
         {

@@ -48,12 +48,20 @@ export class TenantProxy extends pulumi.ComponentResource {
       },
       { parent: this, dependsOn: args.reachable },
     );
-    const script = pulumi.all([pulumi.output(args.manager).apply(managerPlan), args.files, args.tls.caCertPem, args.tls.serverCertPem, args.tls.serverKeyPem]).apply(([plan, files, caCert, serverCert, serverKey]) =>
-      provisionScriptFor(plan, { files: [...files, ...proxyTlsFiles({ caCert, serverCert, serverKey })], staged: [proxyBundleFile(args.bundle.sha256)] }),
-    );
+    const script = pulumi
+      .all([pulumi.output(args.manager).apply(managerPlan), args.files, args.tls.caCertPem, args.tls.serverCertPem, args.tls.serverKeyPem])
+      .apply(([plan, files, caCert, serverCert, serverKey]) =>
+        provisionScriptFor(plan, { files: [...files, ...proxyTlsFiles({ caCert, serverCert, serverKey })], staged: [proxyBundleFile(args.bundle.sha256)] }),
+      );
     const provisioner = new Provisioner(
       `${name}-provision`,
-      { connection: args.connection, instanceId: args.instanceId, builtFrom: args.builtFrom, script: pulumi.secret(script), after: [...args.reachable, ...args.after, bundle] },
+      {
+        connection: args.connection,
+        instanceId: args.instanceId,
+        builtFrom: args.builtFrom,
+        script: pulumi.secret(script),
+        after: [...args.reachable, ...args.after, bundle],
+      },
       { parent: this },
     );
     const healthCheck = pulumi.all([args.manager, args.publicAddress]).apply(([manager, address]) => proxyHealthCheckFor(manager, address));

@@ -51,7 +51,8 @@ function isWorld(range: string): boolean {
   return cidr === undefined || isWholeInternet(cidr);
 }
 
-const ofType = (type: string, validate: (props: any, report: ReportViolation, args: ResourceValidationArgs) => void) =>
+const ofType =
+  (type: string, validate: (props: any, report: ReportViolation, args: ResourceValidationArgs) => void) =>
   (args: ResourceValidationArgs, report: ReportViolation) => {
     if (args.type === type) validate(args.props, report, args);
   };
@@ -89,8 +90,12 @@ export const policies: ResourceValidationPolicy[] = [
       const config = args.getConfig<Partial<WorldOpenConfig>>();
       const range = sourceRange(rule);
       if (config.allowWholeInternet || range === undefined || !isWorld(range)) return;
-      for (const [port, service] of [[SSH_PORT, "SSH"], [config.proxyPort ?? DEFAULT_PROXY_PORT, "the tenant proxy"]] as const) {
-        if (admits(rule, port)) report(`opens ${service} (port ${port}) to ${range}: allow your own ranges, or set allowWholeInternet in this pack's configuration`);
+      for (const [port, service] of [
+        [SSH_PORT, "SSH"],
+        [config.proxyPort ?? DEFAULT_PROXY_PORT, "the tenant proxy"],
+      ] as const) {
+        if (admits(rule, port))
+          report(`opens ${service} (port ${port}) to ${range}: allow your own ranges, or set allowWholeInternet in this pack's configuration`);
       }
     }),
   },
@@ -115,12 +120,12 @@ export const policies: ResourceValidationPolicy[] = [
       ofType(TYPES.instance, (instance: { securityGroups?: string[]; networks?: Array<{ port?: string }> }, report) => {
         const networks = instance.networks ?? [];
         const throughPorts = networks.length > 0 && networks.every((network) => network.port);
-        if (!throughPorts && !(instance.securityGroups?.length)) {
+        if (!throughPorts && !instance.securityGroups?.length) {
           report("a VM on a network without a port of its own and without security groups: it would get the project's default group");
         }
       }),
       ofType(TYPES.port, (port: { securityGroupIds?: string[]; noSecurityGroups?: boolean; portSecurityEnabled?: boolean }, report) => {
-        if (port.noSecurityGroups || port.portSecurityEnabled === false || !(port.securityGroupIds?.length)) {
+        if (port.noSecurityGroups || port.portSecurityEnabled === false || !port.securityGroupIds?.length) {
           report("a port without a security group (or with port security off)");
         }
       }),

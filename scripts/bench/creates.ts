@@ -80,11 +80,15 @@ export async function createCases(run: Run, dir: string, bundle: string, progres
     let existing = await fill(engines, tenant, 0, SMALL_CLUSTER);
     const small = await throughput(proxy.path, engines[0]!, tenant, existing);
     existing += 2 * CREATES;
-    progress(`creates: ${small.perSecond.toFixed(1)}/s with ${small.existing} containers in the cluster, one engine directly ${small.enginePerSecond.toFixed(1)}/s (load ${small.load})`);
+    progress(
+      `creates: ${small.perSecond.toFixed(1)}/s with ${small.existing} containers in the cluster, one engine directly ${small.enginePerSecond.toFixed(1)}/s (load ${small.load})`,
+    );
     existing = await fill(engines, tenant, existing, LARGE_CLUSTER);
     const large = await throughput(proxy.path, engines[0]!, tenant, existing);
     existing += 2 * CREATES;
-    progress(`creates: ${large.perSecond.toFixed(1)}/s with ${large.existing} containers in the cluster, one engine directly ${large.enginePerSecond.toFixed(1)}/s (load ${large.load})`);
+    progress(
+      `creates: ${large.perSecond.toFixed(1)}/s with ${large.existing} containers in the cluster, one engine directly ${large.enginePerSecond.toFixed(1)}/s (load ${large.load})`,
+    );
     await proxy.daemon.stop();
     proxy = await startTenantProxy(run, own, "creates-proxy-restarted", bundle, settings);
     const client = new ApiClient(proxy.path.target, tenant.headers);

@@ -52,7 +52,9 @@ export async function fanOutCase(run: Run, dir: string, bundle: string, progress
     const ps = await psLatencies(setups);
     const ratio = ps.at(-1)!.p50 / ps[0]!.p50;
     const psVerdict = { target: `<= ${TARGET_RATIO.toFixed(2)}x`, measured: `${ratio.toFixed(2)}x`, pass: ratio <= TARGET_RATIO };
-    progress(`fan-out: ps p50 ${ps.map((figures) => `${figures.engines} engines ${figures.p50.toFixed(2)} ms`).join(", ")} -> ${psVerdict.measured} ${psVerdict.pass ? "PASS" : "MISS"}`);
+    progress(
+      `fan-out: ps p50 ${ps.map((figures) => `${figures.engines} engines ${figures.p50.toFixed(2)} ms`).join(", ")} -> ${psVerdict.measured} ${psVerdict.pass ? "PASS" : "MISS"}`,
+    );
     progress(`fan-out: ${CREATES} creates, ${CREATE_CONCURRENCY} at a time, through the ${setups.at(-1)!.engines}-engine proxy and straight to one engine`);
     const creates = await createThroughput(setups.at(-1)!, engines[0]!);
     return { containersPerTenant: CONTAINERS_PER_TENANT, ps, psVerdict, creates };
@@ -77,7 +79,10 @@ async function startClusterProxy(run: Run, dir: string, engines: Engine[], bundl
 
 /** Creates `count` containers, CREATE_CONCURRENCY at a time; returns their ids. */
 async function createMany(target: Path | Engine, tenant: Tenant, count: number): Promise<string[]> {
-  const clients = Array.from({ length: CREATE_CONCURRENCY }, () => new ApiClient("target" in target ? target.target : { socketPath: target.socketPath }, tenant.headers));
+  const clients = Array.from(
+    { length: CREATE_CONCURRENCY },
+    () => new ApiClient("target" in target ? target.target : { socketPath: target.socketPath }, tenant.headers),
+  );
   const ids: string[] = [];
   let next = 0;
   try {
@@ -104,7 +109,8 @@ async function psLatencies(setups: Setup[]): Promise<FanOutResults["ps"]> {
         const index = (round + offset) % setups.length;
         let listed: unknown[] = [];
         samples[index]!.push(await timed(async () => (listed = await clients[index]!.json<unknown[]>("GET", "/containers/json?all=1"))));
-        if (listed.length !== CONTAINERS_PER_TENANT) throw new Error(`the ${setups[index]!.engines}-engine proxy lists ${listed.length} containers, not ${CONTAINERS_PER_TENANT}`);
+        if (listed.length !== CONTAINERS_PER_TENANT)
+          throw new Error(`the ${setups[index]!.engines}-engine proxy lists ${listed.length} containers, not ${CONTAINERS_PER_TENANT}`);
       }
     }
   } finally {
@@ -125,7 +131,8 @@ async function createThroughput(setup: Setup, engine: Engine): Promise<FanOutRes
       perNode[node] = (perNode[node] ?? 0) + 1;
     }
     const counted = Object.values(perNode).reduce((sum, n) => sum + n, 0);
-    if (counted !== CONTAINERS_PER_TENANT + CREATES) throw new Error(`the proxy lists ${counted} containers after ${CREATES} creates, not ${CONTAINERS_PER_TENANT + CREATES}`);
+    if (counted !== CONTAINERS_PER_TENANT + CREATES)
+      throw new Error(`the proxy lists ${counted} containers after ${CREATES} creates, not ${CONTAINERS_PER_TENANT + CREATES}`);
     return { count: CREATES, concurrency: CREATE_CONCURRENCY, engineOpsPerSec: CREATES / (direct / 1000), proxyOpsPerSec: CREATES / (proxied / 1000), perNode };
   } finally {
     client.close();
@@ -134,12 +141,20 @@ async function createThroughput(setup: Setup, engine: Engine): Promise<FanOutRes
 
 export function formatFanOut(results: FanOutResults): string {
   const base = results.ps[0]!.p50;
-  const rows = results.ps.map((figures) => `  ${String(figures.engines).padStart(2)} engines: ps -a p50 ${figures.p50.toFixed(2)} ms, p90 ${figures.p90.toFixed(2)} ms (${(figures.p50 / base).toFixed(2)}x)`);
+  const rows = results.ps.map(
+    (figures) =>
+      `  ${String(figures.engines).padStart(2)} engines: ps -a p50 ${figures.p50.toFixed(2)} ms, p90 ${figures.p90.toFixed(2)} ms (${(figures.p50 / base).toFixed(2)}x)`,
+  );
   const { creates } = results;
   return [
     `cluster mode, ${results.containersPerTenant} containers per tenant:`,
     ...rows,
     `  6 engines vs 1: ${results.psVerdict.measured} (target ${results.psVerdict.target}) ${results.psVerdict.pass ? "PASS" : "MISS"}`,
-    `  ${creates.count} creates, ${creates.concurrency} at a time: one engine directly ${creates.engineOpsPerSec.toFixed(0)}/s, proxy over ${Object.keys(creates.perNode).length} nodes ${creates.proxyOpsPerSec.toFixed(0)}/s (${(creates.proxyOpsPerSec / creates.engineOpsPerSec).toFixed(2)}x); per node (with the tenant's earlier ${results.containersPerTenant}): ${Object.entries(creates.perNode).sort().map(([node, n]) => `${node} ${n}`).join(", ")}`,
+    `  ${creates.count} creates, ${creates.concurrency} at a time: one engine directly ${creates.engineOpsPerSec.toFixed(0)}/s, proxy over ${Object.keys(creates.perNode).length} nodes ${creates.proxyOpsPerSec.toFixed(0)}/s (${(creates.proxyOpsPerSec / creates.engineOpsPerSec).toFixed(2)}x); per node (with the tenant's earlier ${results.containersPerTenant}): ${Object.entries(
+      creates.perNode,
+    )
+      .sort()
+      .map(([node, n]) => `${node} ${n}`)
+      .join(", ")}`,
   ].join("\n");
 }

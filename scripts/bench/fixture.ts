@@ -43,14 +43,16 @@ export async function createFixture(proxy: Path, tenant: Tenant): Promise<Fixtur
 /** Creates and starts the listed containers, each client working through its share in order. */
 async function startListedContainers(clients: ApiClient[]): Promise<string[]> {
   const ids: string[] = new Array(LISTED_CONTAINERS);
-  await Promise.all(clients.map(async (client, offset) => {
-    for (let index = offset; index < LISTED_CONTAINERS; index += clients.length) {
-      const name = `list-${String(index).padStart(3, "0")}`;
-      const { Id } = await client.json<{ Id: string }>("POST", `/containers/create?name=${name}`, { Image: TEST_IMAGE, Cmd: ["sleep", "3600"] });
-      await client.call("POST", `/containers/${Id}/start`);
-      ids[index] = Id;
-    }
-  }));
+  await Promise.all(
+    clients.map(async (client, offset) => {
+      for (let index = offset; index < LISTED_CONTAINERS; index += clients.length) {
+        const name = `list-${String(index).padStart(3, "0")}`;
+        const { Id } = await client.json<{ Id: string }>("POST", `/containers/create?name=${name}`, { Image: TEST_IMAGE, Cmd: ["sleep", "3600"] });
+        await client.call("POST", `/containers/${Id}/start`);
+        ids[index] = Id;
+      }
+    }),
+  );
   return ids;
 }
 

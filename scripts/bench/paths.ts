@@ -63,24 +63,27 @@ export function writeTenant(dir: string, name = "bench-tenant"): Tenant {
 export async function startHaproxy(run: Run, dir: string, engine: Engine): Promise<Path> {
   const port = await freeLoopbackPort();
   const config = join(dir, "haproxy.cfg");
-  writeFileSync(config, [
-    "global",
-    "  maxconn 4096",
-    "defaults",
-    "  mode http",
-    "  option http-no-delay",
-    "  timeout connect 5s",
-    "  timeout client 1h",
-    "  timeout server 1h",
-    "  timeout tunnel 1h",
-    "frontend bench",
-    `  bind 127.0.0.1:${port}`,
-    "  http-request del-header Accept-Encoding",
-    "  default_backend engine",
-    "backend engine",
-    `  server engine unix@${engine.socketPath}`,
-    "",
-  ].join("\n"));
+  writeFileSync(
+    config,
+    [
+      "global",
+      "  maxconn 4096",
+      "defaults",
+      "  mode http",
+      "  option http-no-delay",
+      "  timeout connect 5s",
+      "  timeout client 1h",
+      "  timeout server 1h",
+      "  timeout tunnel 1h",
+      "frontend bench",
+      `  bind 127.0.0.1:${port}`,
+      "  http-request del-header Accept-Encoding",
+      "  default_backend engine",
+      "backend engine",
+      `  server engine unix@${engine.socketPath}`,
+      "",
+    ].join("\n"),
+  );
   await startRunDaemon(run, "bench-haproxy", [HAPROXY, "-db", "-f", config], { logFile: join(dir, "haproxy.log") });
   const path: Path = { name: "haproxy", target: { host: "127.0.0.1", port }, dockerHost: `tcp://127.0.0.1:${port}` };
   await waitUntilPinged(path, join(dir, "haproxy.log"));
@@ -90,7 +93,10 @@ export async function startHaproxy(run: Run, dir: string, engine: Engine): Promi
 /** The bare Node 18 pass-through of node-hop.cjs in front of the engine's socket. */
 export async function startNodeHop(run: Run, dir: string, engine: Engine): Promise<Path> {
   const logFile = join(dir, "node-hop.log");
-  await startRunDaemon(run, "bench-node-hop", [NODE18, NODE_HOP, engine.socketPath], { logFile, env: { PATH: process.env.PATH ?? "/usr/bin:/bin", LD_LIBRARY_PATH: NODE18_LIBS } });
+  await startRunDaemon(run, "bench-node-hop", [NODE18, NODE_HOP, engine.socketPath], {
+    logFile,
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", LD_LIBRARY_PATH: NODE18_LIBS },
+  });
   const listeningPort = () => Number(/^listening (\d+)/m.exec(readFileSync(logFile, "utf8"))?.[1] ?? Number.NaN);
   const listening = await waitFor(() => listeningPort() > 0, READY_TIMEOUT_MS, 50);
   const port = listeningPort();
@@ -104,7 +110,13 @@ export async function startNodeHop(run: Run, dir: string, engine: Engine): Promi
  * The proxy bundle on Node 18 with the BERTH_* settings an operator would write, the tokens of
  * writeTenant(dir), and `upstream`: BERTH_UPSTREAM for one engine, or a nodes file for a cluster.
  */
-export async function startTenantProxy(run: Run, dir: string, id: string, bundle: string, upstream: Record<string, string>): Promise<{ path: Path; daemon: RunDaemon }> {
+export async function startTenantProxy(
+  run: Run,
+  dir: string,
+  id: string,
+  bundle: string,
+  upstream: Record<string, string>,
+): Promise<{ path: Path; daemon: RunDaemon }> {
   if (!existsSync(NODE18)) throw new Error(`Debian's Node 18 is missing at ${NODE18}: run scripts/install-deps.sh`);
   const logFile = join(dir, `${id}.log`);
   const env = {
@@ -134,10 +146,7 @@ export async function startTenantProxy(run: Run, dir: string, id: string, bundle
 
 /** The versions of what the proxy path and the HAProxy path run, for the record. */
 export async function serverVersions(): Promise<{ proxyNode: string; haproxy: string }> {
-  const [node, haproxy] = await Promise.all([
-    runCommand([NODE18, "--version"], { env: { LD_LIBRARY_PATH: NODE18_LIBS } }),
-    runCommand([HAPROXY, "-v"]),
-  ]);
+  const [node, haproxy] = await Promise.all([runCommand([NODE18, "--version"], { env: { LD_LIBRARY_PATH: NODE18_LIBS } }), runCommand([HAPROXY, "-v"])]);
   return { proxyNode: node.stdout.trim(), haproxy: haproxy.stdout.split("\n")[0]!.trim() };
 }
 
@@ -147,10 +156,13 @@ function listeningPort(logFile: string): number | undefined {
   return match ? Number(match[1]) : undefined;
 }
 
-
 async function waitUntilPinged(path: Path, logFile: string): Promise<void> {
   const { host, port } = path.target as { host: string; port: number };
-  const pinged = () => fetch(`http://${host}:${port}/_ping`).then((res) => res.ok, () => false);
+  const pinged = () =>
+    fetch(`http://${host}:${port}/_ping`).then(
+      (res) => res.ok,
+      () => false,
+    );
   if (!(await waitFor(pinged, READY_TIMEOUT_MS, 100))) throw new Error(`${path.name} does not answer /_ping on port ${port}; its log:\n${logTail(logFile)}`);
 }
 

@@ -54,23 +54,29 @@ export interface Results {
 export const addsAtMost = (ms: number, calls = 1): Target => addsAtMostOver("engine", ms * calls);
 
 /** The proxy adds at most `ms` to the p50 of another path (the bare Node hop: what any Node proxy costs). */
-export const addsAtMostOver = (base: PathName, ms: number): Target => (paths) => {
-  const added = paths.proxy.p50 - paths[base].p50;
-  const over = base === "engine" ? "" : ` over ${base}`;
-  return { target: `+${ms} ms p50${over}`, measured: `${added >= 0 ? "+" : ""}${added.toFixed(2)} ms${over}`, pass: added <= ms };
-};
+export const addsAtMostOver =
+  (base: PathName, ms: number): Target =>
+  (paths) => {
+    const added = paths.proxy.p50 - paths[base].p50;
+    const over = base === "engine" ? "" : ` over ${base}`;
+    return { target: `+${ms} ms p50${over}`, measured: `${added >= 0 ? "+" : ""}${added.toFixed(2)} ms${over}`, pass: added <= ms };
+  };
 
 /** The proxy's p50 is at most `ratio` times the engine's. */
-export const ratioAtMost = (ratio: number): Target => ({ proxy, engine }) => {
-  const measured = proxy.p50 / engine.p50;
-  return { target: `<= ${ratio.toFixed(2)}x`, measured: `${measured.toFixed(2)}x`, pass: measured <= ratio };
-};
+export const ratioAtMost =
+  (ratio: number): Target =>
+  ({ proxy, engine }) => {
+    const measured = proxy.p50 / engine.p50;
+    return { target: `<= ${ratio.toFixed(2)}x`, measured: `${measured.toFixed(2)}x`, pass: measured <= ratio };
+  };
 
 /** The proxy's median throughput is at least `ratio` times the engine's. */
-export const ratioAtLeast = (ratio: number): Target => ({ proxy, engine }) => {
-  const measured = proxy.p50 / engine.p50;
-  return { target: `>= ${ratio.toFixed(2)}x`, measured: `${measured.toFixed(2)}x`, pass: measured >= ratio };
-};
+export const ratioAtLeast =
+  (ratio: number): Target =>
+  ({ proxy, engine }) => {
+    const measured = proxy.p50 / engine.p50;
+    return { target: `>= ${ratio.toFixed(2)}x`, measured: `${measured.toFixed(2)}x`, pass: measured >= ratio };
+  };
 
 export function judgeRss(mib: number, limitMib: number): Verdict {
   return { target: `<= ${limitMib} MiB`, measured: `${mib.toFixed(1)} MiB`, pass: mib <= limitMib };
@@ -109,11 +115,20 @@ export function formatSummary(results: Results): string {
     result.loadAverage?.toFixed(2) ?? "",
   ]);
   const rss = results.proxyPeakRss.verdict;
-  rows.push(["proxy peak RSS (VmHWM)", ...PATH_NAMES.map((name) => (name === "proxy" ? `${results.proxyPeakRss.mib.toFixed(1)} MiB` : "")), rss.target, rss.measured, rss.pass ? "PASS" : "MISS", ""]);
+  rows.push([
+    "proxy peak RSS (VmHWM)",
+    ...PATH_NAMES.map((name) => (name === "proxy" ? `${results.proxyPeakRss.mib.toFixed(1)} MiB` : "")),
+    rss.target,
+    rss.measured,
+    rss.pass ? "PASS" : "MISS",
+    "",
+  ]);
   const { atStart, afterCase } = results.proxyPeakRss;
   const notes = [
     ...results.cases.filter((result) => result.steps).map((result) => `${result.title}: ${formatSteps(result.steps!)}`),
-    `proxy VmHWM (MiB): ${atStart.toFixed(0)} at start, then after ${Object.entries(afterCase).map(([id, mib]) => `${id} ${mib.toFixed(0)}`).join(", ")}`,
+    `proxy VmHWM (MiB): ${atStart.toFixed(0)} at start, then after ${Object.entries(afterCase)
+      .map(([id, mib]) => `${id} ${mib.toFixed(0)}`)
+      .join(", ")}`,
   ];
   return [table([header, ...rows], { rule: true }), "", ...notes].join("\n");
 }

@@ -75,7 +75,10 @@ async function networkRate(engine: Engine, docker: (args: string[]) => Promise<C
     await docker(["exec", "-d", "receiver", "sh", "-c", "sleep 3600 | nc -l -p 5000 > /dev/null"]);
     const uptime = "cut -d' ' -f1 /proc/uptime";
     const sent = await docker([
-      "exec", "worker", "sh", "-c",
+      "exec",
+      "worker",
+      "sh",
+      "-c",
       `sleep 0.5; a=$(${uptime}); dd if=/dev/zero bs=65536 count=${NETWORK_MIB * 16} 2>/dev/null | nc receiver 5000; b=$(${uptime}); echo "$a $b"`,
     ]);
     const [from, to] = sent.stdout.trim().split(" ").map(Number);
@@ -113,7 +116,9 @@ async function main(): Promise<void> {
   mkdirSync(OUTPUT, { recursive: true });
   const file = join(OUTPUT, "sandbox.json");
   writeFileSync(file, `${JSON.stringify({ at: new Date().toISOString(), cpus: cpus().length, loadAtStart, loadAtEnd: loadavg(), results }, null, 2)}\n`);
-  console.log(`\nberth sandbox benchmark: ${cpus().length} CPUs, load average ${loadAtStart[0]!.toFixed(2)} at the start; ratios are to runc (higher is slower)\n`);
+  console.log(
+    `\nberth sandbox benchmark: ${cpus().length} CPUs, load average ${loadAtStart[0]!.toFixed(2)} at the start; ratios are to runc (higher is slower)\n`,
+  );
   console.log(report(results));
   console.log(`\nresults: ${file}`);
 }

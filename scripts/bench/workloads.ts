@@ -53,14 +53,29 @@ export async function apiCases(bench: Workbench): Promise<CaseResult[]> {
       await steps.time(path.name, "rm", () => client.call("DELETE", `/containers/${id}`));
     };
     return [
-      await latencyCase(bench, "api.list", `API GET /containers/json (${LISTED_CONTAINERS}; engine, HAProxy, Node: label-filtered)`, ROUNDS.api, addsAtMost(TARGETS.listAddedMs),
-        (path) => timed(() => clients[path.name].call("GET", path.name === "proxy" ? "/containers/json" : ownerFilteredList))),
-      await latencyCase(bench, "api.inspect", "API GET /containers/{id}/json", ROUNDS.api, addsAtMostOver("node", TARGETS.inspectOverNodeMs),
-        (path) => timed(() => clients[path.name].call("GET", `/containers/${fixture.inspectId}/json`))),
-      await latencyCase(bench, "api.inspect-prefix", "API GET /containers/{12-hex id prefix}/json", ROUNDS.api, undefined,
-        (path) => timed(() => clients[path.name].call("GET", `/containers/${fixture.inspectId.slice(0, 12)}/json`))),
-      await latencyCase(bench, "api.lifecycle", "API create+start+wait+rm (4 calls)", ROUNDS.lifecycle, addsAtMost(TARGETS.apiAddedMs, 4),
-        (path) => timed(() => lifecycle(path)), steps),
+      await latencyCase(
+        bench,
+        "api.list",
+        `API GET /containers/json (${LISTED_CONTAINERS}; engine, HAProxy, Node: label-filtered)`,
+        ROUNDS.api,
+        addsAtMost(TARGETS.listAddedMs),
+        (path) => timed(() => clients[path.name].call("GET", path.name === "proxy" ? "/containers/json" : ownerFilteredList)),
+      ),
+      await latencyCase(bench, "api.inspect", "API GET /containers/{id}/json", ROUNDS.api, addsAtMostOver("node", TARGETS.inspectOverNodeMs), (path) =>
+        timed(() => clients[path.name].call("GET", `/containers/${fixture.inspectId}/json`)),
+      ),
+      await latencyCase(bench, "api.inspect-prefix", "API GET /containers/{12-hex id prefix}/json", ROUNDS.api, undefined, (path) =>
+        timed(() => clients[path.name].call("GET", `/containers/${fixture.inspectId.slice(0, 12)}/json`)),
+      ),
+      await latencyCase(
+        bench,
+        "api.lifecycle",
+        "API create+start+wait+rm (4 calls)",
+        ROUNDS.lifecycle,
+        addsAtMost(TARGETS.apiAddedMs, 4),
+        (path) => timed(() => lifecycle(path)),
+        steps,
+      ),
     ];
   } finally {
     Object.values(clients).forEach((client) => client.close());
@@ -80,8 +95,12 @@ export async function cliCases(bench: Workbench): Promise<CaseResult[]> {
   const target = ratioAtMost(TARGETS.cliRatio);
   return [
     await latencyCase(bench, "cli.ps", `CLI docker ps (${LISTED_CONTAINERS})`, ROUNDS.cli, target, (path) => timed(() => docker(path, ["ps"]))),
-    await latencyCase(bench, "cli.inspect", "CLI docker inspect", ROUNDS.cli, target, (path) => timed(() => docker(path, ["inspect", bench.fixture.inspectId]))),
-    await latencyCase(bench, "cli.run", "CLI docker run --rm image true", ROUNDS.cliRun, target, (path) => timed(() => docker(path, ["run", "--rm", TEST_IMAGE, "true"]))),
+    await latencyCase(bench, "cli.inspect", "CLI docker inspect", ROUNDS.cli, target, (path) =>
+      timed(() => docker(path, ["inspect", bench.fixture.inspectId])),
+    ),
+    await latencyCase(bench, "cli.run", "CLI docker run --rm image true", ROUNDS.cliRun, target, (path) =>
+      timed(() => docker(path, ["run", "--rm", TEST_IMAGE, "true"])),
+    ),
   ];
 }
 
@@ -89,9 +108,11 @@ export async function streamCases(bench: Workbench): Promise<CaseResult[]> {
   const { logsId, cpId } = bench.fixture;
   return [
     await throughputCase(bench, "streams.logs", "docker logs (100 MiB)", ROUNDS.logs, LOG_BYTES, (path) =>
-      streamedBytes(bench, path, `"$0" logs ${logsId} | wc -c`, (bytes) => bytes === LOG_BYTES)),
+      streamedBytes(bench, path, `"$0" logs ${logsId} | wc -c`, (bytes) => bytes === LOG_BYTES),
+    ),
     await throughputCase(bench, "streams.cp", "docker cp out (512 MiB file)", ROUNDS.cp, CP_BYTES, (path) =>
-      streamedBytes(bench, path, `"$0" cp ${cpId}:/big.bin - | wc -c`, (bytes) => bytes > CP_BYTES && bytes < CP_BYTES + MIB)),
+      streamedBytes(bench, path, `"$0" cp ${cpId}:/big.bin - | wc -c`, (bytes) => bytes > CP_BYTES && bytes < CP_BYTES + MIB),
+    ),
   ];
 }
 
@@ -123,9 +144,14 @@ async function concurrentBurst(bench: Workbench, path: Path, latencies: number[]
   const list = (client: ApiClient) => client.call("GET", "/containers/json");
   try {
     await Promise.all(clients.map(inspect));
-    return await timed(() => Promise.all(clients.map(async (client, offset) => {
-      for (let op = 0; op < CONCURRENCY.callsPerClientPerRound; op++) latencies.push(await timed(() => ((op + offset) % 2 ? list(client) : inspect(client))));
-    })));
+    return await timed(() =>
+      Promise.all(
+        clients.map(async (client, offset) => {
+          for (let op = 0; op < CONCURRENCY.callsPerClientPerRound; op++)
+            latencies.push(await timed(() => ((op + offset) % 2 ? list(client) : inspect(client))));
+        }),
+      ),
+    );
   } finally {
     clients.forEach((client) => client.close());
   }
@@ -136,7 +162,11 @@ class StepTimes {
   private readonly samples = new Map<string, Samples>();
 
   async time(path: PathName, step: string, work: () => Promise<unknown>): Promise<void> {
-    if (!this.samples.has(step)) this.samples.set(step, perName(() => []));
+    if (!this.samples.has(step))
+      this.samples.set(
+        step,
+        perName(() => []),
+      );
     this.samples.get(step)![path].push(await timed(work));
   }
 
@@ -147,17 +177,40 @@ class StepTimes {
   }
 }
 
-async function latencyCase(bench: Workbench, id: string, title: string, rounds: number, target: Target | undefined, sample: (path: Path) => Promise<number>, steps?: StepTimes): Promise<CaseResult> {
+async function latencyCase(
+  bench: Workbench,
+  id: string,
+  title: string,
+  rounds: number,
+  target: Target | undefined,
+  sample: (path: Path) => Promise<number>,
+  steps?: StepTimes,
+): Promise<CaseResult> {
   bench.progress(`${title}: ${rounds} rounds`);
   const samples = await interleaved(bench.paths, rounds, sample);
   const paths = mapPaths(samples, summarize);
-  const result: CaseResult = { id, title, unit: "ms", tail: "p90", paths, ...(target ? { verdict: target(paths) } : {}), ...(steps ? { steps: steps.p50s(ROUNDS.warmup) } : {}) };
+  const result: CaseResult = {
+    id,
+    title,
+    unit: "ms",
+    tail: "p90",
+    paths,
+    ...(target ? { verdict: target(paths) } : {}),
+    ...(steps ? { steps: steps.p50s(ROUNDS.warmup) } : {}),
+  };
   bench.finished(result);
   return result;
 }
 
 /** Durations become throughputs: the p50 is the throughput of the median run, the p90 that of the slow tail. */
-async function throughputCase(bench: Workbench, id: string, title: string, rounds: number, bytes: number, sample: (path: Path) => Promise<number>): Promise<CaseResult> {
+async function throughputCase(
+  bench: Workbench,
+  id: string,
+  title: string,
+  rounds: number,
+  bytes: number,
+  sample: (path: Path) => Promise<number>,
+): Promise<CaseResult> {
   bench.progress(`${title}: ${rounds} rounds`);
   const samples = await interleaved(bench.paths, rounds, sample, 0);
   const rate = (ms: number) => bytes / MIB / (ms / 1000);

@@ -65,7 +65,11 @@ async function runWithEnvironment(argv: string[], env: NodeJS.ProcessEnv, opts: 
   return {
     code: timedOut ? TIMED_OUT : (output.exitCode ?? 128),
     stdout: output.stdout,
-    stderr: timedOut ? `${output.stderr}\n${argv.join(" ")}: killed after ${timeoutMs} ms\n` : output.signal ? `${output.stderr}\nkilled by ${output.signal}\n` : output.stderr,
+    stderr: timedOut
+      ? `${output.stderr}\n${argv.join(" ")}: killed after ${timeoutMs} ms\n`
+      : output.signal
+        ? `${output.stderr}\nkilled by ${output.signal}\n`
+        : output.stderr,
   };
 }
 

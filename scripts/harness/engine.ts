@@ -86,7 +86,8 @@ export async function startEngine(opts: StartEngineOptions = {}): Promise<Engine
     host: `unix://${socketPath}`,
     ...(tcpHost ? { tcpHost } : {}),
     api: (method, path, body) => jsonRequest({ socketPath }, method, path, { body }),
-    docker: (args, dockerOpts = {}) => runDocker(dockerOpts.cli ?? DEFAULT_CLI, args, { host: engine.host, input: dockerOpts.input, timeoutMs: dockerOpts.timeoutMs }),
+    docker: (args, dockerOpts = {}) =>
+      runDocker(dockerOpts.cli ?? DEFAULT_CLI, args, { host: engine.host, input: dockerOpts.input, timeoutMs: dockerOpts.timeoutMs }),
     pause: () => dockerd && process.kill(dockerd.process.pid, "SIGSTOP"),
     resume: () => dockerd && process.kill(dockerd.process.pid, "SIGCONT"),
     stop: () => {
@@ -107,10 +108,20 @@ export async function startEngine(opts: StartEngineOptions = {}): Promise<Engine
     writeFileSync(join(dir, "daemon.json"), JSON.stringify({ "deprecated-key-path": join(dir, "key.json"), runtimes: sandboxRuntimes(sandbox) }));
     const logFile = join(dir, "dockerd.log");
     const argv = [
-      "nsenter", `--net=/var/run/netns/${host.netns}`,
-      "unshare", "--uts", "--mount", "--propagation", "slave",
-      "sh", "-c", 'hostname "$0" && exec "$@"', name,
-      DOCKERD, ...dockerdFlags(run, host, dir, socketPath, tcpHost, opts), ...sandboxDockerFlags(sandbox),
+      "nsenter",
+      `--net=/var/run/netns/${host.netns}`,
+      "unshare",
+      "--uts",
+      "--mount",
+      "--propagation",
+      "slave",
+      "sh",
+      "-c",
+      'hostname "$0" && exec "$@"',
+      name,
+      DOCKERD,
+      ...dockerdFlags(run, host, dir, socketPath, tcpHost, opts),
+      ...sandboxDockerFlags(sandbox),
     ];
     const daemon = await spawnDaemon(argv, { logFile });
     dockerd = { kind: "dockerd", id: `host-${host.hostIndex}.dockerd`, process: daemon, socketPath, netns: host.netns };
@@ -137,14 +148,20 @@ export async function startEngines(count: number, opts: Omit<StartEngineOptions,
 function dockerdFlags(run: Run, host: HostNamespace, dir: string, socketPath: string, tcpHost: string | undefined, opts: StartEngineOptions): string[] {
   const registry = sharedRegistryAddress(run.dir);
   return [
-    "--data-root", join(dir, "data"),
-    "--exec-root", join(dir, "exec"),
-    "--pidfile", join(dir, "dockerd.pid"),
-    "--config-file", join(dir, "daemon.json"),
-    "-H", `unix://${socketPath}`,
+    "--data-root",
+    join(dir, "data"),
+    "--exec-root",
+    join(dir, "exec"),
+    "--pidfile",
+    join(dir, "dockerd.pid"),
+    "--config-file",
+    join(dir, "daemon.json"),
+    "-H",
+    `unix://${socketPath}`,
     ...(tcpHost ? ["-H", tcpHost, "--tls=false"] : []),
     // Distinct container subnets make container addresses unique across the run's first engines.
-    "--bip", `172.17.${host.hostIndex % 256}.1/24`,
+    "--bip",
+    `172.17.${host.hostIndex % 256}.1/24`,
     ...(registry ? ["--insecure-registry", registry] : []),
     ...(opts.labels ?? []).flatMap((label) => ["--label", label]),
     ...(opts.clusterStore ? [`--cluster-store=${opts.clusterStore}`, `--cluster-advertise=${host.address}:2375`] : []),
@@ -154,15 +171,19 @@ function dockerdFlags(run: Run, host: HostNamespace, dir: string, socketPath: st
 
 async function waitUntilAnswering(engine: Engine, dockerd: Extract<LedgerEntry, { kind: "dockerd" }>, logFile: string): Promise<void> {
   let exited = false;
-  const answering = await waitFor(async () => {
-    exited = !isRunning(dockerd.process);
-    if (exited) return true;
-    try {
-      return (await jsonRequest({ socketPath: engine.socketPath }, "GET", "/_ping", { timeoutMs: 1_000 })).status === 200;
-    } catch {
-      return false;
-    }
-  }, READY_TIMEOUT_MS, 100);
+  const answering = await waitFor(
+    async () => {
+      exited = !isRunning(dockerd.process);
+      if (exited) return true;
+      try {
+        return (await jsonRequest({ socketPath: engine.socketPath }, "GET", "/_ping", { timeoutMs: 1_000 })).status === 200;
+      } catch {
+        return false;
+      }
+    },
+    READY_TIMEOUT_MS,
+    100,
+  );
   if (!answering || exited) {
     const log = readFileSync(logFile, "utf8").split("\n").slice(-15).join("\n");
     throw new Error(`dockerd for ${engine.name} ${exited ? "exited" : `did not answer within ${READY_TIMEOUT_MS} ms`}; end of its log:\n${log}`);

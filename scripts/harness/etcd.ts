@@ -28,11 +28,24 @@ export async function startEtcd(): Promise<Etcd> {
   const client = `http://${host.address}:2379`;
   const daemon = await spawnDaemon(
     [
-      "nsenter", `--net=/var/run/netns/${host.netns}`, "/usr/bin/etcd",
-      "--name", "etcd0", "--data-dir", join(dir, "data"), "--enable-v2",
-      "--listen-client-urls", client, "--advertise-client-urls", client,
-      "--listen-peer-urls", `http://${host.address}:2380`, "--initial-advertise-peer-urls", `http://${host.address}:2380`,
-      "--initial-cluster", `etcd0=http://${host.address}:2380`,
+      "nsenter",
+      `--net=/var/run/netns/${host.netns}`,
+      "/usr/bin/etcd",
+      "--name",
+      "etcd0",
+      "--data-dir",
+      join(dir, "data"),
+      "--enable-v2",
+      "--listen-client-urls",
+      client,
+      "--advertise-client-urls",
+      client,
+      "--listen-peer-urls",
+      `http://${host.address}:2380`,
+      "--initial-advertise-peer-urls",
+      `http://${host.address}:2380`,
+      "--initial-cluster",
+      `etcd0=http://${host.address}:2380`,
     ],
     { logFile: join(dir, "etcd.log") },
   );
@@ -46,7 +59,11 @@ export async function startEtcd(): Promise<Etcd> {
       await release(run.dir, host.entry);
     },
   };
-  const healthy = () => jsonRequest({ host: host.address, port: 2379 }, "GET", "/v2/keys/", { timeoutMs: 1_000 }).then((r) => r.status === 200, () => false);
+  const healthy = () =>
+    jsonRequest({ host: host.address, port: 2379 }, "GET", "/v2/keys/", { timeoutMs: 1_000 }).then(
+      (r) => r.status === 200,
+      () => false,
+    );
   if (!(await waitFor(healthy, 30_000, 100))) {
     await etcd.stop();
     throw new Error(`etcd at ${client} did not answer within 30 s (see ${dir}/etcd.log)`);

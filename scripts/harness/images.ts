@@ -66,7 +66,9 @@ export function writeBusyboxRootfs(rootfs: string, tarball: string): void {
   for (const dir of ["bin", "etc", "root", "tmp"]) mkdirSync(join(rootfs, dir), { recursive: true });
   chmodSync(join(rootfs, "tmp"), 0o1777);
   copyFileSync(BUSYBOX, join(rootfs, "bin", "busybox"));
-  const applets = execFileSync(BUSYBOX, ["--list"], { encoding: "utf8" }).split("\n").filter((name) => name && name !== "busybox");
+  const applets = execFileSync(BUSYBOX, ["--list"], { encoding: "utf8" })
+    .split("\n")
+    .filter((name) => name && name !== "busybox");
   for (const applet of applets) symlinkSync("busybox", join(rootfs, "bin", applet));
   execFileSync("tar", ["--numeric-owner", "--owner=0", "--group=0", "-cf", tarball, "-C", rootfs, "."]);
 }

@@ -114,10 +114,20 @@ async function createKeystone(run: Run, options: KeystoneOptions = {}): Promise<
   await Promise.all([manage("db_sync"), manage("fernet_setup", ...runAsRoot), manage("credential_setup", ...runAsRoot)]);
   await manage(
     "bootstrap",
-    "--bootstrap-username", ADMIN.user, "--bootstrap-password", state.adminPassword,
-    "--bootstrap-project-name", ADMIN.project, "--bootstrap-role-name", "admin",
-    "--bootstrap-service-name", "keystone", "--bootstrap-region-id", "RegionOne",
-    "--bootstrap-public-url", `${state.url}/v3`,
+    "--bootstrap-username",
+    ADMIN.user,
+    "--bootstrap-password",
+    state.adminPassword,
+    "--bootstrap-project-name",
+    ADMIN.project,
+    "--bootstrap-role-name",
+    "admin",
+    "--bootstrap-service-name",
+    "keystone",
+    "--bootstrap-region-id",
+    "RegionOne",
+    "--bootstrap-public-url",
+    `${state.url}/v3`,
   );
   await serve(state);
   return state;
@@ -149,11 +159,20 @@ function keystoneConfig(dir: string, tokenExpirationSeconds?: number): string {
 async function serve(state: KeystoneState): Promise<void> {
   const argv = [
     ...(state.netns ? ["nsenter", `--net=/var/run/netns/${state.netns}`] : []),
-    "uwsgi", "--plugin", "python3",
-    "--http-socket", `${state.host}:${state.port}`,
-    "--wsgi-file", "/usr/bin/keystone-wsgi-public",
-    "--processes", "1", "--threads", "1",
-    "--buffer-size", "65535", "--die-on-term",
+    "uwsgi",
+    "--plugin",
+    "python3",
+    "--http-socket",
+    `${state.host}:${state.port}`,
+    "--wsgi-file",
+    "/usr/bin/keystone-wsgi-public",
+    "--processes",
+    "1",
+    "--threads",
+    "1",
+    "--buffer-size",
+    "65535",
+    "--die-on-term",
   ];
   const env = { ...process.env, OS_KEYSTONE_CONFIG_FILES: state.configFile };
   const daemon = await spawnDaemon(argv, { logFile: join(state.dir, "uwsgi.log"), env, cwd: state.dir });
@@ -239,4 +258,3 @@ function expectStatus(response: JsonResponse, what: string): JsonResponse {
   }
   return response;
 }
-

@@ -51,7 +51,20 @@ export async function startNfsServer(): Promise<NfsServer> {
     ].join("\n"),
   );
   const daemon = await spawnDaemon(
-    ["nsenter", `--net=/var/run/netns/${server.netns}`, "/usr/bin/ganesha.nfsd", "-F", "-f", config, "-L", join(dir, "ganesha.log"), "-p", join(dir, "ganesha.pid"), "-N", "NIV_EVENT"],
+    [
+      "nsenter",
+      `--net=/var/run/netns/${server.netns}`,
+      "/usr/bin/ganesha.nfsd",
+      "-F",
+      "-f",
+      config,
+      "-L",
+      join(dir, "ganesha.log"),
+      "-p",
+      join(dir, "ganesha.pid"),
+      "-N",
+      "NIV_EVENT",
+    ],
     { logFile: join(dir, "ganesha.out") },
   );
   const entry = { kind: "daemon" as const, id: `host-${server.hostIndex}.ganesha`, process: daemon };

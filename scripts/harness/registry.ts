@@ -38,22 +38,29 @@ export async function startRegistry(run: Run): Promise<Registry> {
   const dir = join(run.dir, "registry");
   mkdirSync(dir, { recursive: true });
   const config = join(dir, "config.yml");
-  writeFileSync(config, [
-    "version: 0.1",
-    "log:",
-    "  level: warn",
-    "storage:",
-    "  filesystem:",
-    `    rootdirectory: ${join(dir, "data")}`,
-    "http:",
-    `  addr: ${address}`,
-    "  secret: berth-test-registry",
-    "",
-  ].join("\n"));
+  writeFileSync(
+    config,
+    [
+      "version: 0.1",
+      "log:",
+      "  level: warn",
+      "storage:",
+      "  filesystem:",
+      `    rootdirectory: ${join(dir, "data")}`,
+      "http:",
+      `  addr: ${address}`,
+      "  secret: berth-test-registry",
+      "",
+    ].join("\n"),
+  );
   const daemon = await spawnDaemon(["nsenter", `--net=/var/run/netns/${host.netns}`, REGISTRY_BINARY, "serve", config], { logFile: join(dir, "registry.log") });
   record(run.dir, { kind: "daemon", id: DAEMON_ID, process: daemon });
   writeRunFile(run.dir, STATE_FILE, { address, namespaceEntryId: host.entry.id } satisfies RegistryState);
-  const answers = () => jsonRequest({ host: host.address, port: PORT }, "GET", "/v2/", { timeoutMs: 1_000 }).then((res) => res.status === 200, () => false);
+  const answers = () =>
+    jsonRequest({ host: host.address, port: PORT }, "GET", "/v2/", { timeoutMs: 1_000 }).then(
+      (res) => res.status === 200,
+      () => false,
+    );
   const ready = await waitFor(answers, 30_000, 100);
   if (!ready) throw new Error(`the registry at ${address} did not answer within 30 s (see ${dir}/registry.log)`);
   return registryHandle(run.dir, address);

@@ -63,7 +63,9 @@ async function stopDockerd(entry: Extract<LedgerEntry, { kind: "dockerd" }>): Pr
 async function stopContainersAtOnce(socketPath: string): Promise<void> {
   const running = await jsonRequest({ socketPath }, "GET", "/containers/json", { timeoutMs: 5_000 });
   if (running.status !== 200) return;
-  await Promise.all((running.body as { Id: string }[]).map((container) => jsonRequest({ socketPath }, "POST", `/containers/${container.Id}/stop?t=0`, { timeoutMs: 10_000 })));
+  await Promise.all(
+    (running.body as { Id: string }[]).map((container) => jsonRequest({ socketPath }, "POST", `/containers/${container.Id}/stop?t=0`, { timeoutMs: 10_000 })),
+  );
 }
 
 async function endProcessesIn(netns: string): Promise<void> {

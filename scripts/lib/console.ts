@@ -11,7 +11,11 @@ export function step(message: string): void {
 /** Rows (the first is the header) as aligned text; `rule` adds a line of dashes under the header. */
 export function table(rows: string[][], options: { rule?: boolean } = {}): string {
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
-  const line = (row: string[]) => row.map((cell, column) => cell.padEnd(widths[column]!)).join("  ").trimEnd();
+  const line = (row: string[]) =>
+    row
+      .map((cell, column) => cell.padEnd(widths[column]!))
+      .join("  ")
+      .trimEnd();
   const [header, ...body] = rows;
   return [line(header!), ...(options.rule ? [line(widths.map((width) => "-".repeat(width)))] : []), ...body.map(line)].join("\n");
 }

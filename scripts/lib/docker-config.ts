@@ -27,7 +27,10 @@ export const TENANT_HEADER = "X-Auth-TenantId";
 const CONFIG_FILE = "config.json";
 
 /** Sets the two headers (replacing any spelling of them) and keeps every other key and header. */
-export function mergeDockerConfig(existing: Record<string, unknown> | undefined, input: Pick<DockerConfigInput, "token" | "tenantId">): Record<string, unknown> {
+export function mergeDockerConfig(
+  existing: Record<string, unknown> | undefined,
+  input: Pick<DockerConfigInput, "token" | "tenantId">,
+): Record<string, unknown> {
   const ours = new Set([TOKEN_HEADER.toLowerCase(), TENANT_HEADER.toLowerCase()]);
   const previous = existing?.HttpHeaders;
   const kept = isObject(previous) ? Object.entries(previous).filter(([name]) => !ours.has(name.toLowerCase())) : [];

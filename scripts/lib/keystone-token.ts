@@ -133,9 +133,7 @@ function parseJson(text: string): Json | undefined {
 }
 
 function issuedToken(answer: KeystoneAnswer, c: KeystoneCredentials): IssuedToken {
-  const token = answer.body?.token as
-    | { expires_at?: string; project?: { id?: string; name?: string }; user?: { name?: string } }
-    | undefined;
+  const token = answer.body?.token as { expires_at?: string; project?: { id?: string; name?: string }; user?: { name?: string } } | undefined;
   if (!answer.subjectToken || !token?.expires_at) throw new Error("Keystone answered 201 without a token (no X-Subject-Token or expires_at)");
   if (!token.project?.id) {
     throw new Error(
@@ -161,7 +159,8 @@ function issuedToken(answer: KeystoneAnswer, c: KeystoneCredentials): IssuedToke
 async function refusal(url: string, c: KeystoneCredentials, answer: KeystoneAnswer): Promise<Error> {
   const detail = keystoneMessage(answer);
   if (answer.status !== 401) return new Error(`Keystone at ${url} refused the token request: ${answer.status}${detail}`);
-  if (c.method === "application-credential") return new Error(`Keystone refused the application credential (401): wrong id, name or secret, or it expired${detail}`);
+  if (c.method === "application-credential")
+    return new Error(`Keystone refused the application credential (401): wrong id, name or secret, or it expired${detail}`);
   const scope = projectScope(c);
   if (scope && (await postTokens(url, { auth: { identity: passwordIdentity(c) } })).status === 201) {
     return new Error(`the user ${userLabel(c)} cannot get a token for project ${projectLabel(c)}: the project does not exist or the user has no role on it`);

@@ -21,7 +21,6 @@ export type { RecordedResource };
 
 export const SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d";
 
-
 export interface MockCloud {
   /**
    * Runs `build` (awaited, so a program loaded by a dynamic import is registered in full) and returns what it registered (only this run's resources); rejects with what the
@@ -204,7 +203,9 @@ export function containsSecret(value: unknown): boolean {
   return false;
 }
 
-function propertyDependenciesOf(request: { getPropertydependenciesMap(): { forEach(callback: (value: { getUrnsList(): string[] }, key: string) => void): void } }): Record<string, string[]> {
+function propertyDependenciesOf(request: {
+  getPropertydependenciesMap(): { forEach(callback: (value: { getUrnsList(): string[] }, key: string) => void): void };
+}): Record<string, string[]> {
   const dependencies: Record<string, string[]> = {};
   request.getPropertydependenciesMap().forEach((value, key) => {
     dependencies[key] = value.getUrnsList();

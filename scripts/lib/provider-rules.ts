@@ -80,7 +80,8 @@ function volumeSizeRefusal(before: RecordedResource, after: RecordedResource, at
   const [from, to] = [before.inputs.size as number, after.inputs.size as number];
   if (to === from) return undefined;
   if (to < from) return `Cinder cannot shrink a volume (${from} GB to ${to} GB)`;
-  if (attached.has(`${after.name}-id`) && !after.inputs.enableOnlineResize) return "volume is attached to the instance and resizing online is disabled, see enable_online_resize option";
+  if (attached.has(`${after.name}-id`) && !after.inputs.enableOnlineResize)
+    return "volume is attached to the instance and resizing online is disabled, see enable_online_resize option";
   return undefined;
 }
 
@@ -131,7 +132,11 @@ export function planChanges(before: RecordedResource[], after: RecordedResource[
     grown = false;
     for (const resource of before) {
       const next = afterByUrn.get(resource.urn);
-      const change: Change = next ? decide(resource, next) : resource.options.protect ? { refused: `${resource.name} is protected and would be deleted` } : "delete";
+      const change: Change = next
+        ? decide(resource, next)
+        : resource.options.protect
+          ? { refused: `${resource.name} is protected and would be deleted` }
+          : "delete";
       plan.set(resource.name, change);
       if ((change === "replace" || change === "delete") && !replacedIds.has(`${resource.name}-id`)) {
         replacedIds.add(`${resource.name}-id`);

@@ -18,5 +18,12 @@ export interface RecordedResource {
   /** For each input, the URNs its value came from (the engine's PropertyDependencies). */
   propertyDependencies: Record<string, string[]>;
   /** The resource options the engine would act on when it diffs this run against the last. */
-  options: { ignoreChanges: string[]; replaceOnChanges: string[]; protect: boolean; retainOnDelete: boolean; deleteBeforeReplace: boolean; additionalSecretOutputs: string[] };
+  options: {
+    ignoreChanges: string[];
+    replaceOnChanges: string[];
+    protect: boolean;
+    retainOnDelete: boolean;
+    deleteBeforeReplace: boolean;
+    additionalSecretOutputs: string[];
+  };
 }

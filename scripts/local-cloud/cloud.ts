@@ -35,7 +35,8 @@ function allocate(cidr: string, taken: Set<string>): string {
   throw new Error(`no free address left in ${cidr}`);
 }
 
-const run = (command: string, args: string[], input?: string) => execFileSync(command, args, { encoding: "utf8", ...(input !== undefined ? { input } : {}), stdio: ["pipe", "pipe", "pipe"] });
+const run = (command: string, args: string[], input?: string) =>
+  execFileSync(command, args, { encoding: "utf8", ...(input !== undefined ? { input } : {}), stdio: ["pipe", "pipe", "pipe"] });
 
 /** A tls.PrivateKey's outputs, made for real. */
 function privateKey(algorithm: string, curve: string | undefined, bits: number | undefined): Record<string, string> {
@@ -60,7 +61,12 @@ function privateKey(algorithm: string, curve: string | undefined, bits: number |
   }
 }
 
-const USES: Record<string, string> = { cert_signing: "keyCertSign", crl_signing: "cRLSign", digital_signature: "digitalSignature", key_encipherment: "keyEncipherment" };
+const USES: Record<string, string> = {
+  cert_signing: "keyCertSign",
+  crl_signing: "cRLSign",
+  digital_signature: "digitalSignature",
+  key_encipherment: "keyEncipherment",
+};
 
 function extensions(inputs: Record<string, any>, request?: { ipAddresses?: string[]; dnsNames?: string[] }): string {
   const uses: string[] = inputs.allowedUses ?? [];
@@ -74,7 +80,8 @@ function extensions(inputs: Record<string, any>, request?: { ipAddresses?: strin
   ].join("\n");
 }
 
-const subjectOf = (subject: Record<string, string> | undefined) => `/${[subject?.organization ? `O=${subject.organization}` : "", subject?.commonName ? `CN=${subject.commonName}` : ""].filter(Boolean).join("/")}`;
+const subjectOf = (subject: Record<string, string> | undefined) =>
+  `/${[subject?.organization ? `O=${subject.organization}` : "", subject?.commonName ? `CN=${subject.commonName}` : ""].filter(Boolean).join("/")}`;
 
 /** A certificate (self-signed, or signed by the CA in the inputs), made with openssl. */
 function certificate(type: string, inputs: Record<string, any>, requests: Map<string, Record<string, any>>): string {
@@ -84,7 +91,9 @@ function certificate(type: string, inputs: Record<string, any>, requests: Map<st
     const ext = join(dir, "ext");
     if (type === "tls:index/selfSignedCert:SelfSignedCert") {
       writeFileSync(join(dir, "key"), inputs.privateKeyPem);
-      const addext = extensions(inputs, inputs).split("\n").flatMap((line) => ["-addext", line]);
+      const addext = extensions(inputs, inputs)
+        .split("\n")
+        .flatMap((line) => ["-addext", line]);
       return run("openssl", ["req", "-new", "-x509", "-key", join(dir, "key"), "-subj", subjectOf(inputs.subject), "-days", days, ...addext]);
     }
     const request = requests.get(inputs.certRequestPem);
@@ -93,7 +102,21 @@ function certificate(type: string, inputs: Record<string, any>, requests: Map<st
     writeFileSync(join(dir, "ca-key"), inputs.caPrivateKeyPem);
     writeFileSync(join(dir, "ca"), inputs.caCertPem);
     writeFileSync(ext, extensions(inputs, request));
-    return run("openssl", ["x509", "-req", "-in", join(dir, "csr"), "-CA", join(dir, "ca"), "-CAkey", join(dir, "ca-key"), "-CAcreateserial", "-days", days, "-extfile", ext]);
+    return run("openssl", [
+      "x509",
+      "-req",
+      "-in",
+      join(dir, "csr"),
+      "-CA",
+      join(dir, "ca"),
+      "-CAkey",
+      join(dir, "ca-key"),
+      "-CAcreateserial",
+      "-days",
+      days,
+      "-extfile",
+      ext,
+    ]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -112,7 +135,12 @@ function certRequest(inputs: Record<string, any>): string {
 const SUBNET = "openstack:networking/subnet:Subnet";
 const PORT = "openstack:networking/port:Port";
 const FLOATING_IP = "openstack:networking/floatingIp:FloatingIp";
-const MADE = new Set(["tls:index/privateKey:PrivateKey", "tls:index/certRequest:CertRequest", "tls:index/selfSignedCert:SelfSignedCert", "tls:index/locallySignedCert:LocallySignedCert"]);
+const MADE = new Set([
+  "tls:index/privateKey:PrivateKey",
+  "tls:index/certRequest:CertRequest",
+  "tls:index/selfSignedCert:SelfSignedCert",
+  "tls:index/locallySignedCert:LocallySignedCert",
+]);
 
 export function localCloudMocks(answers: LocalCloudAnswers): pulumi.runtime.Mocks {
   const keysDir = join(answers.stateDir, "keys");

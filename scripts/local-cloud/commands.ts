@@ -70,7 +70,8 @@ export async function runCommand(command: Command): Promise<string> {
       return "";
     }
     const result = await ssh.execCommand(command.inputs.create, command.inputs.stdin !== undefined ? { stdin: command.inputs.stdin } : {});
-    if (result.code !== 0) throw new Error(`${command.name} exited ${result.code ?? result.signal}:\n${(result.stderr || result.stdout).trim().split("\n").slice(-40).join("\n")}`);
+    if (result.code !== 0)
+      throw new Error(`${command.name} exited ${result.code ?? result.signal}:\n${(result.stderr || result.stdout).trim().split("\n").slice(-40).join("\n")}`);
     return result.stdout;
   } finally {
     close();

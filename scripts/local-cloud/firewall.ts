@@ -21,8 +21,25 @@ export function firewallRules(machines: Machine[], rulesByGroup: Map<string, Ing
       for (const rule of machine.securityGroupIds.flatMap((id) => rulesByGroup.get(id) ?? [])) {
         const sources = "cidr" in rule.from ? [rule.from.cidr] : inGroup(rule.from.groupId);
         const protocol = rule.protocol ? ["-p", rule.protocol] : [];
-        const ports = rule.ports && rule.protocol !== "icmp" ? ["--dport", rule.ports.min === rule.ports.max ? `${rule.ports.min}` : `${rule.ports.min}:${rule.ports.max}`] : [];
-        for (const source of sources) rules.push(["-s", source, "-d", destination, ...protocol, ...ports, "-m", "comment", "--comment", `${machine.name}: ${rule.description}`.slice(0, 255), "-j", "ACCEPT"]);
+        const ports =
+          rule.ports && rule.protocol !== "icmp"
+            ? ["--dport", rule.ports.min === rule.ports.max ? `${rule.ports.min}` : `${rule.ports.min}:${rule.ports.max}`]
+            : [];
+        for (const source of sources)
+          rules.push([
+            "-s",
+            source,
+            "-d",
+            destination,
+            ...protocol,
+            ...ports,
+            "-m",
+            "comment",
+            "--comment",
+            `${machine.name}: ${rule.description}`.slice(0, 255),
+            "-j",
+            "ACCEPT",
+          ]);
       }
       rules.push(["-d", destination, "-m", "comment", "--comment", `${machine.name}: not admitted by its security groups`, "-j", "DROP"]);
     }

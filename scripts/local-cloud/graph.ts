@@ -105,7 +105,8 @@ export function commandsInOrder(resources: RecordedResource[]): Command[] {
   const children = new Map<string, string[]>();
   for (const resource of resources) children.set(resource.parent, [...(children.get(resource.parent) ?? []), resource.urn]);
   const descendants = (urn: string): string[] => (children.get(urn) ?? []).flatMap((child) => [child, ...descendants(child)]);
-  const directDependencies = (resource: RecordedResource) => new Set([...resource.dependencies, ...Object.values(resource.propertyDependencies).flat()].flatMap((urn) => [urn, ...descendants(urn)]));
+  const directDependencies = (resource: RecordedResource) =>
+    new Set([...resource.dependencies, ...Object.values(resource.propertyDependencies).flat()].flatMap((urn) => [urn, ...descendants(urn)]));
   const isCommand = (resource: RecordedResource) => resource.type === COMMAND || resource.type === COPY;
 
   const commandsBefore = new Map<string, Set<string>>();
@@ -135,7 +136,13 @@ export function commandsInOrder(resources: RecordedResource[]): Command[] {
     if (ready.length === 0) throw new Error("the commands' dependencies form a cycle");
     for (const command of ready.sort((a, b) => a.name.localeCompare(b.name))) {
       placed.add(command.urn);
-      ordered.push({ urn: command.urn, name: command.name, kind: command.type === COPY ? "copy" : "command", inputs: command.inputs, after: [...prerequisites(command.urn)] });
+      ordered.push({
+        urn: command.urn,
+        name: command.name,
+        kind: command.type === COPY ? "copy" : "command",
+        inputs: command.inputs,
+        after: [...prerequisites(command.urn)],
+      });
     }
   }
   return ordered;

@@ -26,7 +26,13 @@ export async function keystoneUp(layout: CloudLayout): Promise<{ url: string; st
   const url = `http://${layout.hostAddress}:${KEYSTONE_PORT}`;
   if (await answers(url)) return { url };
   mkdirSync(keystoneDir(layout), { recursive: true });
-  const run: Run = { dir: keystoneDir(layout), index: Number(layout.hostAddress.split(".")[1]), owner: identify(process.pid), bridge: layout.bridge, subnetPrefix: layout.hostAddress.split(".").slice(0, 2).join(".") };
+  const run: Run = {
+    dir: keystoneDir(layout),
+    index: Number(layout.hostAddress.split(".")[1]),
+    owner: identify(process.pid),
+    bridge: layout.bridge,
+    subnetPrefix: layout.hostAddress.split(".").slice(0, 2).join("."),
+  };
   // The local cluster's token lifetime, so the tenants' config dirs keep working between runs.
   return { url, started: await startSharedKeystone(run, { host: layout.hostAddress, port: KEYSTONE_PORT, tokenExpirationSeconds: TOKEN_LIFETIME_SECONDS }) };
 }

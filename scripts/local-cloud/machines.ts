@@ -84,7 +84,16 @@ export function aptCacheUp(layout: CloudLayout): string {
   mkdirSync(join(dir, "log"), { recursive: true });
   writeFileSync(
     join(dir, "acng.conf"),
-    [`CacheDir: ${cache}`, `LogDir: ${join(dir, "log")}`, "SupportDir: /usr/lib/apt-cacher-ng", `Port: ${APT_CACHE_PORT}`, `BindAddress: ${layout.hostAddress}`, `PidFile: ${pidFile}`, "ExThreshold: 4", ""].join("\n"),
+    [
+      `CacheDir: ${cache}`,
+      `LogDir: ${join(dir, "log")}`,
+      "SupportDir: /usr/lib/apt-cacher-ng",
+      `Port: ${APT_CACHE_PORT}`,
+      `BindAddress: ${layout.hostAddress}`,
+      `PidFile: ${pidFile}`,
+      "ExThreshold: 4",
+      "",
+    ].join("\n"),
   );
   sh("/usr/sbin/apt-cacher-ng", ["-c", dir, "Foreground=0"]);
   return url;
@@ -106,7 +115,9 @@ export function isRunning(layout: CloudLayout, name: string): boolean {
 export function leaderOf(layout: CloudLayout, name: string): number | undefined {
   const supervisor = supervisorPid(layout, name);
   if (!alive(supervisor)) return undefined;
-  const nspawn = quietly("pgrep", ["-P", String(supervisor), "-x", "systemd-nspawn"])?.trim().split("\n")[0];
+  const nspawn = quietly("pgrep", ["-P", String(supervisor), "-x", "systemd-nspawn"])
+    ?.trim()
+    .split("\n")[0];
   const leader = nspawn ? quietly("pgrep", ["-P", nspawn])?.trim().split("\n")[0] : undefined;
   return leader ? Number(leader) : undefined;
 }
@@ -121,7 +132,8 @@ export const sharesDir = (layout: CloudLayout) => join(layout.stateDir, "nfs-sha
  */
 export function sharesUp(layout: CloudLayout): void {
   mkdirSync(sharesDir(layout), { recursive: true });
-  if (quietly("mountpoint", ["-q", sharesDir(layout)]) === undefined) sh("mount", ["-t", "tmpfs", "-o", "size=2g,mode=0755", "berth-cloud-shares", sharesDir(layout)]);
+  if (quietly("mountpoint", ["-q", sharesDir(layout)]) === undefined)
+    sh("mount", ["-t", "tmpfs", "-o", "size=2g,mode=0755", "berth-cloud-shares", sharesDir(layout)]);
 }
 
 export function sharesDown(layout: CloudLayout): void {
@@ -138,7 +150,10 @@ function writeLocalCloudFiles(root: string, aptProxy: string): void {
   writeFileSync(join(root, "etc/apt/apt.conf.d/00berth-local-cloud-proxy"), `Acquire::http::Proxy "${aptProxy}";\n`);
   const dropIn = join(root, "etc/systemd/system/run-rpc_pipefs.mount.d");
   mkdirSync(dropIn, { recursive: true });
-  writeFileSync(join(dropIn, "berth-local-cloud.conf"), "# berth local cloud: no sunrpc in this kernel (no NFS); a tmpfs stands in for rpc_pipefs.\n[Mount]\nWhat=tmpfs\nType=tmpfs\n");
+  writeFileSync(
+    join(dropIn, "berth-local-cloud.conf"),
+    "# berth local cloud: no sunrpc in this kernel (no NFS); a tmpfs stands in for rpc_pipefs.\n[Mount]\nWhat=tmpfs\nType=tmpfs\n",
+  );
 }
 
 /**
@@ -146,7 +161,12 @@ function writeLocalCloudFiles(root: string, aptProxy: string): void {
  * apt proxy, a host folder for /var/lib/docker (overlay2 cannot sit on the overlay root), and the
  * NFS substitute's folders; then the supervisor (machine.sh), which boots it again after a reboot.
  */
-export function bootMachine(layout: CloudLayout, base: string, machine: Machine, options: { aptProxy: string; dnsServers: string[]; shares: Array<{ path: string; directory: string }> }): void {
+export function bootMachine(
+  layout: CloudLayout,
+  base: string,
+  machine: Machine,
+  options: { aptProxy: string; dnsServers: string[]; shares: Array<{ path: string; directory: string }> },
+): void {
   if (isRunning(layout, machine.name)) return;
   const dir = machineDir(layout, machine.name);
   const [upper, work, root, seedDir, docker] = ["upper", "work", "root", "seed", "docker"].map((part) => join(dir, part));
@@ -173,7 +193,16 @@ export function bootMachine(layout: CloudLayout, base: string, machine: Machine,
   const console = openSync(join(dir, "console.log"), "a");
   const supervisor = spawn(
     "bash",
-    [join(HERE, "machine.sh"), machine.name, root!, layout.bridge, `berth-cloud/${machine.name}`, `--bind-ro=${seedDir}:/var/lib/cloud/seed/nocloud`, `--bind=${docker}:/var/lib/docker`, ...shareBinds],
+    [
+      join(HERE, "machine.sh"),
+      machine.name,
+      root!,
+      layout.bridge,
+      `berth-cloud/${machine.name}`,
+      `--bind-ro=${seedDir}:/var/lib/cloud/seed/nocloud`,
+      `--bind=${docker}:/var/lib/docker`,
+      ...shareBinds,
+    ],
     { detached: true, stdio: ["ignore", console, console], env: { ...process.env, SYSTEMD_NSPAWN_API_VFS_WRITABLE: "1" } },
   );
   writeFileSync(join(dir, "supervisor.pid"), String(supervisor.pid));
@@ -273,11 +302,14 @@ export function leftovers(layout: CloudLayout): string[] {
   const left: string[] = [];
   if (existsSync(`/sys/class/net/${layout.bridge}`)) left.push(`bridge ${layout.bridge}`);
   if (quietly("iptables", ["-n", "-L", FIREWALL_CHAIN]) !== undefined) left.push(`iptables chain ${FIREWALL_CHAIN}`);
-  if (quietly("iptables", ["-C", "FORWARD", "-i", layout.bridge, "-o", layout.bridge, "-j", "ACCEPT"]) !== undefined) left.push("the FORWARD rule for the bridge");
-  for (const hierarchy of readdirSync("/sys/fs/cgroup")) if (existsSync(join("/sys/fs/cgroup", hierarchy, "berth-cloud"))) left.push(`cgroup ${hierarchy}/berth-cloud`);
+  if (quietly("iptables", ["-C", "FORWARD", "-i", layout.bridge, "-o", layout.bridge, "-j", "ACCEPT"]) !== undefined)
+    left.push("the FORWARD rule for the bridge");
+  for (const hierarchy of readdirSync("/sys/fs/cgroup"))
+    if (existsSync(join("/sys/fs/cgroup", hierarchy, "berth-cloud"))) left.push(`cgroup ${hierarchy}/berth-cloud`);
   if (readFileSync("/proc/self/mountinfo", "utf8").includes(layout.stateDir)) left.push(`mounts under ${layout.stateDir}`);
   if (existsSync(layout.stateDir)) left.push(`folder ${layout.stateDir}`);
-  if ((quietly("pgrep", ["-f", "--", `--directory=${join(layout.stateDir, "machines")}/`]) ?? "").trim()) left.push("systemd-nspawn processes of the local cloud");
+  if ((quietly("pgrep", ["-f", "--", `--directory=${join(layout.stateDir, "machines")}/`]) ?? "").trim())
+    left.push("systemd-nspawn processes of the local cloud");
   if ((quietly("pgrep", ["-f", "--", `--http-socket ${layout.hostAddress}:`]) ?? "").trim()) left.push(`Keystone's uwsgi on ${layout.hostAddress}`);
   if ((quietly("pgrep", ["-f", `apt-cacher-ng -c ${join(layout.stateDir, "apt-cacher-ng")}`]) ?? "").trim()) left.push("the package cache's apt-cacher-ng");
   return left;

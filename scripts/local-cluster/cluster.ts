@@ -30,7 +30,18 @@ import { rebootNode } from "./reboot.ts";
 import { createTenants, envFile, localInventory, sshConfig, writeTenantConfigs } from "./outputs.ts";
 import { makePasswords, makeSshKey, makeTls, readPasswords } from "./secrets.ts";
 
-const REQUIRED = ["/usr/sbin/dockerd", "/usr/bin/etcd", "/usr/bin/ganesha.nfsd", "/usr/bin/uwsgi", "/usr/bin/keystone-manage", "/usr/sbin/sshd", "/usr/bin/nfs-cat", "/bin/busybox", "/usr/bin/openssl", "/usr/bin/python3"];
+const REQUIRED = [
+  "/usr/sbin/dockerd",
+  "/usr/bin/etcd",
+  "/usr/bin/ganesha.nfsd",
+  "/usr/bin/uwsgi",
+  "/usr/bin/keystone-manage",
+  "/usr/sbin/sshd",
+  "/usr/bin/nfs-cat",
+  "/bin/busybox",
+  "/usr/bin/openssl",
+  "/usr/bin/python3",
+];
 
 function checkPrerequisites(): void {
   if (process.getuid?.() !== 0) throw new Error("the local cluster makes network namespaces, a bridge and iptables rules: run it as root");
@@ -76,7 +87,8 @@ async function assertNetworkFree(layout: ClusterLayout): Promise<void> {
     throw new Error(`a network interface ${layout.bridge} already exists and is not this cluster's; remove it or set BERTH_CLUSTER_BRIDGE`);
   }
   const taken = HOSTS.map((host) => netnsName(layout, host.name)).filter((netns) => existsSync(`/var/run/netns/${netns}`));
-  if (taken.length > 0) throw new Error(`network namespaces ${taken.join(", ")} already exist and are not this cluster's; remove them or set BERTH_CLUSTER_NETNS_PREFIX`);
+  if (taken.length > 0)
+    throw new Error(`network namespaces ${taken.join(", ")} already exist and are not this cluster's; remove them or set BERTH_CLUSTER_NETNS_PREFIX`);
 }
 
 async function build(layout: ClusterLayout): Promise<ClusterState> {
@@ -86,17 +98,34 @@ async function build(layout: ClusterLayout): Promise<ClusterState> {
 
   step(`bridge ${layout.bridge} (${layout.subnet}) and a network namespace per host`);
   const hosts = await createNetwork(run, layout);
-  const [manager, nodes, nfs, etcd] = [hosts.find((h) => h.role === "manager")!, hosts.filter((h) => h.role === "node"), hosts.find((h) => h.role === "nfs")!, hosts.find((h) => h.role === "etcd")!];
+  const [manager, nodes, nfs, etcd] = [
+    hosts.find((h) => h.role === "manager")!,
+    hosts.filter((h) => h.role === "node"),
+    hosts.find((h) => h.role === "nfs")!,
+    hosts.find((h) => h.role === "etcd")!,
+  ];
 
   step("TLS (a CA and the proxy's certificate), the root SSH key, the tenants' passwords");
   const tls = await makeTls(layout.tlsDir, manager.address);
   const ssh = await makeSshKey(layout.sshDir);
-  const passwords = makePasswords(layout.passwordsFile, TENANTS.flatMap((tenant) => [...tenant.users]));
+  const passwords = makePasswords(
+    layout.passwordsFile,
+    TENANTS.flatMap((tenant) => [...tenant.users]),
+  );
 
   step("etcd, nfs-ganesha, Keystone and sshd on every host");
-  const keystoneStarting = startSharedKeystone(run, { netns: manager.netns, host: manager.address, port: KEYSTONE_PORT, tokenExpirationSeconds: TOKEN_LIFETIME_SECONDS });
+  const keystoneStarting = startSharedKeystone(run, {
+    netns: manager.netns,
+    host: manager.address,
+    port: KEYSTONE_PORT,
+    tokenExpirationSeconds: TOKEN_LIFETIME_SECONDS,
+  });
   keystoneStarting.catch(() => {}); // awaited below; a failure elsewhere first must not go unhandled
-  await Promise.all([startEtcd(run, layout, etcd), startNfs(run, layout, nfs, nodes[0]!), ...hosts.map((host) => startSshd(run, layout, host, ssh.authorizedKeys))]);
+  await Promise.all([
+    startEtcd(run, layout, etcd),
+    startNfs(run, layout, nfs, nodes[0]!),
+    ...hosts.map((host) => startSshd(run, layout, host, ssh.authorizedKeys)),
+  ]);
 
   step("the node firewall on each docker host, before its dockerd starts (as at a VM's boot)");
   await Promise.all(nodes.map((node) => applyNodeFirewall(layout, node, etcd, nfs)));
@@ -112,7 +141,14 @@ async function build(layout: ClusterLayout): Promise<ClusterState> {
 
   step("the tenant proxy (bundle on Node 18) in front of both engines");
   const adminProjectId = projectIds[TENANTS.find((tenant) => "admin" in tenant)!.project]!;
-  const endpoint = await startProxy(run, layout, { manager, nodes, keystoneUrl, adminTenantId: adminProjectId, bundle, tls: { certFile: tls.certFile, keyFile: tls.keyFile } });
+  const endpoint = await startProxy(run, layout, {
+    manager,
+    nodes,
+    keystoneUrl,
+    adminTenantId: adminProjectId,
+    bundle,
+    tls: { certFile: tls.certFile, keyFile: tls.keyFile },
+  });
 
   step("the security groups of infra/rules.ts on every host");
   await applySecurityGroups(hosts, { hosts, operatorAddress: `${layout.subnetPrefix}.0.1`, proxyPort: PROXY_PORT, keystonePort: KEYSTONE_PORT });
@@ -161,14 +197,26 @@ async function renewTokens(layout: ClusterLayout, state: ClusterState): Promise<
 
 function printSummary(layout: ClusterLayout, state: ClusterState): void {
   const show = (path: string) => relative(process.cwd(), path) || path;
-  const roles: Record<ClusterHost["role"], string> = { manager: "tenant proxy :2376 (TLS), Keystone :5000", node: "dockerd :2375", nfs: "nfs-ganesha (NFSv4/TCP)", etcd: "etcd :2379 (v2 API)" };
+  const roles: Record<ClusterHost["role"], string> = {
+    manager: "tenant proxy :2376 (TLS), Keystone :5000",
+    node: "dockerd :2375",
+    nfs: "nfs-ganesha (NFSv4/TCP)",
+    etcd: "etcd :2379 (v2 API)",
+  };
   console.log(`\nberth local cluster (${layout.bridge}, ${layout.subnet})\n`);
-  console.log(table([["HOST", "ADDRESS", "NAMESPACE", "RUNS"], ...state.hosts.map((host) => [host.name, host.address, host.netns, `${roles[host.role]}, sshd`])]));
+  console.log(
+    table([["HOST", "ADDRESS", "NAMESPACE", "RUNS"], ...state.hosts.map((host) => [host.name, host.address, host.netns, `${roles[host.role]}, sshd`])]),
+  );
   console.log("");
   console.log(
     table([
       ["USER", "PROJECT", "TOKEN EXPIRES", "TRY"],
-      ...state.tokens.map((token) => [token.user, token.project, token.expiresAt.replace(/\.\d+Z$/, "Z"), `docker --config ${show(join(layout.tenantsDir, token.user))} ps`]),
+      ...state.tokens.map((token) => [
+        token.user,
+        token.project,
+        token.expiresAt.replace(/\.\d+Z$/, "Z"),
+        `docker --config ${show(join(layout.tenantsDir, token.user))} ps`,
+      ]),
     ]),
   );
   console.log(`
@@ -237,7 +285,11 @@ export async function status(layout: ClusterLayout): Promise<boolean> {
   const state = readState(layout);
   if (!state) {
     const leftovers = entries(layout.stateDir).length;
-    console.log(leftovers > 0 ? `The local cluster is half up (${leftovers} things in its ledger, no complete state): run up to rebuild or down to remove.` : "No local cluster is up.");
+    console.log(
+      leftovers > 0
+        ? `The local cluster is half up (${leftovers} things in its ledger, no complete state): run up to rebuild or down to remove.`
+        : "No local cluster is up.",
+    );
     return false;
   }
   const health = await checkHealth(layout, state);

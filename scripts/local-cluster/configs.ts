@@ -42,12 +42,17 @@ export function dockerdArgs(dockerDefaults: string, engine: LocalEngine): string
   const roots = engineRoots(engine);
   return [
     ...rendered,
-    "--data-root", roots.dataRoot,
-    "--exec-root", roots.execRoot,
-    "--pidfile", roots.pidFile,
-    "--config-file", engine.configFile,
+    "--data-root",
+    roots.dataRoot,
+    "--exec-root",
+    roots.execRoot,
+    "--pidfile",
+    roots.pidFile,
+    "--config-file",
+    engine.configFile,
     // Debian's unit adds -H fd:// (systemd's socket); here the engine gets a socket file of its own.
-    "-H", `unix://${engine.socketPath}`,
+    "-H",
+    `unix://${engine.socketPath}`,
     ...(rendered.some((flag) => flag.startsWith("--tls")) ? [] : ["--tls=false"]),
   ];
 }

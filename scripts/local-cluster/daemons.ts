@@ -10,9 +10,33 @@ import { connect } from "node:net";
 import { join } from "node:path";
 import { DEFAULT_PROXY_PORT, ENGINE_PORT, ETCD_CLIENT_PORT, ETCD_LEGACY_CLIENT_PORT, ETCD_PEER_PORT } from "../../infra/ports.ts";
 import { type Sandbox, remapUserCommands, sandboxDockerDataRoot, sandboxDockerFlags, sandboxProxySettings, sandboxRuntimes } from "../../infra/sandbox.ts";
-import { DEFAULT_CONTAINER_ADDRESS_POOL, GATEWAY_BRIDGE, gatewayBridgeCreateArgs, gatewayBridgeSubnet, renderDockerDaemonJson, renderDockerDefaults, renderDockerStaleOverlay, renderEtcdDefaults, renderExports, renderNodesFile, renderProxyEnv, renderProxyJson } from "../../infra/render.ts";
+import {
+  DEFAULT_CONTAINER_ADDRESS_POOL,
+  GATEWAY_BRIDGE,
+  gatewayBridgeCreateArgs,
+  gatewayBridgeSubnet,
+  renderDockerDaemonJson,
+  renderDockerDefaults,
+  renderDockerStaleOverlay,
+  renderEtcdDefaults,
+  renderExports,
+  renderNodesFile,
+  renderProxyEnv,
+  renderProxyJson,
+} from "../../infra/render.ts";
 import { EXPORT_OPTIONS, NFS_SHARES, nodeFirewallScript, VOLUME_ROOT } from "../../infra/roles.ts";
-import { runChecked, runCommand, jsonRequest, writeBusyboxRootfs, record, isRunning, spawnDaemon, waitFor, type ProcessIdentity, type Run } from "../harness/index.ts";
+import {
+  runChecked,
+  runCommand,
+  jsonRequest,
+  writeBusyboxRootfs,
+  record,
+  isRunning,
+  spawnDaemon,
+  waitFor,
+  type ProcessIdentity,
+  type Run,
+} from "../harness/index.ts";
 import { NODE18, NODE18_LIBS } from "../lib/node18.ts";
 import { hostPort, tlsPing } from "../smoke/probes.ts";
 import { securityGroupCommands, type FirewallInput } from "./firewall.ts";
@@ -35,9 +59,15 @@ export const QUOTA = { Memory: 1024 };
 /** `nsenter --net` (not `ip netns exec`, which remounts /sys) plus a hostname of its own. */
 function inHost(host: ClusterHost, argv: string[], ownMounts = false): string[] {
   return [
-    "nsenter", `--net=/var/run/netns/${host.netns}`,
-    "unshare", "--uts", ...(ownMounts ? ["--mount", "--propagation", "slave"] : []),
-    "sh", "-c", 'hostname "$0" && exec "$@"', host.name,
+    "nsenter",
+    `--net=/var/run/netns/${host.netns}`,
+    "unshare",
+    "--uts",
+    ...(ownMounts ? ["--mount", "--propagation", "slave"] : []),
+    "sh",
+    "-c",
+    'hostname "$0" && exec "$@"',
+    host.name,
     ...argv,
   ];
 }
@@ -50,10 +80,14 @@ async function startDaemon(run: Run, id: string, argv: string[], logFile: string
 
 async function waitUntil(what: string, daemon: ProcessIdentity, logFile: string, ready: () => Promise<boolean>): Promise<void> {
   let exited = false;
-  const answered = await waitFor(async () => {
-    exited = !isRunning(daemon);
-    return exited || (await ready().catch(() => false));
-  }, READY_TIMEOUT_MS, 200);
+  const answered = await waitFor(
+    async () => {
+      exited = !isRunning(daemon);
+      return exited || (await ready().catch(() => false));
+    },
+    READY_TIMEOUT_MS,
+    200,
+  );
   if (answered && !exited) return;
   const tail = readFileSync(logFile, "utf8").split("\n").slice(-15).join("\n");
   throw new Error(`${what} ${exited ? "exited" : `did not answer within ${READY_TIMEOUT_MS / 1000} s`}; end of ${logFile}:\n${tail}`);
@@ -83,7 +117,12 @@ export async function startEtcd(run: Run, layout: ClusterLayout, host: ClusterHo
   const env = { PATH: process.env.PATH, ...etcdEnvironment(rendered) };
   const daemon = await startDaemon(run, `${host.name}.etcd`, inHost(host, ["/usr/bin/etcd"]), logFile, env);
   const clientUrl = `http://${host.address}:${ETCD_CLIENT_PORT}`;
-  await waitUntil("etcd", daemon, logFile, async () => (await jsonRequest({ host: host.address, port: ETCD_CLIENT_PORT }, "GET", "/v2/keys/", { timeoutMs: 1_000 })).status === 200);
+  await waitUntil(
+    "etcd",
+    daemon,
+    logFile,
+    async () => (await jsonRequest({ host: host.address, port: ETCD_CLIENT_PORT }, "GET", "/v2/keys/", { timeoutMs: 1_000 })).status === 200,
+  );
   return clientUrl;
 }
 
@@ -104,7 +143,10 @@ export async function startNfs(run: Run, layout: ClusterLayout, host: ClusterHos
   for (const share of NFS_SHARES) mkdirSync(nfsLocalPath(layout, share.path), { recursive: true, mode: 0o777 });
   mkdirSync(volumeRoot(layout), { recursive: true });
   const config = join(dir, "ganesha.conf");
-  writeFileSync(config, ganeshaConfig(exportsText, (exported) => nfsLocalPath(layout, exported)));
+  writeFileSync(
+    config,
+    ganeshaConfig(exportsText, (exported) => nfsLocalPath(layout, exported)),
+  );
   const logFile = join(dir, "ganesha.out");
   const argv = ["/usr/bin/ganesha.nfsd", "-F", "-f", config, "-L", join(dir, "ganesha.log"), "-p", join(dir, "ganesha.pid"), "-N", "NIV_EVENT"];
   const daemon = await startDaemon(run, `${host.name}.ganesha`, inHost(host, argv), logFile);
@@ -178,7 +220,12 @@ async function removeStaleOverlayEndpoints(dir: string, engine: LocalEngine, log
 
 /** The node firewall the VMs get (templates/node-firewall.sh.hbs), run in the node's namespace before dockerd starts, as at a VM's boot. */
 export async function applyNodeFirewall(layout: ClusterLayout, node: ClusterHost, etcd: ClusterHost, nfs: ClusterHost): Promise<void> {
-  const script = nodeFirewallScript({ clusterCidr: hostsCidr(layout), etcdAddress: etcd.address, nfsAddress: nfs.address, containerAddressPool: DEFAULT_CONTAINER_ADDRESS_POOL });
+  const script = nodeFirewallScript({
+    clusterCidr: hostsCidr(layout),
+    etcdAddress: etcd.address,
+    nfsAddress: nfs.address,
+    containerAddressPool: DEFAULT_CONTAINER_ADDRESS_POOL,
+  });
   writeFileSync(join(hostDir(layout, node), "node-firewall.sh"), script, { mode: 0o755 });
   await runChecked(["nsenter", `--net=/var/run/netns/${node.netns}`, "sh", "-s"], { input: script });
 }
@@ -217,7 +264,13 @@ export async function importBusybox(layout: ClusterLayout, engines: EngineHandle
 }
 
 /** `answers` tells when it serves: by default its banner read from here (before the security groups admit only the bastion). */
-export async function startSshd(run: Run, layout: ClusterLayout, host: ClusterHost, authorizedKeys: string, answers = () => sshAnswers(host.address)): Promise<void> {
+export async function startSshd(
+  run: Run,
+  layout: ClusterLayout,
+  host: ClusterHost,
+  authorizedKeys: string,
+  answers = () => sshAnswers(host.address),
+): Promise<void> {
   const dir = join(hostDir(layout, host), "ssh");
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const hostKey = join(dir, "ssh_host_ed25519_key");
@@ -233,7 +286,10 @@ export async function startSshd(run: Run, layout: ClusterLayout, host: ClusterHo
 
 /** The host's public key line, for known_hosts. */
 export function sshHostKey(layout: ClusterLayout, host: ClusterHost): string {
-  return readFileSync(join(layout.stateDir, "hosts", host.name, "ssh", "ssh_host_ed25519_key.pub"), "utf8").split(" ").slice(0, 2).join(" ");
+  return readFileSync(join(layout.stateDir, "hosts", host.name, "ssh", "ssh_host_ed25519_key.pub"), "utf8")
+    .split(" ")
+    .slice(0, 2)
+    .join(" ");
 }
 
 export async function sshAnswers(address: string): Promise<boolean> {

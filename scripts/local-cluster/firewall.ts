@@ -50,12 +50,26 @@ export function localRuleTable(input: FirewallInput): Record<GroupRole, RuleSpec
 export function securityGroupCommands(host: FirewallHost, input: FirewallInput): string[][] {
   const rules = localRuleTable(input)[host.role];
   const sources = (rule: RuleSpec) =>
-    "cidr" in rule.source ? [rule.source.cidr.text] : input.hosts.filter((other) => other.role === (rule.source as { group: GroupRole }).group).map((other) => `${other.address}/32`);
+    "cidr" in rule.source
+      ? [rule.source.cidr.text]
+      : input.hosts.filter((other) => other.role === (rule.source as { group: GroupRole }).group).map((other) => `${other.address}/32`);
   const admit = rules.flatMap((rule) =>
     sources(rule).map((source) => [
-      "-A", "INPUT", "-i", "eth0", "-s", source, "-p", rule.protocol,
+      "-A",
+      "INPUT",
+      "-i",
+      "eth0",
+      "-s",
+      source,
+      "-p",
+      rule.protocol,
       ...(rule.ports ? ["--dport", rule.ports.min === rule.ports.max ? String(rule.ports.min) : `${rule.ports.min}:${rule.ports.max}`] : []),
-      "-m", "comment", "--comment", `${COMMENT_PREFIX}: ${rule.description}`.slice(0, 255), "-j", "ACCEPT",
+      "-m",
+      "comment",
+      "--comment",
+      `${COMMENT_PREFIX}: ${rule.description}`.slice(0, 255),
+      "-j",
+      "ACCEPT",
     ]),
   );
   return [

@@ -64,7 +64,12 @@ function probes(layout: ClusterLayout, state: ClusterState): Probe[] {
   const nodes = byRole("node");
   const keystonePort = Number(new URL(state.keystoneUrl).port);
   return [
-    { part: "bridge", host: undefined, answers: async () => (await runCommand(["ip", "link", "show", layout.bridge])).code === 0, detail: `${layout.bridge} ${layout.subnet}` },
+    {
+      part: "bridge",
+      host: undefined,
+      answers: async () => (await runCommand(["ip", "link", "show", layout.bridge])).code === 0,
+      detail: `${layout.bridge} ${layout.subnet}`,
+    },
     ...state.hosts.map((host) => ({ part: "namespace", host, answers: async () => existsSync(`/var/run/netns/${host.netns}`), detail: host.netns })),
     ...state.hosts.map((host) => ({
       part: "sshd",
@@ -83,10 +88,22 @@ function probes(layout: ClusterLayout, state: ClusterState): Probe[] {
     { part: "nfs-ganesha", host: nfs, daemonId: `${nfs.name}.ganesha`, answers: () => nfsAnswers(nfs, nodes[0]!), detail: "NFSv4/TCP, read from a node" },
     ...state.engines.map((engine) => {
       const host = state.hosts.find((candidate) => candidate.name === engine.name)!;
-      return { part: "dockerd", host, daemonId: `${host.name}.dockerd`, answers: () => enginePing(engine.socketPath).catch(() => false), detail: `tcp://${host.address}:${ENGINE_PORT}` };
+      return {
+        part: "dockerd",
+        host,
+        daemonId: `${host.name}.dockerd`,
+        answers: () => enginePing(engine.socketPath).catch(() => false),
+        detail: `tcp://${host.address}:${ENGINE_PORT}`,
+      };
     }),
     { part: "keystone", host: manager, daemonId: "keystone", answers: () => keystoneAnswers(manager.address, keystonePort), detail: state.keystoneUrl },
-    { part: "tenant proxy", host: manager, daemonId: `${manager.name}.proxy`, answers: () => proxyPing(manager.address, state.proxyPort, layout.caFile), detail: state.endpoint },
+    {
+      part: "tenant proxy",
+      host: manager,
+      daemonId: `${manager.name}.proxy`,
+      answers: () => proxyPing(manager.address, state.proxyPort, layout.caFile),
+      detail: state.endpoint,
+    },
   ];
 }
 
@@ -101,7 +118,9 @@ async function keystoneAnswers(address: string, port: number): Promise<boolean> 
 
 /** The ledger's daemon for an id; Keystone's id carries its directory's random suffix. */
 function ledgerDaemon(ledger: LedgerEntry[], id: string): LedgerEntry | undefined {
-  return ledger.find((entry) => (entry.kind === "daemon" || entry.kind === "dockerd") && (entry.id === id || (id === "keystone" && entry.id.startsWith("keystone-"))));
+  return ledger.find(
+    (entry) => (entry.kind === "daemon" || entry.kind === "dockerd") && (entry.id === id || (id === "keystone" && entry.id.startsWith("keystone-"))),
+  );
 }
 
 export async function checkHealth(layout: ClusterLayout, state: ClusterState): Promise<PartHealth[]> {

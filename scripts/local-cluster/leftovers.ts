@@ -12,7 +12,9 @@ import { HOSTS, madePaths, netnsName, type ClusterLayout } from "./layout.ts";
 /** Everything of the cluster still present, one line each; `pids` are daemons known to have been its own. */
 export async function leftovers(layout: ClusterLayout, pids: number[] = []): Promise<string[]> {
   const existing = new Set((await runCommand(["ip", "netns", "list"])).stdout.split("\n").map((line) => line.split(" ")[0]));
-  const namespaces = HOSTS.map((host) => netnsName(layout, host.name)).filter((name) => existing.has(name)).map((name) => `network namespace ${name}`);
+  const namespaces = HOSTS.map((host) => netnsName(layout, host.name))
+    .filter((name) => existing.has(name))
+    .map((name) => `network namespace ${name}`);
   const bridge = (await runCommand(["ip", "link", "show", layout.bridge])).code === 0 ? [`bridge ${layout.bridge}`] : [];
   const rules = (await runCommand(["iptables", "-S", "FORWARD"])).stdout
     .split("\n")

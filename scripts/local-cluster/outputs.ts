@@ -39,7 +39,11 @@ export function localInventory(layout: ClusterLayout, input: InventoryInput): In
     nfs: { ...privateHost(input.nfs), shares: NFS_SHARES.map((share) => share.path) },
     etcd: { ...privateHost(input.etcd), clientPort: ETCD_CLIENT_PORT },
     proxy: { port: input.proxyPort, authBackend: "keystone", keystoneUrl: input.keystoneUrl },
-    ca: { pem: readFileSync(input.caFile, "utf8"), managerPath: input.caFile, hint: `the local cluster's CA is ${input.caFile} (also ca.pem in every tenant's config dir)` },
+    ca: {
+      pem: readFileSync(input.caFile, "utf8"),
+      managerPath: input.caFile,
+      hint: `the local cluster's CA is ${input.caFile} (also ca.pem in every tenant's config dir)`,
+    },
   });
 }
 

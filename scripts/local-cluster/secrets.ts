@@ -21,12 +21,40 @@ const EC_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-n
 export async function makeTls(dir: string, address: string): Promise<TlsFiles> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const path = (name: string) => join(dir, name);
-  await runChecked(["openssl", "req", "-x509", "-new", ...EC_KEY, "-keyout", path("ca-key.pem"), "-out", path("ca.pem"), "-days", "3650", "-subj", "/CN=berth local cluster CA"]);
+  await runChecked([
+    "openssl",
+    "req",
+    "-x509",
+    "-new",
+    ...EC_KEY,
+    "-keyout",
+    path("ca-key.pem"),
+    "-out",
+    path("ca.pem"),
+    "-days",
+    "3650",
+    "-subj",
+    "/CN=berth local cluster CA",
+  ]);
   await runChecked(["openssl", "req", "-new", ...EC_KEY, "-keyout", path("server-key.pem"), "-out", path("server.csr"), "-subj", `/CN=${address}`]);
   writeFileSync(path("server.ext"), `subjectAltName=IP:${address}\nextendedKeyUsage=serverAuth\nkeyUsage=digitalSignature\n`);
   await runChecked([
-    "openssl", "x509", "-req", "-in", path("server.csr"), "-CA", path("ca.pem"), "-CAkey", path("ca-key.pem"), "-CAcreateserial",
-    "-out", path("server-cert.pem"), "-days", "825", "-extfile", path("server.ext"),
+    "openssl",
+    "x509",
+    "-req",
+    "-in",
+    path("server.csr"),
+    "-CA",
+    path("ca.pem"),
+    "-CAkey",
+    path("ca-key.pem"),
+    "-CAcreateserial",
+    "-out",
+    path("server-cert.pem"),
+    "-days",
+    "825",
+    "-extfile",
+    path("server.ext"),
   ]);
   for (const name of ["server.csr", "server.ext", "ca.srl"]) rmSync(path(name), { force: true });
   return { caFile: path("ca.pem"), certFile: path("server-cert.pem"), keyFile: path("server-key.pem") };

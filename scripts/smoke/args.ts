@@ -35,7 +35,10 @@ export interface LocalDefaults {
 
 function parse(argv: string[], options: NonNullable<ParseArgsConfig["options"]>): Record<string, string | boolean | undefined> {
   try {
-    return parseArgs({ args: argv, options: { ...options, help: { type: "boolean" } }, strict: true, allowPositionals: false }).values as Record<string, string | boolean | undefined>;
+    return parseArgs({ args: argv, options: { ...options, help: { type: "boolean" } }, strict: true, allowPositionals: false }).values as Record<
+      string,
+      string | boolean | undefined
+    >;
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
@@ -67,7 +70,9 @@ export function parseConnectivityArgs(argv: string[], local: LocalDefaults): Con
   if (values.help) return "help";
   if (values.inventory !== undefined && values.stack !== undefined) throw new UsageError("give --inventory or --stack, not both");
   const inventory: InventorySource =
-    values.stack !== undefined ? { kind: "stack", stack: values.stack } : { kind: "file", path: resolve(values.inventory ?? join(local.localDir, "inventory.json")) };
+    values.stack !== undefined
+      ? { kind: "stack", stack: values.stack }
+      : { kind: "file", path: resolve(values.inventory ?? join(local.localDir, "inventory.json")) };
   const localKey = join(local.localDir, "ssh", "id_ed25519");
   const sshKey = resolve(values["ssh-key"] ?? (local.exists(localKey) ? localKey : join(local.home, ".ssh", "id_ed25519")));
   return { inventory, sshKey, timeoutMs: positiveSeconds(values.timeout, 15, "--timeout") };
@@ -109,7 +114,12 @@ export function parseEnvFile(text: string): Record<string, string> {
  * the docker CLI reads it) and DOCKER_CERT_PATH/ca.pem, else the same variables from `.local/env`.
  * With TLS and no CA named, the first tenant's config dir's ca.pem.
  */
-export function resolveEndpoint(flags: { host?: string; ca?: string }, env: Record<string, string | undefined>, envFile: Record<string, string> | undefined, tenant1: string): Endpoint {
+export function resolveEndpoint(
+  flags: { host?: string; ca?: string },
+  env: Record<string, string | undefined>,
+  envFile: Record<string, string> | undefined,
+  tenant1: string,
+): Endpoint {
   const source = flags.host !== undefined || env.DOCKER_HOST ? env : (envFile ?? {});
   const host = flags.host ?? source.DOCKER_HOST;
   if (!host) throw new UsageError("no endpoint: give --host, set DOCKER_HOST, or start the local cluster (.local/env)");
@@ -118,7 +128,11 @@ export function resolveEndpoint(flags: { host?: string; ca?: string }, env: Reco
   return { host, ca: resolve(source.DOCKER_CERT_PATH ? join(source.DOCKER_CERT_PATH, "ca.pem") : join(tenant1, "ca.pem")) };
 }
 
-export function parseTenantArgs(argv: string[], env: Record<string, string | undefined>, local: LocalDefaults & { envFile?: Record<string, string> }): TenantOptions | "help" {
+export function parseTenantArgs(
+  argv: string[],
+  env: Record<string, string | undefined>,
+  local: LocalDefaults & { envFile?: Record<string, string> },
+): TenantOptions | "help" {
   const values = parse(argv, {
     tenant1: { type: "string" },
     tenant2: { type: "string" },
@@ -134,7 +148,10 @@ export function parseTenantArgs(argv: string[], env: Record<string, string | und
   const tenant1 = dir("tenant1", "docker-user-1");
   let nodes: [string, string] | undefined;
   if (values.nodes !== undefined) {
-    const names = String(values.nodes).split(",").map((n) => n.trim()).filter(Boolean);
+    const names = String(values.nodes)
+      .split(",")
+      .map((n) => n.trim())
+      .filter(Boolean);
     if (names.length !== 2 || names[0] === names[1]) throw new UsageError("--nodes takes two different node names: --nodes docker-host-1,docker-host-2");
     nodes = [names[0]!, names[1]!];
   }

@@ -31,7 +31,10 @@ export function tenantCli(configDir: string, endpoint: Endpoint, timeoutMs: numb
     label: basename(configDir),
     configDir,
     docker: (args, opts = {}) =>
-      runCommand(["docker", "--config", configDir, ...connection, ...args], { env: { ...CLEAN_ENV, DOCKER_HOST: endpoint.host }, timeoutMs: opts.timeoutMs ?? timeoutMs }),
+      runCommand(["docker", "--config", configDir, ...connection, ...args], {
+        env: { ...CLEAN_ENV, DOCKER_HOST: endpoint.host },
+        timeoutMs: opts.timeoutMs ?? timeoutMs,
+      }),
     // docker-compose reads the HttpHeaders from $DOCKER_CONFIG/config.json, as the docker CLI does.
     // requests (under docker-compose) lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override the CA
     // docker-py sets from --tlscacert: blank them, or the cluster's CA is never used.

@@ -61,7 +61,9 @@ export function inventoryFromStackOutputs(stdout: string, stack: string): Invent
   const record = outputs as Record<string, unknown>;
   if (!("inventory" in record)) {
     const keys = Object.keys(record);
-    throw new Error(`${source} have no "inventory" (outputs: ${keys.length > 0 ? keys.join(", ") : "none"}); was the stack deployed with this version of berth?`);
+    throw new Error(
+      `${source} have no "inventory" (outputs: ${keys.length > 0 ? keys.join(", ") : "none"}); was the stack deployed with this version of berth?`,
+    );
   }
   const inventory = record.inventory;
   if (inventory === "[secret]") throw new Error(`${source}: "inventory" is a secret; run with --show-secrets or export it unsecret`);

@@ -30,7 +30,10 @@ export class CallLimits {
   private readonly places: Places;
 
   constructor(private readonly limits: CallLimitSettings) {
-    this.places = new Places(limits.total, () => new Refusal(429, "the service is busy: too many calls in progress from all projects; try again shortly", "too-many-calls"));
+    this.places = new Places(
+      limits.total,
+      () => new Refusal(429, "the service is busy: too many calls in progress from all projects; try again shortly", "too-many-calls"),
+    );
   }
 
   /** Takes a place for one call, or refuses it. Public calls count towards the total only. */
@@ -46,7 +49,8 @@ export class CallLimits {
       {
         key: `user:${caller.user}`,
         max,
-        refusal: () => new Refusal(429, `too many calls in progress for you, across your projects: at most ${max} at once (${STREAMS_COUNT})`, "too-many-calls"),
+        refusal: () =>
+          new Refusal(429, `too many calls in progress for you, across your projects: at most ${max} at once (${STREAMS_COUNT})`, "too-many-calls"),
       },
     ]);
   }

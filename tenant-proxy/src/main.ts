@@ -92,7 +92,9 @@ async function main(): Promise<void> {
   const scheme = settings.tls ? "https" : "http";
   audit.info("berth tenant proxy listening", {
     listen: `${scheme}://${proxy.address.host}:${proxy.address.port}`,
-    engines: settings.engines.nodes.map((node) => `${node.name}=${node.address.kind === "unix" ? `unix://${node.address.path}` : `tcp://${node.address.host}:${node.address.port}`}`),
+    engines: settings.engines.nodes.map(
+      (node) => `${node.name}=${node.address.kind === "unix" ? `unix://${node.address.path}` : `tcp://${node.address.host}:${node.address.port}`}`,
+    ),
     scheduler: settings.engines.named ? settings.scheduler : undefined,
     auth: settings.auth.backend,
     multiTenant: settings.multiTenant,

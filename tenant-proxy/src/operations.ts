@@ -16,8 +16,31 @@ import type { Handler, Operation } from "./rewrite/types.ts";
 import * as volumes from "./rewrite/volumes.ts";
 
 const BUILD_QUERY = [
-  "dockerfile", "t", "extrahosts", "remote", "q", "nocache", "cachefrom", "pull", "rm", "forcerm", "memory", "memswap", "cpushares",
-  "cpusetcpus", "cpuperiod", "cpuquota", "buildargs", "shmsize", "squash", "labels", "networkmode", "platform", "target", "outputs", "version",
+  "dockerfile",
+  "t",
+  "extrahosts",
+  "remote",
+  "q",
+  "nocache",
+  "cachefrom",
+  "pull",
+  "rm",
+  "forcerm",
+  "memory",
+  "memswap",
+  "cpushares",
+  "cpusetcpus",
+  "cpuperiod",
+  "cpuquota",
+  "buildargs",
+  "shmsize",
+  "squash",
+  "labels",
+  "networkmode",
+  "platform",
+  "target",
+  "outputs",
+  "version",
 ];
 const IMAGE_CHANGE = "changing images is for administrators (images are shared by all tenants)";
 const SWARM_MODE = "swarm mode is not available: the engines run classic overlay networking (--cluster-store)";
@@ -47,11 +70,26 @@ const refused = (row: Omit<Row, "reason">, reason: string): Operation => ({ ...r
 
 export const OPERATIONS: readonly Operation[] = [
   // Containers
-  tenant({ id: "ContainerList", method: "GET", path: "/containers/json", fdcs: "containerslist" }, containers.list, ["all", "limit", "size", "filters", "trunc_cmd"]),
+  tenant({ id: "ContainerList", method: "GET", path: "/containers/json", fdcs: "containerslist" }, containers.list, [
+    "all",
+    "limit",
+    "size",
+    "filters",
+    "trunc_cmd",
+  ]),
   tenant({ id: "ContainerCreate", method: "POST", path: "/containers/create", fdcs: "containerscreate" }, containers.create, ["name", "platform"], "json"),
   tenant({ id: "ContainerInspect", method: "GET", path: "/containers/{id}/json", fdcs: "containerinspect" }, containers.inspect, ["size"]),
   tenant({ id: "ContainerTop", method: "GET", path: "/containers/{id}/top", fdcs: "containertop" }, containers.top, ["ps_args"]),
-  tenant({ id: "ContainerLogs", method: "GET", path: "/containers/{id}/logs", fdcs: "containerlogs" }, containers.onContainer(["logs"]), ["follow", "stdout", "stderr", "since", "until", "timestamps", "tail", "details"]),
+  tenant({ id: "ContainerLogs", method: "GET", path: "/containers/{id}/logs", fdcs: "containerlogs" }, containers.onContainer(["logs"]), [
+    "follow",
+    "stdout",
+    "stderr",
+    "since",
+    "until",
+    "timestamps",
+    "tail",
+    "details",
+  ]),
   tenant({ id: "ContainerChanges", method: "GET", path: "/containers/{id}/changes", fdcs: "containerchanges" }, containers.onContainer(["changes"])),
   tenant({ id: "ContainerExport", method: "GET", path: "/containers/{id}/export", fdcs: "containerexport" }, containers.onContainer(["export"])),
   tenant({ id: "ContainerStats", method: "GET", path: "/containers/{id}/stats", fdcs: "containerstats" }, containers.stats, ["stream", "one-shot"]),
@@ -64,24 +102,45 @@ export const OPERATIONS: readonly Operation[] = [
   tenant({ id: "ContainerRename", method: "POST", path: "/containers/{id}/rename", fdcs: "containerrename" }, containers.rename, ["name"]),
   tenant({ id: "ContainerPause", method: "POST", path: "/containers/{id}/pause", fdcs: "containerpause" }, containers.onContainer(["pause"])),
   tenant({ id: "ContainerUnpause", method: "POST", path: "/containers/{id}/unpause", fdcs: "containerunpause" }, containers.onContainer(["unpause"])),
-  tenant({ id: "ContainerAttach", method: "POST", path: "/containers/{id}/attach", fdcs: "containerattach" }, containers.onContainer(["attach"], { kind: "hijack" }), ["detachKeys", "logs", "stream", "stdin", "stdout", "stderr"], "none", true),
+  tenant(
+    { id: "ContainerAttach", method: "POST", path: "/containers/{id}/attach", fdcs: "containerattach" },
+    containers.onContainer(["attach"], { kind: "hijack" }),
+    ["detachKeys", "logs", "stream", "stdin", "stdout", "stderr"],
+    "none",
+    true,
+  ),
   {
-    ...admin({ id: "ContainerAttachWebsocket", method: "GET", path: "/containers/{id}/attach/ws", fdcs: "containerattachws" }, "the websocket attach is for administrators; docker attach uses the stream attach"),
+    ...admin(
+      { id: "ContainerAttachWebsocket", method: "GET", path: "/containers/{id}/attach/ws", fdcs: "containerattachws" },
+      "the websocket attach is for administrators; docker attach uses the stream attach",
+    ),
     handler: containers.onContainer(["attach", "ws"], { kind: "hijack" }),
     hijack: true,
   },
   tenant({ id: "ContainerWait", method: "POST", path: "/containers/{id}/wait", fdcs: "containerwait" }, containers.onContainer(["wait"]), ["condition"]),
   tenant({ id: "ContainerDelete", method: "DELETE", path: "/containers/{id}", fdcs: "containerdelete" }, containers.remove, ["v", "force", "link"]),
-  tenant({ id: "ContainerArchiveInfo", method: "HEAD", path: "/containers/{id}/archive", fdcs: "containerarchiveinfo" }, containers.onContainer(["archive"]), ["path"]),
+  tenant({ id: "ContainerArchiveInfo", method: "HEAD", path: "/containers/{id}/archive", fdcs: "containerarchiveinfo" }, containers.onContainer(["archive"]), [
+    "path",
+  ]),
   tenant({ id: "ContainerArchive", method: "GET", path: "/containers/{id}/archive", fdcs: "containerarchive" }, containers.onContainer(["archive"]), ["path"]),
-  tenant({ id: "PutContainerArchive", method: "PUT", path: "/containers/{id}/archive", fdcs: "containerputarchive" }, containers.putArchive, ["path", "noOverwriteDirNonDir", "copyUIDGID"], "stream"),
+  tenant(
+    { id: "PutContainerArchive", method: "PUT", path: "/containers/{id}/archive", fdcs: "containerputarchive" },
+    containers.putArchive,
+    ["path", "noOverwriteDirNonDir", "copyUIDGID"],
+    "stream",
+  ),
   tenant({ id: "ContainerPrune", method: "POST", path: "/containers/prune", fdcs: "containersprune" }, containers.prune, ["filters"]),
 
   // Images: shared, read and pulled by tenants, changed by administrators
   tenant({ id: "ImageList", method: "GET", path: "/images/json", fdcs: "imageslist" }, images.list, ["all", "filters", "digests"]),
   imageChange({ id: "ImageBuild", method: "POST", path: "/build", fdcs: "build" }, images.build, BUILD_QUERY, "stream"),
   imageChange({ id: "BuildPrune", method: "POST", path: "/build/prune", fdcs: "buildprune" }, images.prune, ["keep-storage", "all", "filters"]),
-  tenant({ id: "ImageCreate", method: "POST", path: "/images/create", fdcs: "imagescreate" }, images.pull, ["fromImage", "fromSrc", "repo", "tag", "platform", "message", "changes"], "stream"),
+  tenant(
+    { id: "ImageCreate", method: "POST", path: "/images/create", fdcs: "imagescreate" },
+    images.pull,
+    ["fromImage", "fromSrc", "repo", "tag", "platform", "message", "changes"],
+    "stream",
+  ),
   tenant({ id: "ImageInspect", method: "GET", path: "/images/{name}/json", fdcs: "imageinspect" }, images.onImage(["json"])),
   tenant({ id: "ImageHistory", method: "GET", path: "/images/{name}/history", fdcs: "imagehistory" }, images.onImage(["history"])),
   imageChange({ id: "ImagePush", method: "POST", path: "/images/{name}/push", fdcs: "imagepush" }, images.push, ["tag"]),
@@ -89,7 +148,12 @@ export const OPERATIONS: readonly Operation[] = [
   imageChange({ id: "ImageDelete", method: "DELETE", path: "/images/{name}", fdcs: "imagedelete" }, images.onImageEverywhere([]), ["force", "noprune"]),
   tenant({ id: "ImageSearch", method: "GET", path: "/images/search", fdcs: "imagessearch" }, images.search, ["term", "limit", "filters"]),
   imageChange({ id: "ImagePrune", method: "POST", path: "/images/prune", fdcs: "imagesprune" }, images.prune, ["filters"]),
-  imageChange({ id: "ImageCommit", method: "POST", path: "/commit", fdcs: "commit" }, images.commit, ["container", "repo", "tag", "comment", "author", "pause", "changes"], "json"),
+  imageChange(
+    { id: "ImageCommit", method: "POST", path: "/commit", fdcs: "commit" },
+    images.commit,
+    ["container", "repo", "tag", "comment", "author", "pause", "changes"],
+    "json",
+  ),
   imageChange({ id: "ImageGet", method: "GET", path: "/images/{name}/get", fdcs: "imageget" }, images.onImage(["get"])),
   imageChange({ id: "ImageGetAll", method: "GET", path: "/images/get", fdcs: "imagesget" }, images.asIs, ["names"]),
   imageChange({ id: "ImageLoad", method: "POST", path: "/images/load", fdcs: "imagesload" }, images.load, ["quiet"], "stream"),
@@ -193,9 +257,7 @@ function compile(operation: Operation): CompiledRoute {
 }
 
 // Literal paths first, so `/images/json` is never read as an image called "json"'s inspect.
-const ROUTES = OPERATIONS.map(compile).sort(
-  (a, b) => a.segments.filter((s) => s.startsWith("{")).length - b.segments.filter((s) => s.startsWith("{")).length,
-);
+const ROUTES = OPERATIONS.map(compile).sort((a, b) => a.segments.filter((s) => s.startsWith("{")).length - b.segments.filter((s) => s.startsWith("{")).length);
 
 export interface MatchedOperation {
   operation: Operation;

@@ -42,9 +42,7 @@ export interface ProxyContext {
 }
 
 /** Where a request came in: a plain HTTP exchange, or a connection asking to become a stream. */
-type Arrival =
-  | { kind: "http"; res: ServerResponse }
-  | { kind: "stream"; socket: Duplex; head: Buffer; legacy: boolean };
+type Arrival = { kind: "http"; res: ServerResponse } | { kind: "stream"; socket: Duplex; head: Buffer; legacy: boolean };
 
 /** What the steps up to the forward decided: the call (or answer), and how to word errors. */
 interface Decision {
@@ -68,8 +66,7 @@ const asIs: Unscope = (text) => text;
 export function createPipeline(context: ProxyContext) {
   return {
     onRequest: (req: IncomingMessage, res: ServerResponse) => run(context, req, { kind: "http", res }),
-    onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer, legacy: boolean) =>
-      run(context, req, { kind: "stream", socket, head, legacy }),
+    onUpgrade: (req: IncomingMessage, socket: Duplex, head: Buffer, legacy: boolean) => run(context, req, { kind: "stream", socket, head, legacy }),
   };
 }
 
@@ -101,7 +98,11 @@ async function decide(context: ProxyContext, req: IncomingMessage, arrival: Arri
   const target = parseTarget(req.url ?? "");
   const match = matchOperation(req.method ?? "", target.segments);
   if ("unknown" in match) {
-    throw new Refusal(match.unknown === "method" ? 405 : 404, `${req.method} /${target.segments.join("/")} is not an API this service offers`, "unknown-operation");
+    throw new Refusal(
+      match.unknown === "method" ? 405 : 404,
+      `${req.method} /${target.segments.join("/")} is not an API this service offers`,
+      "unknown-operation",
+    );
   }
   const { operation, params } = match;
   trace.operation = operation;
@@ -152,7 +153,8 @@ async function answer(context: ProxyContext, req: IncomingMessage, res: ServerRe
   if ("reply" in call) {
     const { status, body, headers } = call.reply;
     if (status === 204 || status === 304) res.writeHead(status, headers).end();
-    else if (typeof body === "string" && headers?.["content-type"]?.startsWith("text/plain")) res.writeHead(status, { ...headers, "content-length": Buffer.byteLength(body) }).end(body);
+    else if (typeof body === "string" && headers?.["content-type"]?.startsWith("text/plain"))
+      res.writeHead(status, { ...headers, "content-length": Buffer.byteLength(body) }).end(body);
     else sendJson(res, status, status >= 400 ? unscopedError(typeof body === "string" ? body : JSON.stringify(body), unscope) : body, headers);
     return;
   }
@@ -166,12 +168,7 @@ async function answer(context: ProxyContext, req: IncomingMessage, res: ServerRe
 }
 
 /** A hijacked exchange: fully authorised above, now tunnelled to the container's node. */
-async function stream(
-  req: IncomingMessage,
-  arrival: Extract<Arrival, { kind: "stream" }>,
-  decision: Decision,
-  body: BodyReader,
-): Promise<void> {
+async function stream(req: IncomingMessage, arrival: Extract<Arrival, { kind: "stream" }>, decision: Decision, body: BodyReader): Promise<void> {
   const { call, target, unscope } = decision;
   if (!("response" in call)) throw new Error("a stream operation answered without an engine call");
   const payload = call.body === undefined ? await body.raw() : Buffer.from(JSON.stringify(call.body));
@@ -200,7 +197,9 @@ function writeRawAnswer(socket: Duplex, status: number, body: unknown, contentTy
   const payload = body === undefined ? Buffer.alloc(0) : Buffer.from(typeof body === "string" ? body : `${JSON.stringify(body)}\n`);
   socket.end(
     Buffer.concat([
-      Buffer.from(`HTTP/1.1 ${status} ${status < 400 ? "OK" : "Error"}\r\nContent-Type: ${contentType}\r\nContent-Length: ${payload.length}\r\nConnection: close\r\n\r\n`),
+      Buffer.from(
+        `HTTP/1.1 ${status} ${status < 400 ? "OK" : "Error"}\r\nContent-Type: ${contentType}\r\nContent-Length: ${payload.length}\r\nConnection: close\r\n\r\n`,
+      ),
       payload,
     ]),
   );
@@ -219,10 +218,13 @@ function bodyReader(req: IncomingMessage, arrival: Arrival, limit: number): Body
   let cached: Promise<Buffer> | undefined;
   let rest: Buffer = Buffer.alloc(0);
   const raw = () => {
-    cached ??= arrival.kind === "http" ? readBody(req, limit) : readUpgradeBody(req, arrival.socket, arrival.head, limit).then(({ body, after }) => {
-      rest = after;
-      return body;
-    });
+    cached ??=
+      arrival.kind === "http"
+        ? readBody(req, limit)
+        : readUpgradeBody(req, arrival.socket, arrival.head, limit).then(({ body, after }) => {
+            rest = after;
+            return body;
+          });
     return cached;
   };
   return {

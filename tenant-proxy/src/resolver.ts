@@ -11,7 +11,6 @@ import { FULL_ID, ID_PREFIX, type Labels, type Scope, TENANT_BRIDGE, hasTenantBr
 import type { Cluster, ClusterNode } from "./upstream/cluster.ts";
 import { ENGINE_API, passEngineError } from "./upstream/engine.ts";
 
-
 export interface ResolvedContainer {
   id: string;
   /** The engine-side name, without the leading slash. */
@@ -108,7 +107,10 @@ export class Resolver {
     };
     const ownByPrefix = async (node: ClusterNode) => {
       const owner = scope.ownerFilter();
-      const answer = await node.engine.json("GET", `${ENGINE_API}/containers/json?all=1${owner === undefined ? "" : `&filters=${filtersQuery({ label: [owner] })}`}`);
+      const answer = await node.engine.json(
+        "GET",
+        `${ENGINE_API}/containers/json?all=1${owner === undefined ? "" : `&filters=${filtersQuery({ label: [owner] })}`}`,
+      );
       if (answer.status !== 200) throw passEngineError(answer);
       return (answer.body as { Id: string; Names: string[] }[])
         .filter((c) => c.Id.startsWith(bare))
@@ -199,7 +201,8 @@ export class Resolver {
     const asked = await this.cluster.everywhere(onNode);
     if (asked.errors.length > 0) throw asked.errors[0]!.error;
     const hits = asked.answers.flatMap((answer) => (answer.value ? [answer.value] : []));
-    if (hits.length > 1) throw badRequest(`${ref} is on ${hits.map((hit) => hit.node.name).join(" and ")}: name the node, e.g. ${hits[0]!.node.name}/${ref}`, ref);
+    if (hits.length > 1)
+      throw badRequest(`${ref} is on ${hits.map((hit) => hit.node.name).join(" and ")}: name the node, e.g. ${hits[0]!.node.name}/${ref}`, ref);
     if (hits.length === 0) throw notFound("network", ref, asked.missing);
     return hits[0]!;
   }
@@ -232,7 +235,9 @@ export class Resolver {
     };
     const seen = this.found.get(this.key(scope, "e", execId));
     const known = seen && this.cluster.where(seen.id);
-    const asked = known?.healthy ? { answers: [{ node: known, value: await inspect(known) }], missing: [], errors: [] } : await this.cluster.everywhere(inspect);
+    const asked = known?.healthy
+      ? { answers: [{ node: known, value: await inspect(known) }], missing: [], errors: [] }
+      : await this.cluster.everywhere(inspect);
     if (asked.errors.length > 0) throw asked.errors[0]!.error;
     const hit = asked.answers.find((a) => a.value !== undefined);
     if (!hit) throw notFound("exec instance", execId, asked.missing);

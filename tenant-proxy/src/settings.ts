@@ -101,7 +101,10 @@ function readEngines(env: Env, files: SettingsFiles): Engines {
   const upstream = value(env, "BERTH_UPSTREAM");
   const nodesFile = value(env, "BERTH_NODES_FILE");
   if ((upstream === undefined) === (nodesFile === undefined)) {
-    throw new SettingsError("BERTH_UPSTREAM", "give one engine (BERTH_UPSTREAM=unix:///path or tcp://host:port) or a cluster (BERTH_NODES_FILE), not both or neither");
+    throw new SettingsError(
+      "BERTH_UPSTREAM",
+      "give one engine (BERTH_UPSTREAM=unix:///path or tcp://host:port) or a cluster (BERTH_NODES_FILE), not both or neither",
+    );
   }
   const timing = {
     healthIntervalMs: positiveInt(env, "BERTH_HEALTH_INTERVAL_MS", 5_000),
@@ -118,7 +121,9 @@ function readEngines(env: Env, files: SettingsFiles): Engines {
   if (lines.length === 0) throw new SettingsError("BERTH_NODES_FILE", `${nodesFile} lists no nodes`);
   const nodes = lines.map((line, index) => ({
     name: line.name ?? `docker-host-${index + 1}`,
-    address: /^(unix|tcp):\/\//.test(line.hostPort) ? parseUpstream(line.hostPort, "BERTH_NODES_FILE") : parseUpstream(`tcp://${line.hostPort}`, "BERTH_NODES_FILE"),
+    address: /^(unix|tcp):\/\//.test(line.hostPort)
+      ? parseUpstream(line.hostPort, "BERTH_NODES_FILE")
+      : parseUpstream(`tcp://${line.hostPort}`, "BERTH_NODES_FILE"),
   }));
   const duplicate = nodes.find((node, index) => nodes.findIndex((other) => other.name === node.name) !== index);
   if (duplicate) throw new SettingsError("BERTH_NODES_FILE", `the node name ${duplicate.name} is given twice`);
@@ -235,7 +240,10 @@ export function readTokensFile(path: string, name = "BERTH_TOKENS_FILE", files: 
 function authBackend(env: Env): "keystone" | "static" | "none" {
   const berth = value(env, "BERTH_AUTH_BACKEND")?.toLowerCase();
   const swarm = value(env, "SWARM_AUTH_BACKEND")?.toLowerCase();
-  for (const [name, raw] of [["BERTH_AUTH_BACKEND", berth], ["SWARM_AUTH_BACKEND", swarm]] as const) {
+  for (const [name, raw] of [
+    ["BERTH_AUTH_BACKEND", berth],
+    ["SWARM_AUTH_BACKEND", swarm],
+  ] as const) {
     if (raw !== undefined && raw !== "keystone" && raw !== "static" && raw !== "none") {
       throw new SettingsError(name, `expected keystone, static or none, got "${env[name]}"`);
     }
@@ -273,17 +281,22 @@ function policyFile(env: Env, name: string, fallback: string): string {
 /** BERTH_ULIMITS_MAX: `name=max` pairs (`nofile=1048576,core=0,stack=unlimited`), or `none`. */
 export function parseUlimitsMax(raw: string, name = "BERTH_ULIMITS_MAX"): ReadonlyMap<string, number> {
   if (raw === "none") return new Map();
-  const entries = raw.split(",").map((pair) => pair.trim()).filter(Boolean).map((pair) => {
-    const match = /^([a-z]+)=(\d+|unlimited)$/.exec(pair);
-    if (!match || !ULIMIT_NAMES.includes(match[1]!)) {
-      throw new SettingsError(name, `expected name=max pairs (max a number or "unlimited"; names ${ULIMIT_NAMES.join(", ")}), got "${pair}"`);
-    }
-    return [match[1]!, match[2] === "unlimited" ? Infinity : Number(match[2])] as const;
-  });
+  const entries = raw
+    .split(",")
+    .map((pair) => pair.trim())
+    .filter(Boolean)
+    .map((pair) => {
+      const match = /^([a-z]+)=(\d+|unlimited)$/.exec(pair);
+      if (!match || !ULIMIT_NAMES.includes(match[1]!)) {
+        throw new SettingsError(name, `expected name=max pairs (max a number or "unlimited"; names ${ULIMIT_NAMES.join(", ")}), got "${pair}"`);
+      }
+      return [match[1]!, match[2] === "unlimited" ? Infinity : Number(match[2])] as const;
+    });
   return new Map(entries);
 }
 
-export const DEFAULT_ULIMITS_MAX = "core=0,cpu=unlimited,data=unlimited,fsize=unlimited,locks=unlimited,nofile=1048576,nproc=unlimited,rss=unlimited,stack=unlimited";
+export const DEFAULT_ULIMITS_MAX =
+  "core=0,cpu=unlimited,data=unlimited,fsize=unlimited,locks=unlimited,nofile=1048576,nproc=unlimited,rss=unlimited,stack=unlimited";
 
 function readLimits(env: Env): ContainerLimits {
   const pids = { default: positiveInt(env, "BERTH_PIDS_LIMIT_DEFAULT", 1024), max: positiveInt(env, "BERTH_PIDS_LIMIT_MAX", 4096) };
@@ -314,7 +327,10 @@ function readPolicy(env: Env, files: SettingsFiles): Policy {
     if ("error" in result) throw new SettingsError("SWARM_APIFILTER_FILE", `${filterFile}: ${result.error}`);
     disabled = result.disabled;
   }
-  const capabilities = (value(env, "BERTH_ALLOW_CAPABILITIES") ?? "").split(",").map((c) => c.trim().toUpperCase().replace(/^CAP_/, "")).filter(Boolean);
+  const capabilities = (value(env, "BERTH_ALLOW_CAPABILITIES") ?? "")
+    .split(",")
+    .map((c) => c.trim().toUpperCase().replace(/^CAP_/, ""))
+    .filter(Boolean);
   for (const capability of capabilities) {
     if (!/^[A-Z_]+$/.test(capability) || capability === "ALL") throw new SettingsError("BERTH_ALLOW_CAPABILITIES", `"${capability}" is not a capability name`);
   }
@@ -333,7 +349,10 @@ function readPolicy(env: Env, files: SettingsFiles): Policy {
 }
 
 function list(env: Env, name: string): string[] | undefined {
-  return value(env, name)?.split(",").map((item) => item.trim()).filter(Boolean);
+  return value(env, name)
+    ?.split(",")
+    .map((item) => item.trim())
+    .filter(Boolean);
 }
 
 function readRegistries(env: Env): RegistryPolicy {

@@ -54,13 +54,7 @@ export type PlainAnswer = (head: EngineHead, body: Buffer) => void;
  * Runs one hijacked exchange. `clientRest` holds bytes the client sent after its request, which
  * are held back until the engine has hijacked. Resolves when both directions are done.
  */
-export async function tunnel(
-  engine: Upstream,
-  client: Duplex,
-  clientRest: Buffer,
-  request: TunnelRequest,
-  plainAnswer: PlainAnswer,
-): Promise<void> {
+export async function tunnel(engine: Upstream, client: Duplex, clientRest: Buffer, request: TunnelRequest, plainAnswer: PlainAnswer): Promise<void> {
   const connection = await engine.connect();
   const headerLines = Object.entries({
     Host: "docker",

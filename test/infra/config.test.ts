@@ -63,7 +63,9 @@ describe("a good stack file", () => {
     expect(parseConfig(withProxy({ authBackend: "Keystone" }), parseOptions).proxy.authBackend).toBe("keystone");
   });
   it("takes the credentials from OS_* variables when openstack:cloud is not set", () => {
-    expect(() => parseConfig(rawConfig(exampleValues(), { openstackCloud: undefined, env: { OS_AUTH_URL: "https://keystone.example:5000/v3" } }), parseOptions)).not.toThrow();
+    expect(() =>
+      parseConfig(rawConfig(exampleValues(), { openstackCloud: undefined, env: { OS_AUTH_URL: "https://keystone.example:5000/v3" } }), parseOptions),
+    ).not.toThrow();
   });
   it("takes the operator's public key, and needs no private key for it (provisioning uses the stack's own)", () => {
     const config = parseConfig(withValues({ publicKey: "ssh-ed25519 AAAAC3Nza operator" }), parseOptions);
@@ -79,26 +81,62 @@ describe("a bad stack file is refused with an error that names the key", () => {
   it.each<[string, RawConfig, RegExp]>([
     ["no credentials", rawConfig(exampleValues(), { openstackCloud: undefined }), /^openstack:cloud: no OpenStack credentials/],
     ["no SSH ranges", without("sshAllowedCidrs"), /^berth:sshAllowedCidrs: expected a list of CIDRs/],
-    ["an empty list of SSH ranges", withValues({ sshAllowedCidrs: [] }), /^berth:sshAllowedCidrs: required: list at least one CIDR \(there is no open default\)/],
+    [
+      "an empty list of SSH ranges",
+      withValues({ sshAllowedCidrs: [] }),
+      /^berth:sshAllowedCidrs: required: list at least one CIDR \(there is no open default\)/,
+    ],
     ["no proxy ranges", without("proxyAllowedCidrs"), /^berth:proxyAllowedCidrs: expected a list of CIDRs/],
-    ["SSH open to the world", withValues({ sshAllowedCidrs: ["0.0.0.0/0"] }), /^berth:sshAllowedCidrs: 0\.0\.0\.0\/0 opens SSH to the whole internet.*berth:allowWholeInternet/],
-    ["the proxy open to the IPv6 world", withValues({ proxyAllowedCidrs: ["::/0"] }), /^berth:proxyAllowedCidrs: ::\/0 opens the tenant proxy to the whole internet/],
+    [
+      "SSH open to the world",
+      withValues({ sshAllowedCidrs: ["0.0.0.0/0"] }),
+      /^berth:sshAllowedCidrs: 0\.0\.0\.0\/0 opens SSH to the whole internet.*berth:allowWholeInternet/,
+    ],
+    [
+      "the proxy open to the IPv6 world",
+      withValues({ proxyAllowedCidrs: ["::/0"] }),
+      /^berth:proxyAllowedCidrs: ::\/0 opens the tenant proxy to the whole internet/,
+    ],
     ["a CIDR that is not one", withValues({ sshAllowedCidrs: ["198.51.100.7"] }), /^berth:sshAllowedCidrs\.0: "198\.51\.100\.7" is not a CIDR/],
     ["no nodes", without("nodes"), /^berth:nodes: required: a map of docker nodes by name/],
     ["an empty node map", withValues({ nodes: {} }), /^berth:nodes: required: at least one docker node/],
     ["a node name that is no hostname", withValues({ nodes: { Docker_Host: {} } }), /^berth:nodes\.Docker_Host: a node name is a lowercase DNS label/],
     ["a node named like another VM", withValues({ nodes: { etcd: {} } }), /^berth:nodes\.etcd: "etcd" is the name of the etcd VM/],
-    ["a misspelt node setting", withValues({ nodes: { "docker-host-1": { flavour: "m1.small" } } }), /^berth:nodes\.docker-host-1: Unrecognized key: "flavour"/],
+    [
+      "a misspelt node setting",
+      withValues({ nodes: { "docker-host-1": { flavour: "m1.small" } } }),
+      /^berth:nodes\.docker-host-1: Unrecognized key: "flavour"/,
+    ],
     ["no flavor anywhere", without("flavor"), /^berth:manager\.flavor: required: a flavor for this VM \(or set berth:flavor for all of them\)/],
     ["a negative volume size", withValues({ volumeSize: -1 }), /^berth:volumeSize: /],
-    ["a fixed address outside the subnet", withValues({ nodes: { "docker-host-1": { fixedIp: "10.43.0.5" } } }), /^berth:nodes\.docker-host-1\.fixedIp: 10\.43\.0\.5 is not inside the private subnet 10\.42\.0\.0\/16/],
-    ["two nodes on one address", withValues({ nodes: { a: { fixedIp: "10.42.0.5" }, b: { fixedIp: "10.42.0.5" } } }), /^berth:nodes\.b\.fixedIp: 10\.42\.0\.5 is already asked for by a/],
+    [
+      "a fixed address outside the subnet",
+      withValues({ nodes: { "docker-host-1": { fixedIp: "10.43.0.5" } } }),
+      /^berth:nodes\.docker-host-1\.fixedIp: 10\.43\.0\.5 is not inside the private subnet 10\.42\.0\.0\/16/,
+    ],
+    [
+      "two nodes on one address",
+      withValues({ nodes: { a: { fixedIp: "10.42.0.5" }, b: { fixedIp: "10.42.0.5" } } }),
+      /^berth:nodes\.b\.fixedIp: 10\.42\.0\.5 is already asked for by a/,
+    ],
     ["the gateway as a node's address", withValues({ nodes: { a: { fixedIp: "10.42.0.1" } } }), /^berth:nodes\.a\.fixedIp: 10\.42\.0\.1 is the gateway/],
     ["an existing network without its subnet", withValues({ network: { networkId: "n" } }), /^berth:network\.subnetId: expected the existing subnet's id/],
-    ["a network that is neither new nor existing", withValues({ network: "private" }), /^berth:network: expected \{cidr, dnsServers\} for a new network, or \{networkId, subnetId\}/],
+    [
+      "a network that is neither new nor existing",
+      withValues({ network: "private" }),
+      /^berth:network: expected \{cidr, dnsServers\} for a new network, or \{networkId, subnetId\}/,
+    ],
     ["a private network too small", withValues({ network: { cidr: "10.42.0.0/30" } }), /^berth:network\.cidr: expected an IPv4 CIDR of at least 8 addresses/],
-    ["a private network inside the engines' container pool", withValues({ network: { cidr: "172.22.5.0/24" } }), /^berth:containerAddressPool: 172\.20\.0\.0\/14 overlaps the private network 172\.22\.5\.0\/24/],
-    ["a container pool narrower than one container network", withValues({ containerAddressPool: "172.20.0.0/25" }), /^berth:containerAddressPool: expected an IPv4 CIDR between \/8 and \/24/],
+    [
+      "a private network inside the engines' container pool",
+      withValues({ network: { cidr: "172.22.5.0/24" } }),
+      /^berth:containerAddressPool: 172\.20\.0\.0\/14 overlaps the private network 172\.22\.5\.0\/24/,
+    ],
+    [
+      "a container pool narrower than one container network",
+      withValues({ containerAddressPool: "172.20.0.0/25" }),
+      /^berth:containerAddressPool: expected an IPv4 CIDR between \/8 and \/24/,
+    ],
     ["no external network", without("externalNetwork"), /^berth:externalNetwork: expected the name of the external \(floating IP\) network/],
     ["a floating IP setting on the manager", withValues({ manager: { floatingIp: false } }), /^berth:manager: Unrecognized key: "floatingIp"/],
     ["an unknown key", withValues({ nodeCount: 3 }), /^berth:nodeCount: unknown key \(known keys: .*nodes/],
@@ -109,13 +147,25 @@ describe("a bad stack file is refused with an error that names the key", () => {
     // plugin's directories would belong to the node's root, not the tenants' remapped one.
     ["the OpenStorage plugin under userns", withValues({ osdPlugin: true, sandbox: "userns" }), /^berth:osdPlugin: .*userns/],
     ["a Docker that lost --cluster-store", withValues({ dockerVersion: "24.0.*" }), /^berth:dockerVersion: Docker 23 removed --cluster-store/],
-    ["a private key for the imported key, no longer used", withValues({ publicKey: "ssh-ed25519 AAAAC3Nza operator", sshPrivateKey: "-----BEGIN OPENSSH PRIVATE KEY-----" }), /^berth:sshPrivateKey: no longer used: `pulumi up` provisions with the stack's own key/],
+    [
+      "a private key for the imported key, no longer used",
+      withValues({ publicKey: "ssh-ed25519 AAAAC3Nza operator", sshPrivateKey: "-----BEGIN OPENSSH PRIVATE KEY-----" }),
+      /^berth:sshPrivateKey: no longer used: `pulumi up` provisions with the stack's own key/,
+    ],
     ["a public key that is not one", withValues({ publicKey: "not a key" }), /^berth:publicKey: expected an OpenSSH public key line/],
     ["no proxy settings", without("proxy"), /^berth:proxy: required: the tenant proxy's settings/],
     ["Keystone without its URL", withProxy({ keystoneUrl: undefined }), /^berth:proxy\.keystoneUrl: required with the keystone backend/],
     ["Keystone v2.0", withProxy({ keystoneUrl: "http://cloud.lab.fi-ware.org:4730/v2.0/" }), /^berth:proxy\.keystoneUrl: Keystone v2\.0 no longer exists/],
     ["an unknown auth backend", withProxy({ authBackend: "ldap" }), /^berth:proxy\.authBackend: expected keystone or none/],
-    ["no authentication on a world-open proxy", withValues({ allowWholeInternet: true, proxyAllowedCidrs: ["0.0.0.0/0"], proxy: { bundle: "/tmp/berth-test-bundle.cjs", authBackend: "none", multiTenant: false } }), /^berth:proxy\.authBackend: none lets anyone who reaches the proxy use every engine/],
+    [
+      "no authentication on a world-open proxy",
+      withValues({
+        allowWholeInternet: true,
+        proxyAllowedCidrs: ["0.0.0.0/0"],
+        proxy: { bundle: "/tmp/berth-test-bundle.cjs", authBackend: "none", multiTenant: false },
+      }),
+      /^berth:proxy\.authBackend: none lets anyone who reaches the proxy use every engine/,
+    ],
     ["flavors without a default", withProxy({ flavors: { medium: { Memory: 128 } } }), /^berth:proxy\.flavors: a "default" flavor is required/],
     ["a flavor with a size that is not one", withProxy({ flavors: { default: { Memory: "64m" } } }), /^berth:proxy\.flavors\.default\.Memory: /],
     // The proxy reads quota.json with its own schema (tenant-proxy/src/policy/quota.ts) and refuses
@@ -123,17 +173,36 @@ describe("a bad stack file is refused with an error that names the key", () => {
     ["a misspelt quota key", withProxy({ quota: { Memroy: 300 } }), /^berth:proxy\.quota: Unrecognized key: "Memroy"/],
     ["a quota that is not a number", withProxy({ quota: { Memory: "300m" } }), /^berth:proxy\.quota\.Memory: /],
     // The proxy checks apifilter.json against its operation table (tenant-proxy/src/operations.ts).
-    ["an API filter with a bad operation", withProxy({ apiFilter: { disableapi: ["network create"] } }), /^berth:proxy\.apiFilter: unknown operation "network create"/],
-    ["an API filter with an operation the proxy does not know", withProxy({ apiFilter: { disableapi: ["networkconect"] } }), /^berth:proxy\.apiFilter: unknown operation "networkconect"/],
+    [
+      "an API filter with a bad operation",
+      withProxy({ apiFilter: { disableapi: ["network create"] } }),
+      /^berth:proxy\.apiFilter: unknown operation "network create"/,
+    ],
+    [
+      "an API filter with an operation the proxy does not know",
+      withProxy({ apiFilter: { disableapi: ["networkconect"] } }),
+      /^berth:proxy\.apiFilter: unknown operation "networkconect"/,
+    ],
     ["an API filter that disables _ping", withProxy({ apiFilter: { disableapi: ["ping"] } }), /^berth:proxy\.apiFilter: "ping" cannot be disabled/],
     // The proxy refuses BERTH_AUTH_BACKEND=none with SWARM_MULTI_TENANT=true (tenant-proxy/src/settings.ts).
-    ["no authentication with several tenants", withProxy({ authBackend: "none", keystoneUrl: undefined }), /^berth:proxy\.authBackend: none .*berth:proxy\.multiTenant/],
+    [
+      "no authentication with several tenants",
+      withProxy({ authBackend: "none", keystoneUrl: undefined }),
+      /^berth:proxy\.authBackend: none .*berth:proxy\.multiTenant/,
+    ],
     ["a tenant id that is not one", withProxy({ adminTenantId: "admin_project" }), /^berth:proxy\.adminTenantId: expected an OpenStack project id/],
     ["the proxy on the engines' port", withProxy({ port: 2375 }), /^berth:proxy\.port: 2375 is taken by the engines/],
-    ["a missing proxy bundle", withProxy({ bundle: "tenant-proxy/dist/berth-proxy.cjs" }), /^berth:proxy\.bundle: tenant-proxy\/dist\/berth-proxy\.cjs does not exist: run `npm run build` first/],
+    [
+      "a missing proxy bundle",
+      withProxy({ bundle: "tenant-proxy/dist/berth-proxy.cjs" }),
+      /^berth:proxy\.bundle: tenant-proxy\/dist\/berth-proxy\.cjs does not exist: run `npm run build` first/,
+    ],
   ])("%s", (_what, raw, expected) => {
     const found = problems(raw);
-    expect(found.some((problem) => expected.test(problem)), `got:\n${found.join("\n")}`).toBe(true);
+    expect(
+      found.some((problem) => expected.test(problem)),
+      `got:\n${found.join("\n")}`,
+    ).toBe(true);
   });
 
   it("lists every problem at once", () => {

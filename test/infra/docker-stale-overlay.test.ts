@@ -54,7 +54,10 @@ open(sys.argv[2], "wb").write(stale.Writer(4096).database(41, 0, [(b"libnetwork"
 }
 
 function keys(path: string): string[] {
-  const read = python(`${LOAD}\nfor name, sequence, records in stale.read_store(open(sys.argv[2], "rb").read())[3]:\n    for key, value in records: print(name.decode(), sequence, key.decode())`, path);
+  const read = python(
+    `${LOAD}\nfor name, sequence, records in stale.read_store(open(sys.argv[2], "rb").read())[3]:\n    for key, value in records: print(name.decode(), sequence, key.decode())`,
+    path,
+  );
   expect(read.stderr).toBe("");
   return read.stdout.trim().split("\n");
 }

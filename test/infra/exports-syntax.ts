@@ -13,14 +13,42 @@ export interface ExportEntry {
 }
 
 const FLAGS = new Set([
-  "secure", "insecure", "rw", "ro", "async", "sync", "wdelay", "no_wdelay", "hide", "nohide", "crossmnt",
-  "subtree_check", "no_subtree_check", "secure_locks", "insecure_locks", "auth_nlm", "no_auth_nlm",
-  "root_squash", "no_root_squash", "all_squash", "no_all_squash", "pnfs", "no_pnfs", "security_label", "nordirplus",
+  "secure",
+  "insecure",
+  "rw",
+  "ro",
+  "async",
+  "sync",
+  "wdelay",
+  "no_wdelay",
+  "hide",
+  "nohide",
+  "crossmnt",
+  "subtree_check",
+  "no_subtree_check",
+  "secure_locks",
+  "insecure_locks",
+  "auth_nlm",
+  "no_auth_nlm",
+  "root_squash",
+  "no_root_squash",
+  "all_squash",
+  "no_all_squash",
+  "pnfs",
+  "no_pnfs",
+  "security_label",
+  "nordirplus",
 ]);
 const VALUED = new Set(["fsid", "anonuid", "anongid", "sec", "refer", "replicas", "mountpoint", "mp"]);
 const OPPOSITES: Array<[string, string]> = [
-  ["rw", "ro"], ["sync", "async"], ["secure", "insecure"], ["root_squash", "no_root_squash"],
-  ["all_squash", "no_all_squash"], ["subtree_check", "no_subtree_check"], ["hide", "nohide"], ["wdelay", "no_wdelay"],
+  ["rw", "ro"],
+  ["sync", "async"],
+  ["secure", "insecure"],
+  ["root_squash", "no_root_squash"],
+  ["all_squash", "no_all_squash"],
+  ["subtree_check", "no_subtree_check"],
+  ["hide", "nohide"],
+  ["wdelay", "no_wdelay"],
 ];
 
 function checkHost(host: string): string | undefined {

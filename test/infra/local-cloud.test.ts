@@ -26,7 +26,14 @@ const short = (urn: string) => urn.split("::").pop()!;
 describe("machines from the program", () => {
   it("one per server, with its port's address, the manager's floating address, its role and user data", async () => {
     const machines = machinesOf(await declare());
-    expect(machines.map((machine) => `${machine.name} ${machine.role}`).sort()).toEqual(["berth-test-docker-host-1 node", "berth-test-docker-host-2 node", "berth-test-docker-host-3 node", "berth-test-etcd etcd", "berth-test-manager manager", "berth-test-nfs nfs"]);
+    expect(machines.map((machine) => `${machine.name} ${machine.role}`).sort()).toEqual([
+      "berth-test-docker-host-1 node",
+      "berth-test-docker-host-2 node",
+      "berth-test-docker-host-3 node",
+      "berth-test-etcd etcd",
+      "berth-test-manager manager",
+      "berth-test-nfs nfs",
+    ]);
     for (const machine of machines) {
       expect(machine.address).toMatch(/^10\.42\./);
       expect(machine.userData).toMatch(/^#cloud-config\n/);
@@ -54,7 +61,9 @@ describe("commands in the engine's order", () => {
     expect(position("berth-etcd-provision-run")).toBeGreaterThan(position("berth-etcd-provision-ssh-ready"));
     for (const node of ["docker-host-1", "docker-host-2", "docker-host-3"]) {
       const run = commands[position(`berth-node-${node}-provision-run`)]!;
-      expect(run.after.map(short)).toEqual(expect.arrayContaining(["berth-etcd-provision-run", "berth-nfs-provision-run", `berth-node-${node}-provision-ssh-ready`]));
+      expect(run.after.map(short)).toEqual(
+        expect.arrayContaining(["berth-etcd-provision-run", "berth-nfs-provision-run", `berth-node-${node}-provision-ssh-ready`]),
+      );
       expect(position("berth-proxy-provision-run")).toBeGreaterThan(position(run.name));
     }
     expect(commands.at(-1)!.name).toBe("berth-proxy-health");
@@ -77,14 +86,24 @@ describe("what a run runs again", () => {
     // The node's docker_gwbridge subnet comes from the pool: every node's files change, the manager's do not.
     const changed = await declare({ ...values, nodes: { ...(values.nodes as object), "docker-host-4": {} } });
     const again = [...commandsToRun(commandsInOrder(changed), changed, first)].map(short).sort();
-    expect(again).toEqual(["berth-node-docker-host-4-provision-run", "berth-node-docker-host-4-provision-ssh-ready", "berth-proxy-health", "berth-proxy-provision-run"]);
+    expect(again).toEqual([
+      "berth-node-docker-host-4-provision-run",
+      "berth-node-docker-host-4-provision-ssh-ready",
+      "berth-proxy-health",
+      "berth-proxy-provision-run",
+    ]);
   });
 
   it("a changed node setting runs every node's provisioning and the health check again, nothing else", async () => {
     const first = await declare();
     const changed = await declare({ ...exampleValues(), dockerVersion: "20.10.25*" });
     const again = [...commandsToRun(commandsInOrder(changed), changed, first)].map(short).sort();
-    expect(again).toEqual(["berth-node-docker-host-1-provision-run", "berth-node-docker-host-2-provision-run", "berth-node-docker-host-3-provision-run", "berth-proxy-health"]);
+    expect(again).toEqual([
+      "berth-node-docker-host-1-provision-run",
+      "berth-node-docker-host-2-provision-run",
+      "berth-node-docker-host-3-provision-run",
+      "berth-proxy-health",
+    ]);
   });
 
   it("a command that failed last time runs again", async () => {
@@ -96,7 +115,15 @@ describe("what a run runs again", () => {
 
 describe("the NoCloud seed", () => {
   it("names the instance and gives host0 the port's address, the floating one beside it, the gateway and DNS", () => {
-    const seed = renderSeed({ instanceId: "m-local", hostname: "m", addresses: ["10.95.0.14/24", "10.95.200.10/24"], gateway: "10.95.0.1", dnsServers: ["10.95.0.1"], userData: "#cloud-config\n", publicKeys: ["ssh-rsa AAAA"] });
+    const seed = renderSeed({
+      instanceId: "m-local",
+      hostname: "m",
+      addresses: ["10.95.0.14/24", "10.95.200.10/24"],
+      gateway: "10.95.0.1",
+      dnsServers: ["10.95.0.1"],
+      userData: "#cloud-config\n",
+      publicKeys: ["ssh-rsa AAAA"],
+    });
     expect(parseYaml(seed["meta-data"])).toEqual({ "instance-id": "m-local", "local-hostname": "m", "public-keys": ["ssh-rsa AAAA"] });
     expect(seed["user-data"]).toBe("#cloud-config\n");
     expect(parseYaml(seed["network-config"])).toEqual({
@@ -114,11 +141,26 @@ describe("the security groups as the machines' firewall", () => {
     const byName = (role: string) => machines.find((machine) => machine.role === role)!;
     const [manager, node, etcd] = [byName("manager"), byName("node"), byName("etcd")];
     const admits = (source: string, destination: string, port: number) =>
-      rules.some((rule) => rule.includes("ACCEPT") && rule[rule.indexOf("-s") + 1] === source && rule[rule.indexOf("-d") + 1] === destination && rule[rule.indexOf("--dport") + 1] === String(port));
+      rules.some(
+        (rule) =>
+          rule.includes("ACCEPT") &&
+          rule[rule.indexOf("-s") + 1] === source &&
+          rule[rule.indexOf("-d") + 1] === destination &&
+          rule[rule.indexOf("--dport") + 1] === String(port),
+      );
     expect(rules[0]).toEqual(["-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"]);
     // The engines' API from the manager only; etcd from the nodes.
     expect(admits(manager.address, node.address, 2375)).toBe(true);
-    expect(rules.some((rule) => rule.includes("ACCEPT") && rule[rule.indexOf("-d") + 1] === node.address && rule.includes("2375") && rule[rule.indexOf("-s") + 1] !== manager.address && !rule[rule.indexOf("-s") + 1]!.startsWith(manager.floatingAddress!))).toBe(false);
+    expect(
+      rules.some(
+        (rule) =>
+          rule.includes("ACCEPT") &&
+          rule[rule.indexOf("-d") + 1] === node.address &&
+          rule.includes("2375") &&
+          rule[rule.indexOf("-s") + 1] !== manager.address &&
+          !rule[rule.indexOf("-s") + 1]!.startsWith(manager.floatingAddress!),
+      ),
+    ).toBe(false);
     expect(admits(node.address, etcd.address, 2379)).toBe(true);
     // SSH to the manager from the allowed CIDR, at both of its addresses.
     expect(admits("198.51.100.0/24", manager.address, 22)).toBe(true);

@@ -46,7 +46,12 @@ describe("CIDRs", () => {
 describe("fixed addresses", () => {
   const subnet = cidr("10.42.0.0/24");
   it("accepts distinct host addresses inside the subnet", () => {
-    expect(checkFixedAddresses(subnet, [{ name: "a", address: "10.42.0.10" }, { name: "b", address: "10.42.0.254" }]).size).toBe(0);
+    expect(
+      checkFixedAddresses(subnet, [
+        { name: "a", address: "10.42.0.10" },
+        { name: "b", address: "10.42.0.254" },
+      ]).size,
+    ).toBe(0);
   });
   it("names each node whose address cannot be", () => {
     const problems = checkFixedAddresses(subnet, [
@@ -63,7 +68,12 @@ describe("fixed addresses", () => {
 });
 
 describe("the security-group table", () => {
-  const input = { sshCidrs: [cidr("198.51.100.0/24")], proxyCidrs: [cidr("198.51.100.0/24"), cidr("2001:db8::/48")], containerCidrs: [cidr("0.0.0.0/0")], proxyPort: 2376 };
+  const input = {
+    sshCidrs: [cidr("198.51.100.0/24")],
+    proxyCidrs: [cidr("198.51.100.0/24"), cidr("2001:db8::/48")],
+    containerCidrs: [cidr("0.0.0.0/0")],
+    proxyPort: 2376,
+  };
   const table = securityGroupRules(input);
 
   it("opens the cluster's own ports only to the cluster's groups, never to an address range", () => {

@@ -102,49 +102,95 @@ describe("the policy pack", () => {
   it("serves berth's four policies", async () => {
     const info = await call<any>("getAnalyzerInfo", new Empty());
     expect(info.getName()).toBe("berth");
-    expect(info.getPoliciesList().map((policy: any) => policy.getName()).sort()).toEqual([
-      "cluster-ports-only-from-cluster-groups",
-      "every-rule-described",
-      "every-vm-behind-a-security-group",
-      "ssh-and-proxy-not-world-open",
-    ]);
+    expect(
+      info
+        .getPoliciesList()
+        .map((policy: any) => policy.getName())
+        .sort(),
+    ).toEqual(["cluster-ports-only-from-cluster-groups", "every-rule-described", "every-vm-behind-a-security-group", "ssh-and-proxy-not-world-open"]);
   });
 
   it("passes every resource of the default program", async () => {
     expect(programResources.length).toBeGreaterThan(50);
     const violations: string[] = [];
     for (const resource of programResources) {
-      for (const violation of await analyze({ type: resource.type, name: resource.name, props: resource.serialized })) violations.push(`${resource.name}: ${violation}`);
+      for (const violation of await analyze({ type: resource.type, name: resource.name, props: resource.serialized }))
+        violations.push(`${resource.name}: ${violation}`);
     }
     expect(violations).toEqual([]);
   });
 
   it.each<[string, Resource, RegExp]>([
-    ["the engine API open to a range", rule({ protocol: "tcp", portRangeMin: 2375, portRangeMax: 2375, remoteIpPrefix: "10.0.0.0/8" }), /^cluster-ports-only-from-cluster-groups: opens the docker engine API \(port 2375\) to 10\.0\.0\.0\/8/],
-    ["etcd open to a single address", rule({ protocol: "tcp", portRangeMin: 2379, portRangeMax: 2379, remoteIpPrefix: "198.51.100.7/32" }), /opens etcd \(port 2379\) to 198\.51\.100\.7\/32/],
-    ["NFS open through a rule with no remote (Neutron: everyone)", rule({ protocol: "udp", portRangeMin: 2049, portRangeMax: 2049 }), /opens NFS \(port 2049\) to everyone \(no remote given\)/],
-    ["every port of every protocol open to a range", rule({ remoteIpPrefix: "192.0.2.0/24" }), /opens the overlay data plane \(port 4789\) to 192\.0\.2\.0\/24/],
-    ["SSH open to the world", rule({ protocol: "tcp", portRangeMin: 22, portRangeMax: 22, remoteIpPrefix: "0.0.0.0/0" }), /^ssh-and-proxy-not-world-open: opens SSH \(port 22\) to 0\.0\.0\.0\/0/],
-    ["the proxy open to the IPv6 world", rule({ ethertype: "IPv6", protocol: "tcp", portRangeMin: 2376, portRangeMax: 2376, remoteIpPrefix: "::/0" }), /opens the tenant proxy \(port 2376\) to ::\/0/],
-    ["a rule without a description", rule({ protocol: "icmp", remoteGroupId: "sg-nodes", description: "" }), /^every-rule-described: a security-group rule without a description/],
-    ["a group without a description", { type: "openstack:networking/secGroup:SecGroup", name: "group", props: { name: "open" } }, /^every-rule-described: a security group without a description/],
+    [
+      "the engine API open to a range",
+      rule({ protocol: "tcp", portRangeMin: 2375, portRangeMax: 2375, remoteIpPrefix: "10.0.0.0/8" }),
+      /^cluster-ports-only-from-cluster-groups: opens the docker engine API \(port 2375\) to 10\.0\.0\.0\/8/,
+    ],
+    [
+      "etcd open to a single address",
+      rule({ protocol: "tcp", portRangeMin: 2379, portRangeMax: 2379, remoteIpPrefix: "198.51.100.7/32" }),
+      /opens etcd \(port 2379\) to 198\.51\.100\.7\/32/,
+    ],
+    [
+      "NFS open through a rule with no remote (Neutron: everyone)",
+      rule({ protocol: "udp", portRangeMin: 2049, portRangeMax: 2049 }),
+      /opens NFS \(port 2049\) to everyone \(no remote given\)/,
+    ],
+    [
+      "every port of every protocol open to a range",
+      rule({ remoteIpPrefix: "192.0.2.0/24" }),
+      /opens the overlay data plane \(port 4789\) to 192\.0\.2\.0\/24/,
+    ],
+    [
+      "SSH open to the world",
+      rule({ protocol: "tcp", portRangeMin: 22, portRangeMax: 22, remoteIpPrefix: "0.0.0.0/0" }),
+      /^ssh-and-proxy-not-world-open: opens SSH \(port 22\) to 0\.0\.0\.0\/0/,
+    ],
+    [
+      "the proxy open to the IPv6 world",
+      rule({ ethertype: "IPv6", protocol: "tcp", portRangeMin: 2376, portRangeMax: 2376, remoteIpPrefix: "::/0" }),
+      /opens the tenant proxy \(port 2376\) to ::\/0/,
+    ],
+    [
+      "a rule without a description",
+      rule({ protocol: "icmp", remoteGroupId: "sg-nodes", description: "" }),
+      /^every-rule-described: a security-group rule without a description/,
+    ],
+    [
+      "a group without a description",
+      { type: "openstack:networking/secGroup:SecGroup", name: "group", props: { name: "open" } },
+      /^every-rule-described: a security group without a description/,
+    ],
     [
       "a VM on a network without a port or security groups",
       { type: "openstack:compute/instance:Instance", name: "vm", props: { name: "vm", flavorName: "m1.small", networks: [{ uuid: "net-1" }] } },
       /^every-vm-behind-a-security-group: a VM on a network without a port of its own/,
     ],
-    ["a port without a security group", { type: "openstack:networking/port:Port", name: "port", props: { networkId: "net-1", securityGroupIds: [] } }, /^every-vm-behind-a-security-group: a port without a security group/],
-    ["a port with port security off", { type: "openstack:networking/port:Port", name: "port", props: { networkId: "net-1", securityGroupIds: ["sg"], portSecurityEnabled: false } }, /a port without a security group \(or with port security off\)/],
+    [
+      "a port without a security group",
+      { type: "openstack:networking/port:Port", name: "port", props: { networkId: "net-1", securityGroupIds: [] } },
+      /^every-vm-behind-a-security-group: a port without a security group/,
+    ],
+    [
+      "a port with port security off",
+      { type: "openstack:networking/port:Port", name: "port", props: { networkId: "net-1", securityGroupIds: ["sg"], portSecurityEnabled: false } },
+      /a port without a security group \(or with port security off\)/,
+    ],
   ])("catches %s", async (_what, resource, expected) => {
     const violations = await analyze(resource);
-    expect(violations.some((violation) => expected.test(violation)), violations.join("\n")).toBe(true);
+    expect(
+      violations.some((violation) => expected.test(violation)),
+      violations.join("\n"),
+    ).toBe(true);
   });
 
   it("lets rules that are not about these ports or ranges pass", async () => {
     expect(await analyze(rule({ protocol: "tcp", portRangeMin: 32768, portRangeMax: 61000, remoteIpPrefix: "0.0.0.0/0" }))).toEqual([]);
     expect(await analyze(rule({ protocol: "tcp", portRangeMin: 2375, portRangeMax: 2375, remoteGroupId: "sg-manager" }))).toEqual([]);
     expect(await analyze(rule({ direction: "egress", remoteIpPrefix: "0.0.0.0/0" }))).toEqual([]);
-    expect(await analyze({ type: "openstack:compute/instance:Instance", name: "vm", props: { networks: [{ uuid: "net-1" }], securityGroups: ["berth-node"] } })).toEqual([]);
+    expect(
+      await analyze({ type: "openstack:compute/instance:Instance", name: "vm", props: { networks: [{ uuid: "net-1" }], securityGroups: ["berth-node"] } }),
+    ).toEqual([]);
   });
 
   it("allows a world-open SSH or proxy only when configured to, and never the cluster's ports", async () => {

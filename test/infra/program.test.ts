@@ -100,9 +100,11 @@ describe("the example cluster: a manager and three docker nodes", () => {
       // 6 provisioning runs, the health check, and a wait for sshd for each of the 5 VMs behind the bastion.
       [T.command]: 12,
     });
-    expect(ofType(resources, T.instance).map((server) => server.inputs.name).sort()).toEqual(
-      ["berth-test-docker-host-1", "berth-test-docker-host-2", "berth-test-docker-host-3", "berth-test-etcd", "berth-test-manager", "berth-test-nfs"],
-    );
+    expect(
+      ofType(resources, T.instance)
+        .map((server) => server.inputs.name)
+        .sort(),
+    ).toEqual(["berth-test-docker-host-1", "berth-test-docker-host-2", "berth-test-docker-host-3", "berth-test-etcd", "berth-test-manager", "berth-test-nfs"]);
   });
 
   it("opens exactly the expected security-group rules, each with a description", () => {
@@ -112,7 +114,12 @@ describe("the example cluster: a manager and three docker nodes", () => {
         const { inputs } = rule;
         expect(inputs.description?.length ?? 0, `${rule.name} has a description`).toBeGreaterThan(10);
         expect(inputs.direction).toBe("ingress");
-        const ports = inputs.portRangeMin === undefined ? "any" : inputs.portRangeMin === inputs.portRangeMax ? `${inputs.portRangeMin}` : `${inputs.portRangeMin}-${inputs.portRangeMax}`;
+        const ports =
+          inputs.portRangeMin === undefined
+            ? "any"
+            : inputs.portRangeMin === inputs.portRangeMax
+              ? `${inputs.portRangeMin}`
+              : `${inputs.portRangeMin}-${inputs.portRangeMax}`;
         const source = inputs.remoteIpPrefix ?? groupName.get(inputs.remoteGroupId);
         return `${groupName.get(inputs.securityGroupId)} ${inputs.protocol} ${ports} from ${source} (${inputs.ethertype})`;
       })
@@ -189,7 +196,11 @@ describe("the example cluster: a manager and three docker nodes", () => {
   it("tells the proxy about every engine", async () => {
     const nodes = userData(resources, "berth-manager").files["/etc/berth/nodes"];
     const addresses = await cloud.value(cluster.nodeAddresses);
-    expect(nodes).toBe(Object.values(addresses).map((address) => `${address}:2375\n`).join(""));
+    expect(nodes).toBe(
+      Object.values(addresses)
+        .map((address) => `${address}:2375\n`)
+        .join(""),
+    );
     expect(Object.keys(addresses)).toEqual(["docker-host-1", "docker-host-2", "docker-host-3"]);
   });
 
@@ -197,7 +208,11 @@ describe("the example cluster: a manager and three docker nodes", () => {
     const provision = (host: string) => named(resources, `berth-${host}-provision-run`);
     const bastion = named(resources, "berth-manager-fip-assoc");
     const nodes = ["node-docker-host-1", "node-docker-host-2", "node-docker-host-3"].map(provision);
-    for (const [command, host] of [[provision("etcd"), "berth-etcd"], [provision("nfs"), "berth-nfs"], ...nodes.map((node, i) => [node, `berth-node-docker-host-${i + 1}`] as const)] as const) {
+    for (const [command, host] of [
+      [provision("etcd"), "berth-etcd"],
+      [provision("nfs"), "berth-nfs"],
+      ...nodes.map((node, i) => [node, `berth-node-docker-host-${i + 1}`] as const),
+    ] as const) {
       expect(dependsOn(resources, command, named(resources, `${host}-server`)), `${command.name} after its server`).toBe(true);
       expect(dependsOn(resources, command, bastion), `${command.name} after the bastion's floating IP`).toBe(true);
       expect(command.inputs.connection.proxy.host).toBe(publicAddressOf(resources));
@@ -234,7 +249,9 @@ describe("the example cluster: a manager and three docker nodes", () => {
 
   it("checks the proxy's _ping through TLS for the public address after deploying it", () => {
     const health = named(resources, "berth-proxy-health").inputs.stdin as string;
-    expect(health).toContain(`--cacert /etc/berth/tls/ca.pem --resolve ${publicAddressOf(resources)}:2376:127.0.0.1 https://${publicAddressOf(resources)}:2376/_ping`);
+    expect(health).toContain(
+      `--cacert /etc/berth/tls/ca.pem --resolve ${publicAddressOf(resources)}:2376:127.0.0.1 https://${publicAddressOf(resources)}:2376/_ping`,
+    );
   });
 
   it("issues the proxy's certificate for the manager's public and private addresses", () => {
@@ -275,7 +292,13 @@ describe("the example cluster: a manager and three docker nodes", () => {
       manager: { name: "berth-test-manager", publicAddress: manager, privateAddress: portAddressOf(resources, "berth-manager"), sshUser: "debian" },
       nfs: { name: "berth-test-nfs", privateAddress: portAddressOf(resources, "berth-nfs"), shares: ["/var/lib/openstorage/nfs", "/var/lib/osd/mounts"] },
       etcd: { name: "berth-test-etcd", clientUrl: `http://${portAddressOf(resources, "berth-etcd")}:2379` },
-      proxy: { endpoint: `tcp://${manager}:2376`, url: `https://${manager}:2376`, port: 2376, authBackend: "keystone", keystoneUrl: "https://keystone.example:5000/v3" },
+      proxy: {
+        endpoint: `tcp://${manager}:2376`,
+        url: `https://${manager}:2376`,
+        port: 2376,
+        authBackend: "keystone",
+        keystoneUrl: "https://keystone.example:5000/v3",
+      },
       ca: { pem: await cloud.value(cluster.caCertificate), managerPath: "/etc/berth/tls/ca.pem" },
     });
     expect(inventory.nodes).toEqual(
@@ -401,7 +424,8 @@ describe("changing a running stack", () => {
     // that set the VM up runs again (the proxy's bundle copy too). The image the server runs (its
     // imageId as the cloud reports it) is a trigger as well, so a rebuild outside Pulumi, once
     // refreshed, re-provisions too.
-    const runsOn = (command: RecordedResource) => (command.inputs.triggers as unknown[]).filter((trigger) => typeof trigger === "string" && /-server-id$/.test(trigger));
+    const runsOn = (command: RecordedResource) =>
+      (command.inputs.triggers as unknown[]).filter((trigger) => typeof trigger === "string" && /-server-id$/.test(trigger));
     for (const command of [...ofType(next, T.command), ...ofType(next, T.copy)].filter((command) => !command.name.endsWith("-health"))) {
       expect(runsOn(command), command.name).toHaveLength(1);
       const server = named(next, (runsOn(command)[0] as string).replace(/-id$/, ""));
@@ -423,7 +447,10 @@ describe("changing a running stack", () => {
     for (const command of ofType(next, T.command).filter((command) => command.name.endsWith("-provision-run"))) {
       const script = command.inputs.stdin as string;
       expect(script, command.name).toContain("put /home/debian/.ssh/authorized_keys 0600 debian:debian");
-      const written = Buffer.from(/put \/home\/debian\/\.ssh\/authorized_keys[^\n]*\n([\s\S]*?)\nBERTH_FILE/.exec(script)![1]!.replace(/\s/g, ""), "base64").toString();
+      const written = Buffer.from(
+        /put \/home\/debian\/\.ssh\/authorized_keys[^\n]*\n([\s\S]*?)\nBERTH_FILE/.exec(script)![1]!.replace(/\s/g, ""),
+        "base64",
+      ).toString();
       expect(written.split("\n").filter(Boolean), command.name).toEqual([stackKey.trim(), keyB]);
       // Provisioning logs in with the stack's key, which a rotation of the operator's never changes.
       expect(command.inputs.connection.privateKey, command.name).toMatch(/OPENSSH PRIVATE KEY/);
@@ -480,7 +507,11 @@ describe("changing a running stack", () => {
 /** A shipped stack file's `berth:*` values, with the pretend bundle. */
 function shippedStack(file: string): Record<string, unknown> {
   const { config } = parseYaml(readFileSync(`stacks/${file}`, "utf8")) as { config: Record<string, unknown> };
-  const values = Object.fromEntries(Object.entries(config).filter(([key]) => key.startsWith("berth:")).map(([key, value]) => [key.slice("berth:".length), value]));
+  const values = Object.fromEntries(
+    Object.entries(config)
+      .filter(([key]) => key.startsWith("berth:"))
+      .map(([key, value]) => [key.slice("berth:".length), value]),
+  );
   return { ...values, proxy: { ...(values.proxy as object), bundle: BUNDLE_PATH } };
 }
 
@@ -525,7 +556,11 @@ describe("other shapes", () => {
     const values = exampleValues();
     (values.nodes as Record<string, object>)["docker-host-2"] = { floatingIp: true, fixedIp: "10.42.0.22" };
     const { cluster, resources } = await deploy(rawConfig(values));
-    expect(ofType(resources, T.association).map((association) => association.inputs.portId).sort()).toEqual(["berth-manager-port-id", "berth-node-docker-host-2-port-id"]);
+    expect(
+      ofType(resources, T.association)
+        .map((association) => association.inputs.portId)
+        .sort(),
+    ).toEqual(["berth-manager-port-id", "berth-node-docker-host-2-port-id"]);
     expect(named(resources, "berth-node-docker-host-2-port").inputs.fixedIps).toEqual([{ subnetId: "berth-network-subnet-id", ipAddress: "10.42.0.22" }]);
     expect(named(resources, "berth-node-docker-host-2-provision-run").inputs.connection.proxy).toBeDefined();
     const inventory = await cloud.value(cluster.inventory);
@@ -540,7 +575,9 @@ describe("other shapes", () => {
 
   it("two ways of writing one range: one rule each, as the engine allows one resource per name", async () => {
     // 203.0.113.5/24 is 203.0.113.0/24: Neutron would also refuse the second, identical rule (409).
-    const { resources } = await deploy(rawConfig({ ...exampleValues(), sshAllowedCidrs: ["203.0.113.5/24", "203.0.113.0/24"], containerPortCidrs: ["0.0.0.0/0", "0.0.0.0/0"] }));
+    const { resources } = await deploy(
+      rawConfig({ ...exampleValues(), sshAllowedCidrs: ["203.0.113.5/24", "203.0.113.0/24"], containerPortCidrs: ["0.0.0.0/0", "0.0.0.0/0"] }),
+    );
     const sshRules = ofType(resources, T.rule).filter((rule) => rule.inputs.portRangeMin === 22 && rule.inputs.remoteIpPrefix);
     expect(sshRules.map((rule) => rule.inputs.remoteIpPrefix)).toEqual(["203.0.113.0/24"]);
   });
@@ -621,7 +658,6 @@ describe("SSH: pinned host keys, a patient dial, stable connection inputs (issue
     }
   });
 });
-
 
 /** The input names a resource type takes, read from its SDK's declaration (`export interface <Resource>Args`). */
 function inputNamesOf(type: string): Set<string> {

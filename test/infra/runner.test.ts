@@ -57,7 +57,23 @@ interface Run {
 
 function runProgram(engine: PretendEngine, config: Record<string, string>, stack: string, options: RuntimeOptions = project.runtime.options): Promise<Run> {
   const nodeargs = (options.nodeargs ?? "").split(/\s+/).filter(Boolean);
-  const argv = [...nodeargs, RUNNER, "--monitor", engine.address, "--engine", engine.address, "--project", project.name, "--stack", stack, "--pwd", ROOT, "--parallel", "16", project.main];
+  const argv = [
+    ...nodeargs,
+    RUNNER,
+    "--monitor",
+    engine.address,
+    "--engine",
+    engine.address,
+    "--project",
+    project.name,
+    "--stack",
+    stack,
+    "--pwd",
+    ROOT,
+    "--parallel",
+    "16",
+    project.main,
+  ];
   const env = {
     ...process.env,
     PULUMI_CONFIG: JSON.stringify(config),
@@ -127,14 +143,28 @@ describe.each(["example", "minimal"])("the %s stack, run by Pulumi's nodejs runn
     const { engine } = outcome();
     const servers = engine.record.resources.filter((resource) => resource.type === "openstack:compute/instance:Instance").map((resource) => resource.name);
     const nodes = Object.keys((parseYaml(readFileSync(join(ROOT, "stacks", `Pulumi.${stack}.yaml`), "utf8")) as any).config["berth:nodes"]);
-    expect(servers.sort()).toEqual(["berth-etcd-server", "berth-manager-server", "berth-nfs-server", ...nodes.map((node) => `berth-node-${node}-server`)].sort());
+    expect(servers.sort()).toEqual(
+      ["berth-etcd-server", "berth-manager-server", "berth-nfs-server", ...nodes.map((node) => `berth-node-${node}-server`)].sort(),
+    );
   });
   it("exports the outputs, the generated SSH key as a secret", () => {
     const { engine } = outcome();
     const stackUrn = engine.record.resources.find((resource) => resource.type === "pulumi:pulumi:Stack")!.urn;
     const outputs = engine.record.outputs.get(stackUrn)!;
     expect(Object.keys(outputs).sort()).toEqual(
-      ["caCertificate", "etcdAddress", "inventory", "managerAddress", "managerPrivateAddress", "nfsAddress", "nodeAddresses", "onboardingHint", "proxyEndpoint", "proxyHealth", "sshPrivateKey"].sort(),
+      [
+        "caCertificate",
+        "etcdAddress",
+        "inventory",
+        "managerAddress",
+        "managerPrivateAddress",
+        "nfsAddress",
+        "nodeAddresses",
+        "onboardingHint",
+        "proxyEndpoint",
+        "proxyHealth",
+        "sshPrivateKey",
+      ].sort(),
     );
     expect(outputs.proxyEndpoint).toMatch(/^tcp:\/\/203\.0\.113\.\d+:2376$/);
     expect((outputs.sshPrivateKey as Record<string, unknown>)[SECRET_SIGNATURE]).toBeDefined();

@@ -138,33 +138,102 @@ describe("what each sandbox (berth:sandbox) changes on the nodes and the manager
   // <data-root>/<uid>.<gid> (moby v20.10 daemon/daemon_unix.go setupDaemonRoot; the node's check reads
   // the same DockerRootDir): the clean-up before each start must read that store, not the unused one.
   it("userns: the stale overlay clean-up reads the remapped engine's own store", () => {
-    expect(fileOf(examplePlans("userns").node!, PATHS.dockerStaleOverlayDropIn)).toMatch(/^ExecStartPre=-\S+ --data-root \/var\/lib\/docker\/10000000\.10000000$/m);
+    expect(fileOf(examplePlans("userns").node!, PATHS.dockerStaleOverlayDropIn)).toMatch(
+      /^ExecStartPre=-\S+ --data-root \/var\/lib\/docker\/10000000\.10000000$/m,
+    );
     expect(fileOf(plans.node!, PATHS.dockerStaleOverlayDropIn)).toMatch(/^ExecStartPre=-\S+$/m);
   });
 
   it("userns: the remapped root follows the engine's own data root (the local cluster's engines have their own)", () => {
-    expect(sandboxDockerDataRoot("userns", "/var/tmp/berth-local/hosts/docker-host-1/data")).toBe("/var/tmp/berth-local/hosts/docker-host-1/data/10000000.10000000");
+    expect(sandboxDockerDataRoot("userns", "/var/tmp/berth-local/hosts/docker-host-1/data")).toBe(
+      "/var/tmp/berth-local/hosts/docker-host-1/data/10000000.10000000",
+    );
     expect(sandboxDockerDataRoot("gvisor", "/var/tmp/x")).toBeUndefined();
   });
 });
 
 describe("values that would break a config file are refused", () => {
-  const docker = { hostname: "docker-host-1", nodeAddress: "10.42.0.21", enginePort: 2375, etcdAddress: "10.42.0.11", etcdPort: 2379, addressPool: "172.20.0.0/14", mtu: 1450 };
-  const firewall = { clusterCidr: "10.42.0.0/24", containerPorts: { min: 32768, max: 61000 }, protectedAddresses: [], bridges: ["docker0"], gatewayBridgeSubnet: "172.23.255.0/24" };
+  const docker = {
+    hostname: "docker-host-1",
+    nodeAddress: "10.42.0.21",
+    enginePort: 2375,
+    etcdAddress: "10.42.0.11",
+    etcdPort: 2379,
+    addressPool: "172.20.0.0/14",
+    mtu: 1450,
+  };
+  const firewall = {
+    clusterCidr: "10.42.0.0/24",
+    containerPorts: { min: 32768, max: 61000 },
+    protectedAddresses: [],
+    bridges: ["docker0"],
+    gatewayBridgeSubnet: "172.23.255.0/24",
+  };
   it.each([
     ["an address that is not one", () => renderDockerDefaults({ ...docker, etcdAddress: "10.42.0.11 --debug" }), /etcdAddress: .* is not an IP address/],
     ["a port out of range", () => renderDockerDefaults({ ...docker, enginePort: 70000 }), /enginePort: 70000 is not a port/],
-    ["an address pool narrower than a container network", () => renderDockerDefaults({ ...docker, addressPool: "172.20.0.0/25" }), /addressPool: .* is not an IPv4 CIDR of \/24 or wider/],
+    [
+      "an address pool narrower than a container network",
+      () => renderDockerDefaults({ ...docker, addressPool: "172.20.0.0/25" }),
+      /addressPool: .* is not an IPv4 CIDR of \/24 or wider/,
+    ],
     ["an MTU no network has", () => renderDockerDefaults({ ...docker, mtu: 150 }), /mtu: 150 is not an MTU/],
-    ["a newline in a setting", () => renderProxyEnv({ listen: "0.0.0.0:2376\nBERTH_AUTH_BACKEND=none", nodesFile: "/etc/berth/nodes", authBackend: "keystone", multiTenant: true, networkAuthorization: true, volumes: { kind: "shared-dir", root: "/srv" } }), /listen: .* not safe/],
-    ["an NFS server that is not an address", () => renderProxyEnv({ listen: "0.0.0.0:2376", nodesFile: "/etc/berth/nodes", authBackend: "none", multiTenant: true, networkAuthorization: true, volumes: { kind: "nfs", server: "nfs;reboot", export: "/srv", root: "/srv" } }), /volumes.server: .* not an IP address/],
-    ["a relative path", () => renderProxyUnit({ user: "berth", environmentFile: "proxy.env", nodeBinary: "/usr/bin/node", bundlePath: "/usr/local/lib/berth/berth-proxy.cjs", writablePaths: [] }), /environmentFile: .* not an absolute path/],
+    [
+      "a newline in a setting",
+      () =>
+        renderProxyEnv({
+          listen: "0.0.0.0:2376\nBERTH_AUTH_BACKEND=none",
+          nodesFile: "/etc/berth/nodes",
+          authBackend: "keystone",
+          multiTenant: true,
+          networkAuthorization: true,
+          volumes: { kind: "shared-dir", root: "/srv" },
+        }),
+      /listen: .* not safe/,
+    ],
+    [
+      "an NFS server that is not an address",
+      () =>
+        renderProxyEnv({
+          listen: "0.0.0.0:2376",
+          nodesFile: "/etc/berth/nodes",
+          authBackend: "none",
+          multiTenant: true,
+          networkAuthorization: true,
+          volumes: { kind: "nfs", server: "nfs;reboot", export: "/srv", root: "/srv" },
+        }),
+      /volumes.server: .* not an IP address/,
+    ],
+    [
+      "a relative path",
+      () =>
+        renderProxyUnit({
+          user: "berth",
+          environmentFile: "proxy.env",
+          nodeBinary: "/usr/bin/node",
+          bundlePath: "/usr/local/lib/berth/berth-proxy.cjs",
+          writablePaths: [],
+        }),
+      /environmentFile: .* not an absolute path/,
+    ],
     ["a quote in an export option", () => renderExports({ clientCidr: "10.42.0.0/24", shares: ["/srv"], options: ["rw'"] }), /options: .* not safe/],
     ["a bridge name that would end the shell word", () => renderNodeFirewall({ ...firewall, bridges: ["docker0' -j ACCEPT"] }), /bridges: .* not safe/],
-    ["a published port range upside down", () => renderNodeFirewall({ ...firewall, containerPorts: { min: 61000, max: 32768 } }), /containerPorts: 61000 is above 32768/],
+    [
+      "a published port range upside down",
+      () => renderNodeFirewall({ ...firewall, containerPorts: { min: 61000, max: 32768 } }),
+      /containerPorts: 61000 is above 32768/,
+    ],
     ["a node firewall for no bridge at all", () => renderNodeFirewall({ ...firewall, bridges: [] }), /bridges: at least one/],
-    ["an address pool too narrow for docker_gwbridge's /24", () => gatewayBridgeSubnet("172.20.0.0/25"), /addressPool: .* is not an IPv4 CIDR of \/24 or wider/],
-    ["a docker_gwbridge subnet that would end the shell word", () => renderNodeFirewall({ ...firewall, gatewayBridgeSubnet: "172.23.255.0/24 -j ACCEPT" }), /gatewayBridgeSubnet: .* not safe/],
+    [
+      "an address pool too narrow for docker_gwbridge's /24",
+      () => gatewayBridgeSubnet("172.20.0.0/25"),
+      /addressPool: .* is not an IPv4 CIDR of \/24 or wider/,
+    ],
+    [
+      "a docker_gwbridge subnet that would end the shell word",
+      () => renderNodeFirewall({ ...firewall, gatewayBridgeSubnet: "172.23.255.0/24 -j ACCEPT" }),
+      /gatewayBridgeSubnet: .* not safe/,
+    ],
   ])("%s", (_what, renderBad, message) => {
     expect(renderBad).toThrow(message);
   });
@@ -237,7 +306,8 @@ describe("cloud-init user data", () => {
 describe("shell scripts parse", () => {
   for (const [role, plan] of Object.entries(plans)) {
     it(`${role}: the provisioning script (bash -n)`, () => {
-      const extra = role === "manager" ? { files: proxyTlsFiles({ caCert: "c", serverCert: "s", serverKey: "k" }), staged: [proxyBundleFile("0".repeat(64))] } : {};
+      const extra =
+        role === "manager" ? { files: proxyTlsFiles({ caCert: "c", serverCert: "s", serverKey: "k" }), staged: [proxyBundleFile("0".repeat(64))] } : {};
       const syntax = run(["bash", "-n"], provisionScriptFor(plan, extra));
       expect(syntax.stderr).toBe("");
       expect(syntax.status).toBe(0);
@@ -256,7 +326,9 @@ describe("shell scripts parse", () => {
     expect(run(["bash", "-n"], script).status).toBe(0);
   });
   it("a script with a syntax error is caught", () => {
-    expect(run(["bash", "-n"], renderWaitCloudInit({ timeoutSeconds: 1, logLines: 1, outputLog: "/x", resultFile: "/y" }).replace("esac", "")).status).not.toBe(0);
+    expect(run(["bash", "-n"], renderWaitCloudInit({ timeoutSeconds: 1, logLines: 1, outputLog: "/x", resultFile: "/y" }).replace("esac", "")).status).not.toBe(
+      0,
+    );
   });
 });
 
@@ -293,7 +365,10 @@ describe("the NFS server's disk script, run against stand-ins", () => {
     const { status, calls } = runDiskScript({ formatted: false, mounted: false });
     expect(status).toBe(0);
     const order = ["mkfs.ext4", "mount /srv/berth-nfs", "resize2fs"].map((prefix) => calls.findIndex((call) => call.startsWith(prefix)));
-    expect(order.every((index) => index >= 0), calls.join("\n")).toBe(true);
+    expect(
+      order.every((index) => index >= 0),
+      calls.join("\n"),
+    ).toBe(true);
     expect([...order].sort((a, b) => a - b)).toEqual(order);
   });
 });
@@ -313,7 +388,12 @@ describe("systemd units pass systemd-analyze verify", () => {
     writeFileSync(bundle, "");
     const env = join(scratch, "proxy.env");
     writeFileSync(env, fileOf(plans.manager!, PATHS.proxyEnv));
-    expect(verify("berth-proxy.service", renderProxyUnit({ user: "berth", environmentFile: env, nodeBinary: "/usr/bin/node", bundlePath: bundle, writablePaths: [scratch] }))).toBe("");
+    expect(
+      verify(
+        "berth-proxy.service",
+        renderProxyUnit({ user: "berth", environmentFile: env, nodeBinary: "/usr/bin/node", bundlePath: bundle, writablePaths: [scratch] }),
+      ),
+    ).toBe("");
   });
   it("the node firewall unit", () => {
     const script = join(scratch, "berth-node-firewall");

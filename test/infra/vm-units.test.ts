@@ -38,7 +38,14 @@ function directive(unit: string, section: string, key: string): string[] {
   for (const line of unit.split("\n")) {
     const header = /^\[(.+)\]$/.exec(line.trim());
     if (header) current = header[1]!;
-    else if (current === section && line.startsWith(`${key}=`)) values.push(...line.slice(key.length + 1).trim().split(/\s+/).filter(Boolean));
+    else if (current === section && line.startsWith(`${key}=`))
+      values.push(
+        ...line
+          .slice(key.length + 1)
+          .trim()
+          .split(/\s+/)
+          .filter(Boolean),
+      );
   }
   return values;
 }
@@ -73,7 +80,11 @@ describe("the tenant proxy's unit", () => {
       const writable = directive(unit, "Service", "ReadWritePaths");
       const needed = WRITABLE_SETTINGS.flatMap((name) => (env[name] === undefined ? [] : [env[name]!]));
       expect(needed.length).toBe(osd ? 0 : 1);
-      for (const path of needed) expect(writable.some((root) => under(path, root)), `${path} is writable to the proxy`).toBe(true);
+      for (const path of needed)
+        expect(
+          writable.some((root) => under(path, root)),
+          `${path} is writable to the proxy`,
+        ).toBe(true);
       // And nothing else: the sandbox stays as tight as the settings allow.
       expect(writable).toEqual(needed);
     });
@@ -105,7 +116,8 @@ describe("the NFS server exports nothing until its data volume is mounted", () =
     expect(nfs.runcmd.indexOf("systemctl daemon-reload")).toBeLessThan(nfs.runcmd.indexOf("systemctl restart nfs-server.service"));
   });
   it("passes systemd-analyze verify with (a stand-in of) Debian's nfs-server.service", () => {
-    const standIn = "[Unit]\nDescription=NFS server\nAfter=network-online.target local-fs.target\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n";
+    const standIn =
+      "[Unit]\nDescription=NFS server\nAfter=network-online.target local-fs.target\n[Service]\nType=oneshot\nRemainAfterExit=yes\nExecStart=/bin/true\n";
     expect(verifyWithDropIn("nfs-server.service", standIn, "berth-mounts.conf", dropIn())).toBe("");
   });
 });

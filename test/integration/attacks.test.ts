@@ -77,7 +77,25 @@ beforeAll(async () => {
   expect((await owner(["network", "create", "private"])).code).toBe(0);
   expect((await owner(["volume", "create", "secrets"])).code).toBe(0);
   expect((await owner(["run", "--rm", "-v", "secrets:/s", TEST_IMAGE, "sh", "-c", "echo victim-secret > /s/data"])).code).toBe(0);
-  expect((await owner(["run", "-d", "--name", "db", "-i", "--network", "private", "-v", "secrets:/s", TEST_IMAGE, "sh", "-c", "while true; do echo victim-log; sleep 1; done"])).code).toBe(0);
+  expect(
+    (
+      await owner([
+        "run",
+        "-d",
+        "--name",
+        "db",
+        "-i",
+        "--network",
+        "private",
+        "-v",
+        "secrets:/s",
+        TEST_IMAGE,
+        "sh",
+        "-c",
+        "while true; do echo victim-log; sleep 1; done",
+      ])
+    ).code,
+  ).toBe(0);
   victimId = (await owner(["inspect", "-f", "{{.Id}}", "db"])).stdout.trim();
   victimNetworkId = (await owner(["network", "inspect", "-f", "{{.Id}}", "private"])).stdout.trim();
 });
@@ -247,15 +265,33 @@ describe("host escapes", () => {
   // Go's JSON decoder matches field names regardless of case and keeps the last value of a field:
   // a lower-case twin after a checked field replaces it at the engine, inside nested objects too.
   it.each([
-    ["a host port outside the range (the node's SSH)", { PortBindings: { "80/tcp": [{ HostPort: "", hostport: "22" }] } }, /hostport \(did you mean HostPort\?\)/],
-    ["a binding to one host address", { PortBindings: { "80/tcp": [{ HostIp: "", hostip: "127.0.0.1", HostPort: "40001" }] } }, /hostip \(did you mean HostIp\?\)/],
-    ["a log driver that connects out from the host", { LogConfig: { Type: "", type: "syslog", config: { "syslog-address": "udp://127.0.0.1:514" } } }, /unknown field HostConfig\.LogConfig\.type \(did you mean Type\?\)/],
+    [
+      "a host port outside the range (the node's SSH)",
+      { PortBindings: { "80/tcp": [{ HostPort: "", hostport: "22" }] } },
+      /hostport \(did you mean HostPort\?\)/,
+    ],
+    [
+      "a binding to one host address",
+      { PortBindings: { "80/tcp": [{ HostIp: "", hostip: "127.0.0.1", HostPort: "40001" }] } },
+      /hostip \(did you mean HostIp\?\)/,
+    ],
+    [
+      "a log driver that connects out from the host",
+      { LogConfig: { Type: "", type: "syslog", config: { "syslog-address": "udp://127.0.0.1:514" } } },
+      /unknown field HostConfig\.LogConfig\.type \(did you mean Type\?\)/,
+    ],
   ])("docker create with a lower-case twin of a checked nested field is refused: %s", async (_what, hostConfig, message) => {
     await apiFails("POST", "/containers/create", { Image: TEST_IMAGE, HostConfig: hostConfig }, 400, message);
   });
 
   it("network create with a lower-case twin of IPAM's checked fields is refused", async () => {
-    await apiFails("POST", "/networks/create", { Name: "twin", IPAM: { Driver: "default", config: [{ Subnet: "169.254.169.0/24" }] } }, 400, /unknown field IPAM\.config \(did you mean Config\?\)/);
+    await apiFails(
+      "POST",
+      "/networks/create",
+      { Name: "twin", IPAM: { Driver: "default", config: [{ Subnet: "169.254.169.0/24" }] } },
+      400,
+      /unknown field IPAM\.config \(did you mean Config\?\)/,
+    );
     await apiFails("POST", "/networks/create", { Name: "twin", IPAM: { options: { foo: "bar" } } }, 400, /unknown field IPAM\.options/);
   });
 
@@ -401,7 +437,13 @@ describe("quota bypass", () => {
     await cliFails(["update", "--cpus", "4", "q1"], /CPU quota exceeded/);
     await cliFails(["update", "-m", "4g", "--memory-swap", "4g", "q1"], /flavors/);
     await cliFails(["update", "--memory-swap", "-1", "q1"], /MemorySwap/);
-    await apiFails("POST", "/containers/create", { Image: TEST_IMAGE, HostConfig: { NanoCpus: 0, CpuQuota: 400000, CpuPeriod: 100000, Memory: 0 } }, 403, /quota/);
+    await apiFails(
+      "POST",
+      "/containers/create",
+      { Image: TEST_IMAGE, HostConfig: { NanoCpus: 0, CpuQuota: 400000, CpuPeriod: 100000, Memory: 0 } },
+      403,
+      /quota/,
+    );
     expect((await attack(["rm", "q1", "q2"])).code).toBe(0);
   });
 });

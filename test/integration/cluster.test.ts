@@ -60,7 +60,10 @@ describe("scheduling", () => {
     for (let i = 1; i <= 6; i++) ok(await a(["run", "-d", "--name", `spread-${i}`, TEST_IMAGE, "sleep", "1000"]));
     const nodes = await Promise.all([1, 2, 3, 4, 5, 6].map((i) => nodeOf("tenant-a", `spread-${i}`)));
     for (const engine of cluster.engines) expect(nodes.filter((n) => n === engine.name)).toHaveLength(2);
-    const listed = ok(await a(["ps", "--format", "{{.Names}}"])).trim().split("\n").sort();
+    const listed = ok(await a(["ps", "--format", "{{.Names}}"]))
+      .trim()
+      .split("\n")
+      .sort();
     expect(listed).toEqual([1, 2, 3, 4, 5, 6].map((i) => `${nodes[i - 1]}/spread-${i}`).sort());
     expect(ok(await b(["ps", "-aq"]))).toBe("");
   });
@@ -180,9 +183,13 @@ describe("volumes on the NFS export", () => {
   it("carry a tenant's data from a container on one node to one on another, and nowhere else", async () => {
     ok(await a(["volume", "create", "shared"]));
     ok(await a(["run", "--rm", "-v", "shared:/data", "-e", "constraint:node==docker-host-1", TEST_IMAGE, "sh", "-c", "echo written-on-host-1 > /data/note"]));
-    expect(ok(await a(["run", "--rm", "-v", "shared:/data", "-e", "constraint:node==docker-host-3", TEST_IMAGE, "cat", "/data/note"]))).toBe("written-on-host-1\n");
+    expect(ok(await a(["run", "--rm", "-v", "shared:/data", "-e", "constraint:node==docker-host-3", TEST_IMAGE, "cat", "/data/note"]))).toBe(
+      "written-on-host-1\n",
+    );
     expect((await cluster.nfs.cat("tenant-a/shared/note")).stdout).toBe("written-on-host-1\n");
-    expect(ok(await b(["run", "--rm", "-v", "shared:/data", "-e", "constraint:node==docker-host-3", TEST_IMAGE, "sh", "-c", "cat /data/note || echo nothing"]))).toBe("nothing\n");
+    expect(
+      ok(await b(["run", "--rm", "-v", "shared:/data", "-e", "constraint:node==docker-host-3", TEST_IMAGE, "sh", "-c", "cat /data/note || echo nothing"])),
+    ).toBe("nothing\n");
     expect(ok(await a(["volume", "ls", "--format", "{{.Name}}"])).trim()).toBe("shared");
     ok(await a(["volume", "rm", "shared"]));
     expect((await cluster.nfs.cat("tenant-a/shared/note")).code).not.toBe(0);
@@ -193,7 +200,20 @@ describe("volumes on the NFS export", () => {
     expect((await cluster.nfs.cat("tenant-a/implicit/note")).stdout).toBe("implicit-data\n");
     ok(await a(["volume", "rm", "implicit"]));
     expect((await cluster.nfs.cat("tenant-a/implicit/note")).code).not.toBe(0);
-    const again = ok(await a(["run", "--rm", "-v", "implicit:/data", "-e", "constraint:node==docker-host-2", TEST_IMAGE, "sh", "-c", "cat /data/note 2>/dev/null || echo empty"]));
+    const again = ok(
+      await a([
+        "run",
+        "--rm",
+        "-v",
+        "implicit:/data",
+        "-e",
+        "constraint:node==docker-host-2",
+        TEST_IMAGE,
+        "sh",
+        "-c",
+        "cat /data/note 2>/dev/null || echo empty",
+      ]),
+    );
     expect(again).toBe("empty\n");
     ok(await a(["volume", "rm", "implicit"]));
   });
@@ -209,16 +229,22 @@ describe("a tenant's own bridge on each node", () => {
     ok(await b(["run", "-d", "--name", "l2-b", "-e", "constraint:node==docker-host-1", TEST_IMAGE, "sleep", "1000"]));
     expect(await networksOf("docker-host-1", "tenant-a_l2-a")).toEqual(["tenant-a_bridge"]);
     expect(await networksOf("docker-host-1", "tenant-b_l2-b")).toEqual(["tenant-b_bridge"]);
-    const bridges = await Promise.all(["tenant-a_bridge", "tenant-b_bridge"].map(async (name) => (await engine("docker-host-1").api("GET", `/networks/${name}`)).body));
+    const bridges = await Promise.all(
+      ["tenant-a_bridge", "tenant-b_bridge"].map(async (name) => (await engine("docker-host-1").api("GET", `/networks/${name}`)).body),
+    );
     expect(bridges.map((n) => n.Scope)).toEqual(["local", "local"]);
     expect(bridges[0].Id).not.toBe(bridges[1].Id);
     // Both tenants have had containers on every node by now (spread, flavors): one bridge on each.
-    expect(ok(await a(["network", "ls", "--format", "{{.Name}}", "--filter", "name=bridge"])).trim().split("\n")).toEqual(
-      ["docker-host-1/bridge", "docker-host-2/bridge", "docker-host-3/bridge"],
-    );
+    expect(
+      ok(await a(["network", "ls", "--format", "{{.Name}}", "--filter", "name=bridge"]))
+        .trim()
+        .split("\n"),
+    ).toEqual(["docker-host-1/bridge", "docker-host-2/bridge", "docker-host-3/bridge"]);
     expect(ok(await a(["network", "inspect", "-f", "{{.Id}}", "docker-host-1/bridge"])).trim()).toBe(bridges[0].Id);
     expect(ok(await b(["network", "inspect", "-f", "{{.Id}}", "docker-host-1/bridge"])).trim()).toBe(bridges[1].Id);
-    expect((await a(["network", "inspect", "bridge"])).stderr).toContain("bridge is on docker-host-1 and docker-host-2 and docker-host-3: name the node, e.g. docker-host-1/bridge");
+    expect((await a(["network", "inspect", "bridge"])).stderr).toContain(
+      "bridge is on docker-host-1 and docker-host-2 and docker-host-3: name the node, e.g. docker-host-1/bridge",
+    );
   });
 
   it("is made on the container's node when a container elsewhere connects to `bridge`, and left there", async () => {
@@ -242,7 +268,9 @@ describe("a node that stops answering", () => {
     const host3 = cluster.engines[2]!;
     host3.pause();
     try {
-      const listed = await fetch(`http://127.0.0.1:${proxy.port}/v1.41/containers/json`, { headers: { "x-auth-token": alice.token, "x-auth-tenantid": alice.tenant } });
+      const listed = await fetch(`http://127.0.0.1:${proxy.port}/v1.41/containers/json`, {
+        headers: { "x-auth-token": alice.token, "x-auth-tenantid": alice.tenant },
+      });
       expect(listed.status).toBe(200);
       expect(listed.headers.get("x-berth-unavailable-nodes")).toBe("docker-host-3");
       const containers = (await listed.json()) as { Names: string[]; Status: string }[];
@@ -272,7 +300,9 @@ describe("a node that is killed", () => {
     const victimNode = cluster.engines[2]!;
     ok(await a(["run", "-d", "--name", "doomed", "-e", "constraint:node==docker-host-3", TEST_IMAGE, "sleep", "1000"]));
     await victimNode.stop();
-    const listed = await fetch(`http://127.0.0.1:${proxy.port}/v1.41/containers/json`, { headers: { "x-auth-token": alice.token, "x-auth-tenantid": alice.tenant } });
+    const listed = await fetch(`http://127.0.0.1:${proxy.port}/v1.41/containers/json`, {
+      headers: { "x-auth-token": alice.token, "x-auth-tenantid": alice.tenant },
+    });
     expect(listed.status).toBe(200);
     expect(listed.headers.get("x-berth-unavailable-nodes")).toBe("docker-host-3");
     ok(await a(["run", "-d", "--name", "survivor", TEST_IMAGE, "sleep", "1000"]));

@@ -15,7 +15,10 @@ import { testDir } from "../support/test-dir.ts";
 const dir = testDir("compose");
 const alice = tenantUser("alice", "tenant-a", "token-tenant-a");
 const bob = tenantUser("bob", "tenant-b", "token-tenant-b");
-const tokensFile = dir.file("tokens.json", [alice, bob].map((u) => ({ token: u.token, user: u.name, tenant: u.tenant })));
+const tokensFile = dir.file(
+  "tokens.json",
+  [alice, bob].map((u) => ({ token: u.token, user: u.name, tenant: u.tenant })),
+);
 dir.file(
   "docker-compose.yml",
   `version: "2"

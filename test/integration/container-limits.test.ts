@@ -47,7 +47,9 @@ async function engineInspect(name: string): Promise<any> {
 /** A running container's pids.max, read from the pids cgroup its init process is in. */
 async function pidsMax(name: string): Promise<string> {
   const pid = (await engineInspect(name)).State.Pid as number;
-  const line = readFileSync(`/proc/${pid}/cgroup`, "utf8").split("\n").find((l) => /^\d+:pids:/.test(l))!;
+  const line = readFileSync(`/proc/${pid}/cgroup`, "utf8")
+    .split("\n")
+    .find((l) => /^\d+:pids:/.test(l))!;
   return readFileSync(join("/sys/fs/cgroup/pids", line.split(":")[2]!, "pids.max"), "utf8").trim();
 }
 
@@ -82,7 +84,10 @@ describe("PIDs", () => {
 
 describe("healthchecks", () => {
   it("intervals, timeouts and start periods under the minimum are refused", async () => {
-    await refused(["create", "--health-cmd", "true", "--health-interval", "1ms", TEST_IMAGE, "true"], /Healthcheck\.Interval: 1ms is shorter than the minimum of 1s/);
+    await refused(
+      ["create", "--health-cmd", "true", "--health-interval", "1ms", TEST_IMAGE, "true"],
+      /Healthcheck\.Interval: 1ms is shorter than the minimum of 1s/,
+    );
     await refused(["create", "--health-cmd", "true", "--health-timeout", "10ms", TEST_IMAGE, "true"], /Healthcheck\.Timeout/);
     await refused(["create", "--health-cmd", "true", "--health-start-period", "500ms", TEST_IMAGE, "true"], /Healthcheck\.StartPeriod/);
     expect((await a(["create", "--name", "health-ok", "--health-cmd", "true", "--health-interval", "2s", TEST_IMAGE, "true"])).code).toBe(0);
@@ -139,7 +144,13 @@ describe("the cgroup namespace", () => {
   it("is the container's own: it does not see the host's cgroup paths", async () => {
     const cgroups = await a(["run", "--rm", TEST_IMAGE, "cat", "/proc/self/cgroup"]);
     expect(cgroups.code, cgroups.stderr).toBe(0);
-    expect(cgroups.stdout.trim().split("\n").every((line) => line.endsWith(":/")), cgroups.stdout).toBe(true);
+    expect(
+      cgroups.stdout
+        .trim()
+        .split("\n")
+        .every((line) => line.endsWith(":/")),
+      cgroups.stdout,
+    ).toBe(true);
     await refused(["create", "--cgroupns", "host", TEST_IMAGE, "true"], /CgroupnsMode/);
   });
 });
@@ -181,7 +192,10 @@ describe("labels and commands, which every list answer copies", () => {
     const image = "berth-test/big-labels:latest";
     expect((await engine.docker(["create", "--name", "big-labels-base", TEST_IMAGE, "true"])).code).toBe(0);
     // Two changes: the engine reads each as a Dockerfile line, at most 64 KiB.
-    expect((await engine.docker(["commit", "--change", `LABEL a=${"x".repeat(40_000)}`, "--change", `LABEL b=${"x".repeat(40_000)}`, "big-labels-base", image])).code).toBe(0);
+    expect(
+      (await engine.docker(["commit", "--change", `LABEL a=${"x".repeat(40_000)}`, "--change", `LABEL b=${"x".repeat(40_000)}`, "big-labels-base", image]))
+        .code,
+    ).toBe(0);
     await refused(["create", image, "true"], /Labels \(with the image's\): \d+ bytes is over the limit of 65536 bytes/);
   });
 });
@@ -192,10 +206,16 @@ describe("mounts", () => {
   it("a container has at most the limit, its image's volumes included", async () => {
     const volumes = Array.from({ length: 65 }, (_, n) => ["-v", `/v${n}`]).flat();
     await refused(["create", ...volumes, TEST_IMAGE, "true"], /HostConfig: 65 mounts is over the limit of 64 a container/);
-    await refused(["create", ...volumes.slice(0, 122), "--tmpfs", "/t1", "--mount", "type=volume,target=/m", "-v", "named:/n", "--tmpfs", "/t2", TEST_IMAGE, "true"], /65 mounts is over the limit of 64/);
+    await refused(
+      ["create", ...volumes.slice(0, 122), "--tmpfs", "/t1", "--mount", "type=volume,target=/m", "-v", "named:/n", "--tmpfs", "/t2", TEST_IMAGE, "true"],
+      /65 mounts is over the limit of 64/,
+    );
     const image = "berth-test/many-volumes:latest";
     expect((await engine.docker(["create", "--name", "many-volumes-base", TEST_IMAGE, "true"])).code).toBe(0);
-    expect((await engine.docker(["commit", "--change", `VOLUME ${JSON.stringify(Array.from({ length: 60 }, (_, n) => `/i${n}`))}`, "many-volumes-base", image])).code).toBe(0);
+    expect(
+      (await engine.docker(["commit", "--change", `VOLUME ${JSON.stringify(Array.from({ length: 60 }, (_, n) => `/i${n}`))}`, "many-volumes-base", image]))
+        .code,
+    ).toBe(0);
     await refused(["create", ...volumes.slice(0, 10), image, "true"], /65 mounts is over the limit of 64 a container/);
     expect((await a(["create", "--name", "mounts-ok", ...volumes.slice(0, 8), image, "true"])).code).toBe(0);
   });
@@ -245,20 +265,46 @@ describe("published ports", () => {
   });
 
   it("engines run with the rendered DOCKER_OPTS serve them from outside the node with no docker-proxy process", async () => {
-    const rendered = renderDockerDefaults({ hostname: "node", nodeAddress: "10.0.0.1", enginePort: 2375, etcdAddress: "10.0.0.2", etcdPort: 2379, addressPool: DEFAULT_CONTAINER_ADDRESS_POOL, mtu: 1500 });
+    const rendered = renderDockerDefaults({
+      hostname: "node",
+      nodeAddress: "10.0.0.1",
+      enginePort: 2375,
+      etcdAddress: "10.0.0.2",
+      etcdPort: 2379,
+      addressPool: DEFAULT_CONTAINER_ADDRESS_POOL,
+      mtu: 1500,
+    });
     const flags = execStartWords(parseEnvironmentFile(rendered).DOCKER_OPTS!).filter((word) => word.startsWith("--userland-proxy"));
     expect(flags).toEqual(["--userland-proxy=false"]);
     const node = await startEngine({ extraArgs: flags });
     const nodeProxy = await startTestProxy(node, env);
     try {
       const n = asUser(nodeProxy, alice);
-      const run = await n(["run", "-d", "--name", "web", "-p", "40080:80", TEST_IMAGE, "sh", "-c", "mkdir /www && echo hello > /www/index.html && exec httpd -f -p 80 -h /www"]);
+      const run = await n([
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        "40080:80",
+        TEST_IMAGE,
+        "sh",
+        "-c",
+        "mkdir /www && echo hello > /www/index.html && exec httpd -f -p 80 -h /www",
+      ]);
       expect(run.code, run.stderr).toBe(0);
       let page = "";
-      await waitFor(async () => {
-        page = await fetch(`http://${node.address}:40080/`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.text(), () => "");
-        return page !== "";
-      }, 15_000, 200);
+      await waitFor(
+        async () => {
+          page = await fetch(`http://${node.address}:40080/`, { signal: AbortSignal.timeout(2_000) }).then(
+            (r) => r.text(),
+            () => "",
+          );
+          return page !== "";
+        },
+        15_000,
+        200,
+      );
       expect(page.trim()).toBe("hello");
       const dockerd = readFileSync(join(dirname(node.socketPath), "dockerd.pid"), "utf8").trim();
       const children = await runCommand(["ps", "-o", "comm=", "--ppid", dockerd]);

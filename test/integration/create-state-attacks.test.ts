@@ -131,7 +131,10 @@ describe("events applied while a tenant holds a container's lock", () => {
     const onNode = { Env: [`constraint:node==${node.name}`] };
     expect((await create("victim", "kept", onNode)).status).toBe(201);
     // The engine holds a container's lock until a `docker cp` out of it is read to the end.
-    const locked = await create("locker", "locked", { ...onNode, Cmd: ["sh", "-c", "dd if=/dev/zero of=/big bs=1M count=64 2>/dev/null; touch /written; sleep 600"] });
+    const locked = await create("locker", "locked", {
+      ...onNode,
+      Cmd: ["sh", "-c", "dd if=/dev/zero of=/big bs=1M count=64 2>/dev/null; touch /written; sleep 600"],
+    });
     expect(locked.status).toBe(201);
     expect((await api("locker", "POST", "/containers/locked/start")).status).toBe(204);
     await untilWritten(node, "locker_locked");
@@ -161,7 +164,11 @@ describe("events applied while a tenant holds a container's lock", () => {
   it("place creates by memory on a node where a tenant's update went unanswered behind its container's lock", async () => {
     const node = engines[0]!;
     const onNode = { Env: [`constraint:node==${node.name}`] };
-    const frozen = await create("locker", "frozen", { ...onNode, HostConfig: { Memory: 64 * 1024 * 1024 }, Cmd: ["sh", "-c", "dd if=/dev/zero of=/big bs=1M count=64 2>/dev/null; touch /written; sleep 600"] });
+    const frozen = await create("locker", "frozen", {
+      ...onNode,
+      HostConfig: { Memory: 64 * 1024 * 1024 },
+      Cmd: ["sh", "-c", "dd if=/dev/zero of=/big bs=1M count=64 2>/dev/null; touch /written; sleep 600"],
+    });
     expect(frozen.status).toBe(201);
     expect((await api("locker", "POST", "/containers/frozen/start")).status).toBe(204);
     await untilWritten(node, "locker_frozen");

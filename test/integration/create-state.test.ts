@@ -21,9 +21,9 @@ let proxy: TestProxy;
 
 beforeAll(async () => {
   ({ engines, proxy } = await startStateCluster(dir, tenants, {
-  Containers: 4,
-  tenants: { racing: { Containers: 20, Memory: 300 }, vanishing: { Containers: 2 } },
-}));
+    Containers: 4,
+    tenants: { racing: { Containers: 20, Memory: 300 }, vanishing: { Containers: 2 } },
+  }));
 }, 120_000);
 
 afterAll(() => stopStateCluster({ engines, proxy }));
@@ -63,7 +63,12 @@ describe("creates from the cluster state", () => {
     expect(results.filter((r) => r.status === 201)).toHaveLength(4);
     for (const refused of results.filter((r) => r.status !== 201)) expect(refused.body.message).toContain("container quota exceeded: limit 4");
     expect(await held("edge")).toHaveLength(4);
-    const nodes = await Promise.all(engines.map(async (engine) => (await engine.api("GET", `/containers/json?all=1&filters=${encodeURIComponent(JSON.stringify({ label: ["berth.tenant=edge"] }))}`)).body.length));
+    const nodes = await Promise.all(
+      engines.map(
+        async (engine) =>
+          (await engine.api("GET", `/containers/json?all=1&filters=${encodeURIComponent(JSON.stringify({ label: ["berth.tenant=edge"] }))}`)).body.length,
+      ),
+    );
     expect(nodes).toEqual([2, 2]);
   });
 
@@ -126,7 +131,11 @@ describe("creates from the cluster state", () => {
     // Every connection of this process to host1's API ends: the event stream with them.
     execFileSync("ss", ["-K", "dst", host1.address, "dport", "=", ":2375"], { stdio: "ignore" });
     for (let i = 0; i < 2; i++) {
-      const made = await host1.api("POST", `/containers/create?name=dropped_behind-${i}`, { Image: TEST_IMAGE, Cmd: ["true"], Labels: { "berth.tenant": "dropped" } });
+      const made = await host1.api("POST", `/containers/create?name=dropped_behind-${i}`, {
+        Image: TEST_IMAGE,
+        Cmd: ["true"],
+        Labels: { "berth.tenant": "dropped" },
+      });
       expect(made.status).toBe(201);
     }
     // The proxy reads the node again within about a second of the drop (sooner at a create). Until
@@ -155,7 +164,11 @@ describe("creates from the cluster state", () => {
 
   it("rebuild the state after a restart, so the first creates count what the engines hold", async () => {
     for (let i = 0; i < 2; i++) expect((await create("restarted")).status).toBe(201);
-    const made = await engines[1]!.api("POST", "/containers/create?name=restarted_direct", { Image: TEST_IMAGE, Cmd: ["true"], Labels: { "berth.tenant": "restarted" } });
+    const made = await engines[1]!.api("POST", "/containers/create?name=restarted_direct", {
+      Image: TEST_IMAGE,
+      Cmd: ["true"],
+      Labels: { "berth.tenant": "restarted" },
+    });
     expect(made.status).toBe(201);
     await proxy.restart();
     const results = await Promise.all([create("restarted"), create("restarted"), create("restarted")]);

@@ -240,16 +240,21 @@ describe("a node that goes down", () => {
     await new Promise((resolve) => setTimeout(resolve, 5_000));
     await cluster.engines[1]!.stop();
 
-    const running = ok(await a(["ps", "--format", "{{.Names}}|{{.State}}|{{.Status}}"])).trim().split("\n").sort();
+    const running = ok(await a(["ps", "--format", "{{.Names}}|{{.State}}|{{.Status}}"]))
+      .trim()
+      .split("\n")
+      .sort();
     expect(running, running.join("\n")).toHaveLength(2);
     expect(running[0]).toMatch(/^docker-host-1\/on-one\|running\|Up /);
     expect(running[1]).toBe("docker-host-2/on-two|unknown|Host Down");
     const all = ok(await a(["ps", "-a", "--format", "{{.Names}} {{.Status}}"]));
     expect(all).toContain("docker-host-2/stopped-on-two Host Down");
-    expect(ok(await a(["ps", "-a", "--filter", "name=on-two", "--format", "{{.Names}}"])).trim().split("\n").sort()).toEqual([
-      "docker-host-2/on-two",
-      "docker-host-2/stopped-on-two",
-    ]);
+    expect(
+      ok(await a(["ps", "-a", "--filter", "name=on-two", "--format", "{{.Names}}"]))
+        .trim()
+        .split("\n")
+        .sort(),
+    ).toEqual(["docker-host-2/on-two", "docker-host-2/stopped-on-two"]);
     // A filter only the engine can apply leaves the down node's containers out, as the header says.
     expect(ok(await a(["ps", "-a", "--filter", "status=exited", "--format", "{{.Names}}"]))).not.toContain("docker-host-2/");
     expect(ok(await b(["ps", "--format", "{{.Names}} {{.Status}}"])).trim()).toBe("docker-host-2/bobs-on-two Host Down");

@@ -36,10 +36,7 @@ beforeAll(async () => {
   [engine, keystone] = await Promise.all([startEngine(), startKeystone()]);
   suffix = Math.random().toString(36).slice(2, 8);
   [tenantA, tenantB, members] = await Promise.all(["a", "b", "members"].map((name) => keystone.createProject(`${name}-${suffix}`)));
-  await Promise.all([
-    keystone.createUser(`alice-${suffix}`, PASSWORD, [tenantA]),
-    keystone.createUser(`bob-${suffix}`, PASSWORD, [tenantA, tenantB, members]),
-  ]);
+  await Promise.all([keystone.createUser(`alice-${suffix}`, PASSWORD, [tenantA]), keystone.createUser(`bob-${suffix}`, PASSWORD, [tenantA, tenantB, members])]);
   proxy = await startTestProxy(engine, {
     BERTH_AUTH_BACKEND: "keystone",
     SWARM_KEYSTONE_URL: `${keystone.url}/v3`,
@@ -81,8 +78,14 @@ describe("Keystone tokens", () => {
   it("a token past its expiry is refused, whatever Keystone still says", async () => {
     const valid = await token(`alice-${suffix}`, tenantA);
     const twoHoursLater = () => Date.now() + 2 * 3600 * 1000;
-    const authenticator = new KeystoneAuthenticator({ keystoneUrl: keystone.url, cacheTtlMs: 60_000, cacheSize: 10, timeoutMs: 2_000, lookups: { total: 4, perAddress: 4 } }, twoHoursLater);
-    await expect(authenticator.authenticate({ token: valid, tenant: tenantA, address: "127.0.0.1" })).rejects.toMatchObject({ status: 401, message: "the token has expired" });
+    const authenticator = new KeystoneAuthenticator(
+      { keystoneUrl: keystone.url, cacheTtlMs: 60_000, cacheSize: 10, timeoutMs: 2_000, lookups: { total: 4, perAddress: 4 } },
+      twoHoursLater,
+    );
+    await expect(authenticator.authenticate({ token: valid, tenant: tenantA, address: "127.0.0.1" })).rejects.toMatchObject({
+      status: 401,
+      message: "the token has expired",
+    });
   });
 
   it("garbage, missing and malformed headers are refused before the engine", async () => {
@@ -127,7 +130,10 @@ describe("a flood of unknown tokens", () => {
       expect((await call(known, tenantA, bounded)).status).toBe(200);
       const flood = await Promise.all(Array.from({ length: 30 }, (_, n) => call(`random-token-${n}-${Math.random()}`, tenantA, bounded)));
       const statuses = flood.map((answer) => answer.status);
-      expect(flood.filter((answer) => answer.status !== 401 && answer.status !== 429), statuses.join(",")).toEqual([]);
+      expect(
+        flood.filter((answer) => answer.status !== 401 && answer.status !== 429),
+        statuses.join(","),
+      ).toEqual([]);
       expect(statuses.filter((status) => status === 401).length).toBeGreaterThanOrEqual(2);
       const refused = flood.find((answer) => answer.status === 429);
       expect(refused?.body.message).toBe("too many token checks in progress from your address (at most 2 at once): try again");
@@ -185,8 +191,15 @@ describe("the shared Keystone's admin tenant and pass-through mode", () => {
 
 describe("static tokens", () => {
   it("maps a token to its user and tenant, and refuses it for another tenant", async () => {
-    const authenticator = new StaticTokenAuthenticator([{ token: "token-abcdefgh", user: "u", tenant: "t1" }, { token: "token-admin-1", user: "root", tenant: "ops", admin: true }]);
-    expect(await authenticator.authenticate({ token: "token-abcdefgh", tenant: "t1", address: "127.0.0.1" })).toEqual({ user: "u", tenant: "t1", admin: false });
+    const authenticator = new StaticTokenAuthenticator([
+      { token: "token-abcdefgh", user: "u", tenant: "t1" },
+      { token: "token-admin-1", user: "root", tenant: "ops", admin: true },
+    ]);
+    expect(await authenticator.authenticate({ token: "token-abcdefgh", tenant: "t1", address: "127.0.0.1" })).toEqual({
+      user: "u",
+      tenant: "t1",
+      admin: false,
+    });
     expect((await authenticator.authenticate({ token: "token-admin-1", tenant: "ops", address: "127.0.0.1" })).admin).toBe(true);
     await expect(authenticator.authenticate({ token: "token-abcdefgh", tenant: "t2", address: "127.0.0.1" })).rejects.toBeInstanceOf(Refusal);
     await expect(authenticator.authenticate({ token: "token-unknown", tenant: "t1", address: "127.0.0.1" })).rejects.toMatchObject({ status: 401 });

@@ -22,7 +22,10 @@ const beta = tenantUser("beta", "beta", "token-beta-1");
 const gamma = tenantUser("gamma", "gamma", "token-gamma-1");
 const env = {
   BERTH_AUTH_BACKEND: "static",
-  BERTH_TOKENS_FILE: dir.file("tokens.json", [alpha, beta, gamma].map((u) => ({ token: u.token, user: u.name, tenant: u.tenant }))),
+  BERTH_TOKENS_FILE: dir.file(
+    "tokens.json",
+    [alpha, beta, gamma].map((u) => ({ token: u.token, user: u.name, tenant: u.tenant })),
+  ),
 };
 const CAP_NET_RAW = 13n;
 
@@ -56,7 +59,23 @@ async function bridgeOf(containerId: string): Promise<string> {
 
 /** `arping` from inside a container's network namespace with NET_RAW: exit 0 when the address answered ARP. */
 async function arpAnswers(fromContainerId: string, ip: string): Promise<boolean> {
-  const probe = await engine.docker(["run", "--rm", "--network", `container:${fromContainerId}`, "--cap-add", "NET_RAW", TEST_IMAGE, "arping", "-c", "2", "-w", "3", "-I", "eth0", ip]);
+  const probe = await engine.docker([
+    "run",
+    "--rm",
+    "--network",
+    `container:${fromContainerId}`,
+    "--cap-add",
+    "NET_RAW",
+    TEST_IMAGE,
+    "arping",
+    "-c",
+    "2",
+    "-w",
+    "3",
+    "-I",
+    "eth0",
+    ip,
+  ]);
   return probe.code === 0;
 }
 
@@ -106,7 +125,9 @@ describe("containers that name no network", () => {
     const a1 = await engineView("alpha", "a1");
     expect(ok(await asAlpha(["network", "inspect", "-f", "{{.Id}} {{.Driver}}", "bridge"]))).toBe(`${a1.networks[0]} bridge`);
     expect(ok(await asAlpha(["network", "ls", "--format", "{{.Name}}"])).split("\n")).toEqual(["bridge", "none"]);
-    expect(ok(await asAlpha(["inspect", "-f", "{{.HostConfig.NetworkMode}} {{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}", "a1"]))).toBe("bridge bridge");
+    expect(ok(await asAlpha(["inspect", "-f", "{{.HostConfig.NetworkMode}} {{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}", "a1"]))).toBe(
+      "bridge bridge",
+    );
     const members = ok(await asAlpha(["network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{end}}", "bridge"]));
     expect(members.split(" ").sort()).toEqual(["a1", "a2"]);
     ok(await asAlpha(["run", "--rm", PING_IMAGE, "ping", "-c", "1", "-W", "3", "a1"]));
@@ -121,7 +142,10 @@ describe("MAC addresses", () => {
     const cli = await asUser(proxy, alpha, "docker20")(["create", "--name", "spoof", "--mac-address", victimMac, TEST_IMAGE, "true"]);
     expect(cli.code).not.toBe(0);
     expect(cli.stderr).toMatch(/MacAddress: .*MAC address/);
-    const endpoint = await api(alpha, "POST", "/containers/create", { Image: TEST_IMAGE, NetworkingConfig: { EndpointsConfig: { bridge: { MacAddress: victimMac } } } });
+    const endpoint = await api(alpha, "POST", "/containers/create", {
+      Image: TEST_IMAGE,
+      NetworkingConfig: { EndpointsConfig: { bridge: { MacAddress: victimMac } } },
+    });
     expect(endpoint.status, endpoint.text).toBe(403);
     expect(endpoint.text).toMatch(/NetworkingConfig\.EndpointsConfig\.bridge\.MacAddress/);
     ok(await asAlpha(["network", "create", "side"]));

@@ -11,9 +11,9 @@ import { testDir } from "../support/test-dir.ts";
 
 const dir = testDir("modes");
 const tokensFile = dir.file("tokens.json", [
-    { token: "token-tenant-a", user: "alice", tenant: "tenant-a" },
-    { token: "token-tenant-b", user: "bob", tenant: "tenant-b" },
-  ]);
+  { token: "token-tenant-a", user: "alice", tenant: "tenant-a" },
+  { token: "token-tenant-b", user: "bob", tenant: "tenant-b" },
+]);
 const alice = tenantUser("alice", "tenant-a", "token-tenant-a");
 const bob = tenantUser("bob", "tenant-b", "token-tenant-b");
 const staticAuth = { BERTH_AUTH_BACKEND: "static", BERTH_TOKENS_FILE: tokensFile };
@@ -32,8 +32,22 @@ describe("HTTPS (BERTH_TLS_CERT, BERTH_TLS_KEY)", () => {
     const cert = join(dir.path, "cert.pem");
     const key = join(dir.path, "key.pem");
     const made = await runCommand([
-      "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-      "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", key, "-out", cert,
+      "openssl",
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-days",
+      "1",
+      "-subj",
+      "/CN=localhost",
+      "-addext",
+      "subjectAltName=IP:127.0.0.1,DNS:localhost",
+      "-keyout",
+      key,
+      "-out",
+      cert,
     ]);
     expect(made.code, made.stderr).toBe(0);
     const proxy = await startTestProxy(engine, { ...staticAuth, BERTH_TLS_CERT: cert, BERTH_TLS_KEY: key });

@@ -4,7 +4,17 @@
  * is unchanged. One engine, one Keystone-backed proxy, the transcript's cast.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type CommandResult, type Engine, PING_IMAGE, TEST_IMAGE, importPingImage, runCommand, sharedKeystone, sharedRegistry, startEngine } from "../../scripts/harness/index.ts";
+import {
+  type CommandResult,
+  type Engine,
+  PING_IMAGE,
+  TEST_IMAGE,
+  importPingImage,
+  runCommand,
+  sharedKeystone,
+  sharedRegistry,
+  startEngine,
+} from "../../scripts/harness/index.ts";
 import { engineState } from "../support/engine-state.ts";
 import { type Cast, type TestProxy, asUser, keystoneCast, startTestProxy } from "../support/proxy.ts";
 
@@ -63,7 +73,13 @@ describe("containers", () => {
   });
 
   it("stop, restart, kill, pause and unpause", async () => {
-    for (const [command, state] of [["pause", "paused"], ["unpause", "running"], ["stop", "exited"], ["restart", "running"], ["kill", "exited"]] as const) {
+    for (const [command, state] of [
+      ["pause", "paused"],
+      ["unpause", "running"],
+      ["stop", "exited"],
+      ["restart", "running"],
+      ["kill", "exited"],
+    ] as const) {
       await refusedToIntruder([command, "made"], /No such container: made/);
       ok(await owner([command, "made"]));
       expect(ok(await owner(["inspect", "-f", "{{.State.Status}}", "made"])).trim()).toBe(state);
@@ -135,11 +151,19 @@ describe("containers", () => {
     await runCommand(["sh", "-c", `echo copied-in > ${file}`]);
     ok(await owner(["cp", file, "app:/copied.txt"]));
     expect(ok(await owner(["exec", "app", "cat", "/copied.txt"]))).toBe("copied-in\n");
-    const out = await runCommand(["sh", "-c", `DOCKER_HOST=${proxy.host} DOCKER_CONFIG=${cast.user2.configDir} /usr/local/bin/docker cp app:/copied.txt - | tar -xO`]);
+    const out = await runCommand([
+      "sh",
+      "-c",
+      `DOCKER_HOST=${proxy.host} DOCKER_CONFIG=${cast.user2.configDir} /usr/local/bin/docker cp app:/copied.txt - | tar -xO`,
+    ]);
     expect(out.stdout).toBe("copied-in\n");
     await refusedToIntruder(["cp", file, "made:/x.txt"], /No such container: made/);
     await refusedToIntruder(["cp", "made:/bin/sh", "/tmp/x"], /No such container: made/);
-    const exported = await runCommand(["sh", "-c", `DOCKER_HOST=${proxy.host} DOCKER_CONFIG=${cast.user2.configDir} /usr/local/bin/docker export app | tar -t | grep -c bin/busybox`]);
+    const exported = await runCommand([
+      "sh",
+      "-c",
+      `DOCKER_HOST=${proxy.host} DOCKER_CONFIG=${cast.user2.configDir} /usr/local/bin/docker export app | tar -t | grep -c bin/busybox`,
+    ]);
     expect(exported.stdout.trim()).toBe("1");
     await refusedToIntruder(["export", "made"], /No such container: made/);
     await runCommand(["rm", "-f", file]);
@@ -168,12 +192,17 @@ describe("containers", () => {
     expect(created.status).toBe(201);
     const { Id } = (await created.json()) as { Id: string };
     const asIntruder = { "x-auth-token": cast.user1.token, "x-auth-tenantid": cast.user1.tenant };
-    for (const [method, path] of [["GET", `/exec/${Id}/json`], ["POST", `/exec/${Id}/resize?h=10&w=10`]] as const) {
+    for (const [method, path] of [
+      ["GET", `/exec/${Id}/json`],
+      ["POST", `/exec/${Id}/resize?h=10&w=10`],
+    ] as const) {
       const attempt = await fetch(`http://127.0.0.1:${proxy.port}/v1.41${path}`, { method, headers: asIntruder });
       expect(attempt.status).toBe(404);
       expect(((await attempt.json()) as { message: string }).message).toBe(`No such exec instance: ${Id}`);
     }
-    const own = await fetch(`http://127.0.0.1:${proxy.port}/v1.41/exec/${Id}/json`, { headers: { "x-auth-token": cast.user2.token, "x-auth-tenantid": cast.user2.tenant } });
+    const own = await fetch(`http://127.0.0.1:${proxy.port}/v1.41/exec/${Id}/json`, {
+      headers: { "x-auth-token": cast.user2.token, "x-auth-tenantid": cast.user2.tenant },
+    });
     expect(own.status).toBe(200);
   });
 
@@ -265,7 +294,11 @@ describe("images", () => {
     expect(ok(await owner(["pull", image]))).toContain("Downloaded newer image");
     expect(lines(ok(await intruder(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"])))).toContain(image);
     expect(ok(await owner(["image", "inspect", "-f", "{{.Id}}", image])).trim()).toMatch(/^sha256:/);
-    for (const args of [["tag", image, "mine:latest"], ["rmi", image], ["image", "prune", "-af"]]) {
+    for (const args of [
+      ["tag", image, "mine:latest"],
+      ["rmi", image],
+      ["image", "prune", "-af"],
+    ]) {
       const refused = await owner(args);
       expect(refused.code).not.toBe(0);
       expect(refused.stderr).toContain("not available to tenants");
@@ -295,7 +328,9 @@ describe("system", () => {
     ok(await intruder(["run", "--rm", "--name", "intruder-event", TEST_IMAGE, "true"]));
     ok(await owner(["run", "--rm", "--name", "owner-event", TEST_IMAGE, "true"]));
     const until = Math.floor(Date.now() / 1000) + 1;
-    const events = ok(await owner(["events", "--since", String(since), "--until", String(until), "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}"]));
+    const events = ok(
+      await owner(["events", "--since", String(since), "--until", String(until), "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}"]),
+    );
     expect(events).toContain("container start owner-event");
     expect(events).not.toContain("intruder-event");
     expect(events).not.toContain(cast.user2.tenant);

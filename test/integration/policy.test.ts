@@ -122,7 +122,10 @@ describe("quotas", () => {
 
 describe("the API filter", () => {
   it("disables the named calls for tenants with a clear error, not for the administrator", async () => {
-    const filtered = await startTestProxy(engine, { ...auth, SWARM_APIFILTER_FILE: dir.file("apifilter.json", { disableapi: ["networkcreate", "networkslist"] }) });
+    const filtered = await startTestProxy(engine, {
+      ...auth,
+      SWARM_APIFILTER_FILE: dir.file("apifilter.json", { disableapi: ["networkcreate", "networkslist"] }),
+    });
     try {
       const attempt = await asUser(filtered, alice)(["network", "create", "blocked"]);
       expect(attempt.code).not.toBe(0);

@@ -31,7 +31,13 @@ type Action =
 const tenant = fc.constantFrom(...TENANTS);
 const name = fc.constantFrom(...NAMES);
 const action: fc.Arbitrary<Action> = fc.oneof(
-  fc.record({ kind: fc.constant("create" as const), tenant, name, hostile: fc.constantFrom<Hostile>("none", "none", "privileged", "bind-root", "link-other", "label-forgery", "huge-memory"), other: tenant }),
+  fc.record({
+    kind: fc.constant("create" as const),
+    tenant,
+    name,
+    hostile: fc.constantFrom<Hostile>("none", "none", "privileged", "bind-root", "link-other", "label-forgery", "huge-memory"),
+    other: tenant,
+  }),
   fc.record({ kind: fc.constant("remove-by-name" as const), tenant, name }),
   fc.record({ kind: fc.constant("remove-by-id" as const), tenant, owner: tenant, name }),
   fc.record({ kind: fc.constant("inspect-by-id" as const), tenant, owner: tenant, name }),
@@ -115,7 +121,9 @@ async function apply(model: Map<Tenant, Map<string, string>>, step: Action): Pro
       if (id === undefined) return;
       const mine = step.owner === step.tenant;
       const answer =
-        step.kind === "remove-by-id" ? await call(step.tenant, "DELETE", `/containers/${id}?force=1`) : await call(step.tenant, "GET", `/containers/${id.slice(0, 10)}/json`);
+        step.kind === "remove-by-id"
+          ? await call(step.tenant, "DELETE", `/containers/${id}?force=1`)
+          : await call(step.tenant, "GET", `/containers/${id.slice(0, 10)}/json`);
       expect(answer.status).toBe(mine ? (step.kind === "remove-by-id" ? 204 : 200) : 404);
       if (!mine) expect(answer.body.message).toBe(`No such container: ${step.kind === "remove-by-id" ? id : id.slice(0, 10)}`);
       if (mine && step.kind === "remove-by-id") own.delete(step.name);
@@ -143,7 +151,9 @@ async function checkInvariant(model: Map<Tenant, Map<string, string>>): Promise<
   for (const t of TENANTS) {
     expect(Object.fromEntries(view.get(t)!), `${t}'s containers on the engine`).toEqual(Object.fromEntries(model.get(t)!));
     const listed = await call(t, "GET", "/containers/json?all=1");
-    expect((listed.body as { Names: string[] }[]).map((c) => c.Names[0]).sort(), `${t}'s own list`).toEqual([...model.get(t)!.keys()].map((n) => `/${n}`).sort());
+    expect((listed.body as { Names: string[] }[]).map((c) => c.Names[0]).sort(), `${t}'s own list`).toEqual(
+      [...model.get(t)!.keys()].map((n) => `/${n}`).sort(),
+    );
   }
   const inspected = await Promise.all([...view.values()].flatMap((m) => [...m.values()]).map((id) => engine.api("GET", `/containers/${id}/json`)));
   for (const { body } of inspected) {
@@ -157,7 +167,10 @@ beforeAll(async () => {
   engine = await startEngine();
   proxy = await startTestProxy(engine, {
     BERTH_AUTH_BACKEND: "static",
-    BERTH_TOKENS_FILE: dir.file("tokens.json", TENANTS.map((t) => ({ token: `token-${t}`, user: `${t}-user`, tenant: t }))),
+    BERTH_TOKENS_FILE: dir.file(
+      "tokens.json",
+      TENANTS.map((t) => ({ token: `token-${t}`, user: `${t}-user`, tenant: t })),
+    ),
     SWARM_FLAVORS_ENFORCED: "true",
     SWARM_FLAVORS_FILE: dir.file("flavors.json", { default: { Memory: 64 } }),
     SWARM_ENFORCE_QUOTA: "true",

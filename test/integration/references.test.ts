@@ -17,7 +17,10 @@ const dir = testDir("references");
 const tenants = { owner: "owner-token-1", other: "other-token-1" };
 const env = {
   BERTH_AUTH_BACKEND: "static",
-  BERTH_TOKENS_FILE: dir.file("tokens.json", Object.entries(tenants).map(([tenant, token]) => ({ token, user: tenant, tenant }))),
+  BERTH_TOKENS_FILE: dir.file(
+    "tokens.json",
+    Object.entries(tenants).map(([tenant, token]) => ({ token, user: tenant, tenant })),
+  ),
 };
 
 let engine: Engine;
@@ -114,7 +117,11 @@ describe("the lookups behind a short id", () => {
   }
 
   it("asks for the name and lists the caller's own containers at once: one round trip", async () => {
-    const cluster = new Cluster([{ name: "engine", address: { kind: "unix", path: engine.socketPath } }], false, { timeoutMs: 10_000, healthIntervalMs: 60_000, fanOutTimeoutMs: 10_000 });
+    const cluster = new Cluster([{ name: "engine", address: { kind: "unix", path: engine.socketPath } }], false, {
+      timeoutMs: 10_000,
+      healthIntervalMs: 60_000,
+      fanOutTimeoutMs: 10_000,
+    });
     const events: string[] = [];
     cluster.nodes[0]!.engine = recorded(cluster.nodes[0]!.engine, events);
     try {
@@ -132,7 +139,11 @@ describe("the lookups behind a short id", () => {
   // enumerate every id on the engine a digit at a time (and make the difference as large as it likes
   // by owning many containers, since the slower path lists them).
   it("makes the same calls whether or not another tenant's container starts with the prefix", async () => {
-    const cluster = new Cluster([{ name: "engine", address: { kind: "unix", path: engine.socketPath } }], false, { timeoutMs: 10_000, healthIntervalMs: 60_000, fanOutTimeoutMs: 10_000 });
+    const cluster = new Cluster([{ name: "engine", address: { kind: "unix", path: engine.socketPath } }], false, {
+      timeoutMs: 10_000,
+      healthIntervalMs: 60_000,
+      fanOutTimeoutMs: 10_000,
+    });
     const calls = async (prefix: string) => {
       const events: string[] = [];
       cluster.nodes[0]!.engine = recorded(upstream, events);

@@ -119,10 +119,23 @@ async function startDockerd(): Promise<ChildProcess> {
   if (!dockerOpts) throw new Error("/etc/default/docker sets no DOCKER_OPTS");
   const child = startDaemon(
     inNamespace([
-      "unshare", "--mount", "--propagation", "slave",
-      "systemd-socket-activate", "--listen", socket,
-      "/usr/sbin/dockerd", "-H", "fd://", ...execStartWords(dockerOpts).map(throwawaySocket),
-      "--data-root", join(dockerDir, "data"), "--exec-root", join(dockerDir, "exec"), "--pidfile", join(dockerDir, "dockerd.pid"),
+      "unshare",
+      "--mount",
+      "--propagation",
+      "slave",
+      "systemd-socket-activate",
+      "--listen",
+      socket,
+      "/usr/sbin/dockerd",
+      "-H",
+      "fd://",
+      ...execStartWords(dockerOpts).map(throwawaySocket),
+      "--data-root",
+      join(dockerDir, "data"),
+      "--exec-root",
+      join(dockerDir, "exec"),
+      "--pidfile",
+      join(dockerDir, "dockerd.pid"),
     ]),
     { PATH: process.env.PATH },
     join(scratch, "dockerd.log"),
@@ -135,13 +148,12 @@ async function startDockerd(): Promise<ChildProcess> {
 beforeAll(async () => {
   runChecked(["ip", "netns", "add", NETNS]);
   // A veth pair with both ends inside: an interface to hold the address, and no way out.
-  runChecked(["ip", "-n", NETNS, "-batch", "-"], [
-    "link set lo up",
-    "link add eth0 type veth peer name eth0-peer",
-    `addr add ${ADDRESS}/24 dev eth0`,
-    "link set eth0 up",
-    "link set eth0-peer up",
-  ].join("\n"));
+  runChecked(
+    ["ip", "-n", NETNS, "-batch", "-"],
+    ["link set lo up", "link add eth0 type veth peer name eth0-peer", `addr add ${ADDRESS}/24 dev eth0`, "link set eth0 up", "link set eth0-peer up"].join(
+      "\n",
+    ),
+  );
 
   const etcdEnv = parseEnvironmentFile(fileOf(etcd, PATHS.etcdDefaults));
   startDaemon(inNamespace(["/usr/bin/etcd"]), { PATH: process.env.PATH, ...etcdEnv, ETCD_DATA_DIR: join(scratch, "etcd") }, join(scratch, "etcd.log"));
@@ -184,11 +196,26 @@ describe("dockerd 20.10 with the rendered DOCKER_OPTS", () => {
     expect(info.ClusterAdvertise).toBe(`${ADDRESS}:${ENGINE_PORT}`);
   });
   it("registers itself in etcd, which is what makes overlay networks span the nodes", async () => {
-    const key = await until("the node's key in etcd", 30_000, () => curl(`http://${ADDRESS}:${ETCD_CLIENT_PORT}/v2/keys/docker/nodes/${ADDRESS}:${ENGINE_PORT}`));
+    const key = await until("the node's key in etcd", 30_000, () =>
+      curl(`http://${ADDRESS}:${ETCD_CLIENT_PORT}/v2/keys/docker/nodes/${ADDRESS}:${ENGINE_PORT}`),
+    );
     expect(JSON.parse(key).node.value).toBe(`${ADDRESS}:${ENGINE_PORT}`);
   });
   it("gives bridge networks subnets of the rendered address pool (tenants' bridges, compose networks)", () => {
-    const created = run(inNamespace(["curl", "--silent", "--fail", "--unix-socket", socket, "-H", "Content-Type: application/json", "-d", '{"Name":"pool-check"}', "http://docker/networks/create"]));
+    const created = run(
+      inNamespace([
+        "curl",
+        "--silent",
+        "--fail",
+        "--unix-socket",
+        socket,
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        '{"Name":"pool-check"}',
+        "http://docker/networks/create",
+      ]),
+    );
     expect(created.status, created.stderr).toBe(0);
     const network = JSON.parse(curl("http://docker/networks/pool-check", socket) ?? "{}");
     expect(network.IPAM.Config[0].Subnet).toMatch(/^172\.(20|21|22|23)\.\d+\.0\/24$/);
@@ -220,7 +247,10 @@ describe("dockerd 20.10 with the rendered DOCKER_OPTS", () => {
 describe("the node firewall script", () => {
   const firewall = fileOf(node, PATHS.nodeFirewall);
   const { toNode, toCluster } = NODE_FIREWALL_CHAINS;
-  const berthRules = (namespace = inNamespace) => runChecked(namespace(["iptables", "-S"])).split("\n").filter((line) => line.includes("BERTH-"));
+  const berthRules = (namespace = inNamespace) =>
+    runChecked(namespace(["iptables", "-S"]))
+      .split("\n")
+      .filter((line) => line.includes("BERTH-"));
 
   it("sends what enters from any container bridge through berth's chains, and is idempotent", () => {
     runChecked(inNamespace(["sh", "-s"]), firewall);

@@ -15,9 +15,9 @@ let engine: Engine;
 let proxy: TestProxy;
 const dir = testDir("robust");
 const tokensFile = dir.file("tokens.json", [
-    { token: "token-tenant-a", user: "alice", tenant: "tenant-a" },
-    { token: "token-tenant-b", user: "bob", tenant: "tenant-b" },
-  ]);
+  { token: "token-tenant-a", user: "alice", tenant: "tenant-a" },
+  { token: "token-tenant-b", user: "bob", tenant: "tenant-b" },
+]);
 const alice = tenantUser("alice", "tenant-a", "token-tenant-a");
 const bob = tenantUser("bob", "tenant-b", "token-tenant-b");
 const AUTH = "X-Auth-Token: token-tenant-a\r\nX-Auth-TenantId: tenant-a\r\n";
@@ -60,13 +60,25 @@ afterAll(async () => {
 
 describe("malformed requests", () => {
   it.each([
-    ["malformed JSON", "{\"Image\": ", { "content-type": "application/json" }, 400, "malformed JSON body"],
+    ["malformed JSON", '{"Image": ', { "content-type": "application/json" }, 400, "malformed JSON body"],
     ["a JSON body sent as text", JSON.stringify({ Image: TEST_IMAGE }), { "content-type": "text/plain" }, 400, "must be sent as application/json"],
     ["a form body (Go would merge it into the query)", "name=x", { "content-type": "application/x-www-form-urlencoded" }, 400, "not accepted"],
     ["an array body", "[1,2]", { "content-type": "application/json" }, 400, "must be an object"],
     ["an unknown field", JSON.stringify({ Image: TEST_IMAGE, Surprise: 1 }), { "content-type": "application/json" }, 400, "unknown field Surprise"],
-    ["a privileged container", JSON.stringify({ Image: TEST_IMAGE, HostConfig: { Privileged: true } }), { "content-type": "application/json" }, 403, "HostConfig.Privileged"],
-    ["an oversized body", JSON.stringify({ Image: TEST_IMAGE, Env: ["X=" + "x".repeat(270_000)] }), { "content-type": "application/json" }, 413, "over the limit of 262144 bytes"],
+    [
+      "a privileged container",
+      JSON.stringify({ Image: TEST_IMAGE, HostConfig: { Privileged: true } }),
+      { "content-type": "application/json" },
+      403,
+      "HostConfig.Privileged",
+    ],
+    [
+      "an oversized body",
+      JSON.stringify({ Image: TEST_IMAGE, Env: ["X=" + "x".repeat(270_000)] }),
+      { "content-type": "application/json" },
+      413,
+      "over the limit of 262144 bytes",
+    ],
   ])("refuses %s with a clear error and creates nothing", async (_what, body, headers, status, message) => {
     const before = await engineState(engine);
     const answer = await post("/v1.41/containers/create?name=bad", body, headers);
@@ -77,9 +89,14 @@ describe("malformed requests", () => {
 
   it("refuses unknown paths, methods and query parameters", async () => {
     expect(await post("/v1.41/containers/json/extra", "")).toMatchObject({ status: 404 });
-    const patch = await fetch(`http://127.0.0.1:${proxy.port}/v1.41/containers/json`, { method: "PATCH", headers: { "x-auth-token": "token-tenant-a", "x-auth-tenantid": "tenant-a" } });
+    const patch = await fetch(`http://127.0.0.1:${proxy.port}/v1.41/containers/json`, {
+      method: "PATCH",
+      headers: { "x-auth-token": "token-tenant-a", "x-auth-tenantid": "tenant-a" },
+    });
     expect(patch.status).toBe(405);
-    const query = await fetch(`http://127.0.0.1:${proxy.port}/v1.41/containers/json?all=1&sneaky=1`, { headers: { "x-auth-token": "token-tenant-a", "x-auth-tenantid": "tenant-a" } });
+    const query = await fetch(`http://127.0.0.1:${proxy.port}/v1.41/containers/json?all=1&sneaky=1`, {
+      headers: { "x-auth-token": "token-tenant-a", "x-auth-tenantid": "tenant-a" },
+    });
     expect(query.status).toBe(400);
     expect(((await query.json()) as { message: string }).message).toBe('unknown query parameter "sneaky" for ContainerList');
   });
@@ -93,7 +110,9 @@ describe("malformed requests", () => {
 
   it("answers smuggling shapes and garbage with 400 and stays up", async () => {
     const before = await engineState(engine);
-    const both = await raw(`POST /v1.41/containers/create HTTP/1.1\r\nHost: x\r\n${AUTH}Content-Type: application/json\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`);
+    const both = await raw(
+      `POST /v1.41/containers/create HTTP/1.1\r\nHost: x\r\n${AUTH}Content-Type: application/json\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`,
+    );
     expect(both).toMatch(/^HTTP\/1\.1 400/);
     const twoLengths = await raw(`POST /v1.41/containers/create HTTP/1.1\r\nHost: x\r\n${AUTH}Content-Length: 2\r\nContent-Length: 4\r\n\r\n{}{}`);
     expect(twoLengths).toMatch(/^HTTP\/1\.1 400/);
@@ -184,7 +203,14 @@ describe("keys named like JavaScript's object members", () => {
     const places: [string, string, string, string | undefined, number, RegExp?][] = [
       ["a create body's top level", "POST", "/containers/create", `{"Image":${image},"KEY":{}}`, 400, /unknown field KEY/],
       ["HostConfig", "POST", "/containers/create", `{"Image":${image},"HostConfig":{"KEY":{}}}`, 400, /unknown field HostConfig\.KEY/],
-      ["an endpoint's network", "POST", "/containers/create", `{"Image":${image},"NetworkingConfig":{"EndpointsConfig":{"KEY":{}}}}`, 404, /network KEY not found/],
+      [
+        "an endpoint's network",
+        "POST",
+        "/containers/create",
+        `{"Image":${image},"NetworkingConfig":{"EndpointsConfig":{"KEY":{}}}}`,
+        404,
+        /network KEY not found/,
+      ],
       ["a container label", "POST", "/containers/create", `{"Image":${image},"Labels":{"KEY":"v"}}`, 201],
       ["a label on a volume", "POST", "/volumes/create", `{"Name":"vol-${key}","Labels":{"KEY":"v"}}`, 201],
       ["a volume driver option", "POST", "/volumes/create", `{"Name":"opt-${key}","DriverOpts":{"KEY":"x"}}`, 403, /DriverOpts/],
@@ -232,7 +258,9 @@ describe("deeply nested JSON", () => {
     expect(answer.status).toBe(400);
     expect(answer.message).toMatch(/nested deeper than \d+ levels/);
     const filters = encodeURIComponent(`{"label":${"[".repeat(3000)}${"]".repeat(3000)}}`);
-    const listed = await fetch(`http://127.0.0.1:${proxy.port}/v1.41/containers/json?filters=${filters}`, { headers: { "x-auth-token": "token-tenant-a", "x-auth-tenantid": "tenant-a" } });
+    const listed = await fetch(`http://127.0.0.1:${proxy.port}/v1.41/containers/json?filters=${filters}`, {
+      headers: { "x-auth-token": "token-tenant-a", "x-auth-tenantid": "tenant-a" },
+    });
     expect(listed.status).toBe(400);
     expect(await engineState(engine)).toBe(before);
     expect(proxy.errors).toEqual([]);

@@ -24,7 +24,11 @@ const volumeRoot = join(dir.path, "volumes");
 /** The ids of a node process as the node sees them, from /proc/<pid>/status. */
 function nodeIds(pid: number): { uid: number[]; gid: number[] } {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
-  const ids = (field: string) => /^\S+:\s+(.*)$/m.exec(status.split("\n").find((line) => line.startsWith(`${field}:`)) ?? "")![1]!.split(/\s+/).map(Number);
+  const ids = (field: string) =>
+    /^\S+:\s+(.*)$/m
+      .exec(status.split("\n").find((line) => line.startsWith(`${field}:`)) ?? "")![1]!
+      .split(/\s+/)
+      .map(Number);
   return { uid: ids("Uid"), gid: ids("Gid") };
 }
 

@@ -33,7 +33,6 @@ function runBundle(env: Record<string, string>): ChildProcess {
   });
 }
 
-
 /** Peak resident memory of a process so far, in MiB (VmHWM). */
 function peakRssMiB(pid: number): number {
   const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));

@@ -57,7 +57,8 @@ describe("the strict wait for cloud-init", () => {
   const resultFile = join(scratch, "result.json");
   const outputLog = join(scratch, "cloud-init-output.log");
   writeFileSync(outputLog, Array.from({ length: 50 }, (_, i) => `log line ${i + 1}`).join("\n") + "\n");
-  const wait = (timeoutSeconds = 10) => `set -euo pipefail\n${renderWaitCloudInit({ timeoutSeconds, logLines: 5, outputLog, resultFile })}\necho cloud-init finished cleanly\n`;
+  const wait = (timeoutSeconds = 10) =>
+    `set -euo pipefail\n${renderWaitCloudInit({ timeoutSeconds, logLines: 5, outputLog, resultFile })}\necho cloud-init finished cleanly\n`;
   const result = (v1: object) => writeFileSync(resultFile, JSON.stringify({ v1: { datasource: "DataSourceOpenStack", ...v1 } }));
 
   it("carries on when cloud-init finished cleanly", async () => {
@@ -180,7 +181,15 @@ describe("the provisioning script", () => {
     writeFileSync(staged, bundle);
   });
   it("fails when the staged file is not the expected one", async () => {
-    const run = await provision(renderProvisionScript("node", input({ a: "setting=2\n", b: "#!/bin/sh\n" }, { staged: [{ path: `${root}/lib/other.cjs`, source: staged, sha256: sha256("something else"), mode: "0644", owner: "root:root", restarts: [] }] })));
+    const run = await provision(
+      renderProvisionScript(
+        "node",
+        input(
+          { a: "setting=2\n", b: "#!/bin/sh\n" },
+          { staged: [{ path: `${root}/lib/other.cjs`, source: staged, sha256: sha256("something else"), mode: "0644", owner: "root:root", restarts: [] }] },
+        ),
+      ),
+    );
     expect(run.status).toBe(1);
     expect(run.stderr).toContain(`${root}/lib/other.cjs does not hold the expected content`);
   });
@@ -199,7 +208,13 @@ describe("the provisioning script", () => {
     const failed = join(scratch, "failed-result.json");
     writeFileSync(failed, JSON.stringify({ v1: { errors: ["boom"] } }));
     const run = await provision(
-      renderProvisionScript("node", input({ a: "setting=3\n", b: "#!/bin/sh\n" }, { waitCloudInit: renderWaitCloudInit({ timeoutSeconds: 10, logLines: 5, outputLog: "/dev/null", resultFile: failed }) })),
+      renderProvisionScript(
+        "node",
+        input(
+          { a: "setting=3\n", b: "#!/bin/sh\n" },
+          { waitCloudInit: renderWaitCloudInit({ timeoutSeconds: 10, logLines: 5, outputLog: "/dev/null", resultFile: failed }) },
+        ),
+      ),
     );
     expect(run.status).toBe(1);
     expect(readFileSync(`${root}/etc/a.conf`, "utf8")).toBe("setting=2\n");
@@ -219,9 +234,38 @@ describe("the proxy health check", () => {
     if (result.status !== 0) throw new Error(`openssl ${args.join(" ")}: ${result.stderr}`);
   }
   function certificate(name: string, ca: string, san: string): void {
-    openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", "/CN=berth-test-manager"]);
+    openssl([
+      "req",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-keyout",
+      `${name}.key`,
+      "-out",
+      `${name}.csr`,
+      "-subj",
+      "/CN=berth-test-manager",
+    ]);
     writeFileSync(join(tls, `${name}.ext`), `subjectAltName=${san}\nextendedKeyUsage=serverAuth\n`);
-    openssl(["x509", "-req", "-in", `${name}.csr`, "-CA", `${ca}.pem`, "-CAkey", `${ca}.key`, "-CAcreateserial", "-out", `${name}.pem`, "-days", "1", "-extfile", `${name}.ext`]);
+    openssl([
+      "x509",
+      "-req",
+      "-in",
+      `${name}.csr`,
+      "-CA",
+      `${ca}.pem`,
+      "-CAkey",
+      `${ca}.key`,
+      "-CAcreateserial",
+      "-out",
+      `${name}.pem`,
+      "-days",
+      "1",
+      "-extfile",
+      `${name}.ext`,
+    ]);
   }
   // What the proxy depends on, real: an engine, the run's Keystone, and a volume root owned by the
   // proxy's user, which a stand-in "proxy" process sees through its own mount namespace.
@@ -272,7 +316,23 @@ describe("the proxy health check", () => {
   beforeAll(async () => {
     mkdirSync(tls);
     for (const ca of ["ca", "other-ca"]) {
-      openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", `${ca}.key`, "-out", `${ca}.pem`, "-days", "1", "-subj", `/CN=${ca}`]);
+      openssl([
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        `${ca}.key`,
+        "-out",
+        `${ca}.pem`,
+        "-days",
+        "1",
+        "-subj",
+        `/CN=${ca}`,
+      ]);
     }
     certificate("server", "ca", `IP:${publicAddress},IP:10.42.0.10`);
     certificate("wrong-name", "ca", "IP:203.0.113.99");
@@ -294,7 +354,9 @@ describe("the proxy health check", () => {
     answer = "OK";
     const run = await check("ca.pem");
     expect(run.stderr).toBe("");
-    expect(run.stdout).toBe(`healthy: https://${publicAddress}:${port}/_ping answers OK, 1 engine(s) answer, Keystone answers, the proxy can write in ${volumeRoot}\n`);
+    expect(run.stdout).toBe(
+      `healthy: https://${publicAddress}:${port}/_ping answers OK, 1 engine(s) answer, Keystone answers, the proxy can write in ${volumeRoot}\n`,
+    );
     expect(run.status).toBe(0);
   });
   it("fails when the proxy answers anything else", async () => {
@@ -372,7 +434,8 @@ echo "$host ssh-ed25519 \${FAKE_KEY}"
   it("fails, naming what answered, when another key answers", async () => {
     const run = await bash(wait(2), { FAKE_KEY: "AAAAC3NzaC1lZDI1NTE5AAAAIAnImpostorsKey" });
     expect(run.status).toBe(1);
-    expect(run.stderr).toContain("did not answer SSH with its pinned host key within 2 s; last answer: 10.42.0.11 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAnImpostorsKey");
+    expect(run.stderr).toContain(
+      "did not answer SSH with its pinned host key within 2 s; last answer: 10.42.0.11 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAnImpostorsKey",
+    );
   });
 });
-

@@ -2,7 +2,6 @@ import { describe, expect, it } from "vitest";
 import { CallLimits } from "../../tenant-proxy/src/call-limits.ts";
 import { refusalOf } from "../support/refusal.ts";
 
-
 describe("CallLimits", () => {
   it("refuses a tenant's call past its own limit with a 429, and leaves other tenants their places", () => {
     const limits = new CallLimits({ perTenant: 2, total: 10 });
@@ -10,7 +9,9 @@ describe("CallLimits", () => {
     limits.enter({ tenant: "tenant-a", user: "tenant-a-user" });
     const refusal = refusalOf(() => limits.enter({ tenant: "tenant-a", user: "tenant-a-user" }));
     expect(refusal.status).toBe(429);
-    expect(refusal.message).toBe("too many calls in progress for your project: at most 2 at once (streams such as events, logs -f, stats and attach count until they end)");
+    expect(refusal.message).toBe(
+      "too many calls in progress for your project: at most 2 at once (streams such as events, logs -f, stats and attach count until they end)",
+    );
     expect(() => limits.enter({ tenant: "tenant-b", user: "tenant-b-user" })).not.toThrow();
     expect(limits.inProgress("tenant-a")).toBe(2);
     expect(limits.inProgress()).toBe(3);
@@ -22,7 +23,9 @@ describe("CallLimits", () => {
     limits.enter(undefined);
     limits.enter({ tenant: "tenant-a", user: "tenant-a-user" });
     expect(limits.inProgress("tenant-a")).toBe(1);
-    expect(refusalOf(() => limits.enter({ tenant: "tenant-b", user: "tenant-b-user" })).message).toBe("the service is busy: too many calls in progress from all projects; try again shortly");
+    expect(refusalOf(() => limits.enter({ tenant: "tenant-b", user: "tenant-b-user" })).message).toBe(
+      "the service is busy: too many calls in progress from all projects; try again shortly",
+    );
     expect(refusalOf(() => limits.enter(undefined)).status).toBe(429);
   });
 
@@ -32,7 +35,9 @@ describe("CallLimits", () => {
     limits.enter({ tenant: "project-2", user: "mallory" });
     const refusal = refusalOf(() => limits.enter({ tenant: "project-3", user: "mallory" }));
     expect(refusal.status).toBe(429);
-    expect(refusal.message).toBe("too many calls in progress for you, across your projects: at most 2 at once (streams such as events, logs -f, stats and attach count until they end)");
+    expect(refusal.message).toBe(
+      "too many calls in progress for you, across your projects: at most 2 at once (streams such as events, logs -f, stats and attach count until they end)",
+    );
     expect(() => limits.enter({ tenant: "project-3", user: "alice" })).not.toThrow();
     expect(limits.inProgress()).toBe(3);
   });

@@ -54,7 +54,15 @@ describe("checkCreateBody: host restrictions", () => {
     const body = {
       Image: "busybox",
       Cmd: ["sleep", "1"],
-      HostConfig: { Privileged: false, CapAdd: null, PidsLimit: 0, LogConfig: { Type: "", Config: {} }, PortBindings: { "80/tcp": [{ HostIp: "", HostPort: "32768" }] }, MaskedPaths: null, SecurityOpt: ["no-new-privileges"] },
+      HostConfig: {
+        Privileged: false,
+        CapAdd: null,
+        PidsLimit: 0,
+        LogConfig: { Type: "", Config: {} },
+        PortBindings: { "80/tcp": [{ HostIp: "", HostPort: "32768" }] },
+        MaskedPaths: null,
+        SecurityOpt: ["no-new-privileges"],
+      },
       NetworkingConfig: { EndpointsConfig: { default: { GwPriority: 0, DNSNames: null } } },
     };
     const checked = checkCreateBody(body, policy);
@@ -73,7 +81,9 @@ describe("checkCreateBody: host restrictions", () => {
 
   it("refuses the reserved label prefix, in any case", () => {
     expect(refusal({ Image: "x", Labels: { "Berth.tenant": "other" } }).message).toContain("reserved");
-    expect(refusal({ Image: "x", HostConfig: { Mounts: [{ Type: "volume", Source: "v", Target: "/d", VolumeOptions: { Labels: { "berth.x": "1" } } }] } }).message).toContain("reserved");
+    expect(
+      refusal({ Image: "x", HostConfig: { Mounts: [{ Type: "volume", Source: "v", Target: "/d", VolumeOptions: { Labels: { "berth.x": "1" } } }] } }).message,
+    ).toContain("reserved");
   });
 });
 
@@ -94,19 +104,25 @@ describe("checkCreateBody: the service's runtime (BERTH_TENANT_RUNTIME)", () => 
 });
 
 describe("createReferences and scopeCreateBody", () => {
-  const body = checkCreateBody({
-    Image: "busybox",
-    Labels: { app: "web" },
-    HostConfig: {
-      Links: ["db:database", "cache"],
-      VolumesFrom: ["data:ro"],
-      PidMode: "container:db",
-      NetworkMode: "front",
-      Binds: ["store:/srv:rw"],
-      Mounts: [{ Type: "volume", Source: "logs", Target: "/logs" }, { Type: "tmpfs", Target: "/tmp" }],
+  const body = checkCreateBody(
+    {
+      Image: "busybox",
+      Labels: { app: "web" },
+      HostConfig: {
+        Links: ["db:database", "cache"],
+        VolumesFrom: ["data:ro"],
+        PidMode: "container:db",
+        NetworkMode: "front",
+        Binds: ["store:/srv:rw"],
+        Mounts: [
+          { Type: "volume", Source: "logs", Target: "/logs" },
+          { Type: "tmpfs", Target: "/tmp" },
+        ],
+      },
+      NetworkingConfig: { EndpointsConfig: { front: { Aliases: ["w"], Links: ["db"] } } },
     },
-    NetworkingConfig: { EndpointsConfig: { front: { Aliases: ["w"], Links: ["db"] } } },
-  }, policy);
+    policy,
+  );
 
   it("lists every object the body names", () => {
     const refs = createReferences(body);

@@ -11,7 +11,9 @@ function renamer(taken: Set<string>, otherwise = 204) {
   const asked: string[] = [];
   const rename = async (name: string) => {
     asked.push(name);
-    return taken.has(name) ? { status: 409, body: { message: `Conflict. The container name "/${name}" is already in use` } } : { status: otherwise, body: null };
+    return taken.has(name)
+      ? { status: 409, body: { message: `Conflict. The container name "/${name}" is already in use` } }
+      : { status: otherwise, body: null };
   };
   return { asked, rename };
 }

@@ -19,11 +19,13 @@ const policy: Policy = readSettings({ BERTH_UPSTREAM: "unix:///run/docker.sock",
 const t1 = new TenantScope("t1");
 const PING = { "net.ipv4.ping_group_range": "0 65535" };
 
-
 describe("MAC addresses", () => {
   it.each([
     [{ Image: "x", MacAddress: "02:42:ac:11:00:02" }, "MacAddress"],
-    [{ Image: "x", NetworkingConfig: { EndpointsConfig: { bridge: { MacAddress: "02:42:ac:11:00:02" } } } }, "NetworkingConfig.EndpointsConfig.bridge.MacAddress"],
+    [
+      { Image: "x", NetworkingConfig: { EndpointsConfig: { bridge: { MacAddress: "02:42:ac:11:00:02" } } } },
+      "NetworkingConfig.EndpointsConfig.bridge.MacAddress",
+    ],
   ])("are refused in a create (%o) with a 403 naming %s", (body, field) => {
     const refusal = refusalOf(() => checkCreateBody(body, policy));
     expect(refusal.status).toBe(403);
@@ -31,7 +33,9 @@ describe("MAC addresses", () => {
   });
 
   it("are refused in a network connect's endpoint, and an empty one passes", () => {
-    expect(refusalOf(() => checkFields({ MacAddress: "02:42:ac:11:00:02" }, ENDPOINT_RULES, "EndpointConfig")).message).toMatch(/^EndpointConfig\.MacAddress: /);
+    expect(refusalOf(() => checkFields({ MacAddress: "02:42:ac:11:00:02" }, ENDPOINT_RULES, "EndpointConfig")).message).toMatch(
+      /^EndpointConfig\.MacAddress: /,
+    );
     expect(checkFields({ MacAddress: "" }, ENDPOINT_RULES, "EndpointConfig")).toEqual({ MacAddress: "" });
   });
 });
@@ -39,7 +43,11 @@ describe("MAC addresses", () => {
 describe("withoutRawSockets", () => {
   it("drops NET_RAW and opens ping in the container's own network namespace", () => {
     expect(withoutRawSockets({})).toEqual({ CapDrop: ["NET_RAW"], Sysctls: PING });
-    expect(withoutRawSockets({ CapDrop: ["MKNOD"], NetworkMode: "t1_front" })).toEqual({ CapDrop: ["MKNOD", "NET_RAW"], NetworkMode: "t1_front", Sysctls: PING });
+    expect(withoutRawSockets({ CapDrop: ["MKNOD"], NetworkMode: "t1_front" })).toEqual({
+      CapDrop: ["MKNOD", "NET_RAW"],
+      NetworkMode: "t1_front",
+      Sysctls: PING,
+    });
   });
 
   it("keeps a drop that already covers NET_RAW, and sets nothing in another container's namespace", () => {
@@ -70,14 +78,24 @@ describe("the tenant's bridge in a create body", () => {
   });
 
   it("takes over the endpoint the caller gave for `bridge` or `default`", () => {
-    const body = { Image: "x", HostConfig: { NetworkMode: "bridge" }, NetworkingConfig: { EndpointsConfig: { bridge: { IPAMConfig: { IPv4Address: "" }, Aliases: ["web"] } } } };
-    expect(onTenantBridge(body, "t1_bridge", "web").NetworkingConfig).toEqual({ EndpointsConfig: { t1_bridge: { IPAMConfig: { IPv4Address: "" }, Aliases: ["web"] } } });
+    const body = {
+      Image: "x",
+      HostConfig: { NetworkMode: "bridge" },
+      NetworkingConfig: { EndpointsConfig: { bridge: { IPAMConfig: { IPv4Address: "" }, Aliases: ["web"] } } },
+    };
+    expect(onTenantBridge(body, "t1_bridge", "web").NetworkingConfig).toEqual({
+      EndpointsConfig: { t1_bridge: { IPAMConfig: { IPv4Address: "" }, Aliases: ["web"] } },
+    });
     const unnamed = onTenantBridge({ Image: "x", HostConfig: {}, NetworkingConfig: { EndpointsConfig: { default: {} } } }, "t1_bridge", undefined);
     expect(unnamed).toEqual({ Image: "x", HostConfig: { NetworkMode: "t1_bridge" }, NetworkingConfig: { EndpointsConfig: { t1_bridge: {} } } });
   });
 
   it("adds the bridge as an endpoint beside another network mode, and leaves other bodies alone", () => {
-    const both = { Image: "x", HostConfig: { NetworkMode: "t1_front", Links: ["t1_db:db"] }, NetworkingConfig: { EndpointsConfig: { t1_front: { Aliases: ["web"] }, bridge: {} } } };
+    const both = {
+      Image: "x",
+      HostConfig: { NetworkMode: "t1_front", Links: ["t1_db:db"] },
+      NetworkingConfig: { EndpointsConfig: { t1_front: { Aliases: ["web"] }, bridge: {} } },
+    };
     expect(onTenantBridge(both, "t1_bridge", "web")).toEqual({
       ...both,
       NetworkingConfig: { EndpointsConfig: { t1_front: { Aliases: ["web"] }, t1_bridge: { Aliases: ["web"] } } },
@@ -99,7 +117,9 @@ describe("which `bridge` a caller sees", () => {
   const othersBridge = { Name: "t2_bridge", Labels: { "berth.tenant": "t2" } };
 
   it("a tenant: its own, named `bridge`, never the engine's or another tenant's", () => {
-    expect([engineBridge, ownBridge, othersBridge, { Name: "none", Labels: {} }].filter((n) => isVisibleNetwork(t1, n)).map((n) => networkView(t1, t1, n).Name)).toEqual(["bridge", "none"]);
+    expect(
+      [engineBridge, ownBridge, othersBridge, { Name: "none", Labels: {} }].filter((n) => isVisibleNetwork(t1, n)).map((n) => networkView(t1, t1, n).Name),
+    ).toEqual(["bridge", "none"]);
     expect(scopedFilterValues(t1, ["bridge", "none"])).toEqual(["t1_bridge", "none"]);
   });
 

@@ -6,9 +6,13 @@ describe("Keystone lookup places", () => {
     const slots = new LookupSlots({ total: 3, perAddress: 2 });
     slots.take("10.0.0.1");
     slots.take("10.0.0.1");
-    expect(() => slots.take("10.0.0.1")).toThrow(expect.objectContaining({ status: 429, message: "too many token checks in progress from your address (at most 2 at once): try again" }));
+    expect(() => slots.take("10.0.0.1")).toThrow(
+      expect.objectContaining({ status: 429, message: "too many token checks in progress from your address (at most 2 at once): try again" }),
+    );
     slots.take("10.0.0.2");
-    expect(() => slots.take("10.0.0.3")).toThrow(expect.objectContaining({ status: 429, message: "the service is busy: too many token checks in progress; try again shortly" }));
+    expect(() => slots.take("10.0.0.3")).toThrow(
+      expect.objectContaining({ status: 429, message: "the service is busy: too many token checks in progress; try again shortly" }),
+    );
   });
 
   it("gives a place back once, however often its release is called", () => {

@@ -62,12 +62,30 @@ describe("the operation table", () => {
   it("gives every operation a distinct FDCS API-filter name (both pings share one)", () => {
     const names = OPERATIONS.filter((op) => op.id !== "SystemPingHead").map((op) => op.fdcs);
     expect(new Set(names).size).toBe(names.length);
-    const fdcsDocumented = ["containerscreate", "containerslist", "containerstart", "execstart", "imagescreate", "networkslist", "networkcreate", "networkconnect", "networkdisconnect", "networkdelete", "networkinspect", "volumecreate", "info"];
+    const fdcsDocumented = [
+      "containerscreate",
+      "containerslist",
+      "containerstart",
+      "execstart",
+      "imagescreate",
+      "networkslist",
+      "networkcreate",
+      "networkconnect",
+      "networkdisconnect",
+      "networkdelete",
+      "networkinspect",
+      "volumecreate",
+      "info",
+    ];
     for (const name of fdcsDocumented) expect(names).toContain(name);
   });
 
   it("makes only _ping public", () => {
-    expect(OPERATIONS.filter((op) => op.access === "public").map((op) => op.id).sort()).toEqual(["SystemPing", "SystemPingHead"]);
+    expect(
+      OPERATIONS.filter((op) => op.access === "public")
+        .map((op) => op.id)
+        .sort(),
+    ).toEqual(["SystemPing", "SystemPingHead"]);
   });
 });
 

@@ -61,7 +61,9 @@ describe("quotas", () => {
     expect(quotaExcess(limits, { memory: 256 * MIB, nanoCpus: 0, containers: 4 }, { memory: 64 * MIB, nanoCpus: 0, containers: 1 })).toBe(
       "memory quota exceeded: limit 300 MB, in use 256 MB, requested 64 MB",
     );
-    expect(quotaExcess(limits, { memory: 0, nanoCpus: 0, containers: 5 }, { memory: 0, nanoCpus: 0, containers: 1 })).toContain("container quota exceeded: limit 5");
+    expect(quotaExcess(limits, { memory: 0, nanoCpus: 0, containers: 5 }, { memory: 0, nanoCpus: 0, containers: 1 })).toContain(
+      "container quota exceeded: limit 5",
+    );
     expect(quotaExcess(limits, { memory: 0, nanoCpus: 1.5e9, containers: 0 }, { memory: 0, nanoCpus: 1e9, containers: 1 })).toBe(
       "CPU quota exceeded: limit 2 CPUs, in use 1.5, requested 1",
     );
@@ -93,7 +95,9 @@ describe("the API filter", () => {
   });
 
   it("refuses unknown names, _ping and version, and other shapes", () => {
-    expect(disabledOperations({ disableapi: ["networkslits"] }, OPERATIONS)).toEqual({ error: 'unknown operation "networkslits" (the names are listed in tenant-proxy/README.md)' });
+    expect(disabledOperations({ disableapi: ["networkslits"] }, OPERATIONS)).toEqual({
+      error: 'unknown operation "networkslits" (the names are listed in tenant-proxy/README.md)',
+    });
     expect(disabledOperations({ disableapi: ["ping"] }, OPERATIONS)).toMatchObject({ error: expect.stringContaining("cannot be disabled") });
     expect(disabledOperations({ disableapi: ["version"] }, OPERATIONS)).toMatchObject({ error: expect.stringContaining("cannot be disabled") });
     expect(disabledOperations({ enableapi: [] }, OPERATIONS)).toMatchObject({ error: expect.any(String) });
@@ -112,12 +116,26 @@ describe("host configuration policy", () => {
   it("sizes every tmpfs, all of a container's together under the limit", () => {
     const limited = limitTmpfs({ Tmpfs: { "/run": "", "/cache": "rw,size=16m" } }, 64 * MIB);
     expect(limited.Tmpfs).toEqual({ "/run": `size=${48 * MIB}`, "/cache": `rw,size=${16 * MIB}` });
-    const shared = limitTmpfs({ Tmpfs: { "/a": "exec" }, Mounts: [{ Type: "volume", Source: "v", Target: "/v" }, { Type: "tmpfs", Target: "/t" }] }, 64 * MIB);
+    const shared = limitTmpfs(
+      {
+        Tmpfs: { "/a": "exec" },
+        Mounts: [
+          { Type: "volume", Source: "v", Target: "/v" },
+          { Type: "tmpfs", Target: "/t" },
+        ],
+      },
+      64 * MIB,
+    );
     expect(shared.Tmpfs).toEqual({ "/a": `exec,size=${32 * MIB}` });
-    expect(shared.Mounts).toEqual([{ Type: "volume", Source: "v", Target: "/v" }, { Type: "tmpfs", Target: "/t", TmpfsOptions: { SizeBytes: 32 * MIB } }]);
+    expect(shared.Mounts).toEqual([
+      { Type: "volume", Source: "v", Target: "/v" },
+      { Type: "tmpfs", Target: "/t", TmpfsOptions: { SizeBytes: 32 * MIB } },
+    ]);
     expect(() => limitTmpfs({ Tmpfs: { "/big": "size=1g" } }, 64 * MIB)).toThrow('HostConfig.Tmpfs["/big"]: a tmpfs of 1024 MB is over the limit of 64 MB');
     expect(() => limitTmpfs({ Mounts: [{ Type: "tmpfs", Target: "/t", TmpfsOptions: { SizeBytes: 128 * MIB } }] }, 64 * MIB)).toThrow("Mounts[0]");
-    expect(() => limitTmpfs({ Tmpfs: { "/a": "size=40m", "/b": "size=40m" } }, 64 * MIB)).toThrow("the container's tmpfs mounts add up to 80 MB, over the limit of 64 MB");
+    expect(() => limitTmpfs({ Tmpfs: { "/a": "size=40m", "/b": "size=40m" } }, 64 * MIB)).toThrow(
+      "the container's tmpfs mounts add up to 80 MB, over the limit of 64 MB",
+    );
     expect(() => limitTmpfs({ Tmpfs: { "/a": "size=64m", "/b": "" } }, 64 * MIB)).toThrow('HostConfig.Tmpfs["/b"]: no room is left for this tmpfs');
     expect(() => limitTmpfs({ Mounts: [{ Type: "tmpfs", Target: "/t", TmpfsOptions: { SizeBytes: -1 } }] }, 64 * MIB)).toThrow("whole number of bytes");
     expect(() => limitTmpfs({ Mounts: [{ Type: "tmpfs", Target: "/t", TmpfsOptions: { SizeBytes: 1, Size: 9 } }] }, 64 * MIB)).toThrow("unknown field");
@@ -145,7 +163,7 @@ describe("host configuration policy", () => {
       ["mpol=bind:0", 'the tmpfs option "mpol=bind:0"'],
       ["Size=1m", 'the tmpfs option "Size=1m"'],
     ]) {
-      expect(() => parseTmpfsOptions(options!, "HostConfig.Tmpfs[\"/t\"]"), options).toThrow(why);
+      expect(() => parseTmpfsOptions(options!, 'HostConfig.Tmpfs["/t"]'), options).toThrow(why);
     }
   });
 });
@@ -195,7 +213,11 @@ describe("container limits", () => {
     expect(duration(1e6)).toBe("1ms");
     expect(duration(1500)).toBe("1500ns");
     expect(checkHealthcheck({ Test: ["CMD", "true"], Interval: 2e9, Timeout: 0, StartPeriod: 0, Retries: 3, StartInterval: 0 }, limits)).toEqual({
-      Test: ["CMD", "true"], Interval: 2e9, Timeout: 0, StartPeriod: 0, Retries: 3,
+      Test: ["CMD", "true"],
+      Interval: 2e9,
+      Timeout: 0,
+      StartPeriod: 0,
+      Retries: 3,
     });
     expect(checkHealthcheck(null, limits)).toBeNull();
     expect(() => checkHealthcheck({ Interval: 1e6 }, limits)).toThrow("Healthcheck.Interval: 1ms is shorter than the minimum of 1s");
@@ -214,8 +236,12 @@ describe("container limits", () => {
   it("allow only the operator's ulimit names, up to its maximum", () => {
     expect(checkUlimits([{ Name: "NOFILE", Soft: 1024, Hard: 2048 }], limits, "HostConfig.Ulimits")).toEqual([{ Name: "nofile", Soft: 1024, Hard: 2048 }]);
     expect(checkUlimits([{ Name: "stack", Soft: -1, Hard: -1 }], limits, "HostConfig.Ulimits")).toEqual([{ Name: "stack", Soft: -1, Hard: -1 }]);
-    expect(() => checkUlimits([{ Name: "rtprio", Soft: 99, Hard: 99 }], limits, "HostConfig.Ulimits")).toThrow("HostConfig.Ulimits: the rtprio limit cannot be set here (allowed: core, cpu");
-    expect(() => checkUlimits([{ Name: "nofile", Soft: 10, Hard: 2000000 }], limits, "HostConfig.Ulimits")).toThrow("nofile 2000000 is over the limit of 1048576");
+    expect(() => checkUlimits([{ Name: "rtprio", Soft: 99, Hard: 99 }], limits, "HostConfig.Ulimits")).toThrow(
+      "HostConfig.Ulimits: the rtprio limit cannot be set here (allowed: core, cpu",
+    );
+    expect(() => checkUlimits([{ Name: "nofile", Soft: 10, Hard: 2000000 }], limits, "HostConfig.Ulimits")).toThrow(
+      "nofile 2000000 is over the limit of 1048576",
+    );
     expect(() => checkUlimits([{ Name: "nofile", Soft: -1, Hard: -1 }], limits, "Ulimits")).toThrow("nofile unlimited is over the limit of 1048576");
     expect(() => checkUlimits([{ Name: "core", Soft: 0, Hard: 1 }], limits, "Ulimits")).toThrow("core 1 is over the limit of 0");
     expect(() => checkUlimits([{ Name: "core", Soft: 0, Hard: 0, Extra: 1 }], limits, "Ulimits")).toThrow("unknown field");
@@ -235,7 +261,9 @@ describe("container limits", () => {
     expect(publishedPortCount({ PortBindings: { "80": [{}, {}], "80/tcp": [{}] } }, undefined, undefined)).toBe(3);
     expect(publishedPortCount({ PortBindings: {}, PublishAllPorts: true }, { "80": {}, "80/tcp": {} }, { "80/tcp": {} })).toBe(2);
     expect(() => publishedPortCount({ PortBindings: { "80-90/tcp": [{}] } }, undefined, undefined)).toThrow('"80-90/tcp" is not one port');
-    expect(() => checkPublishedPorts({ PortBindings: range }, undefined, undefined, 20)).toThrow("HostConfig.PortBindings: 101 published ports is over the limit of 20 a container");
+    expect(() => checkPublishedPorts({ PortBindings: range }, undefined, undefined, 20)).toThrow(
+      "HostConfig.PortBindings: 101 published ports is over the limit of 20 a container",
+    );
     expect(checkPublishedPorts({ PortBindings: range }, undefined, undefined, 101)).toBe(101);
     expect(tenantPortsExcess(3, 2, 1)).toBeUndefined();
     expect(tenantPortsExcess(3, 3, 1)).toBe("published port limit exceeded: limit 3 a tenant, in use 3, requested 1");
@@ -284,7 +312,14 @@ describe("policy settings", () => {
 
   it("reads the container limits, with defaults", () => {
     const defaults = readSettings(base).policy.limits;
-    expect(defaults).toMatchObject({ pids: { default: 1024, max: 4096 }, shmMaxBytes: 64 * MIB, healthcheckMinNs: 1e9, publishedPortsMax: 20, publishedPortsTenantMax: 100, networksTenantMax: 20 });
+    expect(defaults).toMatchObject({
+      pids: { default: 1024, max: 4096 },
+      shmMaxBytes: 64 * MIB,
+      healthcheckMinNs: 1e9,
+      publishedPortsMax: 20,
+      publishedPortsTenantMax: 100,
+      networksTenantMax: 20,
+    });
     expect([...defaults.ulimitsMax.keys()]).toEqual(["core", "cpu", "data", "fsize", "locks", "nofile", "nproc", "rss", "stack"]);
     const set = readSettings({
       ...base,
@@ -302,7 +337,10 @@ describe("policy settings", () => {
       pids: { default: 256, max: 512 },
       shmMaxBytes: 128 * MIB,
       healthcheckMinNs: 5e9,
-      ulimitsMax: new Map([["nofile", 65536], ["nproc", Infinity]]),
+      ulimitsMax: new Map([
+        ["nofile", 65536],
+        ["nproc", Infinity],
+      ]),
       publishedPortsMax: 5,
       publishedPortsTenantMax: 50,
       networksTenantMax: 7,
@@ -346,7 +384,24 @@ describe("docker top's ps options", () => {
   });
 
   it("refuse selections, environment, forests, header tricks, widths, free text before the end and empty words", () => {
-    for (const args of ["-p 1", "e", "aux e", "axf", "-ef --forest", "-o args,pid", "-o pid,args,ni", "-o pid=X,ppid=PID", "-opid,comm", "-o pid:9,comm", "-o comm", "aux ", " aux", "aux  x", "-o pid,lstart", "--ppid 1"]) {
+    for (const args of [
+      "-p 1",
+      "e",
+      "aux e",
+      "axf",
+      "-ef --forest",
+      "-o args,pid",
+      "-o pid,args,ni",
+      "-o pid=X,ppid=PID",
+      "-opid,comm",
+      "-o pid:9,comm",
+      "-o comm",
+      "aux ",
+      " aux",
+      "aux  x",
+      "-o pid,lstart",
+      "--ppid 1",
+    ]) {
       expect(() => checkPsArgs(args), args).toThrow(/^ps_args: /);
     }
   });

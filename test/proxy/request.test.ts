@@ -2,7 +2,6 @@ import { describe, expect, it } from "vitest";
 import { MAX_JSON_DEPTH, checkContentType, encodeSegments, parseJson, parseJsonObject, parseTarget } from "../../tenant-proxy/src/http/request.ts";
 import { refusalOf } from "../support/refusal.ts";
 
-
 describe("parseTarget", () => {
   it("splits the version prefix from the decoded segments", () => {
     const target = parseTarget("/v1.41/containers/web/json?size=1");

@@ -91,7 +91,13 @@ describe("readSettings", () => {
     [JSON.stringify([{ token: "short", user: "u", tenant: "t" }]), "at least 8 characters"],
     [JSON.stringify([{ token: "long-enough", user: "u", tenant: "a_b" }]), "no '_'"],
     [JSON.stringify([{ token: "long-enough", user: "u", tenant: "t", role: "x" }]), "role"],
-    [JSON.stringify([{ token: "long-enough", user: "u", tenant: "t" }, { token: "long-enough", user: "v", tenant: "t" }]), "listed twice"],
+    [
+      JSON.stringify([
+        { token: "long-enough", user: "u", tenant: "t" },
+        { token: "long-enough", user: "v", tenant: "t" },
+      ]),
+      "listed twice",
+    ],
   ])("refuses a tokens file with %s", (content, message) => {
     const error = errorOf({ ...base, BERTH_TOKENS_FILE: file(`tokens-${Math.random()}.json`, content) });
     expect(error.setting).toBe("BERTH_TOKENS_FILE");
@@ -125,7 +131,11 @@ describe("sandbox settings", () => {
     expect(errorOf({ ...base, BERTH_TENANT_RUNTIME: "/usr/bin/runsc" }).message).toMatch(/^BERTH_TENANT_RUNTIME: expected a runtime name/);
   });
   it("read the remapped root that owns new volume directories (BERTH_VOLUME_OWNER)", () => {
-    expect(readSettings({ ...sharedDir, BERTH_VOLUME_OWNER: "100000:100000" }).volumes).toEqual({ kind: "shared-dir", root: "/srv/volumes", owner: { uid: 100000, gid: 100000 } });
+    expect(readSettings({ ...sharedDir, BERTH_VOLUME_OWNER: "100000:100000" }).volumes).toEqual({
+      kind: "shared-dir",
+      root: "/srv/volumes",
+      owner: { uid: 100000, gid: 100000 },
+    });
     for (const bad of ["100000", "dockremap:dockremap", "-1:0", "4294967295:0"]) {
       expect(errorOf({ ...sharedDir, BERTH_VOLUME_OWNER: bad }).message).toMatch(/^BERTH_VOLUME_OWNER: expected uid:gid/);
     }

@@ -86,7 +86,12 @@ describe("views", () => {
   });
 
   it("shows volumes by their tenant names, and shared networks as they are", () => {
-    expect(volumeView(t1, { Name: "t1_v", Labels: { "berth.tenant": "t1" }, Mountpoint: "/d/t1_v/_data", Options: { type: "nfs" } })).toEqual({ Name: "v", Labels: {}, Mountpoint: "/d/v/_data", Options: null });
+    expect(volumeView(t1, { Name: "t1_v", Labels: { "berth.tenant": "t1" }, Mountpoint: "/d/t1_v/_data", Options: { type: "nfs" } })).toEqual({
+      Name: "v",
+      Labels: {},
+      Mountpoint: "/d/v/_data",
+      Options: null,
+    });
     expect(networkView(t1, SHARED_NETWORKS_SCOPE, { Name: "shared", Labels: null, Containers: {} }).Name).toBe("shared");
   });
 
@@ -104,10 +109,18 @@ describe("imageSummaryView", () => {
 });
 
 describe("eventView", () => {
-  const container = (tenant: string) => ({ Type: "container", Action: "start", Actor: { ID: "abc", Attributes: { "berth.tenant": tenant, name: `${tenant}_web`, image: "busybox" } } });
+  const container = (tenant: string) => ({
+    Type: "container",
+    Action: "start",
+    Actor: { ID: "abc", Attributes: { "berth.tenant": tenant, name: `${tenant}_web`, image: "busybox" } },
+  });
 
   it("passes the tenant's container events with its names and without berth labels", () => {
-    expect(eventView(t1, t1, container("t1"))).toEqual({ Type: "container", Action: "start", Actor: { ID: "abc", Attributes: { name: "web", image: "busybox" } } });
+    expect(eventView(t1, t1, container("t1"))).toEqual({
+      Type: "container",
+      Action: "start",
+      Actor: { ID: "abc", Attributes: { name: "web", image: "busybox" } },
+    });
   });
 
   it("drops others' events, image and daemon events, and events of unlabelled objects", () => {
@@ -118,7 +131,11 @@ describe("eventView", () => {
   });
 
   it("passes own network and volume events by their scoped names", () => {
-    expect(eventView(t1, t1, { Type: "network", Action: "destroy", Actor: { ID: "n", Attributes: { name: "t1_front", type: "bridge" } } })).toMatchObject({ Actor: { Attributes: { name: "front" } } });
-    expect(eventView(t1, t1, { Type: "volume", Action: "create", Actor: { ID: "t1_v", Attributes: { driver: "local" } } })).toMatchObject({ Actor: { ID: "v" } });
+    expect(eventView(t1, t1, { Type: "network", Action: "destroy", Actor: { ID: "n", Attributes: { name: "t1_front", type: "bridge" } } })).toMatchObject({
+      Actor: { Attributes: { name: "front" } },
+    });
+    expect(eventView(t1, t1, { Type: "volume", Action: "create", Actor: { ID: "t1_v", Attributes: { driver: "local" } } })).toMatchObject({
+      Actor: { ID: "v" },
+    });
   });
 });

@@ -48,7 +48,10 @@ describe("resolveCredentials", () => {
       env: { authUrl: URL_, username: "u", password: "pw", projectName: "p" },
     });
     expect(applicationCredential.method).toBe("application-credential");
-    const byEnv = resolveCredentials({ flags: {}, env: { authType: "v3applicationcredential", authUrl: URL_, applicationCredentialId: "ac", applicationCredentialSecret: "s" } });
+    const byEnv = resolveCredentials({
+      flags: {},
+      env: { authType: "v3applicationcredential", authUrl: URL_, applicationCredentialId: "ac", applicationCredentialSecret: "s" },
+    });
     expect(byEnv.method).toBe("application-credential");
     const passwordByFlag = resolveCredentials({
       flags: { password: "pw", username: "u", projectName: "p" },
@@ -69,7 +72,9 @@ describe("resolveCredentials", () => {
 
 describe("settings sources", () => {
   it("reads an openrc's OS_* variables, with OS_TENANT_NAME as the older OS_PROJECT_NAME", () => {
-    expect(settingsFromEnv({ OS_AUTH_URL: URL_, OS_USERNAME: "u", OS_PASSWORD: "", OS_TENANT_NAME: "t", OS_USER_DOMAIN_NAME: "Default", PATH: "/bin" })).toEqual({
+    expect(
+      settingsFromEnv({ OS_AUTH_URL: URL_, OS_USERNAME: "u", OS_PASSWORD: "", OS_TENANT_NAME: "t", OS_USER_DOMAIN_NAME: "Default", PATH: "/bin" }),
+    ).toEqual({
       authUrl: URL_,
       username: "u",
       projectName: "t",
@@ -120,15 +125,31 @@ describe("the token request", () => {
         scope: { project: { name: "p", domain: { id: "default" } } },
       },
     });
-    expect(authRequest({ method: "application-credential", authUrl: URL_, applicationCredentialName: "n", username: "u", userDomainName: "Corp", applicationCredentialSecret: "s", projectId: "ignored" })).toEqual({
-      auth: { identity: { methods: ["application_credential"], application_credential: { name: "n", secret: "s", user: { name: "u", domain: { name: "Corp" } } } } },
+    expect(
+      authRequest({
+        method: "application-credential",
+        authUrl: URL_,
+        applicationCredentialName: "n",
+        username: "u",
+        userDomainName: "Corp",
+        applicationCredentialSecret: "s",
+        projectId: "ignored",
+      }),
+    ).toEqual({
+      auth: {
+        identity: { methods: ["application_credential"], application_credential: { name: "n", secret: "s", user: { name: "u", domain: { name: "Corp" } } } },
+      },
     });
   });
 });
 
 describe("mergeDockerConfig", () => {
   it("sets the two headers and keeps every other key and header, replacing the headers whatever their case", () => {
-    const existing = { auths: { "registry:5000": { auth: "eA==" } }, psFormat: "table {{.ID}}", HttpHeaders: { "User-Agent": "me", "x-auth-token": "old", "X-Auth-TenantId": "old" } };
+    const existing = {
+      auths: { "registry:5000": { auth: "eA==" } },
+      psFormat: "table {{.ID}}",
+      HttpHeaders: { "User-Agent": "me", "x-auth-token": "old", "X-Auth-TenantId": "old" },
+    };
     expect(mergeDockerConfig(existing, { token: "t", tenantId: "p" })).toEqual({
       auths: existing.auths,
       psFormat: existing.psFormat,
@@ -158,9 +179,13 @@ describe("writeDockerConfig", () => {
     expect(readFileSync(join(broken, "config.json"), "utf8")).toBe("{ not json");
 
     const missingCa = join(dir.path, "missing-ca");
-    expect(() => writeDockerConfig(missingCa, { token: "t", tenantId: "p", tls: { caFile: join(dir.path, "nope.pem") } })).toThrow(/TLS file .*nope.pem does not exist/);
+    expect(() => writeDockerConfig(missingCa, { token: "t", tenantId: "p", tls: { caFile: join(dir.path, "nope.pem") } })).toThrow(
+      /TLS file .*nope.pem does not exist/,
+    );
     expect(existsSync(missingCa)).toBe(false);
-    expect(() => writeDockerConfig(missingCa, { token: "t", tenantId: "p", tls: { caFile: dir.file("ca2", "CA"), certFile: dir.file("c2", "C") } })).toThrow(/needs its key/);
+    expect(() => writeDockerConfig(missingCa, { token: "t", tenantId: "p", tls: { caFile: dir.file("ca2", "CA"), certFile: dir.file("c2", "C") } })).toThrow(
+      /needs its key/,
+    );
   });
 
   // issue 10: docker-compose 1.29 with DOCKER_CERT_PATH insists on cert.pem and key.pem (docker-py's

@@ -11,7 +11,16 @@ import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type CommandResult, type Engine, type Keystone, freeLoopbackPort, runCommand, runDocker, sharedKeystone, startEngine } from "../../scripts/harness/index.ts";
+import {
+  type CommandResult,
+  type Engine,
+  type Keystone,
+  freeLoopbackPort,
+  runCommand,
+  runDocker,
+  sharedKeystone,
+  startEngine,
+} from "../../scripts/harness/index.ts";
 import { type TestProxy, startTestProxy } from "../support/proxy.ts";
 import { testDir } from "../support/test-dir.ts";
 
@@ -38,9 +47,17 @@ beforeAll(async () => {
 
 /** Runs the CLI in `cwd` with only the given OS_* variables and a HOME of its own. */
 function dockerConfig(args: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): Promise<CommandResult> {
-  const blanked = Object.fromEntries(Object.keys(process.env).filter((name) => name.startsWith("OS_") || name === "DOCKER_CONFIG").map((name) => [name, ""]));
+  const blanked = Object.fromEntries(
+    Object.keys(process.env)
+      .filter((name) => name.startsWith("OS_") || name === "DOCKER_CONFIG")
+      .map((name) => [name, ""]),
+  );
   const cwd = opts.cwd ?? dir.path;
-  return runCommand([process.execPath, "--import", TSX, SCRIPT, ...args], { cwd, env: { ...blanked, HOME: join(dir.path, "home"), ...opts.env }, timeoutMs: 30_000 });
+  return runCommand([process.execPath, "--import", TSX, SCRIPT, ...args], {
+    cwd,
+    env: { ...blanked, HOME: join(dir.path, "home"), ...opts.env },
+    timeoutMs: 30_000,
+  });
 }
 
 /** Writes `name` under a subdirectory of the test dir, creating the subdirectory. */
@@ -57,7 +74,9 @@ function readConfig(configDir: string): any {
 async function expectValidFor(configDir: string, expectedProjectId: string): Promise<void> {
   const headers = readConfig(configDir).HttpHeaders;
   expect(headers["X-Auth-TenantId"]).toBe(expectedProjectId);
-  const response = await fetch(`${keystone.url}/v3/auth/tokens`, { headers: { "X-Auth-Token": await keystone.adminToken(), "X-Subject-Token": headers["X-Auth-Token"] } });
+  const response = await fetch(`${keystone.url}/v3/auth/tokens`, {
+    headers: { "X-Auth-Token": await keystone.adminToken(), "X-Subject-Token": headers["X-Auth-Token"] },
+  });
   expect(response.status).toBe(200);
   const body = (await response.json()) as any;
   expect(body.token.project.id).toBe(expectedProjectId);
@@ -80,14 +99,26 @@ async function createApplicationCredential(name: string): Promise<{ id: string; 
   return { id: credential.id, secret: credential.secret };
 }
 
-
 describe("scripts/docker-config", () => {
   it("writes a working config from flags, copies the TLS files and says for whom and until when", async () => {
     const configDir = join(dir.path, "flags");
     const tls = ["--tls-ca", dir.file("ca.crt", "CA"), "--tls-cert", dir.file("client.crt", "CERT"), "--tls-key", dir.file("client.key", "KEY")];
     const result = await dockerConfig([
-      "--config-dir", configDir, "--auth-url", `${keystone.url}/v3`, "--username", userName, "--password", PASSWORD,
-      "--user-domain", "Default", "--project-name", projectName, "--project-domain", "Default", ...tls,
+      "--config-dir",
+      configDir,
+      "--auth-url",
+      `${keystone.url}/v3`,
+      "--username",
+      userName,
+      "--password",
+      PASSWORD,
+      "--user-domain",
+      "Default",
+      "--project-name",
+      projectName,
+      "--project-domain",
+      "Default",
+      ...tls,
     ]);
     expectSucceeded(result);
     await expectValidFor(configDir, projectId);
@@ -101,7 +132,11 @@ describe("scripts/docker-config", () => {
 
   it("takes an openrc's OS_* variables and merges into an existing config, keeping its other keys and headers", async () => {
     const configDir = join(dir.path, "env");
-    const existing = { auths: { "registry.example:5000": { auth: "dTpw" } }, psFormat: "table {{.Names}}", HttpHeaders: { "X-Meta": "kept", "X-Auth-Token": "stale" } };
+    const existing = {
+      auths: { "registry.example:5000": { auth: "dTpw" } },
+      psFormat: "table {{.Names}}",
+      HttpHeaders: { "X-Meta": "kept", "X-Auth-Token": "stale" },
+    };
     fileIn("env", "config.json", existing);
     const env = { OS_AUTH_URL: keystone.url, OS_USERNAME: userName, OS_PASSWORD: PASSWORD, OS_PROJECT_ID: projectId, OS_USER_DOMAIN_NAME: "Default" };
     expectSucceeded(await dockerConfig(["--config-dir", configDir], { env }));
@@ -115,7 +150,14 @@ describe("scripts/docker-config", () => {
 
   it("reads the cloud named by --os-cloud from ./clouds.yaml, with a flag overriding its password", async () => {
     const cwd = join(dir.path, "cwd-clouds");
-    const cloud = { auth_url: keystone.url, username: userName, password: "not-the-password", project_name: projectName, user_domain_name: "Default", project_domain_name: "Default" };
+    const cloud = {
+      auth_url: keystone.url,
+      username: userName,
+      password: "not-the-password",
+      project_name: projectName,
+      user_domain_name: "Default",
+      project_domain_name: "Default",
+    };
     fileIn("cwd-clouds", "clouds.yaml", `clouds:\n  berth:\n    auth: ${JSON.stringify(cloud)}\n  other:\n    auth: {}\n`);
     const configDir = join(cwd, "docker");
     const result = await dockerConfig(["--os-cloud", "berth", "--password", PASSWORD, "--config-dir", configDir], { cwd });
@@ -135,7 +177,12 @@ describe("scripts/docker-config", () => {
     await expectValidFor(fromCloud, projectId);
 
     const fromEnv = join(dir.path, "app-env");
-    const env = { OS_AUTH_URL: keystone.url, OS_AUTH_TYPE: "v3applicationcredential", OS_APPLICATION_CREDENTIAL_ID: credential.id, OS_APPLICATION_CREDENTIAL_SECRET: credential.secret };
+    const env = {
+      OS_AUTH_URL: keystone.url,
+      OS_AUTH_TYPE: "v3applicationcredential",
+      OS_APPLICATION_CREDENTIAL_ID: credential.id,
+      OS_APPLICATION_CREDENTIAL_SECRET: credential.secret,
+    };
     const result = await dockerConfig(["--config-dir", fromEnv], { env });
     expectSucceeded(result);
     expect(result.stdout).toContain(`user           ${userName}`);
@@ -146,7 +193,18 @@ describe("scripts/docker-config", () => {
     const configDir = join(dir.path, "bad-password");
     const before = `{"auths":{},"HttpHeaders":{"X-Auth-Token":"keep-me"}}`;
     fileIn("bad-password", "config.json", before);
-    const result = await dockerConfig(["--config-dir", configDir, "--auth-url", keystone.url, "--username", userName, "--password", "wrong", "--project-id", projectId]);
+    const result = await dockerConfig([
+      "--config-dir",
+      configDir,
+      "--auth-url",
+      keystone.url,
+      "--username",
+      userName,
+      "--password",
+      "wrong",
+      "--project-id",
+      projectId,
+    ]);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(`Keystone refused the credentials of "${userName}" (401): wrong user name, domain or password`);
     expect(result.stderr).toContain("config.json was left unchanged");
@@ -155,15 +213,39 @@ describe("scripts/docker-config", () => {
 
   it("says when the user cannot have the project, and writes nothing", async () => {
     const configDir = join(dir.path, "unknown-project");
-    const result = await dockerConfig(["--config-dir", configDir, "--auth-url", keystone.url, "--username", userName, "--password", PASSWORD, "--project-name", `no-such-${suffix}`]);
+    const result = await dockerConfig([
+      "--config-dir",
+      configDir,
+      "--auth-url",
+      keystone.url,
+      "--username",
+      userName,
+      "--password",
+      PASSWORD,
+      "--project-name",
+      `no-such-${suffix}`,
+    ]);
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain(`the user "${userName}" cannot get a token for project "no-such-${suffix}": the project does not exist or the user has no role on it`);
+    expect(result.stderr).toContain(
+      `the user "${userName}" cannot get a token for project "no-such-${suffix}": the project does not exist or the user has no role on it`,
+    );
     expect(existsSync(configDir)).toBe(false);
   });
 
   it("names an unreachable Keystone and missing settings", async () => {
     const port = await freeLoopbackPort();
-    const unreachable = await dockerConfig(["--config-dir", join(dir.path, "unreachable"), "--auth-url", `http://127.0.0.1:${port}`, "--username", "u", "--password", "p", "--project-id", "x"]);
+    const unreachable = await dockerConfig([
+      "--config-dir",
+      join(dir.path, "unreachable"),
+      "--auth-url",
+      `http://127.0.0.1:${port}`,
+      "--username",
+      "u",
+      "--password",
+      "p",
+      "--project-id",
+      "x",
+    ]);
     expect(unreachable.code).toBe(1);
     expect(unreachable.stderr).toContain(`Keystone at http://127.0.0.1:${port}/v3/auth/tokens is unreachable: connect ECONNREFUSED`);
 
@@ -188,7 +270,20 @@ describe("a config written by scripts/docker-config", () => {
     engine = await startEngine({ images: false });
     proxy = await startTestProxy(engine, { BERTH_AUTH_BACKEND: "keystone", SWARM_KEYSTONE_URL: `${keystone.url}/v3`, SWARM_ADMIN_TENANT_ID: adminTenant });
     const configDir = join(dir.path, "through-proxy");
-    expectSucceeded(await dockerConfig(["--config-dir", configDir, "--auth-url", keystone.url, "--username", userName, "--password", PASSWORD, "--project-name", projectName]));
+    expectSucceeded(
+      await dockerConfig([
+        "--config-dir",
+        configDir,
+        "--auth-url",
+        keystone.url,
+        "--username",
+        userName,
+        "--password",
+        PASSWORD,
+        "--project-name",
+        projectName,
+      ]),
+    );
     const ps = await runDocker("docker28", ["ps", "-a", "--format", "{{.ID}}"], { host: proxy.host, configDir });
     expect(ps.stderr).toBe("");
     expect(ps.code).toBe(0);

@@ -13,7 +13,15 @@ import { tokensNeedRenewal } from "../../scripts/local-cluster/cluster.ts";
 import { securityGroupCommands } from "../../scripts/local-cluster/firewall.ts";
 import { clusterLayout, HOSTS, hostsCidr, netnsName, runIndex } from "../../scripts/local-cluster/layout.ts";
 
-const dockerDefaults = renderDockerDefaults({ hostname: "docker-host-1", nodeAddress: "10.212.0.11", enginePort: 2375, etcdAddress: "10.212.0.14", etcdPort: 2379, addressPool: "172.20.0.0/14", mtu: 1500 });
+const dockerDefaults = renderDockerDefaults({
+  hostname: "docker-host-1",
+  nodeAddress: "10.212.0.11",
+  enginePort: 2375,
+  etcdAddress: "10.212.0.14",
+  etcdPort: 2379,
+  addressPool: "172.20.0.0/14",
+  mtu: 1500,
+});
 const engine = { dir: "/s/docker-host-1", socketPath: "/s/docker-host-1/docker.sock", configFile: "/s/docker-host-1/daemon.json" };
 
 describe("shellAssignments", () => {
@@ -32,17 +40,32 @@ describe("dockerdArgs", () => {
   it("keeps every rendered DOCKER_OPTS flag in order and adds only the local paths and socket", () => {
     const args = dockerdArgs(dockerDefaults, engine);
     expect(args.slice(0, 16)).toEqual([
-      "-H", "tcp://10.212.0.11:2375", "--tls=false", "--icc=false", "--userland-proxy=false",
-      "--cluster-store=etcd://10.212.0.14:2379", "--cluster-advertise=10.212.0.11:2375",
-      "--default-address-pool", "base=172.20.0.0/14,size=24",
-      "--log-opt", "max-size=10m", "--log-opt", "max-file=3", "--mtu=1500",
-      "--data-root", "/s/docker-host-1/data",
+      "-H",
+      "tcp://10.212.0.11:2375",
+      "--tls=false",
+      "--icc=false",
+      "--userland-proxy=false",
+      "--cluster-store=etcd://10.212.0.14:2379",
+      "--cluster-advertise=10.212.0.11:2375",
+      "--default-address-pool",
+      "base=172.20.0.0/14,size=24",
+      "--log-opt",
+      "max-size=10m",
+      "--log-opt",
+      "max-file=3",
+      "--mtu=1500",
+      "--data-root",
+      "/s/docker-host-1/data",
     ]);
     expect(args.slice(16)).toEqual([
-      "--exec-root", "/s/docker-host-1/exec",
-      "--pidfile", "/s/docker-host-1/dockerd.pid",
-      "--config-file", "/s/docker-host-1/daemon.json",
-      "-H", "unix:///s/docker-host-1/docker.sock",
+      "--exec-root",
+      "/s/docker-host-1/exec",
+      "--pidfile",
+      "/s/docker-host-1/dockerd.pid",
+      "--config-file",
+      "/s/docker-host-1/daemon.json",
+      "-H",
+      "unix:///s/docker-host-1/docker.sock",
     ]);
   });
 
@@ -57,7 +80,15 @@ describe("dockerdArgs", () => {
 
 describe("etcdEnvironment", () => {
   it("is exactly the rendered ETCD_* settings, v2 API on", () => {
-    const rendered = renderEtcdDefaults({ name: "berth-etcd", address: "10.212.0.14", clientPort: 2379, legacyClientPort: 4001, peerPort: 2380, clusterToken: "t", dataDir: "/s/etcd" });
+    const rendered = renderEtcdDefaults({
+      name: "berth-etcd",
+      address: "10.212.0.14",
+      clientPort: 2379,
+      legacyClientPort: 4001,
+      peerPort: 2380,
+      clusterToken: "t",
+      dataDir: "/s/etcd",
+    });
     const env = etcdEnvironment(rendered);
     expect(env).toMatchObject({
       ETCD_NAME: "berth-etcd",
@@ -157,8 +188,19 @@ describe("clusterLayout", () => {
   });
 
   it("moves everything with the environment, and refuses what it cannot use", () => {
-    const layout = clusterLayout({ BERTH_LOCAL_DIR: "/tmp/x", BERTH_CLUSTER_BRIDGE: "berth-t", BERTH_CLUSTER_SUBNET: "10.211.0.0/16", BERTH_CLUSTER_NETNS_PREFIX: "t-" });
-    expect(layout).toMatchObject({ localDir: "/tmp/x", stateDir: "/tmp/x/cluster", inventoryFile: "/tmp/x/inventory.json", bridge: "berth-t", subnetPrefix: "10.211" });
+    const layout = clusterLayout({
+      BERTH_LOCAL_DIR: "/tmp/x",
+      BERTH_CLUSTER_BRIDGE: "berth-t",
+      BERTH_CLUSTER_SUBNET: "10.211.0.0/16",
+      BERTH_CLUSTER_NETNS_PREFIX: "t-",
+    });
+    expect(layout).toMatchObject({
+      localDir: "/tmp/x",
+      stateDir: "/tmp/x/cluster",
+      inventoryFile: "/tmp/x/inventory.json",
+      bridge: "berth-t",
+      subnetPrefix: "10.211",
+    });
     expect(netnsName(layout, "berth-nfs")).toBe("t-berth-nfs");
     expect(() => clusterLayout({ BERTH_CLUSTER_SUBNET: "192.168.0.0/24" })).toThrow(/BERTH_CLUSTER_SUBNET/);
     expect(() => clusterLayout({ BERTH_CLUSTER_BRIDGE: "a-very-long-bridge-name" })).toThrow(/BERTH_CLUSTER_BRIDGE/);

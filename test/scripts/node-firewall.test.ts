@@ -50,7 +50,10 @@ async function asTenant(tenant: string, args: string[]): Promise<string> {
 
 /** The docker CLI straight at a node's engine, as the operator. */
 async function onEngine(node: string, args: string[]): Promise<string> {
-  return ok(await runDocker("docker28", ["-H", `unix://${join(layout.stateDir, "hosts", node, "docker.sock")}`, ...args]), `docker ${args.join(" ")} on ${node}`);
+  return ok(
+    await runDocker("docker28", ["-H", `unix://${join(layout.stateDir, "hosts", node, "docker.sock")}`, ...args]),
+    `docker ${args.join(" ")} on ${node}`,
+  );
 }
 
 /** Runs a command in a tenant's container through the proxy; true when it exits 0. */
@@ -69,21 +72,30 @@ interface Container {
 
 async function inspectContainer(tenant: string, name: string, node: typeof NODE1): Promise<Container> {
   const id = await asTenant(tenant, ["inspect", "--format", "{{.Id}}", name]);
-  const networks = JSON.parse(await asTenant(tenant, ["inspect", "--format", "{{json .NetworkSettings.Networks}}", name])) as Record<string, { IPAddress: string }>;
+  const networks = JSON.parse(await asTenant(tenant, ["inspect", "--format", "{{json .NetworkSettings.Networks}}", name])) as Record<
+    string,
+    { IPAddress: string }
+  >;
   const pid = Number(await onEngine(node.name, ["inspect", "--format", "{{.State.Pid}}", id]));
   return { tenant, name, node, pid, addresses: Object.fromEntries(Object.entries(networks).map(([network, settings]) => [network, settings.IPAddress])) };
 }
 
 /** An interface's IPv4 address in a node's namespace: the gateway of the bridge it is. */
 async function interfaceAddress(node: typeof NODE1, name: string): Promise<string> {
-  const shown = ok(await runCommand(["nsenter", `--net=/var/run/netns/${env.BERTH_CLUSTER_NETNS_PREFIX}${node.name}`, "ip", "-4", "-o", "addr", "show", "dev", name]), `ip addr of ${name}`);
+  const shown = ok(
+    await runCommand(["nsenter", `--net=/var/run/netns/${env.BERTH_CLUSTER_NETNS_PREFIX}${node.name}`, "ip", "-4", "-o", "addr", "show", "dev", name]),
+    `ip addr of ${name}`,
+  );
   return /inet (\d+\.\d+\.\d+\.\d+)\//.exec(shown)?.[1] ?? "";
 }
 
 /** A container's address on docker_gwbridge, the engine's own network, which tenants do not see. */
 async function gatewayBridgeAddress(container: Container): Promise<string> {
   const id = await asTenant(container.tenant, ["inspect", "--format", "{{.Id}}", container.name]);
-  const attached = JSON.parse(await onEngine(container.node.name, ["network", "inspect", "--format", "{{json .Containers}}", "docker_gwbridge"])) as Record<string, { IPv4Address: string }>;
+  const attached = JSON.parse(await onEngine(container.node.name, ["network", "inspect", "--format", "{{json .Containers}}", "docker_gwbridge"])) as Record<
+    string,
+    { IPv4Address: string }
+  >;
   const endpoint = attached[id];
   if (!endpoint) throw new Error(`${container.name} is not on docker_gwbridge`);
   return endpoint.IPv4Address.split("/")[0]!;
@@ -107,7 +119,9 @@ socket.bind(Number(process.argv[1]), () => { process.stdout.write("ready\\n"); s
  * nothing did). One that never got ready fails the test rather than pass as "nothing delivered".
  */
 function receiver(container: Container, port: number): { ready: Promise<void>; received: Promise<string> } {
-  const child = spawn("nsenter", ["-t", String(container.pid), "-n", process.execPath, "-e", RECEIVE, "--", String(port)], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn("nsenter", ["-t", String(container.pid), "-n", process.execPath, "-e", RECEIVE, "--", String(port)], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let output = "";
   let errors = "";
   let bound = false;
@@ -165,7 +179,22 @@ beforeAll(async () => {
 
   await asTenant(TENANT_B, ["network", "create", "bnet"]);
   const web = `mkdir -p /www && echo "web on $(hostname)" > /www/index.html && exec httpd -f -p ${WEB_PORT} -h /www`;
-  await asTenant(TENANT_B, ["run", "-d", "--name", "b1", "--net", "bnet", "-p", String(WEB_PORT), "-e", `constraint:node==${NODE1.name}`, "busybox", "sh", "-c", web]);
+  await asTenant(TENANT_B, [
+    "run",
+    "-d",
+    "--name",
+    "b1",
+    "--net",
+    "bnet",
+    "-p",
+    String(WEB_PORT),
+    "-e",
+    `constraint:node==${NODE1.name}`,
+    "busybox",
+    "sh",
+    "-c",
+    web,
+  ]);
   await asTenant(TENANT_B, ["run", "-d", "--name", "b2", "--net", "bnet", "-e", `constraint:node==${NODE2.name}`, "busybox", "sh", "-c", web]);
   await asTenant(TENANT_A, ["network", "create", "anet"]);
   await asTenant(TENANT_A, ["run", "-d", "--name", "a0", "-e", `constraint:node==${NODE1.name}`, "busybox", "sleep", "600"]);
@@ -188,7 +217,10 @@ beforeAll(async () => {
   // The overlay's VNI, as the engines keep it in etcd (docker hands them out in sequence from 256).
   const networkId = await asTenant(TENANT_B, ["network", "inspect", "--format", "{{.Id}}", "bnet"]);
   const etcdKey = `http://${ETCD}:2379/v2/keys/docker/network/v1.0/overlay/network/${networkId}`;
-  const stored = ok(await runCommand(["nsenter", `--net=/var/run/netns/${env.BERTH_CLUSTER_NETNS_PREFIX}${NODE1.name}`, "curl", "--silent", "--fail", etcdKey]), "the overlay's etcd key");
+  const stored = ok(
+    await runCommand(["nsenter", `--net=/var/run/netns/${env.BERTH_CLUSTER_NETNS_PREFIX}${NODE1.name}`, "curl", "--silent", "--fail", etcdKey]),
+    "the overlay's etcd key",
+  );
   bnetVni = (JSON.parse(JSON.parse(stored).node.value) as { subnets: Array<{ Vni: number }> }).subnets[0]!.Vni;
 
   outside = createServer((socket) => socket.on("data", (data) => outsideHeard.push(data.toString().trim())));
@@ -226,7 +258,8 @@ function tcpAnswers(attacker: Container, address: string, port: number): Promise
 async function memberlistAnswers(attacker: Container, address: string): Promise<boolean> {
   const answer = await inNetns(attacker, ASK, [memberlistPing(1).toString("base64"), address, "7946"]);
   if (answer.code === SILENCE) return false;
-  if (answer.code !== 0 || answer.stdout !== String(MEMBERLIST_ACK)) throw new Error(`asking ${address}:7946 went wrong (${answer.code}): ${answer.stdout} ${answer.stderr}`);
+  if (answer.code !== 0 || answer.stdout !== String(MEMBERLIST_ACK))
+    throw new Error(`asking ${address}:7946 went wrong (${answer.code}): ${answer.stdout} ${answer.stderr}`);
   return true;
 }
 
@@ -259,7 +292,9 @@ describe("the node firewall on the local cluster", () => {
       "other node ssh": () => tcpAnswers(onDocker0, NODE2.address, 22),
     };
     const answered = await Promise.all(Object.values(checks).map((check) => check()));
-    expect(Object.fromEntries(Object.keys(checks).map((name, index) => [name, answered[index]]))).toEqual(Object.fromEntries(Object.keys(checks).map((name) => [name, false])));
+    expect(Object.fromEntries(Object.keys(checks).map((name, index) => [name, answered[index]]))).toEqual(
+      Object.fromEntries(Object.keys(checks).map((name) => [name, false])),
+    );
   }, 60_000);
 
   it("delivers no raw VXLAN frame from a container into another tenant's overlay, through any node address", async () => {
@@ -274,7 +309,9 @@ describe("the node firewall on the local cluster", () => {
       { via: "a user bridge's gateway", attacker: onOverlay, target: gateways.userBridge, victim: onNode1 },
     ];
     const delivered = await Promise.all(attempts.map((attempt, index) => inject(attempt.attacker, attempt.target, attempt.victim, 5001 + index)));
-    expect(Object.fromEntries(attempts.map((attempt, index) => [attempt.via, delivered[index]]))).toEqual(Object.fromEntries(attempts.map((attempt) => [attempt.via, ""])));
+    expect(Object.fromEntries(attempts.map((attempt, index) => [attempt.via, delivered[index]]))).toEqual(
+      Object.fromEntries(attempts.map((attempt) => [attempt.via, ""])),
+    );
   }, 60_000);
 
   it("keeps ARP between the containers on docker_gwbridge, which every tenant's overlay containers share", async () => {

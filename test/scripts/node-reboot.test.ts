@@ -93,19 +93,30 @@ describe("a docker host restarted as after a reboot", () => {
 
     // Until its next health check the proxy holds the node for down ("unavailable").
     let start: CommandResult | undefined;
-    await waitFor(async () => {
-      start = await docker("start", "web");
-      return !/unavailable/.test(start.stderr);
-    }, 30_000, 1_000);
+    await waitFor(
+      async () => {
+        start = await docker("start", "web");
+        return !/unavailable/.test(start.stderr);
+      },
+      30_000,
+      1_000,
+    );
     expect(start!.stderr).not.toMatch(/could not get network sandbox/);
     expect(start!.code, start!.stderr).toBe(0);
     expect(await reaches("db", "web")).toBe(true);
     expect(await reaches("web", "db")).toBe(true);
 
-    expect(await waitFor(async () => {
-      const now = await states();
-      return now["docker-host-1/always"] === "running" && now["docker-host-1/unless"] === "running";
-    }, 30_000, 1_000), JSON.stringify(await states())).toBe(true);
+    expect(
+      await waitFor(
+        async () => {
+          const now = await states();
+          return now["docker-host-1/always"] === "running" && now["docker-host-1/unless"] === "running";
+        },
+        30_000,
+        1_000,
+      ),
+      JSON.stringify(await states()),
+    ).toBe(true);
     expect(await reaches("always", "db")).toBe(true);
     expect(await reaches("db", "unless")).toBe(true);
   });

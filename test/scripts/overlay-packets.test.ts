@@ -41,8 +41,10 @@ describe("the attacker's datagrams", () => {
     expect(datagram.subarray(50).toString()).toBe("hello");
   });
 
-  it("writes a memberlist ping as message type 0 and a msgpack map {SeqNo, Node: \"\"}", () => {
-    expect(memberlistPing(7).toString("hex")).toBe("00" + "82" + "a5" + Buffer.from("SeqNo").toString("hex") + "07" + "a4" + Buffer.from("Node").toString("hex") + "a0");
+  it('writes a memberlist ping as message type 0 and a msgpack map {SeqNo, Node: ""}', () => {
+    expect(memberlistPing(7).toString("hex")).toBe(
+      "00" + "82" + "a5" + Buffer.from("SeqNo").toString("hex") + "07" + "a4" + Buffer.from("Node").toString("hex") + "a0",
+    );
     expect(() => memberlistPing(300)).toThrow(/fixint/);
   });
 });

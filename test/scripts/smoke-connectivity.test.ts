@@ -26,10 +26,13 @@ function localCluster(command: "up" | "down"): Promise<CommandResult> {
 }
 
 function smokeConnectivity(inventoryFile: string, extra: string[] = []): Promise<CommandResult> {
-  return runCommand([TSX, join(ROOT, "scripts/smoke-connectivity.ts"), "--inventory", inventoryFile, "--ssh-key", join(layout.sshDir, "id_ed25519"), ...extra], {
-    cwd: ROOT,
-    timeoutMs: 90_000,
-  });
+  return runCommand(
+    [TSX, join(ROOT, "scripts/smoke-connectivity.ts"), "--inventory", inventoryFile, "--ssh-key", join(layout.sshDir, "id_ed25519"), ...extra],
+    {
+      cwd: ROOT,
+      timeoutMs: 90_000,
+    },
+  );
 }
 
 /** The summary table's rows, as [check, host, result]. */
@@ -80,7 +83,9 @@ describe("smoke:connectivity against the local cluster", () => {
     const result = await smokeConnectivity(file, ["--timeout", "4"]);
     expect(Date.now() - started).toBeLessThan(60_000);
     expect(result.code, result.stdout).toBe(1);
-    const failed = tableRows(result.stdout).filter(([, , verdict]) => verdict === "FAIL").map(([check, host]) => `${check} ${host}`);
+    const failed = tableRows(result.stdout)
+      .filter(([, , verdict]) => verdict === "FAIL")
+      .map(([check, host]) => `${check} ${host}`);
     expect(failed.sort()).toEqual(
       [
         "ssh via bastion docker-host-9",
@@ -102,7 +107,9 @@ describe("smoke:connectivity against the local cluster", () => {
     writeFileSync(file, JSON.stringify(impostor));
     const result = await smokeConnectivity(file, ["--timeout", "4"]);
     expect(result.code, result.stdout).toBe(1);
-    const failed = tableRows(result.stdout).filter(([, , verdict]) => verdict === "FAIL").map(([check, host]) => `${check} ${host}`);
+    const failed = tableRows(result.stdout)
+      .filter(([, , verdict]) => verdict === "FAIL")
+      .map(([check, host]) => `${check} ${host}`);
     expect(failed).toContain(`ssh via bastion ${inventory.nfs.name}`);
     expect(failed.filter((row) => row.startsWith("ssh"))).toEqual([`ssh via bastion ${inventory.nfs.name}`]);
     expect(result.stdout).toMatch(/verification failed/i);

@@ -86,7 +86,9 @@ describe("smoke:tenants arguments", () => {
     const flags = parseTenantArgs(["--host", "tcp://flag:2376", "--ca", "/my/ca.pem", "--tenant1", "/u1", "--image", "img", "--nodes", "a, b"], env, local());
     expect(flags).toMatchObject({ tenant1: "/u1", endpoint: { host: "tcp://flag:2376", ca: "/my/ca.pem" }, image: "img", nodes: ["a", "b"] });
     expect(parseTenantArgs(["--tenant1", "/u1"], env, local())).toMatchObject({ endpoint: { host: "tcp://env:2376", ca: "/u1/ca.pem" } });
-    expect(parseTenantArgs([], { DOCKER_HOST: "tcp://127.0.0.1:1234", DOCKER_TLS_VERIFY: "" }, local())).toMatchObject({ endpoint: { host: "tcp://127.0.0.1:1234" } });
+    expect(parseTenantArgs([], { DOCKER_HOST: "tcp://127.0.0.1:1234", DOCKER_TLS_VERIFY: "" }, local())).toMatchObject({
+      endpoint: { host: "tcp://127.0.0.1:1234" },
+    });
   });
 
   it("falls back to .local/env, and says what to do when there is no endpoint at all", () => {
@@ -102,14 +104,22 @@ describe("the inventory", () => {
   it("reads the shape infra/inventory.ts builds, and lists each host once with the manager first", () => {
     const parsed = parseInventory(JSON.parse(JSON.stringify(inventory())), "inventory.json");
     expect(parsed).toEqual(inventory());
-    expect(inventoryHosts(parsed).map((h) => `${h.role}:${h.name}`)).toEqual(["manager:manager", "node:docker-host-1", "node:docker-host-2", "nfs:nfs", "etcd:etcd"]);
+    expect(inventoryHosts(parsed).map((h) => `${h.role}:${h.name}`)).toEqual([
+      "manager:manager",
+      "node:docker-host-1",
+      "node:docker-host-2",
+      "nfs:nfs",
+      "etcd:etcd",
+    ]);
     const shared = { ...parsed, etcd: { ...parsed.etcd, privateAddress: parsed.nfs.privateAddress } };
     expect(inventoryHosts(shared).map((h) => h.name)).toEqual(["manager", "docker-host-1", "docker-host-2", "nfs"]);
   });
 
   it("names every wrong field", () => {
     const broken = { ...inventory(), version: 2, nodes: [], ca: { ...inventory().ca, pem: "nope" } } as unknown;
-    expect(() => parseInventory(broken, "x.json")).toThrow(/x\.json is not a berth inventory: version: .*; nodes: the inventory lists no docker nodes; ca\.pem: is not a PEM certificate/);
+    expect(() => parseInventory(broken, "x.json")).toThrow(
+      /x\.json is not a berth inventory: version: .*; nodes: the inventory lists no docker nodes; ca\.pem: is not a PEM certificate/,
+    );
   });
 
   it("is taken from pulumi stack output --json, as an object or a JSON string", () => {
@@ -165,7 +175,9 @@ describe("the results", () => {
 describe("the connectivity probes", () => {
   it("build shell commands with every value quoted", () => {
     expect(shellQuote("it's")).toBe(`'it'\\''s'`);
-    expect(pingCommand("10.0.0.11", 2)).toBe("if command -v ping >/dev/null 2>&1; then ping -c 1 -W 2 '10.0.0.11'; else busybox ping -c 1 -W 2 '10.0.0.11'; fi");
+    expect(pingCommand("10.0.0.11", 2)).toBe(
+      "if command -v ping >/dev/null 2>&1; then ping -c 1 -W 2 '10.0.0.11'; else busybox ping -c 1 -W 2 '10.0.0.11'; fi",
+    );
     expect(curlCommand("http://10.0.0.11:2375/_ping", 5)).toBe("curl -fsS -m 5 'http://10.0.0.11:2375/_ping'");
     expect(tcpProbeCommand("10.0.0.20", 2049, 5)).toBe("timeout 5 bash -c 'exec 3<>/dev/tcp/10.0.0.20/2049'");
   });
@@ -240,7 +252,12 @@ describe("the transcript's readings", () => {
   });
 
   it("writes a compose v2 file with two services on an overlay network and a named volume", () => {
-    const file = parseYaml(composeFile("busybox:latest")) as { version: string; networks: object; volumes: object; services: Record<string, { image: string; networks: string[] }> };
+    const file = parseYaml(composeFile("busybox:latest")) as {
+      version: string;
+      networks: object;
+      volumes: object;
+      services: Record<string, { image: string; networks: string[] }>;
+    };
     expect(file.version).toBe("2");
     expect(file.networks).toEqual({ front: { driver: "overlay" } });
     expect(Object.keys(file.volumes)).toEqual(["data"]);
@@ -252,7 +269,14 @@ describe("the transcript's readings", () => {
   });
 
   it("knows each host escape by the field the proxy's refusal names", () => {
-    expect(HOST_ESCAPES.map((e) => e.flags.join(" "))).toEqual(["--privileged", "-v /:/host", "--net host", "--pid host", "--cap-add SYS_ADMIN", "--device /dev/sda"]);
+    expect(HOST_ESCAPES.map((e) => e.flags.join(" "))).toEqual([
+      "--privileged",
+      "-v /:/host",
+      "--net host",
+      "--pid host",
+      "--cap-add SYS_ADMIN",
+      "--device /dev/sda",
+    ]);
     expect(isProxyRefusal("Error response from daemon: HostConfig.Privileged: privileged containers are not allowed", "HostConfig.Privileged")).toBe(true);
     expect(isProxyRefusal("Error response from daemon: pull access denied for busybox", "HostConfig.Privileged")).toBe(false);
   });
@@ -273,4 +297,3 @@ describe("SSH host keys", () => {
     expect(() => parseInventory(value, "test")).toThrow(/nodes\.0\.sshHostKey/);
   });
 });
-

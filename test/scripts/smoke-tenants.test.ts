@@ -24,7 +24,10 @@ const users = [
 ];
 const staticAuth = {
   BERTH_AUTH_BACKEND: "static",
-  BERTH_TOKENS_FILE: dir.file("tokens.json", users.map((u) => ({ token: u.token, user: u.name, tenant: u.tenant }))),
+  BERTH_TOKENS_FILE: dir.file(
+    "tokens.json",
+    users.map((u) => ({ token: u.token, user: u.name, tenant: u.tenant })),
+  ),
 };
 
 let cluster: TestCluster;
@@ -42,7 +45,21 @@ afterAll(async () => {
 function smokeTenants(host: string, extra: string[] = []): Promise<CommandResult> {
   const [user1, user2, user3] = users.map((u) => u.configDir);
   return runCommand(
-    [join(ROOT, "node_modules/.bin/tsx"), join(ROOT, "scripts/smoke-tenants.ts"), "--tenant1", user1!, "--tenant2", user2!, "--tenant2-member", user3!, "--host", host, "--image", TEST_IMAGE, ...extra],
+    [
+      join(ROOT, "node_modules/.bin/tsx"),
+      join(ROOT, "scripts/smoke-tenants.ts"),
+      "--tenant1",
+      user1!,
+      "--tenant2",
+      user2!,
+      "--tenant2-member",
+      user3!,
+      "--host",
+      host,
+      "--image",
+      TEST_IMAGE,
+      ...extra,
+    ],
     { cwd: ROOT, timeoutMs: 150_000, env: { DOCKER_HOST: "", DOCKER_TLS_VERIFY: "", DOCKER_CERT_PATH: "" } },
   );
 }
@@ -59,7 +76,11 @@ async function leftOnEngines(stdout: string): Promise<string[]> {
   expect(prefix, stdout).toBeDefined();
   const lists = await Promise.all(
     cluster.engines.flatMap((engine) =>
-      [["ps", "-a", "--format", "{{.Names}}"], ["network", "ls", "--format", "{{.Name}}"], ["volume", "ls", "--format", "{{.Name}}"]].map(async (args) => (await engine.docker(args)).stdout),
+      [
+        ["ps", "-a", "--format", "{{.Names}}"],
+        ["network", "ls", "--format", "{{.Name}}"],
+        ["volume", "ls", "--format", "{{.Name}}"],
+      ].map(async (args) => (await engine.docker(args)).stdout),
     ),
   );
   return lists.flatMap((list) => list.split("\n")).filter((name) => name.includes(prefix!));
@@ -73,7 +94,12 @@ describe("smoke:tenants", () => {
     const result = await smokeTenants(proxy.host, ["--ca", tls.caFile]);
     expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(0);
     expect(result.stdout).toMatch(/\n\d+ checks, all passed\n/);
-    for (const check of ["isolation: each tenant sees only its own", "overlay: the two reach each other by name", "compose: up --scale web=3", "refused: --privileged"]) {
+    for (const check of [
+      "isolation: each tenant sees only its own",
+      "overlay: the two reach each other by name",
+      "compose: up --scale web=3",
+      "refused: --privileged",
+    ]) {
       expect(tableRow(result.stdout, check)).toMatch(/\sok\s/);
     }
     expect(await leftOnEngines(result.stdout)).toEqual([]);

@@ -61,7 +61,9 @@ export async function startTestCluster(nodeLabels: string[][]): Promise<TestClus
     env,
     startProxy: (extra) => startTestProxy(undefined, { ...env, ...extra }),
     engineOf: async (engineName, among = engines) => {
-      const found = await Promise.all(among.map(async (engine) => ((await engine.api("GET", `/containers/${engineName}/json`)).status === 200 ? engine : undefined)));
+      const found = await Promise.all(
+        among.map(async (engine) => ((await engine.api("GET", `/containers/${engineName}/json`)).status === 200 ? engine : undefined)),
+      );
       return found.find(Boolean);
     },
     stop,

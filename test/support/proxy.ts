@@ -45,7 +45,12 @@ export function sandboxProxyEnv(): Record<string, string> {
 export async function startTestProxy(engine: Engine | undefined, env: Record<string, string>): Promise<TestProxy> {
   const refusals: RefusalRecord[] = [];
   const errors: string[] = [];
-  let settings = readSettings({ BERTH_LISTEN: "127.0.0.1:0", ...(engine ? { BERTH_UPSTREAM: `unix://${engine.socketPath}` } : {}), ...sandboxProxyEnv(), ...env });
+  let settings = readSettings({
+    BERTH_LISTEN: "127.0.0.1:0",
+    ...(engine ? { BERTH_UPSTREAM: `unix://${engine.socketPath}` } : {}),
+    ...sandboxProxyEnv(),
+    ...env,
+  });
   let running: RunningProxy = await startProxy(settings, capturingAudit(refusals, errors));
   const port = running.address.port;
   settings = { ...settings, listen: { host: "127.0.0.1", port } };

@@ -14,7 +14,10 @@ export interface StateCluster {
 
 export async function startStateCluster(dir: TestDir, tenants: string[], quota: unknown): Promise<StateCluster> {
   const quotaFile = dir.file("quota.json", quota);
-  const tokensFile = dir.file("tokens.json", tenants.map((tenant) => ({ token: `token-${tenant}-0123`, user: `user-${tenant}`, tenant })));
+  const tokensFile = dir.file(
+    "tokens.json",
+    tenants.map((tenant) => ({ token: `token-${tenant}-0123`, user: `user-${tenant}`, tenant })),
+  );
   const engines = await startEngines(2, { tcp: true });
   const nodesFile = dir.file("cluster.ips", `${engines.map((engine) => `${engine.name} ${engine.address}:2375`).join("\n")}\n`);
   try {

@@ -37,8 +37,7 @@ export class Refusal extends Error {
   }
 }
 
-export const badRequest = (message: string, object?: string): Refusal =>
-  new Refusal(400, message, "bad-request", object);
+export const badRequest = (message: string, object?: string): Refusal => new Refusal(400, message, "bad-request", object);
 
 /** A tenant's reference that is not its own answers exactly like one to nothing at all. */
 export const noSuch = (kind: "container" | "network" | "volume" | "exec instance", ref: string): Refusal =>
@@ -57,5 +56,4 @@ export function noSuchMessage(kind: "container" | "network" | "volume" | "exec i
   }
 }
 
-export const forbidden = (message: string, reason: RefusalReason = "forbidden", object?: string): Refusal =>
-  new Refusal(403, message, reason, object);
+export const forbidden = (message: string, reason: RefusalReason = "forbidden", object?: string): Refusal => new Refusal(403, message, reason, object);

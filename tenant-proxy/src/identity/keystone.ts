@@ -49,8 +49,7 @@ interface TokenInfo {
  */
 const ONE_USE = { http: new http.Agent({ keepAlive: false }), https: new https.Agent({ keepAlive: false }) };
 
-const unavailable = (why: string): Refusal =>
-  new Refusal(503, `identity service unavailable: ${why}`, "identity-unavailable");
+const unavailable = (why: string): Refusal => new Refusal(503, `identity service unavailable: ${why}`, "identity-unavailable");
 
 export class KeystoneAuthenticator implements Authenticator {
   private readonly cache: LRUCache<string, Outcome>;

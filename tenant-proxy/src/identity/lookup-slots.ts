@@ -19,14 +19,21 @@ export class LookupSlots {
   private readonly places: Places;
 
   constructor(private readonly limits: LookupLimits) {
-    this.places = new Places(limits.total, () => new Refusal(429, "the service is busy: too many token checks in progress; try again shortly", "too-many-calls"));
+    this.places = new Places(
+      limits.total,
+      () => new Refusal(429, "the service is busy: too many token checks in progress; try again shortly", "too-many-calls"),
+    );
   }
 
   /** Takes a place for a lookup from `address`, or refuses with a 429; the returned function gives it back once. */
   take(address: string): Release {
     const max = this.limits.perAddress;
     return this.places.take([
-      { key: address, max, refusal: () => new Refusal(429, `too many token checks in progress from your address (at most ${max} at once): try again`, "too-many-calls") },
+      {
+        key: address,
+        max,
+        refusal: () => new Refusal(429, `too many token checks in progress from your address (at most ${max} at once): try again`, "too-many-calls"),
+      },
     ]);
   }
 

@@ -12,7 +12,10 @@ const digest = (token: string): string => createHash("sha256").update(token).dig
 export class StaticTokenAuthenticator implements Authenticator {
   private readonly byDigest: Map<string, StaticToken>;
 
-  constructor(tokens: readonly StaticToken[], private readonly adminTenantId?: string) {
+  constructor(
+    tokens: readonly StaticToken[],
+    private readonly adminTenantId?: string,
+  ) {
     this.byDigest = new Map(tokens.map((entry) => [digest(entry.token), entry]));
   }
 

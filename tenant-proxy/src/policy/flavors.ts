@@ -24,8 +24,7 @@ function sizes(flavors: Flavors): string {
     .join(", ");
 }
 
-const isFlavor = (flavors: Flavors, bytes: unknown): boolean =>
-  typeof bytes === "number" && Object.values(flavors).some((f) => f.Memory * MIB === bytes);
+const isFlavor = (flavors: Flavors, bytes: unknown): boolean => typeof bytes === "number" && Object.values(flavors).some((f) => f.Memory * MIB === bytes);
 
 /** The memory settings a create gets: the asked size when it is a flavor, else the default. */
 export function flavorForCreate(flavors: Flavors, hostConfig: Record<string, unknown>): Record<string, unknown> {

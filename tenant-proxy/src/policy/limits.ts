@@ -39,7 +39,23 @@ export function tenantNetworksExcess(max: number, inUse: number): string | undef
 }
 
 /** The ulimit names the engine knows (go-units), for the setting. */
-export const ULIMIT_NAMES = ["core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack"];
+export const ULIMIT_NAMES = [
+  "core",
+  "cpu",
+  "data",
+  "fsize",
+  "locks",
+  "memlock",
+  "msgqueue",
+  "nice",
+  "nofile",
+  "nproc",
+  "rss",
+  "rtprio",
+  "rttime",
+  "sigpending",
+  "stack",
+];
 
 function wholeNumber(value: unknown, field: string): number {
   if (typeof value !== "number" || !Number.isSafeInteger(value)) throw badRequest(`${field} must be a whole number`);
@@ -110,7 +126,10 @@ export function checkMountCount(body: Record<string, any>, imageVolumes: unknown
     ...keys(host.Tmpfs),
   ]);
   if (targets.size > limits.mountsMax) {
-    throw new FieldRefusal("HostConfig", `${targets.size} mounts is over the limit of ${limits.mountsMax} a container (volumes, binds, mounts and tmpfs, the image's volumes included)`);
+    throw new FieldRefusal(
+      "HostConfig",
+      `${targets.size} mounts is over the limit of ${limits.mountsMax} a container (volumes, binds, mounts and tmpfs, the image's volumes included)`,
+    );
   }
 }
 
@@ -132,7 +151,12 @@ const INHERITED = ["Interval", "Timeout"] as const;
 
 /** A duration in nanoseconds as Go prints the simple ones: 1s, 500ms, 20us, 7ns. */
 export function duration(ns: number): string {
-  for (const [unit, size] of [["s", 1e9], ["ms", 1e6], ["us", 1e3]] as const) if (ns % size === 0) return `${ns / size}${unit}`;
+  for (const [unit, size] of [
+    ["s", 1e9],
+    ["ms", 1e6],
+    ["us", 1e3],
+  ] as const)
+    if (ns % size === 0) return `${ns / size}${unit}`;
   return `${ns}ns`;
 }
 
@@ -163,7 +187,9 @@ export function healthcheckOverImage(
   limits: ContainerLimits,
 ): Record<string, unknown> | null | undefined {
   if (!image) return own;
-  const raised = INHERITED.filter((key) => !own?.[key] && typeof image[key] === "number" && (image[key] as number) > 0 && (image[key] as number) < limits.healthcheckMinNs);
+  const raised = INHERITED.filter(
+    (key) => !own?.[key] && typeof image[key] === "number" && (image[key] as number) > 0 && (image[key] as number) < limits.healthcheckMinNs,
+  );
   if (raised.length === 0) return own;
   return { ...(own ?? {}), ...Object.fromEntries(raised.map((key) => [key, limits.healthcheckMinNs])) };
 }

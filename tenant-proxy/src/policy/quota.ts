@@ -47,7 +47,8 @@ export function checkSized(limits: QuotaLimits, memory: unknown, nanoCpus: unkno
   }
   if (limits.Cpus !== undefined) {
     if (typeof cpuQuota === "number" && cpuQuota !== 0) throw overQuota("under a CPU quota, give CPUs with --cpus (NanoCpus), not CpuQuota");
-    if (!(typeof nanoCpus === "number" && nanoCpus > 0)) throw overQuota(`a CPU limit is required under this tenant's quota of ${limits.Cpus} CPUs (docker run --cpus)`);
+    if (!(typeof nanoCpus === "number" && nanoCpus > 0))
+      throw overQuota(`a CPU limit is required under this tenant's quota of ${limits.Cpus} CPUs (docker run --cpus)`);
   }
 }
 
@@ -77,9 +78,11 @@ export class TenantQueue {
     const previous = this.tails.get(tenant) ?? Promise.resolve();
     const next = previous.catch(() => undefined).then(work);
     this.tails.set(tenant, next);
-    void next.finally(() => {
-      if (this.tails.get(tenant) === next) this.tails.delete(tenant);
-    }).catch(() => undefined);
+    void next
+      .finally(() => {
+        if (this.tails.get(tenant) === next) this.tails.delete(tenant);
+      })
+      .catch(() => undefined);
     return next;
   }
 }

@@ -24,9 +24,27 @@ export interface RegistryPolicy {
  * local-use, 6to4, Teredo) are refused whole: a translator or tunnel on the way may take them to it.
  */
 export const DEFAULT_PRIVATE_CIDRS = [
-  "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12", "192.0.0.0/24", "192.168.0.0/16",
-  "198.18.0.0/15", "224.0.0.0/3",
-  "::/96", "::1/128", "::ffff:0:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "2001::/32", "2002::/16", "fc00::/7", "fe80::/10", "ff00::/8",
+  "0.0.0.0/8",
+  "10.0.0.0/8",
+  "100.64.0.0/10",
+  "127.0.0.0/8",
+  "169.254.0.0/16",
+  "172.16.0.0/12",
+  "192.0.0.0/24",
+  "192.168.0.0/16",
+  "198.18.0.0/15",
+  "224.0.0.0/3",
+  "::/96",
+  "::1/128",
+  "::ffff:0:0:0/96",
+  "64:ff9b::/96",
+  "64:ff9b:1::/48",
+  "100::/64",
+  "2001::/32",
+  "2002::/16",
+  "fc00::/7",
+  "fe80::/10",
+  "ff00::/8",
 ];
 
 /** A BlockList of CIDRs, or the first one that cannot be read. */
@@ -74,8 +92,7 @@ function hostOf(authority: string): string {
   return authority.split(":").length > 2 ? authority : authority.replace(/:\d*$/, "");
 }
 
-const refusal = (authority: string) =>
-  new Refusal(403, `registry ${authority} is not available to tenants of this service`, "host-restriction", authority);
+const refusal = (authority: string) => new Refusal(403, `registry ${authority} is not available to tenants of this service`, "host-restriction", authority);
 
 export type Lookup = (host: string) => Promise<string[]>;
 

@@ -19,9 +19,36 @@ const SUFFIXES: Record<string, number> = { "": 1, k: 2 ** 10, m: 2 ** 20, g: 2 *
 
 /** Mount flags dockerd understands on a tmpfs (`mount.ParseOptions`), less bind and remount. */
 const FLAGS = new Set([
-  "defaults", "ro", "rw", "suid", "nosuid", "dev", "nodev", "exec", "noexec", "sync", "async", "dirsync",
-  "mand", "nomand", "atime", "noatime", "diratime", "nodiratime", "relatime", "norelatime", "strictatime", "nostrictatime",
-  "private", "rprivate", "shared", "rshared", "slave", "rslave", "unbindable", "runbindable",
+  "defaults",
+  "ro",
+  "rw",
+  "suid",
+  "nosuid",
+  "dev",
+  "nodev",
+  "exec",
+  "noexec",
+  "sync",
+  "async",
+  "dirsync",
+  "mand",
+  "nomand",
+  "atime",
+  "noatime",
+  "diratime",
+  "nodiratime",
+  "relatime",
+  "norelatime",
+  "strictatime",
+  "nostrictatime",
+  "private",
+  "rprivate",
+  "shared",
+  "rshared",
+  "slave",
+  "rslave",
+  "unbindable",
+  "runbindable",
 ]);
 /** The `key=value` options dockerd passes to a tmpfs (its `validFlags`), less `mpol` (host NUMA policy). */
 const SIZE_KEYS = new Set(["size", "nr_blocks"]);
@@ -42,7 +69,10 @@ const mb = (bytes: number) => Math.round((bytes / MIB) * 100) / 100;
 export function parseTmpfsOptions(options: string, field: string): { sizeBytes?: number; others: string[] } {
   const others: string[] = [];
   let sizeBytes: number | undefined;
-  for (const option of options.split(",").map((o) => o.trim()).filter(Boolean)) {
+  for (const option of options
+    .split(",")
+    .map((o) => o.trim())
+    .filter(Boolean)) {
     if (FLAGS.has(option)) {
       others.push(option);
       continue;
@@ -110,12 +140,16 @@ export function limitTmpfs(hostConfig: Record<string, any>, maxBytes: number): R
     if (entry.sizeBytes! > maxBytes) throw new FieldRefusal(entry.field, `a tmpfs of ${mb(entry.sizeBytes!)} MB is over the limit of ${mb(maxBytes)} MB`);
   }
   const total = sized.reduce((sum, entry) => sum + entry.sizeBytes!, 0);
-  if (total > maxBytes) throw new FieldRefusal(sized.at(-1)!.field, `the container's tmpfs mounts add up to ${mb(total)} MB, over the limit of ${mb(maxBytes)} MB`);
+  if (total > maxBytes)
+    throw new FieldRefusal(sized.at(-1)!.field, `the container's tmpfs mounts add up to ${mb(total)} MB, over the limit of ${mb(maxBytes)} MB`);
   // Those without a size share what is left, in whole megabytes.
   const unsized = entries.length - sized.length;
   const share = unsized === 0 ? 0 : Math.floor((maxBytes - total) / unsized / MIB) * MIB;
   if (unsized > 0 && share === 0) {
-    throw new FieldRefusal(entries.find((entry) => entry.sizeBytes === undefined)!.field, `no room is left for this tmpfs: the container's tmpfs mounts may hold ${mb(maxBytes)} MB together`);
+    throw new FieldRefusal(
+      entries.find((entry) => entry.sizeBytes === undefined)!.field,
+      `no room is left for this tmpfs: the container's tmpfs mounts may hold ${mb(maxBytes)} MB together`,
+    );
   }
   const sizedEntry = (entry: TmpfsEntry) => entry.withSize(entry.sizeBytes ?? share);
 

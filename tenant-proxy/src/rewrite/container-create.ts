@@ -8,15 +8,7 @@
  */
 import { badRequest } from "../http/errors.ts";
 import { type Scope, checkLabels, checkName } from "../ownership.ts";
-import {
-  CONTAINER_CONFIG_RULES,
-  ENDPOINT_RULES,
-  FieldRefusal,
-  MOUNT_RULES,
-  hostConfigRules,
-  VOLUME_OPTIONS_RULES,
-  checkFields,
-} from "../policy/fields.ts";
+import { CONTAINER_CONFIG_RULES, ENDPOINT_RULES, FieldRefusal, MOUNT_RULES, hostConfigRules, VOLUME_OPTIONS_RULES, checkFields } from "../policy/fields.ts";
 import { flavorForCreate } from "../policy/flavors.ts";
 import { checkHealthcheck, checkMetadataSize, checkUlimits, pidsLimitForCreate, shmSizeForCreate } from "../policy/limits.ts";
 import { withoutRawSockets } from "../policy/raw-sockets.ts";
@@ -110,10 +102,7 @@ export function checkCreateBody(body: Json | undefined, policy: Policy): Json {
   if (endpoints !== undefined && endpoints !== null) {
     if (typeof endpoints !== "object" || Array.isArray(endpoints)) throw badRequest("NetworkingConfig.EndpointsConfig must be an object");
     networking.EndpointsConfig = Object.fromEntries(
-      Object.entries(endpoints).map(([network, endpoint]) => [
-        network,
-        checkFields(endpoint, ENDPOINT_RULES, `NetworkingConfig.EndpointsConfig.${network}`),
-      ]),
+      Object.entries(endpoints).map(([network, endpoint]) => [network, checkFields(endpoint, ENDPOINT_RULES, `NetworkingConfig.EndpointsConfig.${network}`)]),
     );
   }
   return { ...config, ...(healthcheck !== undefined ? { Healthcheck: healthcheck } : {}), HostConfig: host, NetworkingConfig: networking };
@@ -182,12 +171,7 @@ function scopeMode(resolved: ResolvedReferences, mode: unknown): unknown {
  * The engine's version of a checked body. `visibleName` is the tenant's name for the container
  * (undefined when it gave none), added as an alias on its user-defined networks.
  */
-export function scopeCreateBody(
-  body: Json,
-  scope: Scope,
-  resolved: ResolvedReferences,
-  visibleName: string | undefined,
-): Json {
+export function scopeCreateBody(body: Json, scope: Scope, resolved: ResolvedReferences, visibleName: string | undefined): Json {
   const host = { ...(body.HostConfig as Json) };
   if (host.Links) host.Links = (host.Links as string[]).map((link) => scopeLink(resolved, scope, link));
   if (host.VolumesFrom) {
@@ -200,9 +184,8 @@ export function scopeCreateBody(
   host.PidMode = scopeMode(resolved, host.PidMode);
   host.IpcMode = scopeMode(resolved, host.IpcMode);
   if (typeof host.NetworkMode === "string" && !BUILTIN_NETWORK_MODES.has(host.NetworkMode)) {
-    host.NetworkMode = containerRefOf(host.NetworkMode) !== undefined
-      ? scopeMode(resolved, host.NetworkMode)
-      : resolvedNetwork(resolved, host.NetworkMode).engineName;
+    host.NetworkMode =
+      containerRefOf(host.NetworkMode) !== undefined ? scopeMode(resolved, host.NetworkMode) : resolvedNetwork(resolved, host.NetworkMode).engineName;
   }
   if (host.Binds) {
     host.Binds = (host.Binds as string[]).map((bind) => {
@@ -239,8 +222,7 @@ export function scopeCreateBody(
     endpoints[network.engineName] = scoped;
   }
   const mode = host.NetworkMode;
-  const userNetworkMode =
-    typeof mode === "string" && !BUILTIN_NETWORK_MODES.has(mode) && !mode.startsWith("container:");
+  const userNetworkMode = typeof mode === "string" && !BUILTIN_NETWORK_MODES.has(mode) && !mode.startsWith("container:");
   if (userNetworkMode && visibleName !== undefined && endpoints[mode] === undefined) {
     endpoints[mode] = { Aliases: [visibleName] };
   }

@@ -33,7 +33,23 @@ import { ensureVolumes } from "./volumes.ts";
 import type { ResolvedContainer } from "../resolver.ts";
 import type { Policy } from "../settings-types.ts";
 
-const LIST_FILTERS = ["ancestor", "before", "expose", "exited", "health", "id", "isolation", "is-task", "label", "name", "network", "publish", "since", "status", "volume"];
+const LIST_FILTERS = [
+  "ancestor",
+  "before",
+  "expose",
+  "exited",
+  "health",
+  "id",
+  "isolation",
+  "is-task",
+  "label",
+  "name",
+  "network",
+  "publish",
+  "since",
+  "status",
+  "volume",
+];
 const PRUNE_FILTERS = ["until", "label", "label!"];
 
 const ownContainer = (request: TenantRequest): Promise<ResolvedContainer> => request.resolver.container(request.scope, request.params.id!);
@@ -77,7 +93,11 @@ export const list: Handler = async (request): Promise<Reply> => {
   const networks = filters.get("network");
   if (networks) filters.set("network", scopedFilterValues(request.networkScope, networks));
   const volumes = filters.get("volume");
-  if (volumes) filters.set("volume", volumes.map((v) => (v.startsWith("/") ? v : request.scope.engineName(v))));
+  if (volumes)
+    filters.set(
+      "volume",
+      volumes.map((v) => (v.startsWith("/") ? v : request.scope.engineName(v))),
+    );
 
   // The limit applies to the merged, name-filtered list, so the proxy applies it.
   const query = new URLSearchParams(request.query);
@@ -162,7 +182,11 @@ export const top: Handler = async (request): Promise<Reply> => {
   const psArgs = request.query.get("ps_args") ?? "";
   const { tenantRuntime } = request.settings.policy;
   if (!request.scope.unrestricted && !topIsSafeUnder(tenantRuntime)) {
-    throw forbidden(`docker top is not available under the ${tenantRuntime} runtime: the engine would list the node's processes`, "forbidden", request.params.id);
+    throw forbidden(
+      `docker top is not available under the ${tenantRuntime} runtime: the engine would list the node's processes`,
+      "forbidden",
+      request.params.id,
+    );
   }
   if (!request.scope.unrestricted) checkPsArgs(psArgs);
   const { id, node } = await ownContainer(request);
@@ -188,7 +212,16 @@ export const rename: Handler = async (request): Promise<Reply> => {
   return request.quota.exclusive(request.scope, async () => {
     nameIsFreeOnOtherNodes(request, engineName);
     // Held from the check on, as a create's name is: a create on another node meanwhile is refused.
-    const held = state.reserve({ tenant: request.scope.tenant, node: node.name, memory: 0, nanoCpus: 0, containers: 0, publishedPorts: 0, hostPorts: [], engineName });
+    const held = state.reserve({
+      tenant: request.scope.tenant,
+      node: node.name,
+      memory: 0,
+      nanoCpus: 0,
+      containers: 0,
+      publishedPorts: 0,
+      hostPorts: [],
+      engineName,
+    });
     try {
       await nameIsFree(request, engineName, node);
       const answer = await node.engine.json("POST", `${ENGINE_API}/containers/${id}/rename?name=${encodeURIComponent(engineName)}`);
@@ -441,7 +474,11 @@ const SCOPED_NAME_ATTEMPTS = 5;
  * Calls `create` with the generated name and, while the answer is a conflict, again with a random
  * digit appended (at most SCOPED_NAME_ATTEMPTS calls); returns the last answer.
  */
-export async function createAvoidingConflicts(generated: string, create: (name: string) => Promise<JsonAnswer>, digit: () => number = () => randomInt(10)): Promise<JsonAnswer> {
+export async function createAvoidingConflicts(
+  generated: string,
+  create: (name: string) => Promise<JsonAnswer>,
+  digit: () => number = () => randomInt(10),
+): Promise<JsonAnswer> {
   let answer = await create(generated);
   for (let attempt = 1; answer.status === 409 && attempt < SCOPED_NAME_ATTEMPTS; attempt++) answer = await create(`${generated}${digit()}`);
   return answer;

@@ -53,7 +53,13 @@ export const onImage =
   (suffix: string[]): Handler =>
   async (request) => {
     const [node] = await nodesWithImage(request, request.params.name!);
-    return { node: node!, method: request.operation.method, segments: ["images", ...imageSegments(request.params.name!), ...suffix], query: request.query, response: pipe };
+    return {
+      node: node!,
+      method: request.operation.method,
+      segments: ["images", ...imageSegments(request.params.name!), ...suffix],
+      query: request.query,
+      response: pipe,
+    };
   };
 
 /** A push sends the image to the registry its name says. */
@@ -134,7 +140,13 @@ export const commit: Handler = async (request) => {
 
 export const distributionInspect: Handler = async (request) => {
   await checkImageRegistry(request, request.params.name!);
-  return { node: anyNode(request), method: "GET", segments: ["distribution", ...imageSegments(request.params.name!), "json"], query: request.query, response: pipe };
+  return {
+    node: anyNode(request),
+    method: "GET",
+    segments: ["distribution", ...imageSegments(request.params.name!), "json"],
+    query: request.query,
+    response: pipe,
+  };
 };
 
 /** A search queries the registry its term names (`10.0.0.5:5000/app`), or Docker Hub. */
@@ -162,13 +174,20 @@ export const list: Handler = async (request): Promise<Reply> => {
 /** Prunes every node; the answers merged. */
 export const prune: Handler = async (request): Promise<Reply> => {
   const query = request.query.toString();
-  const { items, headers } = await everywhereJson(request, `${ENGINE_API}/${encodeSegments(request.operation.path.split("/").slice(1))}${query ? `?${query}` : ""}`, "POST");
+  const { items, headers } = await everywhereJson(
+    request,
+    `${ENGINE_API}/${encodeSegments(request.operation.path.split("/").slice(1))}${query ? `?${query}` : ""}`,
+    "POST",
+  );
   const deletedKey = request.operation.id === "BuildPrune" ? "CachesDeleted" : "ImagesDeleted";
   return {
     reply: {
       status: 200,
       headers,
-      body: { [deletedKey]: items.flatMap(({ item }) => item[deletedKey] ?? []), SpaceReclaimed: items.reduce((sum, { item }) => sum + Number(item.SpaceReclaimed ?? 0), 0) },
+      body: {
+        [deletedKey]: items.flatMap(({ item }) => item[deletedKey] ?? []),
+        SpaceReclaimed: items.reduce((sum, { item }) => sum + Number(item.SpaceReclaimed ?? 0), 0),
+      },
     },
   };
 };

@@ -145,7 +145,9 @@ async function connection(request: TenantRequest, rules: typeof NETWORK_CONNECT_
 
 export const connect: Handler = async (request) => {
   const { body, network, container } = await connection(request, NETWORK_CONNECT_RULES, (node) => ensureTenantBridge(node, request.networkScope));
-  const endpoint = request.scope.unrestricted ? ((body.EndpointConfig as Record<string, unknown> | undefined) ?? {}) : checkFields(body.EndpointConfig, ENDPOINT_RULES, "EndpointConfig");
+  const endpoint = request.scope.unrestricted
+    ? ((body.EndpointConfig as Record<string, unknown> | undefined) ?? {})
+    : checkFields(body.EndpointConfig, ENDPOINT_RULES, "EndpointConfig");
   if (endpoint.Links) {
     endpoint.Links = await Promise.all(
       (endpoint.Links as string[]).map(async (link) => {
@@ -194,7 +196,10 @@ export const prune: Handler = async (request): Promise<Reply> => {
   return {
     reply: {
       status: 200,
-      body: { ...answer.body, NetworksDeleted: (answer.body.NetworksDeleted as string[] | null)?.map((name) => request.networkScope.visibleName(name)) ?? null },
+      body: {
+        ...answer.body,
+        NetworksDeleted: (answer.body.NetworksDeleted as string[] | null)?.map((name) => request.networkScope.visibleName(name)) ?? null,
+      },
     },
   };
 };

@@ -9,7 +9,10 @@ import { type Handler, pipe } from "./types.ts";
 const forAdministrators: Handler = async (request) => ({
   node: anyNode(request),
   method: "GET",
-  segments: request.operation.path.split("/").slice(1).map((segment) => (segment === "{name}" ? request.params.name! : segment)),
+  segments: request.operation.path
+    .split("/")
+    .slice(1)
+    .map((segment) => (segment === "{name}" ? request.params.name! : segment)),
   query: request.query,
   response: pipe,
 });

@@ -30,7 +30,12 @@ export function nodeStatus(nodes: readonly ClusterNode[], strategy: string, cont
       ["  └ Status", node.healthy ? "Healthy" : `Unhealthy (${node.lastError ?? "no answer"})`],
       ["  └ Containers", String(containersOn(node.name))],
       ["  └ Reserved CPUs / Memory", `${node.cpus} / ${Math.round(node.memoryTotal / 2 ** 20)} MiB`],
-      ["  └ Labels", Object.entries(node.labels).map(([k, v]) => `${k}=${v}`).join(", ")],
+      [
+        "  └ Labels",
+        Object.entries(node.labels)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(", "),
+      ],
     ]),
   ];
 }
@@ -68,14 +73,45 @@ const securityOptionNames = (options: unknown): string[] =>
  * are left out, so a field a newer engine adds is not shown until someone decides it may be.
  */
 export function tenantInfoView(engineInfo: Record<string, any>): Record<string, unknown> {
-  const pick = (names: readonly string[]) => Object.fromEntries(names.filter((name) => Object.hasOwn(engineInfo, name)).map((name) => [name, engineInfo[name]]));
+  const pick = (names: readonly string[]) =>
+    Object.fromEntries(names.filter((name) => Object.hasOwn(engineInfo, name)).map((name) => [name, engineInfo[name]]));
   return {
     ...pick([
-      "ID", "Images", "Driver", "MemoryLimit", "SwapLimit", "KernelMemory", "KernelMemoryTCP", "CpuCfsPeriod", "CpuCfsQuota", "CPUShares",
-      "CPUSet", "PidsLimit", "IPv4Forwarding", "BridgeNfIptables", "BridgeNfIp6tables", "OomKillDisable", "SystemTime", "LoggingDriver",
-      "CgroupDriver", "CgroupVersion", "KernelVersion", "OSType", "Architecture", "IndexServerAddress", "NCPU", "MemTotal",
-      "ExperimentalBuild", "ServerVersion", "DefaultRuntime", "LiveRestoreEnabled", "Isolation", "ContainerdCommit", "RuncCommit",
-      "InitCommit", "ProductLicense",
+      "ID",
+      "Images",
+      "Driver",
+      "MemoryLimit",
+      "SwapLimit",
+      "KernelMemory",
+      "KernelMemoryTCP",
+      "CpuCfsPeriod",
+      "CpuCfsQuota",
+      "CPUShares",
+      "CPUSet",
+      "PidsLimit",
+      "IPv4Forwarding",
+      "BridgeNfIptables",
+      "BridgeNfIp6tables",
+      "OomKillDisable",
+      "SystemTime",
+      "LoggingDriver",
+      "CgroupDriver",
+      "CgroupVersion",
+      "KernelVersion",
+      "OSType",
+      "Architecture",
+      "IndexServerAddress",
+      "NCPU",
+      "MemTotal",
+      "ExperimentalBuild",
+      "ServerVersion",
+      "DefaultRuntime",
+      "LiveRestoreEnabled",
+      "Isolation",
+      "ContainerdCommit",
+      "RuncCommit",
+      "InitCommit",
+      "ProductLicense",
     ]),
     Name: "berth",
     OperatingSystem: "",
@@ -147,7 +183,8 @@ export const diskUsage: Handler = async (request): Promise<Reply> => {
   const images = new Map<string, any>();
   for (const { item } of items) for (const image of (item.Images as any[] | null) ?? []) images.set(image.Id, image);
   const volumes = new Map<string, any>();
-  for (const { item } of items) for (const volume of (item.Volumes as any[] | null) ?? []) if (request.scope.owns(volume.Labels)) volumes.set(volume.Name, volume);
+  for (const { item } of items)
+    for (const volume of (item.Volumes as any[] | null) ?? []) if (request.scope.owns(volume.Labels)) volumes.set(volume.Name, volume);
   return {
     reply: {
       status: 200,
@@ -198,8 +235,15 @@ export function eventView(scope: Scope, networkScope: Scope, event: any): unknow
 }
 
 export const events: Handler = async (request): Promise<MergedStream> => {
-  const filters = parseFilters(request.query.get("filters"), request.scope.unrestricted ? [...EVENT_FILTERS, "daemon", "plugin", "node", "scope"] : EVENT_FILTERS);
-  for (const [key, scope] of [["container", request.scope], ["network", request.networkScope], ["volume", request.scope]] as const) {
+  const filters = parseFilters(
+    request.query.get("filters"),
+    request.scope.unrestricted ? [...EVENT_FILTERS, "daemon", "plugin", "node", "scope"] : EVENT_FILTERS,
+  );
+  for (const [key, scope] of [
+    ["container", request.scope],
+    ["network", request.networkScope],
+    ["volume", request.scope],
+  ] as const) {
     const values = filters.get(key);
     if (values) filters.set(key, scopedFilterValues(scope, values));
   }
@@ -226,14 +270,18 @@ export const events: Handler = async (request): Promise<MergedStream> => {
 
 /** A login makes the engine contact the registry named by `serveraddress` (none: Docker Hub). */
 export const auth: Handler = async (request) => {
-  const body = checkFields(await request.readJson(), {
-    username: "any",
-    password: "any",
-    email: "any",
-    serveraddress: "any",
-    identitytoken: "any",
-    registrytoken: "any",
-  }, "");
+  const body = checkFields(
+    await request.readJson(),
+    {
+      username: "any",
+      password: "any",
+      email: "any",
+      serveraddress: "any",
+      identitytoken: "any",
+      registrytoken: "any",
+    },
+    "",
+  );
   const server = typeof body.serveraddress === "string" && body.serveraddress !== "" ? body.serveraddress : undefined;
   await checkTenantRegistry(request, server === undefined ? undefined : urlAuthority(server));
   return { node: anyNode(request), method: "POST", segments: ["auth"], query: request.query, body, response: pipe };

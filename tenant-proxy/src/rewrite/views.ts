@@ -47,15 +47,14 @@ function visibleLink(scope: Scope, link: string): string {
 
 function visibleMounts(scope: Scope, mounts: Json[] | null | undefined): Json[] | null | undefined {
   return mounts?.map((mount) =>
-    mount.Type === "volume"
-      ? { ...mount, Name: mount.Name && scope.visibleName(mount.Name), Source: mount.Source && scope.unscopeText(mount.Source) }
-      : mount,
+    mount.Type === "volume" ? { ...mount, Name: mount.Name && scope.visibleName(mount.Name), Source: mount.Source && scope.unscopeText(mount.Source) } : mount,
   );
 }
 
 const onAllAddresses = (ip: unknown) => ip === undefined || ip === null || ip === "" || ip === "0.0.0.0" || ip === "::";
 
-const uniqueBy = <T>(items: T[], key: (item: T) => string): T[] => items.filter((item, index) => items.findIndex((other) => key(other) === key(item)) === index);
+const uniqueBy = <T>(items: T[], key: (item: T) => string): T[] =>
+  items.filter((item, index) => items.findIndex((other) => key(other) === key(item)) === index);
 
 /** Ports published on every address (0.0.0.0 and ::) shown once, on the node's address. */
 function onNodeAddress(ports: Json[] | null | undefined, host: string): Json[] | null | undefined {
@@ -68,7 +67,15 @@ const uniqueBindings = (bindings: Json[]): Json[] => uniqueBy(bindings, (binding
 
 /** Classic Swarm's `Node` section of an inspect. */
 export function nodeSection(node: ClusterNode): Json {
-  return { ID: node.name, IP: node.host ?? "", Addr: node.host ? `${node.host}` : "", Name: node.name, Cpus: node.cpus, Memory: node.memoryTotal, Labels: node.labels };
+  return {
+    ID: node.name,
+    IP: node.host ?? "",
+    Addr: node.host ? `${node.host}` : "",
+    Name: node.name,
+    Cpus: node.cpus,
+    Memory: node.memoryTotal,
+    Labels: node.labels,
+  };
 }
 
 /** An item of `GET /containers/json`; `node` is given in a cluster that shows node names. */
@@ -116,7 +123,10 @@ export function containerInspectView(scope: Scope, networkScope: Scope, containe
       Ports:
         node?.host && ports
           ? Object.fromEntries(
-              Object.entries(ports).map(([port, bindings]) => [port, bindings ? uniqueBindings(bindings.map((b) => (onAllAddresses(b.HostIp) ? { ...b, HostIp: node.host } : b))) : null]),
+              Object.entries(ports).map(([port, bindings]) => [
+                port,
+                bindings ? uniqueBindings(bindings.map((b) => (onAllAddresses(b.HostIp) ? { ...b, HostIp: node.host } : b))) : null,
+              ]),
             )
           : settings.Ports,
     },

@@ -145,7 +145,12 @@ export const remove: Handler = async (request): Promise<Reply> => {
   const name = request.params.name!;
   const { engineName, nodes, missing } = await request.resolver.volume(request.scope, name);
   if (missing.length > 0) {
-    throw new Refusal(503, `volume ${name} may still be in use on ${missing.join(", ")}, which cannot be reached; remove it when they are back`, "engine-unavailable", name);
+    throw new Refusal(
+      503,
+      `volume ${name} may still be in use on ${missing.join(", ")}, which cannot be reached; remove it when they are back`,
+      "engine-unavailable",
+      name,
+    );
   }
   const force = request.query.get("force");
   const answers = await Promise.all(
@@ -164,7 +169,10 @@ export const prune: Handler = async (request): Promise<Reply> => {
   const { items, headers } = await everywhereJson(request, `${ENGINE_API}/volumes/prune?${query}`, "POST");
   const deleted = [...new Set(items.flatMap(({ item }) => (item.VolumesDeleted as string[] | null) ?? []))];
   const owner = request.scope.ownerFilter();
-  const stillDefined = await everywhereJson(request, `${ENGINE_API}/volumes${owner ? `?filters=${encodeURIComponent(JSON.stringify({ label: [owner] }))}` : ""}`);
+  const stillDefined = await everywhereJson(
+    request,
+    `${ENGINE_API}/volumes${owner ? `?filters=${encodeURIComponent(JSON.stringify({ label: [owner] }))}` : ""}`,
+  );
   const remaining = new Set(stillDefined.items.flatMap(({ item }) => (item.Volumes ?? []).map((v: { Name: string }) => v.Name)));
   for (const engineName of deleted) {
     if (remaining.has(engineName) || stillDefined.missing.length > 0) continue;

@@ -14,8 +14,17 @@ import type { Upstream } from "../upstream/engine.ts";
 const TENANT_HEADERS = ["user-agent", "x-registry-auth"];
 /** Headers that belong to one hop or to the proxy, never forwarded even for administrators. */
 const HOP_HEADERS = new Set([
-  "connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade", "host",
-  "x-auth-token", "x-auth-tenantid", "accept-encoding",
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "te",
+  "trailer",
+  "upgrade",
+  "host",
+  "x-auth-token",
+  "x-auth-tenantid",
+  "accept-encoding",
 ]);
 
 export function enginePath(version: string | undefined, segments: readonly string[], query: URLSearchParams): string {

@@ -21,9 +21,7 @@ const HOP_RESPONSE_HEADERS = new Set(["connection", "keep-alive", "transfer-enco
 export type Unscope = (text: string) => string;
 
 function answerHeaders(upstream: IncomingMessage, keepLength: boolean): OutgoingHttpHeaders {
-  return Object.fromEntries(
-    Object.entries(upstream.headers).filter(([name]) => !HOP_RESPONSE_HEADERS.has(name) || (keepLength && name === "content-length")),
-  );
+  return Object.fromEntries(Object.entries(upstream.headers).filter(([name]) => !HOP_RESPONSE_HEADERS.has(name) || (keepLength && name === "content-length")));
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: OutgoingHttpHeaders = {}): void {
@@ -76,21 +74,27 @@ export async function respondMerged(
   res.writeHead(200, { "content-type": "application/json" });
   res.flushHeaders();
   const failures = await Promise.all(
-    opened.filter((o) => !streaming.includes(o)).map(async ({ node, upstream }) => {
-      const { message } = unscopedError(await readAll(upstream, 1024 * 1024), unscope) as { message: string };
-      return `${node.name}: ${message}`;
-    }),
+    opened
+      .filter((o) => !streaming.includes(o))
+      .map(async ({ node, upstream }) => {
+        const { message } = unscopedError(await readAll(upstream, 1024 * 1024), unscope) as { message: string };
+        return `${node.name}: ${message}`;
+      }),
   );
   for (const failure of failures) res.write(`${JSON.stringify({ error: failure, errorDetail: { message: failure } })}\n`);
   res.once("close", () => streaming.forEach(({ upstream }) => upstream.destroy()));
   await Promise.all(
     streaming.map(({ node, upstream }) =>
-      pipeline(upstream, jsonStreamRewriter((item) => merged.rewrite(item, node)), new Writable({
-        write(chunk, _encoding, callback) {
-          if (res.destroyed) return callback();
-          res.write(chunk, () => callback());
-        },
-      })).catch(() => undefined),
+      pipeline(
+        upstream,
+        jsonStreamRewriter((item) => merged.rewrite(item, node)),
+        new Writable({
+          write(chunk, _encoding, callback) {
+            if (res.destroyed) return callback();
+            res.write(chunk, () => callback());
+          },
+        }),
+      ).catch(() => undefined),
     ),
   );
   res.end();

@@ -197,7 +197,12 @@ export function isUnavailable(error: unknown): boolean {
 class TimeoutError extends Error {}
 
 const slowOn = (node: ClusterNode, ms: number): Refusal =>
-  new Refusal(504, `the Docker engine ${node.name} did not answer this call within ${ms} ms (the node is up: the call itself is slow there); try again later`, "engine-unavailable", node.name);
+  new Refusal(
+    504,
+    `the Docker engine ${node.name} did not answer this call within ${ms} ms (the node is up: the call itself is slow there); try again later`,
+    "engine-unavailable",
+    node.name,
+  );
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout;

@@ -92,8 +92,7 @@ export class Engine implements Upstream {
   }
 
   private send(request: EngineRequest, pool: Pool): Promise<IncomingMessage> {
-    const target =
-      this.address.kind === "unix" ? { socketPath: this.address.path } : { host: this.address.host, port: this.address.port };
+    const target = this.address.kind === "unix" ? { socketPath: this.address.path } : { host: this.address.host, port: this.address.port };
     return new Promise((resolve, reject) => {
       const outgoing = http.request({
         ...target,
@@ -126,8 +125,7 @@ export class Engine implements Upstream {
 
   connect(): Promise<net.Socket> {
     return new Promise((resolve, reject) => {
-      const socket =
-        this.address.kind === "unix" ? net.connect(this.address.path) : net.connect(this.address.port, this.address.host);
+      const socket = this.address.kind === "unix" ? net.connect(this.address.path) : net.connect(this.address.port, this.address.host);
       socket.once("connect", () => {
         socket.removeAllListeners("error");
         resolve(socket);

@@ -127,7 +127,19 @@ export class ClusterState {
     private readonly options: StateOptions,
   ) {
     this.records = new Map(
-      cluster.nodes.map((node) => [node.name, { node, containers: new Map(), images: new Set(), synced: false, queue: Promise.resolve(), containerQueues: new Map(), imagesDirty: false, imageInspects: new Map() }]),
+      cluster.nodes.map((node) => [
+        node.name,
+        {
+          node,
+          containers: new Map(),
+          images: new Set(),
+          synced: false,
+          queue: Promise.resolve(),
+          containerQueues: new Map(),
+          imagesDirty: false,
+          imageInspects: new Map(),
+        },
+      ]),
     );
   }
 
@@ -169,9 +181,7 @@ export class ClusterState {
    */
   async whenSized(): Promise<void> {
     await this.whenReady();
-    const sizing = [...this.records.values()]
-      .filter((record) => record.node.healthy && !isSized(record))
-      .map((record) => this.sizingOf(record));
+    const sizing = [...this.records.values()].filter((record) => record.node.healthy && !isSized(record)).map((record) => this.sizingOf(record));
     if (sizing.length === 0) return;
     let timer: NodeJS.Timeout | undefined;
     const givenUp = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.options.readyTimeoutMs)));
@@ -197,7 +207,11 @@ export class ClusterState {
     clearTimeout(timer);
     const left = unsized();
     if (left.length > 0) {
-      throw new Refusal(503, `the quota cannot be checked now: the sizes of ${left.length} of the tenant's containers on ${left[0]!.record.node.name} could not be read; try again`, "engine-unavailable");
+      throw new Refusal(
+        503,
+        `the quota cannot be checked now: the sizes of ${left.length} of the tenant's containers on ${left[0]!.record.node.name} could not be read; try again`,
+        "engine-unavailable",
+      );
     }
   }
 
@@ -268,7 +282,11 @@ export class ClusterState {
   }
 
   private async openStream(record: NodeRecord): Promise<void> {
-    const response = await record.node.engine.request({ method: "GET", path: `${ENGINE_API}/events?filters=${EVENT_FILTERS}`, timeoutMs: this.options.readyTimeoutMs });
+    const response = await record.node.engine.request({
+      method: "GET",
+      path: `${ENGINE_API}/events?filters=${EVENT_FILTERS}`,
+      timeoutMs: this.options.readyTimeoutMs,
+    });
     if (response.statusCode !== 200) {
       response.resume();
       throw new Error(`the event stream of ${record.node.name} answered ${response.statusCode}`);
@@ -353,7 +371,8 @@ export class ClusterState {
     record.containers = fresh;
     void this.sizingOf(record);
     for (const reservation of this.reservations) {
-      if (reservation.node === record.node.name && reservation.unansweredAt !== undefined && reservation.unansweredAt < startedAt) this.reservations.delete(reservation);
+      if (reservation.node === record.node.name && reservation.unansweredAt !== undefined && reservation.unansweredAt < startedAt)
+        this.reservations.delete(reservation);
     }
   }
 
@@ -372,7 +391,9 @@ export class ClusterState {
       publishedPorts: publishedPortCount(host, body.Config?.ExposedPorts, undefined),
       names: [String(body.Name ?? "").replace(/^\//, "")],
       owner: body.Config?.Labels?.[OWNER_LABEL],
-      hostPorts: Object.entries(ports).flatMap(([port, bindings]) => (bindings ?? []).filter((b) => b.HostPort).map((b) => `${b.HostPort}/${port.split("/")[1] ?? "tcp"}`)),
+      hostPorts: Object.entries(ports).flatMap(([port, bindings]) =>
+        (bindings ?? []).filter((b) => b.HostPort).map((b) => `${b.HostPort}/${port.split("/")[1] ?? "tcp"}`),
+      ),
       confirmedAt: ++this.tick,
       sized: true,
     };

@@ -48,7 +48,10 @@ const RULE = /^(constraint|affinity):([A-Za-z0-9_.\-/]+)(==|!=)(~?)(.+)$/;
 /** Rules from `constraint:`/`affinity:` environment entries and classic Swarm's labels. */
 export function placementRules(env: readonly string[] | null | undefined, labels: Record<string, string> | null | undefined): Rule[] {
   const written = [...(env ?? [])];
-  for (const [label, kind] of [["com.docker.swarm.constraints", "constraint"], ["com.docker.swarm.affinities", "affinity"]] as const) {
+  for (const [label, kind] of [
+    ["com.docker.swarm.constraints", "constraint"],
+    ["com.docker.swarm.affinities", "affinity"],
+  ] as const) {
     const raw = labels?.[label];
     if (raw === undefined) continue;
     let list: unknown;
@@ -79,7 +82,12 @@ function matcher(value: string): (candidate: string) => boolean {
     return (candidate) => regex.test(candidate);
   }
   if (value.includes("*")) {
-    const regex = new RegExp(`^${value.split("*").map((part) => part.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")}$`);
+    const regex = new RegExp(
+      `^${value
+        .split("*")
+        .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, "\\$&"))
+        .join(".*")}$`,
+    );
     return (candidate) => regex.test(candidate);
   }
   return (candidate) => candidate === value;
@@ -125,8 +133,14 @@ export function schedule(placement: Placement, nodes: readonly NodeState[], stra
     return undefined;
   };
   const failures = [
-    narrow((n) => placement.memory === 0 || n.memoryTotal - n.memoryReserved >= placement.memory, `no node has ${Math.round(placement.memory / 2 ** 20)} MB of memory free`),
-    narrow((n) => placement.hostPorts.every((port) => !n.usedPorts.has(port)), `host port ${placement.hostPorts.join(", ")} is taken on every node that could take the container`),
+    narrow(
+      (n) => placement.memory === 0 || n.memoryTotal - n.memoryReserved >= placement.memory,
+      `no node has ${Math.round(placement.memory / 2 ** 20)} MB of memory free`,
+    ),
+    narrow(
+      (n) => placement.hostPorts.every((port) => !n.usedPorts.has(port)),
+      `host port ${placement.hostPorts.join(", ")} is taken on every node that could take the container`,
+    ),
     ...placement.rules
       .filter((rule) => !rule.soft)
       .map((rule) => narrow((n) => satisfies(n, rule), `no node satisfies ${rule.kind}:${rule.key}${rule.operator}${rule.value}`)),
