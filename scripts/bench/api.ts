@@ -5,6 +5,7 @@
  * fails stops the benchmark instead of being measured.
  */
 import http from "node:http";
+import { TEST_IMAGE } from "../harness/index.ts";
 import type { HttpTarget } from "./paths.ts";
 
 export const API = "/v1.41";
@@ -45,4 +46,24 @@ export class ApiClient {
   close(): void {
     this.agent.destroy();
   }
+}
+
+/** Creates `count` unnamed containers of TEST_IMAGE, `concurrency` clients at a time; returns their ids. */
+export async function createContainers(target: HttpTarget, headers: Record<string, string>, count: number, concurrency: number): Promise<string[]> {
+  const clients = Array.from({ length: concurrency }, () => new ApiClient(target, headers));
+  const ids: string[] = [];
+  let next = 0;
+  try {
+    await Promise.all(
+      clients.map(async (client) => {
+        while (next < count) {
+          next++;
+          ids.push((await client.json<{ Id: string }>("POST", "/containers/create", { Image: TEST_IMAGE, Cmd: ["true"] })).Id);
+        }
+      }),
+    );
+  } finally {
+    for (const client of clients) client.close();
+  }
+  return ids;
 }

@@ -15,8 +15,8 @@ import { loadavg } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Engine, type Run, TEST_IMAGE, startEngines, withScriptRun } from "../harness/index.ts";
-import { ApiClient } from "./api.ts";
-import { type HttpTarget, type Path, startTenantProxy, type Tenant, writeTenant } from "./paths.ts";
+import { ApiClient, createContainers } from "./api.ts";
+import { type Path, startTenantProxy, type Tenant, writeTenant } from "./paths.ts";
 import type { Verdict } from "./stats.ts";
 import { performance } from "node:perf_hooks";
 
@@ -141,26 +141,9 @@ async function fill(engines: Engine[], tenant: Tenant, existing: number, total: 
  */
 async function throughput(path: Path, engine: Engine, tenant: Tenant, existing: number): Promise<Throughput> {
   await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
-  const enginePerSecond = CREATES / (await timedSeconds(() => createsOn({ socketPath: engine.socketPath }, {})));
-  const perSecond = CREATES / (await timedSeconds(() => createsOn(path.target, tenant.headers)));
+  const enginePerSecond = CREATES / (await timedSeconds(() => createContainers({ socketPath: engine.socketPath }, {}, CREATES, CONCURRENCY)));
+  const perSecond = CREATES / (await timedSeconds(() => createContainers(path.target, tenant.headers, CREATES, CONCURRENCY)));
   return { existing, perSecond, enginePerSecond, load: load() };
-}
-
-async function createsOn(target: HttpTarget, headers: Record<string, string>): Promise<void> {
-  const clients = Array.from({ length: CONCURRENCY }, () => new ApiClient(target, headers));
-  let next = 0;
-  try {
-    await Promise.all(
-      clients.map(async (client) => {
-        while (next < CREATES) {
-          next++;
-          await client.json("POST", "/containers/create", { Image: TEST_IMAGE, Cmd: ["true"] });
-        }
-      }),
-    );
-  } finally {
-    clients.forEach((client) => client.close());
-  }
 }
 
 const verdict = (v: Verdict) => `${v.measured} (target ${v.target}) ${v.pass ? "PASS" : "MISS"}`;

@@ -10,8 +10,8 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type Engine, type Run, TEST_IMAGE, startEngines } from "../harness/index.ts";
-import { ApiClient } from "./api.ts";
+import { type Engine, type Run, startEngines } from "../harness/index.ts";
+import { ApiClient, createContainers } from "./api.ts";
 import { type Path, startTenantProxy, type Tenant, writeTenant } from "./paths.ts";
 import { type Summary, summarize, timed, type Verdict } from "./stats.ts";
 
@@ -48,7 +48,7 @@ export async function fanOutCase(run: Run, dir: string, bundle: string, progress
   try {
     const setups = await Promise.all(FAN_OUT_ENGINES.map((count) => startClusterProxy(run, dir, engines.slice(0, count), bundle)));
     progress(`fan-out: each proxy's tenant creates ${CONTAINERS_PER_TENANT} containers through it`);
-    for (const setup of setups) await createMany(setup.path, setup.tenant, CONTAINERS_PER_TENANT);
+    for (const setup of setups) await createContainers(setup.path.target, setup.tenant.headers, CONTAINERS_PER_TENANT, CREATE_CONCURRENCY);
     const ps = await psLatencies(setups);
     const ratio = ps.at(-1)!.p50 / ps[0]!.p50;
     const psVerdict = { target: `<= ${TARGET_RATIO.toFixed(2)}x`, measured: `${ratio.toFixed(2)}x`, pass: ratio <= TARGET_RATIO };
@@ -77,29 +77,6 @@ async function startClusterProxy(run: Run, dir: string, engines: Engine[], bundl
   return { engines: engines.length, path, tenant };
 }
 
-/** Creates `count` containers, CREATE_CONCURRENCY at a time; returns their ids. */
-async function createMany(target: Path | Engine, tenant: Tenant, count: number): Promise<string[]> {
-  const clients = Array.from(
-    { length: CREATE_CONCURRENCY },
-    () => new ApiClient("target" in target ? target.target : { socketPath: target.socketPath }, tenant.headers),
-  );
-  const ids: string[] = [];
-  let next = 0;
-  try {
-    await Promise.all(
-      clients.map(async (client) => {
-        while (next < count) {
-          next++;
-          ids.push((await client.json<{ Id: string }>("POST", "/containers/create", { Image: TEST_IMAGE, Cmd: ["true"] })).Id);
-        }
-      }),
-    );
-  } finally {
-    clients.forEach((client) => client.close());
-  }
-  return ids;
-}
-
 async function psLatencies(setups: Setup[]): Promise<FanOutResults["ps"]> {
   const clients = setups.map((setup) => new ApiClient(setup.path.target, setup.tenant.headers));
   const samples: number[][] = setups.map(() => []);
@@ -120,8 +97,8 @@ async function psLatencies(setups: Setup[]): Promise<FanOutResults["ps"]> {
 }
 
 async function createThroughput(setup: Setup, engine: Engine): Promise<FanOutResults["creates"]> {
-  const direct = await timed(() => createMany(engine, setup.tenant, CREATES));
-  const proxied = await timed(() => createMany(setup.path, setup.tenant, CREATES));
+  const direct = await timed(() => createContainers({ socketPath: engine.socketPath }, setup.tenant.headers, CREATES, CREATE_CONCURRENCY));
+  const proxied = await timed(() => createContainers(setup.path.target, setup.tenant.headers, CREATES, CREATE_CONCURRENCY));
   const client = new ApiClient(setup.path.target, setup.tenant.headers);
   try {
     const listed = await client.json<Array<{ Names: string[] }>>("GET", "/containers/json?all=1");
