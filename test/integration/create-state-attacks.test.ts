@@ -138,17 +138,23 @@ describe("events applied while a tenant holds a container's lock", () => {
     expect(locked.status).toBe(201);
     expect((await api("locker", "POST", "/containers/locked/start")).status).toBe(204);
     await untilWritten(node, "locker_locked");
+    // By its full id, which the proxy has resolved already: the rename and the copies reach the engine
+    // without an inspect of their own. By name, each waited for the lock in an inspect first, and the
+    // rename and the second copy then raced for it once the first copy ended.
+    const id = String(locked.body.Id);
     const holding: ClientRequest[] = [];
     try {
-      holding.push((await unreadArchive("locker", "locked", "/big")).request);
-      // A rename waits for the lock, a second copy behind it: the rename's event comes once the first
-      // copy ends, and the proxy's inspect on it waits behind the second copy.
-      const renamed = api("locker", "POST", "/containers/locked/rename?name=renamed");
+      holding.push((await unreadArchive("locker", id, "/big")).request);
+      // A rename waits for the lock, a second copy behind it (the engine hands its lock to waiters in
+      // turn): the rename's event comes once the first copy ends, and the proxy's inspect on it waits
+      // behind the second copy.
+      const renamed = api("locker", "POST", `/containers/${id}/rename?name=renamed`);
       await sleep(500);
-      const second = unreadArchive("locker", "locked", "/big");
+      const second = unreadArchive("locker", id, "/big");
       await sleep(500);
       holding.shift()!.destroy();
-      expect((await renamed).status).toBe(204);
+      const renameAnswer = await renamed;
+      expect(renameAnswer.status, JSON.stringify(renameAnswer.body)).toBe(204);
       holding.push((await second).request);
       await sleep(500);
       expect((await api("victim", "DELETE", "/containers/kept")).status).toBe(204);

@@ -224,7 +224,10 @@ export const rename: Handler = async (request): Promise<Reply> => {
     });
     try {
       await nameIsFree(request, engineName, node);
-      const answer = await node.engine.json("POST", `${ENGINE_API}/containers/${id}/rename?name=${encodeURIComponent(engineName)}`);
+      // The tenant's own call, waited for as long as the engine takes: a rename waits for the
+      // container's lock, which the tenant may hold (a `docker cp` out of it left unread). Given up
+      // after the lookup timeout, it was answered 502 and then done by the engine all the same.
+      const answer = await node.engine.tenantJson("POST", `${ENGINE_API}/containers/${id}/rename?name=${encodeURIComponent(engineName)}`);
       if (answer.status === 204) {
         request.resolver.renamed(request.scope, id, engineName);
         state.renamed(node, id, engineName);
