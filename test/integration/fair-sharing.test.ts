@@ -234,10 +234,11 @@ describe("a node that goes down", () => {
     ok(await a(["run", "-d", "--name", "on-two", "-e", "constraint:node==docker-host-2", TEST_IMAGE, "sleep", "1000"]));
     ok(await a(["create", "--name", "stopped-on-two", "-e", "constraint:node==docker-host-2", TEST_IMAGE, "true"]));
     ok(await b(["run", "-d", "--name", "bobs-on-two", "-e", "constraint:node==docker-host-2", TEST_IMAGE, "sleep", "1000"]));
-    // The health checks (every 500 ms) keep each node's list: give them ten rounds, since a check
-    // on a loaded machine can take longer than its interval, and only a check that saw the
-    // containers can show them once the node is down.
-    await new Promise((resolve) => setTimeout(resolve, 5_000));
+    // The health checks (every 500 ms) keep each node's list: give them twenty rounds, since a check
+    // on a loaded machine can take longer than its interval (five seconds were too few once, with a
+    // second suite and a CI run beside it), and only a check that saw the containers can show them
+    // once the node is down. Nothing outside the proxy tells when a check has seen them.
+    await new Promise((resolve) => setTimeout(resolve, 10_000));
     await cluster.engines[1]!.stop();
 
     const running = ok(await a(["ps", "--format", "{{.Names}}|{{.State}}|{{.Status}}"]))
