@@ -4,7 +4,8 @@
  * anything is created, whatever setting the infra's own checks have not learnt of yet. The
  * addresses are placeholders (documentation ranges); the TLS files are the stack's, made later.
  */
-import { readSettings, SettingsError } from "../tenant-proxy/src/settings.ts";
+import { readSettings } from "../tenant-proxy/src/settings.ts";
+import { SettingsError } from "../tenant-proxy/src/settings-table.ts";
 import { parseEnvironmentFile } from "./environment-file.ts";
 import { ENGINE_PORT } from "./ports.ts";
 import { managerPlan, PATHS, type ProxySettings } from "./roles.ts";
