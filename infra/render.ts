@@ -13,7 +13,7 @@ import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import Handlebars from "handlebars";
 import { lastSubnet, parseCidr } from "./net.ts";
-import type { SettingKey } from "../tenant-proxy/src/settings-table.ts";
+import { MTU_RANGE, type SettingKey } from "../tenant-proxy/src/settings-table.ts";
 import type { AuthSettings, VolumeBackend } from "../tenant-proxy/src/settings-types.ts";
 
 const TEMPLATES = new URL("../templates/", import.meta.url);
@@ -169,7 +169,9 @@ export function renderDockerDaemonJson(input: { runtimes: Record<string, { path:
 }
 
 function mtuValue(what: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1280 || value > 9000) throw new Error(`${what}: ${value} is not an MTU from 1280 to 9000`);
+  if (!Number.isInteger(value) || value < MTU_RANGE.min || value > MTU_RANGE.max) {
+    throw new Error(`${what}: ${value} is not an MTU from ${MTU_RANGE.min} to ${MTU_RANGE.max}`);
+  }
   return value;
 }
 

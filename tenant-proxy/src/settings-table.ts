@@ -13,12 +13,13 @@ import { DEFAULT_PRIVATE_CIDRS, privateRanges } from "./policy/registries.ts";
 import type { VolumeOwner } from "./settings-types.ts";
 import type { UpstreamAddress } from "./upstream/engine.ts";
 
+/** A setting the proxy cannot start with: `setting` is the variable, `problem` what is wrong with it. */
 export class SettingsError extends Error {
   constructor(
     readonly setting: string,
-    message: string,
+    readonly problem: string,
   ) {
-    super(`${setting}: ${message}`);
+    super(`${setting}: ${problem}`);
     this.name = "SettingsError";
   }
 }
