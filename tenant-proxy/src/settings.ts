@@ -33,11 +33,16 @@ const DISK: SettingsFiles = { read: (path) => readFileSync(path), exists: exists
 
 type Env = Record<string, string | undefined>;
 
-/** The variable as given, under the name it was given (the setting's own first); empty is unset. */
+/** A variable's value, trimmed; empty is unset. */
+function variable(env: Env, name: string): string | undefined {
+  return env[name]?.trim() || undefined;
+}
+
+/** The setting as given, under the name it was given (its own before its alias). */
 function given<T>(env: Env, setting: Setting<T>): { name: string; raw: string } | undefined {
   for (const name of [setting.env, setting.alias]) {
-    const raw = name === undefined ? undefined : env[name]?.trim();
-    if (raw) return { name: name!, raw };
+    const raw = name === undefined ? undefined : variable(env, name);
+    if (raw !== undefined) return { name: name!, raw };
   }
   return undefined;
 }
@@ -163,8 +168,8 @@ function readTokensFile(files: SettingsFiles, path: string, name: string): Stati
 function readAuthBackend(env: Env): "keystone" | "static" | "none" {
   const { authBackend } = SETTINGS;
   const [berth, swarm] = [authBackend.env, authBackend.alias].map((name) => {
-    const raw = env[name]?.trim();
-    return raw ? authBackend.parse(raw, name) : undefined;
+    const raw = variable(env, name);
+    return raw === undefined ? undefined : authBackend.parse(raw, name);
   });
   if (berth && swarm && berth !== swarm) {
     throw new SettingsError(authBackend.env, `says ${berth} but ${authBackend.alias} says ${swarm}: set one`);

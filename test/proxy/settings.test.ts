@@ -63,6 +63,15 @@ describe("readSettings", () => {
     expect(settings.networkAuthorization).toBe(false);
   });
 
+  it("reads a setting under its other name, its own name winning when both are given", () => {
+    const keystone = { BERTH_UPSTREAM: "unix:///run/docker.sock", BERTH_AUTH_BACKEND: "keystone" };
+    expect(readSettings({ ...keystone, BERTH_KEYSTONE_URL: "https://b.example/v3" }).auth).toMatchObject({ keystoneUrl: "https://b.example" });
+    expect(readSettings({ ...keystone, SWARM_KEYSTONE_URL: "https://s.example/v3", BERTH_KEYSTONE_URL: "https://b.example/v3" }).auth).toMatchObject({
+      keystoneUrl: "https://s.example",
+    });
+    expect(errorOf({ ...keystone, BERTH_KEYSTONE_URL: "https://b.example/v2.0" }).setting).toBe("BERTH_KEYSTONE_URL");
+  });
+
   it.each([
     [{ BERTH_UPSTREAM: "" }, "BERTH_UPSTREAM", "not both or neither"],
     [{ BERTH_UPSTREAM: "docker.sock" }, "BERTH_UPSTREAM", "unix:///path or tcp://host:port"],
