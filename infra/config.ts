@@ -17,7 +17,7 @@ import { OPERATIONS } from "../tenant-proxy/src/operations.ts";
 import { type ApiFilterFile, disabledOperations } from "../tenant-proxy/src/policy/api-filter.ts";
 import { flavorsSchema } from "../tenant-proxy/src/policy/flavors.ts";
 import { quotaSchema } from "../tenant-proxy/src/policy/quota.ts";
-import { TENANT_ID_PATTERN as TENANT_ID } from "../tenant-proxy/src/identity/identity.ts";
+import { MTU_RANGE } from "../tenant-proxy/src/settings-table.ts";
 import { DEFAULT_PROXY_PORT, ENGINE_PORT, SSH_PORT } from "./ports.ts";
 import { proxyRefusal } from "./proxy-check.ts";
 import type { ProxySettings } from "./roles.ts";
@@ -135,8 +135,12 @@ const cidrList = z
   .array(z.string({ error: "expected CIDRs such as 203.0.113.0/24" }), { error: "expected a list of CIDRs such as [203.0.113.0/24]" })
   .min(1, "required: list at least one CIDR (there is no open default)");
 
-/** The VMs' network MTU: from IPv6's minimum to jumbo frames (the proxy's BERTH_NETWORK_MTU range). */
-const networkMtu = z.int({ error: "expected the network's MTU in bytes (e.g. 1450 on VXLAN, 1442 on Geneve)" }).min(1280).max(9000).optional();
+/** The VMs' network MTU: the engines' --mtu and the proxy's networkMtu, so the proxy's range. */
+const networkMtu = z
+  .int({ error: "expected the network's MTU in bytes (e.g. 1450 on VXLAN, 1442 on Geneve)" })
+  .min(MTU_RANGE.min)
+  .max(MTU_RANGE.max)
+  .optional();
 const NEW_NETWORK = z.strictObject(
   {
     cidr: z.string().default(DEFAULT_NETWORK_CIDR),
@@ -236,9 +240,10 @@ const SCHEMAS = {
         .transform((backend) => (backend === "Keystone" ? "keystone" : backend))
         .pipe(z.enum(["keystone", "none"], { error: "expected keystone or none (the static tokens backend is for the local cluster)" }))
         .default("keystone"),
-      keystoneUrl: z.url({ protocol: /^https?$/, error: "expected the Keystone v3 URL, e.g. https://keystone.example:5000/v3" }).optional(),
-      adminTenantId: z.string().regex(TENANT_ID, "expected an OpenStack project id").optional(),
-      membersTenantId: z.string().regex(TENANT_ID, "expected an OpenStack project id").optional(),
+      // What a URL and a project id are, and what each backend needs, is the proxy's to judge (proxy-check.ts).
+      keystoneUrl: z.string({ error: "expected the Keystone v3 URL, e.g. https://keystone.example:5000/v3" }).optional(),
+      adminTenantId: z.string({ error: "expected an OpenStack project id" }).optional(),
+      membersTenantId: z.string({ error: "expected an OpenStack project id" }).optional(),
       multiTenant: z.boolean().default(true),
       networkAuthorization: z.boolean().default(true),
       flavors: flavorsSchema.optional(),
@@ -398,42 +403,28 @@ class Checks {
     }
   }
 
+  /**
+   * The stack's own rules for the proxy (its port beside SSH and the engines, no authentication on
+   * a world-open proxy, the bundle), then the proxy's reader over the files the manager will get:
+   * the proxy alone judges its settings, whatever else in the stack is wrong.
+   */
   proxy(proxyCidrs: Cidr[] | undefined, readBundle: (path: string) => Buffer | undefined): ProxyConfig | undefined {
     const proxy = this.values.proxy;
     if (!proxy) return undefined;
     if (proxy.port === SSH_PORT || proxy.port === ENGINE_PORT) {
       this.problem("berth:proxy.port", `${proxy.port} is taken by ${proxy.port === SSH_PORT ? "SSH" : "the engines"}; the FDCS port is ${DEFAULT_PROXY_PORT}`);
     }
-    if (proxy.authBackend === "keystone") {
-      if (!proxy.keystoneUrl) this.problem("berth:proxy.keystoneUrl", "required with the keystone backend (e.g. https://keystone.example:5000/v3)");
-      else if (/\/v2\.0\/?$/.test(proxy.keystoneUrl)) this.problem("berth:proxy.keystoneUrl", "Keystone v2.0 no longer exists: give the v3 URL (.../v3)");
-    } else {
-      if (proxy.multiTenant) {
-        this.problem(
-          "berth:proxy.authBackend",
-          "none (no authentication) cannot tell tenants apart: the proxy refuses it while berth:proxy.multiTenant is true; set berth:proxy.multiTenant to false for a single-tenant service, or use keystone",
-        );
-      }
-      if (proxy.membersTenantId) this.problem("berth:proxy.membersTenantId", "needs the keystone backend (members are Keystone project members)");
-      if (proxyCidrs?.some(isWholeInternet)) {
-        this.problem(
-          "berth:proxy.authBackend",
-          "none lets anyone who reaches the proxy use every engine: refused while berth:proxyAllowedCidrs admits the whole internet",
-        );
-      }
+    if (proxy.authBackend === "none" && proxyCidrs?.some(isWholeInternet)) {
+      this.problem(
+        "berth:proxy.authBackend",
+        "none lets anyone who reaches the proxy use every engine: refused while berth:proxyAllowedCidrs admits the whole internet",
+      );
     }
-    const bundle = readBundle(proxy.bundle);
-    if (!bundle) {
-      this.problem("berth:proxy.bundle", `${proxy.bundle} does not exist: run \`npm run build\` first, or point the key at the bundled proxy`);
-      return undefined;
-    }
-    return {
+    const settings: ProxySettings = {
       port: proxy.port,
-      bundle: { path: proxy.bundle, sha256: createHash("sha256").update(bundle).digest("hex") },
       authBackend: proxy.authBackend,
       multiTenant: proxy.multiTenant,
       networkAuthorization: proxy.networkAuthorization,
-      dnsNames: proxy.dnsNames,
       ...(proxy.keystoneUrl ? { keystoneUrl: proxy.keystoneUrl } : {}),
       ...(proxy.adminTenantId ? { adminTenantId: proxy.adminTenantId } : {}),
       ...(proxy.membersTenantId ? { membersTenantId: proxy.membersTenantId } : {}),
@@ -441,6 +432,21 @@ class Checks {
       ...(proxy.quota ? { quota: proxy.quota } : {}),
       ...(proxy.apiFilter ? { apiFilter: proxy.apiFilter } : {}),
     };
+    this.proxyWouldStart(settings);
+    const bundle = readBundle(proxy.bundle);
+    if (!bundle) {
+      this.problem("berth:proxy.bundle", `${proxy.bundle} does not exist: run \`npm run build\` first, or point the key at the bundled proxy`);
+      return undefined;
+    }
+    return { ...settings, bundle: { path: proxy.bundle, sha256: createHash("sha256").update(bundle).digest("hex") }, dnsNames: proxy.dnsNames };
+  }
+
+  /** The proxy's own reader over the manager's files, once the keys they are made of have parsed. */
+  private proxyWouldStart(proxy: ProxySettings): void {
+    const { nodes, network, osdPlugin, sandbox } = this.values;
+    if (!nodes || !network || osdPlugin === undefined || !sandbox) return;
+    const refusal = proxyRefusal({ proxy, nodes: Object.keys(nodes).length, osd: osdPlugin, mtu: effectiveMtu(network.mtu, undefined), sandbox });
+    if (refusal) this.problem(refusal.key, refusal.message);
   }
 }
 
@@ -472,16 +478,6 @@ export function parseConfig(raw: RawConfig, options: ParseOptions = {}): BerthCo
   const nfs = checks.host(values.nfs, "nfs");
   const proxy = checks.proxy(proxyCidrs, options.readBundle ?? readBundleFromDisk);
   checks.osdSandbox();
-  if (checks.issues.length === 0) {
-    const refusal = proxyRefusal({
-      proxy: proxy!,
-      nodes: nodes!.length,
-      osd: values.osdPlugin!,
-      mtu: effectiveMtu(network!.mtu, undefined),
-      sandbox: values.sandbox!,
-    });
-    if (refusal) checks.problem("berth:proxy", `the tenant proxy would refuse to start with these settings: ${refusal}`);
-  }
   if (checks.issues.length > 0) throw new ConfigError(checks.issues);
 
   // No issue means every key parsed and every piece above was built.

@@ -13,6 +13,7 @@ import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import Handlebars from "handlebars";
 import { lastSubnet, parseCidr } from "./net.ts";
+import { MTU_RANGE, type SettingKey } from "../tenant-proxy/src/settings-table.ts";
 import type { AuthSettings, VolumeBackend } from "../tenant-proxy/src/settings-types.ts";
 
 const TEMPLATES = new URL("../templates/", import.meta.url);
@@ -168,7 +169,9 @@ export function renderDockerDaemonJson(input: { runtimes: Record<string, { path:
 }
 
 function mtuValue(what: string, value: number): number {
-  if (!Number.isInteger(value) || value < 1280 || value > 9000) throw new Error(`${what}: ${value} is not an MTU from 1280 to 9000`);
+  if (!Number.isInteger(value) || value < MTU_RANGE.min || value > MTU_RANGE.max) {
+    throw new Error(`${what}: ${value} is not an MTU from ${MTU_RANGE.min} to ${MTU_RANGE.max}`);
+  }
   return value;
 }
 
@@ -426,10 +429,13 @@ export interface ProxyEnvInput {
  */
 export type ProxyVolumes = Exclude<VolumeBackend, { kind: "local" }>;
 
-/** /etc/berth/proxy.env: the proxy's BERTH_* and SWARM_* settings. */
+/**
+ * /etc/berth/proxy.env: the proxy's BERTH_* and SWARM_* settings. The template's variables are the
+ * keys of the proxy's settings table, so a value is named as the setting it becomes.
+ */
 export function renderProxyEnv(input: ProxyEnvInput): string {
   const optional = (what: string, value: string | undefined) => (value === undefined ? null : plain(what, value));
-  return render("proxy.env.hbs", {
+  const settings = {
     listen: plain("listen", input.listen),
     nodesFile: absolutePath("nodesFile", input.nodesFile),
     authBackend: input.authBackend,
@@ -443,28 +449,32 @@ export function renderProxyEnv(input: ProxyEnvInput): string {
     quotaEnforced: input.quotaFile !== undefined,
     quotaFile: optional("quotaFile", input.quotaFile),
     apiFilterFile: optional("apiFilterFile", input.apiFilterFile),
-    tls: input.tls ? { certFile: absolutePath("tls.certFile", input.tls.certFile), keyFile: absolutePath("tls.keyFile", input.tls.keyFile) } : null,
-    volumes: proxyVolumes(input.volumes),
+    tlsCert: input.tls ? absolutePath("tls.certFile", input.tls.certFile) : null,
+    tlsKey: input.tls ? absolutePath("tls.keyFile", input.tls.keyFile) : null,
+    ...volumeSettings(input.volumes),
     networkMtu: input.networkMtu === undefined ? null : mtuValue("networkMtu", input.networkMtu),
     tenantRuntime: optional("tenantRuntime", input.tenantRuntime),
     volumeOwner: optional("volumeOwner", input.volumeOwner),
-  });
+  } satisfies Partial<Record<SettingKey, unknown>>;
+  return render("proxy.env.hbs", settings);
 }
 
-function proxyVolumes(volumes: ProxyVolumes): Record<string, string | null> {
+/** The volume backend's settings, every one present (null when unused) for the strict template. */
+function volumeSettings(volumes: ProxyVolumes) {
+  const none = { nfsServer: null, nfsExport: null, volumeRoot: null, osdDriver: null };
   switch (volumes.kind) {
     case "nfs":
       return {
-        kind: volumes.kind,
+        ...none,
+        volumeBackend: volumes.kind,
         nfsServer: address("volumes.server", volumes.server),
         nfsExport: absolutePath("volumes.export", volumes.export),
-        root: absolutePath("volumes.root", volumes.root),
-        osdDriver: null,
+        volumeRoot: absolutePath("volumes.root", volumes.root),
       };
     case "shared-dir":
-      return { kind: volumes.kind, nfsServer: null, nfsExport: null, root: absolutePath("volumes.root", volumes.root), osdDriver: null };
+      return { ...none, volumeBackend: volumes.kind, volumeRoot: absolutePath("volumes.root", volumes.root) };
     case "osd":
-      return { kind: volumes.kind, nfsServer: null, nfsExport: null, root: null, osdDriver: plain("volumes.driver", volumes.driver) };
+      return { ...none, volumeBackend: volumes.kind, osdDriver: plain("volumes.driver", volumes.driver) };
   }
 }
 

@@ -1,8 +1,9 @@
 /**
  * The proxy's settings, read once at start-up from environment variables and the files they name.
- * FDCS's SWARM_* names keep working (the admin guide's step 13); new settings use BERTH_*. Anything
- * missing, malformed or contradictory stops start-up with a SettingsError that names the variable
- * and says what was expected, because a security boundary must never guess its own configuration.
+ * Every variable is read through the settings table (settings-table.ts: its names, default and
+ * check); this reader adds what spans settings and reads the files. Anything missing, malformed or
+ * contradictory stops start-up with a SettingsError that names the variable and says what was
+ * expected, because a security boundary must never guess its own configuration.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { z } from "zod";
@@ -10,12 +11,12 @@ import { TENANT_ID_PATTERN } from "./identity/identity.ts";
 import { OPERATIONS } from "./operations.ts";
 import { disabledOperations } from "./policy/api-filter.ts";
 import { flavorsSchema, MIB } from "./policy/flavors.ts";
-import { type ContainerLimits, ULIMIT_NAMES } from "./policy/limits.ts";
+import type { ContainerLimits } from "./policy/limits.ts";
 import { quotaSchema } from "./policy/quota.ts";
-import { DEFAULT_PRIVATE_CIDRS, type RegistryPolicy, privateRanges } from "./policy/registries.ts";
-import type { AuthSettings, Engines, Policy, Settings, StaticToken, VolumeBackend, VolumeOwner } from "./settings-types.ts";
+import type { RegistryPolicy } from "./policy/registries.ts";
+import { parseUpstream, SETTINGS, type Setting, SettingsError } from "./settings-table.ts";
+import type { AuthSettings, Engines, Policy, Settings, StaticToken, VolumeBackend } from "./settings-types.ts";
 import { parseNodesFile } from "./upstream/cluster.ts";
-import type { UpstreamAddress } from "./upstream/engine.ts";
 
 /**
  * Where the settings' files (nodes, flavors, quota, API filter, tokens, TLS) are read from: the
@@ -30,168 +31,96 @@ export interface SettingsFiles {
 
 const DISK: SettingsFiles = { read: (path) => readFileSync(path), exists: existsSync };
 
-export class SettingsError extends Error {
-  constructor(
-    readonly setting: string,
-    message: string,
-  ) {
-    super(`${setting}: ${message}`);
-    this.name = "SettingsError";
-  }
-}
-
 type Env = Record<string, string | undefined>;
 
-function value(env: Env, name: string): string | undefined {
-  const raw = env[name];
-  return raw === undefined || raw.trim() === "" ? undefined : raw.trim();
+/** A variable's value, trimmed; empty is unset. */
+function variable(env: Env, name: string): string | undefined {
+  return env[name]?.trim() || undefined;
 }
 
-function bool(env: Env, name: string, fallback: boolean): boolean {
-  const raw = value(env, name);
-  if (raw === undefined) return fallback;
-  if (/^true$/i.test(raw)) return true;
-  if (/^false$/i.test(raw)) return false;
-  throw new SettingsError(name, `expected true or false, got "${raw}"`);
-}
-
-function positiveInt(env: Env, name: string, fallback: number): number {
-  const raw = value(env, name);
-  if (raw === undefined) return fallback;
-  if (!/^\d+$/.test(raw) || Number(raw) <= 0) throw new SettingsError(name, `expected a positive whole number, got "${raw}"`);
-  return Number(raw);
-}
-
-/** host:port; port 0 (listen only) asks the system for a free port. */
-export function parseListen(raw: string, name = "BERTH_LISTEN", lowestPort = 0): { host: string; port: number } {
-  const match = /^(\[[0-9a-fA-F:]+\]|[^:\s]+):(\d{1,5})$/.exec(raw);
-  const port = match ? Number(match[2]) : NaN;
-  if (!match || port < lowestPort || port > 65535) {
-    throw new SettingsError(name, `expected host:port (e.g. 0.0.0.0:2376), got "${raw}"`);
+/** The setting as given, under the name it was given (its own before its alias). */
+function given<T>(env: Env, setting: Setting<T>): { name: string; raw: string } | undefined {
+  for (const name of [setting.env, setting.alias]) {
+    const raw = name === undefined ? undefined : variable(env, name);
+    if (raw !== undefined) return { name: name!, raw };
   }
-  return { host: match[1]!.replace(/^\[|\]$/g, ""), port };
+  return undefined;
 }
 
-export function parseUpstream(raw: string, name = "BERTH_UPSTREAM"): UpstreamAddress {
-  if (raw.startsWith("unix://")) {
-    const path = raw.slice("unix://".length);
-    if (!path.startsWith("/")) throw new SettingsError(name, `expected unix:///absolute/path, got "${raw}"`);
-    return { kind: "unix", path };
-  }
-  if (raw.startsWith("tcp://")) {
-    const { host, port } = parseListen(raw.slice("tcp://".length).replace(/\/$/, ""), name, 1);
-    return { kind: "tcp", host, port };
-  }
-  throw new SettingsError(name, `expected unix:///path or tcp://host:port, got "${raw}"`);
+/** The setting's value: as given, else its default; undefined when it has neither. */
+function read<T>(env: Env, setting: Setting<T> & { default: string }): T;
+function read<T>(env: Env, setting: Setting<T>): T | undefined;
+function read<T>(env: Env, setting: Setting<T>): T | undefined {
+  const found = given(env, setting);
+  if (found) return setting.parse(found.raw, found.name);
+  return setting.default === undefined ? undefined : setting.parse(setting.default, setting.env);
 }
 
-/** The smallest MTU IPv6 allows, and the largest jumbo frame: anything outside is a typo. */
-const MTU_RANGE = { min: 1280, max: 9000 };
-
-function optionalMtu(env: Env, name: string): number | undefined {
-  const raw = value(env, name);
-  if (raw === undefined) return undefined;
-  if (!/^\d+$/.test(raw) || Number(raw) < MTU_RANGE.min || Number(raw) > MTU_RANGE.max) {
-    throw new SettingsError(name, `expected an MTU from ${MTU_RANGE.min} to ${MTU_RANGE.max} (the hosts' network, e.g. 1450 on Neutron VXLAN), got "${raw}"`);
-  }
-  return Number(raw);
+/** A setting another one needs: named as missing when it is not given. */
+function required<T>(env: Env, setting: Setting<T>, because: string): T {
+  const value = read(env, setting);
+  if (value === undefined) throw new SettingsError(setting.env, `required ${because}`);
+  return value;
 }
 
 function readEngines(env: Env, files: SettingsFiles): Engines {
-  const upstream = value(env, "BERTH_UPSTREAM");
-  const nodesFile = value(env, "BERTH_NODES_FILE");
-  if ((upstream === undefined) === (nodesFile === undefined)) {
+  const { upstream, nodesFile } = SETTINGS;
+  const engine = read(env, upstream);
+  const nodesPath = read(env, nodesFile);
+  if ((engine === undefined) === (nodesPath === undefined)) {
     throw new SettingsError(
-      "BERTH_UPSTREAM",
-      "give one engine (BERTH_UPSTREAM=unix:///path or tcp://host:port) or a cluster (BERTH_NODES_FILE), not both or neither",
+      upstream.env,
+      `give one engine (${upstream.env}=unix:///path or tcp://host:port) or a cluster (${nodesFile.env}), not both or neither`,
     );
   }
   const timing = {
-    healthIntervalMs: positiveInt(env, "BERTH_HEALTH_INTERVAL_MS", 5_000),
-    fanOutTimeoutMs: positiveInt(env, "BERTH_FANOUT_TIMEOUT_MS", 5_000),
-    resyncIntervalMs: positiveInt(env, "BERTH_STATE_RESYNC_INTERVAL_MS", 60_000),
+    healthIntervalMs: read(env, SETTINGS.healthIntervalMs),
+    fanOutTimeoutMs: read(env, SETTINGS.fanOutTimeoutMs),
+    resyncIntervalMs: read(env, SETTINGS.stateResyncIntervalMs),
   };
-  if (upstream !== undefined) return { nodes: [{ name: "engine", address: parseUpstream(upstream) }], named: false, ...timing };
+  if (engine !== undefined) return { nodes: [{ name: "engine", address: engine }], named: false, ...timing };
   let lines: ReturnType<typeof parseNodesFile>;
   try {
-    lines = parseNodesFile(files.read(nodesFile!).toString("utf8"));
+    lines = parseNodesFile(files.read(nodesPath!).toString("utf8"));
   } catch (error) {
-    throw new SettingsError("BERTH_NODES_FILE", `${nodesFile}: ${(error as Error).message}`);
+    throw new SettingsError(nodesFile.env, `${nodesPath}: ${(error as Error).message}`);
   }
-  if (lines.length === 0) throw new SettingsError("BERTH_NODES_FILE", `${nodesFile} lists no nodes`);
+  if (lines.length === 0) throw new SettingsError(nodesFile.env, `${nodesPath} lists no nodes`);
   const nodes = lines.map((line, index) => ({
     name: line.name ?? `docker-host-${index + 1}`,
-    address: /^(unix|tcp):\/\//.test(line.hostPort)
-      ? parseUpstream(line.hostPort, "BERTH_NODES_FILE")
-      : parseUpstream(`tcp://${line.hostPort}`, "BERTH_NODES_FILE"),
+    address: parseUpstream(/^(unix|tcp):\/\//.test(line.hostPort) ? line.hostPort : `tcp://${line.hostPort}`, nodesFile.env),
   }));
   const duplicate = nodes.find((node, index) => nodes.findIndex((other) => other.name === node.name) !== index);
-  if (duplicate) throw new SettingsError("BERTH_NODES_FILE", `the node name ${duplicate.name} is given twice`);
+  if (duplicate) throw new SettingsError(nodesFile.env, `the node name ${duplicate.name} is given twice`);
   return { nodes, named: true, ...timing };
 }
 
 function readVolumeBackend(env: Env, cluster: boolean): VolumeBackend {
-  const kind = value(env, "BERTH_VOLUME_BACKEND") ?? "local";
-  const required = (name: string) => {
-    const found = value(env, name);
-    if (found === undefined) throw new SettingsError(name, `required with BERTH_VOLUME_BACKEND=${kind}`);
-    return found;
-  };
-  const absolute = (name: string) => {
-    const path = required(name);
-    if (!path.startsWith("/")) throw new SettingsError(name, `expected an absolute path, got "${path}"`);
-    return path.replace(/\/+$/, "");
+  const { volumeBackend } = SETTINGS;
+  const kind = read(env, volumeBackend);
+  const because = `with ${volumeBackend.env}=${kind}`;
+  // Who owns the directories the proxy makes: only the backends made of directories have one.
+  const owned = () => {
+    const owner = read(env, SETTINGS.volumeOwner);
+    return owner === undefined ? {} : { owner };
   };
   switch (kind) {
     case "local":
-      if (cluster) throw new SettingsError("BERTH_VOLUME_BACKEND", "a cluster needs volumes every node reaches: nfs, shared-dir or osd");
+      if (cluster) throw new SettingsError(volumeBackend.env, "a cluster needs volumes every node reaches: nfs, shared-dir or osd");
       return { kind };
     case "nfs":
-      return { kind, server: required("BERTH_NFS_SERVER"), export: absolute("BERTH_NFS_EXPORT"), root: absolute("BERTH_VOLUME_ROOT"), ...volumeOwner(env) };
+      return {
+        kind,
+        server: required(env, SETTINGS.nfsServer, because),
+        export: required(env, SETTINGS.nfsExport, because),
+        root: required(env, SETTINGS.volumeRoot, because),
+        ...owned(),
+      };
     case "shared-dir":
-      return { kind, root: absolute("BERTH_VOLUME_ROOT"), ...volumeOwner(env) };
+      return { kind, root: required(env, SETTINGS.volumeRoot, because), ...owned() };
     case "osd":
-      return { kind, driver: value(env, "BERTH_OSD_DRIVER") ?? "nfs" };
-    default:
-      throw new SettingsError("BERTH_VOLUME_BACKEND", `expected local, nfs, shared-dir or osd, got "${kind}"`);
+      return { kind, driver: read(env, SETTINGS.osdDriver) };
   }
-}
-
-/** `uid:gid`, e.g. `100000:100000`, the first ids of the engines' user-namespace remapping. */
-function volumeOwner(env: Env): { owner?: VolumeOwner } {
-  const raw = value(env, "BERTH_VOLUME_OWNER");
-  if (raw === undefined) return {};
-  const match = /^(\d{1,10}):(\d{1,10})$/.exec(raw);
-  if (!match || Number(match[1]) > 0xfffffffe || Number(match[2]) > 0xfffffffe) {
-    throw new SettingsError("BERTH_VOLUME_OWNER", `expected uid:gid (the engines' remapped root, e.g. 100000:100000), got "${raw}"`);
-  }
-  return { owner: { uid: Number(match[1]), gid: Number(match[2]) } };
-}
-
-/** A runtime name as dockerd's `runtimes` keys them; `runc` is the engine's own default. */
-function optionalRuntime(env: Env, name: string): string | undefined {
-  const raw = value(env, name);
-  if (raw !== undefined && !/^[a-z][a-z0-9_.-]{0,63}$/.test(raw)) {
-    throw new SettingsError(name, `expected a runtime name registered on the engines (e.g. runsc), got "${raw}"`);
-  }
-  return raw;
-}
-
-function keystoneUrl(env: Env): string {
-  const name = value(env, "SWARM_KEYSTONE_URL") !== undefined ? "SWARM_KEYSTONE_URL" : "BERTH_KEYSTONE_URL";
-  const raw = value(env, name);
-  if (raw === undefined) throw new SettingsError("SWARM_KEYSTONE_URL", "required with the keystone auth backend (e.g. https://keystone.example:5000/v3)");
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw new SettingsError(name, `not a URL: "${raw}"`);
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") throw new SettingsError(name, `expected an http(s) URL, got "${raw}"`);
-  const path = url.pathname.replace(/\/+$/, "");
-  if (/\/v2\.0$/.test(path)) throw new SettingsError(name, "Keystone v2.0 no longer exists: give the v3 URL (…/v3)");
-  // Accept the service root or its /v3: the identity module always speaks v3.
-  return `${url.origin}${path.replace(/\/v3$/, "")}`;
 }
 
 const staticTokensSchema = z
@@ -225,189 +154,137 @@ function parseJsonFile<T>(files: SettingsFiles, path: string, name: string, sche
   return parsed.data;
 }
 
-export function readTokensFile(path: string, name = "BERTH_TOKENS_FILE", files: SettingsFiles = DISK): StaticToken[] {
-  const json = readJsonFile(files, path, name);
-  const parsed = staticTokensSchema.safeParse(json);
-  if (!parsed.success) throw new SettingsError(name, `${path}: ${z.prettifyError(parsed.error).replace(/\n/g, "; ")}`);
+function readTokensFile(files: SettingsFiles, path: string, name: string): StaticToken[] {
+  const tokens = parseJsonFile(files, path, name, staticTokensSchema);
   const seen = new Set<string>();
-  for (const entry of parsed.data) {
+  for (const entry of tokens) {
     if (seen.has(entry.token)) throw new SettingsError(name, `${path}: a token is listed twice (user ${entry.user})`);
     seen.add(entry.token);
   }
-  return parsed.data;
+  return tokens;
 }
 
-function authBackend(env: Env): "keystone" | "static" | "none" {
-  const berth = value(env, "BERTH_AUTH_BACKEND")?.toLowerCase();
-  const swarm = value(env, "SWARM_AUTH_BACKEND")?.toLowerCase();
-  for (const [name, raw] of [
-    ["BERTH_AUTH_BACKEND", berth],
-    ["SWARM_AUTH_BACKEND", swarm],
-  ] as const) {
-    if (raw !== undefined && raw !== "keystone" && raw !== "static" && raw !== "none") {
-      throw new SettingsError(name, `expected keystone, static or none, got "${env[name]}"`);
-    }
-  }
+/** FDCS's SWARM_AUTH_BACKEND and berth's BERTH_AUTH_BACKEND: both are checked, and must agree when both are given. */
+function readAuthBackend(env: Env): "keystone" | "static" | "none" {
+  const { authBackend } = SETTINGS;
+  const [berth, swarm] = [authBackend.env, authBackend.alias].map((name) => {
+    const raw = variable(env, name);
+    return raw === undefined ? undefined : authBackend.parse(raw, name);
+  });
   if (berth && swarm && berth !== swarm) {
-    throw new SettingsError("BERTH_AUTH_BACKEND", `says ${berth} but SWARM_AUTH_BACKEND says ${swarm}: set one`);
+    throw new SettingsError(authBackend.env, `says ${berth} but ${authBackend.alias} says ${swarm}: set one`);
   }
   const chosen = berth ?? swarm;
-  if (chosen === undefined) throw new SettingsError("BERTH_AUTH_BACKEND", "required: keystone, static or none");
-  return chosen as "keystone" | "static" | "none";
+  if (chosen === undefined) throw new SettingsError(authBackend.env, "required: keystone, static or none");
+  return chosen;
 }
 
-function readPem(env: Env, files: SettingsFiles, name: string): Buffer {
-  const path = value(env, name)!;
-  try {
-    return files.read(path);
-  } catch (error) {
-    throw new SettingsError(name, `cannot read ${path}: ${(error as Error).message}`);
-  }
-}
-
-function optionalTenantId(env: Env, name: string): string | undefined {
-  const raw = value(env, name);
-  if (raw !== undefined && !TENANT_ID_PATTERN.test(raw)) {
-    throw new SettingsError(name, `expected a project id (letters, digits, '-'), got "${raw}"`);
-  }
-  return raw;
-}
-
-/** FDCS's rule: a file not named defaults to `<name>.json` in the directory the service starts in. */
-function policyFile(env: Env, name: string, fallback: string): string {
-  return value(env, name) ?? fallback;
-}
-
-/** BERTH_ULIMITS_MAX: `name=max` pairs (`nofile=1048576,core=0,stack=unlimited`), or `none`. */
-export function parseUlimitsMax(raw: string, name = "BERTH_ULIMITS_MAX"): ReadonlyMap<string, number> {
-  if (raw === "none") return new Map();
-  const entries = raw
-    .split(",")
-    .map((pair) => pair.trim())
-    .filter(Boolean)
-    .map((pair) => {
-      const match = /^([a-z]+)=(\d+|unlimited)$/.exec(pair);
-      if (!match || !ULIMIT_NAMES.includes(match[1]!)) {
-        throw new SettingsError(name, `expected name=max pairs (max a number or "unlimited"; names ${ULIMIT_NAMES.join(", ")}), got "${pair}"`);
+function readAuth(env: Env, files: SettingsFiles, multiTenant: boolean): AuthSettings {
+  const backend = readAuthBackend(env);
+  switch (backend) {
+    case "keystone":
+      return {
+        backend,
+        keystoneUrl: required(env, SETTINGS.keystoneUrl, "with the keystone auth backend (e.g. https://keystone.example:5000/v3)"),
+        cacheTtlMs: read(env, SETTINGS.tokenCacheSeconds) * 1000,
+        cacheSize: read(env, SETTINGS.tokenCacheSize),
+        timeoutMs: read(env, SETTINGS.keystoneTimeoutMs),
+        lookups: { total: read(env, SETTINGS.keystoneMaxLookups), perAddress: read(env, SETTINGS.keystoneMaxLookupsPerAddress) },
+      };
+    case "static": {
+      const tokensFile = required(env, SETTINGS.tokensFile, "with the static auth backend");
+      return { backend, tokensFile, tokens: readTokensFile(files, tokensFile, SETTINGS.tokensFile.env) };
+    }
+    case "none":
+      if (multiTenant) {
+        throw new SettingsError(SETTINGS.authBackend.env, `none means no authentication, which is only allowed with ${SETTINGS.multiTenant.env}=false`);
       }
-      return [match[1]!, match[2] === "unlimited" ? Infinity : Number(match[2])] as const;
-    });
-  return new Map(entries);
+      return { backend };
+  }
 }
 
-export const DEFAULT_ULIMITS_MAX =
-  "core=0,cpu=unlimited,data=unlimited,fsize=unlimited,locks=unlimited,nofile=1048576,nproc=unlimited,rss=unlimited,stack=unlimited";
+function readTls(env: Env, files: SettingsFiles): Settings["tls"] {
+  const { tlsCert, tlsKey } = SETTINGS;
+  const [cert, key] = [tlsCert, tlsKey].map((setting) => read(env, setting));
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new SettingsError(cert === undefined ? tlsCert.env : tlsKey.env, `${tlsCert.env} and ${tlsKey.env} go together`);
+  }
+  if (cert === undefined) return undefined;
+  const pem = (path: string, name: string) => {
+    try {
+      return files.read(path);
+    } catch (error) {
+      throw new SettingsError(name, `cannot read ${path}: ${(error as Error).message}`);
+    }
+  };
+  return { cert: pem(cert, tlsCert.env), key: pem(key!, tlsKey.env) };
+}
 
 function readLimits(env: Env): ContainerLimits {
-  const pids = { default: positiveInt(env, "BERTH_PIDS_LIMIT_DEFAULT", 1024), max: positiveInt(env, "BERTH_PIDS_LIMIT_MAX", 4096) };
-  if (pids.default > pids.max) throw new SettingsError("BERTH_PIDS_LIMIT_DEFAULT", `${pids.default} is over BERTH_PIDS_LIMIT_MAX (${pids.max})`);
+  const pids = { default: read(env, SETTINGS.pidsLimitDefault), max: read(env, SETTINGS.pidsLimitMax) };
+  if (pids.default > pids.max) {
+    throw new SettingsError(SETTINGS.pidsLimitDefault.env, `${pids.default} is over ${SETTINGS.pidsLimitMax.env} (${pids.max})`);
+  }
   return {
     pids,
-    shmMaxBytes: positiveInt(env, "BERTH_SHM_MAX_MB", 64) * MIB,
-    healthcheckMinNs: positiveInt(env, "BERTH_HEALTHCHECK_MIN_MS", 1000) * 1e6,
-    ulimitsMax: parseUlimitsMax(value(env, "BERTH_ULIMITS_MAX") ?? DEFAULT_ULIMITS_MAX),
-    publishedPortsMax: positiveInt(env, "BERTH_PUBLISHED_PORTS_MAX", 20),
-    publishedPortsTenantMax: positiveInt(env, "BERTH_PUBLISHED_PORTS_TENANT_MAX", 100),
-    networksTenantMax: positiveInt(env, "BERTH_NETWORKS_TENANT_MAX", 20),
-    mountsMax: positiveInt(env, "BERTH_MOUNTS_MAX", 64),
+    shmMaxBytes: read(env, SETTINGS.shmMaxMb) * MIB,
+    healthcheckMinNs: read(env, SETTINGS.healthcheckMinMs) * 1e6,
+    ulimitsMax: read(env, SETTINGS.ulimitsMax),
+    publishedPortsMax: read(env, SETTINGS.publishedPortsMax),
+    publishedPortsTenantMax: read(env, SETTINGS.publishedPortsTenantMax),
+    networksTenantMax: read(env, SETTINGS.networksTenantMax),
+    mountsMax: read(env, SETTINGS.mountsMax),
   };
 }
 
-function readPolicy(env: Env, files: SettingsFiles): Policy {
-  const flavors = bool(env, "SWARM_FLAVORS_ENFORCED", false)
-    ? parseJsonFile(files, policyFile(env, "SWARM_FLAVORS_FILE", "flavors.json"), "SWARM_FLAVORS_FILE", flavorsSchema)
-    : undefined;
-  const quota = bool(env, "SWARM_ENFORCE_QUOTA", false)
-    ? parseJsonFile(files, policyFile(env, "SWARM_QUOTA_FILE", "quota.json"), "SWARM_QUOTA_FILE", quotaSchema)
-    : undefined;
-  let disabled: ReadonlySet<string> = new Set();
-  const filterFile = value(env, "SWARM_APIFILTER_FILE") ?? (files.exists("apifilter.json") ? "apifilter.json" : undefined);
-  if (filterFile !== undefined) {
-    const result = disabledOperations(readJsonFile(files, filterFile, "SWARM_APIFILTER_FILE"), OPERATIONS);
-    if ("error" in result) throw new SettingsError("SWARM_APIFILTER_FILE", `${filterFile}: ${result.error}`);
-    disabled = result.disabled;
-  }
-  const capabilities = (value(env, "BERTH_ALLOW_CAPABILITIES") ?? "")
-    .split(",")
-    .map((c) => c.trim().toUpperCase().replace(/^CAP_/, ""))
-    .filter(Boolean);
-  for (const capability of capabilities) {
-    if (!/^[A-Z_]+$/.test(capability) || capability === "ALL") throw new SettingsError("BERTH_ALLOW_CAPABILITIES", `"${capability}" is not a capability name`);
-  }
-  return {
-    flavors,
-    quota,
-    disabledOperations: disabled,
-    allowedCapabilities: new Set(capabilities),
-    tmpfsMaxBytes: positiveInt(env, "BERTH_TMPFS_MAX_MB", 64) * MIB,
-    limits: readLimits(env),
-    metadataMaxBytes: positiveInt(env, "BERTH_METADATA_MAX_BYTES", 64 * 1024),
-    tenantImageChanges: bool(env, "BERTH_TENANT_IMAGE_CHANGES", false),
-    registries: readRegistries(env),
-    tenantRuntime: optionalRuntime(env, "BERTH_TENANT_RUNTIME"),
-  };
+/** FDCS's rule: a policy file not named is `<name>.json` in the directory the service starts in. */
+function readPolicyFile<T>(env: Env, files: SettingsFiles, setting: Setting<string> & { default: string }, schema: z.ZodType<T>): T {
+  return parseJsonFile(files, read(env, setting), setting.env, schema);
 }
 
-function list(env: Env, name: string): string[] | undefined {
-  return value(env, name)
-    ?.split(",")
-    .map((item) => item.trim())
-    .filter(Boolean);
+/** The API filter is FDCS's optional file: the default one only when it exists. */
+function readDisabledOperations(env: Env, files: SettingsFiles): ReadonlySet<string> {
+  const apiFilterFile: Setting<string> & { default: string } = SETTINGS.apiFilterFile;
+  const named = given(env, apiFilterFile);
+  const path = named ? apiFilterFile.parse(named.raw, named.name) : files.exists(apiFilterFile.default) ? apiFilterFile.default : undefined;
+  if (path === undefined) return new Set();
+  const result = disabledOperations(readJsonFile(files, path, apiFilterFile.env), OPERATIONS);
+  if ("error" in result) throw new SettingsError(apiFilterFile.env, `${path}: ${result.error}`);
+  return result.disabled;
 }
 
 function readRegistries(env: Env): RegistryPolicy {
-  const ranges = privateRanges(list(env, "BERTH_REGISTRY_PRIVATE_CIDRS") ?? DEFAULT_PRIVATE_CIDRS);
-  if ("bad" in ranges) throw new SettingsError("BERTH_REGISTRY_PRIVATE_CIDRS", `expected address/prefix ranges such as 10.0.0.0/8, got "${ranges.bad}"`);
-  const allowed = (list(env, "BERTH_TENANT_REGISTRIES") ?? []).map((registry) => registry.toLowerCase());
-  const bad = allowed.find((registry) => !/^(\[[0-9a-f:]+\]|[a-z0-9.-]+)(:\d{1,5})?$/.test(registry));
-  if (bad !== undefined) throw new SettingsError("BERTH_TENANT_REGISTRIES", `expected registries as host or host:port, got "${bad}"`);
-  return { privateRanges: ranges, allowed: new Set(allowed) };
+  return { privateRanges: read(env, SETTINGS.registryPrivateCidrs), allowed: new Set(read(env, SETTINGS.tenantRegistries) ?? []) };
+}
+
+function readPolicy(env: Env, files: SettingsFiles): Policy {
+  return {
+    flavors: read(env, SETTINGS.flavorsEnforced) ? readPolicyFile(env, files, SETTINGS.flavorsFile, flavorsSchema) : undefined,
+    quota: read(env, SETTINGS.quotaEnforced) ? readPolicyFile(env, files, SETTINGS.quotaFile, quotaSchema) : undefined,
+    disabledOperations: readDisabledOperations(env, files),
+    allowedCapabilities: new Set(read(env, SETTINGS.allowCapabilities) ?? []),
+    tmpfsMaxBytes: read(env, SETTINGS.tmpfsMaxMb) * MIB,
+    limits: readLimits(env),
+    metadataMaxBytes: read(env, SETTINGS.metadataMaxBytes),
+    tenantImageChanges: read(env, SETTINGS.tenantImageChanges),
+    registries: readRegistries(env),
+    tenantRuntime: read(env, SETTINGS.tenantRuntime),
+  };
 }
 
 export function readSettings(env: Env, files: SettingsFiles = DISK): Settings {
-  const listen = parseListen(value(env, "BERTH_LISTEN") ?? "0.0.0.0:2376");
+  const listen = read(env, SETTINGS.listen);
   const engines = readEngines(env, files);
-  const scheduler = value(env, "BERTH_SCHEDULER_STRATEGY") ?? "spread";
-  if (scheduler !== "spread" && scheduler !== "binpack" && scheduler !== "random") {
-    throw new SettingsError("BERTH_SCHEDULER_STRATEGY", `expected spread, binpack or random, got "${scheduler}"`);
-  }
-  const multiTenant = bool(env, "SWARM_MULTI_TENANT", true);
+  const scheduler = read(env, SETTINGS.schedulerStrategy);
+  const multiTenant = read(env, SETTINGS.multiTenant);
+  const auth = readAuth(env, files, multiTenant);
 
-  const backend = authBackend(env);
-  let auth: AuthSettings;
-  if (backend === "keystone") {
-    auth = {
-      backend,
-      keystoneUrl: keystoneUrl(env),
-      cacheTtlMs: positiveInt(env, "BERTH_TOKEN_CACHE_SECONDS", 30) * 1000,
-      cacheSize: positiveInt(env, "BERTH_TOKEN_CACHE_SIZE", 10_000),
-      timeoutMs: positiveInt(env, "BERTH_KEYSTONE_TIMEOUT_MS", 5_000),
-      lookups: {
-        total: positiveInt(env, "BERTH_KEYSTONE_MAX_LOOKUPS", 32),
-        perAddress: positiveInt(env, "BERTH_KEYSTONE_MAX_LOOKUPS_PER_ADDRESS", 4),
-      },
-    };
-  } else if (backend === "static") {
-    const tokensFile = value(env, "BERTH_TOKENS_FILE");
-    if (tokensFile === undefined) throw new SettingsError("BERTH_TOKENS_FILE", "required with the static auth backend");
-    auth = { backend, tokensFile, tokens: readTokensFile(tokensFile, "BERTH_TOKENS_FILE", files) };
-  } else {
-    if (multiTenant) {
-      throw new SettingsError("BERTH_AUTH_BACKEND", "none means no authentication, which is only allowed with SWARM_MULTI_TENANT=false");
-    }
-    auth = { backend };
-  }
-
-  const adminTenantId = optionalTenantId(env, "SWARM_ADMIN_TENANT_ID");
-  const membersTenantId = optionalTenantId(env, "SWARM_MEMBERS_TENANT_ID");
+  const adminTenantId = read(env, SETTINGS.adminTenantId);
+  const membersTenantId = read(env, SETTINGS.membersTenantId);
   if (membersTenantId !== undefined && auth.backend !== "keystone") {
-    throw new SettingsError("SWARM_MEMBERS_TENANT_ID", "only works with the keystone auth backend");
+    throw new SettingsError(SETTINGS.membersTenantId.env, "only works with the keystone auth backend");
   }
-
-  const certSet = value(env, "BERTH_TLS_CERT") !== undefined;
-  const keySet = value(env, "BERTH_TLS_KEY") !== undefined;
-  if (certSet !== keySet) throw new SettingsError(certSet ? "BERTH_TLS_KEY" : "BERTH_TLS_CERT", "BERTH_TLS_CERT and BERTH_TLS_KEY go together");
-  const tls = certSet ? { cert: readPem(env, files, "BERTH_TLS_CERT"), key: readPem(env, files, "BERTH_TLS_KEY") } : undefined;
+  const tls = readTls(env, files);
 
   return {
     listen,
@@ -418,13 +295,13 @@ export function readSettings(env: Env, files: SettingsFiles = DISK): Settings {
     adminTenantId,
     membersTenantId,
     multiTenant,
-    networkAuthorization: bool(env, "SWARM_NETWORK_AUTHORIZATION", true),
+    networkAuthorization: read(env, SETTINGS.networkAuthorization),
     tls,
-    maxBodyBytes: positiveInt(env, "BERTH_MAX_BODY_BYTES", 1024 * 1024),
-    engineTimeoutMs: positiveInt(env, "BERTH_ENGINE_TIMEOUT_MS", 60_000),
-    headersTimeoutMs: positiveInt(env, "BERTH_HEADERS_TIMEOUT_MS", 60_000),
-    callLimits: { perTenant: positiveInt(env, "BERTH_TENANT_MAX_CALLS", 128), total: positiveInt(env, "BERTH_MAX_CALLS", 2048) },
+    maxBodyBytes: read(env, SETTINGS.maxBodyBytes),
+    engineTimeoutMs: read(env, SETTINGS.engineTimeoutMs),
+    headersTimeoutMs: read(env, SETTINGS.headersTimeoutMs),
+    callLimits: { perTenant: read(env, SETTINGS.tenantMaxCalls), total: read(env, SETTINGS.maxCalls) },
     policy: readPolicy(env, files),
-    networkMtu: optionalMtu(env, "BERTH_NETWORK_MTU"),
+    networkMtu: read(env, SETTINGS.networkMtu),
   };
 }

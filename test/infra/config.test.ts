@@ -154,7 +154,19 @@ describe("a bad stack file is refused with an error that names the key", () => {
     ],
     ["a public key that is not one", withValues({ publicKey: "not a key" }), /^berth:publicKey: expected an OpenSSH public key line/],
     ["no proxy settings", without("proxy"), /^berth:proxy: required: the tenant proxy's settings/],
-    ["Keystone without its URL", withProxy({ keystoneUrl: undefined }), /^berth:proxy\.keystoneUrl: required with the keystone backend/],
+    // From here to the API filter, the tenant proxy's own reader judges (infra/proxy-check.ts), in
+    // its words, under the stack key that sets the variable.
+    ["Keystone without its URL", withProxy({ keystoneUrl: undefined }), /^berth:proxy\.keystoneUrl: required with the keystone auth backend/],
+    [
+      "a Keystone URL that is not one",
+      withProxy({ keystoneUrl: "keystone.example" }),
+      /^berth:proxy\.keystoneUrl: not a URL: "keystone\.example" \(the tenant proxy would not start with this SWARM_KEYSTONE_URL\)$/,
+    ],
+    [
+      "a Keystone URL a config file cannot hold",
+      withProxy({ keystoneUrl: "https://keystone.example/v3 x" }),
+      /^berth:proxy\.keystoneUrl: the manager's proxy\.env cannot hold it: keystoneUrl: /,
+    ],
     ["Keystone v2.0", withProxy({ keystoneUrl: "http://cloud.lab.fi-ware.org:4730/v2.0/" }), /^berth:proxy\.keystoneUrl: Keystone v2\.0 no longer exists/],
     ["an unknown auth backend", withProxy({ authBackend: "ldap" }), /^berth:proxy\.authBackend: expected keystone or none/],
     [
@@ -190,7 +202,12 @@ describe("a bad stack file is refused with an error that names the key", () => {
       withProxy({ authBackend: "none", keystoneUrl: undefined }),
       /^berth:proxy\.authBackend: none .*berth:proxy\.multiTenant/,
     ],
-    ["a tenant id that is not one", withProxy({ adminTenantId: "admin_project" }), /^berth:proxy\.adminTenantId: expected an OpenStack project id/],
+    ["a tenant id that is not one", withProxy({ adminTenantId: "admin_project" }), /^berth:proxy\.adminTenantId: expected a project id/],
+    [
+      "a members' project without Keystone",
+      withProxy({ authBackend: "none", multiTenant: false, keystoneUrl: undefined, membersTenantId: "0a1b2c" }),
+      /^berth:proxy\.membersTenantId: only works with the keystone auth backend/,
+    ],
     ["the proxy on the engines' port", withProxy({ port: 2375 }), /^berth:proxy\.port: 2375 is taken by the engines/],
     [
       "a missing proxy bundle",
@@ -208,6 +225,11 @@ describe("a bad stack file is refused with an error that names the key", () => {
   it("lists every problem at once", () => {
     const found = problems(withValues({ sshAllowedCidrs: ["0.0.0.0/0"], dockerVersion: "27.0", nodes: { etcd: {} } }));
     expect(found).toHaveLength(3);
+  });
+  it("lists the proxy's refusal beside the stack's own problems", () => {
+    const values = exampleValues();
+    const found = problems(rawConfig({ ...values, dockerVersion: "27.0", proxy: { ...(values.proxy as object), keystoneUrl: "http://k:4730/v2.0" } }));
+    expect(found.map((problem) => problem.split(":")[1])).toEqual(["dockerVersion", "proxy.keystoneUrl"]);
   });
   it("says which stack it is and lists each problem on its own line", () => {
     expect(() => parseConfig(without("externalNetwork"), parseOptions)).toThrow(/^the stack configuration is not valid:\n {2}berth:externalNetwork: /);

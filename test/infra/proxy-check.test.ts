@@ -30,10 +30,22 @@ describe("the proxy's own reader at preview", () => {
     expect(() => parseConfig(rawConfig(exampleValues()), parseOptions)).not.toThrow();
   });
 
-  it("answers with the proxy's refusal, naming its setting", () => {
-    expect(proxyRefusal({ proxy: { ...proxy, apiFilter: { disableapi: ["nosuchoperation"] } }, ...cluster })).toMatch(/^SWARM_APIFILTER_FILE: /);
-    expect(proxyRefusal({ proxy: { ...proxy, keystoneUrl: "https://keystone.example:5000/v2.0" }, ...cluster })).toBe(
-      "SWARM_KEYSTONE_URL: Keystone v2.0 no longer exists: give the v3 URL (…/v3)",
-    );
+  it("answers with the proxy's refusal, under the stack key that sets its variable", () => {
+    expect(proxyRefusal({ proxy: { ...proxy, apiFilter: { disableapi: ["nosuchoperation"] } }, ...cluster })).toMatchObject({
+      key: "berth:proxy.apiFilter",
+      message: expect.stringMatching(/unknown operation "nosuchoperation".*\(the tenant proxy would not start with this SWARM_APIFILTER_FILE\)$/),
+    });
+    expect(proxyRefusal({ proxy: { ...proxy, keystoneUrl: "https://keystone.example:5000/v2.0" }, ...cluster })).toEqual({
+      key: "berth:proxy.keystoneUrl",
+      message: "Keystone v2.0 no longer exists: give the v3 URL (…/v3) (the tenant proxy would not start with this SWARM_KEYSTONE_URL)",
+    });
+  });
+
+  it("speaks of the other settings a refusal names by their stack keys", () => {
+    expect(proxyRefusal({ proxy: { ...proxy, authBackend: "none", keystoneUrl: undefined }, ...cluster })).toEqual({
+      key: "berth:proxy.authBackend",
+      message:
+        "none means no authentication, which is only allowed with berth:proxy.multiTenant=false (the tenant proxy would not start with this BERTH_AUTH_BACKEND)",
+    });
   });
 });

@@ -3,12 +3,13 @@
  * plan writes beside it: a setting the template forgets (the volume backend a cluster requires) or
  * misspells would stop the proxy on the VM, so it must stop this test first.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { renderProxyEnv, type ProxyVolumes } from "../../infra/render.ts";
 import { PATHS, proxyTlsFiles, VOLUME_ROOT, type RolePlan } from "../../infra/roles.ts";
 import { readSettings } from "../../tenant-proxy/src/settings.ts";
+import { SETTINGS, type SettingKey, settingNamed } from "../../tenant-proxy/src/settings-table.ts";
 import { testDir } from "../support/test-dir.ts";
 import { parseEnvironmentFile } from "../../infra/environment-file.ts";
 import { CLUSTER, exampleManagerPlan } from "./plans.ts";
@@ -66,4 +67,45 @@ describe("proxy.env speaks the proxy's own words", () => {
       expect(readSettings({ ...env, BERTH_NODES_FILE: undefined, BERTH_UPSTREAM: "unix:///run/docker.sock" }).volumes).toEqual(volumes);
     });
   }
+});
+
+describe("proxy.env writes only settings of the proxy's table", () => {
+  const everything = {
+    listen: "0.0.0.0:2376",
+    nodesFile: "/etc/berth/nodes",
+    authBackend: "keystone",
+    keystoneUrl: "https://keystone.example:5000/v3",
+    adminTenantId: "0a1b2c",
+    membersTenantId: "3d4e5f",
+    multiTenant: true,
+    networkAuthorization: true,
+    flavorsFile: "/etc/berth/flavors.json",
+    quotaFile: "/etc/berth/quota.json",
+    apiFilterFile: "/etc/berth/apifilter.json",
+    tls: { certFile: "/etc/berth/server.pem", keyFile: "/etc/berth/server-key.pem" },
+    networkMtu: 1450,
+    tenantRuntime: "runsc",
+    volumeOwner: "10000000:10000000",
+  } as const;
+  const backends: ProxyVolumes[] = [
+    { kind: "nfs", server: "192.0.2.2", export: "/srv/volumes", root: "/srv/volumes" },
+    { kind: "shared-dir", root: "/srv/volumes" },
+    { kind: "osd", driver: "nfs" },
+  ];
+
+  it("every variable it can write, with every optional part on, is a setting the proxy reads", () => {
+    const written = new Set(backends.flatMap((volumes) => Object.keys(parseEnvironmentFile(renderProxyEnv({ ...everything, volumes })))));
+    expect([...written].filter((name) => settingNamed(name) === undefined)).toEqual([]);
+    // Every line of the template was rendered: an optional part left off here would go unchecked.
+    const template = readFileSync(new URL("../../templates/proxy.env.hbs", import.meta.url), "utf8");
+    expect(new Set(template.match(/^[A-Z][A-Z0-9_]*(?==)/gm))).toEqual(written);
+  });
+
+  it("names each value as the setting it becomes: NAME={{key}}, key NAME's row in the table", () => {
+    const template = readFileSync(new URL("../../templates/proxy.env.hbs", import.meta.url), "utf8");
+    const lines = [...template.matchAll(/^([A-Z][A-Z0-9_]*)=\{\{(\w+)\}\}$/gm)];
+    expect(lines.length).toBe(template.match(/^[A-Z]/gm)!.length);
+    const misnamed = lines.filter(([, name, key]) => SETTINGS[key as SettingKey]?.env !== name).map(([line]) => line);
+    expect(misnamed).toEqual([]);
+  });
 });

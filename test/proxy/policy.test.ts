@@ -21,7 +21,8 @@ import {
 import { checkPublishedPorts, publishedPortCount, tenantPortsExcess } from "../../tenant-proxy/src/policy/ports.ts";
 import { limitTmpfs, parseTmpfsOptions } from "../../tenant-proxy/src/policy/tmpfs.ts";
 import { checkPsArgs } from "../../tenant-proxy/src/policy/ps-args.ts";
-import { DEFAULT_ULIMITS_MAX, SettingsError, parseUlimitsMax, readSettings } from "../../tenant-proxy/src/settings.ts";
+import { readSettings } from "../../tenant-proxy/src/settings.ts";
+import { SETTINGS, SettingsError } from "../../tenant-proxy/src/settings-table.ts";
 
 const flavors = { default: { Memory: 64 }, medium: { Memory: 128 }, large: { Memory: 256 } };
 
@@ -168,11 +169,12 @@ describe("host configuration policy", () => {
   });
 });
 
+const ulimits = (raw: string) => SETTINGS.ulimitsMax.parse(raw, SETTINGS.ulimitsMax.env);
 const limits: ContainerLimits = {
   pids: { default: 1024, max: 4096 },
   shmMaxBytes: 64 * MIB,
   healthcheckMinNs: 1e9,
-  ulimitsMax: parseUlimitsMax(DEFAULT_ULIMITS_MAX),
+  ulimitsMax: ulimits(SETTINGS.ulimitsMax.default),
   publishedPortsMax: 20,
   publishedPortsTenantMax: 100,
   networksTenantMax: 20,
@@ -246,7 +248,7 @@ describe("container limits", () => {
     expect(() => checkUlimits([{ Name: "core", Soft: 0, Hard: 1 }], limits, "Ulimits")).toThrow("core 1 is over the limit of 0");
     expect(() => checkUlimits([{ Name: "core", Soft: 0, Hard: 0, Extra: 1 }], limits, "Ulimits")).toThrow("unknown field");
     expect(() => checkUlimits({ Name: "core" }, limits, "Ulimits")).toThrow("must be a list");
-    expect(() => checkUlimits([{ Name: "nofile" }], { ...limits, ulimitsMax: parseUlimitsMax("none") }, "Ulimits")).toThrow("(allowed: none)");
+    expect(() => checkUlimits([{ Name: "nofile" }], { ...limits, ulimitsMax: ulimits("none") }, "Ulimits")).toThrow("(allowed: none)");
   });
 
   it("count published ports as the engine publishes them", () => {

@@ -1,17 +1,18 @@
 /**
  * tenant-proxy/README.md is the settings reference and the list of FDCS operation names: it is
- * checked against the settings reader and the operations table, so neither can change without it.
+ * checked against the settings table and the operations table, so neither can change without it.
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { OPERATIONS } from "../../tenant-proxy/src/operations.ts";
+import { SETTINGS, type Setting, settingNamed } from "../../tenant-proxy/src/settings-table.ts";
 
 const README = readFileSync(new URL("../../tenant-proxy/README.md", import.meta.url), "utf8");
-/** Every variable the proxy reads is named in its settings reader. */
-const READER = readFileSync(new URL("../../tenant-proxy/src/settings.ts", import.meta.url), "utf8");
+const TABLE: Array<Setting<unknown>> = Object.values(SETTINGS);
 
 const VARIABLE = /\b(?:BERTH|SWARM)_[A-Z0-9_]+\b/g;
-const namesIn = (text: string): Set<string> => new Set(text.match(VARIABLE) ?? []);
+const namesIn = (text: string): string[] => text.match(VARIABLE) ?? [];
+const quoted = (text: string): string[] => [...text.matchAll(/`([^`]+)`/g)].map((match) => match[1]!);
 
 /** The section under a heading, up to the next heading of the same or a higher level. */
 function section(heading: string): string {
@@ -23,18 +24,47 @@ function section(heading: string): string {
   return end === -1 ? rest : rest.slice(0, end);
 }
 
-describe("tenant-proxy/README.md: the settings reference", () => {
-  it("documents every variable the settings reader reads", () => {
-    const documented = (name: string) => new RegExp(`\`${name}[\`=]`).test(README);
-    const undocumented = [...namesIn(READER)].filter((name) => !documented(name)).sort();
-    expect(undocumented).toEqual([]);
+/** The settings tables' rows: the variables of the first column and the last column, the default. */
+const ROWS = README.split("\n")
+  .filter((line) => line.startsWith("| `"))
+  .map((line) => {
+    const cells = line.split(" | ");
+    return { line, variables: namesIn(cells[0]!), defaults: cells.at(-1)!.replace(/ \|$/, "") };
   });
 
-  it("documents no variable the reader does not read", () => {
-    const read = namesIn(READER);
-    const tableRows = README.split("\n").filter((line) => line.startsWith("| `"));
-    const unknown = [...namesIn(tableRows.join("\n"))].filter((name) => !read.has(name)).sort();
-    expect(unknown).toEqual([]);
+describe("tenant-proxy/README.md: the settings reference", () => {
+  it("gives every setting of the table a row, and names its other name", () => {
+    const rowless = TABLE.filter((setting) => !ROWS.some((row) => row.variables.includes(setting.env))).map((setting) => setting.env);
+    expect(rowless).toEqual([]);
+    const aliases = TABLE.flatMap((setting) => (setting.alias ? [setting.alias] : []));
+    expect(aliases.filter((alias) => !new RegExp(`\`${alias}[\`=]`).test(README))).toEqual([]);
+  });
+
+  it("documents no variable the table does not have", () => {
+    expect(ROWS.flatMap((row) => row.variables).filter((name) => settingNamed(name) === undefined)).toEqual([]);
+  });
+
+  // A row's default cell quotes the defaults of its settings in order (`30`, `10000`), and nothing
+  // else in backquotes, or, for a default too long for a cell, says where it is written ("see ...").
+  it("gives each setting the table's default", () => {
+    const wrong = ROWS.flatMap((row) => {
+      const settings = [...new Set(row.variables.map((name) => settingNamed(name)!))].map((key) => SETTINGS[key] as Setting<unknown>);
+      const defaults = settings.flatMap((setting) => (setting.default === undefined ? [] : [setting.default]));
+      const agrees = /\bsee\b/.test(row.defaults)
+        ? defaults.every((value) => README.includes(`\`${value}\``))
+        : JSON.stringify(quoted(row.defaults)) === JSON.stringify(defaults);
+      return agrees ? [] : [`${row.variables.join(", ")}: the table says ${JSON.stringify(defaults)}, the README "${row.defaults}"`];
+    });
+    expect(wrong).toEqual([]);
+  });
+});
+
+describe("the settings table is where the variables are named", () => {
+  const SOURCES = new URL("../../tenant-proxy/src/", import.meta.url);
+  it("no other source of the proxy spells a variable's name in a string", () => {
+    const files = readdirSync(SOURCES, { recursive: true, encoding: "utf8" }).filter((path) => path.endsWith(".ts") && path !== "settings-table.ts");
+    const spelt = files.filter((path) => /["'`](?:BERTH|SWARM)_[A-Z0-9_]+/.test(readFileSync(new URL(path, SOURCES), "utf8")));
+    expect(spelt).toEqual([]);
   });
 });
 

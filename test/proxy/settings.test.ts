@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { SettingsError, readSettings } from "../../tenant-proxy/src/settings.ts";
+import { readSettings } from "../../tenant-proxy/src/settings.ts";
+import { SETTINGS, type Setting, SettingsError } from "../../tenant-proxy/src/settings-table.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "berth-settings-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -60,6 +61,15 @@ describe("readSettings", () => {
     expect(settings.engines.nodes[0]!.address).toEqual({ kind: "tcp", host: "10.0.0.5", port: 2375 });
     expect(settings.adminTenantId).toBe("0123abcd");
     expect(settings.networkAuthorization).toBe(false);
+  });
+
+  it("reads a setting under its other name, its own name winning when both are given", () => {
+    const keystone = { BERTH_UPSTREAM: "unix:///run/docker.sock", BERTH_AUTH_BACKEND: "keystone" };
+    expect(readSettings({ ...keystone, BERTH_KEYSTONE_URL: "https://b.example/v3" }).auth).toMatchObject({ keystoneUrl: "https://b.example" });
+    expect(readSettings({ ...keystone, SWARM_KEYSTONE_URL: "https://s.example/v3", BERTH_KEYSTONE_URL: "https://b.example/v3" }).auth).toMatchObject({
+      keystoneUrl: "https://s.example",
+    });
+    expect(errorOf({ ...keystone, BERTH_KEYSTONE_URL: "https://b.example/v2.0" }).setting).toBe("BERTH_KEYSTONE_URL");
   });
 
   it.each([
@@ -139,5 +149,16 @@ describe("sandbox settings", () => {
     for (const bad of ["100000", "dockremap:dockremap", "-1:0", "4294967295:0"]) {
       expect(errorOf({ ...sharedDir, BERTH_VOLUME_OWNER: bad }).message).toMatch(/^BERTH_VOLUME_OWNER: expected uid:gid/);
     }
+  });
+});
+
+describe("the settings table", () => {
+  const table: Array<[string, Setting<unknown>]> = Object.entries(SETTINGS);
+  it("names each variable once", () => {
+    const names = table.flatMap(([, setting]) => [setting.env, ...(setting.alias ? [setting.alias] : [])]);
+    expect(names.filter((name, index) => names.indexOf(name) !== index)).toEqual([]);
+  });
+  it.each(table.filter(([, setting]) => setting.default !== undefined))("gives %s a default its own check accepts", (_key, setting) => {
+    expect(() => setting.parse(setting.default!, setting.env)).not.toThrow();
   });
 });
