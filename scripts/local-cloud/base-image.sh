@@ -4,7 +4,7 @@
 # $BERTH_CLOUD_CACHE (default /var/cache/berth): every machine boots from an overlay on it, and a
 # clean clone on the same machine reuses it. Rebuilt only when absent (delete the folder to rebuild).
 #
-# What a debootstrapped root lacks and a cloud image has (../shared DESIGN §7):
+# What a debootstrapped root lacks and a cloud image has (scripts/README.md says how each was found):
 #  * python3-cffi-backend: debootstrap does not resolve the virtual package python3-cryptography needs;
 #  * the en_US.UTF-8 locale: cloud-init's locale module fails without it;
 #  * update-grub: a node's first-boot command calls it (see update-grub below);

@@ -44,7 +44,7 @@ while :; do
   [[ -n $leader ]] && nsenter -t "$leader" -m mount --bind "/$kernel_cmdline" /proc/cmdline </dev/null
   # nspawn mounts the cgroup v1 controllers read-only, and dockerd cannot start a container then
   # ("mkdir /sys/fs/cgroup/cpuset/docker: read-only file system"): remount each read-write once
-  # nspawn has set them up, i.e. once the leader is systemd (DESIGN §7; a plain remount is "busy").
+  # nspawn has set them up, i.e. once the leader is systemd (a plain remount is "busy").
   for _ in $(seq 100); do
     [[ -n $leader && $(cat "/proc/$leader/comm" 2>/dev/null) == systemd ]] && break
     sleep 0.1

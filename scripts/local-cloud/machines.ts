@@ -1,6 +1,7 @@
 /**
  * The local cloud's hypervisor side: the bridge, the package cache, and one systemd-nspawn machine
- * per server the program declares (DESIGN §7 lists the measured facts these steps follow).
+ * per server the program declares (scripts/README.md, "What a machine needs that a VM has", lists
+ * the measured facts these steps follow).
  */
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
