@@ -8,7 +8,7 @@
  *   which would list the node's processes under runsc, is refused.
  */
 import { execFileSync } from "node:child_process";
-import { readFileSync, statSync } from "node:fs";
+import { readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GVISOR_RUNTIME, REMAP, sandboxProxySettings } from "../../infra/sandbox.ts";
@@ -129,6 +129,58 @@ describe("gvisor: tenants' containers run under runsc", () => {
     expect(top.stdout).not.toMatch(/process_api|dockerd|containerd/);
     expect(top.code).not.toBe(0);
     expect(top.stderr).toMatch(/docker top is not available under the runsc runtime/);
+  });
+
+  /** The cgroup of a node process for one v1 controller, from /proc/<pid>/cgroup. */
+  function cgroupOf(pid: number, controller: string): string {
+    const line = readFileSync(`/proc/${pid}/cgroup`, "utf8")
+      .split("\n")
+      .find((l) => l.split(":")[1]?.split(",").includes(controller));
+    return line!.split(":")[2]!;
+  }
+
+  /** A node process's command line, words joined by spaces ("" once it is gone). */
+  function commandLine(pid: string): string {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
+    } catch {
+      return "";
+    }
+  }
+
+  it("charges the sandbox's kernel and file server to the container's cgroups, so the memory limit holds", async () => {
+    const run = await docker(["run", "-d", "--name", "small", "-m", "64m", "--memory-swap", "64m", TEST_IMAGE, "sleep", "300"]);
+    expect(run.code, run.stderr).toBe(0);
+    const { Id: id, State: state } = (await engine.api("GET", "/containers/tenant-a_small/json")).body;
+    const sandboxPid = state.Pid as number;
+    const gofer = Number(readdirSync("/proc").find((pid) => /^\d+$/.test(pid) && commandLine(pid).startsWith("runsc-gofer") && commandLine(pid).includes(id)));
+    expect(gofer).toBeGreaterThan(0);
+    for (const controller of ["memory", "pids"]) {
+      expect(cgroupOf(gofer, controller)).toBe(cgroupOf(sandboxPid, controller));
+      expect(cgroupOf(sandboxPid, controller)).toMatch(/^\/docker\/[0-9a-f]{64}$/);
+    }
+  });
+
+  it.each([
+    ["anonymous memory", "head -c 1000m /dev/zero | tail -c 999m | wc -c"],
+    ["gVisor's /dev/shm", "head -c 1000m /dev/zero > /dev/shm/big"],
+    ["gVisor's own /tmp (a tmpfs inside the sandbox)", "head -c 1000m /dev/zero > /tmp/big"],
+  ])("ends a container with -m 64m that takes 1000 MiB of %s (OOM-killed)", async (what, command) => {
+    const name = `hog-${what.replace(/\W+/g, "-")}`;
+    const hog = await docker(["run", "--name", name, "-m", "64m", "--memory-swap", "64m", TEST_IMAGE, "sh", "-c", command], { timeoutMs: 120_000 });
+    expect(hog.code).toBe(137);
+    expect((await engine.api("GET", `/containers/tenant-a_${name}/json`)).body.State.OOMKilled).toBe(true);
+  });
+
+  it("ends the whole sandbox (exit 2, no output) when its processes pass the PIDs limit: a fork bomb never gets past it", async () => {
+    const spawn = (count: number) => `i=0; while [ $i -lt ${count} ]; do sleep 30 & i=$((i+1)); done; echo started; sleep 1; echo survived`;
+    const few = await docker(["run", "--rm", "--pids-limit", "100", TEST_IMAGE, "sh", "-c", spawn(5)]);
+    expect(few.stdout).toBe("started\nsurvived\n");
+    // gVisor's own threads (about 60) and one host thread per process count against the limit;
+    // runsc does not turn the limit into a failed fork inside the sandbox: the sandbox dies.
+    const bomb = await docker(["run", "--rm", "--pids-limit", "100", TEST_IMAGE, "sh", "-c", spawn(500)], { timeoutMs: 120_000 });
+    expect(bomb.code).toBe(2);
+    expect(bomb.stdout).not.toContain("survived");
   });
 
   it("refuses builds, whose RUN steps the engine would run under its default runc, outside the sandbox", async () => {
