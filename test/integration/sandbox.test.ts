@@ -8,7 +8,7 @@
  *   which would list the node's processes under runsc, is refused.
  */
 import { execFileSync } from "node:child_process";
-import { readFileSync, readdirSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GVISOR_RUNTIME, REMAP, sandboxProxySettings } from "../../infra/sandbox.ts";
@@ -85,8 +85,125 @@ describe("userns: a tenant's root is nobody on the node", () => {
   });
 
   it.each([
+    ["a lower-case twin", { HostConfig: { usernsmode: "host" } }],
+    ["an upper-case value", { HostConfig: { UsernsMode: "HOST" } }],
+    ["a key Go folds to UsernsMode (long s)", { HostConfig: { "U\u017fernsMode": "host" } }],
+    ["a lower-case HostConfig", { hostconfig: { UsernsMode: "host" } }],
+    ["a key Go folds to Privileged (Kelvin sign)", { HostConfig: { Privileged: false, "Privileged\u212a": true } }],
+  ])("refuses %s in the raw API", async (_, fields) => {
+    const created = await fetch(`http://127.0.0.1:${proxy.port}/v1.41/containers/create`, {
+      method: "POST",
+      headers: { "x-auth-token": alice.token, "x-auth-tenantid": "tenant-a", "content-type": "application/json" },
+      body: JSON.stringify({ Image: TEST_IMAGE, Cmd: ["true"], ...fields }),
+    });
+    expect(created.status, await created.text()).toBeGreaterThanOrEqual(400);
+  });
+
+  describe("a tenant's symlinks in its volume lead the engine and the proxy nowhere outside it", () => {
+    // Another tenant's volume on the same share, and the links the tenant plants towards it.
+    const victim = join(volumeRoot, "tenant-b", "victim");
+    const links = { other: victim, share: volumeRoot, root: "/" };
+
+    beforeAll(async () => {
+      mkdirSync(victim, { recursive: true });
+      writeFileSync(join(victim, "secret"), "tenant-b's\n");
+      const plant = Object.entries(links)
+        .map(([name, target]) => `ln -s ${target} /data/${name}`)
+        .join(" && ");
+      const run = await docker(["run", "-d", "--name", "planter", "-v", "loot:/data", TEST_IMAGE, "sleep", "300"]);
+      expect(run.code, run.stderr).toBe(0);
+      const planted = await docker(["exec", "planter", "sh", "-c", plant]);
+      expect(planted.code, planted.stderr).toBe(0);
+    });
+
+    /** The victim's files are exactly its own: nothing written, nothing removed. */
+    const victimUntouched = () => {
+      expect(readdirSync(victim)).toEqual(["secret"]);
+      expect(readFileSync(join(victim, "secret"), "utf8")).toBe("tenant-b's\n");
+    };
+
+    it("docker cp into a link writes inside the container, never through the node's path", async () => {
+      const source = dir.file("planted.txt", "planted\n");
+      for (const target of ["planter:/data/other/", "planter:/data/other/planted.txt", "planter:/data/share/tenant-b/victim/"]) {
+        expect((await docker(["cp", source, target])).code).not.toBe(0);
+      }
+      victimUntouched();
+    });
+
+    it("docker cp out of a link reads the container's own files, never the node's", async () => {
+      for (const [path, out] of [
+        ["planter:/data/other/secret", "secret-out"],
+        ["planter:/data/share/tenant-b/victim/secret", "share-out"],
+      ] as const) {
+        const copied = await docker(["cp", path, join(dir.path, out)]);
+        expect(copied.code).not.toBe(0);
+      }
+      const shadow = await docker(["cp", "planter:/data/root/etc/hostname", join(dir.path, "hostname-out")]);
+      expect(shadow.code, shadow.stderr).toBe(0);
+      expect(readFileSync(join(dir.path, "hostname-out"), "utf8")).not.toBe(readFileSync("/etc/hostname", "utf8"));
+    });
+
+    it("an archive with ../ names or a link then a file through it lands inside the container", async () => {
+      const tar = execFileSync("python3", [
+        "-c",
+        `import io, sys, tarfile
+buffer = io.BytesIO()
+with tarfile.open(fileobj=buffer, mode="w") as archive:
+    def add(name, data=b"evil", link=None):
+        info = tarfile.TarInfo(name)
+        if link is None:
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+        else:
+            info.type, info.linkname = tarfile.SYMTYPE, link
+            archive.addfile(info)
+    add("../../../../../../../../${victim.slice(1)}/dotdot")
+    add("hop", link="${victim}")
+    add("hop/through-link")
+    add("up", link="../../../../../../../../${victim.slice(1)}")
+    add("up/through-relative-link")
+sys.stdout.buffer.write(buffer.getvalue())`,
+      ]);
+      const put = (path: string) =>
+        fetch(`http://127.0.0.1:${proxy.port}/v1.41/containers/planter/archive?path=${encodeURIComponent(path)}`, {
+          method: "PUT",
+          headers: { "x-auth-token": alice.token, "x-auth-tenantid": "tenant-a", "content-type": "application/x-tar" },
+          body: tar,
+        });
+      const intoVolume = await put("/data");
+      expect(intoVolume.status).toBe(500);
+      expect(((await intoVolume.json()) as { message: string }).message).toMatch(/dotdot" is outside of "\/data"/);
+      // Through the link the engine resolves the path in the container: the victim's node path
+      // is made inside the container's own file system.
+      expect((await put("/data/other")).status).toBe(200);
+      const inside = await docker(["exec", "planter", "ls", victim]);
+      expect(inside.stdout.split("\n").filter(Boolean).sort()).toEqual(["dotdot", "hop", "through-link", "through-relative-link", "up"]);
+      victimUntouched();
+    });
+
+    it("removing the volume removes its links, never what they point at", async () => {
+      expect((await docker(["rm", "-f", "planter"])).code).toBe(0);
+      const removed = await docker(["volume", "rm", "loot"]);
+      expect(removed.code, removed.stderr).toBe(0);
+      expect(existsSync(join(volumeRoot, "tenant-a", "loot"))).toBe(false);
+      victimUntouched();
+      expect(readdirSync(volumeRoot).sort()).toEqual(["tenant-a", "tenant-b"]);
+    });
+  });
+
+  it.each([
     [["--userns", "host"], /HostConfig\.UsernsMode/],
     [["--privileged"], /HostConfig\.Privileged/],
+    [["--cap-add", "SYS_ADMIN"], /HostConfig\.CapAdd/],
+    [["--cap-add", "ALL"], /HostConfig\.CapAdd/],
+    [["--security-opt", "seccomp=unconfined"], /HostConfig\.SecurityOpt/],
+    [["--security-opt", "apparmor=unconfined"], /HostConfig\.SecurityOpt/],
+    [["--security-opt", "systempaths=unconfined"], /HostConfig\.MaskedPaths/],
+    [["--sysctl", "net.core.somaxconn=1024"], /HostConfig\.Sysctls/],
+    [["--pid", "host"], /HostConfig\.PidMode/],
+    [["--uts", "host"], /HostConfig\.UTSMode/],
+    [["--cgroup-parent", "/"], /HostConfig\.CgroupParent/],
+    [["--device", "/dev/mem"], /HostConfig\.Devices/],
   ])("refuses a way out: %s", async (flags, field) => {
     const refused = await docker(["create", ...flags, TEST_IMAGE, "true"]);
     expect(refused.code).not.toBe(0);
