@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GVISOR_RUNTIME, REMAP, sandboxProxySettings } from "../../infra/sandbox.ts";
 import { type Engine, TEST_IMAGE, startEngine } from "../../scripts/harness/index.ts";
+import { EXECS_PER_SANDBOXED_CONTAINER } from "../../tenant-proxy/src/policy/runtime.ts";
 import { type TestProxy, asUser, startTestProxy, tenantUser } from "../support/proxy.ts";
 import { testDir } from "../support/test-dir.ts";
 
@@ -298,6 +299,30 @@ describe("gvisor: tenants' containers run under runsc", () => {
     const bomb = await docker(["run", "--rm", "--pids-limit", "100", TEST_IMAGE, "sh", "-c", spawn(500)], { timeoutMs: 120_000 });
     expect(bomb.code).toBe(2);
     expect(bomb.stdout).not.toContain("survived");
+  });
+
+  it("holds a container to a few execs at once: each costs the node a runsc process outside the container's cgroups", async () => {
+    const run = await docker(["run", "-d", "--name", "execs", "-m", "64m", TEST_IMAGE, "sleep", "300"]);
+    expect(run.code, run.stderr).toBe(0);
+    const { Id: id, State: state } = (await engine.api("GET", "/containers/tenant-a_execs/json")).body;
+    const execs = await Promise.all(Array.from({ length: 20 }, () => docker(["exec", "-d", "execs", "sleep", "300"])));
+    const helpers = readdirSync("/proc").filter((pid) => /^\d+$/.test(pid) && commandLine(pid).startsWith("runsc-exec") && commandLine(pid).includes(id));
+    // Each running exec keeps a runsc process of its own on the node (about 18 MiB), in the
+    // engine's cgroup, not the container's: neither its memory nor its PIDs limit counts them.
+    expect(cgroupOf(Number(helpers[0]), "memory")).not.toBe(cgroupOf(state.Pid, "memory"));
+    expect(helpers.length).toBeLessThanOrEqual(EXECS_PER_SANDBOXED_CONTAINER);
+    const refused = execs.filter((exec) => exec.code !== 0);
+    expect(refused.length).toBe(20 - EXECS_PER_SANDBOXED_CONTAINER);
+    expect(refused[0]!.stderr).toMatch(/at most 8 execs at once under the runsc runtime/);
+    expect((await docker(["rm", "-f", "execs"])).code).toBe(0);
+  });
+
+  it("gives an ended exec's place back", async () => {
+    expect((await docker(["run", "-d", "--name", "serial", TEST_IMAGE, "sleep", "300"])).code).toBe(0);
+    for (let round = 0; round < 2 * EXECS_PER_SANDBOXED_CONTAINER; round++) {
+      const exec = await docker(["exec", "serial", "true"]);
+      expect(exec.code, exec.stderr).toBe(0);
+    }
   });
 
   it("refuses builds, whose RUN steps the engine would run under its default runc, outside the sandbox", async () => {

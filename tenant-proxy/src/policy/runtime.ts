@@ -31,3 +31,15 @@ export const topIsSafeUnder = (tenantRuntime: string | undefined): boolean => te
  * would run tenant code on the node's kernel.
  */
 export const buildsRunUnder = (tenantRuntime: string | undefined): boolean => tenantRuntime === undefined || tenantRuntime === "runc";
+
+/**
+ * Execs one container may have at once under a sandbox. Under runsc each exec that has not ended
+ * keeps a `runsc exec` process of its own on the node (about 18 MiB) in the engine's cgroup, not
+ * the container's, so neither the container's memory nor its PIDs limit holds them: unbounded, a
+ * tenant's `docker exec -d` loop takes the node's memory. A few is what interactive use needs, and
+ * costs the node about what the container's own shim does.
+ */
+export const EXECS_PER_SANDBOXED_CONTAINER = 8;
+
+/** Whether an exec's processes live in the container's cgroups under the runtime (runc: yes). */
+export const execsStayInContainerUnder = (tenantRuntime: string | undefined): boolean => tenantRuntime === undefined || tenantRuntime === "runc";

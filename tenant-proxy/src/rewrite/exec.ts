@@ -4,23 +4,53 @@
  * the tenant, and anything else answers "No such exec instance". Privileged exec is refused like a
  * privileged container.
  */
+import { Refusal } from "../http/errors.ts";
 import { EXEC_CONFIG_RULES, EXEC_START_RULES, checkFields } from "../policy/fields.ts";
+import { TenantQueue } from "../policy/quota.ts";
+import { EXECS_PER_SANDBOXED_CONTAINER, execsStayInContainerUnder } from "../policy/runtime.ts";
+import { ENGINE_API, passEngineError } from "../upstream/engine.ts";
 import { type Handler, json, pipe } from "./types.ts";
+
+/** Exec creates under a sandbox, one at a time per container, so each counts those before it. */
+const sandboxedCreates = new TenantQueue();
 
 export const create: Handler = async (request) => {
   const container = await request.resolver.container(request.scope, request.params.id!);
   const raw = await request.readJson();
-  return {
-    node: container.node,
-    method: "POST",
-    segments: ["containers", container.id, "exec"],
-    query: request.query,
-    body: request.scope.unrestricted ? raw : checkFields(raw, EXEC_CONFIG_RULES, ""),
-    response: json((answer: { Id: string }) => {
-      request.cluster.remember(answer.Id, container.node);
-      return answer;
-    }),
-  };
+  const body = request.scope.unrestricted ? raw : checkFields(raw, EXEC_CONFIG_RULES, "");
+  const { tenantRuntime } = request.settings.policy;
+  if (request.scope.unrestricted || execsStayInContainerUnder(tenantRuntime)) {
+    return {
+      node: container.node,
+      method: "POST",
+      segments: ["containers", container.id, "exec"],
+      query: request.query,
+      body,
+      response: json((answer: { Id: string }) => {
+        request.cluster.remember(answer.Id, container.node);
+        return answer;
+      }),
+    };
+  }
+  // The engine's ExecIDs are the container's execs not yet ended (created or running): counted
+  // and created under one lock, so concurrent creates cannot all see room for themselves.
+  const engine = container.node.engine;
+  return sandboxedCreates.run(container.id, async () => {
+    const inspected = await engine.json("GET", `${ENGINE_API}/containers/${container.id}/json`);
+    if (inspected.status !== 200) throw passEngineError(inspected);
+    if ((inspected.body.ExecIDs ?? []).length >= EXECS_PER_SANDBOXED_CONTAINER) {
+      throw new Refusal(
+        429,
+        `a container may have at most ${EXECS_PER_SANDBOXED_CONTAINER} execs at once under the ${tenantRuntime} runtime (each costs the node a process outside the container's limits); wait for one to end`,
+        "too-many-calls",
+        request.params.id,
+      );
+    }
+    const created = await engine.json("POST", `${ENGINE_API}/containers/${container.id}/exec`, body);
+    if (created.status !== 201) throw passEngineError(created);
+    request.cluster.remember(created.body.Id, container.node);
+    return { reply: { status: 201, body: created.body } };
+  });
 };
 
 const onExec =
