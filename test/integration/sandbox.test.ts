@@ -3,9 +3,11 @@
  * a node of such a stack, through the proxy with the settings the stack renders for it:
  * - userns: root in a tenant's container is an unprivileged uid on the node (read from the node's
  *   /proc, by the engine's own State.Pid), volumes of the shared-dir backend and `docker cp` work,
- *   and a tenant cannot opt out (`--userns=host`, `--privileged`);
- * - gvisor: every tenant container runs under runsc whatever the tenant asks, and `docker top`,
- *   which would list the node's processes under runsc, is refused.
+ *   a tenant cannot opt out (`--userns=host`, `--privileged`, capabilities, security options, raw
+ *   API spellings), and its symlinks in a volume lead neither `docker cp` nor removal outside it;
+ * - gvisor: every tenant container runs under runsc whatever the tenant asks, `docker top`, which
+ *   would list the node's processes under runsc, is refused, the memory and PIDs limits hold with
+ *   gVisor's own processes inside them, and execs (a runsc process each, outside them) are capped.
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
