@@ -235,15 +235,18 @@ const SCHEMAS = {
     {
       port: z.int().min(1).max(65535).default(DEFAULT_PROXY_PORT),
       bundle: z.string().min(1).default(DEFAULT_BUNDLE),
+      // The proxy trims every variable and folds this one's case (FDCS wrote `Keystone`): so does the stack.
       authBackend: z
         .string()
-        .transform((backend) => (backend === "Keystone" ? "keystone" : backend))
+        .trim()
+        .toLowerCase()
         .pipe(z.enum(["keystone", "none"], { error: "expected keystone or none (the static tokens backend is for the local cluster)" }))
         .default("keystone"),
       // What a URL and a project id are, and what each backend needs, is the proxy's to judge (proxy-check.ts).
-      keystoneUrl: z.string({ error: "expected the Keystone v3 URL, e.g. https://keystone.example:5000/v3" }).optional(),
-      adminTenantId: z.string({ error: "expected an OpenStack project id" }).optional(),
-      membersTenantId: z.string({ error: "expected an OpenStack project id" }).optional(),
+      // Trimmed as the proxy trims its variables: blanks around a value are no reason to refuse it.
+      keystoneUrl: z.string({ error: "expected the Keystone v3 URL, e.g. https://keystone.example:5000/v3" }).trim().optional(),
+      adminTenantId: z.string({ error: "expected an OpenStack project id" }).trim().optional(),
+      membersTenantId: z.string({ error: "expected an OpenStack project id" }).trim().optional(),
       multiTenant: z.boolean().default(true),
       networkAuthorization: z.boolean().default(true),
       flavors: flavorsSchema.optional(),

@@ -62,6 +62,19 @@ describe("a good stack file", () => {
   it("accepts FDCS's spelling of the auth backend", () => {
     expect(parseConfig(withProxy({ authBackend: "Keystone" }), parseOptions).proxy.authBackend).toBe("keystone");
   });
+  // The proxy trims every variable and folds the auth backend's case (settings.ts, settings-table.ts):
+  // what it would start with, the preview must not refuse.
+  it("accepts the auth backend in any case, as the proxy does", () => {
+    expect(parseConfig(withProxy({ authBackend: "KEYSTONE" }), parseOptions).proxy.authBackend).toBe("keystone");
+    expect(parseConfig(withProxy({ authBackend: " None ", multiTenant: false }), parseOptions).proxy.authBackend).toBe("none");
+  });
+  it("takes the proxy's URL and project ids without the blanks around them, as the proxy reads them", () => {
+    const proxy = parseConfig(
+      withProxy({ keystoneUrl: " https://keystone.example:5000/v3 ", adminTenantId: "0a1b2c ", membersTenantId: " 0a1b2d" }),
+      parseOptions,
+    ).proxy;
+    expect([proxy.keystoneUrl, proxy.adminTenantId, proxy.membersTenantId]).toEqual(["https://keystone.example:5000/v3", "0a1b2c", "0a1b2d"]);
+  });
   it("takes the credentials from OS_* variables when openstack:cloud is not set", () => {
     expect(() =>
       parseConfig(rawConfig(exampleValues(), { openstackCloud: undefined, env: { OS_AUTH_URL: "https://keystone.example:5000/v3" } }), parseOptions),
@@ -157,6 +170,7 @@ describe("a bad stack file is refused with an error that names the key", () => {
     // From here to the API filter, the tenant proxy's own reader judges (infra/proxy-check.ts), in
     // its words, under the stack key that sets the variable.
     ["Keystone without its URL", withProxy({ keystoneUrl: undefined }), /^berth:proxy\.keystoneUrl: required with the keystone auth backend/],
+    ["Keystone with a blank URL", withProxy({ keystoneUrl: "  " }), /^berth:proxy\.keystoneUrl: required with the keystone auth backend/],
     [
       "a Keystone URL that is not one",
       withProxy({ keystoneUrl: "keystone.example" }),
