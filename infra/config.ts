@@ -444,12 +444,27 @@ class Checks {
     return { ...settings, bundle: { path: proxy.bundle, sha256: createHash("sha256").update(bundle).digest("hex") }, dnsNames: proxy.dnsNames };
   }
 
-  /** The proxy's own reader over the manager's files, once the keys they are made of have parsed. */
+  /**
+   * The proxy's own reader over the manager's files. A stack key the files are also made of that
+   * did not parse (already a problem of its own) stands in as a value the stack accepts, so its
+   * error never hides the proxy's refusal of the proxy's keys; a refusal of the stand-in is dropped.
+   */
   private proxyWouldStart(proxy: ProxySettings): void {
     const { nodes, network, osdPlugin, sandbox } = this.values;
-    if (!nodes || !network || osdPlugin === undefined || !sandbox) return;
-    const refusal = proxyRefusal({ proxy, nodes: Object.keys(nodes).length, osd: osdPlugin, mtu: effectiveMtu(network.mtu, undefined), sandbox });
-    if (refusal) this.problem(refusal.key, refusal.message);
+    const standIns = new Set([
+      ...(nodes ? [] : ["berth:nodes"]),
+      ...(network ? [] : ["berth:network.mtu"]),
+      ...(osdPlugin === undefined ? ["berth:osdPlugin"] : []),
+      ...(sandbox ? [] : ["berth:sandbox"]),
+    ]);
+    const refusal = proxyRefusal({
+      proxy,
+      nodes: nodes ? Object.keys(nodes).length : 1,
+      osd: osdPlugin ?? false,
+      mtu: effectiveMtu(network?.mtu, undefined),
+      sandbox: sandbox ?? "none",
+    });
+    if (refusal && !standIns.has(refusal.key)) this.problem(refusal.key, refusal.message);
   }
 }
 

@@ -245,6 +245,18 @@ describe("a bad stack file is refused with an error that names the key", () => {
     const found = problems(rawConfig({ ...values, dockerVersion: "27.0", proxy: { ...(values.proxy as object), keystoneUrl: "http://k:4730/v2.0" } }));
     expect(found.map((problem) => problem.split(":")[1])).toEqual(["dockerVersion", "proxy.keystoneUrl"]);
   });
+  // The proxy's check needs the node count, network MTU, osd plugin and sandbox; one of those wrong
+  // must not hide the proxy's refusal of its own keys, or the operator fixes one and meets the next.
+  it.each<[string, Record<string, unknown>, string]>([
+    ["sandbox", { sandbox: "kata" }, "sandbox"],
+    ["nodes", { nodes: {} }, "nodes"],
+    ["network", { network: { cidr: "10.42.0.0/16", mtu: 100 } }, "network.mtu"],
+    ["osdPlugin", { osdPlugin: "yes" }, "osdPlugin"],
+  ])("lists the proxy's refusal beside a bad berth:%s", (_key, change, problemKey) => {
+    const values = exampleValues();
+    const found = problems(rawConfig({ ...values, ...change, proxy: { ...(values.proxy as object), keystoneUrl: "http://k:4730/v2.0" } }));
+    expect(found.map((problem) => problem.split(":")[1])).toEqual([problemKey, "proxy.keystoneUrl"]);
+  });
   it("says which stack it is and lists each problem on its own line", () => {
     expect(() => parseConfig(without("externalNetwork"), parseOptions)).toThrow(/^the stack configuration is not valid:\n {2}berth:externalNetwork: /);
   });
