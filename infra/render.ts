@@ -38,7 +38,9 @@ function render(template: string, data: object): string {
 const PLAIN = /^[A-Za-z0-9_./:@%+=,~*-]+$/;
 
 function plain(what: string, value: string): string {
-  if (!PLAIN.test(value)) throw new Error(`${what}: ${JSON.stringify(value)} has characters that are not safe in a config file`);
+  if (!PLAIN.test(value)) {
+    throw new Error(`${what}: ${JSON.stringify(value)} may hold only letters, digits and _./:@%+=,~*- (no spaces, quotes, #, $ or non-ASCII)`);
+  }
   return value;
 }
 

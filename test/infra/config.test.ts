@@ -181,6 +181,13 @@ describe("a bad stack file is refused with an error that names the key", () => {
       withProxy({ keystoneUrl: "https://keystone.example/v3 x" }),
       /^berth:proxy\.keystoneUrl: the manager's proxy\.env cannot hold it: keystoneUrl: /,
     ],
+    // An operator told only "not safe" guesses; the refusal says which characters a value may have.
+    [
+      "a Keystone URL with a character the env file cannot hold",
+      withProxy({ keystoneUrl: "https://kéystone.example/v3#x" }),
+      /^berth:proxy\.keystoneUrl: .*may hold only letters, digits and _\.\/:@%\+=,~\*- \(no spaces, quotes, #, \$ or non-ASCII\)/,
+    ],
+    ["a project id with a quote", withProxy({ adminTenantId: '0a1b"2c' }), /^berth:proxy\.adminTenantId: .*may hold only letters, digits and/],
     ["Keystone v2.0", withProxy({ keystoneUrl: "http://cloud.lab.fi-ware.org:4730/v2.0/" }), /^berth:proxy\.keystoneUrl: Keystone v2\.0 no longer exists/],
     ["an unknown auth backend", withProxy({ authBackend: "ldap" }), /^berth:proxy\.authBackend: expected keystone or none/],
     [
