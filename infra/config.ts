@@ -163,6 +163,17 @@ const NODE_GIVEN_AS_STRING =
   "expected the node's settings, got a string (`pulumi config set --path` stores '{}' as text): add a node with one of its keys, " +
   "e.g. `pulumi config set --path 'berth:nodes.docker-host-4.floatingIp' false`, or write it in the stack file";
 
+/** A project id of digits and one `e` is a number to YAML: the error says to quote it. */
+const projectId = z
+  .string({
+    error: (issue) =>
+      typeof issue.input === "number"
+        ? "expected an OpenStack project id, got a number: quote it in the stack file ('1234e567...'), YAML reads such an id as a number"
+        : "expected an OpenStack project id",
+  })
+  .trim()
+  .optional();
+
 const roleHost = { flavor: flavor.optional(), image: image.optional(), volumeSize: volumeSize.optional() };
 
 /** One schema per top-level key, so every error path starts at the key the operator wrote. */
@@ -245,8 +256,8 @@ const SCHEMAS = {
       // What a URL and a project id are, and what each backend needs, is the proxy's to judge (proxy-check.ts).
       // Trimmed as the proxy trims its variables: blanks around a value are no reason to refuse it.
       keystoneUrl: z.string({ error: "expected the Keystone v3 URL, e.g. https://keystone.example:5000/v3" }).trim().optional(),
-      adminTenantId: z.string({ error: "expected an OpenStack project id" }).trim().optional(),
-      membersTenantId: z.string({ error: "expected an OpenStack project id" }).trim().optional(),
+      adminTenantId: projectId,
+      membersTenantId: projectId,
       multiTenant: z.boolean().default(true),
       networkAuthorization: z.boolean().default(true),
       flavors: flavorsSchema.optional(),

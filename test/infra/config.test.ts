@@ -224,6 +224,12 @@ describe("a bad stack file is refused with an error that names the key", () => {
       /^berth:proxy\.authBackend: none .*berth:proxy\.multiTenant/,
     ],
     ["a tenant id that is not one", withProxy({ adminTenantId: "admin_project" }), /^berth:proxy\.adminTenantId: expected a project id/],
+    // A project id of digits and one `e` (`1234e567…`) is a number to YAML unless quoted.
+    [
+      "a project id YAML read as a number",
+      withProxy({ membersTenantId: 1.234e56 }),
+      /^berth:proxy\.membersTenantId: expected an OpenStack project id.*quote it/,
+    ],
     [
       "a members' project without Keystone",
       withProxy({ authBackend: "none", multiTenant: false, keystoneUrl: undefined, membersTenantId: "0a1b2c" }),
