@@ -424,7 +424,10 @@ class Checks {
    */
   proxy(proxyCidrs: Cidr[] | undefined, readBundle: (path: string) => Buffer | undefined): ProxyConfig | undefined {
     const proxy = this.values.proxy;
-    if (!proxy) return undefined;
+    if (!proxy) {
+      this.proxyKeysThatParsed();
+      return undefined;
+    }
     if (proxy.port === SSH_PORT || proxy.port === ENGINE_PORT) {
       this.problem("berth:proxy.port", `${proxy.port} is taken by ${proxy.port === SSH_PORT ? "SSH" : "the engines"}; the FDCS port is ${DEFAULT_PROXY_PORT}`);
     }
@@ -434,18 +437,7 @@ class Checks {
         "none lets anyone who reaches the proxy use every engine: refused while berth:proxyAllowedCidrs admits the whole internet",
       );
     }
-    const settings: ProxySettings = {
-      port: proxy.port,
-      authBackend: proxy.authBackend,
-      multiTenant: proxy.multiTenant,
-      networkAuthorization: proxy.networkAuthorization,
-      ...(proxy.keystoneUrl ? { keystoneUrl: proxy.keystoneUrl } : {}),
-      ...(proxy.adminTenantId ? { adminTenantId: proxy.adminTenantId } : {}),
-      ...(proxy.membersTenantId ? { membersTenantId: proxy.membersTenantId } : {}),
-      ...(proxy.flavors ? { flavors: proxy.flavors } : {}),
-      ...(proxy.quota ? { quota: proxy.quota } : {}),
-      ...(proxy.apiFilter ? { apiFilter: proxy.apiFilter } : {}),
-    };
+    const settings = proxySettings(proxy);
     this.proxyWouldStart(settings);
     const bundle = readBundle(proxy.bundle);
     if (!bundle) {
@@ -456,13 +448,32 @@ class Checks {
   }
 
   /**
+   * One wrong key fails the whole berth:proxy object: the proxy's reader still judges the keys that
+   * parsed, each wrong one standing in as if not given (its default), its refusal dropped.
+   */
+  private proxyKeysThatParsed(): void {
+    const given = this.raw.values.proxy;
+    if (typeof given !== "object" || given === null || Array.isArray(given)) return;
+    const refused: string[] = [];
+    const fields = Object.fromEntries(
+      Object.entries(SCHEMAS.proxy.shape).map(([key, schema]) => {
+        const result = (schema as z.ZodType).safeParse((given as Record<string, unknown>)[key]);
+        if (!result.success) refused.push(`berth:proxy.${key}`);
+        return [key, result.success ? result.data : (schema as z.ZodType).parse(undefined)];
+      }),
+    );
+    this.proxyWouldStart(proxySettings(fields as Parsed["proxy"]), refused);
+  }
+
+  /**
    * The proxy's own reader over the manager's files. A stack key the files are also made of that
    * did not parse (already a problem of its own) stands in as a value the stack accepts, so its
    * error never hides the proxy's refusal of the proxy's keys; a refusal of the stand-in is dropped.
    */
-  private proxyWouldStart(proxy: ProxySettings): void {
+  private proxyWouldStart(proxy: ProxySettings, refusedProxyKeys: string[] = []): void {
     const { nodes, network, osdPlugin, sandbox } = this.values;
     const standIns = new Set([
+      ...refusedProxyKeys,
       ...(nodes ? [] : ["berth:nodes"]),
       ...(network ? [] : ["berth:network.mtu"]),
       ...(osdPlugin === undefined ? ["berth:osdPlugin"] : []),
@@ -477,6 +488,21 @@ class Checks {
     });
     if (refusal && !standIns.has(refusal.key)) this.problem(refusal.key, refusal.message);
   }
+}
+
+function proxySettings(proxy: Parsed["proxy"]): ProxySettings {
+  return {
+    port: proxy.port,
+    authBackend: proxy.authBackend,
+    multiTenant: proxy.multiTenant,
+    networkAuthorization: proxy.networkAuthorization,
+    ...(proxy.keystoneUrl ? { keystoneUrl: proxy.keystoneUrl } : {}),
+    ...(proxy.adminTenantId ? { adminTenantId: proxy.adminTenantId } : {}),
+    ...(proxy.membersTenantId ? { membersTenantId: proxy.membersTenantId } : {}),
+    ...(proxy.flavors ? { flavors: proxy.flavors } : {}),
+    ...(proxy.quota ? { quota: proxy.quota } : {}),
+    ...(proxy.apiFilter ? { apiFilter: proxy.apiFilter } : {}),
+  };
 }
 
 /** Validates the stack's values; throws ConfigError listing every problem. */

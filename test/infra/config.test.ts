@@ -270,6 +270,15 @@ describe("a bad stack file is refused with an error that names the key", () => {
     const found = problems(rawConfig({ ...values, ...change, proxy: { ...(values.proxy as object), keystoneUrl: "http://k:4730/v2.0" } }));
     expect(found.map((problem) => problem.split(":")[1])).toEqual([problemKey, "proxy.keystoneUrl"]);
   });
+  // A wrong proxy key fails the whole berth:proxy object; the proxy's refusal of another one must still be listed.
+  it("lists the proxy's refusal beside another proxy key's problem", () => {
+    const found = problems(withProxy({ flavors: { medium: { Memory: 128 } }, keystoneUrl: "http://k:4730/v2.0" }));
+    expect(found.map((problem) => problem.split(":")[1])).toEqual(["proxy.flavors", "proxy.keystoneUrl"]);
+  });
+  it("does not blame a proxy key the stack already refused for what its stand-in lacks", () => {
+    const found = problems(withProxy({ keystoneUrl: 5000, membersTenantId: "0a1b2c" }));
+    expect(found).toEqual([expect.stringMatching(/^berth:proxy\.keystoneUrl: expected the Keystone v3 URL/)]);
+  });
   it("says which stack it is and lists each problem on its own line", () => {
     expect(() => parseConfig(without("externalNetwork"), parseOptions)).toThrow(/^the stack configuration is not valid:\n {2}berth:externalNetwork: /);
   });
