@@ -44,6 +44,17 @@ function plain(what: string, value: string): string {
   return value;
 }
 
+/**
+ * A value of an environment file read by systemd's EnvironmentFile= only (never a shell): [ and ]
+ * are themselves there, so an IPv6 literal in a URL fits; the rest is what is safe unquoted.
+ */
+function environmentValue(what: string, value: string): string {
+  if (!/^[A-Za-z0-9_./:@%+=,~*[\]-]+$/.test(value)) {
+    throw new Error(`${what}: ${JSON.stringify(value)} may hold only letters, digits and _./:@%+=,~*[]- (no spaces, quotes, #, $ or non-ASCII)`);
+  }
+  return value;
+}
+
 /** Prose inside a double-quoted shell string (an iptables comment). */
 function label(what: string, value: string): string {
   if (!/^[A-Za-z0-9 .,()-]+$/.test(value)) throw new Error(`${what}: ${JSON.stringify(value)} may hold only letters, digits, spaces and .,()-`);
@@ -436,7 +447,7 @@ export type ProxyVolumes = Exclude<VolumeBackend, { kind: "local" }>;
  * keys of the proxy's settings table, so a value is named as the setting it becomes.
  */
 export function renderProxyEnv(input: ProxyEnvInput): string {
-  const optional = (what: string, value: string | undefined) => (value === undefined ? null : plain(what, value));
+  const optional = (what: string, value: string | undefined) => (value === undefined ? null : environmentValue(what, value));
   const settings = {
     listen: plain("listen", input.listen),
     nodesFile: absolutePath("nodesFile", input.nodesFile),

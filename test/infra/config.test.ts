@@ -68,6 +68,10 @@ describe("a good stack file", () => {
     expect(parseConfig(withProxy({ authBackend: "KEYSTONE" }), parseOptions).proxy.authBackend).toBe("keystone");
     expect(parseConfig(withProxy({ authBackend: " None ", multiTenant: false }), parseOptions).proxy.authBackend).toBe("none");
   });
+  // The proxy takes an IPv6 literal in the Keystone URL, and systemd's EnvironmentFile= reads [ and ] as themselves.
+  it("accepts a Keystone URL at an IPv6 address", () => {
+    expect(parseConfig(withProxy({ keystoneUrl: "https://[2001:db8::5]:5000/v3" }), parseOptions).proxy.keystoneUrl).toBe("https://[2001:db8::5]:5000/v3");
+  });
   it("takes the proxy's URL and project ids without the blanks around them, as the proxy reads them", () => {
     const proxy = parseConfig(
       withProxy({ keystoneUrl: " https://keystone.example:5000/v3 ", adminTenantId: "0a1b2c ", membersTenantId: " 0a1b2d" }),
@@ -185,7 +189,7 @@ describe("a bad stack file is refused with an error that names the key", () => {
     [
       "a Keystone URL with a character the env file cannot hold",
       withProxy({ keystoneUrl: "https://kéystone.example/v3#x" }),
-      /^berth:proxy\.keystoneUrl: .*may hold only letters, digits and _\.\/:@%\+=,~\*- \(no spaces, quotes, #, \$ or non-ASCII\)/,
+      /^berth:proxy\.keystoneUrl: .*may hold only letters, digits and _\.\/:@%\+=,~\*\[\]- \(no spaces, quotes, #, \$ or non-ASCII\)/,
     ],
     ["a project id with a quote", withProxy({ adminTenantId: '0a1b"2c' }), /^berth:proxy\.adminTenantId: .*may hold only letters, digits and/],
     ["Keystone v2.0", withProxy({ keystoneUrl: "http://cloud.lab.fi-ware.org:4730/v2.0/" }), /^berth:proxy\.keystoneUrl: Keystone v2\.0 no longer exists/],
