@@ -163,6 +163,17 @@ const NODE_GIVEN_AS_STRING =
   "expected the node's settings, got a string (`pulumi config set --path` stores '{}' as text): add a node with one of its keys, " +
   "e.g. `pulumi config set --path 'berth:nodes.docker-host-4.floatingIp' false`, or write it in the stack file";
 
+/** A project id of digits and one `e` is a number to YAML: the error says to quote it. */
+const projectId = z
+  .string({
+    error: (issue) =>
+      typeof issue.input === "number"
+        ? "expected an OpenStack project id, got a number: quote it in the stack file ('1234e567...'), YAML reads such an id as a number"
+        : "expected an OpenStack project id",
+  })
+  .trim()
+  .optional();
+
 const roleHost = { flavor: flavor.optional(), image: image.optional(), volumeSize: volumeSize.optional() };
 
 /** One schema per top-level key, so every error path starts at the key the operator wrote. */
@@ -235,15 +246,18 @@ const SCHEMAS = {
     {
       port: z.int().min(1).max(65535).default(DEFAULT_PROXY_PORT),
       bundle: z.string().min(1).default(DEFAULT_BUNDLE),
+      // The proxy trims every variable and folds this one's case (FDCS wrote `Keystone`): so does the stack.
       authBackend: z
         .string()
-        .transform((backend) => (backend === "Keystone" ? "keystone" : backend))
+        .trim()
+        .toLowerCase()
         .pipe(z.enum(["keystone", "none"], { error: "expected keystone or none (the static tokens backend is for the local cluster)" }))
         .default("keystone"),
       // What a URL and a project id are, and what each backend needs, is the proxy's to judge (proxy-check.ts).
-      keystoneUrl: z.string({ error: "expected the Keystone v3 URL, e.g. https://keystone.example:5000/v3" }).optional(),
-      adminTenantId: z.string({ error: "expected an OpenStack project id" }).optional(),
-      membersTenantId: z.string({ error: "expected an OpenStack project id" }).optional(),
+      // Trimmed as the proxy trims its variables: blanks around a value are no reason to refuse it.
+      keystoneUrl: z.string({ error: "expected the Keystone v3 URL, e.g. https://keystone.example:5000/v3" }).trim().optional(),
+      adminTenantId: projectId,
+      membersTenantId: projectId,
       multiTenant: z.boolean().default(true),
       networkAuthorization: z.boolean().default(true),
       flavors: flavorsSchema.optional(),
@@ -410,7 +424,10 @@ class Checks {
    */
   proxy(proxyCidrs: Cidr[] | undefined, readBundle: (path: string) => Buffer | undefined): ProxyConfig | undefined {
     const proxy = this.values.proxy;
-    if (!proxy) return undefined;
+    if (!proxy) {
+      this.proxyKeysThatParsed();
+      return undefined;
+    }
     if (proxy.port === SSH_PORT || proxy.port === ENGINE_PORT) {
       this.problem("berth:proxy.port", `${proxy.port} is taken by ${proxy.port === SSH_PORT ? "SSH" : "the engines"}; the FDCS port is ${DEFAULT_PROXY_PORT}`);
     }
@@ -420,18 +437,7 @@ class Checks {
         "none lets anyone who reaches the proxy use every engine: refused while berth:proxyAllowedCidrs admits the whole internet",
       );
     }
-    const settings: ProxySettings = {
-      port: proxy.port,
-      authBackend: proxy.authBackend,
-      multiTenant: proxy.multiTenant,
-      networkAuthorization: proxy.networkAuthorization,
-      ...(proxy.keystoneUrl ? { keystoneUrl: proxy.keystoneUrl } : {}),
-      ...(proxy.adminTenantId ? { adminTenantId: proxy.adminTenantId } : {}),
-      ...(proxy.membersTenantId ? { membersTenantId: proxy.membersTenantId } : {}),
-      ...(proxy.flavors ? { flavors: proxy.flavors } : {}),
-      ...(proxy.quota ? { quota: proxy.quota } : {}),
-      ...(proxy.apiFilter ? { apiFilter: proxy.apiFilter } : {}),
-    };
+    const settings = proxySettings(proxy);
     this.proxyWouldStart(settings);
     const bundle = readBundle(proxy.bundle);
     if (!bundle) {
@@ -441,13 +447,62 @@ class Checks {
     return { ...settings, bundle: { path: proxy.bundle, sha256: createHash("sha256").update(bundle).digest("hex") }, dnsNames: proxy.dnsNames };
   }
 
-  /** The proxy's own reader over the manager's files, once the keys they are made of have parsed. */
-  private proxyWouldStart(proxy: ProxySettings): void {
-    const { nodes, network, osdPlugin, sandbox } = this.values;
-    if (!nodes || !network || osdPlugin === undefined || !sandbox) return;
-    const refusal = proxyRefusal({ proxy, nodes: Object.keys(nodes).length, osd: osdPlugin, mtu: effectiveMtu(network.mtu, undefined), sandbox });
-    if (refusal) this.problem(refusal.key, refusal.message);
+  /**
+   * One wrong key fails the whole berth:proxy object: the proxy's reader still judges the keys that
+   * parsed, each wrong one standing in as if not given (its default), its refusal dropped.
+   */
+  private proxyKeysThatParsed(): void {
+    const given = this.raw.values.proxy;
+    if (typeof given !== "object" || given === null || Array.isArray(given)) return;
+    const refused: string[] = [];
+    const fields = Object.fromEntries(
+      Object.entries(SCHEMAS.proxy.shape).map(([key, schema]) => {
+        const result = (schema as z.ZodType).safeParse((given as Record<string, unknown>)[key]);
+        if (!result.success) refused.push(`berth:proxy.${key}`);
+        return [key, result.success ? result.data : (schema as z.ZodType).parse(undefined)];
+      }),
+    );
+    this.proxyWouldStart(proxySettings(fields as Parsed["proxy"]), refused);
   }
+
+  /**
+   * The proxy's own reader over the manager's files. A stack key the files are also made of that
+   * did not parse (already a problem of its own) stands in as a value the stack accepts, so its
+   * error never hides the proxy's refusal of the proxy's keys; a refusal of the stand-in is dropped.
+   */
+  private proxyWouldStart(proxy: ProxySettings, refusedProxyKeys: string[] = []): void {
+    const { nodes, network, osdPlugin, sandbox } = this.values;
+    const standIns = new Set([
+      ...refusedProxyKeys,
+      ...(nodes ? [] : ["berth:nodes"]),
+      ...(network ? [] : ["berth:network.mtu"]),
+      ...(osdPlugin === undefined ? ["berth:osdPlugin"] : []),
+      ...(sandbox ? [] : ["berth:sandbox"]),
+    ]);
+    const refusal = proxyRefusal({
+      proxy,
+      nodes: nodes ? Object.keys(nodes).length : 1,
+      osd: osdPlugin ?? false,
+      mtu: effectiveMtu(network?.mtu, undefined),
+      sandbox: sandbox ?? "none",
+    });
+    if (refusal && !standIns.has(refusal.key)) this.problem(refusal.key, refusal.message);
+  }
+}
+
+function proxySettings(proxy: Parsed["proxy"]): ProxySettings {
+  return {
+    port: proxy.port,
+    authBackend: proxy.authBackend,
+    multiTenant: proxy.multiTenant,
+    networkAuthorization: proxy.networkAuthorization,
+    ...(proxy.keystoneUrl ? { keystoneUrl: proxy.keystoneUrl } : {}),
+    ...(proxy.adminTenantId ? { adminTenantId: proxy.adminTenantId } : {}),
+    ...(proxy.membersTenantId ? { membersTenantId: proxy.membersTenantId } : {}),
+    ...(proxy.flavors ? { flavors: proxy.flavors } : {}),
+    ...(proxy.quota ? { quota: proxy.quota } : {}),
+    ...(proxy.apiFilter ? { apiFilter: proxy.apiFilter } : {}),
+  };
 }
 
 /** Validates the stack's values; throws ConfigError listing every problem. */

@@ -38,7 +38,20 @@ function render(template: string, data: object): string {
 const PLAIN = /^[A-Za-z0-9_./:@%+=,~*-]+$/;
 
 function plain(what: string, value: string): string {
-  if (!PLAIN.test(value)) throw new Error(`${what}: ${JSON.stringify(value)} has characters that are not safe in a config file`);
+  if (!PLAIN.test(value)) {
+    throw new Error(`${what}: ${JSON.stringify(value)} may hold only letters, digits and _./:@%+=,~*- (no spaces, quotes, #, $ or non-ASCII)`);
+  }
+  return value;
+}
+
+/**
+ * A value of an environment file read by systemd's EnvironmentFile= only (never a shell): [ and ]
+ * are themselves there, so an IPv6 literal in a URL fits; the rest is what is safe unquoted.
+ */
+function environmentValue(what: string, value: string): string {
+  if (!/^[A-Za-z0-9_./:@%+=,~*[\]-]+$/.test(value)) {
+    throw new Error(`${what}: ${JSON.stringify(value)} may hold only letters, digits and _./:@%+=,~*[]- (no spaces, quotes, #, $ or non-ASCII)`);
+  }
   return value;
 }
 
@@ -434,7 +447,7 @@ export type ProxyVolumes = Exclude<VolumeBackend, { kind: "local" }>;
  * keys of the proxy's settings table, so a value is named as the setting it becomes.
  */
 export function renderProxyEnv(input: ProxyEnvInput): string {
-  const optional = (what: string, value: string | undefined) => (value === undefined ? null : plain(what, value));
+  const optional = (what: string, value: string | undefined) => (value === undefined ? null : environmentValue(what, value));
   const settings = {
     listen: plain("listen", input.listen),
     nodesFile: absolutePath("nodesFile", input.nodesFile),

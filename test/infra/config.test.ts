@@ -62,6 +62,23 @@ describe("a good stack file", () => {
   it("accepts FDCS's spelling of the auth backend", () => {
     expect(parseConfig(withProxy({ authBackend: "Keystone" }), parseOptions).proxy.authBackend).toBe("keystone");
   });
+  // The proxy trims every variable and folds the auth backend's case (settings.ts, settings-table.ts):
+  // what it would start with, the preview must not refuse.
+  it("accepts the auth backend in any case, as the proxy does", () => {
+    expect(parseConfig(withProxy({ authBackend: "KEYSTONE" }), parseOptions).proxy.authBackend).toBe("keystone");
+    expect(parseConfig(withProxy({ authBackend: " None ", multiTenant: false }), parseOptions).proxy.authBackend).toBe("none");
+  });
+  // The proxy takes an IPv6 literal in the Keystone URL, and systemd's EnvironmentFile= reads [ and ] as themselves.
+  it("accepts a Keystone URL at an IPv6 address", () => {
+    expect(parseConfig(withProxy({ keystoneUrl: "https://[2001:db8::5]:5000/v3" }), parseOptions).proxy.keystoneUrl).toBe("https://[2001:db8::5]:5000/v3");
+  });
+  it("takes the proxy's URL and project ids without the blanks around them, as the proxy reads them", () => {
+    const proxy = parseConfig(
+      withProxy({ keystoneUrl: " https://keystone.example:5000/v3 ", adminTenantId: "0a1b2c ", membersTenantId: " 0a1b2d" }),
+      parseOptions,
+    ).proxy;
+    expect([proxy.keystoneUrl, proxy.adminTenantId, proxy.membersTenantId]).toEqual(["https://keystone.example:5000/v3", "0a1b2c", "0a1b2d"]);
+  });
   it("takes the credentials from OS_* variables when openstack:cloud is not set", () => {
     expect(() =>
       parseConfig(rawConfig(exampleValues(), { openstackCloud: undefined, env: { OS_AUTH_URL: "https://keystone.example:5000/v3" } }), parseOptions),
@@ -157,6 +174,7 @@ describe("a bad stack file is refused with an error that names the key", () => {
     // From here to the API filter, the tenant proxy's own reader judges (infra/proxy-check.ts), in
     // its words, under the stack key that sets the variable.
     ["Keystone without its URL", withProxy({ keystoneUrl: undefined }), /^berth:proxy\.keystoneUrl: required with the keystone auth backend/],
+    ["Keystone with a blank URL", withProxy({ keystoneUrl: "  " }), /^berth:proxy\.keystoneUrl: required with the keystone auth backend/],
     [
       "a Keystone URL that is not one",
       withProxy({ keystoneUrl: "keystone.example" }),
@@ -167,6 +185,13 @@ describe("a bad stack file is refused with an error that names the key", () => {
       withProxy({ keystoneUrl: "https://keystone.example/v3 x" }),
       /^berth:proxy\.keystoneUrl: the manager's proxy\.env cannot hold it: keystoneUrl: /,
     ],
+    // An operator told only "not safe" guesses; the refusal says which characters a value may have.
+    [
+      "a Keystone URL with a character the env file cannot hold",
+      withProxy({ keystoneUrl: "https://kéystone.example/v3#x" }),
+      /^berth:proxy\.keystoneUrl: .*may hold only letters, digits and _\.\/:@%\+=,~\*\[\]- \(no spaces, quotes, #, \$ or non-ASCII\)/,
+    ],
+    ["a project id with a quote", withProxy({ adminTenantId: '0a1b"2c' }), /^berth:proxy\.adminTenantId: .*may hold only letters, digits and/],
     ["Keystone v2.0", withProxy({ keystoneUrl: "http://cloud.lab.fi-ware.org:4730/v2.0/" }), /^berth:proxy\.keystoneUrl: Keystone v2\.0 no longer exists/],
     ["an unknown auth backend", withProxy({ authBackend: "ldap" }), /^berth:proxy\.authBackend: expected keystone or none/],
     [
@@ -203,6 +228,12 @@ describe("a bad stack file is refused with an error that names the key", () => {
       /^berth:proxy\.authBackend: none .*berth:proxy\.multiTenant/,
     ],
     ["a tenant id that is not one", withProxy({ adminTenantId: "admin_project" }), /^berth:proxy\.adminTenantId: expected a project id/],
+    // A project id of digits and one `e` (`1234e567…`) is a number to YAML unless quoted.
+    [
+      "a project id YAML read as a number",
+      withProxy({ membersTenantId: 1.234e56 }),
+      /^berth:proxy\.membersTenantId: expected an OpenStack project id.*quote it/,
+    ],
     [
       "a members' project without Keystone",
       withProxy({ authBackend: "none", multiTenant: false, keystoneUrl: undefined, membersTenantId: "0a1b2c" }),
@@ -230,6 +261,27 @@ describe("a bad stack file is refused with an error that names the key", () => {
     const values = exampleValues();
     const found = problems(rawConfig({ ...values, dockerVersion: "27.0", proxy: { ...(values.proxy as object), keystoneUrl: "http://k:4730/v2.0" } }));
     expect(found.map((problem) => problem.split(":")[1])).toEqual(["dockerVersion", "proxy.keystoneUrl"]);
+  });
+  // The proxy's check needs the node count, network MTU, osd plugin and sandbox; one of those wrong
+  // must not hide the proxy's refusal of its own keys, or the operator fixes one and meets the next.
+  it.each<[string, Record<string, unknown>, string]>([
+    ["sandbox", { sandbox: "kata" }, "sandbox"],
+    ["nodes", { nodes: {} }, "nodes"],
+    ["network", { network: { cidr: "10.42.0.0/16", mtu: 100 } }, "network.mtu"],
+    ["osdPlugin", { osdPlugin: "yes" }, "osdPlugin"],
+  ])("lists the proxy's refusal beside a bad berth:%s", (_key, change, problemKey) => {
+    const values = exampleValues();
+    const found = problems(rawConfig({ ...values, ...change, proxy: { ...(values.proxy as object), keystoneUrl: "http://k:4730/v2.0" } }));
+    expect(found.map((problem) => problem.split(":")[1])).toEqual([problemKey, "proxy.keystoneUrl"]);
+  });
+  // A wrong proxy key fails the whole berth:proxy object; the proxy's refusal of another one must still be listed.
+  it("lists the proxy's refusal beside another proxy key's problem", () => {
+    const found = problems(withProxy({ flavors: { medium: { Memory: 128 } }, keystoneUrl: "http://k:4730/v2.0" }));
+    expect(found.map((problem) => problem.split(":")[1])).toEqual(["proxy.flavors", "proxy.keystoneUrl"]);
+  });
+  it("does not blame a proxy key the stack already refused for what its stand-in lacks", () => {
+    const found = problems(withProxy({ keystoneUrl: 5000, membersTenantId: "0a1b2c" }));
+    expect(found).toEqual([expect.stringMatching(/^berth:proxy\.keystoneUrl: expected the Keystone v3 URL/)]);
   });
   it("says which stack it is and lists each problem on its own line", () => {
     expect(() => parseConfig(without("externalNetwork"), parseOptions)).toThrow(/^the stack configuration is not valid:\n {2}berth:externalNetwork: /);

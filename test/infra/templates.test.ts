@@ -189,7 +189,7 @@ describe("values that would break a config file are refused", () => {
           networkAuthorization: true,
           volumes: { kind: "shared-dir", root: "/srv" },
         }),
-      /listen: .* not safe/,
+      /listen: .* may hold only/,
     ],
     [
       "an NFS server that is not an address",
@@ -216,8 +216,8 @@ describe("values that would break a config file are refused", () => {
         }),
       /environmentFile: .* not an absolute path/,
     ],
-    ["a quote in an export option", () => renderExports({ clientCidr: "10.42.0.0/24", shares: ["/srv"], options: ["rw'"] }), /options: .* not safe/],
-    ["a bridge name that would end the shell word", () => renderNodeFirewall({ ...firewall, bridges: ["docker0' -j ACCEPT"] }), /bridges: .* not safe/],
+    ["a quote in an export option", () => renderExports({ clientCidr: "10.42.0.0/24", shares: ["/srv"], options: ["rw'"] }), /options: .* may hold only/],
+    ["a bridge name that would end the shell word", () => renderNodeFirewall({ ...firewall, bridges: ["docker0' -j ACCEPT"] }), /bridges: .* may hold only/],
     [
       "a published port range upside down",
       () => renderNodeFirewall({ ...firewall, containerPorts: { min: 61000, max: 32768 } }),
@@ -232,7 +232,7 @@ describe("values that would break a config file are refused", () => {
     [
       "a docker_gwbridge subnet that would end the shell word",
       () => renderNodeFirewall({ ...firewall, gatewayBridgeSubnet: "172.23.255.0/24 -j ACCEPT" }),
-      /gatewayBridgeSubnet: .* not safe/,
+      /gatewayBridgeSubnet: .* may hold only/,
     ],
   ])("%s", (_what, renderBad, message) => {
     expect(renderBad).toThrow(message);
