@@ -34,26 +34,28 @@ function render(template: string, data: object): string {
   return delegate(data);
 }
 
-/** Characters safe unquoted in sh, systemd unit and environment files, URLs and paths included. */
-const PLAIN = /^[A-Za-z0-9_./:@%+=,~*-]+$/;
-
-function plain(what: string, value: string): string {
-  if (!PLAIN.test(value)) {
-    throw new Error(`${what}: ${JSON.stringify(value)} may hold only letters, digits and _./:@%+=,~*- (no spaces, quotes, #, $ or non-ASCII)`);
-  }
-  return value;
+/**
+ * A check that a value holds only letters, digits and the given punctuation (written as the error
+ * says it), so it needs no quoting where it is written.
+ */
+function ofCharacters(punctuation: string): (what: string, value: string) => string {
+  const pattern = new RegExp(`^[A-Za-z0-9${punctuation.replace(/[\]\\^-]/g, "\\$&")}]+$`);
+  return (what, value) => {
+    if (!pattern.test(value)) {
+      throw new Error(`${what}: ${JSON.stringify(value)} may hold only letters, digits and ${punctuation} (no spaces, quotes, #, $ or non-ASCII)`);
+    }
+    return value;
+  };
 }
+
+/** Safe unquoted in sh, systemd unit and environment files, URLs and paths included. */
+const plain = ofCharacters("_./:@%+=,~*-");
 
 /**
  * A value of an environment file read by systemd's EnvironmentFile= only (never a shell): [ and ]
  * are themselves there, so an IPv6 literal in a URL fits; the rest is what is safe unquoted.
  */
-function environmentValue(what: string, value: string): string {
-  if (!/^[A-Za-z0-9_./:@%+=,~*[\]-]+$/.test(value)) {
-    throw new Error(`${what}: ${JSON.stringify(value)} may hold only letters, digits and _./:@%+=,~*[]- (no spaces, quotes, #, $ or non-ASCII)`);
-  }
-  return value;
-}
+const environmentValue = ofCharacters("_./:@%+=,~*[]-");
 
 /** Prose inside a double-quoted shell string (an iptables comment). */
 function label(what: string, value: string): string {
