@@ -19,18 +19,17 @@ export function withTenantRuntime(host: Json, tenantRuntime: string | undefined)
 }
 
 /**
- * Whether `docker top` tells the truth under the runtime. Under a sandbox with its own kernel
- * (runsc) the engine gets the sandbox's process ids, which it then looks up in the node's own
- * process table: the answer lists the node's processes (its PID 1 and whatever has those ids).
+ * Whether tenants' containers run under the engine's own runtime (runc, on the node's kernel)
+ * rather than a sandbox with a kernel of its own. Three things hold only then:
+ * - `docker top` tells the truth: under runsc the engine gets the sandbox's process ids and looks
+ *   them up in the node's own process table, so the answer lists the node's processes;
+ * - a build's RUN steps run under the tenants' runtime: the engine runs them under its default
+ *   runtime (runc), never the one the proxy sets on creates, so under a sandbox a build would run
+ *   tenant code on the node's kernel;
+ * - an exec's processes live in the container's cgroups: under runsc each exec that has not ended
+ *   keeps a `runsc exec` process on the node in the engine's cgroup (see below).
  */
-export const topIsSafeUnder = (tenantRuntime: string | undefined): boolean => tenantRuntime === undefined || tenantRuntime === "runc";
-
-/**
- * Whether a build's RUN steps run under the tenants' runtime. The engine runs them in containers of
- * its own default runtime (runc), never the one the proxy sets on creates: under a sandbox a build
- * would run tenant code on the node's kernel.
- */
-export const buildsRunUnder = (tenantRuntime: string | undefined): boolean => tenantRuntime === undefined || tenantRuntime === "runc";
+export const underEngineRuntime = (tenantRuntime: string | undefined): boolean => tenantRuntime === undefined || tenantRuntime === "runc";
 
 /**
  * Execs one container may have at once under a sandbox. Under runsc each exec that has not ended
@@ -40,6 +39,3 @@ export const buildsRunUnder = (tenantRuntime: string | undefined): boolean => te
  * costs the node about what the container's own shim does.
  */
 export const EXECS_PER_SANDBOXED_CONTAINER = 8;
-
-/** Whether an exec's processes live in the container's cgroups under the runtime (runc: yes). */
-export const execsStayInContainerUnder = (tenantRuntime: string | undefined): boolean => tenantRuntime === undefined || tenantRuntime === "runc";

@@ -17,7 +17,7 @@ import { flavorForUpdate } from "../policy/flavors.ts";
 import { checkMetadataSize, checkMountCount, checkPidsLimitUpdate, checkUlimits, healthcheckOverImage } from "../policy/limits.ts";
 import { checkPublishedPorts } from "../policy/ports.ts";
 import { checkPsArgs } from "../policy/ps-args.ts";
-import { topIsSafeUnder } from "../policy/runtime.ts";
+import { underEngineRuntime } from "../policy/runtime.ts";
 import type { ClusterNode } from "../upstream/cluster.ts";
 import { type JsonAnswer, readAll, ENGINE_API, passEngineError } from "../upstream/engine.ts";
 import { generatedName } from "./generated-names.ts";
@@ -181,7 +181,7 @@ export const stats: Handler = async (request) => {
 export const top: Handler = async (request): Promise<Reply> => {
   const psArgs = request.query.get("ps_args") ?? "";
   const { tenantRuntime } = request.settings.policy;
-  if (!request.scope.unrestricted && !topIsSafeUnder(tenantRuntime)) {
+  if (!request.scope.unrestricted && !underEngineRuntime(tenantRuntime)) {
     throw forbidden(
       `docker top is not available under the ${tenantRuntime} runtime: the engine would list the node's processes`,
       "forbidden",

@@ -7,7 +7,7 @@
 import { Refusal } from "../http/errors.ts";
 import { EXEC_CONFIG_RULES, EXEC_START_RULES, checkFields } from "../policy/fields.ts";
 import { TenantQueue } from "../policy/quota.ts";
-import { EXECS_PER_SANDBOXED_CONTAINER, execsStayInContainerUnder } from "../policy/runtime.ts";
+import { EXECS_PER_SANDBOXED_CONTAINER, underEngineRuntime } from "../policy/runtime.ts";
 import { ENGINE_API, passEngineError } from "../upstream/engine.ts";
 import { type Handler, json, pipe } from "./types.ts";
 
@@ -18,19 +18,14 @@ export const create: Handler = async (request) => {
   const container = await request.resolver.container(request.scope, request.params.id!);
   const raw = await request.readJson();
   const body = request.scope.unrestricted ? raw : checkFields(raw, EXEC_CONFIG_RULES, "");
+  // Later calls on the exec go straight to its node.
+  const remembered = (answer: { Id: string }) => {
+    request.cluster.remember(answer.Id, container.node);
+    return answer;
+  };
   const { tenantRuntime } = request.settings.policy;
-  if (request.scope.unrestricted || execsStayInContainerUnder(tenantRuntime)) {
-    return {
-      node: container.node,
-      method: "POST",
-      segments: ["containers", container.id, "exec"],
-      query: request.query,
-      body,
-      response: json((answer: { Id: string }) => {
-        request.cluster.remember(answer.Id, container.node);
-        return answer;
-      }),
-    };
+  if (request.scope.unrestricted || underEngineRuntime(tenantRuntime)) {
+    return { node: container.node, method: "POST", segments: ["containers", container.id, "exec"], query: request.query, body, response: json(remembered) };
   }
   // The engine's ExecIDs are the container's execs not yet ended (created or running): counted
   // and created under one lock, so concurrent creates cannot all see room for themselves.
@@ -48,8 +43,7 @@ export const create: Handler = async (request) => {
     }
     const created = await engine.json("POST", `${ENGINE_API}/containers/${container.id}/exec`, body);
     if (created.status !== 201) throw passEngineError(created);
-    request.cluster.remember(created.body.Id, container.node);
-    return { reply: { status: 201, body: created.body } };
+    return { reply: { status: 201, body: remembered(created.body) } };
   });
 };
 

@@ -13,7 +13,7 @@ import { encodeSegments } from "../http/request.ts";
 import { checkLabels } from "../ownership.ts";
 import { CONTAINER_CONFIG_RULES, FieldRefusal, checkFields } from "../policy/fields.ts";
 import { checkRegistry, imageRegistry, urlAuthority } from "../policy/registries.ts";
-import { buildsRunUnder } from "../policy/runtime.ts";
+import { underEngineRuntime } from "../policy/runtime.ts";
 import type { ClusterNode } from "../upstream/cluster.ts";
 import { anyNode, everywhereJson } from "./fan-out.ts";
 import { type EngineCall, type Handler, type MergedStream, type Reply, type TenantRequest, pipe } from "./types.ts";
@@ -112,7 +112,7 @@ function streamToAnyNode(request: TenantRequest, segments: string[]): EngineCall
 
 export const build: Handler = async (request) => {
   const { tenantRuntime } = request.settings.policy;
-  if (!request.scope.unrestricted && !buildsRunUnder(tenantRuntime)) {
+  if (!request.scope.unrestricted && !underEngineRuntime(tenantRuntime)) {
     throw forbidden(`builds are not available under the ${tenantRuntime} runtime: the engine runs their steps under its default runtime, outside the sandbox`);
   }
   const mode = request.query.get("networkmode");
