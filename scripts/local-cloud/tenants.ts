@@ -13,7 +13,7 @@ import { type Keystone, writeBusyboxRootfs } from "../harness/index.ts";
 import { TENANTS } from "../local-cluster/layout.ts";
 import { createTenants, envFile, writeTenantConfigs, type TenantToken } from "../local-cluster/outputs.ts";
 import { makePasswords, readPasswords } from "../local-cluster/secrets.ts";
-import { leaderOf, type CloudLayout } from "./machines.ts";
+import { inMachine, leaderOf, type CloudLayout } from "./machines.ts";
 
 export const tenantsDir = (layout: CloudLayout) => join(layout.stateDir, "tenants");
 export const cloudEnvFile = (layout: CloudLayout) => join(layout.stateDir, "env");
@@ -40,16 +40,6 @@ export async function tenantsUp(layout: CloudLayout, keystone: { url: string; st
   return tokens;
 }
 
-const inNode = (leader: number, args: string[]) => execFileSync("nsenter", ["-t", String(leader), "-a", ...args], { stdio: ["ignore", "ignore", "ignore"] });
-const succeeds = (run: () => unknown) => {
-  try {
-    run();
-    return true;
-  } catch {
-    return false;
-  }
-};
-
 /**
  * busybox:latest in each node's engine that lacks it, imported through the machine's own docker
  * CLI. A node booted again by this `up` (after a power-off) runs no command, so its dockerd may
@@ -64,11 +54,12 @@ export async function importBusybox(layout: CloudLayout, nodeNames: string[]): P
       const leader = leaderOf(layout, name);
       if (!leader) throw new Error(`${name} is not running`);
       const deadline = Date.now() + DOCKERD_WAIT_MS;
-      while (!succeeds(() => inNode(leader, ["docker", "info"]))) {
+      while (inMachine(layout, name, "docker info") === undefined) {
         if (Date.now() > deadline) throw new Error(`dockerd on ${name} did not answer within ${DOCKERD_WAIT_MS / 1000} s`);
         await new Promise((resolve) => setTimeout(resolve, 2000));
       }
-      if (succeeds(() => inNode(leader, ["docker", "image", "inspect", "busybox:latest"]))) continue;
+      if (inMachine(layout, name, "docker image inspect busybox:latest") !== undefined) continue;
+      // The image's tarball on stdin: the one command that needs more than inMachine gives.
       execFileSync("nsenter", ["-t", String(leader), "-a", "docker", "import", "--change", 'CMD ["sh"]', "-", "busybox:latest"], {
         input: readFileSync(tarball),
         stdio: ["pipe", "ignore", "pipe"],
