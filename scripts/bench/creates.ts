@@ -17,12 +17,15 @@ import { fileURLToPath } from "node:url";
 import { type Engine, type Run, TEST_IMAGE, startEngines, withScriptRun } from "../harness/index.ts";
 import { ApiClient, createContainers } from "./api.ts";
 import { type Path, startTenantProxy, type Tenant, writeTenant } from "./paths.ts";
-import type { Verdict } from "./stats.ts";
-import { performance } from "node:perf_hooks";
+import { summarize, timed, type Verdict } from "./stats.ts";
 
 const ENGINES = 6;
 const CONCURRENCY = 10;
 const CREATES = 100;
+/** Untimed creates on each path first: the proxy's first creates on a node read its tenant bridge and the image once. */
+const WARM_UP = 20;
+/** Timed rounds per path, engine and proxy taking turns; each figure is the median round. */
+const ROUNDS = 3;
 const SMALL_CLUSTER = 160;
 const LARGE_CLUSTER = 2_400;
 const TARGET_RATE = 120;
@@ -52,12 +55,6 @@ export interface CreateResults {
 
 const load = () => Math.round(loadavg()[0]! * 100) / 100;
 
-async function timedSeconds(work: () => Promise<unknown>): Promise<number> {
-  const start = performance.now();
-  await work();
-  return (performance.now() - start) / 1000;
-}
-
 export async function createCases(run: Run, dir: string, bundle: string, progress: (line: string) => void): Promise<CreateResults> {
   const own = join(dir, "creates");
   mkdirSync(join(own, "volumes"), { recursive: true });
@@ -79,20 +76,20 @@ export async function createCases(run: Run, dir: string, bundle: string, progres
     let proxy = await startTenantProxy(run, own, "creates-proxy", bundle, settings);
     let existing = await fill(engines, tenant, 0, SMALL_CLUSTER);
     const small = await throughput(proxy.path, engines[0]!, tenant, existing);
-    existing += 2 * CREATES;
+    existing += CREATED_PER_THROUGHPUT;
     progress(
       `creates: ${small.perSecond.toFixed(1)}/s with ${small.existing} containers in the cluster, one engine directly ${small.enginePerSecond.toFixed(1)}/s (load ${small.load})`,
     );
     existing = await fill(engines, tenant, existing, LARGE_CLUSTER);
     const large = await throughput(proxy.path, engines[0]!, tenant, existing);
-    existing += 2 * CREATES;
+    existing += CREATED_PER_THROUGHPUT;
     progress(
       `creates: ${large.perSecond.toFixed(1)}/s with ${large.existing} containers in the cluster, one engine directly ${large.enginePerSecond.toFixed(1)}/s (load ${large.load})`,
     );
     await proxy.daemon.stop();
     proxy = await startTenantProxy(run, own, "creates-proxy-restarted", bundle, settings);
     const client = new ApiClient(proxy.path.target, tenant.headers);
-    const seconds = await timedSeconds(() => client.json("POST", "/containers/create", { Image: TEST_IMAGE, Cmd: ["true"] })).finally(() => client.close());
+    const seconds = (await timed(() => client.json("POST", "/containers/create", { Image: TEST_IMAGE, Cmd: ["true"] })).finally(() => client.close())) / 1000;
     progress(`creates: the first create after a restart took ${seconds.toFixed(3)} s with ${existing} containers (load ${load()})`);
     await proxy.daemon.stop();
     const slowdown = small.perSecond / large.perSecond;
@@ -136,15 +133,29 @@ async function fill(engines: Engine[], tenant: Tenant, existing: number, total: 
 }
 
 /**
- * CREATES unnamed creates straight to one engine, then through the proxy, CONCURRENCY at a time,
- * once the fill has settled (the proxy has read the containers made behind its back).
+ * How many creates a second each path carries once warm: WARM_UP untimed creates on each, then
+ * ROUNDS rounds of CREATES unnamed creates, CONCURRENCY at a time, straight to one engine and through
+ * the proxy in turn (so a passing load spike costs both alike), once the fill has settled (the proxy
+ * has read the containers made behind its back). Each figure is its path's median round: one round
+ * is about a second, too short to trust alone on a shared machine.
  */
 async function throughput(path: Path, engine: Engine, tenant: Tenant, existing: number): Promise<Throughput> {
   await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
-  const enginePerSecond = CREATES / (await timedSeconds(() => createContainers({ socketPath: engine.socketPath }, {}, CREATES, CONCURRENCY)));
-  const perSecond = CREATES / (await timedSeconds(() => createContainers(path.target, tenant.headers, CREATES, CONCURRENCY)));
-  return { existing, perSecond, enginePerSecond, load: load() };
+  const direct = () => createContainers({ socketPath: engine.socketPath }, {}, CREATES, CONCURRENCY);
+  const proxied = () => createContainers(path.target, tenant.headers, CREATES, CONCURRENCY);
+  await createContainers({ socketPath: engine.socketPath }, {}, WARM_UP, CONCURRENCY);
+  await createContainers(path.target, tenant.headers, WARM_UP, CONCURRENCY);
+  const engineRates: number[] = [];
+  const proxyRates: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    engineRates.push((1000 * CREATES) / (await timed(direct)));
+    proxyRates.push((1000 * CREATES) / (await timed(proxied)));
+  }
+  return { existing, perSecond: summarize(proxyRates).p50, enginePerSecond: summarize(engineRates).p50, load: load() };
 }
+
+/** Containers one call of `throughput` adds to the cluster. */
+const CREATED_PER_THROUGHPUT = 2 * (WARM_UP + ROUNDS * CREATES);
 
 const verdict = (v: Verdict) => `${v.measured} (target ${v.target}) ${v.pass ? "PASS" : "MISS"}`;
 
