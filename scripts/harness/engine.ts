@@ -40,6 +40,8 @@ export interface Engine {
   host: string;
   /** "tcp://<address>:2375" when started with `tcp: true` (no TLS). */
   tcpHost?: string;
+  /** dockerd's log (each API call it answers is in it when started with `--debug`). */
+  logFile: string;
   /** A direct engine API call over the unix socket, not through any proxy. */
   api(method: string, path: string, body?: unknown): Promise<JsonResponse>;
   /** The docker CLI pointed straight at this engine (docker28 unless `cli` says otherwise). */
@@ -74,6 +76,7 @@ export async function startEngine(opts: StartEngineOptions = {}): Promise<Engine
   const dir = join(run.dir, "engines", String(host.hostIndex));
   const name = opts.name ?? `engine-${host.hostIndex}`;
   const socketPath = join(dir, "docker.sock");
+  const logFile = join(dir, "dockerd.log");
   const tcpHost = opts.tcp || opts.clusterStore ? `tcp://${host.address}:2375` : undefined;
   let dockerd: Extract<LedgerEntry, { kind: "dockerd" }> | undefined;
   let stopping: Promise<void> | undefined;
@@ -85,6 +88,7 @@ export async function startEngine(opts: StartEngineOptions = {}): Promise<Engine
     socketPath,
     host: `unix://${socketPath}`,
     ...(tcpHost ? { tcpHost } : {}),
+    logFile,
     api: (method, path, body) => jsonRequest({ socketPath }, method, path, { body }),
     docker: (args, dockerOpts = {}) =>
       runDocker(dockerOpts.cli ?? DEFAULT_CLI, args, { host: engine.host, input: dockerOpts.input, timeoutMs: dockerOpts.timeoutMs }),
@@ -106,7 +110,6 @@ export async function startEngine(opts: StartEngineOptions = {}): Promise<Engine
     if (sandbox === "userns") await ensureRemapUser();
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, "daemon.json"), JSON.stringify({ "deprecated-key-path": join(dir, "key.json"), runtimes: sandboxRuntimes(sandbox) }));
-    const logFile = join(dir, "dockerd.log");
     const argv = [
       "nsenter",
       `--net=/var/run/netns/${host.netns}`,

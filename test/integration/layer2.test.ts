@@ -11,6 +11,7 @@
  * network namespace, since alpha's own containers no longer have NET_RAW. Pings use PING_IMAGE
  * (busybox's ping needs a raw socket).
  */
+import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Engine, PING_IMAGE, TEST_IMAGE, importPingImage, runCommand, startEngine } from "../../scripts/harness/index.ts";
 import { type TestProxy, asUser, startTestProxy, tenantUser } from "../support/proxy.ts";
@@ -20,11 +21,12 @@ const dir = testDir("layer2");
 const alpha = tenantUser("alpha", "alpha", "token-alpha-1");
 const beta = tenantUser("beta", "beta", "token-beta-1");
 const gamma = tenantUser("gamma", "gamma", "token-gamma-1");
+const delta = tenantUser("delta", "delta", "token-delta-1");
 const env = {
   BERTH_AUTH_BACKEND: "static",
   BERTH_TOKENS_FILE: dir.file(
     "tokens.json",
-    [alpha, beta, gamma].map((u) => ({ token: u.token, user: u.name, tenant: u.tenant })),
+    [alpha, beta, gamma, delta].map((u) => ({ token: u.token, user: u.name, tenant: u.tenant })),
   ),
 };
 const CAP_NET_RAW = 13n;
@@ -89,7 +91,8 @@ async function api(user: typeof alpha, method: string, path: string, body?: unkn
 }
 
 beforeAll(async () => {
-  engine = await startEngine({ extraArgs: ["--icc=false"] });
+  // --debug logs each API call the engine answers, which the bridge's lookups are counted by.
+  engine = await startEngine({ extraArgs: ["--icc=false", "--debug"] });
   await importPingImage(engine);
   proxy = await startTestProxy(engine, env);
   asAlpha = asUser(proxy, alpha);
@@ -210,6 +213,30 @@ describe("the tenant's bridge", () => {
     expect((await engine.api("GET", "/networks/alpha_bridge")).status).toBe(404);
     ok(await asAlpha(["run", "--rm", TEST_IMAGE, "true"]));
     expect((await engine.api("GET", "/networks/alpha_bridge")).status).toBe(200);
+  });
+
+  it("is looked up once, not at every create, and made again by a create right after the tenant removes or prunes it", async () => {
+    const asDelta = asUser(proxy, delta);
+    const lookups = () =>
+      readFileSync(engine.logFile, "utf8")
+        .split("\n")
+        .filter((line) => line.includes("Calling GET /v1.41/networks/delta_bridge")).length;
+    ok(await asDelta(["run", "--rm", TEST_IMAGE, "true"]));
+    const afterFirst = lookups();
+    for (let i = 0; i < 3; i++) ok(await asDelta(["run", "--rm", TEST_IMAGE, "true"]));
+    expect(lookups()).toBe(afterFirst);
+
+    const createAtOnce = async () => {
+      const created = await api(delta, "POST", "/containers/create", { Image: TEST_IMAGE, Cmd: ["true"] });
+      expect(created.status, created.text).toBe(201);
+      expect((await api(delta, "DELETE", `/containers/${JSON.parse(created.text).Id}`)).status).toBe(204);
+    };
+    expect((await api(delta, "DELETE", "/networks/bridge")).status).toBe(204);
+    await createAtOnce();
+    const pruned = await api(delta, "POST", "/networks/prune");
+    expect(JSON.parse(pruned.text).NetworksDeleted).toEqual(["bridge"]);
+    await createAtOnce();
+    expect((await engine.api("GET", "/networks/delta_bridge")).status).toBe(200);
   });
 
   it("is made once when a tenant's first containers are created at the same time", async () => {

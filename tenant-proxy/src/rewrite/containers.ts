@@ -460,7 +460,7 @@ function limitedByImage(
 /** The body for the chosen node: a tenant's default network is its own bridge there. */
 async function onNode(request: TenantRequest, node: ClusterNode, body: Record<string, any>, visibleName: string | undefined): Promise<Record<string, any>> {
   if (!hasTenantBridge(request.networkScope) || !joinsDefaultNetwork(body)) return body;
-  const bridge = await ensureTenantBridge(node, request.networkScope);
+  const bridge = await ensureTenantBridge(request.quota.state, node, request.networkScope);
   return onTenantBridge(body, bridge.engineName, visibleName);
 }
 

@@ -127,6 +127,7 @@ async function checkTenantNetworks(request: TenantRequest): Promise<void> {
 
 export const remove: Handler = async (request) => {
   const network = await ownNetwork(request);
+  request.quota.state.forgetTenantBridge(network.node, network.engineName);
   return { node: network.node, method: "DELETE", segments: ["networks", network.id], query: request.query, response: pipe };
 };
 
@@ -144,7 +145,9 @@ async function connection(request: TenantRequest, rules: typeof NETWORK_CONNECT_
 }
 
 export const connect: Handler = async (request) => {
-  const { body, network, container } = await connection(request, NETWORK_CONNECT_RULES, (node) => ensureTenantBridge(node, request.networkScope));
+  const { body, network, container } = await connection(request, NETWORK_CONNECT_RULES, (node) =>
+    ensureTenantBridge(request.quota.state, node, request.networkScope),
+  );
   const endpoint = request.scope.unrestricted
     ? ((body.EndpointConfig as Record<string, unknown> | undefined) ?? {})
     : checkFields(body.EndpointConfig, ENDPOINT_RULES, "EndpointConfig");
@@ -191,8 +194,10 @@ export const prune: Handler = async (request): Promise<Reply> => {
   const owner = request.networkScope.ownerFilter();
   if (owner === undefined && !request.scope.unrestricted) throw badRequest("network prune is not available while networks are shared");
   const query = new URLSearchParams({ filters: serializeFilters(withOwner(filters, owner)) });
-  const answer = await anyNode(request).engine.json("POST", `${ENGINE_API}/networks/prune?${query}`);
+  const node = anyNode(request);
+  const answer = await node.engine.json("POST", `${ENGINE_API}/networks/prune?${query}`);
   if (answer.status !== 200) throw passEngineError(answer);
+  for (const name of (answer.body.NetworksDeleted as string[] | null) ?? []) request.quota.state.forgetTenantBridge(node, name);
   return {
     reply: {
       status: 200,

@@ -6,11 +6,14 @@
  * DNS, and legacy links become link aliases there. The network is made lazily on the node a
  * container goes to, with the tenant's owner label and the engine name `<tenant>_bridge`; one
  * attempt at a time per node and tenant, and a name conflict from the engine means it exists, so
- * concurrent creates make it once. `onTenantBridge` is the pure rewrite of a create body.
+ * concurrent creates make it once. Once found, the node's state keeps it until the engine says it
+ * was destroyed, so a create does not inspect it every time. `onTenantBridge` is the pure rewrite
+ * of a create body.
  */
 import { Refusal } from "../http/errors.ts";
 import { type Scope, TENANT_BRIDGE } from "../ownership.ts";
 import type { ClusterNode } from "../upstream/cluster.ts";
+import type { ClusterState } from "../upstream/node-state.ts";
 import { ENGINE_API, passEngineError } from "../upstream/engine.ts";
 import type { ResolvedNetwork } from "../resolver.ts";
 
@@ -58,9 +61,13 @@ export function onTenantBridge(body: Json, bridge: string, visibleName: string |
 /** Attempts under way, by node and engine name: a second caller waits for the first one's answer. */
 const making = new Map<string, Promise<ResolvedNetwork>>();
 
-/** The tenant's bridge on `node`, made if it is not there yet. */
-export function ensureTenantBridge(node: ClusterNode, networkScope: Scope): Promise<ResolvedNetwork> {
+/** The tenant's bridge on `node`, made if it is not there yet; kept by the node's state once found. */
+export function ensureTenantBridge(state: ClusterState, node: ClusterNode, networkScope: Scope): Promise<ResolvedNetwork> {
   const engineName = networkScope.engineName(TENANT_BRIDGE);
+  return state.tenantBridge(node, engineName, () => findOrMakeOnce(node, networkScope, engineName));
+}
+
+function findOrMakeOnce(node: ClusterNode, networkScope: Scope, engineName: string): Promise<ResolvedNetwork> {
   const key = `${node.name}\n${engineName}`;
   const pending = making.get(key);
   if (pending) return pending;

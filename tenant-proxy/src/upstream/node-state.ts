@@ -84,6 +84,8 @@ interface NodeRecord {
   imagesDirty: boolean;
   /** Image inspects by path, kept while the stream is open: any image event on the node clears them. */
   imageInspects: Map<string, Promise<JsonAnswer>>;
+  /** Tenants' bridges found or made, by engine name, kept while the stream is open: their destroy event clears them. */
+  tenantBridges: Map<string, Promise<unknown>>;
 }
 
 export interface StateOptions {
@@ -94,7 +96,8 @@ export interface StateOptions {
 
 const CONTAINER_EVENTS = ["create", "destroy", "rename", "update", "start", "die"];
 const IMAGE_EVENTS = ["pull", "tag", "untag", "delete", "import", "load"];
-const EVENT_FILTERS = encodeURIComponent(JSON.stringify({ type: ["container", "image"], event: [...CONTAINER_EVENTS, ...IMAGE_EVENTS] }));
+/** Network events come for the tenant bridges kept; "destroy" is among the container events already. */
+const EVENT_FILTERS = encodeURIComponent(JSON.stringify({ type: ["container", "image", "network"], event: [...CONTAINER_EVENTS, ...IMAGE_EVENTS] }));
 
 interface ListedContainer {
   Id: string;
@@ -138,6 +141,7 @@ export class ClusterState {
           containerQueues: new Map(),
           imagesDirty: false,
           imageInspects: new Map(),
+          tenantBridges: new Map(),
         },
       ]),
     );
@@ -261,6 +265,7 @@ export class ClusterState {
   private unsync(record: NodeRecord): void {
     record.synced = false;
     record.imageInspects.clear();
+    record.tenantBridges.clear();
     record.stream?.destroy();
     record.stream = undefined;
   }
@@ -326,6 +331,9 @@ export class ClusterState {
       if (record.imagesDirty) return;
       record.imagesDirty = true;
       void this.enqueue(record, () => this.readImages(record)).catch(() => this.unsync(record));
+    } else if (event.Type === "network") {
+      // The filter's event names are shared by all types, so networks' creates come too: only a destroy matters.
+      if (event.Action === "destroy") record.tenantBridges.delete(event.Actor?.Attributes?.name ?? "");
     } else if (event.Type === "container" && id) {
       // A create of the proxy's own, still on its way: the engine's answer commits it.
       const name = event.Actor?.Attributes?.name;
@@ -472,6 +480,27 @@ export class ClusterState {
       );
     }
     return answer;
+  }
+
+  /**
+   * A tenant's bridge on `node`, found or made by `ensure` once while the node's event stream is
+   * open, so a create does not inspect it every time; its destroy event (an operator's prune) or a
+   * dropped stream makes the next create look again. A failed attempt is not kept.
+   */
+  tenantBridge<T>(node: ClusterNode, engineName: string, ensure: () => Promise<T>): Promise<T> {
+    const record = this.records.get(node.name);
+    if (!record?.synced) return ensure();
+    const kept = record.tenantBridges.get(engineName) as Promise<T> | undefined;
+    if (kept) return kept;
+    const attempt = ensure();
+    record.tenantBridges.set(engineName, attempt);
+    attempt.catch(() => record.tenantBridges.get(engineName) === attempt && record.tenantBridges.delete(engineName));
+    return attempt;
+  }
+
+  /** Forgets a kept bridge the proxy is removing, so a create right after does not wait on the destroy event. */
+  forgetTenantBridge(node: ClusterNode, engineName: string): void {
+    this.records.get(node.name)?.tenantBridges.delete(engineName);
   }
 
   /** A container's size: as known, or read from its engine (and then known). */
