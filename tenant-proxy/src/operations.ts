@@ -162,7 +162,7 @@ export const OPERATIONS: readonly Operation[] = [
   // System
   tenant({ id: "SystemAuth", method: "POST", path: "/auth", fdcs: "auth" }, system.auth, [], "json"),
   tenant({ id: "SystemInfo", method: "GET", path: "/info", fdcs: "info" }, system.info),
-  tenant({ id: "SystemVersion", method: "GET", path: "/version", fdcs: "version" }, images.asIs),
+  tenant({ id: "SystemVersion", method: "GET", path: "/version", fdcs: "version" }, system.version),
   { id: "SystemPing", method: "GET", path: "/_ping", fdcs: "ping", access: "public", handler: system.ping },
   { id: "SystemPingHead", method: "HEAD", path: "/_ping", fdcs: "ping", access: "public", handler: system.ping },
   tenant({ id: "SystemEvents", method: "GET", path: "/events", fdcs: "events" }, system.events, ["since", "until", "filters"]),

@@ -14,6 +14,7 @@ import type { AuditLog } from "./audit.ts";
 import type { CallLimits } from "./call-limits.ts";
 import type { Release } from "./places.ts";
 import { Refusal, badRequest } from "./http/errors.ts";
+import { checkRequestedVersion } from "./http/api-version.ts";
 import { checkContentType, parseJsonObject, parseTarget, readBody, type RequestTarget } from "./http/request.ts";
 import type { Authenticator, Identity } from "./identity/identity.ts";
 import { matchOperation } from "./operations.ts";
@@ -96,6 +97,7 @@ function internalError(context: ProxyContext, error: unknown, req: IncomingMessa
 async function decide(context: ProxyContext, req: IncomingMessage, arrival: Arrival, body: BodyReader, trace: Trace): Promise<Decision> {
   checkContentType(req.headers);
   const target = parseTarget(req.url ?? "");
+  checkRequestedVersion(target.version);
   const match = matchOperation(req.method ?? "", target.segments);
   if ("unknown" in match) {
     throw new Refusal(

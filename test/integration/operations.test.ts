@@ -323,6 +323,16 @@ describe("system", () => {
     expect(ok(await owner(["version", "-f", "{{.Server.Version}}"])).trim()).toMatch(/^20\.10/);
   });
 
+  it("offers API 1.41 and refuses a newer version itself, as an engine would", async () => {
+    expect(ok(await owner(["version", "-f", "{{.Server.APIVersion}}"])).trim()).toBe("1.41");
+    const headers = { "x-auth-token": cast.user2.token, "x-auth-tenantid": cast.user2.tenant };
+    const newer = await fetch(`http://127.0.0.1:${proxy.port}/v1.45/containers/json`, { headers });
+    expect(newer.status).toBe(400);
+    expect(((await newer.json()) as { message: string }).message).toBe("client version 1.45 is too new. Maximum supported API version is 1.41");
+    // Refused by the proxy, not passed on: an engine newer than 20.10 would have served it.
+    expect(proxy.refusals.some((record) => record.path.startsWith("/v1.45/") && record.refusal.status === 400)).toBe(true);
+  });
+
   it("events show the tenant's own objects only", async () => {
     const since = Math.floor(Date.now() / 1000) - 1;
     ok(await intruder(["run", "--rm", "--name", "intruder-event", TEST_IMAGE, "true"]));

@@ -16,6 +16,7 @@ import { parseFilters, serializeFilters } from "./filters.ts";
 import { type Handler, type MergedStream, type Reply, pipe } from "./types.ts";
 import { nodeSection, visibleLabels, volumeView } from "./views.ts";
 import { ENGINE_API } from "../upstream/engine.ts";
+import { API_VERSION, versionView } from "../http/api-version.ts";
 
 const EVENT_FILTERS = ["container", "event", "image", "label", "network", "type", "volume"];
 const EVENT_TYPES = new Set(["container", "network", "volume"]);
@@ -50,13 +51,22 @@ export const ping: Handler = async (): Promise<Reply> => ({
     body: "OK",
     headers: {
       "content-type": "text/plain; charset=utf-8",
-      "api-version": ENGINE_API.slice(2),
+      "api-version": API_VERSION,
       ostype: "linux",
       "docker-experimental": "false",
       "cache-control": "no-cache, no-store, must-revalidate",
       pragma: "no-cache",
     },
   },
+});
+
+/** `docker version`: the engine's answer, with the API version the proxy offers (http/api-version.ts). */
+export const version: Handler = async (request) => ({
+  node: anyNode(request),
+  method: "GET",
+  segments: ["version"],
+  query: request.query,
+  response: { kind: "json", rewrite: versionView },
 });
 
 /** Engine options that name nothing of the host: seccomp stays "name=seccomp", without a profile path. */

@@ -14,10 +14,11 @@
 import http, { type IncomingMessage, type OutgoingHttpHeaders } from "node:http";
 import net from "node:net";
 import type { Readable } from "node:stream";
+import { API_VERSION } from "../http/api-version.ts";
 import { Refusal } from "../http/errors.ts";
 
-/** The engine API version the proxy's own calls use: Debian 12's dockerd 20.10 speaks 1.41. */
-export const ENGINE_API = "/v1.41";
+/** The engine API version the proxy's own calls use: the one it speaks (http/api-version.ts). */
+export const ENGINE_API = `/v${API_VERSION}`;
 
 /** Where an engine listens: its unix socket, or a TCP address (BERTH_UPSTREAM, a nodes file line). */
 export type UpstreamAddress = { kind: "unix"; path: string } | { kind: "tcp"; host: string; port: number };
