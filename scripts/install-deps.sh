@@ -5,7 +5,8 @@
 # dependencies, and Debian's Node 18 (unpacked, not installed) so the suite can prove the proxy
 # bundle runs on the manager's Node (Debian's Node 18 loads acorn, cjs-module-lexer and undici from
 # /usr/share/nodejs, hence those three packages), and what the local cloud boots its machines with
-# (systemd-nspawn, debootstrap, apt-cacher-ng). Idempotent: it installs only what is missing and
+# (systemd-nspawn, debootstrap, apt-cacher-ng), and the Debian 13 root the current engine line's tests
+# run Docker 26 from (scripts/harness/current-engine-root.sh). Idempotent: it installs only what is missing and
 # says what it did.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,4 +53,5 @@ if [[ ! -x $node18/usr/bin/node ]]; then
   mkdir -p "$node18"
   for deb in "$tmp"/*.deb; do dpkg -x "$deb" "$node18"; done
 fi
+bash scripts/harness/current-engine-root.sh
 echo "==> dependencies ready"

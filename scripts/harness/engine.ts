@@ -1,5 +1,5 @@
 /**
- * A real dockerd 20.10 per test "host", as the docker nodes of a deployment would be: its own
+ * A real dockerd 20.10 (or, with `line: "current"`, Debian 13's 26.1) per test "host", as the docker nodes of a deployment would be: its own
  * network namespace and address on the run's bridge, its own hostname (so `docker info` shows a
  * distinct Name), its own key file (a distinct engine ID), data root, exec root and socket, and the
  * run's registry as an insecure registry. It is started through `nsenter --net` (`ip netns exec`
@@ -9,7 +9,7 @@
  * under a directory the harness wants to remove. The machine's own /var/lib/docker and
  * /var/run/docker.sock are never touched.
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runDocker, succeeded, type CommandResult, type DockerCli } from "./commands.ts";
 import { jsonRequest, type JsonResponse } from "./http.ts";
@@ -24,6 +24,22 @@ import { sandboxDockerFlags, sandboxRuntimes, type Sandbox } from "../../infra/s
 import { ensureRemapUser, testSandbox } from "./sandbox.ts";
 
 const DOCKERD = "/usr/sbin/dockerd";
+/**
+ * A current engine starts chrooted into Debian 13's root, in its own mount namespace: the root
+ * bound onto itself, the host's /proc, /sys (cgroups), /dev and /tmp (the run's directories, at the
+ * same paths) bound in, a fresh /run. The mounts are the namespace's alone and go with it.
+ */
+const IN_CURRENT_ROOT = [
+  'hostname "$0" && root=$1 && shift',
+  // The root must be a mount point: dockerd 26 makes / a slave mount before it unpacks an image.
+  'mount --bind "$root" "$root"',
+  'mount -t proc proc "$root/proc"',
+  'mount --rbind /sys "$root/sys"',
+  'mount --rbind /dev "$root/dev"',
+  'mount --rbind /tmp "$root/tmp"',
+  'mount -t tmpfs tmpfs "$root/run"',
+  'exec chroot "$root" "$@"',
+].join(" && ");
 const READY_TIMEOUT_MS = 60_000;
 const DEFAULT_CLI: DockerCli = "docker28";
 
@@ -68,7 +84,18 @@ export interface StartEngineOptions {
   clusterStore?: string;
   /** The tenants' sandbox the engine is set up for (infra/sandbox.ts); default BERTH_TEST_SANDBOX. */
   sandbox?: Sandbox;
+  /**
+   * Which engine: "20.10", Debian 12's dockerd (the default), or "current", Debian 13's (26.1) run
+   * from the root current-engine-root.sh builds. The current line has no cluster store (swarm
+   * mode instead) and runs without a sandbox here.
+   */
+  line?: EngineLine;
 }
+
+export type EngineLine = "20.10" | "current";
+
+/** Debian 13's root with its docker.io (scripts/harness/current-engine-root.sh). */
+export const CURRENT_ENGINE_ROOT = `${process.env.BERTH_CLOUD_CACHE ?? "/var/cache/berth"}/engine-trixie`;
 
 export async function startEngine(opts: StartEngineOptions = {}): Promise<Engine> {
   const run = currentRun();
@@ -105,11 +132,18 @@ export async function startEngine(opts: StartEngineOptions = {}): Promise<Engine
     },
   };
 
-  const sandbox = opts.sandbox ?? testSandbox();
+  const line = opts.line ?? "20.10";
+  const sandbox = line === "current" ? "none" : (opts.sandbox ?? testSandbox());
+  if (line === "current" && opts.clusterStore) throw new Error("the current engine line has no cluster store: form a swarm instead");
+  if (line === "current" && !existsSync(join(CURRENT_ENGINE_ROOT, ".berth-root-complete"))) {
+    throw new Error(`no current engine root at ${CURRENT_ENGINE_ROOT}: run scripts/harness/current-engine-root.sh (install-deps.sh does)`);
+  }
   try {
     if (sandbox === "userns") await ensureRemapUser();
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, "daemon.json"), JSON.stringify({ "deprecated-key-path": join(dir, "key.json"), runtimes: sandboxRuntimes(sandbox) }));
+    // dockerd 23+ refuses the key path it no longer reads; its engine ID lives in its data root.
+    const identity = line === "current" ? {} : { "deprecated-key-path": join(dir, "key.json") };
+    writeFileSync(join(dir, "daemon.json"), JSON.stringify({ ...identity, runtimes: sandboxRuntimes(sandbox) }));
     const argv = [
       "nsenter",
       `--net=/var/run/netns/${host.netns}`,
@@ -120,8 +154,9 @@ export async function startEngine(opts: StartEngineOptions = {}): Promise<Engine
       "slave",
       "sh",
       "-c",
-      'hostname "$0" && exec "$@"',
+      line === "current" ? IN_CURRENT_ROOT : 'hostname "$0" && exec "$@"',
       name,
+      ...(line === "current" ? [CURRENT_ENGINE_ROOT] : []),
       DOCKERD,
       ...dockerdFlags(run, host, dir, socketPath, tcpHost, opts),
       ...sandboxDockerFlags(sandbox),

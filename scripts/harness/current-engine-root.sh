@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The root the harness runs a current Docker engine from: Debian 13 (trixie) debootstrapped with its
+# docker.io (26.1), which needs trixie's glibc and so cannot run on this Debian 12 host directly.
+# The harness chroots into it in each engine's private mount namespace (scripts/harness/engine.ts).
+# Built once and kept in $BERTH_CLOUD_CACHE (default /var/cache/berth), like the local cloud's base
+# image; a changed package list rebuilds it (the stamp records the list).
+set -euo pipefail
+cache=${BERTH_CLOUD_CACHE:-/var/cache/berth}
+root=$cache/engine-trixie
+mirror=${BERTH_CLOUD_MIRROR:-http://deb.debian.org/debian}
+# docker.io pulls containerd and runc; tini is docker-init (`--init`), only recommended.
+packages=docker.io,tini,iptables,iproute2,ca-certificates,procps
+if [[ -f $root/.berth-root-complete && "$(cat "$root/.berth-root-complete")" == "$packages" ]]; then
+  echo "==> current engine root: $root (cached)"
+  exit 0
+fi
+
+echo "==> building the current engine root in $root (debootstrap trixie, a few minutes)"
+rm -rf "$root" "$root.tmp"
+mkdir -p "$cache"
+debootstrap --variant=minbase --include="$packages" trixie "$root.tmp" "$mirror" >"$cache/debootstrap-trixie.log" 2>&1 ||
+  { tail -n 30 "$cache/debootstrap-trixie.log" >&2; exit 1; }
+chroot "$root.tmp" apt-get clean
+echo "$packages" >"$root.tmp/.berth-root-complete"
+mv "$root.tmp" "$root"
+echo "==> current engine root ready: $root ($(chroot "$root" dockerd --version))"
