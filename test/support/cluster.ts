@@ -8,11 +8,12 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Engine, type Etcd, type NfsServer, startEngine, startEtcd, startNfsServer } from "../../scripts/harness/index.ts";
+import { type Engine, type EngineLine, type Etcd, type NfsServer, startEngine, startEtcd, startNfsServer } from "../../scripts/harness/index.ts";
 import { type TestProxy, startTestProxy } from "./proxy.ts";
 
 export interface TestCluster {
-  etcd: Etcd;
+  /** The cluster store of the 20.10 line; the current line forms a swarm instead. */
+  etcd?: Etcd;
   nfs: NfsServer;
   engines: Engine[];
   nodesFile: string;
@@ -24,22 +25,30 @@ export interface TestCluster {
   stop(): Promise<void>;
 }
 
-export async function startTestCluster(nodeLabels: string[][]): Promise<TestCluster> {
+/**
+ * The nodes: on the 20.10 line (the default) joined through etcd; on the current line (Docker 26)
+ * formed into a swarm whose first node is the manager, as a stack of that line would be.
+ */
+export async function startTestCluster(nodeLabels: string[][], opts: { line?: EngineLine } = {}): Promise<TestCluster> {
   const dir = mkdtempSync(join(tmpdir(), "berth-cluster-"));
-  const [etcd, nfs] = await Promise.all([startEtcd(), startNfsServer()]);
+  const line = opts.line ?? "20.10";
+  const [etcd, nfs] = await Promise.all([line === "current" ? undefined : startEtcd(), startNfsServer()]);
   const engines: Engine[] = [];
   const stop = async () => {
     await Promise.all(engines.map((engine) => engine.stop()));
-    await Promise.all([etcd.stop(), nfs.stop()]);
+    await Promise.all([etcd?.stop(), nfs.stop()]);
     rmSync(dir, { recursive: true, force: true });
   };
   try {
     const started = await Promise.allSettled(
-      nodeLabels.map((labels, index) => startEngine({ name: `docker-host-${index + 1}`, clusterStore: etcd.clusterStore, labels })),
+      nodeLabels.map((labels, index) =>
+        startEngine({ name: `docker-host-${index + 1}`, labels, line, ...(etcd ? { clusterStore: etcd.clusterStore } : { tcp: true }) }),
+      ),
     );
     engines.push(...started.flatMap((outcome) => (outcome.status === "fulfilled" ? [outcome.value] : [])));
     const failure = started.find((outcome) => outcome.status === "rejected");
     if (failure) throw failure.reason;
+    if (line === "current") await formSwarm(engines);
   } catch (error) {
     await stop();
     throw error;
@@ -68,4 +77,16 @@ export async function startTestCluster(nodeLabels: string[][]): Promise<TestClus
     },
     stop,
   };
+}
+
+/** The first engine initialises a swarm and the others join it as workers; the join token is never printed. */
+async function formSwarm([manager, ...workers]: Engine[]): Promise<void> {
+  if (!manager) return;
+  const init = await manager.docker(["swarm", "init", "--advertise-addr", manager.address]);
+  if (init.code !== 0) throw new Error(`swarm init on ${manager.name} failed: ${init.stderr.trim()}`);
+  const token = (await manager.docker(["swarm", "join-token", "-q", "worker"])).stdout.trim();
+  for (const worker of workers) {
+    const joined = await worker.docker(["swarm", "join", "--token", token, `${manager.address}:2377`]);
+    if (joined.code !== 0) throw new Error(`${worker.name} did not join the swarm: ${joined.stderr.replaceAll(token, "<token>").trim()}`);
+  }
 }

@@ -28,11 +28,20 @@ export interface Merged {
   headers: Record<string, string>;
 }
 
-/** `path` may differ per node (a filter only one node can apply, for one). */
-export async function everywhereJson(request: TenantRequest, path: string | ((node: ClusterNode) => string), method = "GET"): Promise<Merged> {
+/**
+ * `path` may differ per node (a filter only one node can apply, for one). With `absentIsNone`, a
+ * node that answers 404 has nothing to add (a swarm overlay is known only where it is used).
+ */
+export async function everywhereJson(
+  request: TenantRequest,
+  path: string | ((node: ClusterNode) => string),
+  method = "GET",
+  absentIsNone = false,
+): Promise<Merged> {
   if (request.cluster.healthy().length === 0) throw noEngine();
   const { answers, missing, errors } = await request.cluster.everywhere(async (node) => {
     const answer = await node.engine.json(method, typeof path === "string" ? path : path(node));
+    if (absentIsNone && answer.status === 404) return [];
     if (answer.status >= 300) throw passEngineError(answer);
     return answer.body;
   });

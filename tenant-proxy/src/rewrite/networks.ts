@@ -36,8 +36,8 @@ const ownNetwork = (request: TenantRequest) => request.resolver.network(request.
 
 /**
  * Every node lists its own local networks (a tenant's bridges) beside the global ones: in a cluster
- * those carry their node, `docker-host-1/bridge`, as classic Swarm showed local networks; global
- * and predefined networks are listed once.
+ * those carry their node, `docker-host-1/bridge`, as classic Swarm showed local networks; global,
+ * swarm and predefined networks are listed once.
  */
 export const list: Handler = async (request): Promise<Reply> => {
   const { filters, matchesName } = listFilters(request.query.get("filters"), LIST_FILTERS);
@@ -45,6 +45,8 @@ export const list: Handler = async (request): Promise<Reply> => {
   const seen = new Set<string>();
   const visible = items.flatMap(({ node, item: network }) => {
     if (!isVisibleNetwork(request.networkScope, network)) return [];
+    // A swarm's networks as its managers have them: a worker keeps one it used a while after its removal.
+    if (network.Scope === "swarm" && !node.swarmManager) return [];
     const perNode = request.cluster.named && network.Scope === "local" && !sharedNetworks(request.networkScope).has(network.Name);
     const key = perNode ? `${node.name}/${network.Id}` : network.Scope === "local" ? network.Name : network.Id;
     if (seen.has(key)) return [];
@@ -55,6 +57,12 @@ export const list: Handler = async (request): Promise<Reply> => {
   return { reply: { status: 200, headers, body: visible.filter((network) => matchesName(network.Name)) } };
 };
 
+/**
+ * An overlay member that is no container: another node's endpoint as a cluster store shows it
+ * ("ep-…"), or a swarm node's load balancer ("lb-…", named after the network, so in its scope).
+ */
+const isEngineEndpoint = (key: string) => key.startsWith("ep-") || key.startsWith("lb-");
+
 /** Each node lists the containers attached on it; the caller sees its own from all of them. */
 export const inspect: Handler = async (request): Promise<Reply> => {
   const network = await ownNetwork(request);
@@ -63,13 +71,14 @@ export const inspect: Handler = async (request): Promise<Reply> => {
   const answer = await network.node.engine.json("GET", path);
   if (answer.status !== 200) return { reply: answer };
   const merged = { ...answer.body, Containers: { ...(answer.body.Containers ?? {}) } };
-  if (request.cluster.nodes.length > 1 && answer.body.Scope === "global") {
-    const { items, headers } = await everywhereJson(request, path);
-    // Each node lists its own containers by id, and others' as remote "ep-…" endpoints: keep the former.
+  // An overlay's containers are each node's own: a cluster store's ("global") or a swarm's.
+  if (request.cluster.nodes.length > 1 && (answer.body.Scope === "global" || answer.body.Scope === "swarm")) {
+    const { items, headers } = await everywhereJson(request, path, "GET", answer.body.Scope === "swarm");
+    // Each node lists its own containers by id: keep those, not the engine's own endpoints.
     for (const { item } of items) {
-      for (const [key, endpoint] of Object.entries(item.Containers ?? {})) if (!key.startsWith("ep-")) merged.Containers[key] = endpoint;
+      for (const [key, endpoint] of Object.entries(item.Containers ?? {})) if (!isEngineEndpoint(key)) merged.Containers[key] = endpoint;
     }
-    for (const key of Object.keys(merged.Containers)) if (key.startsWith("ep-")) delete merged.Containers[key];
+    for (const key of Object.keys(merged.Containers)) if (isEngineEndpoint(key)) delete merged.Containers[key];
     return { reply: { status: 200, body: networkView(request.scope, request.networkScope, merged), headers } };
   }
   return { reply: { status: 200, body: networkView(request.scope, request.networkScope, merged) } };
@@ -89,9 +98,11 @@ export const create: Handler = async (request) => {
   const cluster = request.cluster.nodes.length > 1 && !request.scope.unrestricted;
   const driver = cluster ? "overlay" : typeof body.Driver === "string" ? body.Driver : "";
   const options = withNetworkMtu(body.Options, driver, request.settings.networkMtu);
+  const node = anyNode(request);
   const engineBody = {
     ...body,
-    ...(cluster ? { Driver: "overlay" } : {}),
+    // A swarm's overlay takes plain containers (the proxy's, not services) only when attachable.
+    ...(cluster ? { Driver: "overlay", ...(node.swarmManager ? { Attachable: true } : {}) } : {}),
     ...(options ? { Options: options } : {}),
     Name: request.networkScope.engineName(name),
     CheckDuplicate: true,
@@ -101,7 +112,7 @@ export const create: Handler = async (request) => {
   return request.quota.exclusive(request.scope, async (): Promise<Reply> => {
     if (!request.scope.unrestricted) await checkTenantNetworks(request);
     const query = request.query.toString();
-    const created = await anyNode(request).engine.json("POST", `${ENGINE_API}/networks/create${query ? `?${query}` : ""}`, engineBody);
+    const created = await node.engine.json("POST", `${ENGINE_API}/networks/create${query ? `?${query}` : ""}`, engineBody);
     if (created.status !== 201) return { reply: created };
     const warning = created.body.Warning;
     return { reply: { status: 201, body: { ...created.body, Warning: typeof warning === "string" ? request.scope.unscopeText(warning) : warning } } };

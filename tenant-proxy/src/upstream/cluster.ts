@@ -29,6 +29,11 @@ export interface ClusterNode {
   labels: Record<string, string>;
   memoryTotal: number;
   cpus: number;
+  /**
+   * Whether the engine manages a swarm (`info`'s Swarm.ControlAvailable). On the current engine
+   * line tenants' overlays are attachable swarm networks, which only a manager makes and lists.
+   */
+  swarmManager: boolean;
   lastError?: string;
   /** Every container on the node (`containers/json?all=1`) as of the last successful check. */
   lastContainers: ContainerSummary[];
@@ -86,6 +91,7 @@ export class Cluster {
       labels: {},
       memoryTotal: 0,
       cpus: 0,
+      swarmManager: false,
       lastContainers: [],
     }));
   }
@@ -127,6 +133,7 @@ export class Cluster {
       node.labels = Object.fromEntries(((info.body.Labels as string[] | null) ?? []).map((label) => label.split(/=(.*)/s).slice(0, 2) as [string, string]));
       node.memoryTotal = Number(info.body.MemTotal ?? 0);
       node.cpus = Number(info.body.NCPU ?? 0);
+      node.swarmManager = info.body.Swarm?.ControlAvailable === true;
       node.healthy = true;
       node.lastError = undefined;
     } catch (error) {
@@ -147,9 +154,13 @@ export class Cluster {
     return this.nodes.find((node) => node.name === name);
   }
 
-  /** A healthy node for objects every node shares (overlay networks, images to inspect). */
+  /**
+   * A healthy node for objects every node shares (overlay networks, images to inspect): a swarm
+   * manager where the nodes form a swarm, since only managers make and list its networks.
+   */
   any(): ClusterNode | undefined {
-    return this.healthy()[0];
+    const healthy = this.healthy();
+    return healthy.find((node) => node.swarmManager) ?? healthy[0];
   }
 
   remember(id: string, node: ClusterNode): void {
