@@ -13,7 +13,6 @@
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import { Transform } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import type { Upstream } from "./upstream/engine.ts";
 
 export interface EngineHead {
@@ -125,18 +124,33 @@ export function relayedHead(head: EngineHead): string {
   return `HTTP/1.1 ${head.status} ${head.statusText}\r\n${lines.join("")}connection: close\r\n\r\n`;
 }
 
+/** One read of a relayed body: the engine's bytes land in one buffer per relay, reused for every read. */
+const RELAY_READ_BYTES = 64 * 1024;
+
 /**
  * Relays one bulk answer (a copy out, an export, logs) on a fresh engine connection that the engine
  * closes after it (`Connection: close`), so the body ends where the engine's connection ends and no
  * byte of it is parsed or re-chunked here. A success's head goes to the client at once (the docker
- * CLI acts on heads), then the bytes as they come, with backpressure both ways, then the client's
- * connection is closed; an error answer (400 and up) is read whole and handed to `errorAnswer`, which
- * writes it in the tenant's names on the client's connection, still unused. The client going away
- * at any point closes the engine's connection: an unread copy must not hold the container's lock.
- * Resolves when both connections are done with.
+ * CLI acts on heads), then the bytes as they come, then the client's connection is closed; an error
+ * answer (400 and up) is read whole and handed to `errorAnswer`, which writes it in the tenant's
+ * names on the client's connection, still unused. The client going away at any point closes the
+ * engine's connection: an unread copy must not hold the container's lock. Resolves when both
+ * connections are done with.
+ *
+ * The engine's bytes are read into one buffer of the relay's own and written on from it, instead of
+ * into a fresh buffer per read: measured on a 512 MiB `docker cp`, the fresh buffers were up to
+ * 37 MiB of garbage waiting to be collected. While the client has not taken a write whole (the
+ * kernel's buffer is full), the engine is not read, since the pending write still refers to the
+ * buffer; that is the backpressure too.
  */
 export async function relay(engine: Upstream, client: Socket, request: RelayRequest, errorAnswer: PlainAnswer): Promise<void> {
-  const connection = await engine.connect();
+  // The head and an error answer are copied out and read as 'data', by the tunnel's own readers.
+  let onBytes = (bytes: Buffer): boolean => {
+    connection.emit("data", Buffer.from(bytes));
+    return true;
+  };
+  const readBuffer = Buffer.allocUnsafe(RELAY_READ_BYTES);
+  const connection = await engine.connect({ buffer: readBuffer, callback: (size) => onBytes(readBuffer.subarray(0, size)) });
   const clientGone = () => connection.destroy();
   client.once("close", clientGone);
   try {
@@ -150,11 +164,24 @@ export async function relay(engine: Upstream, client: Socket, request: RelayRequ
     }
     client.write(relayedHead(head));
     if (rest.length > 0) client.write(rest);
-    // pipeline ends the client's side when the engine's answer ends, and destroys both if either fails.
-    await pipeline(connection, client).then(
-      () => client.destroySoon(),
-      () => client.destroy(),
-    );
+    await new Promise<void>((resolve) => {
+      let waiting = false;
+      const flushed = () => {
+        if (!waiting) return;
+        waiting = false;
+        connection.resume();
+      };
+      onBytes = (bytes) => {
+        client.write(bytes, flushed);
+        if (client.writableLength === 0) return true;
+        waiting = true;
+        return false;
+      };
+      connection.once("end", () => client.destroySoon());
+      connection.once("error", () => client.destroy());
+      connection.once("close", () => resolve());
+      connection.resume();
+    });
   } finally {
     client.off("close", clientGone);
   }
