@@ -2,8 +2,9 @@
  * Bundles the tenant proxy into one file, tenant-proxy/dist/berth-proxy.cjs, that runs on the
  * manager's distribution Node.js (Debian 12: Node 18) with no node_modules beside it. Its source
  * map is a file of its own beside it (`<bundle>.map`): inline, the map was 8.6 MiB of heap in every
- * proxy process. Node started with --enable-source-maps reads it when a stack trace is printed; without
- * the file, traces name the bundle's own lines.
+ * proxy process. The manager gets both; Node started with --enable-source-maps, as the manager's unit
+ * starts it (PROXY_PROCESS in infra/roles.ts), reads the map at start-up (about 3 MiB) and maps stack
+ * traces through it; without the file, traces name the bundle's own lines.
  */
 import { build } from "esbuild";
 import { statSync } from "node:fs";

@@ -50,8 +50,11 @@ export interface JsonAnswer {
 export interface Upstream {
   readonly name: string;
   request(request: EngineRequest): Promise<IncomingMessage>;
-  /** A fresh raw connection, for attach and exec streams that leave HTTP behind. */
-  connect(): Promise<net.Socket>;
+  /**
+   * A fresh raw connection, for attach and exec streams that leave HTTP behind and for relayed
+   * bodies; `onread` reads into a buffer of the caller's (Node's `net.connect` option).
+   */
+  connect(onread?: net.OnReadOpts): Promise<net.Socket>;
   /** The proxy's own call, on the lookup connections, within the engine timeout. */
   json(method: string, path: string, body?: unknown): Promise<JsonAnswer>;
   /**
@@ -124,9 +127,12 @@ export class Engine implements Upstream {
     });
   }
 
-  connect(): Promise<net.Socket> {
+  connect(onread?: net.OnReadOpts): Promise<net.Socket> {
     return new Promise((resolve, reject) => {
-      const socket = this.address.kind === "unix" ? net.connect(this.address.path) : net.connect(this.address.port, this.address.host);
+      const socket =
+        this.address.kind === "unix"
+          ? net.connect({ path: this.address.path, onread })
+          : net.connect({ port: this.address.port, host: this.address.host, onread });
       socket.once("connect", () => {
         socket.removeAllListeners("error");
         resolve(socket);
