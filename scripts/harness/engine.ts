@@ -94,6 +94,14 @@ export interface StartEngineOptions {
 
 export type EngineLine = "20.10" | "current";
 
+/** The engine line a run's engines default to: BERTH_TEST_ENGINE_LINE, else 20.10. */
+export function testEngineLine(env: NodeJS.ProcessEnv = process.env): EngineLine {
+  const raw = env.BERTH_TEST_ENGINE_LINE;
+  if (raw === undefined || raw === "" || raw === "20.10") return "20.10";
+  if (raw === "current") return "current";
+  throw new Error(`BERTH_TEST_ENGINE_LINE: expected 20.10 or current, got "${raw}"`);
+}
+
 /** Debian 13's root with its docker.io (scripts/harness/current-engine-root.sh). */
 export const CURRENT_ENGINE_ROOT = `${process.env.BERTH_CLOUD_CACHE ?? "/var/cache/berth"}/engine-trixie`;
 
@@ -132,7 +140,7 @@ export async function startEngine(opts: StartEngineOptions = {}): Promise<Engine
     },
   };
 
-  const line = opts.line ?? "20.10";
+  const line = opts.line ?? testEngineLine();
   const sandbox = line === "current" ? "none" : (opts.sandbox ?? testSandbox());
   if (line === "current" && opts.clusterStore) throw new Error("the current engine line has no cluster store: form a swarm instead");
   if (line === "current" && !existsSync(join(CURRENT_ENGINE_ROOT, ".berth-root-complete"))) {

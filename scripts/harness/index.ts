@@ -11,7 +11,7 @@ export { freeLoopbackPort, jsonRequest } from "./http.ts";
 export { entries, record, type LedgerEntry } from "./ledger.ts";
 export { releaseAll } from "./release.ts";
 export { createBridge, createHost } from "./network.ts";
-export { CURRENT_ENGINE_ROOT, startEngine, startEngines, type Engine, type EngineLine, type StartEngineOptions } from "./engine.ts";
+export { CURRENT_ENGINE_ROOT, startEngine, startEngines, testEngineLine, type Engine, type EngineLine, type StartEngineOptions } from "./engine.ts";
 export { PING_IMAGE, TEST_IMAGE, importPingImage, testImageTar, writeBusyboxRootfs } from "./images.ts";
 export { beginRun, endRun, reapOnSignal, startRegistryWithTestImages, startRunDaemon, withScriptRun, type RunDaemon } from "./lifecycle.ts";
 export { currentRun, type Run } from "./run.ts";

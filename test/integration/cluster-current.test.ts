@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TEST_IMAGE, waitFor } from "../../scripts/harness/index.ts";
-import { type TestCluster, startTestCluster } from "../support/cluster.ts";
+import { type TestCluster, fetchedAcrossNodes, startTestCluster } from "../support/cluster.ts";
 import { type TestProxy, asUser, tenantUser } from "../support/proxy.ts";
 import { testDir } from "../support/test-dir.ts";
 
@@ -56,13 +56,7 @@ describe("on Docker 26 in a swarm", () => {
   it("makes a tenant's network an attachable swarm overlay that carries its containers between the nodes by name", async () => {
     ok(await a(["network", "create", "backbone"]));
     expect(ok(await a(["network", "inspect", "-f", "{{.Driver}} {{.Scope}} {{.Attachable}}", "backbone"])).trim()).toBe("overlay swarm true");
-    const serve = "while true; do echo hello-from-server | nc -l -p 8080; done";
-    ok(await a(["run", "-d", "--name", "server", "--network", "backbone", "-e", "constraint:node==docker-host-1", TEST_IMAGE, "sh", "-c", serve]));
-    const fetch = "for i in $(seq 20); do nc -w 2 server 8080 && break; sleep 1; done; echo fetched; sleep 600";
-    ok(await a(["run", "-d", "--name", "client", "--network", "backbone", "-e", "constraint:node==docker-host-2", TEST_IMAGE, "sh", "-c", fetch]));
-    const fetched = () => a(["logs", "client"]);
-    expect(await waitFor(async () => (await fetched()).stdout.includes("fetched"), 40_000, 500)).toBe(true);
-    expect((await fetched()).stdout).toBe("hello-from-server\nfetched\n");
+    expect(await fetchedAcrossNodes(a, "backbone", ["docker-host-1", "docker-host-2"])).toBe("hello-from-server\nfetched\n");
     const members = ok(await a(["network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{end}}", "backbone"]));
     expect(members.trim().split(" ").sort()).toEqual(["client", "server"]);
     expect(

@@ -6,8 +6,8 @@
  * answering; each placement is checked on the engines directly.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TEST_IMAGE, sharedRegistry, waitFor } from "../../scripts/harness/index.ts";
-import { type TestCluster, startTestCluster } from "../support/cluster.ts";
+import { TEST_IMAGE, sharedRegistry } from "../../scripts/harness/index.ts";
+import { type TestCluster, fetchedAcrossNodes, startTestCluster } from "../support/cluster.ts";
 import { type TestProxy, asUser, tenantUser } from "../support/proxy.ts";
 import { testDir } from "../support/test-dir.ts";
 
@@ -148,16 +148,7 @@ describe("overlay networks across nodes", () => {
   it("let a tenant's containers on different nodes talk by name, and keep other tenants out", async () => {
     ok(await a(["network", "create", "backbone"]));
     expect(ok(await a(["network", "inspect", "-f", "{{.Driver}} {{.Scope}}", "backbone"])).trim()).toBe("overlay global");
-    const serve = "while true; do echo hello-from-server | nc -l -p 8080; done";
-    ok(await a(["run", "-d", "--name", "server", "--network", "backbone", "-e", "constraint:node==docker-host-1", TEST_IMAGE, "sh", "-c", serve]));
-    // Overlay peers learn each other by gossip: give the network a few seconds to converge. The
-    // client stays up while the members are read: when the overlay's last container on a node goes,
-    // dockerd 20.10 may leave its endpoint behind (engine-defects.test.ts), a member nobody has.
-    const fetch = "for i in $(seq 20); do nc -w 2 server 8080 && break; sleep 1; done; echo fetched; sleep 600";
-    ok(await a(["run", "-d", "--name", "client", "--network", "backbone", "-e", "constraint:node==docker-host-2", TEST_IMAGE, "sh", "-c", fetch]));
-    const fetched = () => a(["logs", "client"]);
-    expect(await waitFor(async () => (await fetched()).stdout.includes("fetched"), 40_000, 500)).toBe(true);
-    expect((await fetched()).stdout).toBe("hello-from-server\nfetched\n");
+    expect(await fetchedAcrossNodes(a, "backbone", ["docker-host-1", "docker-host-2"])).toBe("hello-from-server\nfetched\n");
     const members = ok(await a(["network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{end}}", "backbone"]));
     expect(members.trim().split(" ").sort()).toEqual(["client", "server"]);
     ok(await a(["rm", "-f", "client"]));
