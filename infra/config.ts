@@ -8,6 +8,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { createHash } from "node:crypto";
+import { basename } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { checkFixedAddresses, cidrsOverlap, isWholeInternet, parseCidr, effectiveMtu, type Cidr } from "./net.ts";
@@ -20,7 +21,7 @@ import { quotaSchema } from "../tenant-proxy/src/policy/quota.ts";
 import { MTU_RANGE } from "../tenant-proxy/src/settings-table.ts";
 import { DEFAULT_PROXY_PORT, ENGINE_PORT, SSH_PORT } from "./ports.ts";
 import { proxyRefusal } from "./proxy-check.ts";
-import type { ProxySettings } from "./roles.ts";
+import { PATHS, type ProxySettings } from "./roles.ts";
 import { type Sandbox, sandboxSchema } from "./sandbox.ts";
 
 export const DEFAULT_BUNDLE = "tenant-proxy/dist/berth-proxy.cjs";
@@ -456,6 +457,15 @@ class Checks {
       );
       return undefined;
     }
+    const linked = linkedSourceMap(bundle);
+    const installedAs = basename(PATHS.proxySourceMap);
+    if (linked !== installedAs) {
+      this.problem(
+        "berth:proxy.bundle",
+        `${proxy.bundle} names its source map ${linked ?? "nowhere"}, but the manager installs it as ${installedAs} beside the bundle, where Node looks for the name the bundle's last line gives: build it with \`npm run build\``,
+      );
+      return undefined;
+    }
     const sha256 = (content: Buffer) => createHash("sha256").update(content).digest("hex");
     return {
       ...settings,
@@ -619,4 +629,13 @@ export function readStackConfig(): RawConfig {
     env: process.env,
     ...(openstackCloud ? { openstackCloud } : {}),
   };
+}
+
+/**
+ * The source map a bundle's last line names (`//# sourceMappingURL=<name>`, as esbuild's linked
+ * source maps end): Node resolves it against the bundle's own path, and reads nothing else.
+ */
+function linkedSourceMap(bundle: Buffer): string | undefined {
+  const lastLine = bundle.toString("utf8").trimEnd().split("\n").at(-1) ?? "";
+  return /^\/\/# sourceMappingURL=(\S+)$/.exec(lastLine)?.[1];
 }

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { ConfigError, parseConfig, type RawConfig } from "../../infra/config.ts";
-import { BUNDLE_WITHOUT_MAP_PATH, exampleValues, parseOptions, rawConfig } from "./fixtures.ts";
+import { BUNDLE_RENAMED_PATH, BUNDLE_WITHOUT_MAP_PATH, exampleValues, parseOptions, rawConfig } from "./fixtures.ts";
 
 function problems(raw: RawConfig): string[] {
   try {
@@ -249,6 +249,15 @@ describe("a bad stack file is refused with an error that names the key", () => {
       "a proxy bundle without its source map beside it",
       withProxy({ bundle: BUNDLE_WITHOUT_MAP_PATH }),
       /^berth:proxy\.bundle: \/tmp\/berth-test-bundle-without-map\.cjs\.map, the bundle's source map, does not exist/,
+    ],
+    // Node 18.20 (lib/internal/source_map/source_map_cache.js) resolves the bundle's last line,
+    // `//# sourceMappingURL=<name>`, against the bundle's own path, and a map it cannot read only
+    // leaves traces unmapped, silently: the manager installs the map as berth-proxy.cjs.map beside
+    // /usr/local/lib/berth/berth-proxy.cjs, so the bundle must name exactly that.
+    [
+      "a proxy bundle whose last line names its map other than the manager installs it",
+      withProxy({ bundle: BUNDLE_RENAMED_PATH }),
+      /^berth:proxy\.bundle: \/tmp\/berth-proxy-1\.2\.cjs names its source map berth-proxy-1\.2\.cjs\.map, but the manager installs it as berth-proxy\.cjs\.map/,
     ],
   ])("%s", (_what, raw, expected) => {
     const found = problems(raw);

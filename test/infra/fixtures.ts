@@ -5,17 +5,26 @@
 import type { ParseOptions, RawConfig } from "../../infra/config.ts";
 
 export const BUNDLE_PATH = "/tmp/berth-test-bundle.cjs";
-export const BUNDLE_CONTENT = Buffer.from("console.log('the bundled proxy');\n");
+export const BUNDLE_CONTENT = Buffer.from("console.log('the bundled proxy');\n//# sourceMappingURL=berth-proxy.cjs.map\n");
 
 export const SOURCE_MAP_CONTENT = Buffer.from('{"version":3,"sources":[],"mappings":""}\n');
 
 /** A pretend bundle whose source map is missing. */
 export const BUNDLE_WITHOUT_MAP_PATH = "/tmp/berth-test-bundle-without-map.cjs";
 
+/** A pretend bundle built under another name: its last line names its map after that name. */
+export const BUNDLE_RENAMED_PATH = "/tmp/berth-proxy-1.2.cjs";
+
 /** Reads only the pretend bundles and the one source map, so no test depends on `npm run build`. */
 export const parseOptions: ParseOptions = {
   readBundle: (path) =>
-    path === BUNDLE_PATH || path === BUNDLE_WITHOUT_MAP_PATH ? BUNDLE_CONTENT : path === `${BUNDLE_PATH}.map` ? SOURCE_MAP_CONTENT : undefined,
+    path === BUNDLE_PATH || path === BUNDLE_WITHOUT_MAP_PATH
+      ? BUNDLE_CONTENT
+      : path === BUNDLE_RENAMED_PATH
+        ? Buffer.from("console.log('the bundled proxy');\n//# sourceMappingURL=berth-proxy-1.2.cjs.map\n")
+        : path === `${BUNDLE_PATH}.map` || path === `${BUNDLE_RENAMED_PATH}.map`
+          ? SOURCE_MAP_CONTENT
+          : undefined,
 };
 
 export function exampleValues(): Record<string, unknown> {

@@ -10,15 +10,16 @@ import { commandsInOrder, commandsToRun, machinesOf, rulesByGroup } from "../../
 import { renderSeed } from "../../scripts/local-cloud/seed.ts";
 import { firewallRules } from "../../scripts/local-cloud/firewall.ts";
 import { exampleValues, parseOptions, rawConfig } from "./fixtures.ts";
+import type { ParseOptions } from "../../infra/config.ts";
 
 let cloud: MockCloud;
-let declare: (values?: Record<string, unknown>) => Promise<RecordedResource[]>;
+let declare: (values?: Record<string, unknown>, options?: ParseOptions) => Promise<RecordedResource[]>;
 
 beforeAll(async () => {
   cloud = await startMockCloud();
   const { deployBerth } = await import("../../infra/cluster.ts");
   const { parseConfig } = await import("../../infra/config.ts");
-  declare = (values = exampleValues()) => cloud.record(() => deployBerth("berth", parseConfig(rawConfig(values), parseOptions)));
+  declare = (values = exampleValues(), options = parseOptions) => cloud.record(() => deployBerth("berth", parseConfig(rawConfig(values), options)));
 }, 60_000);
 
 const short = (urn: string) => urn.split("::").pop()!;
@@ -58,6 +59,8 @@ describe("commands in the engine's order", () => {
     const position = (name: string) => commands.findIndex((command) => command.name === name);
     const names = commands.map((command) => command.name);
     expect(names).toContain("berth-proxy-bundle");
+    // The local cloud copies every CopyToRemote of the program: the map too, before the provisioning installs it.
+    expect(commands[position("berth-proxy-provision-run")]!.after.map(short)).toEqual(expect.arrayContaining(["berth-proxy-bundle", "berth-proxy-bundle-map"]));
     expect(position("berth-etcd-provision-run")).toBeGreaterThan(position("berth-etcd-provision-ssh-ready"));
     for (const node of ["docker-host-1", "docker-host-2", "docker-host-3"]) {
       const run = commands[position(`berth-node-${node}-provision-run`)]!;
@@ -92,6 +95,20 @@ describe("what a run runs again", () => {
       "berth-proxy-health",
       "berth-proxy-provision-run",
     ]);
+  });
+
+  // A rebuild that changes only the map (esbuild writes the sources' paths relative to the map, so
+  // another checkout's layout gives another map): the map is copied again (its SHA-256 is a
+  // trigger of the copy, pulumi-command 1.2.1 replaces on a trigger) and the provisioning, whose
+  // script holds that hash, runs again and restarts the proxy; the bundle's copy stays.
+  it("a rebuilt source map alone copies the map again and runs the proxy's provisioning and health check, not the bundle's copy", async () => {
+    const first = await declare();
+    const newMap: ParseOptions = {
+      readBundle: (path) => (path.endsWith(".map") ? Buffer.from('{"version":3,"sources":["x"],"mappings":""}\n') : parseOptions.readBundle!(path)),
+    };
+    const changed = await declare(exampleValues(), newMap);
+    const again = [...commandsToRun(commandsInOrder(changed), changed, first)].map(short).sort();
+    expect(again).toEqual(["berth-proxy-bundle-map", "berth-proxy-health", "berth-proxy-provision-run"]);
   });
 
   it("a changed node setting runs every node's provisioning and the health check again, nothing else", async () => {

@@ -17,6 +17,7 @@ import { parse as parseYaml } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startPretendEngine, type PretendEngine } from "./pulumi-engine.ts";
 import { SECRET_SIGNATURE } from "../../scripts/lib/mock-cloud.ts";
+import { BUNDLE_CONTENT, SOURCE_MAP_CONTENT } from "./fixtures.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const RUNNER = createRequire(import.meta.url).resolve("@pulumi/pulumi/cmd/run");
@@ -32,8 +33,8 @@ const project = parseYaml(readFileSync(join(ROOT, "Pulumi.yaml"), "utf8")) as {
 };
 const scratch = mkdtempSync(join(tmpdir(), "berth-runner-"));
 const bundle = join(scratch, "berth-proxy.cjs");
-writeFileSync(bundle, "console.log('the bundled proxy');\n");
-writeFileSync(`${bundle}.map`, '{"version":3,"sources":[],"mappings":""}\n');
+writeFileSync(bundle, BUNDLE_CONTENT);
+writeFileSync(`${bundle}.map`, SOURCE_MAP_CONTENT);
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 /** A stack file's config as the CLI hands it to the language host: objects as JSON, scalars as text. */

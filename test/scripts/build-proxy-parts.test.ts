@@ -26,3 +26,16 @@ it("keeps the source map out of the bundle, and Node 18 maps a stack trace throu
   const result = await runCommand([NODE18, "--enable-source-maps", "-e", script], { env: { LD_LIBRARY_PATH: NODE18_LIBS } });
   expect(result.stdout).toMatch(/at (Object\.)?startProxy \(.*\/src\/main\.ts:\d+:\d+\)/);
 });
+
+// A manager whose map is missing (or unreadable) must still run the proxy: Node 18.20 only
+// debug-logs a map it cannot read (lib/internal/source_map/source_map_cache.js, sourceMapFromFile)
+// and leaves the trace on the bundle's own lines. The provisioning refuses a missing map anyway
+// (its SHA-256 check); this is what a restart between the bundle's and the map's install sees.
+it("runs the bundle on Node 18 with --enable-source-maps when its map is missing", async () => {
+  const bundle = await buildProxyBundle(join(dir, "without-map", "berth-proxy.cjs"));
+  rmSync(`${bundle}.map`);
+  const script = `require(${JSON.stringify(bundle)}).startProxy(undefined).catch((error) => { console.log(error.stack); });`;
+  const result = await runCommand([NODE18, "--enable-source-maps", "-e", script], { env: { LD_LIBRARY_PATH: NODE18_LIBS } });
+  expect(result.stderr).toBe("");
+  expect(result.stdout).toMatch(/at (Object\.)?startProxy \(.*\/without-map\/berth-proxy\.cjs:\d+:\d+\)/);
+});
