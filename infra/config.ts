@@ -56,8 +56,11 @@ export type NetworkConfig =
   | { kind: "existing"; networkId: string; subnetId: string; mtu?: number };
 
 export interface ProxyConfig extends ProxySettings {
-  /** The bundled proxy on this machine, and its SHA-256 (the provisioning insists on it). */
-  bundle: { path: string; sha256: string };
+  /**
+   * The bundled proxy on this machine and its SHA-256 (the provisioning insists on it), and the
+   * same for its source map beside it (`<bundle>.map`), which stack traces on the manager read.
+   */
+  bundle: { path: string; sha256: string; sourceMap: { path: string; sha256: string } };
   /** Extra names the proxy's certificate is valid for, besides the manager's addresses. */
   dnsNames: string[];
 }
@@ -114,7 +117,7 @@ export interface RawConfig {
 }
 
 export interface ParseOptions {
-  /** Reads the proxy bundle (to hash it); the default reads the file system, relative to the cwd. */
+  /** Reads the proxy bundle and its source map (to hash them); the default reads the file system, relative to the cwd. */
   readBundle?: (path: string) => Buffer | undefined;
 }
 
@@ -444,7 +447,21 @@ class Checks {
       this.problem("berth:proxy.bundle", `${proxy.bundle} does not exist: run \`npm run build\` first, or point the key at the bundled proxy`);
       return undefined;
     }
-    return { ...settings, bundle: { path: proxy.bundle, sha256: createHash("sha256").update(bundle).digest("hex") }, dnsNames: proxy.dnsNames };
+    const sourceMapPath = `${proxy.bundle}.map`;
+    const sourceMap = readBundle(sourceMapPath);
+    if (!sourceMap) {
+      this.problem(
+        "berth:proxy.bundle",
+        `${sourceMapPath}, the bundle's source map, does not exist: build the bundle with \`npm run build\`, which writes both`,
+      );
+      return undefined;
+    }
+    const sha256 = (content: Buffer) => createHash("sha256").update(content).digest("hex");
+    return {
+      ...settings,
+      bundle: { path: proxy.bundle, sha256: sha256(bundle), sourceMap: { path: sourceMapPath, sha256: sha256(sourceMap) } },
+      dnsNames: proxy.dnsNames,
+    };
   }
 
   /**

@@ -502,6 +502,10 @@ export interface ProxyUnitInput {
   user: string;
   environmentFile: string;
   nodeBinary: string;
+  /** Node's own flags, before the bundle. */
+  nodeFlags: readonly string[];
+  /** The process's environment besides the proxy's settings (EnvironmentFile): runtime tuning. */
+  environment: Readonly<Record<string, string>>;
   bundlePath: string;
   /**
    * The only paths the proxy may write (ProtectSystem=strict makes everything else read-only): the
@@ -516,6 +520,8 @@ export function renderProxyUnit(input: ProxyUnitInput): string {
     user: plain("user", input.user),
     environmentFile: absolutePath("environmentFile", input.environmentFile),
     nodeBinary: absolutePath("nodeBinary", input.nodeBinary),
+    nodeFlags: input.nodeFlags.map((flag) => plain("nodeFlags", flag)),
+    environment: Object.entries(input.environment).map(([name, value]) => `${plain("environment", name)}=${plain("environment", value)}`),
     bundlePath: absolutePath("bundlePath", input.bundlePath),
     writablePaths: input.writablePaths.map((path) => absolutePath("writablePaths", path)),
   });

@@ -1,7 +1,7 @@
 import { remote, type types } from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { ProvisionedFile } from "../render.ts";
-import { managerPlan, PATHS, provisionScriptFor, proxyBundleFile, proxyHealthCheckFor, proxyTlsFiles, type ManagerPlanInput } from "../roles.ts";
+import { managerPlan, PATHS, provisionScriptFor, proxyBundleFiles, proxyHealthCheckFor, proxyTlsFiles, type ManagerPlanInput } from "../roles.ts";
 import { Provisioner } from "./provisioner.ts";
 
 export interface TenantProxyArgs {
@@ -17,8 +17,8 @@ export interface TenantProxyArgs {
   /** The address tenants use, which the health check verifies the certificate for. */
   publicAddress: pulumi.Input<string>;
   tls: { caCertPem: pulumi.Input<string>; serverCertPem: pulumi.Input<string>; serverKeyPem: pulumi.Input<string> };
-  /** The bundled proxy on this machine and its SHA-256. */
-  bundle: { path: string; sha256: string };
+  /** The bundled proxy on this machine and its SHA-256, and the same for its source map. */
+  bundle: { path: string; sha256: string; sourceMap: { path: string; sha256: string } };
   /** The manager's floating IP association: nothing can reach the manager before it. */
   reachable: pulumi.Resource[];
   /** The engines' provisioning: done before the proxy's, and the health check runs again whenever one runs again. */
@@ -38,20 +38,17 @@ export class TenantProxy extends pulumi.ComponentResource {
 
   constructor(name: string, args: TenantProxyArgs, opts?: pulumi.ComponentResourceOptions) {
     super("berth:infra:TenantProxy", name, {}, opts);
-    const bundle = new remote.CopyToRemote(
-      `${name}-bundle`,
-      {
-        connection: args.connection,
-        source: new pulumi.asset.FileAsset(args.bundle.path),
-        remotePath: PATHS.proxyStaging,
-        triggers: [args.instanceId, args.builtFrom, args.bundle.sha256],
-      },
-      { parent: this, dependsOn: args.reachable },
-    );
+    const copy = (suffix: string, file: { path: string; sha256: string }, remotePath: string) =>
+      new remote.CopyToRemote(
+        `${name}-${suffix}`,
+        { connection: args.connection, source: new pulumi.asset.FileAsset(file.path), remotePath, triggers: [args.instanceId, args.builtFrom, file.sha256] },
+        { parent: this, dependsOn: args.reachable },
+      );
+    const copies = [copy("bundle", args.bundle, PATHS.proxyStaging), copy("bundle-map", args.bundle.sourceMap, PATHS.proxySourceMapStaging)];
     const script = pulumi
       .all([pulumi.output(args.manager).apply(managerPlan), args.files, args.tls.caCertPem, args.tls.serverCertPem, args.tls.serverKeyPem])
       .apply(([plan, files, caCert, serverCert, serverKey]) =>
-        provisionScriptFor(plan, { files: [...files, ...proxyTlsFiles({ caCert, serverCert, serverKey })], staged: [proxyBundleFile(args.bundle.sha256)] }),
+        provisionScriptFor(plan, { files: [...files, ...proxyTlsFiles({ caCert, serverCert, serverKey })], staged: proxyBundleFiles(args.bundle) }),
       );
     const provisioner = new Provisioner(
       `${name}-provision`,
@@ -60,7 +57,7 @@ export class TenantProxy extends pulumi.ComponentResource {
         instanceId: args.instanceId,
         builtFrom: args.builtFrom,
         script: pulumi.secret(script),
-        after: [...args.reachable, ...args.after, bundle],
+        after: [...args.reachable, ...args.after, ...copies],
       },
       { parent: this },
     );

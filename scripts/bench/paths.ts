@@ -12,6 +12,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { TENANT_HEADER, TOKEN_HEADER, writeDockerConfig } from "../lib/docker-config.ts";
+import { PROXY_PROCESS } from "../../infra/roles.ts";
 import { NODE18, NODE18_LIBS } from "../lib/node18.ts";
 import { type Engine, type Run, type RunDaemon, freeLoopbackPort, runCommand, startRunDaemon, waitFor } from "../harness/index.ts";
 
@@ -107,8 +108,9 @@ export async function startNodeHop(run: Run, dir: string, engine: Engine): Promi
 }
 
 /**
- * The proxy bundle on Node 18 with the BERTH_* settings an operator would write, the tokens of
- * writeTenant(dir), and `upstream`: BERTH_UPSTREAM for one engine, or a nodes file for a cluster.
+ * The proxy bundle on Node 18 as the manager's unit runs it (PROXY_PROCESS: Node's flags and the
+ * malloc tuning), with the BERTH_* settings an operator would write, the tokens of writeTenant(dir),
+ * and `upstream`: BERTH_UPSTREAM for one engine, or a nodes file for a cluster.
  */
 export async function startTenantProxy(
   run: Run,
@@ -126,9 +128,10 @@ export async function startTenantProxy(
     BERTH_AUTH_BACKEND: "static",
     BERTH_TOKENS_FILE: join(dir, "tokens.json"),
     SWARM_MULTI_TENANT: "true",
+    ...PROXY_PROCESS.environment,
     ...upstream,
   };
-  const daemon = await startRunDaemon(run, id, [NODE18, bundle], { logFile, env });
+  const daemon = await startRunDaemon(run, id, [NODE18, ...PROXY_PROCESS.nodeFlags, bundle], { logFile, env });
   let port: number | undefined;
   const listening = await waitFor(
     () => {

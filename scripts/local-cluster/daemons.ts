@@ -24,7 +24,7 @@ import {
   renderProxyEnv,
   renderProxyJson,
 } from "../../infra/render.ts";
-import { EXPORT_OPTIONS, NFS_SHARES, nodeFirewallScript, VOLUME_ROOT } from "../../infra/roles.ts";
+import { EXPORT_OPTIONS, NFS_SHARES, nodeFirewallScript, PROXY_PROCESS, VOLUME_ROOT } from "../../infra/roles.ts";
 import {
   runChecked,
   runCommand,
@@ -342,11 +342,13 @@ export async function startProxy(run: Run, layout: ClusterLayout, input: ProxyIn
     ...sandboxProxySettings(layout.sandbox),
   });
   file("proxy.env", proxyEnv);
+  // The source map beside the bundle, under the name the bundle's last line gives it, as on the manager.
   const bundle = join(dir, "berth-proxy.cjs");
   copyFileSync(input.bundle, bundle);
-  const env = { PATH: process.env.PATH, LD_LIBRARY_PATH: NODE18_LIBS, ...shellAssignments(proxyEnv) };
+  copyFileSync(`${input.bundle}.map`, `${bundle}.map`);
+  const env = { PATH: process.env.PATH, LD_LIBRARY_PATH: NODE18_LIBS, ...PROXY_PROCESS.environment, ...shellAssignments(proxyEnv) };
   const logFile = join(dir, "proxy.log");
-  const argv = ["nsenter", `--net=/var/run/netns/${input.manager.netns}`, NODE18, bundle];
+  const argv = ["nsenter", `--net=/var/run/netns/${input.manager.netns}`, NODE18, ...PROXY_PROCESS.nodeFlags, bundle];
   const daemon = await startDaemon(run, `${input.manager.name}.proxy`, argv, logFile, env);
   const caFile = layout.caFile;
   await waitUntil("the tenant proxy", daemon, logFile, () => proxyPing(input.manager.address, PROXY_PORT, caFile));

@@ -12,7 +12,7 @@ import * as images from "./rewrite/images.ts";
 import * as networks from "./rewrite/networks.ts";
 import * as plugins from "./rewrite/plugins.ts";
 import * as system from "./rewrite/system.ts";
-import type { Handler, Operation } from "./rewrite/types.ts";
+import { type Handler, type Operation, relay } from "./rewrite/types.ts";
 import * as volumes from "./rewrite/volumes.ts";
 
 const BUILD_QUERY = [
@@ -80,7 +80,7 @@ export const OPERATIONS: readonly Operation[] = [
   tenant({ id: "ContainerCreate", method: "POST", path: "/containers/create", fdcs: "containerscreate" }, containers.create, ["name", "platform"], "json"),
   tenant({ id: "ContainerInspect", method: "GET", path: "/containers/{id}/json", fdcs: "containerinspect" }, containers.inspect, ["size"]),
   tenant({ id: "ContainerTop", method: "GET", path: "/containers/{id}/top", fdcs: "containertop" }, containers.top, ["ps_args"]),
-  tenant({ id: "ContainerLogs", method: "GET", path: "/containers/{id}/logs", fdcs: "containerlogs" }, containers.onContainer(["logs"]), [
+  tenant({ id: "ContainerLogs", method: "GET", path: "/containers/{id}/logs", fdcs: "containerlogs" }, containers.onContainer(["logs"], relay), [
     "follow",
     "stdout",
     "stderr",
@@ -91,7 +91,7 @@ export const OPERATIONS: readonly Operation[] = [
     "details",
   ]),
   tenant({ id: "ContainerChanges", method: "GET", path: "/containers/{id}/changes", fdcs: "containerchanges" }, containers.onContainer(["changes"])),
-  tenant({ id: "ContainerExport", method: "GET", path: "/containers/{id}/export", fdcs: "containerexport" }, containers.onContainer(["export"])),
+  tenant({ id: "ContainerExport", method: "GET", path: "/containers/{id}/export", fdcs: "containerexport" }, containers.onContainer(["export"], relay)),
   tenant({ id: "ContainerStats", method: "GET", path: "/containers/{id}/stats", fdcs: "containerstats" }, containers.stats, ["stream", "one-shot"]),
   tenant({ id: "ContainerResize", method: "POST", path: "/containers/{id}/resize", fdcs: "containerresize" }, containers.onContainer(["resize"]), ["h", "w"]),
   tenant({ id: "ContainerStart", method: "POST", path: "/containers/{id}/start", fdcs: "containerstart" }, containers.startLike("start"), ["detachKeys"]),
@@ -122,7 +122,9 @@ export const OPERATIONS: readonly Operation[] = [
   tenant({ id: "ContainerArchiveInfo", method: "HEAD", path: "/containers/{id}/archive", fdcs: "containerarchiveinfo" }, containers.onContainer(["archive"]), [
     "path",
   ]),
-  tenant({ id: "ContainerArchive", method: "GET", path: "/containers/{id}/archive", fdcs: "containerarchive" }, containers.onContainer(["archive"]), ["path"]),
+  tenant({ id: "ContainerArchive", method: "GET", path: "/containers/{id}/archive", fdcs: "containerarchive" }, containers.onContainer(["archive"], relay), [
+    "path",
+  ]),
   tenant(
     { id: "PutContainerArchive", method: "PUT", path: "/containers/{id}/archive", fdcs: "containerputarchive" },
     containers.putArchive,

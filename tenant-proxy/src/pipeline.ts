@@ -25,7 +25,7 @@ import type { EngineCall, MergedStream, Operation, Reply, TenantRequest } from "
 import { authenticate } from "./steps/authenticate.ts";
 import { authorise } from "./steps/authorise.ts";
 import { enginePath, forward, passThroughHeaders, tenantHeaders } from "./steps/forward.ts";
-import { respond, respondMerged, sendJson, sendRefusal, type Unscope, unscopedError } from "./steps/respond.ts";
+import { respond, respondMerged, respondRelayed, sendJson, sendRefusal, type Unscope, unscopedError } from "./steps/respond.ts";
 import { tunnel } from "./streams.ts";
 import type { Cluster } from "./upstream/cluster.ts";
 import type { Resolver } from "./resolver.ts";
@@ -162,6 +162,12 @@ async function answer(context: ProxyContext, req: IncomingMessage, res: ServerRe
   }
   if ("merged" in call) {
     await respondMerged(res, context.cluster.healthy(), call.merged, target.version, unscope);
+    return;
+  }
+  if (call.response.kind === "relay") {
+    const path = enginePath(target.version, call.segments, call.query);
+    const httpVersion = req.httpVersionMajor === 1 && req.httpVersionMinor === 0 ? "1.0" : "1.1";
+    await respondRelayed(res, call.node.engine, { method: call.method, path, headers: tenantHeaders(req.headers, call), httpVersion }, unscope);
     return;
   }
   const headers = unrestricted && call.streamBody ? passThroughHeaders(req.headers) : tenantHeaders(req.headers, call);

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { ConfigError, parseConfig, type RawConfig } from "../../infra/config.ts";
-import { exampleValues, parseOptions, rawConfig } from "./fixtures.ts";
+import { BUNDLE_WITHOUT_MAP_PATH, exampleValues, parseOptions, rawConfig } from "./fixtures.ts";
 
 function problems(raw: RawConfig): string[] {
   try {
@@ -244,6 +244,11 @@ describe("a bad stack file is refused with an error that names the key", () => {
       "a missing proxy bundle",
       withProxy({ bundle: "tenant-proxy/dist/berth-proxy.cjs" }),
       /^berth:proxy\.bundle: tenant-proxy\/dist\/berth-proxy\.cjs does not exist: run `npm run build` first/,
+    ],
+    [
+      "a proxy bundle without its source map beside it",
+      withProxy({ bundle: BUNDLE_WITHOUT_MAP_PATH }),
+      /^berth:proxy\.bundle: \/tmp\/berth-test-bundle-without-map\.cjs\.map, the bundle's source map, does not exist/,
     ],
   ])("%s", (_what, raw, expected) => {
     const found = problems(raw);

@@ -7,8 +7,16 @@ import type { ParseOptions, RawConfig } from "../../infra/config.ts";
 export const BUNDLE_PATH = "/tmp/berth-test-bundle.cjs";
 export const BUNDLE_CONTENT = Buffer.from("console.log('the bundled proxy');\n");
 
-/** Reads only the pretend bundle, so no test depends on `npm run build`. */
-export const parseOptions: ParseOptions = { readBundle: (path) => (path === BUNDLE_PATH ? BUNDLE_CONTENT : undefined) };
+export const SOURCE_MAP_CONTENT = Buffer.from('{"version":3,"sources":[],"mappings":""}\n');
+
+/** A pretend bundle whose source map is missing. */
+export const BUNDLE_WITHOUT_MAP_PATH = "/tmp/berth-test-bundle-without-map.cjs";
+
+/** Reads only the pretend bundles and the one source map, so no test depends on `npm run build`. */
+export const parseOptions: ParseOptions = {
+  readBundle: (path) =>
+    path === BUNDLE_PATH || path === BUNDLE_WITHOUT_MAP_PATH ? BUNDLE_CONTENT : path === `${BUNDLE_PATH}.map` ? SOURCE_MAP_CONTENT : undefined,
+};
 
 export function exampleValues(): Record<string, unknown> {
   return {

@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { BerthCluster } from "../../infra/cluster.ts";
 import type { RawConfig } from "../../infra/config.ts";
-import { BUNDLE_CONTENT, BUNDLE_PATH, exampleValues, parseOptions, rawConfig } from "./fixtures.ts";
+import { BUNDLE_CONTENT, BUNDLE_PATH, exampleValues, parseOptions, rawConfig, SOURCE_MAP_CONTENT } from "./fixtures.ts";
 import { containsSecret, startMockCloud, type MockCloud, type RecordedResource } from "../../scripts/lib/mock-cloud.ts";
 import { changesOf, planChanges } from "../../scripts/lib/provider-rules.ts";
 import { createHash } from "node:crypto";
@@ -96,7 +96,7 @@ describe("the example cluster: a manager and three docker nodes", () => {
       [T.association]: 1,
       // The generated SSH key, the proxy's CA and server keys, and a host key for each of the 6 VMs.
       "tls:index/privateKey:PrivateKey": 9,
-      [T.copy]: 1,
+      [T.copy]: 2,
       // 6 provisioning runs, the health check, and a wait for sshd for each of the 5 VMs behind the bastion.
       [T.command]: 12,
     });
@@ -239,12 +239,19 @@ describe("the example cluster: a manager and three docker nodes", () => {
     }
   });
 
-  it("copies the bundle and installs exactly that file", () => {
-    const copy = named(resources, "berth-proxy-bundle");
-    expect(copy.inputs.remotePath).toBe("/tmp/berth-proxy.cjs");
-    expect(JSON.stringify(copy.inputs.source)).toContain(BUNDLE_PATH);
-    const sha = createHash("sha256").update(BUNDLE_CONTENT).digest("hex");
-    expect(named(resources, "berth-proxy-provision-run").inputs.stdin).toContain(`stage /tmp/berth-proxy.cjs ${sha} /usr/local/lib/berth/berth-proxy.cjs`);
+  it("copies the bundle and its source map and installs exactly those files, the map where the bundle's last line names it", () => {
+    const script = named(resources, "berth-proxy-provision-run").inputs.stdin;
+    for (const [name, source, content, staged, installed] of [
+      ["berth-proxy-bundle", BUNDLE_PATH, BUNDLE_CONTENT, "/tmp/berth-proxy.cjs", "/usr/local/lib/berth/berth-proxy.cjs"],
+      ["berth-proxy-bundle-map", `${BUNDLE_PATH}.map`, SOURCE_MAP_CONTENT, "/tmp/berth-proxy.cjs.map", "/usr/local/lib/berth/berth-proxy.cjs.map"],
+    ] as const) {
+      const copy = named(resources, name);
+      expect(copy.inputs.remotePath).toBe(staged);
+      expect(JSON.stringify(copy.inputs.source)).toContain(source);
+      const sha = createHash("sha256").update(content).digest("hex");
+      expect(copy.inputs.triggers).toContain(sha);
+      expect(script).toContain(`stage ${staged} ${sha} ${installed}`);
+    }
   });
 
   it("checks the proxy's _ping through TLS for the public address after deploying it", () => {

@@ -33,6 +33,7 @@ const project = parseYaml(readFileSync(join(ROOT, "Pulumi.yaml"), "utf8")) as {
 const scratch = mkdtempSync(join(tmpdir(), "berth-runner-"));
 const bundle = join(scratch, "berth-proxy.cjs");
 writeFileSync(bundle, "console.log('the bundled proxy');\n");
+writeFileSync(`${bundle}.map`, '{"version":3,"sources":[],"mappings":""}\n');
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 /** A stack file's config as the CLI hands it to the language host: objects as JSON, scalars as text. */

@@ -24,7 +24,17 @@ import {
   renderProxyUnit,
   renderWaitCloudInit,
 } from "../../infra/render.ts";
-import { cloudInitFor, EXPORT_OPTIONS, NFS_SHARES, PATHS, provisionScriptFor, proxyBundleFile, proxyTlsFiles, type RolePlan } from "../../infra/roles.ts";
+import {
+  cloudInitFor,
+  EXPORT_OPTIONS,
+  NFS_SHARES,
+  PATHS,
+  PROXY_PROCESS,
+  provisionScriptFor,
+  proxyBundleFiles,
+  proxyTlsFiles,
+  type RolePlan,
+} from "../../infra/roles.ts";
 import { parseExports } from "./exports-syntax.ts";
 import { CLUSTER, examplePlans } from "./plans.ts";
 
@@ -211,6 +221,7 @@ describe("values that would break a config file are refused", () => {
           user: "berth",
           environmentFile: "proxy.env",
           nodeBinary: "/usr/bin/node",
+          ...PROXY_PROCESS,
           bundlePath: "/usr/local/lib/berth/berth-proxy.cjs",
           writablePaths: [],
         }),
@@ -307,7 +318,12 @@ describe("shell scripts parse", () => {
   for (const [role, plan] of Object.entries(plans)) {
     it(`${role}: the provisioning script (bash -n)`, () => {
       const extra =
-        role === "manager" ? { files: proxyTlsFiles({ caCert: "c", serverCert: "s", serverKey: "k" }), staged: [proxyBundleFile("0".repeat(64))] } : {};
+        role === "manager"
+          ? {
+              files: proxyTlsFiles({ caCert: "c", serverCert: "s", serverKey: "k" }),
+              staged: proxyBundleFiles({ sha256: "0".repeat(64), sourceMap: { sha256: "1".repeat(64) } }),
+            }
+          : {};
       const syntax = run(["bash", "-n"], provisionScriptFor(plan, extra));
       expect(syntax.stderr).toBe("");
       expect(syntax.status).toBe(0);
@@ -391,7 +407,7 @@ describe("systemd units pass systemd-analyze verify", () => {
     expect(
       verify(
         "berth-proxy.service",
-        renderProxyUnit({ user: "berth", environmentFile: env, nodeBinary: "/usr/bin/node", bundlePath: bundle, writablePaths: [scratch] }),
+        renderProxyUnit({ user: "berth", environmentFile: env, nodeBinary: "/usr/bin/node", ...PROXY_PROCESS, bundlePath: bundle, writablePaths: [scratch] }),
       ),
     ).toBe("");
   });

@@ -68,8 +68,13 @@ export interface TenantRequest {
 
 /** How the engine's answer goes back to the caller. */
 export type ResponsePlan =
-  /** As it comes: logs, archives, exports, waits. */
+  /** As it comes: waits, control calls, image pulls and loads. */
   | { kind: "pipe" }
+  /**
+   * A bulk body (logs, copies out, exports) relayed as the engine frames it, on connections of its
+   * own that end with it (see `relay` in streams.ts). For calls without a request body.
+   */
+  | { kind: "relay" }
   /** Buffered and rewritten: inspects (only on success; errors are always rewritten). */
   | { kind: "json"; rewrite: (body: any) => unknown | Promise<unknown> }
   /** A stream of JSON objects rewritten one by one; `undefined` drops one (stats). */
@@ -107,3 +112,4 @@ export type Handler = (request: TenantRequest) => Promise<EngineCall | MergedStr
 
 export const json = (rewrite: (body: any) => unknown | Promise<unknown>): ResponsePlan => ({ kind: "json", rewrite });
 export const pipe: ResponsePlan = { kind: "pipe" };
+export const relay: ResponsePlan = { kind: "relay" };

@@ -5,23 +5,23 @@
  * event and stats streams. Error answers are always buffered so their messages can name the
  * tenant's objects the way the tenant does.
  */
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { Refusal } from "../http/errors.ts";
 import type { MergedStream, ResponsePlan } from "../rewrite/types.ts";
 import type { ClusterNode } from "../upstream/cluster.ts";
 import { enginePath } from "./forward.ts";
-import { jsonStreamRewriter } from "../streams.ts";
-import { readAll } from "../upstream/engine.ts";
+import { jsonStreamRewriter, relay, type RelayRequest } from "../streams.ts";
+import { readAll, type Upstream } from "../upstream/engine.ts";
 
 const HOP_RESPONSE_HEADERS = new Set(["connection", "keep-alive", "transfer-encoding", "content-length"]);
 
 /** Replaces engine names in an error message; identity for administrators. */
 export type Unscope = (text: string) => string;
 
-function answerHeaders(upstream: IncomingMessage, keepLength: boolean): OutgoingHttpHeaders {
-  return Object.fromEntries(Object.entries(upstream.headers).filter(([name]) => !HOP_RESPONSE_HEADERS.has(name) || (keepLength && name === "content-length")));
+function answerHeaders(upstream: IncomingHttpHeaders, keepLength: boolean): OutgoingHttpHeaders {
+  return Object.fromEntries(Object.entries(upstream).filter(([name]) => !HOP_RESPONSE_HEADERS.has(name) || (keepLength && name === "content-length")));
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: OutgoingHttpHeaders = {}): void {
@@ -100,34 +100,46 @@ export async function respondMerged(
   res.end();
 }
 
+/**
+ * A bulk body relayed from the engine on the client's own connection, which then ends (see `relay`);
+ * an error answer is written in the tenant's names, with the connection kept.
+ */
+export async function respondRelayed(res: ServerResponse, engine: Upstream, request: RelayRequest, unscope: Unscope): Promise<void> {
+  const client = res.socket;
+  if (!client || client.destroyed) return;
+  await relay(engine, client, request, (head, body) => {
+    sendJson(res, head.status, unscopedError(body.toString("utf8"), unscope), answerHeaders(head.headers, false));
+  });
+}
+
 export async function respond(res: ServerResponse, upstream: IncomingMessage, plan: ResponsePlan, unscope: Unscope): Promise<void> {
   const status = upstream.statusCode ?? 502;
   res.once("close", () => {
     if (!res.writableFinished) upstream.destroy();
   });
   if (status >= 400) {
-    sendJson(res, status, unscopedError(await readAll(upstream, 1024 * 1024), unscope), answerHeaders(upstream, false));
+    sendJson(res, status, unscopedError(await readAll(upstream, 1024 * 1024), unscope), answerHeaders(upstream.headers, false));
     return;
   }
   switch (plan.kind) {
     case "pipe":
     case "hijack":
-      res.writeHead(status, answerHeaders(upstream, true));
+      res.writeHead(status, answerHeaders(upstream.headers, true));
       res.flushHeaders();
       await pipeline(upstream, res).catch(() => res.destroy());
       return;
     case "json": {
       const text = await readAll(upstream);
       if (status === 204 || text === "") {
-        res.writeHead(status, answerHeaders(upstream, false));
+        res.writeHead(status, answerHeaders(upstream.headers, false));
         res.end();
         return;
       }
-      sendJson(res, status, await plan.rewrite(JSON.parse(text)), answerHeaders(upstream, false));
+      sendJson(res, status, await plan.rewrite(JSON.parse(text)), answerHeaders(upstream.headers, false));
       return;
     }
     case "json-stream":
-      res.writeHead(status, answerHeaders(upstream, false));
+      res.writeHead(status, answerHeaders(upstream.headers, false));
       res.flushHeaders();
       await pipeline(upstream, jsonStreamRewriter(plan.rewrite), res).catch(() => res.destroy());
       return;
