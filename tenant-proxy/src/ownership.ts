@@ -131,8 +131,19 @@ export function checkLabels(labels: unknown, where: string): Record<string, stri
 /** A label map without the proxy's own labels, as tenants see it. */
 export function withoutReservedLabels<T extends Labels>(labels: T): T {
   if (!labels) return labels;
-  // fromEntries defines each key, so a label named "__proto__" stays a label.
-  return Object.fromEntries(Object.entries(labels).filter(([key]) => !key.startsWith(LABEL_PREFIX))) as T;
+  const visible: Record<string, string> = {};
+  for (const key of Object.keys(labels)) if (!key.startsWith(LABEL_PREFIX)) defineOwn(visible, key, labels[key]!);
+  return visible as T;
+}
+
+/**
+ * Sets a key of an object built from an engine's JSON. A plain assignment is what lists need to
+ * be fast (200 containers' labels and networks each), but assigning "__proto__" would set the
+ * object's prototype instead: that key, which JSON.parse reads as an ordinary one, is defined.
+ */
+export function defineOwn(target: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === "__proto__") Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  else target[key] = value;
 }
 
 /**

@@ -3,7 +3,8 @@ import { ADMIN_SCOPE, SHARED_NETWORKS_SCOPE, TenantScope, checkName } from "../.
 import { nameMatcher, parseFilters, serializeFilters, withOwner } from "../../tenant-proxy/src/rewrite/filters.ts";
 import { imageSummaryView } from "../../tenant-proxy/src/rewrite/images.ts";
 import { eventView } from "../../tenant-proxy/src/rewrite/system.ts";
-import { containerInspectView, containerSummaryView, networkView, volumeView } from "../../tenant-proxy/src/rewrite/views.ts";
+import { containerInspectView, containerSummaryView, networkView, visibleContainerName, volumeView } from "../../tenant-proxy/src/rewrite/views.ts";
+import { jsonLine } from "../../tenant-proxy/src/steps/respond.ts";
 
 const t1 = new TenantScope("t1");
 
@@ -99,6 +100,83 @@ describe("views", () => {
     const network = { Name: "t1_app_default", Labels: { "berth.tenant": "t1" }, Containers: {}, Options: { "com.docker.network.driver.mtu": "1450" } };
     expect(networkView(t1, t1, network).Options).toEqual({});
     expect(networkView(ADMIN_SCOPE, ADMIN_SCOPE, network).Options).toEqual(network.Options);
+  });
+});
+
+/**
+ * Engine answers as a hostile tenant could shape them (names and labels are the tenant's own text),
+ * read the way the proxy reads a list or an inspect: the engine's text parsed, viewed, and
+ * written with jsonLine. What reaches the client must be the tenant's own objects in its own names.
+ */
+describe("views of hostile engine answers", () => {
+  const t2 = new TenantScope("t2");
+  const asClientSees = (engineText: string, view: (item: any) => unknown) => JSON.parse(jsonLine(JSON.parse(engineText).map(view)).toString("utf8"));
+  const summary = (item: any) => containerSummaryView(t1, t1, item);
+
+  it("keeps quotes, backslashes, braces and unicode escapes inside the values they belong to", () => {
+    const engineText = JSON.stringify([
+      {
+        Names: ['/t1_a"},{"Names":["/t2_b"]}'],
+        Labels: { "berth.tenant": "t1", 'x"}': '"},{"Names":["/t2_c"],"x":"' },
+        HostConfig: { NetworkMode: "t1_n\\" },
+        NetworkSettings: { Networks: { "t1_n\\": {} } },
+      },
+    ]).replace("/t1_a", "\\u002ft1_a");
+    expect(engineText).toContain("\\u002ft1_a");
+    expect(asClientSees(engineText, summary)).toEqual([
+      {
+        Names: ['/a"},{"Names":["/t2_b"]}'],
+        Labels: { 'x"}': '"},{"Names":["/t2_c"],"x":"' },
+        HostConfig: { NetworkMode: "n\\" },
+        NetworkSettings: { Networks: { "n\\": {} } },
+      },
+    ]);
+  });
+
+  it("never unscopes another tenant's name, nor one that only starts like the caller's", () => {
+    const [view] = asClientSees(
+      '[{"Names":["/t2_web","/t1_app/t2_db","/t1web","/t10_x"],"Labels":{},"NetworkSettings":{"Networks":{"t2_front":{}}}}]',
+      summary,
+    );
+    expect(view.Names).toEqual(["/t2_web", "/app/t2_db", "/t1web", "/t10_x"]);
+    expect(Object.keys(view.NetworkSettings.Networks)).toEqual(["t2_front"]);
+    expect(containerSummaryView(t2, t2, { Names: ["/t1_web"] }).Names).toEqual(["/t1_web"]);
+  });
+
+  it("reads duplicate keys once, as the last value, and shows that value in the caller's names", () => {
+    const [view] = asClientSees('[{"Names":["/t2_other"],"Labels":{"berth.tenant":"t2","a":"1"},"Names":["/t1_own"],"Labels":{"berth.tenant":"t1"}}]', summary);
+    expect(view).toEqual({ Names: ["/own"], Labels: {} });
+  });
+
+  it("keeps a label or a network called __proto__ as an ordinary key, never as the object's prototype", () => {
+    const [view] = asClientSees(
+      '[{"Names":["/t1_x"],"Labels":{"__proto__":"v","berth.tenant":"t1"},"NetworkSettings":{"Networks":{"__proto__":{"IPAddress":"10.0.0.2"}}}}]',
+      summary,
+    );
+    expect(Object.getPrototypeOf(view.Labels)).toBe(Object.prototype);
+    expect(Object.entries(view.Labels)).toEqual([["__proto__", "v"]]);
+    expect(Object.entries(view.NetworkSettings.Networks)).toEqual([["__proto__", { IPAddress: "10.0.0.2" }]]);
+    const direct = containerSummaryView(t1, t1, JSON.parse('{"Labels":{"__proto__":{"polluted":true}},"NetworkSettings":{"Networks":{"__proto__":{"a":1}}}}'));
+    expect(Object.hasOwn(direct.Labels, "__proto__")).toBe(true);
+    expect((direct.Labels as any).polluted).toBeUndefined();
+    expect(Object.hasOwn(direct.NetworkSettings.Networks, "__proto__")).toBe(true);
+  });
+
+  it("passes huge numbers as JSON.parse reads them, and refuses (throws on) nesting too deep to write", () => {
+    const [view] = asClientSees('[{"Names":["/t1_x"],"SizeRw":18446744073709551615,"Created":1e400}]', summary);
+    expect(view).toMatchObject({ Names: ["/x"], SizeRw: 18446744073709552000, Created: null });
+    const deep = `[{"Names":["/t1_x"],"Extra":${"[".repeat(200_000)}${"]".repeat(200_000)}}]`;
+    expect(() => asClientSees(deep, summary)).toThrow(RangeError);
+  });
+
+  it("rewrites a container name of one part or of several parts alike", () => {
+    for (const name of ["/t1_web", "t1_web", "/", "", "/t1_a/t1_b", "//t1_a", "/t1_a/"]) {
+      const viaParts = name
+        .split("/")
+        .map((part) => (part === "" ? part : t1.visibleName(part)))
+        .join("/");
+      expect(visibleContainerName(t1, name)).toBe(viaParts);
+    }
   });
 });
 

@@ -90,6 +90,8 @@ export function isJsonContentType(headers: IncomingHttpHeaders): boolean {
   return type !== undefined && /^application\/json\s*(;|$)/i.test(type);
 }
 
+const EMPTY_BODY = Buffer.alloc(0);
+
 /** Reads a whole (small) body, refusing one over the limit before buffering it. */
 export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = req.headers["content-length"];
@@ -97,6 +99,9 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
     req.resume();
     throw new Refusal(413, `request body of ${declared} bytes is over the limit of ${limit} bytes`, "body-too-large");
   }
+  // HTTP/1.1 framing: a request with neither header has no body (Node's parser reads none), and
+  // most calls are such GETs; the server discards the empty stream once the answer is sent.
+  if ((declared === undefined || declared === "0") && req.headers["transfer-encoding"] === undefined) return EMPTY_BODY;
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {

@@ -25,9 +25,32 @@ function answerHeaders(upstream: IncomingHttpHeaders, keepLength: boolean): Outg
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: OutgoingHttpHeaders = {}): void {
-  const payload = Buffer.from(`${JSON.stringify(body)}\n`);
+  const payload = jsonLine(body);
   res.writeHead(status, { ...headers, "content-type": "application/json", "content-length": payload.length });
   res.end(payload);
+}
+
+/**
+ * Answers up to this size are encoded through one reused scratch buffer of three bytes per
+ * character (UTF-8's most for a JSON string's UTF-16 unit), so the text is encoded in one pass and
+ * copied once. On Node 18, `Buffer.from(text + "\n")` first flattens the string, and
+ * `Buffer.byteLength` scans it again: for a list of 200 containers (160 KB), 0.49 ms and 0.34 ms
+ * against about 0.1 ms. Larger answers are rare and take the plain way, so the scratch stays small.
+ */
+const SCRATCH_CHARACTERS = 512 * 1024;
+let scratch: Buffer | undefined;
+
+/** `body` as one line of JSON, in a buffer of its own. */
+export function jsonLine(body: unknown): Buffer {
+  // JSON.stringify gives undefined for undefined, which is no JSON text.
+  const text = JSON.stringify(body) ?? "null";
+  if (text.length > SCRATCH_CHARACTERS) return Buffer.from(`${text}\n`);
+  scratch ??= Buffer.allocUnsafe(SCRATCH_CHARACTERS * 3);
+  const length = scratch.write(text);
+  const line = Buffer.allocUnsafe(length + 1);
+  scratch.copy(line, 0, 0, length);
+  line[length] = 0x0a;
+  return line;
 }
 
 export function sendRefusal(res: ServerResponse, refusal: Refusal): void {

@@ -13,7 +13,7 @@
  */
 import http, { type IncomingMessage, type OutgoingHttpHeaders } from "node:http";
 import net from "node:net";
-import type { Readable } from "node:stream";
+import { type Readable, finished } from "node:stream";
 import { API_VERSION } from "../http/api-version.ts";
 import { Refusal } from "../http/errors.ts";
 
@@ -170,13 +170,19 @@ export class Engine implements Upstream {
   }
 }
 
-export async function readAll(stream: Readable, limit = 256 * 1024 * 1024): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw new Error(`engine response over ${limit} bytes`);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString("utf8");
+/**
+ * A whole body as text. Read with events rather than an async iterator, which costs a promise per
+ * chunk on every call the proxy reads (each inspect, each list).
+ */
+export function readAll(stream: Readable, limit = 256 * 1024 * 1024): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    stream.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) stream.destroy(new Error(`engine response over ${limit} bytes`));
+      else chunks.push(chunk);
+    });
+    finished(stream, (error) => (error ? reject(error) : resolve(Buffer.concat(chunks, size).toString("utf8"))));
+  });
 }
