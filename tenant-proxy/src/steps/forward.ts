@@ -6,6 +6,7 @@
  */
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from "node:http";
 import type { Readable } from "node:stream";
+import { API_VERSION } from "../http/api-version.ts";
 import { encodeSegments } from "../http/request.ts";
 import type { EngineCall } from "../rewrite/types.ts";
 import type { Upstream } from "../upstream/engine.ts";
@@ -27,9 +28,13 @@ const HOP_HEADERS = new Set([
   "accept-encoding",
 ]);
 
+/**
+ * The engine's path for a call. One without a version is sent at the proxy's own: an engine serves
+ * an unversioned path at its newest version, which on an engine newer than 20.10 nobody has judged.
+ */
 export function enginePath(version: string | undefined, segments: readonly string[], query: URLSearchParams): string {
   const search = query.toString();
-  return `${version ? `/v${version}` : ""}/${encodeSegments(segments)}${search ? `?${search}` : ""}`;
+  return `/v${version ?? API_VERSION}/${encodeSegments(segments)}${search ? `?${search}` : ""}`;
 }
 
 export function passThroughHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
