@@ -64,7 +64,7 @@ const making = new Map<string, Promise<ResolvedNetwork>>();
 /** The tenant's bridge on `node`, made if it is not there yet; kept by the node's state once found. */
 export function ensureTenantBridge(state: ClusterState, node: ClusterNode, networkScope: Scope): Promise<ResolvedNetwork> {
   const engineName = networkScope.engineName(TENANT_BRIDGE);
-  return state.tenantBridge(node, engineName, () => findOrMakeOnce(node, networkScope, engineName));
+  return state.tenantBridge(node, engineName, (kept) => (kept ? findOrCreate(node, networkScope, engineName) : findOrMakeOnce(node, networkScope, engineName)));
 }
 
 function findOrMakeOnce(node: ClusterNode, networkScope: Scope, engineName: string): Promise<ResolvedNetwork> {

@@ -485,14 +485,16 @@ export class ClusterState {
   /**
    * A tenant's bridge on `node`, found or made by `ensure` once while the node's event stream is
    * open, so a create does not inspect it every time; its destroy event (an operator's prune) or a
-   * dropped stream makes the next create look again. A failed attempt is not kept.
+   * dropped stream makes the next create look again. A failed attempt is not kept. `ensure` is told
+   * whether its answer will be kept: a kept one must be a lookup of its own, begun now, never one
+   * already under way, which may have seen the bridge before a destroy the state has taken in.
    */
-  tenantBridge<T>(node: ClusterNode, engineName: string, ensure: () => Promise<T>): Promise<T> {
+  tenantBridge<T>(node: ClusterNode, engineName: string, ensure: (kept: boolean) => Promise<T>): Promise<T> {
     const record = this.records.get(node.name);
-    if (!record?.synced) return ensure();
+    if (!record?.synced) return ensure(false);
     const kept = record.tenantBridges.get(engineName) as Promise<T> | undefined;
     if (kept) return kept;
-    const attempt = ensure();
+    const attempt = ensure(true);
     record.tenantBridges.set(engineName, attempt);
     attempt.catch(() => record.tenantBridges.get(engineName) === attempt && record.tenantBridges.delete(engineName));
     return attempt;
