@@ -72,6 +72,26 @@ describe("relayed logs -f streams", () => {
     } finally {
       again.forEach((s) => s.close());
     }
+    // And again once the proxy has seen these hang up: the next test's calls need the places.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const third = await openLogs("talker", 10_000);
+    third.close();
+    expect(third.status).toBe(200);
+  }, 60_000);
+});
+
+describe("a relayed logs -f of a container that writes nothing", () => {
+  it("gives its place back as soon as the client hangs up, with no output to notice it by", async () => {
+    const run = await a(["run", "-d", "--name", "silent", TEST_IMAGE, "sleep", "600"]);
+    expect(run.code, run.stderr).toBe(0);
+    const streams = await Promise.all(Array.from({ length: TENANT_CALLS }, () => openLogs("silent", 10_000)));
+    expect(streams.map((s) => s.status)).toEqual(Array.from({ length: TENANT_CALLS }, () => 200));
+    streams.forEach((s) => s.close());
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const again = await Promise.all(Array.from({ length: TENANT_CALLS }, () => openLogs("silent", 10_000)));
+    again.forEach((s) => s.close());
+    expect(again.map((s) => s.status)).toEqual(Array.from({ length: TENANT_CALLS }, () => 200));
+    await new Promise((resolve) => setTimeout(resolve, 500));
   }, 60_000);
 });
 
