@@ -1,6 +1,7 @@
 /**
- * A real dockerd 20.10 (or, with `line: "current"`, Debian 13's 26.1) per test "host", as the docker nodes of a deployment would be: its own
- * network namespace and address on the run's bridge, its own hostname (so `docker info` shows a
+ * A real dockerd 20.10 (or, with `line: "current"`, Debian 13's 26.1) per test "host", as the
+ * docker nodes of a deployment would be: its own network namespace and address on the run's
+ * bridge, its own hostname (so `docker info` shows a
  * distinct Name), its own key file (a distinct engine ID), data root, exec root and socket, and the
  * run's registry as an insecure registry. It is started through `nsenter --net` (`ip netns exec`
  * would remount /sys and hide the cgroups) and `unshare --uts --mount --propagation slave`: the
@@ -140,17 +141,19 @@ export async function startEngine(opts: StartEngineOptions = {}): Promise<Engine
     },
   };
 
-  const line = opts.line ?? testEngineLine();
-  const sandbox = line === "current" ? "none" : (opts.sandbox ?? testSandbox());
-  if (line === "current" && opts.clusterStore) throw new Error("the current engine line has no cluster store: form a swarm instead");
-  if (line === "current" && !existsSync(join(CURRENT_ENGINE_ROOT, ".berth-root-complete"))) {
+  const current = (opts.line ?? testEngineLine()) === "current";
+  const sandbox = current ? "none" : (opts.sandbox ?? testSandbox());
+  if (current && opts.clusterStore) throw new Error("the current engine line has no cluster store: form a swarm instead");
+  if (current && !existsSync(join(CURRENT_ENGINE_ROOT, ".berth-root-complete"))) {
     throw new Error(`no current engine root at ${CURRENT_ENGINE_ROOT}: run scripts/harness/current-engine-root.sh (install-deps.sh does)`);
   }
+  // How dockerd is started in its namespaces: the shell's script and its arguments before dockerd's.
+  const launch = current ? [IN_CURRENT_ROOT, name, CURRENT_ENGINE_ROOT] : ['hostname "$0" && exec "$@"', name];
   try {
     if (sandbox === "userns") await ensureRemapUser();
     mkdirSync(dir, { recursive: true });
     // dockerd 23+ refuses the key path it no longer reads; its engine ID lives in its data root.
-    const identity = line === "current" ? {} : { "deprecated-key-path": join(dir, "key.json") };
+    const identity = current ? {} : { "deprecated-key-path": join(dir, "key.json") };
     writeFileSync(join(dir, "daemon.json"), JSON.stringify({ ...identity, runtimes: sandboxRuntimes(sandbox) }));
     const argv = [
       "nsenter",
@@ -162,9 +165,7 @@ export async function startEngine(opts: StartEngineOptions = {}): Promise<Engine
       "slave",
       "sh",
       "-c",
-      line === "current" ? IN_CURRENT_ROOT : 'hostname "$0" && exec "$@"',
-      name,
-      ...(line === "current" ? [CURRENT_ENGINE_ROOT] : []),
+      ...launch,
       DOCKERD,
       ...dockerdFlags(run, host, dir, socketPath, tcpHost, opts),
       ...sandboxDockerFlags(sandbox),
