@@ -13,6 +13,7 @@ import { readFileSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Engine, TEST_IMAGE, startEngines } from "../../scripts/harness/index.ts";
+import { formSwarm } from "../support/cluster.ts";
 import { type TestProxy, asUser, startTestProxy, tenantUser } from "../support/proxy.ts";
 import { testDir } from "../support/test-dir.ts";
 
@@ -43,11 +44,7 @@ async function answersPing(engine: Engine, network: string, name: string): Promi
 
 beforeAll(async () => {
   [manager, worker] = (await startEngines(2, { line: "current", tcp: true })) as [Engine, Engine];
-  ok(await manager.docker(["swarm", "init", "--advertise-addr", manager.address]));
-  // The token is read, never printed: it is what lets a machine into the swarm.
-  const token = ok(await manager.docker(["swarm", "join-token", "-q", "worker"]));
-  const joined = await worker.docker(["swarm", "join", "--token", token, `${manager.address}:2377`]);
-  expect(joined.code, "the worker did not join").toBe(0);
+  await formSwarm([manager, worker]);
 }, 120_000);
 
 afterAll(async () => {

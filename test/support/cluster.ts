@@ -92,7 +92,7 @@ export async function startTestCluster(nodeLabels: string[][], opts: { line?: En
 }
 
 /** The first engine initialises a swarm and the others join it as workers; the join token is never printed. */
-async function formSwarm([manager, ...workers]: Engine[]): Promise<void> {
+export async function formSwarm([manager, ...workers]: Engine[]): Promise<void> {
   if (!manager) return;
   const init = await manager.docker(["swarm", "init", "--advertise-addr", manager.address]);
   if (init.code !== 0) throw new Error(`swarm init on ${manager.name} failed: ${init.stderr.trim()}`);
