@@ -8,6 +8,7 @@ import * as openstack from "@pulumi/openstack";
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
 import type { BerthConfig, HostConfig } from "./config.ts";
+import type { EngineLine } from "./engine-line.ts";
 import { buildInventory, type Inventory } from "./inventory.ts";
 import { ENGINE_PORT, ETCD_CLIENT_PORT } from "./ports.ts";
 import {
@@ -21,6 +22,7 @@ import {
   PATHS,
   provisionScriptFor,
   type ManagerPlanInput,
+  type NodeOverlays,
   type RolePlan,
 } from "./roles.ts";
 import { securityGroupRules, type GroupRole } from "./rules.ts";
@@ -29,6 +31,7 @@ import { Network } from "./components/network.ts";
 import { Provisioner, sshConnection, type SshAccess, type SshHost } from "./components/provisioner.ts";
 import { ProxyTls } from "./components/proxy-tls.ts";
 import { SecurityGroups } from "./components/security-groups.ts";
+import { Swarm } from "./components/swarm.ts";
 import { TenantProxy } from "./components/tenant-proxy.ts";
 
 export class BerthCluster extends pulumi.ComponentResource {
@@ -39,7 +42,10 @@ export class BerthCluster extends pulumi.ComponentResource {
   /** Node name -> private address. */
   readonly nodeAddresses: pulumi.Output<Record<string, string>>;
   readonly nfsAddress: pulumi.Output<string>;
-  readonly etcdAddress: pulumi.Output<string>;
+  /** The 20.10 line's etcd VM; the current line has none. */
+  readonly etcdAddress?: pulumi.Output<string>;
+  /** berth:engineLine, as the stack runs it. */
+  readonly engineLine: EngineLine;
   /** The CA tenants verify the proxy with. */
   readonly caCertificate: pulumi.Output<string>;
   readonly inventory: pulumi.Output<Inventory>;
@@ -64,6 +70,7 @@ export class BerthCluster extends pulumi.ComponentResource {
           proxyCidrs: config.access.proxy,
           containerCidrs: config.access.containers,
           proxyPort: config.proxy.port,
+          line: config.engineLine,
         }),
       },
       parent,
@@ -100,7 +107,7 @@ export class BerthCluster extends pulumi.ComponentResource {
           volumeSize: shape.volumeSize,
           networkId: network.networkId,
           subnetId: network.subnetId,
-          securityGroupIds: [groups.ids[role]],
+          securityGroupIds: [groups.ids[role]!],
           keyPairName: keyPair.name,
           ...(shape.floatingIp ? { floatingIpPool: config.externalNetwork, routed: network.routed } : {}),
           ...extra,
@@ -117,10 +124,17 @@ export class BerthCluster extends pulumi.ComponentResource {
       );
     const sshHost = (target: Host, key: tls.PrivateKey, address = target.privateAddress): SshHost => ({ address, hostKey: key.publicKeyOpenssh });
 
+    // The 20.10 line's cluster store; the current line's nodes form a swarm instead (below).
     const etcdName = `${prefix}-etcd`;
     const planEtcd = (address: pulumi.Input<string>) => pulumi.output(address).apply((a) => etcdPlan({ hostname: etcdName, address: a, clusterToken: prefix }));
-    const etcdKey = hostKey(`${name}-etcd`);
-    const etcd = host(`${name}-etcd`, "etcd", etcdName, config.etcd, { userData: ({ privateAddress }) => userDataWith(etcdKey, planEtcd(privateAddress)) });
+    const etcdKey = config.etcd ? hostKey(`${name}-etcd`) : undefined;
+    const etcd =
+      config.etcd && etcdKey
+        ? host(`${name}-etcd`, "etcd", etcdName, config.etcd, { userData: ({ privateAddress }) => userDataWith(etcdKey, planEtcd(privateAddress)) })
+        : undefined;
+    const overlays: pulumi.Output<NodeOverlays> = etcd
+      ? etcd.privateAddress.apply((etcdAddress): NodeOverlays => ({ line: "20.10", etcdAddress }))
+      : pulumi.output<NodeOverlays>({ line: "current" });
 
     const nfsName = nfsServerName(prefix);
     const planNfs = (volumeId: pulumi.Input<string>) =>
@@ -134,11 +148,11 @@ export class BerthCluster extends pulumi.ComponentResource {
     });
 
     const planNode = (nodeName: string, address: pulumi.Input<string>) =>
-      pulumi.all([address, etcd.privateAddress, nfs.privateAddress, network.cidr, network.mtu]).apply(([a, etcdAddress, nfsAddress, clusterCidr, mtu]) =>
+      pulumi.all([address, overlays, nfs.privateAddress, network.cidr, network.mtu]).apply(([a, nodeOverlays, nfsAddress, clusterCidr, mtu]) =>
         nodePlan({
           hostname: nodeName,
           address: a,
-          etcdAddress,
+          overlays: nodeOverlays,
           nfsAddress,
           clusterCidr,
           dockerVersion: config.dockerVersion,
@@ -196,11 +210,29 @@ export class BerthCluster extends pulumi.ComponentResource {
         },
         parent,
       );
-    const etcdReady = provision(`${name}-etcd-provision`, etcd, etcdKey, planEtcd(etcd.privateAddress), manager.reachable);
+    const etcdReady = etcd && etcdKey ? [provision(`${name}-etcd-provision`, etcd, etcdKey, planEtcd(etcd.privateAddress), manager.reachable)] : [];
     const nfsReady = provision(`${name}-nfs-provision`, nfs, nfsKey, planNfs(nfs.dataVolumeId!), manager.reachable);
-    const nodesReady = nodes.map((node) =>
-      provision(`${name}-node-${node.config.name}-provision`, node.host, node.key, planNode(node.config.name, node.host.privateAddress), [etcdReady, nfsReady]),
+    const nodesProvisioned = nodes.map((node) =>
+      provision(`${name}-node-${node.config.name}-provision`, node.host, node.key, planNode(node.config.name, node.host.privateAddress), [
+        ...etcdReady,
+        nfsReady,
+      ]),
     );
+    // The current line's overlays span the nodes once they form a swarm: the proxy starts after it.
+    const swarm =
+      config.engineLine === "current"
+        ? new Swarm(
+            `${name}-swarm`,
+            {
+              connection: sshConnection(access, bastionHost),
+              nodes: pulumi.all(nodes.map((node) => node.host.privateAddress.apply((address) => ({ name: node.config.name, address })))),
+              nodesProvisioned,
+              instanceId: manager.instanceId,
+              builtFrom: manager.builtFrom,
+            },
+            parent,
+          )
+        : undefined;
 
     const proxyTls = new ProxyTls(
       `${name}-proxy-tls`,
@@ -219,15 +251,16 @@ export class BerthCluster extends pulumi.ComponentResource {
         tls: proxyTls,
         bundle: config.proxy.bundle,
         reachable: manager.reachable,
-        after: nodesReady,
+        after: [...nodesProvisioned, ...(swarm ? [swarm] : [])],
       },
       parent,
     );
 
+    this.engineLine = config.engineLine;
     this.managerPublicAddress = bastion;
     this.managerPrivateAddress = manager.privateAddress;
     this.nfsAddress = nfs.privateAddress;
-    this.etcdAddress = etcd.privateAddress;
+    if (etcd) this.etcdAddress = etcd.privateAddress;
     this.caCertificate = proxyTls.caCertPem;
     this.proxyHealth = proxy.health;
     this.nodeAddresses = pulumi
@@ -245,44 +278,44 @@ export class BerthCluster extends pulumi.ComponentResource {
       ),
     );
     // The smoke scripts pin the same host keys as `pulumi up`.
+    const etcdHost =
+      etcd && etcdKey
+        ? pulumi.all([etcd.privateAddress, etcd.publicAddress, etcdKey.publicKeyOpenssh]).apply(([privateAddress, publicAddress, sshHostKey]) => ({
+            name: etcdName,
+            privateAddress,
+            ...(publicAddress ? { publicAddress } : {}),
+            sshHostKey: sshHostKey.trim(),
+            clientPort: ETCD_CLIENT_PORT,
+          }))
+        : pulumi.output(undefined);
     const hostKeys = pulumi
-      .all([managerKey.publicKeyOpenssh, nfsKey.publicKeyOpenssh, etcdKey.publicKeyOpenssh])
-      .apply(([managerHostKey, nfsHostKey, etcdHostKey]) => ({
-        managerHostKey: managerHostKey.trim(),
-        nfsHostKey: nfsHostKey.trim(),
-        etcdHostKey: etcdHostKey.trim(),
-      }));
+      .all([managerKey.publicKeyOpenssh, nfsKey.publicKeyOpenssh])
+      .apply(([managerHostKey, nfsHostKey]) => ({ managerHostKey: managerHostKey.trim(), nfsHostKey: nfsHostKey.trim() }));
     const keysAndCa = pulumi.all([hostKeys, proxyTls.caCertPem]);
     this.inventory = pulumi
-      .all([bastion, manager.privateAddress, nodeHosts, nfs.privateAddress, nfs.publicAddress, etcd.privateAddress, etcd.publicAddress, keysAndCa])
-      .apply(
-        ([managerPublic, managerPrivate, nodeList, nfsAddress, nfsPublic, etcdAddress, etcdPublic, [{ managerHostKey, nfsHostKey, etcdHostKey }, caPem]]) =>
-          buildInventory({
-            cluster: prefix,
-            sshUser: config.sshUser,
-            manager: { name: managerName, privateAddress: managerPrivate, publicAddress: managerPublic, sshHostKey: managerHostKey },
-            nodes: nodeList,
-            nfs: {
-              name: nfsName,
-              privateAddress: nfsAddress,
-              ...(nfsPublic ? { publicAddress: nfsPublic } : {}),
-              sshHostKey: nfsHostKey,
-              shares: NFS_SHARES.map((share) => share.path),
-            },
-            etcd: {
-              name: etcdName,
-              privateAddress: etcdAddress,
-              ...(etcdPublic ? { publicAddress: etcdPublic } : {}),
-              sshHostKey: etcdHostKey,
-              clientPort: ETCD_CLIENT_PORT,
-            },
-            proxy: {
-              port: config.proxy.port,
-              authBackend: config.proxy.authBackend,
-              ...(config.proxy.keystoneUrl ? { keystoneUrl: config.proxy.keystoneUrl } : {}),
-            },
-            ca: { pem: caPem, managerPath: PATHS.caCert, hint: "pulumi stack output caCertificate > ca.pem" },
-          }),
+      .all([bastion, manager.privateAddress, nodeHosts, nfs.privateAddress, nfs.publicAddress, etcdHost, keysAndCa])
+      .apply(([managerPublic, managerPrivate, nodeList, nfsAddress, nfsPublic, etcdInventory, [{ managerHostKey, nfsHostKey }, caPem]]) =>
+        buildInventory({
+          cluster: prefix,
+          engineLine: config.engineLine,
+          sshUser: config.sshUser,
+          manager: { name: managerName, privateAddress: managerPrivate, publicAddress: managerPublic, sshHostKey: managerHostKey },
+          nodes: nodeList,
+          nfs: {
+            name: nfsName,
+            privateAddress: nfsAddress,
+            ...(nfsPublic ? { publicAddress: nfsPublic } : {}),
+            sshHostKey: nfsHostKey,
+            shares: NFS_SHARES.map((share) => share.path),
+          },
+          ...(etcdInventory ? { etcd: etcdInventory } : {}),
+          proxy: {
+            port: config.proxy.port,
+            authBackend: config.proxy.authBackend,
+            ...(config.proxy.keystoneUrl ? { keystoneUrl: config.proxy.keystoneUrl } : {}),
+          },
+          ca: { pem: caPem, managerPath: PATHS.caCert, hint: "pulumi stack output caCertificate > ca.pem" },
+        }),
       );
     this.proxyEndpoint = this.inventory.proxy.endpoint;
     this.onboardingHint = this.inventory.tenants.onboarding;

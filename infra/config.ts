@@ -23,12 +23,10 @@ import { DEFAULT_PROXY_PORT, ENGINE_PORT, SSH_PORT } from "./ports.ts";
 import { proxyRefusal } from "./proxy-check.ts";
 import { PATHS, type ProxySettings } from "./roles.ts";
 import { type Sandbox, sandboxSchema } from "./sandbox.ts";
+import { ENGINE_LINE_DEFAULTS, type EngineLine, dockerVersionProblem, engineLineSchema } from "./engine-line.ts";
 
 export const DEFAULT_BUNDLE = "tenant-proxy/dist/berth-proxy.cjs";
-export const DEFAULT_IMAGE = "debian-12";
 export const DEFAULT_SSH_USER = "debian";
-/** Docker 23 removed --cluster-store; Debian 12's docker.io is 20.10. */
-export const DEFAULT_DOCKER_VERSION = "20.10.*";
 export const DEFAULT_NETWORK_CIDR = "10.42.0.0/24";
 export const DEFAULT_DNS_SERVERS = ["1.1.1.1", "9.9.9.9"];
 export const DEFAULT_NFS_DATA_VOLUME_SIZE = 20;
@@ -72,8 +70,11 @@ export interface BerthConfig {
   /** Prefix of every OpenStack name, so several stacks share a project without clashing. */
   namePrefix: string;
   sshUser: string;
+  /** berth:engineLine: which Docker the nodes run, and how overlays span them (infra/engine-line.ts). */
+  engineLine: EngineLine;
   manager: HostConfig;
-  etcd: HostConfig;
+  /** The etcd VM: only the 20.10 line has one (its engines' cluster store). */
+  etcd?: HostConfig;
   nfs: HostConfig & { dataVolumeSize: number; dataVolumeType?: string };
   /** Sorted by name: the order never depends on how the stack file lists them. */
   nodes: NodeConfig[];
@@ -184,7 +185,9 @@ const roleHost = { flavor: flavor.optional(), image: image.optional(), volumeSiz
 const SCHEMAS = {
   namePrefix: z.string().regex(DNS_LABEL, "expected lowercase letters, digits and '-', starting with a letter, at most 32").optional(),
   flavor: flavor.optional(),
-  image: image.default(DEFAULT_IMAGE),
+  engineLine: engineLineSchema.default("20.10"),
+  // Defaults by engine line (Checks.host): Debian 12 for 20.10, Debian 13 for current.
+  image: image.optional(),
   volumeSize: volumeSize.default(0),
   sshUser: z
     .string()
@@ -231,14 +234,11 @@ const SCHEMAS = {
         "no longer used: `pulumi up` provisions with the stack's own key (secret output sshPrivateKey), so rotating yours never rebuilds a VM; berth:publicKey alone puts your key on every VM: `pulumi config rm berth:sshPrivateKey`",
     })
     .optional(),
+  // Defaults by engine line, and judged against it (Checks.dockerVersion).
   dockerVersion: z
     .string()
     .regex(/^[0-9A-Za-z.+~:*-]+$/, "expected a Debian version pattern such as 20.10.*")
-    .refine(
-      (version) => /^20\.10([.+~*-]|$)/.test(version),
-      "Docker 23 removed --cluster-store, which the overlay networks need: pin a 20.10 version (e.g. 20.10.*)",
-    )
-    .default(DEFAULT_DOCKER_VERSION),
+    .optional(),
   containerAddressPool: z.string().default(DEFAULT_CONTAINER_ADDRESS_POOL),
   osdPlugin: z.boolean().default(false),
   osdImage: z
@@ -379,9 +379,15 @@ class Checks {
     return pool;
   }
 
+  /** The engine line, or 20.10 while berth:engineLine itself is wrong (its own problem). */
+  line(): EngineLine {
+    return this.values.engineLine ?? "20.10";
+  }
+
   host(shape: Shape | undefined, key: string): Omit<HostConfig, "floatingIp"> | undefined {
-    const { flavor, image, volumeSize } = this.values;
-    if (!shape || image === undefined || volumeSize === undefined) return undefined;
+    const { flavor, volumeSize } = this.values;
+    const image = this.values.image ?? ENGINE_LINE_DEFAULTS[this.line()].image;
+    if (!shape || volumeSize === undefined) return undefined;
     const flavorName = shape.flavor ?? flavor;
     if (!flavorName) {
       this.problem(`berth:${key}.flavor`, "required: a flavor for this VM (or set berth:flavor for all of them)");
@@ -404,6 +410,30 @@ class Checks {
       for (const [nodeName, message] of checkFixedAddresses(network.cidr, requests)) this.problem(`berth:nodes.${nodeName}.fixedIp`, message);
     }
     return nodes;
+  }
+
+  dockerVersion(): string | undefined {
+    if (!("dockerVersion" in this.values) || this.values.engineLine === undefined) return undefined;
+    const version = this.values.dockerVersion ?? ENGINE_LINE_DEFAULTS[this.values.engineLine].dockerVersion;
+    const problem = dockerVersionProblem(this.values.engineLine, version);
+    if (problem) this.problem("berth:dockerVersion", problem);
+    return problem ? undefined : version;
+  }
+
+  /**
+   * What only the 20.10 line has: the etcd VM (its engines' cluster store) and the OpenStorage
+   * plugin, which keeps its state in that etcd. A stack of the current line naming either is told
+   * so, rather than getting a VM or a plugin that nothing uses.
+   */
+  currentLineExtras(): void {
+    if (this.values.engineLine !== "current") return;
+    if (this.raw.values.etcd !== undefined)
+      this.problem("berth:etcd", "the current line has no etcd VM (its nodes form a swarm instead): remove berth:etcd from the stack");
+    if (this.values.osdPlugin)
+      this.problem(
+        "berth:osdPlugin",
+        "the OpenStorage plugin keeps its state in the 20.10 line's etcd: turn it off on the current line (NFS volumes work without it)",
+      );
   }
 
   /**
@@ -556,10 +586,12 @@ export function parseConfig(raw: RawConfig, options: ParseOptions = {}): BerthCo
   const nodes = checks.nodes(network);
   const containerAddressPool = checks.containerAddressPool(network);
   const manager = checks.host(values.manager, "manager");
-  const etcd = checks.host(values.etcd, "etcd");
+  const etcd = checks.line() === "20.10" ? checks.host(values.etcd, "etcd") : undefined;
   const nfs = checks.host(values.nfs, "nfs");
+  const dockerVersion = checks.dockerVersion();
   const proxy = checks.proxy(proxyCidrs, options.readBundle ?? readBundleFromDisk);
   checks.osdSandbox();
+  checks.currentLineExtras();
   if (checks.issues.length > 0) throw new ConfigError(checks.issues);
 
   // No issue means every key parsed and every piece above was built.
@@ -569,8 +601,9 @@ export function parseConfig(raw: RawConfig, options: ParseOptions = {}): BerthCo
     stack: raw.stack,
     namePrefix: v.namePrefix ?? defaultNamePrefix(raw.project, raw.stack),
     sshUser: v.sshUser,
+    engineLine: v.engineLine,
     manager: { ...manager!, floatingIp: true },
-    etcd: { ...etcd!, floatingIp: v.etcd.floatingIp },
+    ...(etcd ? { etcd: { ...etcd, floatingIp: v.etcd.floatingIp } } : {}),
     nfs: {
       ...nfs!,
       floatingIp: v.nfs.floatingIp,
@@ -582,7 +615,7 @@ export function parseConfig(raw: RawConfig, options: ParseOptions = {}): BerthCo
     network: network!,
     access: { ssh: ssh!, proxy: proxyCidrs!, containers: containers! },
     ...(v.publicKey !== undefined ? { operatorKey: v.publicKey } : {}),
-    dockerVersion: v.dockerVersion,
+    dockerVersion: dockerVersion!,
     containerAddressPool: containerAddressPool!,
     osd: { enabled: v.osdPlugin, image: v.osdImage },
     sandbox: v.sandbox,
@@ -600,6 +633,7 @@ function decode(text: string): unknown {
 }
 
 const STRING_KEYS = new Set([
+  "engineLine",
   "namePrefix",
   "flavor",
   "image",

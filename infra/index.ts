@@ -16,7 +16,9 @@ export const managerPrivateAddress = berth.managerPrivateAddress;
 export const proxyEndpoint = berth.proxyEndpoint;
 export const nodeAddresses = berth.nodeAddresses;
 export const nfsAddress = berth.nfsAddress;
+/** The 20.10 line's etcd VM (no output on the current line, which has none). */
 export const etcdAddress = berth.etcdAddress;
+export const engineLine = berth.engineLine;
 export const caCertificate = berth.caCertificate;
 export const inventory = berth.inventory;
 export const onboardingHint = berth.onboardingHint;

@@ -4,6 +4,8 @@
  * shape, and the smoke scripts read it, so they run unchanged against either.
  */
 
+import type { EngineLine } from "./engine-line.ts";
+
 export const INVENTORY_VERSION = 1;
 
 export interface InventoryHost {
@@ -20,6 +22,8 @@ export interface Inventory {
   version: typeof INVENTORY_VERSION;
   /** The stack (or local cluster) this describes. */
   cluster: string;
+  /** berth:engineLine: 20.10 (overlays through etcd) or current (through the nodes' swarm, the first node its manager). */
+  engineLine: EngineLine;
   manager: InventoryHost & {
     publicAddress: string;
     /** SSH user on every VM; the manager is the bastion for the others (ssh -J). */
@@ -28,7 +32,8 @@ export interface Inventory {
   /** Sorted by name. */
   nodes: Array<InventoryHost & { enginePort: number }>;
   nfs: InventoryHost & { shares: string[] };
-  etcd: InventoryHost & { clientUrl: string };
+  /** The 20.10 line's cluster store; the current line has none. */
+  etcd?: InventoryHost & { clientUrl: string };
   proxy: {
     /** For DOCKER_HOST / docker -H, e.g. tcp://203.0.113.10:2376. */
     endpoint: string;
@@ -54,11 +59,12 @@ export interface Inventory {
 
 export interface InventoryInput {
   cluster: string;
+  engineLine: EngineLine;
   sshUser: string;
   manager: InventoryHost & { publicAddress: string };
   nodes: Array<InventoryHost & { enginePort: number }>;
   nfs: InventoryHost & { shares: string[] };
-  etcd: InventoryHost & { clientPort: number };
+  etcd?: InventoryHost & { clientPort: number };
   proxy: { port: number; authBackend: Inventory["proxy"]["authBackend"]; keystoneUrl?: string };
   ca: { pem: string; managerPath: string; hint: string };
 }
@@ -77,16 +83,21 @@ export function buildInventory(input: InventoryInput): Inventory {
   return {
     version: INVENTORY_VERSION,
     cluster: input.cluster,
+    engineLine: input.engineLine,
     manager: { ...input.manager, sshUser: input.sshUser },
     nodes: [...input.nodes].sort((a, b) => a.name.localeCompare(b.name)),
     nfs: input.nfs,
-    etcd: {
-      name: input.etcd.name,
-      privateAddress: input.etcd.privateAddress,
-      sshHostKey: input.etcd.sshHostKey,
-      ...(input.etcd.publicAddress ? { publicAddress: input.etcd.publicAddress } : {}),
-      clientUrl: `http://${input.etcd.privateAddress}:${input.etcd.clientPort}`,
-    },
+    ...(input.etcd
+      ? {
+          etcd: {
+            name: input.etcd.name,
+            privateAddress: input.etcd.privateAddress,
+            sshHostKey: input.etcd.sshHostKey,
+            ...(input.etcd.publicAddress ? { publicAddress: input.etcd.publicAddress } : {}),
+            clientUrl: `http://${input.etcd.privateAddress}:${input.etcd.clientPort}`,
+          },
+        }
+      : {}),
     proxy: {
       endpoint,
       url: `https://${host}:${input.proxy.port}`,

@@ -15,6 +15,8 @@ export const NFS_PORT = 2049;
 /** Overlay networks: gossip (control plane, tcp and udp) and VXLAN (data plane, udp). */
 export const OVERLAY_CONTROL_PORT = 7946;
 export const OVERLAY_DATA_PORT = 4789;
+/** A swarm's management API (the current line): the workers reach their manager's on it. */
+export const SWARM_MANAGEMENT_PORT = 2377;
 /** The range docker assigns published container ports from (the admin guide's step 4). */
 export const CONTAINER_PORTS = { min: 32768, max: 61000 } as const;
 
@@ -27,4 +29,5 @@ export const CLUSTER_ONLY_PORTS: ReadonlyArray<{ port: number; service: string }
   { port: NFS_PORT, service: "NFS" },
   { port: OVERLAY_CONTROL_PORT, service: "the overlay control plane" },
   { port: OVERLAY_DATA_PORT, service: "the overlay data plane" },
+  { port: SWARM_MANAGEMENT_PORT, service: "the swarm's management API" },
 ];

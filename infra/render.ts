@@ -12,6 +12,7 @@
 import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import Handlebars from "handlebars";
+import type { EngineLine } from "./engine-line.ts";
 import { lastSubnet, parseCidr } from "./net.ts";
 import { MTU_RANGE, type SettingKey } from "../tenant-proxy/src/settings-table.ts";
 import type { AuthSettings, VolumeBackend } from "../tenant-proxy/src/settings-types.ts";
@@ -88,8 +89,8 @@ export interface DockerDefaultsInput {
   /** The node's private address: the engine listens on it and advertises it to the cluster store. */
   nodeAddress: string;
   enginePort: number;
-  etcdAddress: string;
-  etcdPort: number;
+  /** The 20.10 line's cluster store (etcd), which overlay networks go through; the current line's swarm needs no flag. */
+  clusterStore?: { etcdAddress: string; etcdPort: number };
   /** Where bridge networks' subnets come from (berth:containerAddressPool), an IPv4 CIDR of /24 or wider. */
   addressPool: string;
   /** The VMs' network MTU: the default bridge's (--mtu). */
@@ -164,10 +165,48 @@ export function renderDockerDefaults(input: DockerDefaultsInput): string {
     hostname: plain("hostname", input.hostname),
     nodeAddress: address("nodeAddress", input.nodeAddress),
     enginePort: portNumber("enginePort", input.enginePort),
-    etcdAddress: address("etcdAddress", input.etcdAddress),
-    etcdPort: portNumber("etcdPort", input.etcdPort),
+    clusterStore: input.clusterStore
+      ? { etcdAddress: address("etcdAddress", input.clusterStore.etcdAddress), etcdPort: portNumber("etcdPort", input.clusterStore.etcdPort) }
+      : false,
     mtu: mtuValue("mtu", input.mtu),
     sandboxFlags: (input.sandboxFlags ?? []).map((flag) => plain("sandboxFlags", flag)).join(" "),
+  });
+}
+
+/** A node of the current line's swarm: its name in berth:nodes and its private address. */
+export interface SwarmNode {
+  name: string;
+  address: string;
+}
+
+export interface SwarmInput {
+  /** The node that initialises the swarm and stays its only manager (the first node). */
+  manager: SwarmNode;
+  /** Every other node: each joins as a worker. */
+  workers: SwarmNode[];
+  enginePort: number;
+  swarmPort: number;
+  /** How long the manager may take to list every node ready. */
+  readySeconds: number;
+}
+
+/** The script that forms the current line's swarm from the manager VM, over the engines' API (templates/swarm.sh.hbs). */
+export function renderSwarm(input: SwarmInput): string {
+  const node = (what: string, value: SwarmNode): SwarmNode => ({ name: plain(`${what}.name`, value.name), address: address(`${what}.address`, value.address) });
+  const manager = node("manager", input.manager);
+  const workers = input.workers.map((worker, index) => node(`workers.${index}`, worker));
+  const addresses = [manager, ...workers].map((one) => one.address);
+  // The script writes address:port unbracketed, as an IPv4 address is written.
+  if (!addresses.every((one) => isIP(one) === 4)) throw new Error(`swarm: the nodes' addresses must be IPv4 (${addresses.join(", ")})`);
+  if (new Set(addresses).size !== addresses.length) throw new Error(`swarm: two nodes share an address (${addresses.join(", ")})`);
+  return render("swarm.sh.hbs", {
+    manager,
+    workers,
+    addresses,
+    enginePort: portNumber("enginePort", input.enginePort),
+    swarmPort: portNumber("swarmPort", input.swarmPort),
+    requestSeconds: 30,
+    readySeconds: Math.max(1, Math.trunc(input.readySeconds)),
   });
 }
 
@@ -190,9 +229,9 @@ function mtuValue(what: string, value: number): number {
   return value;
 }
 
-/** The apt preferences that keep docker.io on a version that still has --cluster-store. */
-export function renderDockerAptPin(input: { version: string }): string {
-  return render("docker-apt-pin.hbs", { version: plain("version", input.version) });
+/** The apt preferences that keep docker.io on the engine line's version (infra/engine-line.ts). */
+export function renderDockerAptPin(input: { version: string; line: EngineLine }): string {
+  return render("docker-apt-pin.hbs", { version: plain("version", input.version), classic: input.line === "20.10" });
 }
 
 export interface OsdConfigInput {

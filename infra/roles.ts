@@ -18,7 +18,8 @@ import {
   sandboxProxySettings,
   sandboxRuntimes,
 } from "./sandbox.ts";
-import { CONTAINER_PORTS, ENGINE_PORT, ETCD_CLIENT_PORT, ETCD_LEGACY_CLIENT_PORT, ETCD_PEER_PORT, NFS_PORT } from "./ports.ts";
+import type { EngineLine } from "./engine-line.ts";
+import { CONTAINER_PORTS, ENGINE_PORT, ETCD_CLIENT_PORT, ETCD_LEGACY_CLIENT_PORT, ETCD_PEER_PORT, NFS_PORT, SWARM_MANAGEMENT_PORT } from "./ports.ts";
 import {
   mountUnitName,
   NODE_FIREWALL_CHAINS,
@@ -47,6 +48,7 @@ import {
   renderProxyHealthCheck,
   renderProxyJson,
   renderProxyUnit,
+  renderSwarm,
   renderWaitCloudInit,
   type ProvisionedFile,
   type ProxyVolumes,
@@ -55,6 +57,8 @@ import {
   type ScriptStep,
   type SshHostKey,
   type StagedFile,
+  type SwarmInput,
+  type SwarmNode,
 } from "./render.ts";
 
 export const PATHS = {
@@ -168,11 +172,14 @@ const file = (path: string, content: string, restarts: string[], mode = "0644", 
 
 const check = (description: string, command: string, timeoutSeconds = 60): ScriptCheck => ({ description, command, timeoutSeconds });
 
+/** How a node's overlay networks span the cluster: the 20.10 line's etcd, or the current line's swarm (formed by swarm.sh). */
+export type NodeOverlays = { line: "20.10"; etcdAddress: string } | { line: "current" };
+
 export interface NodePlanInput {
   /** The node's name in berth:nodes. */
   hostname: string;
   address: string;
-  etcdAddress: string;
+  overlays: NodeOverlays;
   nfsAddress: string;
   clusterCidr: string;
   dockerVersion: string;
@@ -196,18 +203,29 @@ export const CONTAINER_BRIDGES = ["docker0", "br-+", GATEWAY_BRIDGE];
  * The node firewall: containers reach nothing of their own node, and of the private network only
  * other nodes' published container ports (and DNS); never etcd, NFS or the metadata service.
  */
-export function nodeFirewallScript(input: { clusterCidr: string; etcdAddress: string; nfsAddress: string; containerAddressPool: string }): string {
+export function nodeFirewallScript(input: { clusterCidr: string; etcdAddress?: string; nfsAddress: string; containerAddressPool: string }): string {
   return renderNodeFirewall({
     clusterCidr: input.clusterCidr,
     containerPorts: CONTAINER_PORTS,
     protectedAddresses: [
-      { address: input.etcdAddress, service: "etcd" },
+      ...(input.etcdAddress ? [{ address: input.etcdAddress, service: "etcd" }] : []),
       { address: input.nfsAddress, service: "NFS" },
       { address: "169.254.169.254", service: "the metadata service" },
     ],
     bridges: CONTAINER_BRIDGES,
     gatewayBridgeSubnet: gatewayBridgeSubnet(input.containerAddressPool),
   });
+}
+
+/** The installed docker.io is the engine line's. */
+function dockerLineCheck(line: EngineLine): ScriptCheck {
+  return line === "20.10"
+    ? check("docker.io is 20.10, which still has --cluster-store", "dpkg-query --show --showformat='${Version}' docker.io | grep -q '^20\\.10'", 5)
+    : check(
+        "docker.io is 23 or later, whose swarm carries the overlay networks",
+        "dpkg --compare-versions \"$(dpkg-query --show --showformat='${Version}' docker.io)\" ge 23",
+        5,
+      );
 }
 
 /** The engine runs with the stack's sandbox. */
@@ -248,6 +266,9 @@ function installedPackagesSteps(packages: string[]): ScriptStep[] {
 
 export function nodePlan(input: NodePlanInput): RolePlan {
   const mounts = NFS_SHARES.map((share) => ({ where: share.path, unit: mountUnitName(share.path) }));
+  const etcdAddress = input.overlays.line === "20.10" ? input.overlays.etcdAddress : undefined;
+  // The configuration refuses the plugin on the current line: it keeps its state in the 20.10 line's etcd.
+  if (input.osd.enabled && !etcdAddress) throw new Error("the OpenStorage plugin needs the 20.10 line's etcd");
   const osdFiles = input.osd.enabled
     ? [
         file(
@@ -257,7 +278,7 @@ export function nodePlan(input: NodePlanInput): RolePlan {
             container: OSD_CONTAINER,
             configDir: PATHS.osdDir,
             configName: PATHS.osdConfigName,
-            etcdAddress: input.etcdAddress,
+            etcdAddress: etcdAddress!,
             etcdPort: ETCD_CLIENT_PORT,
             mounts: mounts.map((mount) => mount.where),
           }),
@@ -273,15 +294,14 @@ export function nodePlan(input: NodePlanInput): RolePlan {
     // The remap user exists before docker starts, at every boot, as dockerd needs it.
     bootcmd: [KERNEL_CGROUP_BOOTCMD, ...(input.sandbox === "userns" ? remapUserCommands() : [])],
     files: [
-      file(PATHS.dockerAptPin, renderDockerAptPin({ version: input.dockerVersion }), []),
+      file(PATHS.dockerAptPin, renderDockerAptPin({ version: input.dockerVersion, line: input.overlays.line }), []),
       file(
         PATHS.dockerDefaults,
         renderDockerDefaults({
           hostname: input.hostname,
           nodeAddress: input.address,
           enginePort: ENGINE_PORT,
-          etcdAddress: input.etcdAddress,
-          etcdPort: ETCD_CLIENT_PORT,
+          ...(etcdAddress ? { clusterStore: { etcdAddress, etcdPort: ETCD_CLIENT_PORT } } : {}),
           addressPool: input.containerAddressPool,
           mtu: input.mtu,
           sandboxFlags: sandboxDockerFlags(input.sandbox),
@@ -304,7 +324,7 @@ export function nodePlan(input: NodePlanInput): RolePlan {
         PATHS.nodeFirewall,
         nodeFirewallScript({
           clusterCidr: input.clusterCidr,
-          etcdAddress: input.etcdAddress,
+          ...(etcdAddress ? { etcdAddress } : {}),
           nfsAddress: input.nfsAddress,
           containerAddressPool: input.containerAddressPool,
         }),
@@ -342,14 +362,19 @@ export function nodePlan(input: NodePlanInput): RolePlan {
     services: [DOCKER_UNIT, FIREWALL_UNIT, ...mounts.map((mount) => mount.unit), ...osdUnits],
     checks: [
       check("the kernel runs with memory cgroup swap accounting (cgroup_enable=memory swapaccount=1)", "grep -qw swapaccount=1 /proc/cmdline", 5),
-      check("docker.io is 20.10, which still has --cluster-store", "dpkg-query --show --showformat='${Version}' docker.io | grep -q '^20\\.10'", 5),
+      dockerLineCheck(input.overlays.line),
       ...sandboxChecks(input.sandbox),
       check(`the engine answers on ${input.address}:${ENGINE_PORT}`, `test "$(curl --silent --max-time 5 http://${input.address}:${ENGINE_PORT}/_ping)" = OK`),
-      check(
-        "the engine registered in etcd (overlay networks span the nodes)",
-        `curl --silent --fail --max-time 5 http://${input.etcdAddress}:${ETCD_CLIENT_PORT}/v2/keys/docker/nodes/${input.address}:${ENGINE_PORT} >/dev/null`,
-        120,
-      ),
+      // The current line's nodes join their swarm after every node is provisioned (swarm.sh, run from the manager).
+      ...(etcdAddress
+        ? [
+            check(
+              "the engine registered in etcd (overlay networks span the nodes)",
+              `curl --silent --fail --max-time 5 http://${etcdAddress}:${ETCD_CLIENT_PORT}/v2/keys/docker/nodes/${input.address}:${ENGINE_PORT} >/dev/null`,
+              120,
+            ),
+          ]
+        : []),
       check(
         "containers are kept off the node and the cluster's services (the node firewall)",
         `iptables -C INPUT -i docker0 -j ${NODE_FIREWALL_CHAINS.toNode} && iptables -C DOCKER-USER -i docker0 -j ${NODE_FIREWALL_CHAINS.toCluster} && ebtables -L FORWARD | grep -qF -- "-j ${NODE_FIREWALL_CHAINS.gatewayBridgeArp}"`,
@@ -513,7 +538,8 @@ export function managerPlan(input: ManagerPlanInput): RolePlan {
   return {
     role: "manager",
     hostname: input.hostname,
-    packages: ["nodejs", "nfs-common", "curl", "ca-certificates"],
+    // jq: the current line's swarm script (swarmScriptFor) reads the engines' answers with it here.
+    packages: ["nodejs", "nfs-common", "curl", "ca-certificates", "jq"],
     bootcmd: [],
     files: [
       file(`/etc/systemd/system/${mount.unit}`, renderNfsMountUnit({ server: input.nfsAddress, remotePath: share, where: share, options: NFS_MOUNT_OPTIONS }), [
@@ -651,6 +677,24 @@ export function proxyBundleFiles(bundle: { sha256: string; sourceMap: { sha256: 
     restarts: [PROXY_UNIT],
   });
   return [staged(PATHS.proxyBundle, PATHS.proxyStaging, bundle.sha256), staged(PATHS.proxySourceMap, PATHS.proxySourceMapStaging, bundle.sourceMap.sha256)];
+}
+
+/** How long the swarm's manager may take to list every node ready. */
+const SWARM_READY_SECONDS = 120;
+
+/** The current line's swarm over the nodes, in berth:nodes order: the first one manages it. */
+export function swarmInput(nodes: SwarmNode[]): SwarmInput {
+  const [manager, ...workers] = nodes;
+  if (!manager) throw new Error("a swarm needs at least one node");
+  return { manager, workers, enginePort: ENGINE_PORT, swarmPort: SWARM_MANAGEMENT_PORT, readySeconds: SWARM_READY_SECONDS };
+}
+
+/**
+ * The script that forms the current line's swarm, run on the manager VM once every node is
+ * provisioned: after cloud-init, which installs the jq it reads the engines' answers with.
+ */
+export function swarmScriptFor(nodes: SwarmNode[]): string {
+  return `${WAIT_FOR_CLOUD_INIT}\n${renderSwarm(swarmInput(nodes))}`;
 }
 
 /** The plan's first-boot user data, with the SSH host key the stack made for the VM. */

@@ -14,7 +14,9 @@ import {
   OVERLAY_CONTROL_PORT,
   OVERLAY_DATA_PORT,
   SSH_PORT,
+  SWARM_MANAGEMENT_PORT,
 } from "./ports.ts";
+import type { EngineLine } from "./engine-line.ts";
 import type { Cidr } from "./net.ts";
 
 export const GROUP_ROLES = ["manager", "node", "nfs", "etcd"] as const;
@@ -40,7 +42,12 @@ export interface RuleTableInput {
   /** Who may reach published container ports on the nodes. */
   containerCidrs: Cidr[];
   proxyPort: number;
+  /** The engine line: the 20.10 line has an etcd VM; the current line's nodes form a swarm instead. */
+  line: EngineLine;
 }
+
+/** The groups of a stack: one per kind of VM it has. */
+export type GroupRules = { [R in GroupRole]?: RuleSpec[] };
 
 const GROUP_LABEL: Record<GroupRole, string> = {
   manager: "the manager",
@@ -85,7 +92,7 @@ function inCluster(): RuleSpec[] {
   return [port("ssh", "tcp", SSH_PORT, SSH_PORT, manager, "SSH through the bastion"), ping(manager), ping({ group: "node" })];
 }
 
-export function securityGroupRules(input: RuleTableInput): Record<GroupRole, RuleSpec[]> {
+export function securityGroupRules(input: RuleTableInput): GroupRules {
   const nodes: RuleSource = { group: "node" };
   const manager = [
     ...input.sshCidrs.map((cidr) => port("ssh", "tcp", SSH_PORT, SSH_PORT, { cidr }, "SSH to the manager, the bastion for every VM")),
@@ -103,6 +110,9 @@ export function securityGroupRules(input: RuleTableInput): Record<GroupRole, Rul
     port("overlay-control", "tcp", OVERLAY_CONTROL_PORT, OVERLAY_CONTROL_PORT, nodes, "Overlay network control plane"),
     port("overlay-control", "udp", OVERLAY_CONTROL_PORT, OVERLAY_CONTROL_PORT, nodes, "Overlay network control plane"),
     port("overlay-data", "udp", OVERLAY_DATA_PORT, OVERLAY_DATA_PORT, nodes, "Overlay network data plane (VXLAN)"),
+    ...(input.line === "current"
+      ? [port("swarm", "tcp", SWARM_MANAGEMENT_PORT, SWARM_MANAGEMENT_PORT, nodes, "The swarm's management API (the workers' manager)")]
+      : []),
   ];
   const nfs = [
     ...inCluster(),
@@ -116,5 +126,5 @@ export function securityGroupRules(input: RuleTableInput): Record<GroupRole, Rul
     port("etcd-legacy-client", "tcp", ETCD_LEGACY_CLIENT_PORT, ETCD_LEGACY_CLIENT_PORT, nodes, "etcd legacy client port (admin guide step 11)"),
     port("etcd-peer", "tcp", ETCD_PEER_PORT, ETCD_PEER_PORT, { group: "etcd" }, "etcd peer traffic between etcd members"),
   ];
-  return { manager, node, nfs, etcd };
+  return input.line === "20.10" ? { manager, node, nfs, etcd } : { manager, node, nfs };
 }

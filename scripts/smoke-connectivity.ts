@@ -4,7 +4,8 @@
  * Proves a berth cluster's wiring from its inventory, as an operator reaches it: SSH to the manager
  * and through it (the bastion) to every other host; every host answers ping from the manager; each
  * engine's API answers `_ping` from the manager and is NOT reachable from here; the proxy answers
- * `_ping` over TLS verified with the cluster's CA; etcd and NFS answer from the nodes. One row per
+ * `_ping` over TLS verified with the cluster's CA; etcd (the 20.10 line) or the nodes' swarm (the
+ * current line: each node a member, the manager's port open to the workers) and NFS answer from the nodes. One row per
  * check, a table and a summary at the end, exit 1 on any failure; every check has a timeout.
  */
 import { existsSync, readFileSync } from "node:fs";
@@ -12,10 +13,10 @@ import { homedir } from "node:os";
 import { fileURLToPath } from "node:url";
 import type { NodeSSH } from "node-ssh";
 import type { Inventory } from "../infra/inventory.ts";
-import { NFS_PORT } from "../infra/ports.ts";
+import { NFS_PORT, SWARM_MANAGEMENT_PORT } from "../infra/ports.ts";
 import { type ConnectivityOptions, optionsOrExitCode, parseConnectivityArgs } from "./smoke/args.ts";
 import { inventoryHosts, readInventoryFile, readStackInventory } from "./smoke/inventory.ts";
-import { curlCommand, hostPort, judgeEnginePing, judgeEtcd, pingCommand, tcpConnect, tcpProbeCommand, tlsPing } from "./smoke/probes.ts";
+import { curlCommand, hostPort, judgeEnginePing, judgeEtcd, judgeSwarmMember, pingCommand, tcpConnect, tcpProbeCommand, tlsPing } from "./smoke/probes.ts";
 import { step } from "./lib/console.ts";
 import { type CheckRow, report, runCheck } from "./smoke/results.ts";
 import { connectDirect, connectThrough, remote, type SshTarget } from "./smoke/ssh.ts";
@@ -127,16 +128,42 @@ async function etcdAnswer(ssh: NodeSSH, clientUrl: string, seconds: number): Pro
   }
 }
 
+/** The current line: every node in the swarm the first node manages, and the workers reach its management port. */
+function swarmChecks(run: Run, sessions: Sessions): Array<Promise<CheckRow>> {
+  const [first, ...workers] = run.inventory.nodes;
+  if (!first) return [];
+  const info = async (node: Inventory["nodes"][number]) =>
+    remote(
+      session(sessions, run.inventory.manager.name),
+      curlCommand(`http://${hostPort(node.privateAddress, node.enginePort)}/v1.41/info`, innerSeconds(run)),
+    );
+  return [
+    runCheck("swarm manager", first.name, run.timeoutMs, async () => judgeSwarmMember(await info(first), { manager: true })),
+    ...workers.flatMap((node) => [
+      runCheck("swarm worker", node.name, run.timeoutMs, async () =>
+        judgeSwarmMember(await info(node), { manager: false, managerAddress: first.privateAddress }),
+      ),
+      runCheck(`swarm tcp/${SWARM_MANAGEMENT_PORT} from node`, node.name, run.timeoutMs, async () => {
+        await remote(session(sessions, node.name), tcpProbeCommand(first.privateAddress, SWARM_MANAGEMENT_PORT, innerSeconds(run)));
+        return `${hostPort(first.privateAddress, SWARM_MANAGEMENT_PORT)} (${first.name}) accepts TCP`;
+      }),
+    ]),
+  ];
+}
+
+/** What carries the overlays (etcd on the 20.10 line, the swarm on the current one) and NFS, from the nodes. */
 function serviceChecks(run: Run, sessions: Sessions): Promise<CheckRow[]> {
   const { etcd, nfs, manager, nodes } = run.inventory;
-  const etcdRows = nodes.map((node) =>
-    runCheck(
-      "etcd from node",
-      node.name,
-      run.timeoutMs,
-      async () => `${etcd.clientUrl}: ${await etcdAnswer(session(sessions, node.name), etcd.clientUrl, innerSeconds(run))}`,
-    ),
-  );
+  const etcdRows = etcd
+    ? nodes.map((node) =>
+        runCheck(
+          "etcd from node",
+          node.name,
+          run.timeoutMs,
+          async () => `${etcd.clientUrl}: ${await etcdAnswer(session(sessions, node.name), etcd.clientUrl, innerSeconds(run))}`,
+        ),
+      )
+    : swarmChecks(run, sessions);
   // The manager mounts the share too: the proxy makes the tenants' volume directories there.
   const nfsRows = [...nodes.map((n) => n.name), manager.name].map((name) =>
     runCheck("nfs tcp/2049 from host", name, run.timeoutMs, async () => {
@@ -171,7 +198,7 @@ async function smoke(options: ConnectivityOptions): Promise<number> {
     rows.push(...(await engineChecks(run, sessions)));
     step("the proxy over TLS");
     rows.push(await proxyCheck(run));
-    step("etcd and NFS from the nodes");
+    step(inventory.etcd ? "etcd and NFS from the nodes" : "the swarm, and NFS from the nodes");
     rows.push(...(await serviceChecks(run, sessions)));
   } finally {
     for (const ssh of sessions.values()) if (!(ssh instanceof Error)) ssh.dispose();

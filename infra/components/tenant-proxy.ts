@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { ProvisionedFile } from "../render.ts";
 import { managerPlan, PATHS, provisionScriptFor, proxyBundleFiles, proxyHealthCheckFor, proxyTlsFiles, type ManagerPlanInput } from "../roles.ts";
 import { Provisioner } from "./provisioner.ts";
+import type { Swarm } from "./swarm.ts";
 
 export interface TenantProxyArgs {
   /** SSH to the manager (directly: it is the bastion). */
@@ -21,8 +22,11 @@ export interface TenantProxyArgs {
   bundle: { path: string; sha256: string; sourceMap: { path: string; sha256: string } };
   /** The manager's floating IP association: nothing can reach the manager before it. */
   reachable: pulumi.Resource[];
-  /** The engines' provisioning: done before the proxy's, and the health check runs again whenever one runs again. */
-  after: Provisioner[];
+  /**
+   * The engines' provisioning, and on the current line the swarm's forming: done before the
+   * proxy's, and the health check runs again whenever one runs again.
+   */
+  after: Array<Provisioner | Swarm>;
 }
 
 /**

@@ -9,7 +9,7 @@
  */
 import type { Cidr } from "../../infra/net.ts";
 import { parseCidr } from "../../infra/net.ts";
-import { securityGroupRules, type GroupRole, type RuleSpec } from "../../infra/rules.ts";
+import { securityGroupRules, type GroupRole, type GroupRules, type RuleSpec } from "../../infra/rules.ts";
 
 export interface FirewallHost {
   role: GroupRole;
@@ -33,9 +33,10 @@ function cidr(text: string): Cidr {
 }
 
 /** The rule table as OpenStack would get it for this cluster. */
-export function localRuleTable(input: FirewallInput): Record<GroupRole, RuleSpec[]> {
+export function localRuleTable(input: FirewallInput): GroupRules {
   const operator = [cidr(`${input.operatorAddress}/32`)];
-  const table = securityGroupRules({ sshCidrs: operator, proxyCidrs: operator, containerCidrs: operator, proxyPort: input.proxyPort });
+  // The local cluster runs the 20.10 line (etcd among its daemons).
+  const table = securityGroupRules({ sshCidrs: operator, proxyCidrs: operator, containerCidrs: operator, proxyPort: input.proxyPort, line: "20.10" });
   const keystone: RuleSpec = {
     key: "keystone-tcp-from-operator",
     description: "Keystone (the cloud's public endpoint on OpenStack), from the operator",
@@ -43,12 +44,13 @@ export function localRuleTable(input: FirewallInput): Record<GroupRole, RuleSpec
     ports: { min: input.keystonePort, max: input.keystonePort },
     source: { cidr: operator[0]! },
   };
-  return { ...table, manager: [...table.manager, keystone] };
+  return { ...table, manager: [...(table.manager ?? []), keystone] };
 }
 
 /** iptables argv (without `iptables`) for one host's namespace, in order. */
 export function securityGroupCommands(host: FirewallHost, input: FirewallInput): string[][] {
   const rules = localRuleTable(input)[host.role];
+  if (!rules) throw new Error(`the local cluster has no ${host.role} group`);
   const sources = (rule: RuleSpec) =>
     "cidr" in rule.source
       ? [rule.source.cidr.text]

@@ -33,6 +33,8 @@ export function localInventory(layout: ClusterLayout, input: InventoryInput): In
   const privateHost = (host: ClusterHost) => ({ name: host.name, privateAddress: host.address, sshHostKey: sshHostKey(layout, host) });
   return buildInventory({
     cluster: `local (${layout.bridge}, ${layout.subnet})`,
+    // The local cluster's engines are Debian 12's 20.10 (etcd among its daemons).
+    engineLine: "20.10",
     sshUser: "root",
     manager: { ...privateHost(input.manager), publicAddress: input.manager.address },
     nodes: input.nodes.map((node) => ({ ...privateHost(node), enginePort: ENGINE_PORT })),

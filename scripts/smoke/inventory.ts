@@ -7,6 +7,7 @@
  */
 import { readFileSync } from "node:fs";
 import { z } from "zod";
+import { ENGINE_LINES } from "../../infra/engine-line.ts";
 import { INVENTORY_VERSION, type Inventory } from "../../infra/inventory.ts";
 import { $ } from "zx";
 
@@ -20,10 +21,11 @@ const host = {
 const inventorySchema = z.object({
   version: z.literal(INVENTORY_VERSION),
   cluster: z.string(),
+  engineLine: z.enum(ENGINE_LINES),
   manager: z.object({ ...host, publicAddress: z.string().min(1), sshUser: z.string().min(1) }),
   nodes: z.array(z.object({ ...host, enginePort: z.number().int().positive() })).min(1, "the inventory lists no docker nodes"),
   nfs: z.object({ ...host, shares: z.array(z.string()) }),
-  etcd: z.object({ ...host, clientUrl: z.string().url() }),
+  etcd: z.object({ ...host, clientUrl: z.string().url() }).optional(),
   proxy: z.object({
     endpoint: z.string().min(1),
     url: z.string().url(),
@@ -94,7 +96,7 @@ export function inventoryHosts(inventory: Inventory): Array<{ role: string; name
     { role: "manager", name: inventory.manager.name, address: inventory.manager.privateAddress, sshHostKey: inventory.manager.sshHostKey },
     ...inventory.nodes.map((node) => ({ role: "node", name: node.name, address: node.privateAddress, sshHostKey: node.sshHostKey })),
     { role: "nfs", name: inventory.nfs.name, address: inventory.nfs.privateAddress, sshHostKey: inventory.nfs.sshHostKey },
-    { role: "etcd", name: inventory.etcd.name, address: inventory.etcd.privateAddress, sshHostKey: inventory.etcd.sshHostKey },
+    ...(inventory.etcd ? [{ role: "etcd", name: inventory.etcd.name, address: inventory.etcd.privateAddress, sshHostKey: inventory.etcd.sshHostKey }] : []),
   ];
   const seen = new Set<string>();
   return all.filter((h) => (seen.has(h.address) ? false : (seen.add(h.address), true)));

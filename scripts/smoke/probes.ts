@@ -51,6 +51,29 @@ export function judgeEtcd(path: "/health" | "/version", body: string): string {
   throw new Error(`${path} answered ${body.trim().slice(0, 80)}`);
 }
 
+/**
+ * An engine's `/info` on the current line: in the swarm, as its manager (the first node) or as a
+ * worker that knows the manager (its RemoteManagers hold the manager's address).
+ */
+export function judgeSwarmMember(body: string, expected: { manager: true } | { manager: false; managerAddress: string }): string {
+  let swarm: { LocalNodeState?: unknown; ControlAvailable?: unknown; NodeID?: unknown; RemoteManagers?: Array<{ Addr?: unknown }> | null };
+  try {
+    swarm = (JSON.parse(body) as { Swarm?: typeof swarm }).Swarm ?? {};
+  } catch {
+    throw new Error(`/info answered ${JSON.stringify(body.trim().slice(0, 80))}, not JSON`);
+  }
+  if (swarm.LocalNodeState !== "active") throw new Error(`not in a swarm (its state: ${String(swarm.LocalNodeState ?? "none")})`);
+  if (expected.manager) {
+    if (swarm.ControlAvailable !== true) throw new Error("in a swarm it does not manage: the first node is the swarm's manager");
+    return `manager, node ${String(swarm.NodeID)}`;
+  }
+  if (swarm.ControlAvailable === true) throw new Error("a manager: only the first node manages the swarm");
+  const managers = (swarm.RemoteManagers ?? []).map((one) => String(one.Addr));
+  if (!managers.some((address) => address.startsWith(`${expected.managerAddress}:`)))
+    throw new Error(`in a swarm managed by ${managers.join(", ") || "nobody"}, not by ${expected.managerAddress}`);
+  return `worker of ${managers.join(", ")}`;
+}
+
 export type TcpOutcome = { open: true } | { open: false; why: string };
 
 /** Tries a TCP connection from here; never rejects. */

@@ -34,7 +34,7 @@ describe("a good stack file", () => {
       ["docker-host-3", "m1.large"],
     ]);
     expect(config.manager).toEqual({ flavor: "m1.small", image: "debian-12-genericcloud-amd64", volumeSize: 0, floatingIp: true });
-    expect(config.etcd.floatingIp).toBe(false);
+    expect(config.etcd?.floatingIp).toBe(false);
     expect(config.nfs.dataVolumeSize).toBe(100);
     expect(config.network).toMatchObject({ kind: "new", cidr: { text: "10.42.0.0/16" }, dnsServers: ["192.0.2.53"] });
     expect(config.access.containers.map((cidr) => cidr.text)).toEqual(["0.0.0.0/0"]);
@@ -42,6 +42,28 @@ describe("a good stack file", () => {
     expect(config.dockerVersion).toBe("20.10.*");
     expect(config.proxy).toMatchObject({ port: 2376, authBackend: "keystone", multiTenant: true, networkAuthorization: true, dnsNames: [] });
     expect(config.proxy.bundle.sha256).toMatch(/^[0-9a-f]{64}$/);
+  });
+  it("runs the 20.10 line unless the stack names one, as every stack before the setting did", () => {
+    const config = parseConfig(rawConfig(), parseOptions);
+    expect(config.engineLine).toBe("20.10");
+    expect(config.etcd).toBeDefined();
+  });
+  it("takes the current line's defaults: Debian 13, its docker.io 26.1, and no etcd VM", () => {
+    const values = exampleValues();
+    delete values.image;
+    delete values.dockerVersion;
+    delete values.etcd;
+    const config = parseConfig(rawConfig({ ...values, engineLine: "current" }), parseOptions);
+    expect(config.engineLine).toBe("current");
+    expect(config.dockerVersion).toBe("26.1.*");
+    expect(config.etcd).toBeUndefined();
+    expect([config.manager.image, config.nfs.image, ...config.nodes.map((node) => node.image)]).toEqual(Array(2 + config.nodes.length).fill("debian-13"));
+    const classic = parseConfig(rawConfig({ ...values, engineLine: "20.10" }), parseOptions);
+    expect([classic.dockerVersion, classic.etcd?.image, classic.manager.image]).toEqual(["20.10.*", "debian-12", "debian-12"]);
+  });
+  it("keeps the stack's own image and docker.io version on the current line", () => {
+    const config = parseConfig(rawConfig({ ...exampleValues(), engineLine: "current", dockerVersion: "26.1.5+dfsg1-9*", etcd: undefined }), parseOptions);
+    expect([config.dockerVersion, config.manager.image]).toEqual(["26.1.5+dfsg1-9*", exampleValues().image]);
   });
   it("lists the nodes by name, whatever order the file has them in", () => {
     const values = exampleValues();
@@ -163,7 +185,29 @@ describe("a bad stack file is refused with an error that names the key", () => {
     // Docker's userns-remap docs name volume drivers unaware of the mapping as incompatible: the
     // plugin's directories would belong to the node's root, not the tenants' remapped one.
     ["the OpenStorage plugin under userns", withValues({ osdPlugin: true, sandbox: "userns" }), /^berth:osdPlugin: .*userns/],
-    ["a Docker that lost --cluster-store", withValues({ dockerVersion: "24.0.*" }), /^berth:dockerVersion: Docker 23 removed --cluster-store/],
+    [
+      "a Docker that lost --cluster-store, on the 20.10 line",
+      withValues({ dockerVersion: "24.0.*" }),
+      /^berth:dockerVersion: the 20.10 line needs Docker 20.10 \(Docker 23 removed --cluster-store/,
+    ],
+    [
+      "Docker 20.10 on the current line, which has no cluster store",
+      withValues({ engineLine: "current", dockerVersion: "20.10.*" }),
+      /^berth:dockerVersion: the current line needs Docker 23 or later/,
+    ],
+    ["an engine line berth does not know", withValues({ engineLine: "27" }), /^berth:engineLine: expected "20.10" \(Docker 20.10 on Debian 12.*or "current"/],
+    // pulumi config hands a stack file's unquoted 20.10 over as YAML read it: the number 20.1.
+    [
+      "an unquoted 20.10, which YAML reads as 20.1",
+      withValues({ engineLine: "20.1" }),
+      /^berth:engineLine: got 20.1: YAML reads an unquoted 20.10 as a number; write "20.10" in quotes/,
+    ],
+    ["an etcd VM on the current line", withValues({ engineLine: "current", etcd: { flavor: "m1.tiny" } }), /^berth:etcd: the current line has no etcd VM/],
+    [
+      "the OpenStorage plugin on the current line",
+      withValues({ engineLine: "current", osdPlugin: true }),
+      /^berth:osdPlugin: the OpenStorage plugin keeps its state in the 20.10 line's etcd/,
+    ],
     [
       "a private key for the imported key, no longer used",
       withValues({ publicKey: "ssh-ed25519 AAAAC3Nza operator", sshPrivateKey: "-----BEGIN OPENSSH PRIVATE KEY-----" }),

@@ -3,7 +3,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { checkFixedAddresses, cidrContains, ethertype, isWholeInternet, lastSubnet, parseCidr, type Cidr } from "../../infra/net.ts";
-import { securityGroupRules, GROUP_ROLES } from "../../infra/rules.ts";
+import { securityGroupRules, GROUP_ROLES, type GroupRole, type GroupRules } from "../../infra/rules.ts";
 import { CLUSTER_ONLY_PORTS } from "../../infra/ports.ts";
 import { buildInventory } from "../../infra/inventory.ts";
 
@@ -73,12 +73,15 @@ describe("the security-group table", () => {
     proxyCidrs: [cidr("198.51.100.0/24"), cidr("2001:db8::/48")],
     containerCidrs: [cidr("0.0.0.0/0")],
     proxyPort: 2376,
+    line: "20.10" as const,
   };
   const table = securityGroupRules(input);
+  const current = securityGroupRules({ ...input, line: "current" });
+  const rulesOf = (groups: GroupRules, role: GroupRole) => groups[role] ?? [];
 
-  it("opens the cluster's own ports only to the cluster's groups, never to an address range", () => {
+  it("opens the cluster's own ports only to the cluster's groups, never to an address range, on either line", () => {
     for (const role of GROUP_ROLES) {
-      for (const rule of table[role]) {
+      for (const rule of [...rulesOf(table, role), ...rulesOf(current, role)]) {
         const clusterPort = CLUSTER_ONLY_PORTS.find(({ port }) => rule.ports && rule.ports.min <= port && port <= rule.ports.max);
         if (clusterPort) expect("group" in rule.source, `${role} ${rule.key} opens ${clusterPort.service}`).toBe(true);
       }
@@ -86,21 +89,41 @@ describe("the security-group table", () => {
   });
   it("admits SSH to the other VMs only from the manager, the bastion", () => {
     for (const role of ["node", "nfs", "etcd"] as const) {
-      const ssh = table[role].filter((rule) => rule.ports?.min === 22);
+      const ssh = rulesOf(table, role).filter((rule) => rule.ports?.min === 22);
       expect(ssh.map((rule) => rule.source)).toEqual([{ group: "manager" }]);
     }
   });
   it("gives every rule a description and a key unique within its group", () => {
-    for (const role of GROUP_ROLES) {
-      const keys = table[role].map((rule) => rule.key);
-      expect(new Set(keys).size, role).toBe(keys.length);
-      for (const rule of table[role]) expect(rule.description.length, rule.key).toBeGreaterThan(10);
+    for (const groups of [table, current]) {
+      for (const role of GROUP_ROLES) {
+        const keys = rulesOf(groups, role).map((rule) => rule.key);
+        expect(new Set(keys).size, role).toBe(keys.length);
+        for (const rule of rulesOf(groups, role)) expect(rule.description.length, rule.key).toBeGreaterThan(10);
+      }
     }
+  });
+  it("has an etcd group on the 20.10 line only", () => {
+    expect(Object.keys(table).sort()).toEqual(["etcd", "manager", "nfs", "node"]);
+    expect(Object.keys(current).sort()).toEqual(["manager", "nfs", "node"]);
+  });
+  it("opens the swarm's management port (2377/tcp) on the current line's nodes, to the nodes alone; gossip and VXLAN on both lines", () => {
+    const swarm = (groups: GroupRules) =>
+      rulesOf(groups, "node")
+        .filter((rule) => [2377, 7946, 4789].includes(rule.ports?.min ?? 0))
+        .map((rule) => [rule.protocol, rule.ports?.min, rule.ports?.max, rule.source]);
+    const nodes = { group: "node" };
+    expect(swarm(current)).toEqual([
+      ["tcp", 7946, 7946, nodes],
+      ["udp", 7946, 7946, nodes],
+      ["udp", 4789, 4789, nodes],
+      ["tcp", 2377, 2377, nodes],
+    ]);
+    expect(swarm(table)).toEqual(swarm(current).slice(0, 3));
   });
   it("adding an allowed range adds rules and renames none", () => {
     const wider = securityGroupRules({ ...input, sshCidrs: [...input.sshCidrs, cidr("203.0.113.0/24")] });
-    const before = new Set(table.manager.map((rule) => rule.key));
-    const after = wider.manager.map((rule) => rule.key);
+    const before = new Set(rulesOf(table, "manager").map((rule) => rule.key));
+    const after = rulesOf(wider, "manager").map((rule) => rule.key);
     expect(after.filter((key) => !before.has(key)).sort()).toEqual(["icmp-from-203-0-113-0-24", "ssh-tcp-from-203-0-113-0-24"]);
     expect([...before].every((key) => after.includes(key))).toBe(true);
   });
@@ -109,6 +132,7 @@ describe("the security-group table", () => {
 describe("the inventory", () => {
   const input = {
     cluster: "berth-prod",
+    engineLine: "20.10" as const,
     sshUser: "debian",
     manager: { name: "berth-prod-manager", privateAddress: "10.42.0.10", sshHostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5", publicAddress: "2001:db8::10" },
     nodes: [
@@ -125,7 +149,7 @@ describe("the inventory", () => {
     expect(inventory.proxy.endpoint).toBe("tcp://[2001:db8::10]:2376");
     expect(inventory.proxy.url).toBe("https://[2001:db8::10]:2376");
     expect(inventory.nodes.map((node) => node.name)).toEqual(["a", "b"]);
-    expect(inventory.etcd.clientUrl).toBe("http://10.42.0.11:2379");
+    expect(inventory.etcd?.clientUrl).toBe("http://10.42.0.11:2379");
     expect(inventory.tenants.onboarding.startsWith("docker -H tcp://[2001:db8::10]:2376 --tlsverify --tlscacert ca.pem")).toBe(true);
   });
 });

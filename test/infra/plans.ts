@@ -4,6 +4,7 @@
  */
 import { etcdPlan, managerPlan, nfsPlan, nodePlan, type RolePlan } from "../../infra/roles.ts";
 import type { Sandbox } from "../../infra/sandbox.ts";
+import { ENGINE_LINE_DEFAULTS, type EngineLine } from "../../infra/engine-line.ts";
 
 export const CLUSTER = {
   cidr: "10.42.0.0/24",
@@ -17,21 +18,26 @@ export const CLUSTER = {
   mtu: 1450,
 } as const;
 
+/** The example's first node on an engine line: the 20.10 line's with the OpenStorage plugin, which the current line has not. */
+export function exampleNodePlan(line: EngineLine, sandbox: Sandbox = "none"): RolePlan {
+  return nodePlan({
+    hostname: "docker-host-1",
+    address: CLUSTER.nodes["docker-host-1"],
+    overlays: line === "20.10" ? { line, etcdAddress: CLUSTER.etcd } : { line },
+    nfsAddress: CLUSTER.nfs,
+    clusterCidr: CLUSTER.cidr,
+    dockerVersion: ENGINE_LINE_DEFAULTS[line].dockerVersion,
+    containerAddressPool: "172.20.0.0/14",
+    clusterId: "berth-prod",
+    osd: { enabled: line === "20.10", image: "openstorage/osd" },
+    mtu: CLUSTER.mtu,
+    sandbox,
+  });
+}
+
 export function examplePlans(sandbox: Sandbox = "none"): Record<string, RolePlan> {
   return {
-    node: nodePlan({
-      hostname: "docker-host-1",
-      address: CLUSTER.nodes["docker-host-1"],
-      etcdAddress: CLUSTER.etcd,
-      nfsAddress: CLUSTER.nfs,
-      clusterCidr: CLUSTER.cidr,
-      dockerVersion: "20.10.*",
-      containerAddressPool: "172.20.0.0/14",
-      clusterId: "berth-prod",
-      osd: { enabled: true, image: "openstorage/osd" },
-      mtu: CLUSTER.mtu,
-      sandbox,
-    }),
+    node: exampleNodePlan("20.10", sandbox),
     nfs: nfsPlan({ hostname: "berth-prod-nfs", clientCidr: CLUSTER.cidr, dataVolumeId: CLUSTER.dataVolumeId, dataVolumeSize: 100 }),
     etcd: etcdPlan({ hostname: "berth-prod-etcd", address: CLUSTER.etcd, clusterToken: "berth-prod" }),
     manager: exampleManagerPlan({ osd: true, sandbox }),

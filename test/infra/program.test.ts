@@ -512,6 +512,91 @@ describe("changing a running stack", () => {
 });
 
 /** A shipped stack file's `berth:*` values, with the pretend bundle. */
+describe("the current engine line (berth:engineLine current): Debian 13, a swarm, no etcd", () => {
+  let cluster: BerthCluster;
+  let resources: RecordedResource[];
+  const currentValues = () => {
+    const values: Record<string, unknown> = { ...exampleValues(), engineLine: "current" };
+    delete values.image;
+    return values;
+  };
+  beforeAll(async () => {
+    ({ cluster, resources } = await deploy(rawConfig(currentValues())));
+  });
+  const swarm = () => named(resources, "berth-swarm-form");
+  const provision = (host: string) => named(resources, `berth-${host}-provision-run`);
+  const nodes = ["docker-host-1", "docker-host-2", "docker-host-3"];
+
+  it("has no etcd VM, group, key or provisioning; every VM boots Debian 13", () => {
+    expect(
+      ofType(resources, T.instance)
+        .map((server) => server.inputs.name)
+        .sort(),
+    ).toEqual(["berth-test-docker-host-1", "berth-test-docker-host-2", "berth-test-docker-host-3", "berth-test-manager", "berth-test-nfs"]);
+    expect(ofType(resources, T.group).map((group) => group.inputs.name)).not.toContain("berth-test-etcd");
+    expect(resources.filter((resource) => /etcd/.test(resource.name)).map((resource) => resource.name)).toEqual([]);
+    for (const server of ofType(resources, T.instance))
+      expect(server.inputs.imageId ?? server.inputs.blockDevices?.[0]?.uuid, server.name).toBe("image-debian-13");
+  });
+
+  it("runs each engine without a cluster store, pinned to Debian 13's docker.io 26.1", () => {
+    for (const name of nodes) {
+      const { files } = userData(resources, `berth-node-${name}`);
+      expect(files["/etc/default/docker"]).toContain(`-H tcp://${portAddressOf(resources, `berth-node-${name}`)}:2375 `);
+      expect(files["/etc/default/docker"]).not.toMatch(/cluster-(store|advertise)/);
+      expect(files["/etc/apt/preferences.d/berth-docker"]).toMatch(/^Pin: version 26\.1\.\*$/m);
+    }
+  });
+
+  it("opens the swarm's management port to the nodes alone", () => {
+    const groupName = new Map(ofType(resources, T.group).map((group) => [`${group.name}-id`, group.inputs.name as string]));
+    const swarmRules = ofType(resources, T.rule)
+      .filter((rule) => [2377, 7946, 4789].includes(rule.inputs.portRangeMin))
+      .map(
+        (rule) =>
+          `${groupName.get(rule.inputs.securityGroupId)} ${rule.inputs.protocol} ${rule.inputs.portRangeMin} from ${groupName.get(rule.inputs.remoteGroupId)}`,
+      )
+      .sort();
+    expect(swarmRules).toEqual(
+      [
+        "berth-test-node tcp 2377 from berth-test-node",
+        "berth-test-node tcp 7946 from berth-test-node",
+        "berth-test-node udp 7946 from berth-test-node",
+        "berth-test-node udp 4789 from berth-test-node",
+      ].sort(),
+    );
+  });
+
+  it("forms the swarm from the manager after every node is provisioned, with the first node its manager; the proxy comes after it", () => {
+    const command = swarm();
+    expect(command.inputs.connection.host).toBe(publicAddressOf(resources));
+    expect(command.inputs.connection.proxy).toBeUndefined();
+    for (const name of nodes) expect(dependsOn(resources, command, provision(`node-${name}`)), `after ${name}`).toBe(true);
+    const first = portAddressOf(resources, "berth-node-docker-host-1");
+    expect(command.inputs.stdin).toContain(`manager=${first}\n`);
+    for (const name of nodes.slice(1)) expect(command.inputs.stdin).toContain(`engine POST ${portAddressOf(resources, `berth-node-${name}`)} /swarm/join`);
+    expect(dependsOn(resources, provision("proxy"), command)).toBe(true);
+    expect(named(resources, "berth-proxy-health").inputs.triggers).toContain("berth-swarm-form-id");
+  });
+
+  it("forms it again when a node was provisioned again, or the manager VM or the node list changed", () => {
+    const [managerId, builtFrom, hash, ...provisioned] = swarm().inputs.triggers as string[];
+    expect(managerId).toBe("berth-manager-server-id");
+    expect(builtFrom).toBe(named(resources, "berth-manager-server").outputs.imageId ?? null);
+    expect(hash).toBe(createHash("sha256").update(swarm().inputs.stdin).digest("hex"));
+    expect(provisioned).toEqual(nodes.map((name) => `berth-node-${name}-provision-run-id`));
+  });
+
+  it("keeps the join token out of the program, its state and its outputs: only the manager VM ever holds it", async () => {
+    expect(swarm().inputs.stdin).not.toMatch(/SWMTKN/);
+    expect(swarm().inputs.stdin).toContain(`JoinTokens.Worker`);
+    const inventory = await cloud.value(cluster.inventory);
+    expect(inventory.engineLine).toBe("current");
+    expect(inventory.etcd).toBeUndefined();
+    expect(cluster.etcdAddress).toBeUndefined();
+  });
+});
+
 function shippedStack(file: string): Record<string, unknown> {
   const { config } = parseYaml(readFileSync(`stacks/${file}`, "utf8")) as { config: Record<string, unknown> };
   const values = Object.fromEntries(

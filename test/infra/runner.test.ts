@@ -156,6 +156,7 @@ describe.each(["example", "minimal"])("the %s stack, run by Pulumi's nodejs runn
     expect(Object.keys(outputs).sort()).toEqual(
       [
         "caCertificate",
+        "engineLine",
         "etcdAddress",
         "inventory",
         "managerAddress",

@@ -22,6 +22,7 @@ import {
   renderProxyEnv,
   renderProxyHealthCheck,
   renderProxyUnit,
+  renderSwarm,
   renderWaitCloudInit,
 } from "../../infra/render.ts";
 import {
@@ -29,6 +30,8 @@ import {
   EXPORT_OPTIONS,
   NFS_SHARES,
   PATHS,
+  swarmInput,
+  swarmScriptFor,
   PROXY_PROCESS,
   provisionScriptFor,
   proxyBundleFiles,
@@ -36,7 +39,7 @@ import {
   type RolePlan,
 } from "../../infra/roles.ts";
 import { parseExports } from "./exports-syntax.ts";
-import { CLUSTER, examplePlans } from "./plans.ts";
+import { CLUSTER, exampleNodePlan, examplePlans } from "./plans.ts";
 
 const plans = examplePlans();
 const scratch = mkdtempSync(join(tmpdir(), "berth-templates-"));
@@ -98,6 +101,43 @@ describe("rendered files match their reviewed snapshots", () => {
       volumes: { kind: "shared-dir", root: "/srv/volumes" },
     });
     await expect(env).toMatchFileSnapshot("__snapshots__/manager/proxy.env-minimal");
+  });
+});
+
+describe("what the current engine line (berth:engineLine current) changes on a node, and its swarm", () => {
+  const current = exampleNodePlan("current");
+  const swarmNodes = Object.entries(CLUSTER.nodes).map(([name, address]) => ({ name, address }));
+  it("node: the files that differ and the user data", async () => {
+    for (const file of current.files.filter((one) => one.content !== fileOf(plans.node!, one.path))) {
+      await expect(file.content).toMatchFileSnapshot(`__snapshots__/node-current/${snapshotName(file.path)}`);
+    }
+    await expect(cloudInitFor(current)).toMatchFileSnapshot("__snapshots__/node-current/cloud-init.yaml");
+  });
+  it("swarm: the script the manager forms it with", async () => {
+    await expect(renderSwarm(swarmInput(swarmNodes))).toMatchFileSnapshot("__snapshots__/swarm/swarm.sh");
+  });
+  it("runs the engine without a cluster store, pins docker.io 26.1 and checks for 23 or later, and has no etcd anywhere", () => {
+    const options = fileOf(current, PATHS.dockerDefaults);
+    expect(options).toMatch(/^DOCKER_OPTS="-H tcp:\/\/10\.42\.0\.21:2375 --tls=false /m);
+    expect(options).not.toMatch(/cluster-store|cluster-advertise/);
+    expect(fileOf(current, PATHS.dockerAptPin)).toMatch(/^Pin: version 26\.1\.\*$/m);
+    expect(current.checks.map((check) => check.description)).toContain("docker.io is 23 or later, whose swarm carries the overlay networks");
+    const everything = [...current.files.map((file) => file.content), ...current.checks.map((check) => check.command), ...current.services].join("\n");
+    expect(everything).not.toContain(CLUSTER.etcd);
+    expect(current.services.filter((unit) => /etcd|berth-osd/.test(unit))).toEqual([]);
+  });
+  it("waits for cloud-init on the manager (which installs jq) before forming the swarm", () => {
+    const script = swarmScriptFor(swarmNodes);
+    expect(script.indexOf("cloud-init status --wait")).toBeGreaterThanOrEqual(0);
+    expect(script.indexOf("cloud-init status --wait")).toBeLessThan(script.indexOf("/swarm/init"));
+    expect(plans.manager!.packages).toContain("jq");
+  });
+  it("refuses two nodes at one address, and a name or an address that would break the script", () => {
+    const [first, second] = swarmNodes as [{ name: string; address: string }, { name: string; address: string }];
+    expect(() => renderSwarm(swarmInput([first, { ...second, address: first.address }]))).toThrow(/two nodes share an address/);
+    expect(() => renderSwarm(swarmInput([first, { ...second, name: "x; reboot" }]))).toThrow(/workers\.0\.name/);
+    expect(() => renderSwarm(swarmInput([{ ...first, address: "10.42.0.21 --x" }]))).toThrow(/manager\.address: .* is not an IP address/);
+    expect(() => swarmInput([])).toThrow(/at least one node/);
   });
 });
 
@@ -167,8 +207,7 @@ describe("values that would break a config file are refused", () => {
     hostname: "docker-host-1",
     nodeAddress: "10.42.0.21",
     enginePort: 2375,
-    etcdAddress: "10.42.0.11",
-    etcdPort: 2379,
+    clusterStore: { etcdAddress: "10.42.0.11", etcdPort: 2379 },
     addressPool: "172.20.0.0/14",
     mtu: 1450,
   };
@@ -180,7 +219,11 @@ describe("values that would break a config file are refused", () => {
     gatewayBridgeSubnet: "172.23.255.0/24",
   };
   it.each([
-    ["an address that is not one", () => renderDockerDefaults({ ...docker, etcdAddress: "10.42.0.11 --debug" }), /etcdAddress: .* is not an IP address/],
+    [
+      "an address that is not one",
+      () => renderDockerDefaults({ ...docker, clusterStore: { etcdAddress: "10.42.0.11 --debug", etcdPort: 2379 } }),
+      /etcdAddress: .* is not an IP address/,
+    ],
     ["a port out of range", () => renderDockerDefaults({ ...docker, enginePort: 70000 }), /enginePort: 70000 is not a port/],
     [
       "an address pool narrower than a container network",

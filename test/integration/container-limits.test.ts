@@ -269,8 +269,7 @@ describe("published ports", () => {
       hostname: "node",
       nodeAddress: "10.0.0.1",
       enginePort: 2375,
-      etcdAddress: "10.0.0.2",
-      etcdPort: 2379,
+      clusterStore: { etcdAddress: "10.0.0.2", etcdPort: 2379 },
       addressPool: DEFAULT_CONTAINER_ADDRESS_POOL,
       mtu: 1500,
     });

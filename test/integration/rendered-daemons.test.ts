@@ -96,7 +96,7 @@ const etcd = etcdPlan({ hostname: "berth-test-etcd", address: ADDRESS, clusterTo
 const node = nodePlan({
   hostname: "docker-host-1",
   address: ADDRESS,
-  etcdAddress: ADDRESS,
+  overlays: { line: "20.10", etcdAddress: ADDRESS },
   nfsAddress: "198.18.0.12",
   clusterCidr: CIDR,
   dockerVersion: "20.10.*",

@@ -17,8 +17,7 @@ const dockerDefaults = renderDockerDefaults({
   hostname: "docker-host-1",
   nodeAddress: "10.212.0.11",
   enginePort: 2375,
-  etcdAddress: "10.212.0.14",
-  etcdPort: 2379,
+  clusterStore: { etcdAddress: "10.212.0.14", etcdPort: 2379 },
   addressPool: "172.20.0.0/14",
   mtu: 1500,
 });

@@ -102,7 +102,7 @@ describe("smoke:connectivity against the local cluster", () => {
   // issue 10: SSH host keys were not checked; the inventory's key is now the only one accepted.
   it("refuses SSH to a host that presents another key than the inventory's", async () => {
     const inventory = JSON.parse(readFileSync(layout.inventoryFile, "utf8")) as Inventory;
-    const impostor = { ...inventory, nfs: { ...inventory.nfs, sshHostKey: inventory.etcd.sshHostKey } };
+    const impostor = { ...inventory, nfs: { ...inventory.nfs, sshHostKey: inventory.etcd!.sshHostKey } };
     const file = join(dir.path, "impostor-inventory.json");
     writeFileSync(file, JSON.stringify(impostor));
     const result = await smokeConnectivity(file, ["--timeout", "4"]);

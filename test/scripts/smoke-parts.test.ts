@@ -17,7 +17,7 @@ import { makeTls } from "../../scripts/local-cluster/secrets.ts";
 import { parseConnectivityArgs, parseEnvFile, parseTenantArgs, UsageError } from "../../scripts/smoke/args.ts";
 import { inventoryFromStackOutputs, inventoryHosts, parseInventory } from "../../scripts/smoke/inventory.ts";
 import { pinnedHostKey } from "../../scripts/smoke/ssh.ts";
-import { curlCommand, judgeEnginePing, judgeEtcd, pingCommand, tcpConnect, tcpProbeCommand, tlsPing } from "../../scripts/smoke/probes.ts";
+import { curlCommand, judgeEnginePing, judgeEtcd, judgeSwarmMember, pingCommand, tcpConnect, tcpProbeCommand, tlsPing } from "../../scripts/smoke/probes.ts";
 import { type CheckRow, renderTable, runCheck, summaryLine, withTimeout } from "../../scripts/smoke/results.ts";
 import { shellQuote } from "../../scripts/smoke/ssh.ts";
 import { HOST_ESCAPES, composeFile, isProxyRefusal, nodesFromSystemStatus, runNames, runObjects, runPrefix } from "../../scripts/smoke/transcript.ts";
@@ -29,6 +29,7 @@ const PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
 function inventory(): Inventory {
   return buildInventory({
     cluster: "berth-dev",
+    engineLine: "20.10",
     sshUser: "debian",
     manager: { name: "manager", privateAddress: "10.0.0.10", sshHostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5", publicAddress: "203.0.113.10" },
     nodes: [
@@ -111,7 +112,7 @@ describe("the inventory", () => {
       "nfs:nfs",
       "etcd:etcd",
     ]);
-    const shared = { ...parsed, etcd: { ...parsed.etcd, privateAddress: parsed.nfs.privateAddress } };
+    const shared = { ...parsed, etcd: { ...parsed.etcd!, privateAddress: parsed.nfs.privateAddress } };
     expect(inventoryHosts(shared).map((h) => h.name)).toEqual(["manager", "docker-host-1", "docker-host-2", "nfs"]);
   });
 
@@ -180,6 +181,23 @@ describe("the connectivity probes", () => {
     );
     expect(curlCommand("http://10.0.0.11:2375/_ping", 5)).toBe("curl -fsS -m 5 'http://10.0.0.11:2375/_ping'");
     expect(tcpProbeCommand("10.0.0.20", 2049, 5)).toBe("timeout 5 bash -c 'exec 3<>/dev/tcp/10.0.0.20/2049'");
+  });
+
+  it("judge an engine's place in the current line's swarm from its /info", () => {
+    const info = (swarm: Record<string, unknown>) => JSON.stringify({ Swarm: swarm });
+    const worker = { LocalNodeState: "active", ControlAvailable: false, NodeID: "w1", RemoteManagers: [{ NodeID: "m1", Addr: "10.0.0.11:2377" }] };
+    expect(judgeSwarmMember(info({ LocalNodeState: "active", ControlAvailable: true, NodeID: "m1" }), { manager: true })).toBe("manager, node m1");
+    expect(judgeSwarmMember(info(worker), { manager: false, managerAddress: "10.0.0.11" })).toBe("worker of 10.0.0.11:2377");
+    expect(() => judgeSwarmMember(info({ LocalNodeState: "inactive" }), { manager: true })).toThrow("not in a swarm (its state: inactive)");
+    expect(() => judgeSwarmMember(info(worker), { manager: true })).toThrow("in a swarm it does not manage");
+    expect(() => judgeSwarmMember(info({ ...worker, ControlAvailable: true }), { manager: false, managerAddress: "10.0.0.11" })).toThrow(
+      "a manager: only the first node manages the swarm",
+    );
+    // 10.0.0.1 is a prefix of 10.0.0.11's text: the port's colon keeps them apart.
+    expect(() => judgeSwarmMember(info(worker), { manager: false, managerAddress: "10.0.0.1" })).toThrow(
+      "in a swarm managed by 10.0.0.11:2377, not by 10.0.0.1",
+    );
+    expect(() => judgeSwarmMember("<html>", { manager: true })).toThrow('/info answered "<html>", not JSON');
   });
 
   it("judge an engine's _ping and etcd's /health or /version", () => {

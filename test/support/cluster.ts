@@ -19,8 +19,11 @@ import {
   startEngine,
   startEtcd,
   startNfsServer,
+  runCommand,
   testEngineLine,
 } from "../../scripts/harness/index.ts";
+import { renderSwarm } from "../../infra/render.ts";
+import { swarmInput } from "../../infra/roles.ts";
 import { type TestProxy, startTestProxy } from "./proxy.ts";
 
 export interface TestCluster {
@@ -92,15 +95,16 @@ export async function startTestCluster(nodeLabels: string[][], opts: { line?: En
 }
 
 /** The first engine initialises a swarm and the others join it as workers; the join token is never printed. */
-export async function formSwarm([manager, ...workers]: Engine[]): Promise<void> {
-  if (!manager) return;
-  const init = await manager.docker(["swarm", "init", "--advertise-addr", manager.address]);
-  if (init.code !== 0) throw new Error(`swarm init on ${manager.name} failed: ${init.stderr.trim()}`);
-  const token = (await manager.docker(["swarm", "join-token", "-q", "worker"])).stdout.trim();
-  for (const worker of workers) {
-    const joined = await worker.docker(["swarm", "join", "--token", token, `${manager.address}:2377`]);
-    if (joined.code !== 0) throw new Error(`${worker.name} did not join the swarm: ${joined.stderr.replaceAll(token, "<token>").trim()}`);
-  }
+export async function formSwarm(engines: Engine[]): Promise<string> {
+  const formed = await runSwarmScript(engines);
+  if (formed.code !== 0) throw new Error(`the swarm script failed: ${formed.stderr.trim()}\n${formed.stdout.trim()}`);
+  return formed.stdout;
+}
+
+/** The deployment's own swarm script (templates/swarm.sh.hbs) over `engines`, run from here as from the manager VM; the first one manages. */
+export function runSwarmScript(engines: Engine[]): Promise<CommandResult> {
+  const script = renderSwarm(swarmInput(engines.map((engine) => ({ name: engine.name, address: engine.address }))));
+  return runCommand(["bash", "-s"], { input: script, timeoutMs: 180_000 });
 }
 
 /**
