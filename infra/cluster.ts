@@ -125,7 +125,7 @@ export class BerthCluster extends pulumi.ComponentResource {
     const sshHost = (target: Host, key: tls.PrivateKey, address = target.privateAddress): SshHost => ({ address, hostKey: key.publicKeyOpenssh });
 
     // The 20.10 line's cluster store; the current line's nodes form a swarm instead (below).
-    const etcdName = `${prefix}-etcd`;
+    const etcdName = etcdServerName(prefix);
     const planEtcd = (address: pulumi.Input<string>) => pulumi.output(address).apply((a) => etcdPlan({ hostname: etcdName, address: a, clusterToken: prefix }));
     const etcdKey = config.etcd ? hostKey(`${name}-etcd`) : undefined;
     const etcd =
@@ -332,6 +332,8 @@ export class BerthCluster extends pulumi.ComponentResource {
 
 /** The NFS server's OpenStack name. */
 export const nfsServerName = (prefix: string) => `${prefix}-nfs`;
+/** The etcd VM's OpenStack name (the 20.10 line's). */
+export const etcdServerName = (prefix: string) => `${prefix}-etcd`;
 
 /** Builds the cluster for a validated configuration. */
 export function deployBerth(name: string, config: BerthConfig, opts?: pulumi.ComponentResourceOptions): BerthCluster {

@@ -3,12 +3,15 @@
  * any resource is registered. Only what a config change cannot do in place is checked: the NFS data
  * volume cannot shrink (Cinder only extends) and cannot change type without being replaced by an
  * empty one (volume_type is replace-only in terraform-provider-openstack v1.54.1, and the program
- * ignores it after creation, so without this check a new type would silently not apply).
+ * ignores it after creation, so without this check a new type would silently not apply). Nor can
+ * a running stack change its engine line: its servers keep the image they were built from, so the
+ * nodes would stay Debian 12's 20.10 engines (or Debian 13's) under the other line's settings.
  */
 import * as openstack from "@pulumi/openstack";
 import { ConfigError, type BerthConfig, type ConfigIssue } from "./config.ts";
+import type { EngineLine } from "./engine-line.ts";
 import { dataVolumeName } from "./components/host.ts";
-import { nfsServerName } from "./cluster.ts";
+import { etcdServerName, nfsServerName } from "./cluster.ts";
 
 export interface DeployedVolume {
   name: string;
@@ -53,8 +56,39 @@ async function deployedDataVolume(config: BerthConfig): Promise<DeployedVolume |
   }
 }
 
+/**
+ * The engine line the stack runs, read from its ports (a port keeps its server's name, and outlives a
+ * rebuilt server): an etcd VM means 20.10, nodes without one the current line; none, a first `up`.
+ */
+export type DeployedLine = EngineLine | undefined;
+
+/** What a change of engine line would do to a running stack, refused with the way that works. Pure. */
+export function engineLineProblems(config: BerthConfig, deployed: DeployedLine): ConfigIssue[] {
+  if (deployed === undefined || deployed === config.engineLine) return [];
+  return [
+    {
+      key: "berth:engineLine",
+      message:
+        `this stack runs the ${deployed} line${deployed === "20.10" ? ` (its etcd VM ${etcdServerName(config.namePrefix)} exists)` : " (its nodes have no etcd VM)"}, ` +
+        `and a running stack cannot change line: its servers keep the image they were built from, so its engines would stay ${deployed === "20.10" ? "Docker 20.10" : "Debian 13's"}. ` +
+        `Stand the ${config.engineLine} line up as a new stack (\`pulumi stack init\`), move the tenants to it, then \`pulumi destroy\` this one; or set berth:engineLine back to "${deployed}"`,
+    },
+  ];
+}
+
+/** Whether a port of this name exists (getPortIds answers an empty list for none). */
+async function portExists(name: string): Promise<boolean> {
+  return (await openstack.networking.getPortIds({ name })).ids.length > 0;
+}
+
+async function deployedLine(config: BerthConfig): Promise<DeployedLine> {
+  const [etcd, firstNode] = await Promise.all([portExists(etcdServerName(config.namePrefix)), portExists(`${config.namePrefix}-${config.nodes[0]!.name}`)]);
+  return etcd ? "20.10" : firstNode ? "current" : undefined;
+}
+
 /** Throws ConfigError when the configuration asks what the deployed stack cannot do. */
 export async function checkAgainstCloud(config: BerthConfig): Promise<void> {
-  const problems = dataVolumeProblems(config, await deployedDataVolume(config));
+  const [volume, line] = await Promise.all([deployedDataVolume(config), deployedLine(config)]);
+  const problems = [...dataVolumeProblems(config, volume), ...engineLineProblems(config, line)];
   if (problems.length > 0) throw new ConfigError(problems);
 }

@@ -31,6 +31,8 @@ export interface MockCloud {
   publishImage(name: string, id: string): void;
   /** A volume the cloud holds (a deployed stack's), found by name; undefined removes it. */
   holdVolume(name: string, volume: { size: number; volumeType: string } | undefined): void;
+  /** Ports the cloud holds (a deployed stack's), found by name: every other one is forgotten. */
+  holdPorts(names: string[]): void;
   /** Awaits an output's value. */
   value<T>(output: pulumi.Output<T>): Promise<T>;
 }
@@ -83,6 +85,8 @@ const publishedImages = new Map<string, string>();
 
 /** Volume name -> what Cinder reports of it. */
 const heldVolumes = new Map<string, { size: number; volumeType: string }>();
+/** Port names Neutron lists. */
+const heldPorts = new Set<string>();
 
 function answer(token: string, inputs: Record<string, any>): Record<string, unknown> {
   switch (token) {
@@ -97,6 +101,9 @@ function answer(token: string, inputs: Record<string, any>): Record<string, unkn
       }
       return { ...inputs, id: `volume-${inputs.name}`, ...volume };
     }
+    case "openstack:networking/getPortIds:getPortIds":
+      // data_source_openstack_networking_port_ids_v2.go: every match, none an empty list.
+      return { ...inputs, id: `ports-${inputs.name}`, ids: heldPorts.has(inputs.name) ? [`port-${inputs.name}`] : [] };
     case "openstack:images/getImage:getImage":
       return { ...inputs, id: publishedImages.get(inputs.name) ?? `image-${inputs.name}` };
     case "openstack:networking/getNetwork:getNetwork":
@@ -178,6 +185,10 @@ export async function startMockCloud(project = "berth", stack = "test", mocks: p
     },
     publishImage: (name, id) => publishedImages.set(name, id),
     holdVolume: (name, volume) => (volume ? heldVolumes.set(name, volume) : heldVolumes.delete(name)),
+    holdPorts: (names) => {
+      heldPorts.clear();
+      for (const name of names) heldPorts.add(name);
+    },
     value: (output) => new Promise((resolve) => output.apply((value) => resolve(value))),
   };
 }

@@ -504,6 +504,39 @@ describe("changing a running stack", () => {
     }
   });
 
+  // Servers keep the image they were built from (ignoreChanges), so a running stack told to change
+  // line would keep its engines and get the other line's settings: refused before any resource.
+  it("a running stack cannot change its engine line: refused before anything is changed, saying how to move", async () => {
+    const { checkAgainstCloud } = await import("../../infra/deployed.ts");
+    const { parseConfig, ConfigError } = await import("../../infra/config.ts");
+    const refusal = async (engineLine: string) => {
+      const values: Record<string, unknown> = { ...exampleValues(), engineLine };
+      delete values.image;
+      try {
+        await checkAgainstCloud(parseConfig(rawConfig(values), parseOptions));
+        return "accepted";
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        return error.issues.map((issue) => `${issue.key}: ${issue.message}`).join("\n");
+      }
+    };
+    const nodePorts = ["berth-test-docker-host-1", "berth-test-docker-host-2", "berth-test-docker-host-3"];
+    try {
+      // A first `up`: no port of the stack's yet.
+      expect(await refusal("current")).toBe("accepted");
+      cloud.holdPorts([...nodePorts, "berth-test-etcd", "berth-test-manager"]);
+      expect(await refusal("20.10")).toBe("accepted");
+      expect(await refusal("current")).toMatch(
+        /^berth:engineLine: this stack runs the 20.10 line \(its etcd VM berth-test-etcd exists\), and a running stack cannot change line.*`pulumi stack init`.*or set berth:engineLine back to "20.10"$/,
+      );
+      cloud.holdPorts([...nodePorts, "berth-test-manager"]);
+      expect(await refusal("current")).toBe("accepted");
+      expect(await refusal("20.10")).toMatch(/^berth:engineLine: this stack runs the current line \(its nodes have no etcd VM\)/);
+    } finally {
+      cloud.holdPorts([]);
+    }
+  });
+
   it("a smaller data volume is refused at `pulumi up` (Cinder does not shrink a volume)", async () => {
     expect(changesOf((await plan(withNfs({}), withNfs({ dataVolumeSize: 50 }))).changes, isServerOrData)).toEqual([
       "berth-nfs-data: refused (berth-nfs-data: Cinder cannot shrink a volume (100 GB to 50 GB))",
