@@ -10,6 +10,10 @@
  *   npm run cloud:reboot <machine>    `systemctl reboot` inside; waits until it is back
  *   npm run cloud:poweroff <machine>  `systemctl poweroff` inside; the next `cloud:up` boots it again
  *   npm run cloud:leftovers           what of the local cloud is still here (exit 1 if anything)
+ * The stack is stacks/Pulumi.local-cloud.yaml (Debian 12, docker.io 20.10); BERTH_CLOUD_STACK names
+ * another of the local cloud's stacks, e.g. `BERTH_CLOUD_STACK=local-cloud-current npm run cloud:up`
+ * (Debian 13, the current engine line). One cloud at a time: `up` refuses a state folder another
+ * stack's cloud left (`cloud:down` first); the other commands act on whichever cloud is there.
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -41,7 +45,9 @@ import {
   type CloudLayout,
 } from "./local-cloud/machines.ts";
 import { keystoneDown, keystoneUp } from "./local-cloud/keystone.ts";
-import { runProgram } from "./local-cloud/program.ts";
+import { baseReleaseOf, baseReleasesFor } from "./local-cloud/images.ts";
+import { runProgram, stackFile } from "./local-cloud/program.ts";
+import { chosenStack, LOCAL_CLOUD_STACK, stateRefusal } from "./local-cloud/stack.ts";
 import { cloudEnvFile, importBusybox, tenantsDir, tenantsUp } from "./local-cloud/tenants.ts";
 
 const FLOATING_CIDR = "10.95.200.0/24";
@@ -60,14 +66,24 @@ interface CloudState {
 }
 
 const stateFile = (layout: CloudLayout) => join(layout.stateDir, "state.json");
+const stackMarker = (layout: CloudLayout) => join(layout.stateDir, "stack");
+/** The stack the state folder's cloud runs: its marker, local-cloud for a folder from before stacks were chosen, none for no folder. */
+const recordedStack = (layout: CloudLayout): string | undefined =>
+  existsSync(stackMarker(layout))
+    ? readFileSync(stackMarker(layout), "utf8").trim()
+    : existsSync(layout.stateDir) && readdirSync(layout.stateDir).length > 0
+      ? LOCAL_CLOUD_STACK
+      : undefined;
 const readState = (layout: CloudLayout): CloudState =>
   existsSync(stateFile(layout)) ? JSON.parse(readFileSync(stateFile(layout), "utf8")) : { resources: [], results: {} };
 
-async function up(layout: CloudLayout): Promise<boolean> {
+async function up(layout: CloudLayout, stack: string): Promise<boolean> {
   const started = Date.now();
+  if (!existsSync(stackFile(stack))) throw new Error(`no stack file ${stackFile(stack)}`);
+  const refusal = stateRefusal(recordedStack(layout), stack, layout.stateDir);
+  if (refusal) throw new Error(refusal);
   mkdirSync(layout.stateDir, { recursive: true });
-  step("base image");
-  const base = baseImage(layout);
+  writeFileSync(stackMarker(layout), `${stack}\n`);
   step(`bridge ${layout.bridge}, the package cache and the cloud's Keystone`);
   bridgeUp(layout);
   sharesUp(layout);
@@ -75,8 +91,8 @@ async function up(layout: CloudLayout): Promise<boolean> {
   const keystone = await keystoneUp(layout);
   console.log(`    Keystone: ${keystone.url}`);
 
-  step("the program (infra/index.ts) under the local cloud's mocks, stack local-cloud");
-  const { resources, outputs } = await runProgram({ stateDir: layout.stateDir, floatingCidr: FLOATING_CIDR });
+  step(`the program (infra/index.ts) under the local cloud's mocks, stack ${stack}`);
+  const { resources, outputs } = await runProgram({ stateDir: layout.stateDir, floatingCidr: FLOATING_CIDR }, stack);
   // The stack outputs, where `pulumi stack output` would give them: the smoke scripts read these.
   writeFileSync(join(layout.stateDir, "inventory.json"), `${JSON.stringify(outputs.inventory, null, 2)}\n`);
   writeFileSync(join(layout.stateDir, "ssh-key"), outputs.sshPrivateKey, { mode: 0o600 });
@@ -85,16 +101,22 @@ async function up(layout: CloudLayout): Promise<boolean> {
   const commands = commandsInOrder(resources);
   console.log(`    ${resources.length} resources: ${machines.length} servers, ${commands.length} commands`);
 
+  // Only the base images the servers boot from (their images are known once the program ran).
+  for (const release of baseReleasesFor(machines.map((machine) => machine.imageId))) {
+    step(`base image ${release}`);
+    baseImage(layout, release);
+  }
+
   step("machines: one per server, booted from the user data the program rendered");
   for (const machine of machines) {
     const wasRunning = isRunning(layout, machine.name);
-    bootMachine(layout, base, machine, {
+    bootMachine(layout, machine, {
       aptProxy,
       dnsServers: [layout.hostAddress],
       shares: machine.role === "nfs" || machine.role === "etcd" ? [] : [...NFS_SHARES],
     });
     console.log(
-      `    ${machine.name} (${machine.role}) ${machine.address}${machine.floatingAddress ? ` / ${machine.floatingAddress}` : ""}: ${wasRunning ? "running" : "booting"}`,
+      `    ${machine.name} (${machine.role}, ${baseReleaseOf(machine.imageId)}) ${machine.address}${machine.floatingAddress ? ` / ${machine.floatingAddress}` : ""}: ${wasRunning ? "running" : "booting"}`,
     );
   }
 
@@ -246,7 +268,7 @@ async function main(command: string | undefined, argument: string | undefined): 
       return left.length === 0 ? 0 : 1;
     }
     case "up":
-      return (await up(layout)) ? 0 : 1;
+      return (await up(layout, chosenStack(process.env))) ? 0 : 1;
     case "down":
       await down(layout);
       return 0;

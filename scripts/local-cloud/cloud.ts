@@ -3,7 +3,8 @@
  * scripts/lib/mock-cloud.ts (its provider rules, lookups and ids), except where a machine needs
  * the real thing: ports get addresses on the local cloud's subnet and floating IPs on its floating
  * range, kept in the state folder so each resource keeps its address; key pairs and certificates
- * are real (ssh-keygen, openssl), kept in the state folder so a second run changes nothing.
+ * are real (ssh-keygen, openssl), kept in the state folder so a second run changes nothing; the image
+ * lookup knows only the local cloud's images (images.ts).
  */
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -13,6 +14,7 @@ import { join } from "node:path";
 import type * as pulumi from "@pulumi/pulumi";
 import { cloudMocks, unwrapSecrets } from "../lib/mock-cloud.ts";
 import { parseCidr } from "../../infra/net.ts";
+import { baseReleaseOf } from "./images.ts";
 
 export interface LocalCloudAnswers {
   /** The state folder: addresses.json and keys/. */
@@ -132,6 +134,7 @@ function certRequest(inputs: Record<string, any>): string {
   }
 }
 
+const GET_IMAGE = "openstack:images/getImage:getImage";
 const SUBNET = "openstack:networking/subnet:Subnet";
 const PORT = "openstack:networking/port:Port";
 const FLOATING_IP = "openstack:networking/floatingIp:FloatingIp";
@@ -176,7 +179,17 @@ export function localCloudMocks(answers: LocalCloudAnswers): pulumi.runtime.Mock
   };
 
   return {
-    call: cloudMocks.call,
+    call(args) {
+      if (args.token !== GET_IMAGE) return cloudMocks.call(args);
+      // The image's name is its id here: a server's imageId names the base image its machine boots.
+      try {
+        baseReleaseOf(args.inputs.name);
+      } catch (error) {
+        // As the mock cloud's refusals: the SDK rethrows a failed invoke's details.
+        throw Object.assign(error as Error, { details: (error as Error).message });
+      }
+      return { ...args.inputs, id: args.inputs.name };
+    },
     async newResource(args) {
       const answer = await cloudMocks.newResource(args);
       const { type, name } = args;

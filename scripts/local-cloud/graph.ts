@@ -28,6 +28,8 @@ export interface Machine {
   /** The server name (the machine's name and hostname). */
   name: string;
   role: string;
+  /** The server's image id (in the local cloud, the image's name: cloud.ts). */
+  imageId: string;
   address: string;
   /** The floating address associated with its port, if any. */
   floatingAddress?: string;
@@ -67,6 +69,7 @@ export function machinesOf(resources: RecordedResource[]): Machine[] {
       return {
         name: server.inputs.name as string,
         role: (server.inputs.metadata?.["berth-role"] as string) ?? "unknown",
+        imageId: server.inputs.imageId as string,
         address,
         ...(floatingAddress ? { floatingAddress } : {}),
         userData: server.inputs.userData as string,

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { FIREWALL_CHAIN } from "./firewall.ts";
 import type { Machine } from "./graph.ts";
+import { baseReleaseOf, type BaseRelease } from "./images.ts";
 import { renderSeed } from "./seed.ts";
 
 const HERE = fileURLToPath(new URL("./", import.meta.url));
@@ -49,10 +50,13 @@ const quietly = (command: string, args: string[]) => {
 const alive = (pid: number | undefined) => pid !== undefined && existsSync(`/proc/${pid}`);
 const pidIn = (file: string) => (existsSync(file) ? Number(readFileSync(file, "utf8").trim()) || undefined : undefined);
 
-export function baseImage(layout: CloudLayout): string {
-  execFileSync("bash", [join(HERE, "base-image.sh")], { stdio: "inherit", env: { ...process.env, BERTH_CLOUD_CACHE: layout.cacheDir } });
-  return join(layout.cacheDir, "base-bookworm");
+/** Builds a release's base image unless it is cached (base-image.sh); its folder. */
+export function baseImage(layout: CloudLayout, release: BaseRelease): string {
+  execFileSync("bash", [join(HERE, "base-image.sh"), release], { stdio: "inherit", env: { ...process.env, BERTH_CLOUD_CACHE: layout.cacheDir } });
+  return baseImageDir(layout, release);
 }
+
+const baseImageDir = (layout: CloudLayout, release: BaseRelease) => join(layout.cacheDir, `base-${release}`);
 
 /** The bridge with the host's two addresses, and bridged traffic allowed (br_netfilter sends it through FORWARD). */
 export function bridgeUp(layout: CloudLayout): void {
@@ -158,22 +162,22 @@ function writeLocalCloudFiles(root: string, aptProxy: string): void {
 }
 
 /**
- * Boots a machine: an overlay on the base image, its NoCloud seed (the program's user data), the
+ * Boots a machine: an overlay on the base image its server's image names (built by baseImage), its NoCloud seed (the program's user data), the
  * apt proxy, a host folder for /var/lib/docker (overlay2 cannot sit on the overlay root), and the
  * NFS substitute's folders; then the supervisor (machine.sh), which boots it again after a reboot.
  */
 export function bootMachine(
   layout: CloudLayout,
-  base: string,
   machine: Machine,
   options: { aptProxy: string; dnsServers: string[]; shares: Array<{ path: string; directory: string }> },
 ): void {
   if (isRunning(layout, machine.name)) return;
+  const release = baseReleaseOf(machine.imageId);
   const dir = machineDir(layout, machine.name);
   const [upper, work, root, seedDir, docker] = ["upper", "work", "root", "seed", "docker"].map((part) => join(dir, part));
   for (const folder of [upper, work, root, seedDir, docker]) mkdirSync(folder!, { recursive: true });
   if (quietly("mountpoint", ["-q", root!]) === undefined) {
-    sh("mount", ["-t", "overlay", "overlay", "-o", `lowerdir=${base},upperdir=${upper},workdir=${work}`, root!]);
+    sh("mount", ["-t", "overlay", "overlay", "-o", `lowerdir=${baseImageDir(layout, release)},upperdir=${upper},workdir=${work}`, root!]);
   }
   const seed = renderSeed({
     instanceId: `${machine.name}-local`,
@@ -183,6 +187,7 @@ export function bootMachine(
     dnsServers: options.dnsServers,
     userData: machine.userData,
     publicKeys: machine.publicKeys,
+    release,
   });
   for (const [file, content] of Object.entries(seed)) writeFileSync(join(seedDir!, file), content);
   writeLocalCloudFiles(root!, options.aptProxy);

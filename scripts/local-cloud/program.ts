@@ -12,11 +12,12 @@ import type { Inventory } from "../../infra/inventory.ts";
 import { localCloudMocks, type LocalCloudAnswers } from "./cloud.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-export const LOCAL_CLOUD_STACK = "local-cloud";
+
+export const stackFile = (stack: string) => `${ROOT}stacks/Pulumi.${stack}.yaml`;
 
 /** The stack file's config, as the CLI hands it to the program: objects as JSON, scalars as text. */
 export function stackConfig(stack: string): Record<string, string> {
-  const file = parseYaml(readFileSync(`${ROOT}stacks/Pulumi.${stack}.yaml`, "utf8")) as { config: Record<string, unknown> };
+  const file = parseYaml(readFileSync(stackFile(stack), "utf8")) as { config: Record<string, unknown> };
   return Object.fromEntries(Object.entries(file.config).map(([key, value]) => [key, typeof value === "object" ? JSON.stringify(value) : String(value)]));
 }
 
@@ -27,7 +28,7 @@ export interface ProgramRun {
 }
 
 /** Runs the program once (one process runs it once: its modules register at import). */
-export async function runProgram(answers: LocalCloudAnswers, stack = LOCAL_CLOUD_STACK): Promise<ProgramRun> {
+export async function runProgram(answers: LocalCloudAnswers, stack: string): Promise<ProgramRun> {
   const cloud = await startMockCloud("berth", stack, localCloudMocks(answers));
   pulumi.runtime.setAllConfig(stackConfig(stack));
   // The heavy modules first, so that registration starts at once when the program is imported.

@@ -1,14 +1,21 @@
 /**
  * The local cloud's pure parts (scripts/local-cloud): what it reads out of the program's recorded
  * resources (machines, their addresses and user data, the commands in the engine's order), which
- * commands a run must run again, and the NoCloud seed it gives each machine.
+ * commands a run must run again, the NoCloud seed it gives each machine, the base image each
+ * machine boots from, and which stack it runs.
  */
-import { beforeAll, describe, expect, it } from "vitest";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { startMockCloud, type MockCloud, type RecordedResource } from "../../scripts/lib/mock-cloud.ts";
 import { commandsInOrder, commandsToRun, machinesOf, rulesByGroup } from "../../scripts/local-cloud/graph.ts";
 import { renderSeed } from "../../scripts/local-cloud/seed.ts";
 import { firewallRules } from "../../scripts/local-cloud/firewall.ts";
+import { baseReleaseOf, baseReleasesFor } from "../../scripts/local-cloud/images.ts";
+import { localCloudMocks } from "../../scripts/local-cloud/cloud.ts";
+import { chosenStack, stateRefusal } from "../../scripts/local-cloud/stack.ts";
 import { exampleValues, parseOptions, rawConfig } from "./fixtures.ts";
 import type { ParseOptions } from "../../infra/config.ts";
 
@@ -37,6 +44,8 @@ describe("machines from the program", () => {
     ]);
     for (const machine of machines) {
       expect(machine.address).toMatch(/^10\.42\./);
+      // The mock cloud's id for the image the server asked for (the local cloud's is the name itself).
+      expect(machine.imageId).toBe("image-debian-12-genericcloud-amd64");
       expect(machine.userData).toMatch(/^#cloud-config\n/);
       expect(machine.securityGroupIds).toHaveLength(1);
       expect(machine.publicKeys).toEqual([expect.stringMatching(/^ssh-rsa /)]);
@@ -131,21 +140,34 @@ describe("what a run runs again", () => {
 });
 
 describe("the NoCloud seed", () => {
+  const input = {
+    instanceId: "m-local",
+    hostname: "m",
+    addresses: ["10.95.0.14/24", "10.95.200.10/24"],
+    gateway: "10.95.0.1",
+    dnsServers: ["10.95.0.1"],
+    userData: "#cloud-config\n",
+    publicKeys: ["ssh-rsa AAAA"],
+  };
+
   it("names the instance and gives host0 the port's address, the floating one beside it, the gateway and DNS", () => {
-    const seed = renderSeed({
-      instanceId: "m-local",
-      hostname: "m",
-      addresses: ["10.95.0.14/24", "10.95.200.10/24"],
-      gateway: "10.95.0.1",
-      dnsServers: ["10.95.0.1"],
-      userData: "#cloud-config\n",
-      publicKeys: ["ssh-rsa AAAA"],
-    });
+    const seed = renderSeed({ ...input, release: "bookworm" });
     expect(parseYaml(seed["meta-data"])).toEqual({ "instance-id": "m-local", "local-hostname": "m", "public-keys": ["ssh-rsa AAAA"] });
     expect(seed["user-data"]).toBe("#cloud-config\n");
     expect(parseYaml(seed["network-config"])).toEqual({
       version: 2,
       ethernets: { host0: { addresses: ["10.95.0.14/24", "10.95.200.10/24"], gateway4: "10.95.0.1", nameservers: { addresses: ["10.95.0.1"] } } },
+    });
+  });
+
+  // Booted on the trixie base: gateway4 left cloud-init 25.1 "degraded done" (DEPRECATED), a route
+  // "to: default" failed its init-local stage ("Address default is not a valid ip address").
+  it("on Debian 13, the gateway as a route to 0.0.0.0/0, as its cloud-init takes it without a deprecation", () => {
+    const config = parseYaml(renderSeed({ ...input, release: "trixie" })["network-config"]);
+    expect(config.ethernets.host0).toEqual({
+      addresses: ["10.95.0.14/24", "10.95.200.10/24"],
+      routes: [{ to: "0.0.0.0/0", via: "10.95.0.1" }],
+      nameservers: { addresses: ["10.95.0.1"] },
     });
   });
 });
@@ -187,5 +209,74 @@ describe("the security groups as the machines' firewall", () => {
       const lastAccept = rules.findLastIndex((rule) => rule.includes("ACCEPT") && rule[rule.indexOf("-d") + 1] === machine.address);
       expect(drop).toBeGreaterThan(lastAccept);
     }
+  });
+});
+
+describe("the base image a machine boots from", () => {
+  it("debian-12-local boots bookworm, debian-13-local trixie", () => {
+    expect(baseReleaseOf("debian-12-local")).toBe("bookworm");
+    expect(baseReleaseOf("debian-13-local")).toBe("trixie");
+  });
+
+  it("any other image is refused, naming it and the images there are", () => {
+    for (const image of ["debian-12", "debian-13-genericcloud-amd64", "", "constructor"]) {
+      expect(() => baseReleaseOf(image)).toThrow(
+        `the local cloud has no image "${image}": its images are debian-12-local (bookworm), debian-13-local (trixie)`,
+      );
+    }
+  });
+
+  it("each base the servers use, once: a stack on one line builds one base", () => {
+    expect(baseReleasesFor(["debian-12-local", "debian-12-local"])).toEqual(["bookworm"]);
+    expect(baseReleasesFor(["debian-13-local", "debian-12-local", "debian-13-local"])).toEqual(["bookworm", "trixie"]);
+    expect(() => baseReleasesFor(["debian-13-local", "ubuntu"])).toThrow('no image "ubuntu"');
+  });
+
+  describe("the local cloud's image lookup", () => {
+    const stateDir = mkdtempSync(join(tmpdir(), "berth-local-cloud-test-"));
+    afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
+    const lookUp = (name: string) =>
+      localCloudMocks({ stateDir, floatingCidr: "10.95.200.0/24" }).call({
+        token: "openstack:images/getImage:getImage",
+        inputs: { name, mostRecent: true },
+        provider: "",
+      });
+
+    it("gives a local image its name as its id, so the server's imageId names its base", () => {
+      expect(lookUp("debian-13-local")).toMatchObject({ id: "debian-13-local" });
+    });
+
+    it("refuses an image the local cloud does not have, before any machine boots", () => {
+      expect(() => lookUp("debian-13")).toThrow('the local cloud has no image "debian-13"');
+    });
+  });
+});
+
+describe("the stack the local cloud runs", () => {
+  it("local-cloud unless BERTH_CLOUD_STACK names another of its stacks", () => {
+    expect(chosenStack({})).toBe("local-cloud");
+    expect(chosenStack({ BERTH_CLOUD_STACK: "local-cloud-current" })).toBe("local-cloud-current");
+  });
+
+  it("refuses a stack that is not the local cloud's (its network is not the cloud's bridge)", () => {
+    for (const stack of ["example", "minimal", "", "local-cloud/../example", "local-cloud-"]) {
+      expect(() => chosenStack({ BERTH_CLOUD_STACK: stack })).toThrow(`BERTH_CLOUD_STACK=${stack}: the local cloud runs one of its own stacks`);
+    }
+  });
+
+  it("a state folder takes only its own stack's cloud: `up` of another stack is refused until `down`", () => {
+    expect(stateRefusal(undefined, "local-cloud-current", "/var/tmp/berth-cloud")).toBeUndefined();
+    expect(stateRefusal("local-cloud-current", "local-cloud-current", "/var/tmp/berth-cloud")).toBeUndefined();
+    expect(stateRefusal("local-cloud", "local-cloud-current", "/var/tmp/berth-cloud")).toBe(
+      "/var/tmp/berth-cloud holds the local cloud of stack local-cloud, not local-cloud-current: `npm run cloud:down` first (BERTH_CLOUD_STACK=local-cloud-current is not needed for it)",
+    );
+  });
+
+  it("local-cloud-current is local-cloud on the current line: Debian 13's image, the line's engine, no osd plugin", () => {
+    const config = (stack: string) => (parseYaml(readFileSync(`stacks/Pulumi.${stack}.yaml`, "utf8")) as { config: Record<string, unknown> }).config;
+    const { "berth:image": _image, "berth:dockerVersion": _dockerVersion, ...shared } = config("local-cloud");
+    expect(config("local-cloud-current")).toEqual({ ...shared, "berth:engineLine": "current", "berth:image": "debian-13-local" });
+    expect(config("local-cloud-current")["berth:osdPlugin"]).toBe(false);
+    expect(baseReleaseOf(config("local-cloud-current")["berth:image"] as string)).toBe("trixie");
   });
 });
