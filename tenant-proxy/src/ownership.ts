@@ -15,6 +15,11 @@ export const OWNER_LABEL = "berth.tenant";
 const NAME_PATTERN = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 export const FULL_ID = /^[0-9a-f]{64}$/;
 export const ID_PREFIX = /^[0-9a-f]{1,63}$/;
+/**
+ * What may be a network's id or a prefix of one: a swarm's networks (the current line's tenant
+ * overlays) have ids of 25 characters of [0-9a-z] (swarmkit's identity.NewID), not 64 hex digits.
+ */
+export const NETWORK_ID_PREFIX = /^[0-9a-z]{1,64}$/;
 
 export type Labels = Record<string, string> | null | undefined;
 

@@ -7,7 +7,17 @@
  */
 import { LRUCache } from "lru-cache";
 import { Refusal, badRequest, noSuch, noSuchMessage } from "./http/errors.ts";
-import { FULL_ID, ID_PREFIX, type Labels, type Scope, TENANT_BRIDGE, hasTenantBridge, isVisibleNetwork, sharedNetworks } from "./ownership.ts";
+import {
+  FULL_ID,
+  ID_PREFIX,
+  NETWORK_ID_PREFIX,
+  type Labels,
+  type Scope,
+  TENANT_BRIDGE,
+  hasTenantBridge,
+  isVisibleNetwork,
+  sharedNetworks,
+} from "./ownership.ts";
 import type { Cluster, ClusterNode } from "./upstream/cluster.ts";
 import { ENGINE_API, passEngineError } from "./upstream/engine.ts";
 
@@ -172,7 +182,7 @@ export class Resolver {
         return { id: byName.body.Id, engineName: byName.body.Name, predefined: sharedNetworks(scope).has(byName.body.Name), node };
       }
       if (byName.status !== 404 && byName.status !== 200) throw passEngineError(byName);
-      if (!ID_PREFIX.test(ref)) throw noSuch("network", ref);
+      if (!NETWORK_ID_PREFIX.test(ref)) throw noSuch("network", ref);
     }
     const listed = await node.engine.json("GET", `${ENGINE_API}/networks?filters=${filtersQuery({ id: [ref] })}`);
     if (listed.status !== 200) throw passEngineError(listed);

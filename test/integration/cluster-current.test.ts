@@ -100,6 +100,25 @@ describe("on Docker 26 in a swarm", () => {
     }
   });
 
+  // A swarm network's id is 25 characters of [0-9a-z], not 64 hex digits: the short id `network ls`
+  // prints was refused as "not found" (the local cloud's tenants smoke could not remove its network).
+  it("finds a tenant's overlay by the swarm id `network ls` shows, short or full, and only for its owner", async () => {
+    ok(await a(["network", "create", "by-id"]));
+    const full = ok(await a(["network", "inspect", "-f", "{{.Id}}", "by-id"])).trim();
+    expect(full).toMatch(/^[0-9a-z]{25}$/);
+    const short = ok(await a(["network", "ls", "--filter", "name=by-id", "--format", "{{.ID}}"])).trim();
+    expect(full.startsWith(short)).toBe(true);
+    for (const ref of [short, full, full.slice(0, 5)]) expect(ok(await a(["network", "inspect", "-f", "{{.Name}}", ref])).trim(), ref).toBe("by-id");
+    for (const ref of [short, full]) {
+      const other = await b(["network", "inspect", ref]);
+      expect(other.code, ref).not.toBe(0);
+      expect(other.stderr, ref).toMatch(/not found/);
+    }
+    ok(await a(["network", "rm", short]));
+    const listed = async () => ok(await a(["network", "ls", "--format", "{{.Name}}"])).split("\n");
+    expect(await waitFor(async () => !(await listed()).includes("by-id"), 20_000, 500)).toBe(true);
+  });
+
   it("removes the overlay once its containers are gone", async () => {
     ok(await a(["rm", "-f", "server", "client"]));
     ok(await a(["network", "rm", "backbone"]));
