@@ -31,7 +31,10 @@ mirror=${BERTH_CLOUD_MIRROR:-http://deb.debian.org/debian}
 packages=systemd,systemd-sysv,dbus,openssh-server,cloud-init,sudo,iproute2,iputils-ping,ca-certificates,curl,locales,python3-cffi-backend,ifupdown,netbase,gnupg
 # net-tools on Debian 13: its seed gives the default route as a route (scripts/local-cloud/seed.ts says
 # why), which cloud-init's ENI renderer writes as `post-up route add default gw ...`, net-tools' route.
-[[ $release == trixie ]] && packages+=,net-tools
+# linux-sysctl-defaults on Debian 13 (priority important, recommended by iputils-ping): its ping has no
+# file capability and sends through ICMP datagram sockets, which net.ipv4.ping_group_range allows;
+# without it ping from the manager fails "missing cap_net_raw" (seen on the first current-line cloud).
+[[ $release == trixie ]] && packages+=,net-tools,linux-sysctl-defaults
 # The stamp records what the image was built with: a changed list rebuilds it.
 if [[ -f $base/.berth-base-complete && "$(cat "$base/.berth-base-complete")" == "$packages" ]]; then
   echo "==> base image: $base (cached)"
