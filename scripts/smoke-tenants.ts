@@ -26,7 +26,7 @@ import {
   fetchLoop,
   isProxyRefusal,
   nodesFromSystemStatus,
-  peerCommand,
+  serveCommand,
   runNames,
   runObjects,
   runPrefix,
@@ -170,15 +170,15 @@ async function sharedNetworkChecks(run: Run): Promise<CheckRow[]> {
     { name: n.peer1, answer: `${n.peer1}-answers`, file: "peer1.txt" },
     { name: n.peer2, answer: `${n.peer2}-answers`, file: "peer2.txt" },
   ] as const;
+  // The network and the volume are checked apart: a cluster whose NFS mounts fail (the local cloud
+  // on this kernel) still shows whether its overlay carries containers between two nodes.
   rows.push(
-    await check("overlay network and volume on two nodes", u2.label, async () => {
+    await check("overlay network on two nodes", u2.label, async () => {
       const nodes = await clusterNodes(run);
       stdoutOf(await u2.docker(["network", "create", "-d", "overlay", n.network]), "docker network create");
-      stdoutOf(await u2.docker(["volume", "create", n.volume]), "docker volume create");
       const placed: string[] = [];
       for (const [i, peer] of peers.entries()) {
-        const extra = ["--network", n.network, "-v", `${n.volume}:/data`, "-e", `constraint:node==${nodes[i]}`];
-        await runDetached(u2, image, peer.name, peerCommand(peer.answer, peer.file, PEER_PORT), extra);
+        await runDetached(u2, image, peer.name, serveCommand(peer.answer, PEER_PORT), ["--network", n.network, "-e", `constraint:node==${nodes[i]}`]);
         placed.push(stdoutOf(await u2.docker(["inspect", "-f", "{{.Node.Name}}", peer.name]), "docker inspect").trim());
       }
       if (placed.join() !== nodes.join()) throw new Error(`placed on ${placed.join(" and ")}, asked for ${nodes.join(" and ")}`);
@@ -198,12 +198,19 @@ async function sharedNetworkChecks(run: Run): Promise<CheckRow[]> {
     }),
   );
   rows.push(
-    await check("volume: each reads the other's file", u2.label, async () => {
-      for (const [reader, writer] of [peers, [...peers].reverse()]) {
-        const got = stdoutOf(await u2.docker(["exec", reader.name, "cat", `/data/${writer.file}`]), `${reader.name} reads ${writer.file}`).trim();
-        if (got !== writer.answer) throw new Error(`${reader.name} read ${JSON.stringify(got)} in ${writer.file}`);
+    await check("volume on two nodes: each reads the other's file", u2.label, async () => {
+      const nodes = await clusterNodes(run);
+      stdoutOf(await u2.docker(["volume", "create", n.volume]), "docker volume create");
+      const onNode = (i: number, command: string) =>
+        u2.docker(["run", "--rm", "-v", `${n.volume}:/data`, "-e", `constraint:node==${nodes[i]}`, image, "sh", "-c", command]);
+      for (const [i, writer] of peers.entries())
+        stdoutOf(await onNode(i, `echo ${writer.answer} > /data/${writer.file}`), `${writer.file} written on ${nodes[i]}`);
+      // Each node reads what the other node wrote.
+      for (const [i, other] of [peers[1], peers[0]].entries()) {
+        const got = stdoutOf(await onNode(i, `cat /data/${other.file}`), `${other.file} read on ${nodes[i]}`).trim();
+        if (got !== other.answer) throw new Error(`${nodes[i]} read ${JSON.stringify(got)} in ${other.file}`);
       }
-      return `${n.volume} shared by ${n.peer1} and ${n.peer2}`;
+      return `${n.volume} written and read on ${nodes.join(" and ")}`;
     }),
   );
   rows.push(

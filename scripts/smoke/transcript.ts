@@ -81,9 +81,9 @@ export function fetchLoop(host: string, port: number, tries = 20): string[] {
   return ["sh", "-c", `for i in $(seq ${tries}); do v=$(nc -w 2 ${host} ${port}) && [ -n "$v" ] && echo "$v" && exit 0; sleep 1; done; exit 1`];
 }
 
-/** A container that serves `answer` on `port` forever and leaves `file` in /data. */
-export function peerCommand(answer: string, file: string, port: number): string[] {
-  return ["sh", "-c", `echo ${answer} > /data/${file}; while true; do echo ${answer} | nc -l -p ${port}; done`];
+/** A container that serves `answer` on `port` forever. */
+export function serveCommand(answer: string, port: number): string[] {
+  return ["sh", "-c", `while true; do echo ${answer} | nc -l -p ${port}; done`];
 }
 
 export interface HostEscape {
