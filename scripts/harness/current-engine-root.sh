@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The root the harness runs a current Docker engine from: Debian 13 (trixie) debootstrapped with its
 # docker.io (26.1), which needs trixie's glibc and so cannot run on this Debian 12 host directly.
-# The harness chroots into it in each engine's private mount namespace (scripts/harness/engine.ts).
+# The harness makes it the root of each engine's private mount namespace (scripts/harness/engine.ts).
 # Built once and kept in $BERTH_CLOUD_CACHE (default /var/cache/berth), like the local cloud's base
 # image; a changed package list rebuilds it (the stamp records the list).
 set -euo pipefail

@@ -26,20 +26,27 @@ import { ensureRemapUser, testSandbox } from "./sandbox.ts";
 
 const DOCKERD = "/usr/sbin/dockerd";
 /**
- * A current engine starts chrooted into Debian 13's root, in its own mount namespace: the root
- * bound onto itself, the host's /proc, /sys (cgroups), /dev and /tmp (the run's directories, at the
- * same paths) bound in, a fresh /run. The mounts are the namespace's alone and go with it.
+ * A current engine starts in Debian 13's root, in its own mount namespace: the root bound onto
+ * itself, the host's /proc, /sys (cgroups), /dev and /tmp (the run's directories, at the same paths)
+ * bound in, a fresh /run, then made the namespace's root with `pivot_root` and the host's root
+ * unmounted. A chroot is not enough: runc pivots a container's root in place of its caller's root
+ * mount, so the container's mount namespace keeps the host's `/` as its root, and `docker exec`,
+ * which joins that namespace, ran in the host's root (it wrote there; `docker diff` and `cp` in saw
+ * nothing of it). The mounts are the namespace's alone and go with it.
  */
 const IN_CURRENT_ROOT = [
   'hostname "$0" && root=$1 && shift',
-  // The root must be a mount point: dockerd 26 makes / a slave mount before it unpacks an image.
+  // The root must be a mount point: pivot_root needs one, and dockerd 26 makes / a slave mount.
   'mount --bind "$root" "$root"',
   'mount -t proc proc "$root/proc"',
   'mount --rbind /sys "$root/sys"',
   'mount --rbind /dev "$root/dev"',
   'mount --rbind /tmp "$root/tmp"',
   'mount -t tmpfs tmpfs "$root/run"',
-  'exec chroot "$root" "$@"',
+  'cd "$root"',
+  // The host's root goes to /mnt (empty in the trixie root) and is detached there, from inside.
+  "pivot_root . mnt",
+  'exec chroot . sh -c \'umount --lazy /mnt && exec "$@"\' sh "$@"',
 ].join(" && ");
 const READY_TIMEOUT_MS = 60_000;
 const DEFAULT_CLI: DockerCli = "docker28";

@@ -9,7 +9,7 @@
  * service's virtual IP does not answer (berth schedules plain containers, so it needs neither VIPs
  * nor services; tenants never reach swarm objects).
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Engine, TEST_IMAGE, startEngines } from "../../scripts/harness/index.ts";
@@ -59,6 +59,19 @@ describe("Debian 13's engine, from the harness's trixie root", () => {
     expect(version.body.ApiVersion).toBe("1.45");
     const info = await manager.api("GET", "/info");
     expect(info.body.ClusterStore).toBeUndefined();
+  });
+
+  it("runs an exec in the container's own root, never the host's", async () => {
+    // A chrooted dockerd let runc keep the host's `/` as the container namespace's root, and an
+    // exec (which joins that namespace) wrote there: diff and cp in saw nothing of it.
+    const marker = `/berth-exec-${manager.name}`;
+    ok(await manager.docker(["run", "-d", "--name", "rooted", TEST_IMAGE, "sleep", "600"]));
+    ok(await manager.docker(["exec", "rooted", "sh", "-c", `echo inside > ${marker}`]));
+    expect(existsSync(marker)).toBe(false);
+    expect(ok(await manager.docker(["diff", "rooted"])).split("\n")).toContain(`A ${marker}`);
+    ok(await manager.docker(["cp", dir.file("copied-in", "copied\n"), "rooted:/copied-in"]));
+    expect(ok(await manager.docker(["exec", "rooted", "cat", "/copied-in"]))).toBe("copied");
+    ok(await manager.docker(["rm", "-f", "rooted"]));
   });
 
   it("forms a swarm of both nodes, one manager", async () => {
