@@ -66,3 +66,61 @@ describe("a swarm network's verbose inspect", () => {
     ok(await a(["rm", "-f", "alices-own"]));
   });
 });
+
+describe("the swarm itself, to a tenant", () => {
+  it("keeps the swarm's own networks, its API and other tenants' overlays out of reach", async () => {
+    const { a, b } = await tenants();
+    const proxy = proxies.at(-1)!;
+    const headers = { "x-auth-token": bob.token, "x-auth-tenantid": bob.tenant, "content-type": "application/json" };
+    const call = (method: string, path: string, body?: unknown) =>
+      fetch(`http://127.0.0.1:${proxy.port}${path}`, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    const manager = cluster.engines[0]!;
+    const ingress = (await manager.api("GET", "/networks/ingress")).body as { Id: string };
+    const gateway = (await manager.api("GET", "/networks/docker_gwbridge")).body as { Id: string };
+    for (const ref of [ingress.Id, ingress.Id.slice(0, 12), ingress.Id.slice(0, 3), "ingress", gateway.Id.slice(0, 12), "docker_gwbridge"]) {
+      expect((await b(["network", "inspect", ref])).code, ref).not.toBe(0);
+      expect((await b(["run", "--rm", "--network", ref, TEST_IMAGE, "true"])).code, ref).not.toBe(0);
+    }
+    for (const path of [
+      "/swarm",
+      "/v1.41/swarm",
+      "/v1.45/swarm",
+      "/v1.24/nodes",
+      "/nodes",
+      "/services",
+      "/v1.41/tasks",
+      "/secrets",
+      "/configs",
+      "/v1.41/session",
+    ]) {
+      const answer = await call("GET", path);
+      expect(answer.status, path).toBeGreaterThanOrEqual(400);
+      expect(await answer.text(), path).not.toMatch(/SWMTKN|JoinTokens|docker-host/);
+    }
+    for (const body of [
+      { Name: "in", Ingress: true },
+      { Name: "cfg", ConfigFrom: { Network: "ingress" } },
+      { Name: "only", ConfigOnly: true },
+      { Name: "enc", Options: { encrypted: "true" } },
+      { Name: "vni", Options: { "com.docker.network.driver.overlay.vxlanid_list": "4097" } },
+      { Name: "sub", IPAM: { Config: [{ Subnet: "10.0.0.0/24" }] } },
+      { Name: "own", Labels: { "berth.tenant": "tenant-a" } },
+    ]) {
+      expect((await call("POST", "/v1.41/networks/create", body)).status, JSON.stringify(body)).toBeGreaterThanOrEqual(400);
+    }
+    // A hand-made network stays attachable, whatever the tenant asks for; it is still bob's alone.
+    expect((await call("POST", "/v1.41/networks/create", { Name: "closed", Attachable: false, Scope: "local", Driver: "bridge" })).status).toBe(201);
+    expect(ok(await b(["network", "inspect", "-f", "{{.Driver}} {{.Scope}} {{.Attachable}}", "closed"])).trim()).toBe("overlay swarm true");
+    // Alice's containers by any name the swarm's DNS could know, from bob's own overlay.
+    ok(await a(["network", "create", "alices"]));
+    ok(await a(["run", "-d", "--name", "target", "--network", "alices", "--network-alias", "shared-alias", TEST_IMAGE, "sleep", "600"]));
+    const lookups = ["probe", "target", "tenant-a_target", "tasks.target", "tasks.tenant-a_target", "shared-alias", "tasks.shared-alias"]
+      .map((name) => `nslookup ${name} 127.0.0.11 >/dev/null 2>&1 && echo FOUND:${name}`)
+      .join("; ");
+    const seen = await b(["run", "--rm", "--name", "probe", "--network", "closed", TEST_IMAGE, "sh", "-c", `${lookups}; true`]);
+    expect(seen.code, seen.stderr).toBe(0);
+    // Its own name resolves, so the lookups work; none of alice's does.
+    expect(seen.stdout.match(/FOUND:\S+/g)).toEqual(["FOUND:probe"]);
+    ok(await a(["rm", "-f", "target"]));
+  });
+});
