@@ -124,3 +124,28 @@ describe("the swarm itself, to a tenant", () => {
     ok(await a(["rm", "-f", "target"]));
   });
 });
+
+describe("shared networks on a swarm", () => {
+  // While tenants share networks (SWARM_NETWORK_AUTHORIZATION=false), the proxy hid only `host`: a
+  // tenant listed the swarm's ingress network and docker_gwbridge, attached a container to
+  // docker_gwbridge, and removed both, the ingress and then every node's docker_gwbridge with it.
+  // The engine makes docker_gwbridge again on its own pool, outside the node firewall's ARP rule.
+  it("keeps the swarm's ingress network and the nodes' docker_gwbridge away from tenants", async () => {
+    const { b } = await tenants({ SWARM_NETWORK_AUTHORIZATION: "false" });
+    const proxy = proxies.at(-1)!;
+    const headers = { "x-auth-token": bob.token, "x-auth-tenantid": bob.tenant };
+    const listed = ok(await b(["network", "ls", "--format", "{{.Name}}"]))
+      .trim()
+      .split("\n");
+    expect(listed.filter((name) => /ingress|docker_gwbridge/.test(name))).toEqual([]);
+    for (const name of ["ingress", "docker_gwbridge"]) {
+      expect((await b(["network", "inspect", name])).code, name).not.toBe(0);
+      expect((await b(["run", "--rm", "--network", name, TEST_IMAGE, "true"])).code, name).not.toBe(0);
+      const removed = await fetch(`http://127.0.0.1:${proxy.port}/v1.41/networks/${name}`, { method: "DELETE", headers });
+      expect(removed.status, name).toBe(404);
+    }
+    for (const engine of cluster.engines) {
+      for (const name of ["ingress", "docker_gwbridge"]) expect((await engine.api("GET", `/networks/${name}`)).status, `${engine.name} ${name}`).toBe(200);
+    }
+  });
+});
