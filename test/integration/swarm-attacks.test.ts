@@ -70,6 +70,7 @@ describe("a swarm network's verbose inspect", () => {
 describe("the swarm itself, to a tenant", () => {
   it("keeps the swarm's own networks, its API and other tenants' overlays out of reach", async () => {
     const { a, b } = await tenants();
+    const since = String(Math.floor(Date.now() / 1000) - 1);
     const proxy = proxies.at(-1)!;
     const headers = { "x-auth-token": bob.token, "x-auth-tenantid": bob.tenant, "content-type": "application/json" };
     const call = (method: string, path: string, body?: unknown) =>
@@ -122,6 +123,11 @@ describe("the swarm itself, to a tenant", () => {
     // Its own name resolves, so the lookups work; none of alice's does.
     expect(seen.stdout.match(/FOUND:\S+/g)).toEqual(["FOUND:probe"]);
     ok(await a(["rm", "-f", "target"]));
+    // The manager's swarm events (the overlay's create, its attachments) are alice's alone too.
+    const until = String(Math.floor(Date.now() / 1000) + 1);
+    const events = (tenant: typeof a) => tenant(["events", "--since", since, "--until", until, "--format", "{{json .}}"]);
+    expect(ok(await events(a))).toContain("alices");
+    expect(ok(await events(b))).not.toMatch(/alices|target|tenant-a|shared-alias/);
   });
 });
 
