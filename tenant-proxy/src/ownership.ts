@@ -173,10 +173,19 @@ export function sharedNetworks(scope: Scope): ReadonlySet<string> {
   return hasTenantBridge(scope) ? TENANT_SHARED_NETWORKS : OPEN_SHARED_NETWORKS;
 }
 
-/** A network the caller may see: its own, or a predefined one it may use; `host` for administrators only. */
-export function isVisibleNetwork(scope: Scope, network: { Name: string; Labels: Labels }): boolean {
+/**
+ * The engine's own networks, an administrator's even while tenants share networks: `host` is a host
+ * escape; `docker_gwbridge` carries every tenant's overlay containers out of their node (the node
+ * firewall keeps them apart by the subnet it was made with, which the engine would not give one it
+ * re-made); a swarm's ingress network is its routing mesh. Shared, a tenant attached to the first
+ * and removed the others.
+ */
+const ENGINE_NETWORKS: ReadonlySet<string> = new Set(["host", "docker_gwbridge"]);
+
+/** A network the caller may see: its own, or a predefined one it may use; the engine's own for administrators only. */
+export function isVisibleNetwork(scope: Scope, network: { Name: string; Labels: Labels; Ingress?: boolean }): boolean {
   if (scope.unrestricted) return true;
-  if (network.Name === "host") return false;
+  if (ENGINE_NETWORKS.has(network.Name) || network.Ingress === true) return false;
   return sharedNetworks(scope).has(network.Name) || scope.owns(network.Labels);
 }
 

@@ -44,6 +44,7 @@ interface NetworkSummary {
   Id: string;
   Name: string;
   Labels: Labels;
+  Ingress?: boolean;
 }
 
 /** Not found, saying which nodes could not be asked, since the object may be there. */

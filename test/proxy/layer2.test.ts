@@ -128,4 +128,15 @@ describe("which `bridge` a caller sees", () => {
     expect(scopedFilterValues(SHARED_NETWORKS_SCOPE, ["bridge"])).toEqual(["bridge"]);
     expect(isVisibleNetwork(ADMIN_SCOPE, engineBridge)).toBe(true);
   });
+
+  it("tenants sharing networks: never the engine's own, host, docker_gwbridge or a swarm's ingress", () => {
+    for (const network of [
+      { Name: "host", Labels: {} },
+      { Name: "docker_gwbridge", Labels: {} },
+      { Name: "ingress", Labels: {}, Ingress: true },
+    ]) {
+      expect(isVisibleNetwork(SHARED_NETWORKS_SCOPE, network), network.Name).toBe(false);
+      expect(isVisibleNetwork(ADMIN_SCOPE, network), network.Name).toBe(true);
+    }
+  });
 });

@@ -86,6 +86,17 @@ describe("views", () => {
     expect(view.Containers).toEqual({ a: { Name: "web" } });
   });
 
+  it("keeps only the tenant's own tasks in a swarm network's verbose Services", () => {
+    const task = (name: string) => ({ Name: name, EndpointID: "e", EndpointIP: "10.0.1.2", Info: { "Host IP": "10.213.0.14" } });
+    const view = networkView(t1, SHARED_NETWORKS_SCOPE, {
+      Name: "shared",
+      Labels: null,
+      Containers: {},
+      Services: { "": { VIP: "<nil>", Tasks: [task("t1_web"), task("t2_db")] }, t2_only: { VIP: "10.0.1.9", Tasks: [task("t2_api")] } },
+    });
+    expect(view.Services).toEqual({ "": { VIP: "<nil>", Tasks: [task("web")] } });
+  });
+
   it("shows volumes by their tenant names, and shared networks as they are", () => {
     expect(volumeView(t1, { Name: "t1_v", Labels: { "berth.tenant": "t1" }, Mountpoint: "/d/t1_v/_data", Options: { type: "nfs" } })).toEqual({
       Name: "v",

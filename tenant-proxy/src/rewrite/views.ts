@@ -157,7 +157,7 @@ export function networkView(scope: Scope, networkScope: Scope, network: Json): J
   const containers = network.Containers as Record<string, Json> | null | undefined;
   return {
     ...network,
-    ...(scope.unrestricted ? {} : { Options: withoutServiceOptions(network.Options) }),
+    ...(scope.unrestricted ? {} : { Options: withoutServiceOptions(network.Options), Services: ownServiceTasks(scope, network.Services) }),
     Name: networkScope.visibleName(network.Name),
     Labels: visibleLabels(scope, network.Labels as Labels),
     Containers:
@@ -168,6 +168,23 @@ export function networkView(scope: Scope, networkScope: Scope, network: Json): J
           .map(([id, endpoint]) => [id, { ...endpoint, Name: scope.visibleName(endpoint.Name) }]),
       ),
   };
+}
+
+/**
+ * A swarm network's `Services` (a verbose inspect) list every endpoint the swarm's gossip knows on
+ * it, from every node, by container name, address and node address: a tenant sees its own tasks
+ * there, as in `Containers`, and no service without one of them.
+ */
+function ownServiceTasks(scope: Scope, services: unknown): unknown {
+  if (!services || typeof services !== "object") return services;
+  return Object.fromEntries(
+    Object.entries(services as Record<string, Json>).flatMap(([name, service]) => {
+      const tasks = ((service?.Tasks as Json[] | null) ?? [])
+        .filter((task) => typeof task?.Name === "string" && scope.isOwnEngineName(task.Name))
+        .map((task) => ({ ...task, Name: scope.visibleName(task.Name) }));
+      return tasks.length > 0 ? [[name, { ...service, Tasks: tasks }]] : [];
+    }),
+  );
 }
 
 /**
