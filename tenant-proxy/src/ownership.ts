@@ -182,6 +182,14 @@ export function sharedNetworks(scope: Scope): ReadonlySet<string> {
  */
 const ENGINE_NETWORKS: ReadonlySet<string> = new Set(["host", "docker_gwbridge"]);
 
+/**
+ * The engine's own networks by name, for where only a name is known (an event): `host`,
+ * `docker_gwbridge` and the swarm's routing mesh, `ingress` (which inspect marks `Ingress`).
+ */
+export function isEngineNetworkName(name: string): boolean {
+  return ENGINE_NETWORKS.has(name) || name === "ingress";
+}
+
 /** A network the caller may see: its own, or a predefined one it may use; the engine's own for administrators only. */
 export function isVisibleNetwork(scope: Scope, network: { Name: string; Labels: Labels; Ingress?: boolean }): boolean {
   if (scope.unrestricted) return true;
@@ -191,11 +199,12 @@ export function isVisibleNetwork(scope: Scope, network: { Name: string; Labels: 
 
 /**
  * Values of a `network`/`container`/`volume` filter as the engine must see them: the caller's own
- * names scoped, predefined networks as they are, and hex values also kept raw since they may be ids.
+ * names scoped, predefined networks as they are, and what may be an id also kept raw (`ids`: hex,
+ * or for networks a swarm's 25-character ids too); what matches is still only the caller's own.
  */
-export function scopedFilterValues(scope: Scope, values: readonly string[]): string[] {
+export function scopedFilterValues(scope: Scope, values: readonly string[], ids: RegExp = ID_PREFIX): string[] {
   return values.flatMap((value) => {
     if (sharedNetworks(scope).has(value) || scope.unrestricted) return [value];
-    return ID_PREFIX.test(value) || FULL_ID.test(value) ? [value, scope.engineName(value)] : [scope.engineName(value)];
+    return ids.test(value) || FULL_ID.test(value) ? [value, scope.engineName(value)] : [scope.engineName(value)];
   });
 }

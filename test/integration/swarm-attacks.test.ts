@@ -131,6 +131,24 @@ describe("the swarm itself, to a tenant", () => {
   });
 });
 
+describe("a swarm network's id in filters", () => {
+  // A swarm network's id is 25 characters of [0-9a-z]: the proxy kept only hex values raw in a
+  // `network=` filter, so `ps --filter network=<id>` found none of the tenant's own containers.
+  it("finds a tenant's containers on its overlay by the overlay's id, and none of another tenant's", async () => {
+    const { a, b } = await tenants();
+    ok(await a(["network", "create", "filtered"]));
+    ok(await a(["run", "-d", "--name", "on-filtered", "--network", "filtered", TEST_IMAGE, "sleep", "600"]));
+    const id = ok(await a(["network", "inspect", "-f", "{{.Id}}", "filtered"])).trim();
+    expect(id).toMatch(/^[0-9a-z]{25}$/);
+    for (const ref of [id, id.slice(0, 12), "filtered"]) {
+      expect(ok(await a(["ps", "--filter", `network=${ref}`, "--format", "{{.Names}}"])).trim(), ref).toMatch(/(^|\/)on-filtered$/);
+      expect(ok(await b(["ps", "-a", "--filter", `network=${ref}`, "--format", "{{.Names}}"])).trim(), ref).toBe("");
+    }
+    ok(await a(["rm", "-f", "on-filtered"]));
+    ok(await a(["network", "rm", "filtered"]));
+  });
+});
+
 describe("shared networks on a swarm", () => {
   // While tenants share networks (SWARM_NETWORK_AUTHORIZATION=false), the proxy hid only `host`: a
   // tenant listed the swarm's ingress network and docker_gwbridge, attached a container to

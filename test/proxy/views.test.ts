@@ -219,6 +219,14 @@ describe("eventView", () => {
     expect(eventView(t1, t1, { Type: "volume", Action: "create", Actor: { ID: "t2_v", Attributes: {} } })).toBeUndefined();
   });
 
+  // While tenants share networks, a network event is anyone's but the engine's own networks': the
+  // swarm's ingress and docker_gwbridge were hidden from inspect and lists, but not from events.
+  it("hides the engine's own networks' events from tenants sharing networks: host, docker_gwbridge, the swarm's ingress", () => {
+    const event = (name: string) => ({ Type: "network", Action: "create", Actor: { ID: "n", Attributes: { name, type: "overlay" } } });
+    for (const name of ["host", "docker_gwbridge", "ingress"]) expect(eventView(t1, SHARED_NETWORKS_SCOPE, event(name)), name).toBeUndefined();
+    expect(eventView(t1, SHARED_NETWORKS_SCOPE, event("shared"))).toMatchObject({ Actor: { Attributes: { name: "shared" } } });
+  });
+
   it("passes own network and volume events by their scoped names", () => {
     expect(eventView(t1, t1, { Type: "network", Action: "destroy", Actor: { ID: "n", Attributes: { name: "t1_front", type: "bridge" } } })).toMatchObject({
       Actor: { Attributes: { name: "front" } },

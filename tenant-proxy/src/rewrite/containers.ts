@@ -11,7 +11,7 @@
 import { randomInt } from "node:crypto";
 import { Refusal, badRequest, forbidden } from "../http/errors.ts";
 import { encodeSegments } from "../http/request.ts";
-import { checkLabels, checkName, hasTenantBridge, scopedFilterValues } from "../ownership.ts";
+import { NETWORK_ID_PREFIX, checkLabels, checkName, hasTenantBridge, scopedFilterValues } from "../ownership.ts";
 import { UPDATE_RULES, checkFields } from "../policy/fields.ts";
 import { flavorForUpdate } from "../policy/flavors.ts";
 import { checkMetadataSize, checkMountCount, checkPidsLimitUpdate, checkUlimits, healthcheckOverImage } from "../policy/limits.ts";
@@ -91,7 +91,7 @@ export const list: Handler = async (request): Promise<Reply> => {
   filters.delete("since");
   filters.delete("before");
   const networks = filters.get("network");
-  if (networks) filters.set("network", scopedFilterValues(request.networkScope, networks));
+  if (networks) filters.set("network", scopedFilterValues(request.networkScope, networks, NETWORK_ID_PREFIX));
   const volumes = filters.get("volume");
   if (volumes)
     filters.set(

@@ -6,7 +6,7 @@
  * networks and volumes, with names it knows. Events of deleted objects are matched by their scoped
  * names, since the objects (and their labels) are gone by then.
  */
-import { OWNER_LABEL, type Scope, scopedFilterValues } from "../ownership.ts";
+import { ID_PREFIX, NETWORK_ID_PREFIX, OWNER_LABEL, type Scope, isEngineNetworkName, scopedFilterValues } from "../ownership.ts";
 import { checkFields } from "../policy/fields.ts";
 import type { ClusterNode } from "../upstream/cluster.ts";
 import { urlAuthority } from "../policy/registries.ts";
@@ -232,7 +232,7 @@ export function eventView(scope: Scope, networkScope: Scope, event: any): unknow
     }
     case "network": {
       const name = attributes.name ?? "";
-      const own = networkScope.tenant === undefined ? name !== "host" && attributes.container === undefined : scope.isOwnEngineName(name);
+      const own = networkScope.tenant === undefined ? !isEngineNetworkName(name) && attributes.container === undefined : scope.isOwnEngineName(name);
       return own ? withAttributes({ ...attributes, name: networkScope.visibleName(name) }) : undefined;
     }
     case "volume": {
@@ -249,13 +249,13 @@ export const events: Handler = async (request): Promise<MergedStream> => {
     request.query.get("filters"),
     request.scope.unrestricted ? [...EVENT_FILTERS, "daemon", "plugin", "node", "scope"] : EVENT_FILTERS,
   );
-  for (const [key, scope] of [
-    ["container", request.scope],
-    ["network", request.networkScope],
-    ["volume", request.scope],
+  for (const [key, scope, ids] of [
+    ["container", request.scope, ID_PREFIX],
+    ["network", request.networkScope, NETWORK_ID_PREFIX],
+    ["volume", request.scope, ID_PREFIX],
   ] as const) {
     const values = filters.get(key);
-    if (values) filters.set(key, scopedFilterValues(scope, values));
+    if (values) filters.set(key, scopedFilterValues(scope, values, ids));
   }
   // Only events about containers, networks and volumes can be a tenant's; asking for other types
   // alone gets a quiet stream rather than an error, as an engine with no such events would.
