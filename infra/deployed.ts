@@ -69,20 +69,29 @@ export function engineLineProblems(config: BerthConfig, deployed: DeployedLine):
     {
       key: "berth:engineLine",
       message:
-        `this stack runs the ${deployed} line${deployed === "20.10" ? ` (its etcd VM ${etcdServerName(config.namePrefix)} exists)` : " (its nodes have no etcd VM)"}, ` +
+        `this stack runs the ${deployed} line${deployed === "20.10" ? ` (this project has its etcd VM's port ${etcdServerName(config.namePrefix)}; \`openstack port show ${etcdServerName(config.namePrefix)}\` shows it)` : " (its nodes have no etcd VM)"}, ` +
         `and a running stack cannot change line: its servers keep the image they were built from, so its engines would stay ${deployed === "20.10" ? "Docker 20.10" : "Debian 13's"}. ` +
         `Stand the ${config.engineLine} line up as a new stack (\`pulumi stack init\`), move the tenants to it, then \`pulumi destroy\` this one; or set berth:engineLine back to "${deployed}"`,
     },
   ];
 }
 
-/** Whether a port of this name exists (getPortIds answers an empty list for none). */
-async function portExists(name: string): Promise<boolean> {
-  return (await openstack.networking.getPortIds({ name })).ids.length > 0;
+/**
+ * Whether the stack's project has a port of this name. getPortIds (terraform-provider-openstack
+ * v1.54.1) lists by exact name, an empty list for none, and without a project every port the
+ * credentials see: an admin's see every project's, where another stack may use the same names.
+ */
+async function portExists(name: string, projectId: string): Promise<boolean> {
+  return (await openstack.networking.getPortIds({ name, projectId })).ids.length > 0;
 }
 
 async function deployedLine(config: BerthConfig): Promise<DeployedLine> {
-  const [etcd, firstNode] = await Promise.all([portExists(etcdServerName(config.namePrefix)), portExists(`${config.namePrefix}-${config.nodes[0]!.name}`)]);
+  // The project the stack's credentials are scoped to, where its ports are made.
+  const { projectId } = await openstack.identity.getAuthScope({ name: "berth-deployed-line" });
+  const [etcd, firstNode] = await Promise.all([
+    portExists(etcdServerName(config.namePrefix), projectId),
+    portExists(`${config.namePrefix}-${config.nodes[0]!.name}`, projectId),
+  ]);
   return etcd ? "20.10" : firstNode ? "current" : undefined;
 }
 
