@@ -409,7 +409,10 @@ describe("changing a running stack", () => {
     }
   });
 
-  // pulumi-command 1.2.1 (command.go): a Command runs again only when its triggers change. The proxy
+  // pulumi-command 1.2.1 (common/inputs.go, remote/commandController.go): a change of triggers
+  // replaces a Command, which runs `create` again; a change of any other input (stdin, connection)
+  // is an update, which runs `update`, or `create` when there is none, as here. Nothing else makes
+  // it run: not a dependency that ran again. The proxy
   // and each engine are provisioned again after a --replace (new server id), with the same script:
   // the health check must run again then too, so it watches the provisioning runs (their ids change
   // exactly when they run again), not only the proxy's script.
