@@ -201,6 +201,8 @@ describe("the swarm's overlay address pool (berth:overlayAddressPool)", () => {
     expect(run.status).toBe(0);
     expect(run.requests.some((request) => request.startsWith("POST"))).toBe(false);
   });
+  // A swarm made without a pool reports Docker's own, 10.0.0.0/8 in /24s (swarmkit v2 in moby
+  // v26.1.5: manager/controlapi/cluster.go, inbuiltDefaultAddressPool).
   it("refuses a swarm made with another pool, which no later setting can change", () => {
     const run = runSwarmAgainst({ state: "active", pool: ["10.0.0.0/8"] }, "10.128.0.0/12");
     expect(run.status).toBe(1);
