@@ -69,11 +69,23 @@ export function engineLineProblems(config: BerthConfig, deployed: DeployedLine):
     {
       key: "berth:engineLine",
       message:
-        `this stack runs the ${deployed} line${deployed === "20.10" ? ` (this project has its etcd VM's port ${etcdServerName(config.namePrefix)}; \`openstack port show ${etcdServerName(config.namePrefix)}\` shows it)` : " (its nodes have no etcd VM)"}, ` +
+        `this stack runs the ${deployed} line (${deployedLineEvidence(config, deployed)}), ` +
         `and a running stack cannot change line: its servers keep the image they were built from, so its engines would stay ${deployed === "20.10" ? "Docker 20.10" : "Debian 13's"}. ` +
         `Stand the ${config.engineLine} line up as a new stack (\`pulumi stack init\`), move the tenants to it, then \`pulumi destroy\` this one; or set berth:engineLine back to "${deployed}"`,
     },
   ];
+}
+
+/** The ports the line was read from, named so that an operator can look at them (`openstack port show`). */
+function deployedLineEvidence(config: BerthConfig, deployed: EngineLine): string {
+  const etcd = etcdServerName(config.namePrefix);
+  return deployed === "20.10"
+    ? `this project has the port ${etcd} of its etcd VM`
+    : `this project has the port ${firstNodePortName(config)} of its first node and none named ${etcd}`;
+}
+
+function firstNodePortName(config: BerthConfig): string {
+  return `${config.namePrefix}-${config.nodes[0]!.name}`;
 }
 
 /**
@@ -88,10 +100,7 @@ async function portExists(name: string, projectId: string): Promise<boolean> {
 async function deployedLine(config: BerthConfig): Promise<DeployedLine> {
   // The project the stack's credentials are scoped to, where its ports are made.
   const { projectId } = await openstack.identity.getAuthScope({ name: "berth-deployed-line" });
-  const [etcd, firstNode] = await Promise.all([
-    portExists(etcdServerName(config.namePrefix), projectId),
-    portExists(`${config.namePrefix}-${config.nodes[0]!.name}`, projectId),
-  ]);
+  const [etcd, firstNode] = await Promise.all([portExists(etcdServerName(config.namePrefix), projectId), portExists(firstNodePortName(config), projectId)]);
   return etcd ? "20.10" : firstNode ? "current" : undefined;
 }
 
