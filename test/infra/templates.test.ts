@@ -184,6 +184,8 @@ describe("the swarm's overlay address pool (berth:overlayAddressPool)", () => {
   // docker/cli v26.1 docs/reference/commandline/swarm_init.md: --default-addr-pool defaults to
   // 10.0.0.0/8 and --default-addr-pool-mask-length to 24, and Docker's overlay docs: "Default address
   // pools can only be configured on swarm init and cannot be altered after cluster creation."
+  // No DataPathPort: 0 is VXLAN's 4789 (moby v26.1.5 daemon/cluster/listen_addr.go getDataPathPort),
+  // the port the node group admits between nodes and the node firewall keeps containers from.
   it("initialises the swarm with the stack's pool in /24s, not Docker's 10.0.0.0/8", () => {
     const run = runSwarmAgainst({ state: "inactive" }, "10.128.0.0/12");
     expect(run.stderr).toBe("");
