@@ -549,6 +549,33 @@ describe("changing a running stack", () => {
     }
   });
 
+  // parseConfig knows a new network's range only; an existing one's is its subnet's, which the
+  // mock cloud reports as 10.42.0.0/16 (getSubnet). A pool over it shadows the nodes' network in
+  // every container of a bridge or overlay from that pool.
+  it("an existing network's range is read before anything is created, and a pool over it is refused", async () => {
+    const { checkAgainstCloud } = await import("../../infra/deployed.ts");
+    const { parseConfig, ConfigError } = await import("../../infra/config.ts");
+    const refusal = async (changes: Record<string, unknown>) => {
+      const values: Record<string, unknown> = { ...exampleValues(), network: { networkId: "net-123", subnetId: "subnet-456" }, ...changes };
+      try {
+        await checkAgainstCloud(parseConfig(rawConfig(values), parseOptions));
+        return "accepted";
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        return error.issues.map((issue) => `${issue.key}: ${issue.message}`).join("\n");
+      }
+    };
+    expect(await refusal({})).toBe("accepted");
+    expect(await refusal({ containerAddressPool: "10.42.0.0/18" })).toBe(
+      "berth:containerAddressPool: 10.42.0.0/18 overlaps the existing subnet subnet-456 (10.42.0.0/16): choose another range for container networks",
+    );
+    const current = { engineLine: "current", etcd: undefined, image: undefined };
+    expect(await refusal(current)).toBe("accepted");
+    expect(await refusal({ ...current, overlayAddressPool: "10.0.0.0/8" })).toBe(
+      "berth:overlayAddressPool: 10.0.0.0/8 overlaps the existing subnet subnet-456 (10.42.0.0/16): choose another range for overlay networks",
+    );
+  });
+
   it("a smaller data volume is refused at `pulumi up` (Cinder does not shrink a volume)", async () => {
     expect(changesOf((await plan(withNfs({}), withNfs({ dataVolumeSize: 50 }))).changes, isServerOrData)).toEqual([
       "berth-nfs-data: refused (berth-nfs-data: Cinder cannot shrink a volume (100 GB to 50 GB))",
