@@ -219,14 +219,17 @@ export class BerthCluster extends pulumi.ComponentResource {
       ]),
     );
     // The current line's overlays span the nodes once they form a swarm: the proxy starts after it.
+    // Its overlay pool is set exactly on the current line (parseConfig).
+    const overlayPool = config.overlayAddressPool;
     const swarm =
-      config.engineLine === "current"
+      config.engineLine === "current" && overlayPool
         ? new Swarm(
             `${name}-swarm`,
             {
               connection: sshConnection(access, bastionHost),
               nodes: pulumi.all(nodes.map((node) => node.host.privateAddress.apply((address) => ({ name: node.config.name, address })))),
               nodesProvisioned,
+              addressPool: overlayPool.text,
               instanceId: manager.instanceId,
               builtFrom: manager.builtFrom,
             },

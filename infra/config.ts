@@ -12,7 +12,7 @@ import { basename } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { checkFixedAddresses, cidrsOverlap, isWholeInternet, parseCidr, effectiveMtu, type Cidr } from "./net.ts";
-import { DEFAULT_CONTAINER_ADDRESS_POOL } from "./render.ts";
+import { DEFAULT_CONTAINER_ADDRESS_POOL, DEFAULT_OVERLAY_ADDRESS_POOL } from "./render.ts";
 // The proxy's own readers of its files: a stack the proxy would refuse is refused at preview.
 import { OPERATIONS } from "../tenant-proxy/src/operations.ts";
 import { type ApiFilterFile, disabledOperations } from "../tenant-proxy/src/policy/api-filter.ts";
@@ -89,6 +89,8 @@ export interface BerthConfig {
   dockerVersion: string;
   /** berth:containerAddressPool: the engines' pool for bridge networks (--default-address-pool). */
   containerAddressPool: Cidr;
+  /** berth:overlayAddressPool: the current line's swarm's pool for overlay networks, in /24s; none on 20.10. */
+  overlayAddressPool?: Cidr;
   osd: { enabled: boolean; image: string };
   /** berth:sandbox: what stands between a tenant's container and the node's kernel (infra/sandbox.ts). */
   sandbox: Sandbox;
@@ -240,6 +242,7 @@ const SCHEMAS = {
     .regex(/^[0-9A-Za-z.+~:*-]+$/, "expected a Debian version pattern such as 20.10.*")
     .optional(),
   containerAddressPool: z.string().default(DEFAULT_CONTAINER_ADDRESS_POOL),
+  overlayAddressPool: z.string().default(DEFAULT_OVERLAY_ADDRESS_POOL),
   osdPlugin: z.boolean().default(false),
   osdImage: z
     .string()
@@ -374,6 +377,39 @@ class Checks {
     }
     if (network?.kind === "new" && cidrsOverlap(pool, network.cidr)) {
       this.problem("berth:containerAddressPool", `${pool.text} overlaps the private network ${network.cidr.text}: choose another range for container networks`);
+      return undefined;
+    }
+    return pool;
+  }
+
+  /**
+   * The current line's swarm's pool for overlay networks, given at `swarm init` (a swarm keeps the
+   * pool it was made with; Docker's own is 10.0.0.0/8, which holds the default private network):
+   * IPv4, /24 or wider, and clear of the nodes' network and the engines' bridge pool, which an
+   * overlay's subnet would shadow in every container attached to it. The 20.10 line has no swarm.
+   */
+  overlayAddressPool(network: NetworkConfig | undefined, containerPool: Cidr | undefined): Cidr | undefined {
+    if (this.line() !== "current") {
+      if (this.raw.values.overlayAddressPool !== undefined)
+        this.problem("berth:overlayAddressPool", "the 20.10 line has no swarm (its overlays go through etcd): remove berth:overlayAddressPool from the stack");
+      return undefined;
+    }
+    const text = this.values.overlayAddressPool;
+    if (text === undefined) return undefined;
+    const pool = parseCidr(text);
+    if (!pool || pool.version !== 4 || pool.prefix > 24 || pool.prefix < 8) {
+      this.problem("berth:overlayAddressPool", `expected an IPv4 CIDR between /8 and /24 (overlay networks are /24s), got "${text}"`);
+      return undefined;
+    }
+    if (network?.kind === "new" && cidrsOverlap(pool, network.cidr)) {
+      this.problem("berth:overlayAddressPool", `${pool.text} overlaps the private network ${network.cidr.text}: choose another range for overlay networks`);
+      return undefined;
+    }
+    if (containerPool && cidrsOverlap(pool, containerPool)) {
+      this.problem(
+        "berth:overlayAddressPool",
+        `${pool.text} overlaps berth:containerAddressPool ${containerPool.text}: choose ranges apart for bridge and overlay networks`,
+      );
       return undefined;
     }
     return pool;
@@ -585,6 +621,7 @@ export function parseConfig(raw: RawConfig, options: ParseOptions = {}): BerthCo
   const network = checks.network();
   const nodes = checks.nodes(network);
   const containerAddressPool = checks.containerAddressPool(network);
+  const overlayAddressPool = checks.overlayAddressPool(network, containerAddressPool);
   const manager = checks.host(values.manager, "manager");
   const etcd = checks.line() === "20.10" ? checks.host(values.etcd, "etcd") : undefined;
   const nfs = checks.host(values.nfs, "nfs");
@@ -617,6 +654,7 @@ export function parseConfig(raw: RawConfig, options: ParseOptions = {}): BerthCo
     ...(v.publicKey !== undefined ? { operatorKey: v.publicKey } : {}),
     dockerVersion: dockerVersion!,
     containerAddressPool: containerAddressPool!,
+    ...(overlayAddressPool ? { overlayAddressPool } : {}),
     osd: { enabled: v.osdPlugin, image: v.osdImage },
     sandbox: v.sandbox,
     proxy: proxy!,
@@ -643,6 +681,7 @@ const STRING_KEYS = new Set([
   "sshPrivateKey",
   "dockerVersion",
   "containerAddressPool",
+  "overlayAddressPool",
   "osdImage",
   "sandbox",
 ]);

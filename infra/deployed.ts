@@ -6,12 +6,14 @@
  * ignores it after creation, so without this check a new type would silently not apply). Nor can
  * a running stack change its engine line: its servers keep the image they were built from, so the
  * nodes would stay Debian 12's 20.10 engines (or Debian 13's) under the other line's settings.
+ * And what only the cloud knows: an existing network's range, which no address pool may overlap.
  */
 import * as openstack from "@pulumi/openstack";
 import { ConfigError, type BerthConfig, type ConfigIssue } from "./config.ts";
 import type { EngineLine } from "./engine-line.ts";
 import { dataVolumeName } from "./components/host.ts";
 import { etcdServerName, nfsServerName } from "./cluster.ts";
+import { cidrsOverlap, parseCidr } from "./net.ts";
 
 export interface DeployedVolume {
   name: string;
@@ -69,26 +71,72 @@ export function engineLineProblems(config: BerthConfig, deployed: DeployedLine):
     {
       key: "berth:engineLine",
       message:
-        `this stack runs the ${deployed} line${deployed === "20.10" ? ` (its etcd VM ${etcdServerName(config.namePrefix)} exists)` : " (its nodes have no etcd VM)"}, ` +
+        `this stack runs the ${deployed} line (${deployedLineEvidence(config, deployed)}), ` +
         `and a running stack cannot change line: its servers keep the image they were built from, so its engines would stay ${deployed === "20.10" ? "Docker 20.10" : "Debian 13's"}. ` +
         `Stand the ${config.engineLine} line up as a new stack (\`pulumi stack init\`), move the tenants to it, then \`pulumi destroy\` this one; or set berth:engineLine back to "${deployed}"`,
     },
   ];
 }
 
-/** Whether a port of this name exists (getPortIds answers an empty list for none). */
-async function portExists(name: string): Promise<boolean> {
-  return (await openstack.networking.getPortIds({ name })).ids.length > 0;
+/** The ports the line was read from, named so that an operator can look at them (`openstack port show`). */
+function deployedLineEvidence(config: BerthConfig, deployed: EngineLine): string {
+  const etcd = etcdServerName(config.namePrefix);
+  return deployed === "20.10"
+    ? `this project has the port ${etcd} of its etcd VM`
+    : `this project has the port ${firstNodePortName(config)} of its first node and none named ${etcd}`;
+}
+
+function firstNodePortName(config: BerthConfig): string {
+  return `${config.namePrefix}-${config.nodes[0]!.name}`;
+}
+
+/**
+ * Whether the stack's project has a port of this name. getPortIds (terraform-provider-openstack
+ * v1.54.1) lists by exact name, an empty list for none, and without a project every port the
+ * credentials see: an admin's see every project's, where another stack may use the same names.
+ */
+async function portExists(name: string, projectId: string): Promise<boolean> {
+  return (await openstack.networking.getPortIds({ name, projectId })).ids.length > 0;
 }
 
 async function deployedLine(config: BerthConfig): Promise<DeployedLine> {
-  const [etcd, firstNode] = await Promise.all([portExists(etcdServerName(config.namePrefix)), portExists(`${config.namePrefix}-${config.nodes[0]!.name}`)]);
+  // The project the stack's credentials are scoped to, where its ports are made.
+  const { projectId } = await openstack.identity.getAuthScope({ name: "berth-deployed-line" });
+  const [etcd, firstNode] = await Promise.all([portExists(etcdServerName(config.namePrefix), projectId), portExists(firstNodePortName(config), projectId)]);
   return etcd ? "20.10" : firstNode ? "current" : undefined;
+}
+
+/**
+ * The address pools over an existing network's subnet, whose range parseConfig cannot know (it
+ * refuses the same for a new network): a container network from such a pool shadows the nodes'
+ * network in every container on it. Pure.
+ */
+export function existingSubnetProblems(config: BerthConfig, subnet: { id: string; cidr: string } | undefined): ConfigIssue[] {
+  const range = subnet && parseCidr(subnet.cidr);
+  if (!subnet || !range) return [];
+  const pools = [
+    { key: "containerAddressPool", pool: config.containerAddressPool, what: "container networks" },
+    ...(config.overlayAddressPool ? [{ key: "overlayAddressPool", pool: config.overlayAddressPool, what: "overlay networks" }] : []),
+  ];
+  return pools
+    .filter(({ pool }) => cidrsOverlap(pool, range))
+    .map(({ key, pool, what }) => ({
+      key: `berth:${key}`,
+      message: `${pool.text} overlaps the existing subnet ${subnet.id} (${range.text}): choose another range for ${what}`,
+    }));
+}
+
+/** The existing network's subnet as Neutron reports it; none for a network the stack makes. */
+async function existingSubnet(config: BerthConfig): Promise<{ id: string; cidr: string } | undefined> {
+  if (config.network.kind !== "existing") return undefined;
+  const { subnetId, networkId } = config.network;
+  const subnet = await openstack.networking.getSubnet({ subnetId, networkId });
+  return { id: subnetId, cidr: subnet.cidr };
 }
 
 /** Throws ConfigError when the configuration asks what the deployed stack cannot do. */
 export async function checkAgainstCloud(config: BerthConfig): Promise<void> {
-  const [volume, line] = await Promise.all([deployedDataVolume(config), deployedLine(config)]);
-  const problems = [...dataVolumeProblems(config, volume), ...engineLineProblems(config, line)];
+  const [volume, line, subnet] = await Promise.all([deployedDataVolume(config), deployedLine(config), existingSubnet(config)]);
+  const problems = [...dataVolumeProblems(config, volume), ...engineLineProblems(config, line), ...existingSubnetProblems(config, subnet)];
   if (problems.length > 0) throw new ConfigError(problems);
 }

@@ -109,6 +109,14 @@ export interface DockerDefaultsInput {
  */
 export const DEFAULT_CONTAINER_ADDRESS_POOL = "172.20.0.0/14";
 
+/**
+ * Where the current line's swarm takes its overlay networks' subnets from, in /24s (its
+ * DefaultAddrPool, given at init: Docker's own is 10.0.0.0/8, ingress first at 10.0.0.0/24, which
+ * holds the stack's default network and DevStack's). 10.128.0.0/12 is 4096 overlays, clear of
+ * both, of the container pool above and of the local cluster's bridges.
+ */
+export const DEFAULT_OVERLAY_ADDRESS_POOL = "10.128.0.0/12";
+
 /** The size of each bridge network's subnet taken from the address pool: 254 containers. */
 const ADDRESS_POOL_SUBNET = 24;
 
@@ -186,6 +194,11 @@ export interface SwarmInput {
   workers: SwarmNode[];
   enginePort: number;
   swarmPort: number;
+  /**
+   * Where the swarm takes its overlays' subnets from (berth:overlayAddressPool), in /24s: given at
+   * init, since a swarm's pool is fixed when it is made (without one, Docker takes 10.0.0.0/8).
+   */
+  addressPool: string;
   /** How long the manager may take to list every node ready. */
   readySeconds: number;
 }
@@ -199,7 +212,12 @@ export function renderSwarm(input: SwarmInput): string {
   // The script writes address:port unbracketed, as an IPv4 address is written.
   if (!addresses.every((one) => isIP(one) === 4)) throw new Error(`swarm: the nodes' addresses must be IPv4 (${addresses.join(", ")})`);
   if (new Set(addresses).size !== addresses.length) throw new Error(`swarm: two nodes share an address (${addresses.join(", ")})`);
+  const pool = parseCidr(input.addressPool);
+  if (!pool || pool.version !== 4 || pool.prefix > ADDRESS_POOL_SUBNET)
+    throw new Error(`swarm: addressPool ${JSON.stringify(input.addressPool)} is not an IPv4 CIDR of /${ADDRESS_POOL_SUBNET} or wider`);
   return render("swarm.sh.hbs", {
+    addressPool: pool.text,
+    subnetSize: ADDRESS_POOL_SUBNET,
     manager,
     workers,
     addresses,

@@ -683,18 +683,18 @@ export function proxyBundleFiles(bundle: { sha256: string; sourceMap: { sha256: 
 const SWARM_READY_SECONDS = 120;
 
 /** The current line's swarm over the nodes, in berth:nodes order: the first one manages it. */
-export function swarmInput(nodes: SwarmNode[]): SwarmInput {
+export function swarmInput(nodes: SwarmNode[], addressPool: string): SwarmInput {
   const [manager, ...workers] = nodes;
   if (!manager) throw new Error("a swarm needs at least one node");
-  return { manager, workers, enginePort: ENGINE_PORT, swarmPort: SWARM_MANAGEMENT_PORT, readySeconds: SWARM_READY_SECONDS };
+  return { manager, workers, enginePort: ENGINE_PORT, swarmPort: SWARM_MANAGEMENT_PORT, addressPool, readySeconds: SWARM_READY_SECONDS };
 }
 
 /**
  * The script that forms the current line's swarm, run on the manager VM once every node is
  * provisioned: after cloud-init, which installs the jq it reads the engines' answers with.
  */
-export function swarmScriptFor(nodes: SwarmNode[]): string {
-  return `${WAIT_FOR_CLOUD_INIT}\n${renderSwarm(swarmInput(nodes))}`;
+export function swarmScriptFor(nodes: SwarmNode[], addressPool: string): string {
+  return `${WAIT_FOR_CLOUD_INIT}\n${renderSwarm(swarmInput(nodes, addressPool))}`;
 }
 
 /** The plan's first-boot user data, with the SSH host key the stack made for the VM. */

@@ -9,6 +9,8 @@ export interface SwarmArgs {
   connection: pulumi.Input<types.input.remote.ConnectionArgs>;
   /** The nodes in berth:nodes order: the first initialises the swarm and manages it, the others join as workers. */
   nodes: pulumi.Input<SwarmNode[]>;
+  /** berth:overlayAddressPool: where the swarm takes its overlays' subnets from, given when it is made. */
+  addressPool: string;
   /**
    * The nodes' provisioning: the swarm forms once every engine runs, and again whenever one of them
    * runs again (a rebuilt node is a new engine, outside the swarm until it joins).
@@ -31,7 +33,7 @@ export class Swarm extends pulumi.ComponentResource {
 
   constructor(name: string, args: SwarmArgs, opts?: pulumi.ComponentResourceOptions) {
     super("berth:infra:Swarm", name, {}, opts);
-    const script = pulumi.output(args.nodes).apply(swarmScriptFor);
+    const script = pulumi.output(args.nodes).apply((nodes) => swarmScriptFor(nodes, args.addressPool));
     this.command = new remote.Command(
       `${name}-form`,
       {

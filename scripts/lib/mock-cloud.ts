@@ -31,8 +31,12 @@ export interface MockCloud {
   publishImage(name: string, id: string): void;
   /** A volume the cloud holds (a deployed stack's), found by name; undefined removes it. */
   holdVolume(name: string, volume: { size: number; volumeType: string } | undefined): void;
-  /** Ports the cloud holds (a deployed stack's), found by name: every other one is forgotten. */
-  holdPorts(names: string[]): void;
+  /**
+   * Ports the cloud holds (a deployed stack's), found by name: every other one is forgotten. They
+   * are the stack's own project's unless `project` names another, whose ports Neutron lists to an
+   * admin's credentials all the same.
+   */
+  holdPorts(names: string[], project?: string): void;
   /** Awaits an output's value. */
   value<T>(output: pulumi.Output<T>): Promise<T>;
 }
@@ -85,8 +89,10 @@ const publishedImages = new Map<string, string>();
 
 /** Volume name -> what Cinder reports of it. */
 const heldVolumes = new Map<string, { size: number; volumeType: string }>();
-/** Port names Neutron lists. */
-const heldPorts = new Set<string>();
+/** The project the stack's credentials are scoped to. */
+export const MOCK_PROJECT_ID = "project-berth";
+/** Port name -> the project of the port Neutron lists. */
+const heldPorts = new Map<string, string>();
 
 function answer(token: string, inputs: Record<string, any>): Record<string, unknown> {
   switch (token) {
@@ -101,9 +107,16 @@ function answer(token: string, inputs: Record<string, any>): Record<string, unkn
       }
       return { ...inputs, id: `volume-${inputs.name}`, ...volume };
     }
-    case "openstack:networking/getPortIds:getPortIds":
-      // data_source_openstack_networking_port_ids_v2.go: every match, none an empty list.
-      return { ...inputs, id: `ports-${inputs.name}`, ids: heldPorts.has(inputs.name) ? [`port-${inputs.name}`] : [] };
+    case "openstack:networking/getPortIds:getPortIds": {
+      // data_source_openstack_networking_port_ids_v2.go: every match, none an empty list; Neutron
+      // lists an admin every project's ports unless project_id is given.
+      const project = heldPorts.get(inputs.name);
+      const listed = project !== undefined && (inputs.projectId === undefined || inputs.projectId === project);
+      return { ...inputs, id: `ports-${inputs.name}`, ids: listed ? [`port-${inputs.name}`] : [] };
+    }
+    case "openstack:identity/getAuthScope:getAuthScope":
+      // data_source_openstack_identity_auth_scope_v3.go: the token's project.
+      return { ...inputs, id: inputs.name, projectId: MOCK_PROJECT_ID };
     case "openstack:images/getImage:getImage":
       return { ...inputs, id: publishedImages.get(inputs.name) ?? `image-${inputs.name}` };
     case "openstack:networking/getNetwork:getNetwork":
@@ -185,9 +198,9 @@ export async function startMockCloud(project = "berth", stack = "test", mocks: p
     },
     publishImage: (name, id) => publishedImages.set(name, id),
     holdVolume: (name, volume) => (volume ? heldVolumes.set(name, volume) : heldVolumes.delete(name)),
-    holdPorts: (names) => {
+    holdPorts: (names, project = MOCK_PROJECT_ID) => {
       heldPorts.clear();
-      for (const name of names) heldPorts.add(name);
+      for (const name of names) heldPorts.set(name, project);
     },
     value: (output) => new Promise((resolve) => output.apply((value) => resolve(value))),
   };

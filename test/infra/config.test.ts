@@ -65,6 +65,17 @@ describe("a good stack file", () => {
     const config = parseConfig(rawConfig({ ...exampleValues(), engineLine: "current", dockerVersion: "26.1.5+dfsg1-9*", etcd: undefined }), parseOptions);
     expect([config.dockerVersion, config.manager.image]).toEqual(["26.1.5+dfsg1-9*", exampleValues().image]);
   });
+  // Docker's swarm docs (docs.docker.com engine/network/drivers/overlay, "Using custom default
+  // address pools"; docker/cli v26.1 `swarm init --default-addr-pool`): without a pool at init the
+  // swarm takes overlays' /24s from 10.0.0.0/8, ingress first (10.0.0.0/24), and "default address
+  // pools can only be configured on swarm init". 10.0.0.0/8 holds the stack's own default network.
+  it("gives the current line's swarm an overlay pool clear of the stack's networks, and the 20.10 line none", () => {
+    const config = parseConfig(rawConfig({ ...exampleValues(), engineLine: "current", etcd: undefined }), parseOptions);
+    expect(config.overlayAddressPool?.text).toBe("10.128.0.0/12");
+    const chosen = parseConfig(rawConfig({ ...exampleValues(), engineLine: "current", etcd: undefined, overlayAddressPool: "100.64.0.0/16" }), parseOptions);
+    expect(chosen.overlayAddressPool?.text).toBe("100.64.0.0/16");
+    expect(parseConfig(rawConfig(), parseOptions).overlayAddressPool).toBeUndefined();
+  });
   it("lists the nodes by name, whatever order the file has them in", () => {
     const values = exampleValues();
     values.nodes = { zeta: {}, alpha: {}, "docker-host-9": {} };
@@ -208,6 +219,29 @@ describe("a bad stack file is refused with an error that names the key", () => {
       withValues({ engineLine: "current", osdPlugin: true }),
       /^berth:osdPlugin: the OpenStorage plugin keeps its state in the 20.10 line's etcd/,
     ],
+    // An overlay subnet that overlaps the nodes' network (or the engines' bridges) shadows it in
+    // every container attached to the overlay: the cluster's published ports and DNS out of reach.
+    [
+      "a swarm overlay pool that holds the private network, as Docker's default 10.0.0.0/8 would",
+      withValues({ engineLine: "current", etcd: undefined, overlayAddressPool: "10.0.0.0/8" }),
+      /^berth:overlayAddressPool: 10\.0\.0\.0\/8 overlaps the private network 10\.42\.0\.0\/16/,
+    ],
+    [
+      "a private network inside the default swarm overlay pool",
+      withValues({ engineLine: "current", etcd: undefined, network: { cidr: "10.130.0.0/16" } }),
+      /^berth:overlayAddressPool: 10\.128\.0\.0\/12 overlaps the private network 10\.130\.0\.0\/16/,
+    ],
+    [
+      "a swarm overlay pool inside the engines' container pool",
+      withValues({ engineLine: "current", etcd: undefined, overlayAddressPool: "172.21.0.0/16" }),
+      /^berth:overlayAddressPool: 172\.21\.0\.0\/16 overlaps berth:containerAddressPool 172\.20\.0\.0\/14/,
+    ],
+    [
+      "a swarm overlay pool narrower than one overlay",
+      withValues({ engineLine: "current", etcd: undefined, overlayAddressPool: "10.128.0.0/25" }),
+      /^berth:overlayAddressPool: expected an IPv4 CIDR between \/8 and \/24/,
+    ],
+    ["a swarm overlay pool on the 20.10 line", withValues({ overlayAddressPool: "10.128.0.0/12" }), /^berth:overlayAddressPool: the 20.10 line has no swarm/],
     [
       "a private key for the imported key, no longer used",
       withValues({ publicKey: "ssh-ed25519 AAAAC3Nza operator", sshPrivateKey: "-----BEGIN OPENSSH PRIVATE KEY-----" }),

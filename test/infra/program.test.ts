@@ -409,7 +409,10 @@ describe("changing a running stack", () => {
     }
   });
 
-  // pulumi-command 1.2.1 (command.go): a Command runs again only when its triggers change. The proxy
+  // pulumi-command 1.2.1 (common/inputs.go, remote/commandController.go): a change of triggers
+  // replaces a Command, which runs `create` again; a change of any other input (stdin, connection)
+  // is an update, which runs `update`, or `create` when there is none, as here. Nothing else makes
+  // it run: not a dependency that ran again. The proxy
   // and each engine are provisioned again after a --replace (new server id), with the same script:
   // the health check must run again then too, so it watches the provisioning runs (their ids change
   // exactly when they run again), not only the proxy's script.
@@ -527,14 +530,50 @@ describe("changing a running stack", () => {
       cloud.holdPorts([...nodePorts, "berth-test-etcd", "berth-test-manager"]);
       expect(await refusal("20.10")).toBe("accepted");
       expect(await refusal("current")).toMatch(
-        /^berth:engineLine: this stack runs the 20.10 line \(its etcd VM berth-test-etcd exists\), and a running stack cannot change line.*`pulumi stack init`.*or set berth:engineLine back to "20.10"$/,
+        /^berth:engineLine: this stack runs the 20.10 line \(this project has the port berth-test-etcd of its etcd VM\), and a running stack cannot change line.*`pulumi stack init`.*or set berth:engineLine back to "20.10"$/,
       );
       cloud.holdPorts([...nodePorts, "berth-test-manager"]);
       expect(await refusal("current")).toBe("accepted");
-      expect(await refusal("20.10")).toMatch(/^berth:engineLine: this stack runs the current line \(its nodes have no etcd VM\)/);
+      expect(await refusal("20.10")).toMatch(
+        /^berth:engineLine: this stack runs the current line \(this project has the port berth-test-docker-host-1 of its first node and none named berth-test-etcd\)/,
+      );
+      // terraform-provider-openstack v1.54.1 data_source_openstack_networking_port_ids_v2.go lists
+      // by exact name and, without project_id, every port the credentials see: an admin's, every
+      // project's. Another project's stack of the same names (the default prefix is
+      // <project>-<stack>) is not this one.
+      cloud.holdPorts([...nodePorts, "berth-test-etcd", "berth-test-manager"], "project-other");
+      expect(await refusal("current")).toBe("accepted");
+      expect(await refusal("20.10")).toBe("accepted");
     } finally {
       cloud.holdPorts([]);
     }
+  });
+
+  // parseConfig knows a new network's range only; an existing one's is its subnet's, which the
+  // mock cloud reports as 10.42.0.0/16 (getSubnet). A pool over it shadows the nodes' network in
+  // every container of a bridge or overlay from that pool.
+  it("an existing network's range is read before anything is created, and a pool over it is refused", async () => {
+    const { checkAgainstCloud } = await import("../../infra/deployed.ts");
+    const { parseConfig, ConfigError } = await import("../../infra/config.ts");
+    const refusal = async (changes: Record<string, unknown>) => {
+      const values: Record<string, unknown> = { ...exampleValues(), network: { networkId: "net-123", subnetId: "subnet-456" }, ...changes };
+      try {
+        await checkAgainstCloud(parseConfig(rawConfig(values), parseOptions));
+        return "accepted";
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        return error.issues.map((issue) => `${issue.key}: ${issue.message}`).join("\n");
+      }
+    };
+    expect(await refusal({})).toBe("accepted");
+    expect(await refusal({ containerAddressPool: "10.42.0.0/18" })).toBe(
+      "berth:containerAddressPool: 10.42.0.0/18 overlaps the existing subnet subnet-456 (10.42.0.0/16): choose another range for container networks",
+    );
+    const current = { engineLine: "current", etcd: undefined, image: undefined };
+    expect(await refusal(current)).toBe("accepted");
+    expect(await refusal({ ...current, overlayAddressPool: "10.0.0.0/8" })).toBe(
+      "berth:overlayAddressPool: 10.0.0.0/8 overlaps the existing subnet subnet-456 (10.42.0.0/16): choose another range for overlay networks",
+    );
   });
 
   it("a smaller data volume is refused at `pulumi up` (Cinder does not shrink a volume)", async () => {

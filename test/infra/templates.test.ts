@@ -39,6 +39,7 @@ import {
   type RolePlan,
 } from "../../infra/roles.ts";
 import { parseExports } from "./exports-syntax.ts";
+import { NODE18, NODE18_LIBS } from "../../scripts/lib/node18.ts";
 import { CLUSTER, exampleNodePlan, examplePlans } from "./plans.ts";
 
 const plans = examplePlans();
@@ -107,6 +108,7 @@ describe("rendered files match their reviewed snapshots", () => {
 describe("what the current engine line (berth:engineLine current) changes on a node, and its swarm", () => {
   const current = exampleNodePlan("current");
   const swarmNodes = Object.entries(CLUSTER.nodes).map(([name, address]) => ({ name, address }));
+  const pool = "10.128.0.0/12";
   it("node: the files that differ and the user data", async () => {
     for (const file of current.files.filter((one) => one.content !== fileOf(plans.node!, one.path))) {
       await expect(file.content).toMatchFileSnapshot(`__snapshots__/node-current/${snapshotName(file.path)}`);
@@ -114,7 +116,7 @@ describe("what the current engine line (berth:engineLine current) changes on a n
     await expect(cloudInitFor(current)).toMatchFileSnapshot("__snapshots__/node-current/cloud-init.yaml");
   });
   it("swarm: the script the manager forms it with", async () => {
-    await expect(renderSwarm(swarmInput(swarmNodes))).toMatchFileSnapshot("__snapshots__/swarm/swarm.sh");
+    await expect(renderSwarm(swarmInput(swarmNodes, pool))).toMatchFileSnapshot("__snapshots__/swarm/swarm.sh");
   });
   it("runs the engine without a cluster store, pins docker.io 26.1 and checks for 23 or later, and has no etcd anywhere", () => {
     const options = fileOf(current, PATHS.dockerDefaults);
@@ -127,17 +129,89 @@ describe("what the current engine line (berth:engineLine current) changes on a n
     expect(current.services.filter((unit) => /etcd|berth-osd/.test(unit))).toEqual([]);
   });
   it("waits for cloud-init on the manager (which installs jq) before forming the swarm", () => {
-    const script = swarmScriptFor(swarmNodes);
+    const script = swarmScriptFor(swarmNodes, pool);
     expect(script.indexOf("cloud-init status --wait")).toBeGreaterThanOrEqual(0);
     expect(script.indexOf("cloud-init status --wait")).toBeLessThan(script.indexOf("/swarm/init"));
     expect(plans.manager!.packages).toContain("jq");
   });
   it("refuses two nodes at one address, and a name or an address that would break the script", () => {
     const [first, second] = swarmNodes as [{ name: string; address: string }, { name: string; address: string }];
-    expect(() => renderSwarm(swarmInput([first, { ...second, address: first.address }]))).toThrow(/two nodes share an address/);
-    expect(() => renderSwarm(swarmInput([first, { ...second, name: "x; reboot" }]))).toThrow(/workers\.0\.name/);
-    expect(() => renderSwarm(swarmInput([{ ...first, address: "10.42.0.21 --x" }]))).toThrow(/manager\.address: .* is not an IP address/);
-    expect(() => swarmInput([])).toThrow(/at least one node/);
+    expect(() => renderSwarm(swarmInput([first, { ...second, address: first.address }], pool))).toThrow(/two nodes share an address/);
+    expect(() => renderSwarm(swarmInput([first, { ...second, name: "x; reboot" }], pool))).toThrow(/workers\.0\.name/);
+    expect(() => renderSwarm(swarmInput([{ ...first, address: "10.42.0.21 --x" }], pool))).toThrow(/manager\.address: .* is not an IP address/);
+    expect(() => swarmInput([], pool)).toThrow(/at least one node/);
+  });
+});
+
+/**
+ * The swarm script against a one-node engine that curl stands in for: it answers /info, /swarm and
+ * /nodes as a Docker 26 engine does (moby v26.1 api/swagger.yaml: SwarmInitRequest's
+ * DefaultAddrPool and SubnetSize, ClusterInfo's DefaultAddrPool) and records every request.
+ */
+function runSwarmAgainst(engine: { state: "inactive" | "active"; pool?: string[] }, addressPool: string) {
+  const dir = mkdtempSync(join(scratch, "swarm-"));
+  const curl = join(dir, "curl");
+  writeFileSync(
+    curl,
+    `#!/bin/bash
+method=GET url= data=
+while (($#)); do
+  case $1 in -X) method=$2; shift ;; --data-binary) data=$(jq -c .) ;; http*) url=$1 ;; esac
+  shift
+done
+path=\${url#*/v1.41}
+echo "$method $path $data" >>"${dir}/requests"
+[[ -e "${dir}/initialised" ]] && state=active || state=${engine.state}
+case "$method $path" in
+  "GET /info") printf '{"Swarm":{"LocalNodeState":"%s","ControlAvailable":true,"NodeID":"m"}}\\n' "$state" ;;
+  "POST /swarm/init") touch "${dir}/initialised"; echo '"m"' ;;
+  "GET /swarm") echo '{"JoinTokens":{"Worker":"SWMTKN-1-x"},"DefaultAddrPool":${JSON.stringify(engine.pool ?? [addressPool])},"SubnetSize":24}' ;;
+  "GET /nodes") echo '[{"ID":"m","Status":{"State":"ready","Addr":"10.42.0.21"}}]' ;;
+  *) echo "unexpected $method $path" >&2; exit 22 ;;
+esac
+`,
+  );
+  chmodSync(curl, 0o755);
+  const script = renderSwarm(swarmInput([{ name: "docker-host-1", address: "10.42.0.21" }], addressPool));
+  const run = spawnSync("bash", ["-s"], { input: script, encoding: "utf8", env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } });
+  const requests = spawnSync("cat", [join(dir, "requests")], { encoding: "utf8" })
+    .stdout.trim()
+    .split("\n");
+  return { status: run.status, stdout: run.stdout, stderr: run.stderr, requests };
+}
+
+describe("the swarm's overlay address pool (berth:overlayAddressPool)", () => {
+  // docker/cli v26.1 docs/reference/commandline/swarm_init.md: --default-addr-pool defaults to
+  // 10.0.0.0/8 and --default-addr-pool-mask-length to 24, and Docker's overlay docs: "Default address
+  // pools can only be configured on swarm init and cannot be altered after cluster creation."
+  // No DataPathPort: 0 is VXLAN's 4789 (moby v26.1.5 daemon/cluster/listen_addr.go getDataPathPort),
+  // the port the node group admits between nodes and the node firewall keeps containers from.
+  it("initialises the swarm with the stack's pool in /24s, not Docker's 10.0.0.0/8", () => {
+    const run = runSwarmAgainst({ state: "inactive" }, "10.128.0.0/12");
+    expect(run.stderr).toBe("");
+    expect(run.status).toBe(0);
+    const init = run.requests.find((request) => request.startsWith("POST /swarm/init "));
+    expect(JSON.parse(init!.slice("POST /swarm/init ".length))).toEqual({
+      ListenAddr: "10.42.0.21:2377",
+      AdvertiseAddr: "10.42.0.21:2377",
+      DefaultAddrPool: ["10.128.0.0/12"],
+      SubnetSize: 24,
+    });
+  });
+  it("leaves a swarm made with the stack's pool alone", () => {
+    const run = runSwarmAgainst({ state: "active" }, "10.128.0.0/12");
+    expect(run.status).toBe(0);
+    expect(run.requests.some((request) => request.startsWith("POST"))).toBe(false);
+  });
+  // A swarm made without a pool reports Docker's own, 10.0.0.0/8 in /24s (swarmkit v2 in moby
+  // v26.1.5: manager/controlapi/cluster.go, inbuiltDefaultAddressPool).
+  it("refuses a swarm made with another pool, which no later setting can change", () => {
+    const run = runSwarmAgainst({ state: "active", pool: ["10.0.0.0/8"] }, "10.128.0.0/12");
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(
+      /docker-host-1's swarm takes overlay subnets from 10\.0\.0\.0\/8 \(\/24\), not berth:overlayAddressPool 10\.128\.0\.0\/12 \(\/24\): a swarm's pool is set only when it is made/,
+    );
+    expect(run.requests.some((request) => request.startsWith("POST"))).toBe(false);
   });
 });
 
@@ -348,6 +422,38 @@ describe("cloud-init user data", () => {
     for (const [role, plan] of Object.entries(plans)) {
       const document = parseYaml(cloudInitFor(plan)) as { write_files: Array<{ path: string; owner: string }> };
       for (const file of document.write_files) expect(file.owner, `${role}: ${file.path}`).toBe("root:root");
+    }
+  });
+  // cloud-init 25.1 (Debian 13; cloudinit/cmd/status.py): `status --wait` exits 2, "degraded", when
+  // a run logged a deprecation, and provisioning's strict wait fails on 2. Each key below was checked
+  // with Debian 13's `cloud-init schema -c` (25.1.4): none is deprecated, manage_etc_hosts's value
+  // included (its "template" is; apt_update and apt_upgrade are, for package_update and _upgrade). A
+  // new key has to be checked there before it joins this list.
+  it("uses only keys Debian 13's cloud-init (25.1) takes without a deprecation", () => {
+    const checked = ["hostname", "manage_etc_hosts", "ssh_deletekeys", "ssh_keys", "package_update", "packages", "bootcmd", "write_files", "runcmd"];
+    const hostKey = { privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n", publicKey: "ssh-ed25519 AAAA host" };
+    for (const [role, plan] of [...Object.entries(plans), ["node-current", exampleNodePlan("current")] as const]) {
+      const document = parseYaml(cloudInitFor(plan, hostKey)) as Record<string, unknown>;
+      expect(
+        Object.keys(document).filter((key) => !checked.includes(key)),
+        role,
+      ).toEqual([]);
+      expect(document.manage_etc_hosts, role).toBe(true);
+      expect(Object.keys(document.ssh_keys as object), role).toEqual(["ed25519_private", "ed25519_public"]);
+    }
+  });
+  // node refuses a V8 flag it does not know ("bad option") and the proxy's unit would never start.
+  // The manager runs Debian's nodejs: 18.19 on Debian 12 (the 20.10 line), 20.19 on Debian 13 (the
+  // current line); the toolchain's Node 18 and the Node 20 running these tests stand in for them.
+  it("the proxy's Node flags are ones Node 18 and Node 20 accept", () => {
+    const nodes = [
+      { version: /^v18\./, argv: ["env", `LD_LIBRARY_PATH=${NODE18_LIBS}`, NODE18] },
+      { version: /^v20\./, argv: [process.execPath] },
+    ];
+    for (const { version, argv } of nodes) {
+      const started = run([...argv, ...PROXY_PROCESS.nodeFlags, "-e", "process.stdout.write(process.version)"], "");
+      expect(started.stderr, argv.join(" ")).toBe("");
+      expect(started.stdout).toMatch(version);
     }
   });
   it("the user data never carries the proxy's TLS key", () => {

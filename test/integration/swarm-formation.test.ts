@@ -6,6 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Engine, startEngines } from "../../scripts/harness/index.ts";
+import { cidrContains, parseCidr } from "../../infra/net.ts";
+import { DEFAULT_OVERLAY_ADDRESS_POOL } from "../../infra/render.ts";
 import { runSwarmScript } from "../support/cluster.ts";
 
 let manager: Engine;
@@ -48,6 +50,12 @@ describe("the swarm script against two Docker 26 engines", () => {
     );
     const info = (await worker.api("GET", "/info")).body.Swarm;
     expect([info.LocalNodeState, info.ControlAvailable, info.RemoteManagers[0].Addr]).toEqual(["active", false, `${manager.address}:2377`]);
+    // The swarm's overlays come from berth:overlayAddressPool, ingress included, not Docker's 10.0.0.0/8.
+    const swarm = (await manager.api("GET", "/swarm")).body;
+    expect([swarm.DefaultAddrPool, swarm.SubnetSize]).toEqual([[DEFAULT_OVERLAY_ADDRESS_POOL], 24]);
+    const ingress = (await manager.api("GET", "/networks/ingress")).body.IPAM.Config as Array<{ Subnet: string }>;
+    const pool = parseCidr(DEFAULT_OVERLAY_ADDRESS_POOL)!;
+    expect(ingress.map(({ Subnet }) => [Subnet.endsWith("/24"), cidrContains(pool, Subnet.split("/")[0]!)])).toEqual([[true, true]]);
   });
 
   it("a second run changes nothing: the same swarm, the same node ids", async () => {

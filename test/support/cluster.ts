@@ -22,7 +22,7 @@ import {
   runCommand,
   testEngineLine,
 } from "../../scripts/harness/index.ts";
-import { renderSwarm } from "../../infra/render.ts";
+import { DEFAULT_OVERLAY_ADDRESS_POOL, renderSwarm } from "../../infra/render.ts";
 import { swarmInput } from "../../infra/roles.ts";
 import { type TestProxy, startTestProxy } from "./proxy.ts";
 
@@ -103,7 +103,12 @@ export async function formSwarm(engines: Engine[]): Promise<string> {
 
 /** The deployment's own swarm script (templates/swarm.sh.hbs) over `engines`, run from here as from the manager VM; the first one manages. */
 export function runSwarmScript(engines: Engine[]): Promise<CommandResult> {
-  const script = renderSwarm(swarmInput(engines.map((engine) => ({ name: engine.name, address: engine.address }))));
+  const script = renderSwarm(
+    swarmInput(
+      engines.map((engine) => ({ name: engine.name, address: engine.address })),
+      DEFAULT_OVERLAY_ADDRESS_POOL,
+    ),
+  );
   return runCommand(["bash", "-s"], { input: script, timeoutMs: 180_000 });
 }
 

@@ -15,7 +15,9 @@ echo "==> swarm: docker-host-1 ($manager) is its manager"
 manager_info=$(engine GET "$manager" /info)
 case $(jq -r '.Swarm.LocalNodeState' <<<"$manager_info") in
   inactive)
-    jq -n --arg address "$manager:2377" '{ListenAddr: $address, AdvertiseAddr: $address}' |
+    # The overlays' pool is given here or never: a swarm keeps the one it was made with.
+    jq -n --arg address "$manager:2377" --arg pool "10.128.0.0/12" --argjson size 24 \
+      '{ListenAddr: $address, AdvertiseAddr: $address, DefaultAddrPool: [$pool], SubnetSize: $size}' |
       engine POST "$manager" /swarm/init --data-binary @- >/dev/null
     echo "    docker-host-1: a new swarm"
     manager_info=$(engine GET "$manager" /info) ;;
@@ -29,7 +31,14 @@ case $(jq -r '.Swarm.LocalNodeState' <<<"$manager_info") in
     echo "docker-host-1's swarm state is $(jq -r '.Swarm.LocalNodeState' <<<"$manager_info"), neither inactive nor active: see its engine's log" >&2
     exit 1 ;;
 esac
-token=$(engine GET "$manager" /swarm | jq -r '.JoinTokens.Worker')
+swarm=$(engine GET "$manager" /swarm)
+pool=$(jq -r '"\(.DefaultAddrPool // [] | join(",")) (/\(.SubnetSize))"' <<<"$swarm")
+if [[ $pool != "10.128.0.0/12 (/24)" ]]; then
+  echo "docker-host-1's swarm takes overlay subnets from $pool, not berth:overlayAddressPool 10.128.0.0/12 (/24): a swarm's pool is set only when it is made; set berth:overlayAddressPool back, or make a new swarm (a new stack, or a rebuilt docker-host-1)" >&2
+  exit 1
+fi
+token=$(jq -r '.JoinTokens.Worker' <<<"$swarm")
+unset swarm
 members=$(engine GET "$manager" /nodes | jq -c '[.[].ID]')
 keep=("$(jq -r '.Swarm.NodeID' <<<"$manager_info")")
 info=$(engine GET 10.42.0.22 /info)
