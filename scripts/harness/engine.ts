@@ -95,7 +95,7 @@ export interface StartEngineOptions {
   /**
    * Which engine: "20.10", Debian 12's dockerd (the default), or "current", Debian 13's (26.1) run
    * from the root current-engine-root.sh builds. The current line has no cluster store (swarm
-   * mode instead) and runs without a sandbox here.
+   * mode instead).
    */
   line?: EngineLine;
 }
@@ -149,7 +149,7 @@ export async function startEngine(opts: StartEngineOptions = {}): Promise<Engine
   };
 
   const current = (opts.line ?? testEngineLine()) === "current";
-  const sandbox = current ? "none" : (opts.sandbox ?? testSandbox());
+  const sandbox = opts.sandbox ?? testSandbox();
   if (current && opts.clusterStore) throw new Error("the current engine line has no cluster store: form a swarm instead");
   if (current && !existsSync(join(CURRENT_ENGINE_ROOT, ".berth-root-complete"))) {
     throw new Error(`no current engine root at ${CURRENT_ENGINE_ROOT}: run scripts/harness/current-engine-root.sh (install-deps.sh does)`);
@@ -157,7 +157,7 @@ export async function startEngine(opts: StartEngineOptions = {}): Promise<Engine
   // How dockerd is started in its namespaces: the shell's script and its arguments before dockerd's.
   const launch = current ? [IN_CURRENT_ROOT, name, CURRENT_ENGINE_ROOT] : ['hostname "$0" && exec "$@"', name];
   try {
-    if (sandbox === "userns") await ensureRemapUser();
+    if (sandbox === "userns") await ensureRemapUser(current ? CURRENT_ENGINE_ROOT : "/");
     mkdirSync(dir, { recursive: true });
     // dockerd 23+ refuses the key path it no longer reads; its engine ID lives in its data root.
     const identity = current ? {} : { "deprecated-key-path": join(dir, "key.json") };

@@ -4,6 +4,7 @@
  * Unset, engines run as before (runc, no remapping).
  */
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { REMAP, remapUserCommands, type Sandbox, sandboxSchema } from "../../infra/sandbox.ts";
 import { runCommand, succeeded } from "./commands.ts";
 
@@ -26,14 +27,16 @@ const hasRemapLine = (file: string): boolean => {
 };
 
 /**
- * The remap user with the stack's range, made as a node makes it at boot. This changes the
- * machine's /etc/passwd, /etc/subuid and /etc/subgid (nothing else reads the dockremap entries);
- * it only writes when they differ.
+ * The remap user with the stack's range, made as a node makes it at boot, in the root the engine
+ * runs in (dockerd reads that root's /etc/passwd, /etc/subuid and /etc/subgid): the machine's own
+ * for 20.10 engines, the current engine root for the current line's. Nothing else reads the
+ * dockremap entries; it only writes when they differ.
  */
-export async function ensureRemapUser(): Promise<void> {
-  const present = hasRemapLine("/etc/subuid") && hasRemapLine("/etc/subgid") && (await runCommand(["id", "-u", REMAP.user])).code === 0;
+export async function ensureRemapUser(root = "/"): Promise<void> {
+  const present =
+    hasRemapLine(join(root, "etc/subuid")) && hasRemapLine(join(root, "etc/subgid")) && (await runCommand(["chroot", root, "id", "-u", REMAP.user])).code === 0;
   if (present) return;
   // Under a lock: two workers rewriting the files at once could leave the line twice, and dockerd
   // refuses overlapping ranges.
-  succeeded(await runCommand(["flock", REMAP_LOCK, "sh", "-ec", remapUserCommands().join("\n")]), "making the remap user");
+  succeeded(await runCommand(["flock", REMAP_LOCK, "chroot", root, "sh", "-ec", remapUserCommands().join("\n")]), `making the remap user in ${root}`);
 }

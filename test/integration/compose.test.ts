@@ -7,7 +7,7 @@
  */
 import net from "node:net";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { TEST_IMAGE, runCommand } from "../../scripts/harness/index.ts";
+import { TEST_IMAGE, runCommand, waitFor } from "../../scripts/harness/index.ts";
 import { type TestCluster, startTestCluster } from "../support/cluster.ts";
 import { type TenantUser, type TestProxy, tenantUser } from "../support/proxy.ts";
 import { testDir } from "../support/test-dir.ts";
@@ -125,7 +125,10 @@ describe("docker-compose 1.29 in cluster mode", () => {
     expect(down.code, down.stderr).toBe(0);
     const left = await Promise.all(cluster.engines.map((engine) => engine.api("GET", "/containers/json?all=1")));
     expect(left.flatMap((answer) => answer.body as unknown[])).toEqual([]);
-    expect((await cluster.engines[0]!.api("GET", "/networks/tenant-a_orion_front")).status).toBe(404);
+    // A swarm (the current line) removes the overlay once its nodes have released their
+    // attachments, a moment after `down` (under userns the manager still showed it right after).
+    const overlayGone = async () => (await cluster.engines[0]!.api("GET", "/networks/tenant-a_orion_front")).status === 404;
+    expect(await waitFor(overlayGone, 20_000, 500)).toBe(true);
   }, 240_000);
 
   it("lets two tenants use the same project name at once without interference", async () => {

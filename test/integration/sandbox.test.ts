@@ -1,5 +1,5 @@
 /**
- * The tenants' sandboxes (infra/sandbox.ts, `berth:sandbox`), each on a real dockerd 20.10 set up as
+ * The tenants' sandboxes (infra/sandbox.ts, `berth:sandbox`), each on a real dockerd (either line) set up as
  * a node of such a stack, through the proxy with the settings the stack renders for it:
  * - userns: root in a tenant's container is an unprivileged uid on the node (read from the node's
  *   /proc, by the engine's own State.Pid), volumes of the shared-dir backend and `docker cp` work,
