@@ -6,7 +6,8 @@
  * - `userns`: the engines remap user namespaces (`--userns-remap`): root in a container is the
  *   unprivileged uid REMAP.firstId on the node, and files it writes in volumes belong to that uid.
  * - `gvisor`: the proxy runs every tenant container under gVisor's `runsc` (Debian 12's build of
- *   2022-12-19, ptrace platform): the container talks to gVisor's kernel, not the node's.
+ *   2022-12-19, ptrace platform; on the current line Debian 13's of 2024-07-29, which the harness's
+ *   current-line sandbox suites run): the container talks to gVisor's kernel, not the node's.
  *
  * The two are exclusive: this runsc cannot start a sandbox on an engine that remaps user namespaces
  * ("cannot read client sync file: waiting for sandbox to start: EOF").
