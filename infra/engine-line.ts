@@ -19,13 +19,11 @@ export interface EngineLineDefaults {
   image: string;
   /** The docker.io version pattern apt is pinned to unless the stack names one (berth:dockerVersion). */
   dockerVersion: string;
-  /** How overlay networks span the nodes. */
-  overlays: "cluster-store" | "swarm";
 }
 
 export const ENGINE_LINE_DEFAULTS: Record<EngineLine, EngineLineDefaults> = {
-  "20.10": { image: "debian-12", dockerVersion: "20.10.*", overlays: "cluster-store" },
-  current: { image: "debian-13", dockerVersion: "26.1.*", overlays: "swarm" },
+  "20.10": { image: "debian-12", dockerVersion: "20.10.*" },
+  current: { image: "debian-13", dockerVersion: "26.1.*" },
 };
 
 /**
