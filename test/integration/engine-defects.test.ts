@@ -26,7 +26,7 @@ let current: Engine;
 
 beforeAll(async () => {
   etcd = await startEtcd();
-  [classic, current] = await Promise.all([startEngine({ line: "20.10", clusterStore: etcd.clusterStore }), startEngine({ line: "current" })]);
+  [classic, current] = await Promise.all([startEngine({ line: "20.10", clusterStore: etcd.clusterStore }), startEngine({ line: "current", tcp: true })]);
   await formSwarm([current]);
 }, 120_000);
 

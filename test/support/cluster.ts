@@ -103,6 +103,9 @@ export async function formSwarm(engines: Engine[]): Promise<string> {
 
 /** The deployment's own swarm script (templates/swarm.sh.hbs) over `engines`, run from here as from the manager VM; the first one manages. */
 export function runSwarmScript(engines: Engine[]): Promise<CommandResult> {
+  const unreachable = engines.filter((engine) => !engine.tcpHost).map((engine) => engine.name);
+  if (unreachable.length > 0)
+    throw new Error(`the swarm script reaches engines over TCP, as the manager VM does: start ${unreachable.join(", ")} with tcp: true`);
   const script = renderSwarm(
     swarmInput(
       engines.map((engine) => ({ name: engine.name, address: engine.address })),
