@@ -366,20 +366,29 @@ class Checks {
     return { kind: "new", cidr, dnsServers: network.dnsServers, ...(network.mtu !== undefined ? { mtu: network.mtu } : {}) };
   }
 
-  /** The engines' pool for bridge networks: IPv4, /24 or wider, and never the nodes' own network, which containers' bridges would shadow. */
-  containerAddressPool(network: NetworkConfig | undefined): Cidr | undefined {
-    const text = this.values.containerAddressPool;
-    if (text === undefined) return undefined;
+  /** A pool networks are cut from in /24s: IPv4, /8 to /24, and never the nodes' own network, which a network of it would shadow in its containers. */
+  private addressPool(
+    key: "containerAddressPool" | "overlayAddressPool",
+    text: string,
+    networks: string,
+    network: NetworkConfig | undefined,
+  ): Cidr | undefined {
     const pool = parseCidr(text);
     if (!pool || pool.version !== 4 || pool.prefix > 24 || pool.prefix < 8) {
-      this.problem("berth:containerAddressPool", `expected an IPv4 CIDR between /8 and /24 (container networks are /24s), got "${text}"`);
+      this.problem(`berth:${key}`, `expected an IPv4 CIDR between /8 and /24 (${networks} are /24s), got "${text}"`);
       return undefined;
     }
     if (network?.kind === "new" && cidrsOverlap(pool, network.cidr)) {
-      this.problem("berth:containerAddressPool", `${pool.text} overlaps the private network ${network.cidr.text}: choose another range for container networks`);
+      this.problem(`berth:${key}`, `${pool.text} overlaps the private network ${network.cidr.text}: choose another range for ${networks}`);
       return undefined;
     }
     return pool;
+  }
+
+  /** The engines' pool for bridge networks. */
+  containerAddressPool(network: NetworkConfig | undefined): Cidr | undefined {
+    const text = this.values.containerAddressPool;
+    return text === undefined ? undefined : this.addressPool("containerAddressPool", text, "container networks", network);
   }
 
   /**
@@ -395,16 +404,8 @@ class Checks {
       return undefined;
     }
     const text = this.values.overlayAddressPool;
-    if (text === undefined) return undefined;
-    const pool = parseCidr(text);
-    if (!pool || pool.version !== 4 || pool.prefix > 24 || pool.prefix < 8) {
-      this.problem("berth:overlayAddressPool", `expected an IPv4 CIDR between /8 and /24 (overlay networks are /24s), got "${text}"`);
-      return undefined;
-    }
-    if (network?.kind === "new" && cidrsOverlap(pool, network.cidr)) {
-      this.problem("berth:overlayAddressPool", `${pool.text} overlaps the private network ${network.cidr.text}: choose another range for overlay networks`);
-      return undefined;
-    }
+    const pool = text === undefined ? undefined : this.addressPool("overlayAddressPool", text, "overlay networks", network);
+    if (!pool) return undefined;
     if (containerPool && cidrsOverlap(pool, containerPool)) {
       this.problem(
         "berth:overlayAddressPool",

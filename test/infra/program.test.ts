@@ -370,6 +370,19 @@ describe("adding a node", () => {
  * disk holds etcd's data (/var/lib/etcd), a node's containers, the manager's proxy; the volume holds
  * every tenant volume.
  */
+/** What the checks against the deployed stack say of these values: "accepted", or their problems, one a line. */
+async function cloudRefusal(values: Record<string, unknown>): Promise<string> {
+  const { checkAgainstCloud } = await import("../../infra/deployed.ts");
+  const { parseConfig, ConfigError } = await import("../../infra/config.ts");
+  try {
+    await checkAgainstCloud(parseConfig(rawConfig(values), parseOptions));
+    return "accepted";
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    return error.issues.map((issue) => `${issue.key}: ${issue.message}`).join("\n");
+  }
+}
+
 describe("changing a running stack", () => {
   const IMAGE = "debian-12-genericcloud-amd64";
   const keyA = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOperatorKeyA operator@laptop";
@@ -480,18 +493,7 @@ describe("changing a running stack", () => {
   });
 
   it("a type or size the deployed data volume cannot take is refused before anything is created, saying how to migrate", async () => {
-    const { checkAgainstCloud } = await import("../../infra/deployed.ts");
-    const { parseConfig, ConfigError } = await import("../../infra/config.ts");
-    const config = (nfs: Record<string, unknown>) => parseConfig(rawConfig(withNfs(nfs)), parseOptions);
-    const refusal = async (nfs: Record<string, unknown>) => {
-      try {
-        await checkAgainstCloud(config(nfs));
-        return "accepted";
-      } catch (error) {
-        if (!(error instanceof ConfigError)) throw error;
-        return error.issues.map((issue) => `${issue.key}: ${issue.message}`).join("\n");
-      }
-    };
+    const refusal = (nfs: Record<string, unknown>) => cloudRefusal(withNfs(nfs));
     // A new stack: no volume of that name yet, nothing to compare.
     expect(await refusal({ dataVolumeType: "ssd" })).toBe("accepted");
     cloud.holdVolume("berth-test-nfs-data", { size: 100, volumeType: "hdd" });
@@ -510,18 +512,10 @@ describe("changing a running stack", () => {
   // Servers keep the image they were built from (ignoreChanges), so a running stack told to change
   // line would keep its engines and get the other line's settings: refused before any resource.
   it("a running stack cannot change its engine line: refused before anything is changed, saying how to move", async () => {
-    const { checkAgainstCloud } = await import("../../infra/deployed.ts");
-    const { parseConfig, ConfigError } = await import("../../infra/config.ts");
-    const refusal = async (engineLine: string) => {
+    const refusal = (engineLine: string) => {
       const values: Record<string, unknown> = { ...exampleValues(), engineLine };
       delete values.image;
-      try {
-        await checkAgainstCloud(parseConfig(rawConfig(values), parseOptions));
-        return "accepted";
-      } catch (error) {
-        if (!(error instanceof ConfigError)) throw error;
-        return error.issues.map((issue) => `${issue.key}: ${issue.message}`).join("\n");
-      }
+      return cloudRefusal(values);
     };
     const nodePorts = ["berth-test-docker-host-1", "berth-test-docker-host-2", "berth-test-docker-host-3"];
     try {
@@ -553,18 +547,8 @@ describe("changing a running stack", () => {
   // mock cloud reports as 10.42.0.0/16 (getSubnet). A pool over it shadows the nodes' network in
   // every container of a bridge or overlay from that pool.
   it("an existing network's range is read before anything is created, and a pool over it is refused", async () => {
-    const { checkAgainstCloud } = await import("../../infra/deployed.ts");
-    const { parseConfig, ConfigError } = await import("../../infra/config.ts");
-    const refusal = async (changes: Record<string, unknown>) => {
-      const values: Record<string, unknown> = { ...exampleValues(), network: { networkId: "net-123", subnetId: "subnet-456" }, ...changes };
-      try {
-        await checkAgainstCloud(parseConfig(rawConfig(values), parseOptions));
-        return "accepted";
-      } catch (error) {
-        if (!(error instanceof ConfigError)) throw error;
-        return error.issues.map((issue) => `${issue.key}: ${issue.message}`).join("\n");
-      }
-    };
+    const refusal = (changes: Record<string, unknown>) =>
+      cloudRefusal({ ...exampleValues(), network: { networkId: "net-123", subnetId: "subnet-456" }, ...changes });
     expect(await refusal({})).toBe("accepted");
     expect(await refusal({ containerAddressPool: "10.42.0.0/18" })).toBe(
       "berth:containerAddressPool: 10.42.0.0/18 overlaps the existing subnet subnet-456 (10.42.0.0/16): choose another range for container networks",
